@@ -1,0 +1,151 @@
+"""Timebok: the table of contents. Every route, event and schedule, each delegating to chalicelib/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from chalice import AuthResponse, Chalice, Response
+from chalice.app import AuthRequest
+
+from chalicelib.booking import appointments, discovery, holds, setup
+from chalicelib.http import auth, presenters, schemas
+from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
+from chalicelib.http.requests import header, items, parse_body, query_param, respond
+
+app = Chalice(app_name="timebok")
+app.register_middleware(reshape_chalice_errors, "http")
+
+
+@app.authorizer()
+def token(auth_request: AuthRequest) -> AuthResponse:
+    try:
+        principal_id, context = auth.authorize(auth_request.token)
+    except auth.InvalidToken:
+        raise Exception("Unauthorized") from None  # API Gateway's way to answer 401
+    return AuthResponse(routes=["*"], principal_id=principal_id, context=context)
+
+
+def route(path: str, methods: tuple[str, ...] = ("GET",), *, signed_in: bool = False) -> Callable[..., Any]:
+    def register(view: Callable[..., Response]) -> Callable[..., Response]:
+        return app.route(path, methods=list(methods), authorizer=token if signed_in else None)(handled(view))
+
+    return register
+
+
+def request() -> Any:
+    return app.current_request
+
+
+# ---- public: discovery and availability (steps 1-4) --------------------------------------------
+
+
+@route("/health-contacts")
+def list_health_contacts() -> Response:
+    return respond(items([presenters.health_contact(h) for h in discovery.health_contacts()]), cache_seconds=60)
+
+
+@route("/health-contacts/{hc_id}/timebooks")
+def list_timebooks(hc_id: str) -> Response:
+    return respond(items([presenters.timebook_summary(t) for t in discovery.timebooks(hc_id)]), cache_seconds=60)
+
+
+@route("/timebooks/{timebook_id}")
+def get_timebook(timebook_id: str) -> Response:
+    return respond(presenters.timebook(discovery.timebook(timebook_id)), cache_seconds=60)
+
+
+@route("/timebooks/{timebook_id}/calendar")
+def month_calendar(timebook_id: str) -> Response:
+    month = discovery.parse_month(query_param(request(), "month"))
+    days = discovery.month_calendar(timebook_id, month, query_param(request(), "location"))
+    body = schemas.CalendarOut(month=month, days=[schemas.CalendarDayOut(date=d, free=f) for d, f in days])
+    return respond(body, cache_seconds=5)
+
+
+@route("/timebooks/{timebook_id}/slots")
+def free_slots(timebook_id: str) -> Response:
+    day = discovery.parse_date(query_param(request(), "date"))
+    found = discovery.free_slots(timebook_id, day, query_param(request(), "location"))
+    return respond(schemas.SlotsOut(date=day, items=[presenters.slot(a) for a in found]), cache_seconds=5)
+
+
+# ---- citizen: holds and appointments (steps 4-6) ---------------------------------------------------
+
+
+@route("/holds", ("POST",), signed_in=True)
+def create_hold() -> Response:
+    body = parse_body(request(), schemas.HoldIn)
+    caller = principal(request())
+    if body.slot_id:
+        hold = holds.hold_slot(caller, body.slot_id)
+    else:
+        hold = holds.hold_first_available(caller, body.timebook_id or "", body.location_id, body.date)
+    return respond(presenters.hold(hold), status=201)
+
+
+@route("/holds/{hold_id}", ("DELETE",), signed_in=True)
+def delete_hold(hold_id: str) -> Response:
+    holds.release_hold(principal(request()), hold_id)
+    return Response(body="", status_code=204)
+
+
+@route("/appointments", ("POST",), signed_in=True)
+def create_appointment() -> Response:
+    body = parse_body(request(), schemas.AppointmentIn)
+    key = header(request(), "idempotency-key")
+    appointment, created = appointments.book(principal(request()), body, key)
+    return respond(presenters.appointment(appointment), status=201 if created else 200)
+
+
+@route("/appointments", signed_in=True)
+def list_appointments() -> Response:
+    return respond(items([presenters.appointment(a) for a in appointments.mine(principal(request()))]))
+
+
+@route("/appointments/{appointment_id}", signed_in=True)
+def get_appointment(appointment_id: str) -> Response:
+    return respond(presenters.appointment(appointments.one_of_mine(principal(request()), appointment_id)))
+
+
+# ---- staff: set-up ------------------------------------------------------------------------------
+
+
+@route("/admin/health-contacts", ("POST",), signed_in=True)
+def create_health_contact() -> Response:
+    body = parse_body(request(), schemas.HealthContactIn)
+    return respond(presenters.health_contact(setup.create_health_contact(principal(request()), body)), status=201)
+
+
+@route("/admin/timebooks", ("POST",), signed_in=True)
+def create_timebook() -> Response:
+    body = parse_body(request(), schemas.TimebookIn)
+    return respond(presenters.timebook(setup.create_timebook(principal(request()), body)), status=201)
+
+
+@route("/admin/timebooks/{timebook_id}/locations", ("POST",), signed_in=True)
+def create_location(timebook_id: str) -> Response:
+    body = parse_body(request(), schemas.LocationIn)
+    location = setup.add_location(principal(request()), timebook_id, body)
+    return respond(schemas.LocationOut.model_validate(location), status=201)
+
+
+@route("/admin/timebooks/{timebook_id}/schedules", ("POST",), signed_in=True)
+def create_schedule(timebook_id: str) -> Response:
+    body = parse_body(request(), schemas.ScheduleIn)
+    created = setup.add_schedule(principal(request()), timebook_id, body)
+    return respond(schemas.ScheduleOut(created=created), status=201)
+
+
+# ---- local stage only ----------------------------------------------------------------------------
+
+if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in .chalice/config.json
+
+    @route("/dev/token", ("POST",))
+    def dev_token() -> Response:
+        from chalicelib.http.tokens import issue_token
+
+        body = parse_body(request(), schemas.DevTokenIn)
+        token_text = issue_token(body.model_dump(mode="json"), os.environ["TOKEN_SECRET"])
+        return respond(schemas.TokenOut(token=token_text))

@@ -1,0 +1,115 @@
+"""Holds (step 4): a short claim on one place while the citizen fills in step 5."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from chalicelib import clock
+from chalicelib.booking import discovery
+from chalicelib.booking.common import require_citizen
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.domain.capacity import Candidate, Claim, free_places, spread_choice
+from chalicelib.domain.holds import new_hold_id, parse_hold_id
+from chalicelib.domain.people import Principal
+from chalicelib.domain.slots import SlotRef, parse_slot_id
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.storage import repository
+from chalicelib.storage.models import SlotItem
+
+# How many of the earliest free places a "first available" request chooses among at random.
+FIRST_AVAILABLE_WINDOW = 24
+ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: str
+    slot: SlotItem
+    expires_at: datetime
+
+
+def slot_unavailable() -> Conflict:
+    return Conflict("That time is no longer free. Please choose another.", code="slot_unavailable")
+
+
+def parse_slot(slot_id: str) -> SlotRef:
+    ref = parse_slot_id(slot_id)
+    if ref is None:
+        raise NotFound("No such slot.", code="slot_not_found")
+    return ref
+
+
+def _take(principal: Principal, ref: SlotRef, place: int, slot: SlotItem, hold_minutes: int) -> Hold:
+    now = clock.now()
+    hold_id = new_hold_id(ref.slot_id, place)
+    expires = now + timedelta(minutes=hold_minutes)
+    claim = Claim("hold", hold_id, principal.sub, clock.epoch(expires))
+    repository.take_place_for_hold(ref, place, claim, clock.epoch(now))
+    return Hold(hold_id, slot, expires)
+
+
+def hold_slot(principal: Principal, slot_id: str) -> Hold:
+    """Hold a place in one chosen slot; a lost race tries another free place of the same slot."""
+    require_citizen(principal)
+    ref = parse_slot(slot_id)
+    tb = get_timebook(ref.timebook_id)
+    for _ in range(ATTEMPTS):
+        slot = repository.get_slot(ref, consistent=True)
+        if slot is None:
+            raise NotFound("No such slot.", code="slot_not_found")
+        now = clock.now()
+        if datetime.fromisoformat(slot.start) <= now:
+            raise slot_unavailable()
+        free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now))
+        if not free:
+            raise slot_unavailable()
+        try:
+            return _take(principal, ref, random.choice(free), slot, int(tb.hold_minutes))
+        except repository.ConditionFailed:
+            continue
+    raise slot_unavailable()
+
+
+def hold_first_available(
+    principal: Principal, timebook_id: str, location_id: str | None, from_day: date | None
+) -> Hold:
+    """Hold the first available time, spreading a crowd over the earliest free places."""
+    require_citizen(principal)
+    tb = get_timebook(timebook_id)
+    today = clock.local(clock.now()).date()
+    start_day = max(from_day or today, today)
+    lost: set[Candidate] = set()
+    for _ in range(ATTEMPTS):
+        candidates: list[Candidate] = []
+        slots: dict[str, SlotItem] = {}
+        for availability in discovery.first_free(tb.id, location_id, start_day):
+            slots[availability.slot.slot_id] = availability.slot
+            candidates.extend(
+                c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost
+            )
+            if len(candidates) >= FIRST_AVAILABLE_WINDOW:
+                break
+        choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
+        if choice is None:
+            raise Conflict("No free time found.", code="slot_unavailable")
+        ref = parse_slot(choice.slot_id)
+        try:
+            return _take(principal, ref, choice.place, slots[choice.slot_id], int(tb.hold_minutes))
+        except repository.ConditionFailed:
+            lost.add(choice)
+    raise slot_unavailable()
+
+
+def release_hold(principal: Principal, hold_id: str) -> None:
+    """Give a hold back; only its owner can, and a hold that is gone is not found."""
+    require_citizen(principal)
+    ref = parse_hold_id(hold_id)
+    slot_ref = parse_slot_id(ref.slot_id) if ref else None
+    if ref is None or slot_ref is None:
+        raise NotFound("No such hold.", code="hold_not_found")
+    try:
+        repository.release_place(slot_ref, ref.place, hold_id, owner=principal.sub)
+    except repository.ConditionFailed as error:
+        raise NotFound("No such hold.", code="hold_not_found") from error

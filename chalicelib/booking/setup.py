@@ -1,0 +1,105 @@
+"""Staff set-up: health contacts, timebooks with form and resource, locations, schedules."""
+
+from __future__ import annotations
+
+from chalicelib import clock
+from chalicelib.booking.common import forget_timebook, health_contact, iso, location_of, new_id, require_staff_of
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.domain.people import Principal
+from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
+from chalicelib.errors import Conflict, Forbidden
+from chalicelib.http.schemas import HealthContactIn, LocationIn, ScheduleIn, TimebookIn
+from chalicelib.storage import keys, repository
+from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
+
+
+def create_health_contact(principal: Principal, body: HealthContactIn) -> HealthContactItem:
+    if not principal.is_staff:
+        raise Forbidden("Only staff may do this.", code="staff_only")
+    if body.her_id not in principal.orgs:
+        raise Forbidden("You do not administer this HER-id.", code="not_your_organisation")
+    item = HealthContactItem(
+        id=new_id("hc"),
+        organisation=body.organisation,
+        service=body.service,
+        her_id=body.her_id,
+        processes=list(dict.fromkeys(body.processes)),
+        created_at=iso(clock.now()),
+    )
+    try:
+        repository.create_health_contact(item)
+    except repository.ConditionFailed as error:
+        raise Conflict("This HER-id is already registered.", code="her_id_taken") from error
+    return item
+
+
+def create_timebook(principal: Principal, body: TimebookIn) -> TimebookItem:
+    contact = health_contact(body.health_contact_id)
+    require_staff_of(principal, contact.her_id)
+    item = TimebookItem(
+        id=new_id("tb"),
+        health_contact_id=contact.id,
+        health_contact_name=contact.name,
+        her_id=contact.her_id,
+        name=body.name,
+        type=body.type,
+        description=body.description,
+        resource=body.resource.model_dump(),
+        requires_confirmation=body.requires_confirmation,
+        hold_minutes=body.hold_minutes,
+        cancel_deadline_hours=body.cancel_deadline_hours,
+        max_active_per_person=body.max_active_per_person,
+        form=body.form.model_dump(),
+        locations=[],
+        created_at=iso(clock.now()),
+    )
+    repository.create_timebook(item)
+    return item
+
+
+def add_location(principal: Principal, timebook_id: str, body: LocationIn) -> dict[str, str]:
+    tb = get_timebook(timebook_id, fresh=True)
+    require_staff_of(principal, tb.her_id)
+    location = {"id": new_id("loc"), **body.model_dump()}
+    repository.add_location(tb, location)
+    forget_timebook(timebook_id)
+    return location
+
+
+def add_schedule(principal: Principal, timebook_id: str, body: ScheduleIn) -> int:
+    """Opening hours become slots; the same window posted again makes no slot twice."""
+    tb = get_timebook(timebook_id, fresh=True)
+    require_staff_of(principal, tb.her_id)
+    location_of(tb, body.location_id)
+    hours = OpeningHours(
+        location_id=body.location_id,
+        date_from=body.date_from,
+        date_to=body.date_to,
+        weekdays=frozenset(body.weekdays),
+        start_time=body.start_time,
+        end_time=body.end_time,
+        slot_minutes=body.slot_minutes,
+        capacity=body.capacity,
+    )
+    slots = []
+    for times in slot_times(hours):
+        ref = slot_ref(tb.id, body.location_id, times.start)
+        pk, sk = keys.slot(ref)
+        slots.append(
+            SlotItem(
+                pk,
+                sk,
+                slot_id=ref.slot_id,
+                timebook_id=tb.id,
+                location_id=body.location_id,
+                start=iso(times.start),
+                end=iso(times.end),
+                capacity=body.capacity,
+                places={},
+            )
+        )
+    created = repository.create_slots(slots)
+    if tb.slot_minutes != body.slot_minutes:
+        repository.set_slot_minutes(tb, body.slot_minutes)
+        forget_timebook(timebook_id)
+    return created

@@ -1,0 +1,64 @@
+"""Appointment states and the transitions between them.
+
+requested --confirm--> booked
+requested --reject---> rejected
+requested|booked --cancel--> cancelled
+requested|booked --reschedule--> (same state, other slot)
+
+Every transition is written as a conditional write on the current state, so two staff
+confirming at once, or a cancel racing a confirm, end in exactly one well-defined state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    REQUESTED = "requested"
+    BOOKED = "booked"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = frozenset({Status.REQUESTED, Status.BOOKED})
+
+
+class Transition(StrEnum):
+    CONFIRM = "confirm"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    RESCHEDULE = "reschedule"
+
+
+ALLOWED_FROM: dict[Transition, frozenset[Status]] = {
+    Transition.CONFIRM: frozenset({Status.REQUESTED}),
+    Transition.REJECT: frozenset({Status.REQUESTED}),
+    Transition.CANCEL: ACTIVE,
+    Transition.RESCHEDULE: ACTIVE,
+}
+
+RESULT: dict[Transition, Status | None] = {
+    Transition.CONFIRM: Status.BOOKED,
+    Transition.REJECT: Status.REJECTED,
+    Transition.CANCEL: Status.CANCELLED,
+    Transition.RESCHEDULE: None,  # keeps its state
+}
+
+
+def initial_status(requires_confirmation: bool) -> Status:
+    """«Bestillingen er kun en forespørsel» unless the timebook confirms at once."""
+    return Status.REQUESTED if requires_confirmation else Status.BOOKED
+
+
+def frees_place(transition: Transition) -> bool:
+    return transition in (Transition.REJECT, Transition.CANCEL)
+
+
+def cancel_deadline(start: datetime, cancel_deadline_hours: int) -> datetime:
+    return start - timedelta(hours=cancel_deadline_hours)
+
+
+def citizen_may_cancel(start: datetime, cancel_deadline_hours: int, now: datetime) -> bool:
+    return now < cancel_deadline(start, cancel_deadline_hours)

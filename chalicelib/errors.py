@@ -1,0 +1,73 @@
+"""Errors a client can cause, each with the status and code of API.md.
+
+Use cases raise these; the HTTP layer turns them into
+`{"error": {"code", "message", "fields"?}}` with the status. Anything else is a bug (500).
+"""
+
+from __future__ import annotations
+
+
+class TimebokError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.fields = fields or []
+        self.headers = headers or {}
+
+
+class InvalidInput(TimebokError):
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(TimebokError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(TimebokError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(TimebokError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(TimebokError):
+    status = 409
+    code = "conflict"
+
+
+class HoldExpired(TimebokError):
+    status = 410
+    code = "hold_expired"
+
+
+class Throttled(TimebokError):
+    status = 429
+    code = "throttled"
+
+    def __init__(self, message: str = "Too many requests, try again shortly.", retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class Unavailable(TimebokError):
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str = "Temporarily unavailable, try again shortly.", retry_after: int = 2) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,54 @@
+"""Turning a Chalice request into a validated model, and a model into a Chalice response."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from chalice.app import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import InvalidInput
+from chalicelib.http.errors import from_validation
+
+Model = TypeVar("Model", bound=BaseModel)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def parse_body(request: Request, model: type[Model]) -> Model:
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidInput("The request body is too large.", code="body_too_large")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise from_validation(error, {"date_from": "from", "date_to": "to"}) from None
+
+
+def query_param(request: Request, name: str) -> str | None:
+    params = request.query_params or {}
+    value = params.get(name)
+    return value if value else None
+
+
+def header(request: Request, name: str) -> str | None:
+    return request.headers.get(name) if request.headers else None
+
+
+def respond(payload: BaseModel | dict[str, Any], status: int = 200, cache_seconds: int = 0) -> Response:
+    body = payload.model_dump(mode="json", by_alias=True) if isinstance(payload, BaseModel) else payload
+    headers = {"Content-Type": "application/json"}
+    # Discovery and availability are public: a CDN or the browser may keep them briefly.
+    headers["Cache-Control"] = f"public, max-age={cache_seconds}" if cache_seconds else "no-store"
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=headers)
+
+
+def items(models: list[BaseModel], **extra: Any) -> dict[str, Any]:
+    return {**extra, "items": [m.model_dump(mode="json", by_alias=True) for m in models]}

@@ -1,0 +1,353 @@
+"""Request and response models of API.md (pydantic v2); the OpenAPI document is built from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TimebookType = Literal["koronatest", "koronavaksine", "lab", "vaksine", "konsultasjon", "annet"]
+Process = Literal["timebestilling", "timereservasjon", "ressursoversikt"]
+QuestionKind = Literal["yes_no", "choice", "text"]
+AppointmentStatus = Literal["requested", "booked", "rejected", "cancelled"]
+InboxKind = Literal["requested", "confirmed", "rejected", "cancelled", "rescheduled", "reminder"]
+
+
+class In(BaseModel):
+    """Requests: unknown fields are refused so a typo is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---- staff set-up ---------------------------------------------------------------------------
+
+
+class HealthContactIn(In):
+    organisation: Text
+    service: Text
+    her_id: Annotated[str, StringConstraints(pattern=r"^\d{1,10}$")]
+    processes: list[Process] = Field(default_factory=lambda: ["timebestilling", "timereservasjon", "ressursoversikt"])
+
+
+class QuestionIn(In):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    kind: QuestionKind = "yes_no"
+    required: bool = True
+    options: list[Text] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _options_fit_kind(self) -> QuestionIn:
+        if self.kind == "choice" and not self.options:
+            raise ValueError("a choice question needs options")
+        if self.kind != "choice" and self.options:
+            raise ValueError("only choice questions have options")
+        return self
+
+
+class FormIn(In):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    questions: list[QuestionIn] = Field(default_factory=list, max_length=50)
+
+    @field_validator("questions")
+    @classmethod
+    def _unique_ids(cls, questions: list[QuestionIn]) -> list[QuestionIn]:
+        ids = [q.id for q in questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("question ids must be unique")
+        return questions
+
+
+class ResourceIn(In):
+    name: Text
+    description: LongText = ""
+
+
+class TimebookIn(In):
+    health_contact_id: Identifier
+    name: Text
+    type: TimebookType
+    description: LongText = ""
+    resource: ResourceIn
+    requires_confirmation: bool = True
+    hold_minutes: int = Field(default=10, ge=1, le=60)
+    cancel_deadline_hours: int = Field(default=24, ge=0, le=720)
+    max_active_per_person: int | None = Field(default=None, ge=1, le=100)
+    form: FormIn = Field(default_factory=FormIn)
+
+
+class LocationIn(In):
+    name: Text
+    address: Text
+    directions: LongText = ""
+
+
+class ScheduleIn(In):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    location_id: Identifier
+    date_from: dt.date = Field(alias="from")
+    date_to: dt.date = Field(alias="to")
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(min_length=1, max_length=7)
+    start_time: dt.time
+    end_time: dt.time
+    slot_minutes: int = Field(ge=5, le=480)
+    capacity: int = Field(ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _window_makes_sense(self) -> ScheduleIn:
+        if self.date_to < self.date_from:
+            raise ValueError("'to' must not be before 'from'")
+        if (self.date_to - self.date_from).days > 366:
+            raise ValueError("a schedule window spans at most 366 days")
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+
+class ReasonIn(In):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+# ---- citizen ----------------------------------------------------------------------------------
+
+
+class HoldIn(In):
+    slot_id: Identifier | None = None
+    timebook_id: Identifier | None = None
+    location_id: Identifier | None = None
+    date: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HoldIn:
+        if bool(self.slot_id) == bool(self.timebook_id):
+            raise ValueError("give either slot_id, or timebook_id for the first available time")
+        if self.slot_id and (self.location_id or self.date):
+            raise ValueError("location_id and date go with timebook_id, not slot_id")
+        return self
+
+
+class AppointmentIn(In):
+    hold_id: Identifier | None = None
+    slot_id: Identifier | None = None
+    for_pid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    answers: dict[Annotated[str, StringConstraints(max_length=40)], Any] = Field(default_factory=dict, max_length=50)
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AppointmentIn:
+        if bool(self.hold_id) == bool(self.slot_id):
+            raise ValueError("give either hold_id or slot_id")
+        return self
+
+
+class RescheduleIn(In):
+    slot_id: Identifier
+
+
+class RepresentedIn(In):
+    pid: str
+    name: str = ""
+
+
+class DevTokenIn(In):
+    sub: str
+    role: Literal["citizen", "staff"]
+    name: str = ""
+    orgs: list[str] = Field(default_factory=list)
+    represents: list[RepresentedIn] = Field(default_factory=list)
+
+
+# ---- responses --------------------------------------------------------------------------------
+
+
+class HealthContactOut(Out):
+    id: str
+    name: str
+    organisation: str
+    service: str
+    her_id: str
+    processes: list[str] = Field(default_factory=list)
+
+
+class TimebookSummaryOut(Out):
+    id: str
+    name: str
+    type: str
+    description: str
+
+
+class ResourceOut(Out):
+    name: str
+    description: str = ""
+
+
+class QuestionOut(Out):
+    id: str
+    text: str
+    kind: QuestionKind
+    required: bool
+    options: list[str] = Field(default_factory=list)
+
+
+class FormOut(Out):
+    title: str = ""
+    questions: list[QuestionOut] = Field(default_factory=list)
+
+
+class LocationOut(Out):
+    id: str
+    name: str
+    address: str
+    directions: str = ""
+
+
+class HealthContactRef(Out):
+    id: str
+    name: str
+
+
+class TimebookOut(Out):
+    id: str
+    name: str
+    type: str
+    description: str
+    health_contact: HealthContactRef
+    resource: ResourceOut
+    slot_minutes: int | None
+    requires_confirmation: bool
+    hold_minutes: int
+    cancel_deadline_hours: int
+    max_active_per_person: int | None = None
+    form: FormOut
+    locations: list[LocationOut]
+
+
+class CalendarDayOut(Out):
+    date: dt.date
+    free: int
+
+
+class CalendarOut(Out):
+    month: str
+    days: list[CalendarDayOut]
+
+
+class SlotOut(Out):
+    id: str
+    start: str
+    end: str
+    location_id: str
+    free: int
+
+
+class SlotsOut(Out):
+    date: dt.date
+    items: list[SlotOut]
+
+
+class ScheduleOut(Out):
+    created: int
+
+
+class HoldOut(Out):
+    id: str
+    slot_id: str
+    location_id: str
+    start: str
+    end: str
+    expires_at: str
+
+
+class TimebookRef(Out):
+    id: str
+    name: str
+    type: str
+
+
+class PersonRef(Out):
+    name: str
+
+
+class AnswerOut(Out):
+    question_id: str
+    question: str
+    answer: str
+
+
+class AppointmentOut(Out):
+    id: str
+    status: AppointmentStatus
+    start: str
+    end: str
+    duration_minutes: int
+    timebook: TimebookRef
+    health_contact: HealthContactRef
+    location: LocationOut
+    for_: PersonRef = Field(alias="for", serialization_alias="for")
+    booked_by: PersonRef
+    answers: list[AnswerOut]
+    phone: str
+    description: str
+    reason: str | None = None
+    slot_id: str
+    created_at: str
+    updated_at: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class InboxMessageOut(Out):
+    id: str
+    appointment_id: str
+    kind: InboxKind
+    title: str
+    body: str
+    created_at: str
+
+
+class OverviewAppointmentOut(Out):
+    id: str
+    status: AppointmentStatus
+    for_: PersonRef = Field(alias="for", serialization_alias="for")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class OverviewSlotOut(Out):
+    slot_id: str
+    start: str
+    end: str
+    location_id: str
+    capacity: int
+    booked: int
+    held: int
+    appointments: list[OverviewAppointmentOut]
+
+
+class TokenOut(Out):
+    token: str
+
+
+class FieldErrorOut(Out):
+    field: str
+    message: str
+
+
+class ErrorBodyOut(Out):
+    code: str
+    message: str
+    fields: list[FieldErrorOut] | None = None
+
+
+class ErrorOut(Out):
+    error: ErrorBodyOut

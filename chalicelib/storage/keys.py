@@ -1,0 +1,98 @@
+"""The key schema of the one Timebok table: every pk/sk/gsi string is made here.
+
+See docs/access-patterns.md for which API call reads and writes which keys.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chalicelib.domain.slots import SlotRef
+
+HEALTH_CONTACTS = "HCS"  # gsi1: all health contacts, by name
+
+
+def health_contact(hc_id: str) -> tuple[str, str]:
+    return f"HC#{hc_id}", "HC"
+
+
+def her_id(her: str) -> tuple[str, str]:
+    """Guards uniqueness of a HER-id across health contacts."""
+    return f"HERID#{her}", "HERID"
+
+
+def timebook(timebook_id: str) -> tuple[str, str]:
+    return f"TB#{timebook_id}", "TB"
+
+
+def timebooks_of(hc_id: str) -> str:
+    return f"HC#{hc_id}#TB"  # gsi1
+
+
+def slot_partition(timebook_id: str, month: str) -> str:
+    """Slots of one timebook and one month share a partition: the calendar is one Query."""
+    return f"TB#{timebook_id}#M#{month}"
+
+
+def slot_sort(day: date | str, hhmm: str = "", location_id: str = "") -> str:
+    key = f"S#{day}"
+    if hhmm:
+        key += f"T{hhmm}"
+        if location_id:
+            key += f"#{location_id}"
+    return key
+
+
+def slot(ref: SlotRef) -> tuple[str, str]:
+    return (
+        slot_partition(ref.timebook_id, f"{ref.local_start:%Y-%m}"),
+        slot_sort(ref.local_date.isoformat(), f"{ref.local_start:%H:%M}", ref.location_id),
+    )
+
+
+def appointment(appointment_id: str) -> tuple[str, str]:
+    return f"AP#{appointment_id}", "AP"
+
+
+def appointments_of_person(pid: str) -> str:
+    return f"P#{pid}"  # gsi1, sorted by start
+
+
+def appointments_of_timebook(timebook_id: str) -> str:
+    return f"TB#{timebook_id}#AP"  # gsi2, sorted by start
+
+
+def appointment_sort(start_iso: str, appointment_id: str) -> str:
+    return f"{start_iso}#{appointment_id}"
+
+
+def idempotency(owner: str, key: str) -> tuple[str, str]:
+    return f"IDEM#{owner}#{key}", "IDEM"
+
+
+def outbox(event_id: str) -> tuple[str, str]:
+    return f"OUTBOX#{event_id}", "OUTBOX"
+
+
+OUTBOX_SHARDS = 4
+
+
+def outbox_pending(shard: int) -> str:
+    """gsi2: events not yet relayed to SQS, spread over a few partitions."""
+    return f"OUTBOX#{shard}"
+
+
+HOLD_SWEEP_SHARDS = 8
+
+
+def holds_to_sweep(shard: int) -> str:
+    """gsi2: slots that carry holds, by when the latest expires (the sweep tidies them)."""
+    return f"SWEEP#{shard}"
+
+
+def inbox(pid: str) -> str:
+    return f"INBOX#{pid}"
+
+
+def inbox_sort(created_iso: str, event_id: str) -> str:
+    return f"MSG#{created_iso}#{event_id}"

@@ -1,0 +1,223 @@
+"""PynamoDB models of the one Timebok table (single-table design, see keys.py).
+
+Table name and region come from the environment, set per stage in .chalice/config.json
+(and by the local stand-in), so the same code runs locally and in AWS.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+def table_name() -> str:
+    return os.environ.get("TABLE_NAME", "timebok-local")
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-north-1"
+
+
+class _Meta:
+    table_name = table_name()
+    region = region()
+    # Lambda reuses connections across invocations; a short timeout fails fast in a surge.
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+    max_retry_attempts = 3
+
+
+def _gsi(name: str) -> type[GlobalSecondaryIndex]:
+    """A fresh index class per model (PynamoDB binds an index class to one model)."""
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    namespace = {
+        "Meta": meta,
+        f"{name}pk": UnicodeAttribute(hash_key=True, attr_name=f"{name}pk"),
+        f"{name}sk": UnicodeAttribute(range_key=True, attr_name=f"{name}sk"),
+    }
+    return type(f"{name.capitalize()}Index", (GlobalSecondaryIndex,), namespace)
+
+
+class HealthContactItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_name = _gsi("gsi1")()
+    id = UnicodeAttribute()
+    organisation = UnicodeAttribute()
+    service = UnicodeAttribute()
+    her_id = UnicodeAttribute()
+    processes = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UnicodeAttribute()
+
+    @property
+    def name(self) -> str:
+        return f"{self.organisation} {self.service}"
+
+
+class HerIdItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    health_contact_id = UnicodeAttribute()
+
+
+class TimebookItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_health_contact = _gsi("gsi1")()
+    id = UnicodeAttribute()
+    health_contact_id = UnicodeAttribute()
+    health_contact_name = UnicodeAttribute()
+    her_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    type = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    resource = MapAttribute(default=dict)
+    requires_confirmation = BooleanAttribute(default=True)
+    hold_minutes = NumberAttribute(default=10)
+    cancel_deadline_hours = NumberAttribute(default=24)
+    max_active_per_person = NumberAttribute(null=True)
+    slot_minutes = NumberAttribute(null=True)
+    form = MapAttribute(default=dict)
+    locations = ListAttribute(default=list)
+    created_at = UnicodeAttribute()
+
+
+class SlotItem(Model):
+    """One item per slot; its places map holds every claim (see domain/capacity.py)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    holds_to_sweep = _gsi("gsi2")()
+    slot_id = UnicodeAttribute()
+    timebook_id = UnicodeAttribute()
+    location_id = UnicodeAttribute()
+    start = UnicodeAttribute()
+    end = UnicodeAttribute()
+    capacity = NumberAttribute()
+    places = MapAttribute(default=dict)
+
+
+class AppointmentItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    by_person = _gsi("gsi1")()
+    by_timebook = _gsi("gsi2")()
+    id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    slot_id = UnicodeAttribute()
+    place = NumberAttribute()
+    timebook = MapAttribute(default=dict)  # {id, name, type}
+    health_contact = MapAttribute(default=dict)  # {id, name, her_id}
+    location = MapAttribute(default=dict)  # {id, name, address, directions}
+    start = UnicodeAttribute()
+    end = UnicodeAttribute()
+    duration_minutes = NumberAttribute()
+    cancel_deadline_hours = NumberAttribute(default=24)
+    for_pid = UnicodeAttribute()
+    for_name = UnicodeAttribute(default="")
+    booked_by = UnicodeAttribute()
+    booked_by_name = UnicodeAttribute(default="")
+    answers = ListAttribute(default=list)  # [{question_id, question, answer}]
+    phone = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class IdempotencyItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    request_hash = UnicodeAttribute()
+    appointment_id = UnicodeAttribute()
+    ttl = NumberAttribute()
+
+
+class OutboxItem(Model):
+    """An event written in the same transaction as the state change it tells of."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    pending = _gsi("gsi2")()
+    event_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    appointment_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    payload = MapAttribute(default=dict)
+
+
+class InboxMessageItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    appointment_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    title = UnicodeAttribute()
+    body = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    HealthContactItem,
+    HerIdItem,
+    TimebookItem,
+    SlotItem,
+    AppointmentItem,
+    IdempotencyItem,
+    OutboxItem,
+    InboxMessageItem,
+)
+
+
+def plain(value: object) -> dict:
+    """A raw MapAttribute (or dict) as a plain dict."""
+    if value is None:
+        return {}
+    as_dict = getattr(value, "as_dict", None)
+    return dict(as_dict()) if as_dict else dict(value)  # type: ignore[call-overload]

@@ -1,0 +1,352 @@
+"""Everything that reads or writes DynamoDB, and the guarded writes that keep the invariants.
+
+Nothing else in Timebok talks to DynamoDB. The writes that take a place in a slot state the
+capacity rule (domain/capacity.py) as their condition; the write that turns a hold into an
+appointment states the hold rule (domain/holds.py). No read-then-write decides anything: reads
+only choose which place to try, and the conditional write decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
+from chalicelib.domain.slots import SlotRef
+from chalicelib.storage import keys
+from chalicelib.storage.models import (
+    AppointmentItem,
+    HealthContactItem,
+    HerIdItem,
+    IdempotencyItem,
+    OutboxItem,
+    SlotItem,
+    TimebookItem,
+    plain,
+    region,
+)
+
+
+class ConditionFailed(Exception):
+    """A guarded write lost: its condition did not hold. `failed` names which part lost."""
+
+    def __init__(self, failed: Sequence[str]) -> None:
+        super().__init__(", ".join(failed))
+        self.failed = list(failed)
+
+
+def _connection() -> Connection:
+    # Transactions use the connection given; it must be in the table's region.
+    return Connection(region=region())
+
+
+def _is_condition_failure(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+# ---- health contacts and timebooks ---------------------------------------------------------
+
+
+def create_health_contact(item: HealthContactItem) -> None:
+    """The HER-id guard and the health contact are written together: a HER-id is registered once."""
+    item.pk, item.sk = keys.health_contact(item.id)
+    item.gsi1pk, item.gsi1sk = keys.HEALTH_CONTACTS, f"{item.name}#{item.id}"
+    guard_pk, guard_sk = keys.her_id(item.her_id)
+    guard = HerIdItem(guard_pk, guard_sk, health_contact_id=item.id)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(guard, condition=HerIdItem.pk.does_not_exist())
+            tx.save(item, condition=HealthContactItem.pk.does_not_exist())
+    except TransactWriteError as error:
+        raise ConditionFailed(["her_id"]) from error
+
+
+def list_health_contacts() -> list[HealthContactItem]:
+    return list(HealthContactItem.by_name.query(keys.HEALTH_CONTACTS))
+
+
+def get_health_contact(hc_id: str) -> HealthContactItem | None:
+    pk, sk = keys.health_contact(hc_id)
+    return _get(HealthContactItem, pk, sk)
+
+
+def create_timebook(item: TimebookItem) -> None:
+    item.pk, item.sk = keys.timebook(item.id)
+    item.gsi1pk, item.gsi1sk = keys.timebooks_of(item.health_contact_id), f"{item.name}#{item.id}"
+    item.save(condition=TimebookItem.pk.does_not_exist())
+
+
+def list_timebooks(hc_id: str) -> list[TimebookItem]:
+    return list(TimebookItem.by_health_contact.query(keys.timebooks_of(hc_id)))
+
+
+def get_timebook(timebook_id: str) -> TimebookItem | None:
+    pk, sk = keys.timebook(timebook_id)
+    return _get(TimebookItem, pk, sk)
+
+
+def add_location(timebook: TimebookItem, location: dict[str, str]) -> None:
+    timebook.update(
+        actions=[TimebookItem.locations.set(TimebookItem.locations.append([location]))],
+        condition=TimebookItem.pk.exists(),
+    )
+
+
+def set_slot_minutes(timebook: TimebookItem, slot_minutes: int) -> None:
+    timebook.update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
+
+
+def _get(model: type, pk: str, sk: str, consistent: bool = False):  # type: ignore[no-untyped-def]
+    try:
+        return model.get(pk, sk, consistent_read=consistent)
+    except model.DoesNotExist:
+        return None
+
+
+# ---- slots ----------------------------------------------------------------------------------
+
+
+def query_slots(
+    timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
+) -> Iterator[SlotItem]:
+    """Slots of one timebook-month in start order; optionally of one day or from a day on."""
+    partition = keys.slot_partition(timebook_id, month)
+    condition = None
+    if day is not None:
+        condition = SlotItem.sk.startswith(keys.slot_sort(day.isoformat()))
+    elif from_day is not None:
+        condition = SlotItem.sk >= keys.slot_sort(from_day.isoformat())
+    return SlotItem.query(partition, condition, page_size=200)
+
+
+def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
+    pk, sk = keys.slot(ref)
+    slot = _get(SlotItem, pk, sk, consistent)
+    if slot is not None and slot.slot_id != ref.slot_id:
+        return None
+    return slot
+
+
+def create_slots(slots: Sequence[SlotItem]) -> int:
+    """Create the slots that do not exist yet; returns how many were made.
+
+    Existing slots are never overwritten (they carry claims): each put is conditional. Slots
+    already there are skipped with a read first, then the rest go in transactions of 100.
+    """
+    if not slots:
+        return 0
+    existing: set[tuple[str, str]] = set()
+    for partition in sorted({s.pk for s in slots}):
+        existing.update((s.pk, s.sk) for s in SlotItem.query(partition, attributes_to_get=["pk", "sk"]))
+    missing = [s for s in slots if (s.pk, s.sk) not in existing]
+    created = 0
+    for start in range(0, len(missing), 100):
+        chunk = missing[start : start + 100]
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                for slot in chunk:
+                    tx.save(slot, condition=SlotItem.pk.does_not_exist())
+            created += len(chunk)
+        except TransactWriteError:
+            # Another writer made some of these meanwhile: fall back to one guarded put each.
+            for slot in chunk:
+                try:
+                    slot.save(condition=SlotItem.pk.does_not_exist())
+                    created += 1
+                except PutError as error:
+                    if not _is_condition_failure(error):
+                        raise
+    return created
+
+
+def claims_of(slot: SlotItem) -> dict[int, Claim]:
+    raw = plain(slot.places)
+    return {int(place): Claim.from_item(claim) for place, claim in raw.items()}
+
+
+def _place(place: int):  # type: ignore[no-untyped-def]
+    return SlotItem.places[str(place)]
+
+
+def _place_is_free(place: int, now_epoch: int) -> Condition:
+    """The capacity rule of domain/capacity.py as a DynamoDB condition."""
+    claim = _place(place)
+    return SlotItem.pk.exists() & (SlotItem.capacity > place) & (
+        claim.does_not_exist() | (claim["expires_at"] <= now_epoch)
+    )
+
+
+def _hold_is_live_and_owned(place: int, hold_id: str, owner: str, now_epoch: int) -> Condition:
+    """The hold rule of domain/holds.py as a DynamoDB condition."""
+    claim = _place(place)
+    return (claim["ref"] == hold_id) & (claim["owner"] == owner) & (claim["expires_at"] > now_epoch)
+
+
+def _claim_is(place: int, ref: str) -> Condition:
+    return _place(place)["ref"] == ref
+
+
+def _slot_key_item(ref: SlotRef) -> SlotItem:
+    pk, sk = keys.slot(ref)
+    return SlotItem(pk, sk)
+
+
+def take_place_for_hold(ref: SlotRef, place: int, claim: Claim, now_epoch: int) -> None:
+    """Take a free place with a hold; marks the slot for the hold sweep."""
+    shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
+    try:
+        _slot_key_item(ref).update(
+            actions=[
+                _place(place).set(claim.as_item()),
+                SlotItem.gsi2pk.set(keys.holds_to_sweep(shard)),
+                SlotItem.gsi2sk.set(f"{claim.expires_at:012d}"),
+            ],
+            condition=_place_is_free(place, now_epoch),
+        )
+    except UpdateError as error:
+        if _is_condition_failure(error):
+            raise ConditionFailed(["place"]) from error
+        raise
+
+
+def release_place(ref: SlotRef, place: int, claim_ref: str, owner: str | None = None) -> None:
+    """Free a place, but only if it still carries this claim (and, for holds, this owner)."""
+    condition = _claim_is(place, claim_ref)
+    if owner is not None:
+        condition &= _place(place)["owner"] == owner
+    try:
+        _slot_key_item(ref).update(actions=[_place(place).remove()], condition=condition)
+    except UpdateError as error:
+        if _is_condition_failure(error):
+            raise ConditionFailed(["place"]) from error
+        raise
+
+
+@dataclass
+class Booking:
+    """Everything the booking transaction writes (see `book`)."""
+
+    appointment: AppointmentItem
+    slot: SlotRef
+    place: int
+    owner: str
+    hold_id: str | None
+    outbox: OutboxItem
+    idempotency: IdempotencyItem | None = None
+
+
+def _prepare_appointment(item: AppointmentItem) -> None:
+    item.pk, item.sk = keys.appointment(item.id)
+    item.gsi1pk = keys.appointments_of_person(item.for_pid)
+    item.gsi1sk = keys.appointment_sort(item.start, item.id)
+    item.gsi2pk = keys.appointments_of_timebook(plain(item.timebook)["id"])
+    item.gsi2sk = keys.appointment_sort(item.start, item.id)
+
+
+def prepare_outbox(item: OutboxItem) -> OutboxItem:
+    item.pk, item.sk = keys.outbox(item.event_id)
+    item.gsi2pk = keys.outbox_pending(random.randrange(keys.OUTBOX_SHARDS))
+    item.gsi2sk = f"{item.created_at}#{item.event_id}"
+    return item
+
+
+def book(booking: Booking, now_epoch: int) -> None:
+    """The one guarded write that makes an appointment: place, appointment, event, key at once.
+
+    From a hold: the place must still carry this caller's live hold. Straight from a slot: the
+    place must be free by the capacity rule. Raises ConditionFailed naming what lost.
+    """
+    appointment = booking.appointment
+    _prepare_appointment(appointment)
+    prepare_outbox(booking.outbox)
+    claim = Claim("appointment", appointment.id, booking.owner, NEVER_EXPIRES)
+    if booking.hold_id:
+        condition = _hold_is_live_and_owned(booking.place, booking.hold_id, booking.owner, now_epoch)
+    else:
+        condition = _place_is_free(booking.place, now_epoch)
+    parts = ["place", "appointment", "outbox"]
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.update(
+                _slot_key_item(booking.slot),
+                actions=[_place(booking.place).set(claim.as_item())],
+                condition=condition,
+            )
+            tx.save(appointment, condition=AppointmentItem.pk.does_not_exist())
+            tx.save(booking.outbox, condition=OutboxItem.pk.does_not_exist())
+            if booking.idempotency is not None:
+                parts.append("idempotency")
+                tx.save(booking.idempotency, condition=IdempotencyItem.pk.does_not_exist())
+    except TransactWriteError as error:
+        raise ConditionFailed(_failed_parts(error, parts)) from error
+
+
+
+def _failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    failed = [
+        part
+        for part, reason in zip(parts, reasons, strict=False)
+        if reason is not None and getattr(reason, "code", None) == "ConditionalCheckFailed"
+    ]
+    if not failed and not reasons:
+        raise error  # not a condition: throttling or a fault, let the caller map it
+    if not failed:
+        raise error
+    return failed
+
+
+def get_idempotency(owner: str, key: str) -> IdempotencyItem | None:
+    pk, sk = keys.idempotency(owner, key)
+    return _get(IdempotencyItem, pk, sk, consistent=True)
+
+
+def new_idempotency(owner: str, key: str, request_hash: str, appointment_id: str, ttl: int) -> IdempotencyItem:
+    pk, sk = keys.idempotency(owner, key)
+    return IdempotencyItem(pk, sk, request_hash=request_hash, appointment_id=appointment_id, ttl=ttl)
+
+
+# ---- appointments ---------------------------------------------------------------------------
+
+
+def get_appointment(appointment_id: str, consistent: bool = False) -> AppointmentItem | None:
+    pk, sk = keys.appointment(appointment_id)
+    return _get(AppointmentItem, pk, sk, consistent)
+
+
+def appointments_of_people(pids: Iterable[str]) -> list[AppointmentItem]:
+    found: dict[str, AppointmentItem] = {}
+    for pid in dict.fromkeys(pids):
+        for item in AppointmentItem.by_person.query(keys.appointments_of_person(pid)):
+            found[item.id] = item
+    return sorted(found.values(), key=lambda a: (a.start, a.id))
+
+
+def appointments_of_timebook(
+    timebook_id: str, *, day: date | None = None, status: str | None = None
+) -> list[AppointmentItem]:
+    condition = None
+    if day is not None:
+        condition = AppointmentItem.gsi2sk.startswith(day.isoformat())
+    status_filter = (AppointmentItem.status == status) if status else None
+    return list(
+        AppointmentItem.by_timebook.query(
+            keys.appointments_of_timebook(timebook_id), condition, filter_condition=status_filter
+        )
+    )
+
+
+def delete_quietly(item: object) -> None:
+    with contextlib.suppress(DeleteError):
+        item.delete()  # type: ignore[attr-defined]

@@ -1,0 +1,99 @@
+"""Test set-up: moto as AWS (no network, no account), the app through the local gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# The local stage's environment, before anything imports the app or the models.
+_CONFIG = json.loads((Path(__file__).parent.parent / ".chalice" / "config.json").read_text())
+os.environ.update(_CONFIG["stages"]["local"]["environment_variables"])
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-north-1",
+        "AWS_REGION": "eu-north-1",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chalicelib import clock  # noqa: E402
+from chalicelib.booking import common  # noqa: E402
+from chalicelib.local import moto_patches  # noqa: E402
+from chalicelib.local.standin import create_resources  # noqa: E402
+from tests.factories import make_phone, make_pid  # noqa: E402
+
+moto_patches.install()
+
+REGION = "eu-north-1"
+QUEUE = "timebok-test-events.fifo"
+DLQ = "timebok-test-events-dlq.fifo"
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, str]]:
+    with mock_aws():
+        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
+        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
+        common._timebooks.clear()
+        yield resources
+    clock.reset()
+
+
+@pytest.fixture
+def client(aws: dict[str, str]) -> Any:
+    from app import app
+    from chalicelib.local.gateway import Client
+
+    return Client(app)
+
+
+def token_for(sub: str, role: str = "citizen", name: str = "Test Person", **claims: Any) -> str:
+    from chalicelib.http.tokens import issue_token
+
+    return issue_token({"sub": sub, "role": role, "name": name, **claims}, os.environ["TOKEN_SECRET"])
+
+
+@pytest.fixture
+def demo(aws: dict[str, str]) -> Any:
+    from chalicelib.local import demo as demo_data
+
+    return demo_data.seed(weeks=2)
+
+
+@pytest.fixture
+def staff_token() -> str:
+    from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HER_ID
+
+    return token_for(DEMO_STAFF_PID, "staff", "Sara Saksbehandler", orgs=[SMITTEVERN_HER_ID, LEGEVAKT_HER_ID])
+
+
+class Citizen:
+    """A test citizen: a valid synthetic identity number, a phone and a token."""
+
+    def __init__(self, n: int, **claims: Any) -> None:
+        self.pid = make_pid(n)
+        self.phone = make_phone(n)
+        self.name = f"Innbygger {n}"
+        self.token = token_for(self.pid, "citizen", self.name, **claims)
+
+
+@pytest.fixture
+def citizen() -> Citizen:
+    return Citizen(1)
+
+
+@pytest.fixture
+def other_citizen() -> Citizen:
+    return Citizen(2)
+
+
+KORONATEST_ANSWERS = {"symptomer": "ja", "naerkontakt": "nei", "utlandet": False, "helsepersonell": "Nei"}
