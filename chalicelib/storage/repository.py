@@ -23,6 +23,7 @@ from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
+    ALL_MODELS,
     AppointmentItem,
     HealthContactItem,
     HerIdItem,
@@ -43,9 +44,24 @@ class ConditionFailed(Exception):
         self.failed = list(failed)
 
 
+_shared_connection: Connection | None = None
+
+
 def _connection() -> Connection:
-    # Transactions use the connection given; it must be in the table's region.
-    return Connection(region=region())
+    """One connection per process for transactions (a botocore client is costly to build);
+    it must be in the table's region."""
+    global _shared_connection
+    if _shared_connection is None:
+        _shared_connection = Connection(region=region())
+    return _shared_connection
+
+
+def reset_connections() -> None:
+    """Forget cached clients, e.g. after AWS_ENDPOINT_URL changed (tests, local runner)."""
+    global _shared_connection
+    _shared_connection = None
+    for model in ALL_MODELS:
+        model._connection = None
 
 
 def _is_condition_failure(error: Exception) -> bool:

@@ -1,0 +1,53 @@
+"""Shared steps for API tests: find a free slot, hold it, book it."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from chalicelib import clock
+
+
+def months_ahead(count: int = 2) -> list[str]:
+    today = clock.local(clock.now()).date().replace(day=1)
+    months = []
+    for _ in range(count):
+        months.append(today.strftime("%Y-%m"))
+        today = (today + datetime.timedelta(days=32)).replace(day=1)
+    return months
+
+
+def free_days(client: Any, timebook_id: str, location: str | None = None) -> list[dict[str, Any]]:
+    days = []
+    for month in months_ahead():
+        query = f"month={month}" + (f"&location={location}" if location else "")
+        response = client.get(f"/timebooks/{timebook_id}/calendar?{query}")
+        assert response.status == 200, response
+        days.extend(d for d in response.json["days"] if d["free"] > 0)
+    return days
+
+
+def free_slots(client: Any, timebook_id: str, day: str | None = None) -> list[dict[str, Any]]:
+    day = day or free_days(client, timebook_id)[0]["date"]
+    response = client.get(f"/timebooks/{timebook_id}/slots?date={day}")
+    assert response.status == 200, response
+    return response.json["items"]
+
+
+def first_free_slot(client: Any, timebook_id: str) -> dict[str, Any]:
+    """The first free slot of a day after today, so moving the clock a little never reaches it."""
+    today = clock.local(clock.now()).date().isoformat()
+    day = next(d["date"] for d in free_days(client, timebook_id) if d["date"] > today)
+    return free_slots(client, timebook_id, day)[0]
+
+
+def slot_free(client: Any, timebook_id: str, slot_id: str, day: str) -> int:
+    """Free places of a slot as step 4 shows them (0 when the slot is not listed)."""
+    for item in free_slots(client, timebook_id, day):
+        if item["id"] == slot_id:
+            return int(item["free"])
+    return 0
+
+
+def book_body(phone: str, answers: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"answers": answers, "phone": phone, **extra}
