@@ -20,6 +20,7 @@ from chalice.local import (
     LocalGateway,
     LocalGatewayException,
     NotAuthorizedError,
+    ThreadedHTTPServer,
 )
 
 from chalicelib.http.errors import body as error_body
@@ -62,8 +63,12 @@ class TimebokRequestHandler(ChaliceRequestHandler):
         pass  # request lines carry query strings; keep the console for what matters
 
 
+class _SurgeServer(ThreadedHTTPServer):
+    request_queue_size = 256  # socketserver's 5 resets connections when a crowd arrives at once
+
+
 def local_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
-    return LocalDevServer(app, config, host, port, handler_cls=TimebokRequestHandler)
+    return LocalDevServer(app, config, host, port, handler_cls=TimebokRequestHandler, server_cls=_SurgeServer)
 
 
 class Client:

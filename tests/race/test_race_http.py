@@ -1,0 +1,110 @@
+"""Races over HTTP with real threads against the atomic local stand-in: no place is won twice."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib import clock
+from tests.factories import make_phone, make_pid
+
+pytestmark = pytest.mark.race
+THREADS = 32
+
+
+def _token(url: str, claims: dict[str, Any]) -> str:
+    response = requests.post(f"{url}/dev/token", json=claims, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+def _post(url: str, path: str, body: dict[str, Any], token: str) -> requests.Response:
+    return requests.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def _timebook(url: str, her_id: str, places: tuple[int, int]) -> tuple[str, str, list[str]]:
+    """A timebook with `slots` slots of `capacity` places on one day next week."""
+    slots, capacity = places
+    staff = _token(url, {"sub": make_pid(8000), "role": "staff", "name": "Staff", "orgs": [her_id]})
+    contact = _post(url, "/admin/health-contacts", {"organisation": "Racekommune", "service": "Test", "her_id": her_id}, staff)
+    assert contact.status_code == 201, contact.text
+    book = _post(
+        url, "/admin/timebooks",
+        {"health_contact_id": contact.json()["id"], "name": "Koronatest", "type": "koronatest",
+         "resource": {"name": "Test"}, "requires_confirmation": False},
+        staff,
+    )
+    timebook_id = book.json()["id"]
+    location = _post(url, f"/admin/timebooks/{timebook_id}/locations", {"name": "A", "address": "Gaten 1"}, staff)
+    day = (clock.local(clock.now()) + timedelta(days=7)).date()
+    end = f"{8 + (slots * 15) // 60:02d}:{(slots * 15) % 60:02d}"
+    schedule = _post(
+        url, f"/admin/timebooks/{timebook_id}/schedules",
+        {"location_id": location.json()["id"], "from": day.isoformat(), "to": day.isoformat(),
+         "weekdays": [1, 2, 3, 4, 5, 6, 7], "start_time": "08:00", "end_time": end, "slot_minutes": 15,
+         "capacity": capacity},
+        staff,
+    )
+    assert schedule.json()["created"] == slots
+    listed = requests.get(f"{url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    return timebook_id, day.isoformat(), [s["id"] for s in listed]
+
+
+def test_crowd_using_first_available_books_exactly_the_places(live_url):
+    timebook_id, day, slot_ids = _timebook(live_url, "7001", places=(4, 2))  # 8 places
+    citizens = [(make_pid(8100 + n), make_phone(n)) for n in range(THREADS * 2)]  # 64 citizens
+    tokens = {pid: _token(live_url, {"sub": pid, "role": "citizen", "name": f"C{n}"}) for n, (pid, _) in enumerate(citizens)}
+    statuses: Counter[int] = Counter()
+    booked: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def citizen(pid: str, phone: str) -> None:
+        token = tokens[pid]
+        for _ in range(20):
+            hold = _post(live_url, "/holds", {"timebook_id": timebook_id}, token)
+            with lock:
+                statuses[hold.status_code] += 1
+            if hold.status_code == 409:
+                return  # no free time left
+            assert hold.status_code == 201, hold.text
+            made = _post(live_url, "/appointments", {"hold_id": hold.json()["id"], "phone": phone, "answers": {}}, token)
+            with lock:
+                statuses[made.status_code] += 1
+            if made.status_code == 201:
+                with lock:
+                    booked.append(made.json())
+                return
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(lambda c: citizen(*c), citizens))
+
+    assert not [s for s in statuses if s >= 500], statuses
+    assert len(booked) == 8, statuses
+    per_slot = Counter(a["slot_id"] for a in booked)
+    assert set(per_slot) == set(slot_ids) and all(n == 2 for n in per_slot.values())
+    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    assert left == []
+
+
+def test_everyone_books_the_same_slot_directly(live_url):
+    timebook_id, _, slot_ids = _timebook(live_url, "7002", places=(1, 3))  # one slot, 3 places
+    citizens = [(make_pid(8300 + n), make_phone(100 + n)) for n in range(THREADS)]
+    tokens = [_token(live_url, {"sub": pid, "role": "citizen", "name": "C"}) for pid, _ in citizens]
+    barrier = threading.Barrier(THREADS)
+
+    def book(index: int) -> int:
+        barrier.wait()
+        response = _post(
+            live_url, "/appointments", {"slot_id": slot_ids[0], "phone": citizens[index][1], "answers": {}}, tokens[index]
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = Counter(pool.map(book, range(THREADS)))
+    assert results == Counter({201: 3, 409: THREADS - 3}), results
