@@ -28,6 +28,7 @@ from chalicelib.storage.models import (
     HealthContactItem,
     HerIdItem,
     IdempotencyItem,
+    InboxMessageItem,
     OutboxItem,
     SlotItem,
     TimebookItem,
@@ -366,3 +367,40 @@ def appointments_of_timebook(
 def delete_quietly(item: object) -> None:
     with contextlib.suppress(DeleteError):
         item.delete()  # type: ignore[attr-defined]
+
+
+# ---- outbox and inbox -------------------------------------------------------------------------
+
+
+def pending_events(limit: int = 200) -> list[OutboxItem]:
+    """Events not yet relayed to SQS, oldest first per shard."""
+    found: list[OutboxItem] = []
+    for shard in range(keys.OUTBOX_SHARDS):
+        found.extend(OutboxItem.pending.query(keys.outbox_pending(shard), limit=limit))
+    return sorted(found, key=lambda e: e.gsi2sk)[:limit]
+
+
+def delete_event(event: OutboxItem) -> None:
+    """An event leaves the outbox once SQS has it."""
+    pk, sk = keys.outbox(event.event_id)
+    OutboxItem(pk, sk).delete()
+
+
+def add_inbox_message(item: InboxMessageItem, pid: str) -> bool:
+    """Write an inbox message once: False if this event's message is already there."""
+    item.pk = keys.inbox(pid)
+    item.sk = keys.inbox_sort(item.created_at, item.id)
+    try:
+        item.save(condition=InboxMessageItem.pk.does_not_exist())
+    except PutError as error:
+        if _is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def inbox_of(pids: Iterable[str]) -> list[InboxMessageItem]:
+    found: list[InboxMessageItem] = []
+    for pid in dict.fromkeys(pids):
+        found.extend(InboxMessageItem.query(keys.inbox(pid), scan_index_forward=False))
+    return sorted(found, key=lambda m: (m.created_at, m.id), reverse=True)
