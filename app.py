@@ -6,10 +6,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Response
+from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import AuthRequest
 
-from chalicelib.booking import appointments, discovery, holds, setup
+from chalicelib.booking import appointments, discovery, holds, housekeeping, ics, lifecycle, setup, staff
 from chalicelib.http import auth, presenters, schemas
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import header, items, parse_body, query_param, respond
@@ -109,6 +109,35 @@ def get_appointment(appointment_id: str) -> Response:
     return respond(presenters.appointment(appointments.one_of_mine(principal(request()), appointment_id)))
 
 
+@route("/appointments/{appointment_id}/ics", signed_in=True)
+def appointment_calendar(appointment_id: str) -> Response:
+    item = appointments.one_of_mine(principal(request()), appointment_id)
+    return Response(
+        body=ics.appointment_ics(item),
+        status_code=200,
+        headers={
+            "Content-Type": "text/calendar; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{item.id}.ics"',
+        },
+    )
+
+
+@route("/appointments/{appointment_id}/cancel", ("POST",), signed_in=True)
+def cancel_appointment(appointment_id: str) -> Response:
+    return respond(presenters.appointment(lifecycle.cancel(principal(request()), appointment_id)))
+
+
+@route("/appointments/{appointment_id}/reschedule", ("POST",), signed_in=True)
+def reschedule_appointment(appointment_id: str) -> Response:
+    body = parse_body(request(), schemas.RescheduleIn)
+    return respond(presenters.appointment(lifecycle.reschedule(principal(request()), appointment_id, body.slot_id)))
+
+
+@route("/inbox", signed_in=True)
+def inbox() -> Response:
+    return respond(items([presenters.inbox_message(m) for m in appointments.inbox(principal(request()))]))
+
+
 # ---- staff: set-up ------------------------------------------------------------------------------
 
 
@@ -136,6 +165,70 @@ def create_schedule(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.ScheduleIn)
     created = setup.add_schedule(principal(request()), timebook_id, body)
     return respond(schemas.ScheduleOut(created=created), status=201)
+
+
+@route("/admin/timebooks/{timebook_id}/overview", signed_in=True)
+def resource_overview(timebook_id: str) -> Response:
+    day = discovery.parse_date(query_param(request(), "date"))
+    rows = staff.overview(principal(request()), timebook_id, day, query_param(request(), "location"))
+    return respond(items([presenters.overview_row(r) for r in rows]))
+
+
+@route("/admin/appointments", signed_in=True)
+def staff_appointments() -> Response:
+    raw_day = query_param(request(), "date")
+    day = discovery.parse_date(raw_day) if raw_day else None
+    found = staff.appointments(
+        principal(request()), query_param(request(), "timebook_id"), query_param(request(), "status"), day
+    )
+    return respond(items([presenters.appointment(a) for a in found]))
+
+
+@route("/admin/appointments/{appointment_id}/confirm", ("POST",), signed_in=True)
+def confirm_appointment(appointment_id: str) -> Response:
+    return respond(presenters.appointment(lifecycle.confirm(principal(request()), appointment_id)))
+
+
+@route("/admin/appointments/{appointment_id}/reject", ("POST",), signed_in=True)
+def reject_appointment(appointment_id: str) -> Response:
+    body = parse_body(request(), schemas.ReasonIn)
+    return respond(presenters.appointment(lifecycle.reject(principal(request()), appointment_id, body.reason)))
+
+
+@route("/admin/appointments/{appointment_id}/cancel", ("POST",), signed_in=True)
+def staff_cancel_appointment(appointment_id: str) -> Response:
+    body = parse_body(request(), schemas.ReasonIn)
+    return respond(presenters.appointment(lifecycle.cancel_as_staff(principal(request()), appointment_id, body.reason)))
+
+
+# ---- events and schedules ---------------------------------------------------------------------
+
+
+@app.on_sqs_message(queue=os.environ.get("EVENTS_QUEUE_NAME", "timebok-events.fifo"), batch_size=10)
+def deliver_to_inbox(event: Any) -> dict[str, Any]:
+    """Outbox events from SQS become inbox messages, once each; failures are reported per message."""
+    from chalicelib.messaging import consumer
+
+    return consumer.handle_batch(consumer.records_of(event))
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def relay_outbox(event: Any) -> None:
+    """Retry whatever the requests could not hand to SQS right after their commit."""
+    from chalicelib.messaging import relay
+
+    relay.relay_pending()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def release_expired_holds(event: Any) -> None:
+    housekeeping.release_expired_holds()
+
+
+@app.schedule(Cron(0, 16, "*", "*", "?", "*"))
+def send_reminders(event: Any) -> None:
+    """17:00 in Oslo in winter (18:00 in summer): reminders for tomorrow's booked appointments."""
+    housekeeping.send_reminders()
 
 
 # ---- local stage only ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from chalicelib import clock
 from chalicelib.booking.common import form_of, iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import event_for
+from chalicelib.booking.events import event_for, publish_now
 from chalicelib.booking.holds import parse_slot, slot_unavailable
 from chalicelib.domain.appointments import initial_status
 from chalicelib.domain.capacity import free_places
@@ -22,7 +22,7 @@ from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
 from chalicelib.http.schemas import AppointmentIn
 from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem, SlotItem, TimebookItem
+from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 ATTEMPTS = 4
@@ -79,8 +79,14 @@ def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Excepti
 
 
 def _new_appointment(
-    principal: Principal, tb: TimebookItem, slot: SlotItem, place: int, for_pid: str, phone: str,
-    answers: list[dict], description: str,
+    principal: Principal,
+    tb: TimebookItem,
+    slot: SlotItem,
+    place: int,
+    for_pid: str,
+    phone: str,
+    answers: list[dict],
+    description: str,
 ) -> AppointmentItem:
     start, end = datetime.fromisoformat(slot.start), datetime.fromisoformat(slot.end)
     now = iso(clock.now())
@@ -142,7 +148,10 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
         idempotency = None
         if idempotency_key:
             idempotency = repository.new_idempotency(
-                principal.sub, idempotency_key, request_hash, appointment.id,
+                principal.sub,
+                idempotency_key,
+                request_hash,
+                appointment.id,
                 clock.epoch(now + timedelta(seconds=IDEMPOTENCY_SECONDS)),
             )
         booking = repository.Booking(
@@ -156,13 +165,14 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
         )
         try:
             repository.book(booking, clock.epoch(now))
+            publish_now(booking.outbox)
             return appointment, True
         except repository.ConditionFailed as lost:
             if "idempotency" in lost.failed and idempotency_key:
                 existing = _replay(principal, idempotency_key, request_hash)
                 if existing:
                     return existing, False
-            if hold:
+            if hold and "conflict" not in lost.failed:
                 raise _hold_failure(ref, hold.place, hold.hold_id, principal.sub) from lost
             # Straight from a slot: another booking took that place first; try another one.
     raise slot_unavailable()
@@ -181,3 +191,9 @@ def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = Fa
     if item is None or item.for_pid not in principal.people():
         raise NotFound("No such appointment.", code="appointment_not_found")
     return item
+
+
+def inbox(principal: Principal) -> list[InboxMessageItem]:
+    """«Innboks»: messages to the caller and to the people they represent, newest first."""
+    require_citizen(principal)
+    return repository.inbox_of(principal.people())

@@ -31,9 +31,7 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
             mapped = to_timebok_error(error)
             if mapped is None:
                 # Type and place only: an exception's text may carry personal data.
-                logger.error(
-                    "unhandled %s in %s", type(error).__name__, view.__name__, exc_info=_TRACEBACKS
-                )
+                logger.error("unhandled %s in %s", type(error).__name__, view.__name__, exc_info=_TRACEBACKS)
                 status, headers, text = internal_error()
             else:
                 if mapped.status >= 500 or mapped.status == 429:

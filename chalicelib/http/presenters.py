@@ -5,8 +5,9 @@ from __future__ import annotations
 from chalicelib.booking.common import iso
 from chalicelib.booking.discovery import Availability
 from chalicelib.booking.holds import Hold
+from chalicelib.booking.staff import OverviewRow
 from chalicelib.http import schemas
-from chalicelib.storage.models import AppointmentItem, HealthContactItem, TimebookItem, plain
+from chalicelib.storage.models import AppointmentItem, HealthContactItem, InboxMessageItem, TimebookItem, plain
 
 
 def health_contact(item: HealthContactItem) -> schemas.HealthContactOut:
@@ -79,4 +80,31 @@ def appointment(item: AppointmentItem) -> schemas.AppointmentOut:
         slot_id=item.slot_id,
         created_at=item.created_at,
         updated_at=item.updated_at,
+    )
+
+
+def inbox_message(item: InboxMessageItem) -> schemas.InboxMessageOut:
+    return schemas.InboxMessageOut(
+        id=item.id,
+        appointment_id=item.appointment_id,
+        kind=item.kind,  # type: ignore[arg-type]
+        title=item.title,
+        body=item.body,
+        created_at=item.created_at,
+    )
+
+
+def overview_row(row: OverviewRow) -> schemas.OverviewSlotOut:
+    return schemas.OverviewSlotOut(
+        slot_id=row.slot.slot_id,
+        start=row.slot.start,
+        end=row.slot.end,
+        location_id=row.slot.location_id,
+        capacity=int(row.slot.capacity),
+        booked=row.booked,
+        held=row.held,
+        appointments=[
+            schemas.OverviewAppointmentOut(id=a.id, status=a.status, for_=schemas.PersonRef(name=a.for_name))  # type: ignore[arg-type]
+            for a in row.appointments
+        ],
     )

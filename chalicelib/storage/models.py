@@ -156,6 +156,7 @@ class AppointmentItem(Model):
     phone = UnicodeAttribute()
     description = UnicodeAttribute(default="")
     reason = UnicodeAttribute(null=True)
+    reminded_on = UnicodeAttribute(null=True)  # the local date of the last reminder sent
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 

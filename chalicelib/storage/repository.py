@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
@@ -199,8 +200,10 @@ def _place(place: int):  # type: ignore[no-untyped-def]
 def _place_is_free(place: int, now_epoch: int) -> Condition:
     """The capacity rule of domain/capacity.py as a DynamoDB condition."""
     claim = _place(place)
-    return SlotItem.pk.exists() & (SlotItem.capacity > place) & (
-        claim.does_not_exist() | (claim["expires_at"] <= now_epoch)
+    return (
+        SlotItem.pk.exists()
+        & (SlotItem.capacity > place)
+        & (claim.does_not_exist() | (claim["expires_at"] <= now_epoch))
     )
 
 
@@ -309,7 +312,6 @@ def book(booking: Booking, now_epoch: int) -> None:
         raise ConditionFailed(_failed_parts(error, parts)) from error
 
 
-
 def _failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
     reasons = getattr(error, "cancellation_reasons", None) or []
     failed = [
@@ -317,11 +319,68 @@ def _failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
         for part, reason in zip(parts, reasons, strict=False)
         if reason is not None and getattr(reason, "code", None) == "ConditionalCheckFailed"
     ]
+    if not failed and any(getattr(r, "code", None) == "TransactionConflict" for r in reasons if r is not None):
+        # Another transaction was writing the same item at that moment: a lost race, try again.
+        return ["conflict"]
     if not failed and not reasons:
         raise error  # not a condition: throttling or a fault, let the caller map it
     if not failed:
         raise error
     return failed
+
+
+@dataclass
+class Change:
+    """One appointment transition, written at once with the places it frees or takes.
+
+    The appointment's condition is its current state and version, so of two concurrent
+    transitions (two staff confirming, a cancel racing a confirm) exactly one is written.
+    """
+
+    appointment: AppointmentItem
+    expected_status: Sequence[str]
+    expected_version: int
+    actions: list[Any]
+    outbox: OutboxItem
+    free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
+    take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
+
+
+def change_appointment(change: Change, now_epoch: int) -> None:
+    item = change.appointment
+    prepare_outbox(change.outbox)
+    parts = ["appointment"]
+    key = AppointmentItem(item.pk, item.sk)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.update(
+                key,
+                actions=[*change.actions, AppointmentItem.version.set(change.expected_version + 1)],
+                condition=AppointmentItem.status.is_in(*change.expected_status)
+                & (AppointmentItem.version == change.expected_version),
+            )
+            if change.free is not None:
+                parts.append("free")
+                ref, place = change.free
+                tx.update(_slot_key_item(ref), actions=[_place(place).remove()], condition=_claim_is(place, item.id))
+            if change.take is not None:
+                parts.append("take")
+                ref, place, claim = change.take
+                tx.update(
+                    _slot_key_item(ref),
+                    actions=[_place(place).set(claim.as_item())],
+                    condition=_place_is_free(place, now_epoch),
+                )
+            parts.append("outbox")
+            tx.save(change.outbox, condition=OutboxItem.pk.does_not_exist())
+    except TransactWriteError as error:
+        raise ConditionFailed(_failed_parts(error, parts)) from error
+
+
+def appointment_key_actions(item: AppointmentItem, start_iso: str) -> list[Any]:
+    """When an appointment moves, its index keys move with it."""
+    sort = keys.appointment_sort(start_iso, item.id)
+    return [AppointmentItem.gsi1sk.set(sort), AppointmentItem.gsi2sk.set(sort)]
 
 
 def get_idempotency(owner: str, key: str) -> IdempotencyItem | None:
@@ -404,3 +463,53 @@ def inbox_of(pids: Iterable[str]) -> list[InboxMessageItem]:
     for pid in dict.fromkeys(pids):
         found.extend(InboxMessageItem.query(keys.inbox(pid), scan_index_forward=False))
     return sorted(found, key=lambda m: (m.created_at, m.id), reverse=True)
+
+
+# ---- housekeeping ----------------------------------------------------------------------------
+
+
+def slots_with_expired_holds(now_epoch: int) -> Iterator[SlotItem]:
+    """Slots whose latest hold has expired (the sweep index is sparse: only slots with holds)."""
+    for shard in range(keys.HOLD_SWEEP_SHARDS):
+        yield from SlotItem.holds_to_sweep.query(keys.holds_to_sweep(shard), SlotItem.gsi2sk <= f"{now_epoch:012d}")
+
+
+def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
+    """Remove a slot's expired holds; returns how many. Correctness never depends on this:
+    an expired hold already counts as free. Skips the slot if it changed since it was read."""
+    claims = claims_of(slot)
+    expired = {p: c for p, c in claims.items() if c.kind == "hold" and not c.live(now_epoch)}
+    live_holds = [c for c in claims.values() if c.kind == "hold" and c.live(now_epoch)]
+    actions: list[Any] = [_place(p).remove() for p in expired]
+    if live_holds:
+        actions.append(SlotItem.gsi2sk.set(f"{max(c.expires_at for c in live_holds):012d}"))
+    else:
+        actions += [SlotItem.gsi2pk.remove(), SlotItem.gsi2sk.remove()]
+    condition = SlotItem.gsi2sk == slot.gsi2sk
+    for place, claim in expired.items():
+        condition &= _claim_is(place, claim.ref)
+    try:
+        SlotItem(slot.pk, slot.sk).update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if _is_condition_failure(error):
+            return 0
+        raise
+    return len(expired)
+
+
+def mark_reminded(item: AppointmentItem, day: str, outbox: OutboxItem) -> bool:
+    """Write the reminder event once per appointment and day, even if the schedule runs twice."""
+    prepare_outbox(outbox)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.update(
+                AppointmentItem(item.pk, item.sk),
+                actions=[AppointmentItem.reminded_on.set(day)],
+                condition=(AppointmentItem.status == "booked")
+                & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
+            )
+            tx.save(outbox, condition=OutboxItem.pk.does_not_exist())
+    except TransactWriteError as error:
+        if _failed_parts(error, ["appointment", "outbox"]):
+            return False
+    return True

@@ -68,7 +68,8 @@ def test_hold_becomes_appointment_for_its_owner_only(client, demo, citizen, othe
     slot = first_free_slot(client, demo.koronatest_id)
     hold = client.post("/holds", {"slot_id": slot["id"]}, token=citizen.token).json
     stolen = client.post(
-        "/appointments", book_body(other_citizen.phone, KORONATEST_ANSWERS, hold_id=hold["id"]),
+        "/appointments",
+        book_body(other_citizen.phone, KORONATEST_ANSWERS, hold_id=hold["id"]),
         token=other_citizen.token,
     )
     assert stolen.status == 404, stolen
@@ -175,7 +176,8 @@ def test_booking_on_behalf_of_a_represented_child(client, demo):
     parent = Citizen(901, represents=[{"pid": child, "name": "Barn Barnesen"}])
     slot = first_free_slot(client, demo.koronatest_id)
     made = client.post(
-        "/appointments", book_body(parent.phone, KORONATEST_ANSWERS, slot_id=slot["id"], for_pid=child),
+        "/appointments",
+        book_body(parent.phone, KORONATEST_ANSWERS, slot_id=slot["id"], for_pid=child),
         token=parent.token,
     )
     assert made.status == 201, made

@@ -75,8 +75,12 @@ class BookingMachine(RuleBasedStateMachine):
             STAFF,
             TimebookIn.model_validate(
                 {
-                    "health_contact_id": contact.id, "name": "Koronatest", "type": "koronatest",
-                    "resource": {"name": "Test"}, "requires_confirmation": True, "hold_minutes": HOLD_MINUTES,
+                    "health_contact_id": contact.id,
+                    "name": "Koronatest",
+                    "type": "koronatest",
+                    "resource": {"name": "Test"},
+                    "requires_confirmation": True,
+                    "hold_minutes": HOLD_MINUTES,
                 }
             ),
         )
@@ -86,18 +90,27 @@ class BookingMachine(RuleBasedStateMachine):
         for capacity, end in ((2, "08:45"), (1, "08:15")):
             location = setup.add_location(STAFF, book.id, LocationIn(name=f"Sted {capacity}", address="Gaten 1"))
             setup.add_schedule(
-                STAFF, book.id,
+                STAFF,
+                book.id,
                 ScheduleIn.model_validate(
                     {
-                        "location_id": location["id"], "from": day, "to": day, "weekdays": [1, 2, 3, 4, 5, 6, 7],
-                        "start_time": "08:00", "end_time": end, "slot_minutes": 15, "capacity": capacity,
+                        "location_id": location["id"],
+                        "from": day,
+                        "to": day,
+                        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                        "start_time": "08:00",
+                        "end_time": end,
+                        "slot_minutes": 15,
+                        "capacity": capacity,
                     }
                 ),
             )
         from chalicelib.booking import discovery
 
         for availability in discovery.first_free(book.id, None, clock.local(clock.now()).date(), months=3):
-            self.slots[availability.slot.slot_id] = ModelSlot(availability.slot.slot_id, int(availability.slot.capacity))
+            self.slots[availability.slot.slot_id] = ModelSlot(
+                availability.slot.slot_id, int(availability.slot.capacity)
+            )
         assert len(self.slots) == 4
 
     def teardown(self) -> None:

@@ -32,12 +32,20 @@ def _timebook(url: str, her_id: str, places: tuple[int, int]) -> tuple[str, str,
     """A timebook with `slots` slots of `capacity` places on one day next week."""
     slots, capacity = places
     staff = _token(url, {"sub": make_pid(8000), "role": "staff", "name": "Staff", "orgs": [her_id]})
-    contact = _post(url, "/admin/health-contacts", {"organisation": "Racekommune", "service": "Test", "her_id": her_id}, staff)
+    contact = _post(
+        url, "/admin/health-contacts", {"organisation": "Racekommune", "service": "Test", "her_id": her_id}, staff
+    )
     assert contact.status_code == 201, contact.text
     book = _post(
-        url, "/admin/timebooks",
-        {"health_contact_id": contact.json()["id"], "name": "Koronatest", "type": "koronatest",
-         "resource": {"name": "Test"}, "requires_confirmation": False},
+        url,
+        "/admin/timebooks",
+        {
+            "health_contact_id": contact.json()["id"],
+            "name": "Koronatest",
+            "type": "koronatest",
+            "resource": {"name": "Test"},
+            "requires_confirmation": False,
+        },
         staff,
     )
     timebook_id = book.json()["id"]
@@ -45,10 +53,18 @@ def _timebook(url: str, her_id: str, places: tuple[int, int]) -> tuple[str, str,
     day = (clock.local(clock.now()) + timedelta(days=7)).date()
     end = f"{8 + (slots * 15) // 60:02d}:{(slots * 15) % 60:02d}"
     schedule = _post(
-        url, f"/admin/timebooks/{timebook_id}/schedules",
-        {"location_id": location.json()["id"], "from": day.isoformat(), "to": day.isoformat(),
-         "weekdays": [1, 2, 3, 4, 5, 6, 7], "start_time": "08:00", "end_time": end, "slot_minutes": 15,
-         "capacity": capacity},
+        url,
+        f"/admin/timebooks/{timebook_id}/schedules",
+        {
+            "location_id": location.json()["id"],
+            "from": day.isoformat(),
+            "to": day.isoformat(),
+            "weekdays": [1, 2, 3, 4, 5, 6, 7],
+            "start_time": "08:00",
+            "end_time": end,
+            "slot_minutes": 15,
+            "capacity": capacity,
+        },
         staff,
     )
     assert schedule.json()["created"] == slots
@@ -59,7 +75,9 @@ def _timebook(url: str, her_id: str, places: tuple[int, int]) -> tuple[str, str,
 def test_crowd_using_first_available_books_exactly_the_places(live_url):
     timebook_id, day, slot_ids = _timebook(live_url, "7001", places=(4, 2))  # 8 places
     citizens = [(make_pid(8100 + n), make_phone(n)) for n in range(THREADS * 2)]  # 64 citizens
-    tokens = {pid: _token(live_url, {"sub": pid, "role": "citizen", "name": f"C{n}"}) for n, (pid, _) in enumerate(citizens)}
+    tokens = {
+        pid: _token(live_url, {"sub": pid, "role": "citizen", "name": f"C{n}"}) for n, (pid, _) in enumerate(citizens)
+    }
     statuses: Counter[int] = Counter()
     booked: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -73,7 +91,9 @@ def test_crowd_using_first_available_books_exactly_the_places(live_url):
             if hold.status_code == 409:
                 return  # no free time left
             assert hold.status_code == 201, hold.text
-            made = _post(live_url, "/appointments", {"hold_id": hold.json()["id"], "phone": phone, "answers": {}}, token)
+            made = _post(
+                live_url, "/appointments", {"hold_id": hold.json()["id"], "phone": phone, "answers": {}}, token
+            )
             with lock:
                 statuses[made.status_code] += 1
             if made.status_code == 201:
@@ -93,7 +113,7 @@ def test_crowd_using_first_available_books_exactly_the_places(live_url):
 
 
 def test_everyone_books_the_same_slot_directly(live_url):
-    timebook_id, _, slot_ids = _timebook(live_url, "7002", places=(1, 3))  # one slot, 3 places
+    _, _, slot_ids = _timebook(live_url, "7002", places=(1, 3))  # one slot, 3 places
     citizens = [(make_pid(8300 + n), make_phone(100 + n)) for n in range(THREADS)]
     tokens = [_token(live_url, {"sub": pid, "role": "citizen", "name": "C"}) for pid, _ in citizens]
     barrier = threading.Barrier(THREADS)
@@ -101,7 +121,10 @@ def test_everyone_books_the_same_slot_directly(live_url):
     def book(index: int) -> int:
         barrier.wait()
         response = _post(
-            live_url, "/appointments", {"slot_id": slot_ids[0], "phone": citizens[index][1], "answers": {}}, tokens[index]
+            live_url,
+            "/appointments",
+            {"slot_id": slot_ids[0], "phone": citizens[index][1], "answers": {}},
+            tokens[index],
         )
         return response.status_code
 

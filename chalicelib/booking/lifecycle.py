@@ -1,0 +1,182 @@
+"""Appointment transitions (step 6 and the municipality's side): confirm, reject, cancel, reschedule.
+
+Each is one transaction: the appointment's new state (conditioned on its current state and
+version), the place it frees or takes, and the event for the citizen's inbox (the outbox).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+
+from chalicelib import clock
+from chalicelib.booking.appointments import one_of_mine
+from chalicelib.booking.common import iso, location_of, require_staff_of
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.events import event_for, publish_now
+from chalicelib.booking.holds import parse_slot, slot_unavailable
+from chalicelib.domain.appointments import ALLOWED_FROM, RESULT, Status, Transition, citizen_may_cancel
+from chalicelib.domain.capacity import NEVER_EXPIRES, Claim, free_places
+from chalicelib.domain.people import Principal
+from chalicelib.domain.slots import SlotRef, parse_slot_id
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.storage import repository
+from chalicelib.storage.models import AppointmentItem, plain
+
+ATTEMPTS = 4
+
+EVENT_KIND = {
+    Transition.CONFIRM: "confirmed",
+    Transition.REJECT: "rejected",
+    Transition.CANCEL: "cancelled",
+    Transition.RESCHEDULE: "rescheduled",
+}
+
+
+def _wrong_state(item: AppointmentItem, transition: Transition) -> Conflict:
+    return Conflict(f"The appointment is {item.status}; it cannot be {transition.value}ed now.", code="wrong_state")
+
+
+def _check_state(item: AppointmentItem, transition: Transition) -> None:
+    if Status(item.status) not in ALLOWED_FROM[transition]:
+        raise _wrong_state(item, transition)
+
+
+def _staff_appointment(principal: Principal, appointment_id: str) -> AppointmentItem:
+    item = repository.get_appointment(appointment_id, consistent=True)
+    if item is None:
+        raise NotFound("No such appointment.", code="appointment_not_found")
+    require_staff_of(principal, plain(item.health_contact).get("her_id", ""))
+    return item
+
+
+def _place_of(item: AppointmentItem) -> tuple[SlotRef, int]:
+    ref = parse_slot_id(item.slot_id)
+    assert ref is not None  # made by us
+    return ref, int(item.place)
+
+
+def _apply(
+    load: Callable[[], AppointmentItem],
+    transition: Transition,
+    reason: str | None = None,
+) -> AppointmentItem:
+    """State-only transitions: confirm, reject, cancel. Retries when only the version moved."""
+    for _ in range(ATTEMPTS):
+        item = load()
+        _check_state(item, transition)
+        now = clock.now()
+        new_status = RESULT[transition]
+        assert new_status is not None
+        actions = [AppointmentItem.status.set(new_status.value), AppointmentItem.updated_at.set(iso(now))]
+        if reason:
+            actions.append(AppointmentItem.reason.set(reason))
+        extra = {"reason": reason} if reason else {}
+        change = repository.Change(
+            appointment=item,
+            expected_status=[item.status],
+            expected_version=int(item.version),
+            actions=actions,
+            outbox=event_for(item, EVENT_KIND[transition], **extra),
+            free=_place_of(item) if transition in (Transition.REJECT, Transition.CANCEL) else None,
+        )
+        try:
+            repository.change_appointment(change, clock.epoch(now))
+        except repository.ConditionFailed:
+            continue  # someone changed it first: look again, and refuse if the state moved on
+        publish_now(change.outbox)
+        item.status, item.updated_at, item.version = new_status.value, iso(now), int(item.version) + 1
+        if reason:
+            item.reason = reason
+        return item
+    raise Conflict("The appointment changed meanwhile; please try again.", code="conflict")
+
+
+def confirm(principal: Principal, appointment_id: str) -> AppointmentItem:
+    """«Tildelt»: staff confirm a request."""
+    return _apply(lambda: _staff_appointment(principal, appointment_id), Transition.CONFIRM)
+
+
+def reject(principal: Principal, appointment_id: str, reason: str) -> AppointmentItem:
+    return _apply(lambda: _staff_appointment(principal, appointment_id), Transition.REJECT, reason)
+
+
+def cancel_as_staff(principal: Principal, appointment_id: str, reason: str) -> AppointmentItem:
+    """Staff may cancel at any time (a station closes), with a reason the citizen reads."""
+    return _apply(lambda: _staff_appointment(principal, appointment_id), Transition.CANCEL, reason)
+
+
+def _citizen_appointment_before_deadline(principal: Principal, appointment_id: str) -> AppointmentItem:
+    item = one_of_mine(principal, appointment_id, consistent=True)
+    if Status(item.status) in ALLOWED_FROM[Transition.CANCEL] and not citizen_may_cancel(
+        datetime.fromisoformat(item.start), int(item.cancel_deadline_hours), clock.now()
+    ):
+        raise Conflict(
+            f"Appointments can be changed at the latest {int(item.cancel_deadline_hours)} hours before.",
+            code="cancel_deadline_passed",
+        )
+    return item
+
+
+def cancel(principal: Principal, appointment_id: str) -> AppointmentItem:
+    """«Avbestill time»: before the timebook's deadline; frees the place in the same step."""
+    return _apply(lambda: _citizen_appointment_before_deadline(principal, appointment_id), Transition.CANCEL)
+
+
+def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> AppointmentItem:
+    """Move to another slot of the same timebook: the new place is taken and the old one freed at once."""
+    new_ref = parse_slot(slot_id)
+    for _ in range(ATTEMPTS):
+        item = _citizen_appointment_before_deadline(principal, appointment_id)
+        _check_state(item, Transition.RESCHEDULE)
+        if new_ref.timebook_id != plain(item.timebook)["id"]:
+            raise Conflict("A new time must be in the same timebook.", code="other_timebook")
+        if new_ref.slot_id == item.slot_id:
+            raise Conflict("The appointment is already at this time.", code="same_slot")
+        slot = repository.get_slot(new_ref, consistent=True)
+        if slot is None:
+            raise NotFound("No such slot.", code="slot_not_found")
+        now = clock.now()
+        free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now))
+        if datetime.fromisoformat(slot.start) <= now or not free:
+            raise slot_unavailable()
+        place = random.choice(free)
+        location = location_of(get_timebook(new_ref.timebook_id), slot.location_id)
+        old_start = item.start
+        actions = [
+            AppointmentItem.slot_id.set(slot.slot_id),
+            AppointmentItem.place.set(place),
+            AppointmentItem.start.set(slot.start),
+            AppointmentItem.end.set(slot.end),
+            AppointmentItem.location.set(location),
+            AppointmentItem.updated_at.set(iso(now)),
+            *repository.appointment_key_actions(item, slot.start),
+        ]
+        moved = AppointmentItem(**{**item.attribute_values, "start": slot.start, "location": location})
+        change = repository.Change(
+            appointment=item,
+            expected_status=[item.status],
+            expected_version=int(item.version),
+            actions=actions,
+            outbox=event_for(moved, "rescheduled", old_start=old_start),
+            free=_place_of(item),
+            take=(new_ref, place, Claim("appointment", item.id, item.booked_by, NEVER_EXPIRES)),
+        )
+        try:
+            repository.change_appointment(change, clock.epoch(now))
+        except repository.ConditionFailed:
+            continue  # the place or the appointment changed meanwhile: look again
+        publish_now(change.outbox)
+        for name, value in (
+            ("slot_id", slot.slot_id),
+            ("place", place),
+            ("start", slot.start),
+            ("end", slot.end),
+            ("location", location),
+            ("updated_at", iso(now)),
+            ("version", int(item.version) + 1),
+        ):
+            setattr(item, name, value)
+        return item
+    raise slot_unavailable()

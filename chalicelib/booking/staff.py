@@ -1,0 +1,65 @@
+"""The municipality's views: appointments by timebook, and «Ressursoversikt» (who is booked when)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from chalicelib import clock
+from chalicelib.booking.common import location_of, require_staff_of
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.domain.appointments import ACTIVE, Status
+from chalicelib.domain.capacity import count
+from chalicelib.domain.people import Principal
+from chalicelib.errors import InvalidInput
+from chalicelib.storage import repository
+from chalicelib.storage.models import AppointmentItem, SlotItem
+
+STATUSES = {s.value for s in Status}
+
+
+def appointments(
+    principal: Principal, timebook_id: str | None, status: str | None, day: date | None
+) -> list[AppointmentItem]:
+    if not timebook_id:
+        raise InvalidInput("timebook_id is required.", fields=[("timebook_id", "is required")])
+    if status and status not in STATUSES:
+        raise InvalidInput("Unknown status.", fields=[("status", f"must be one of {sorted(STATUSES)}")])
+    tb = get_timebook(timebook_id)
+    require_staff_of(principal, tb.her_id)
+    return repository.appointments_of_timebook(tb.id, day=day, status=status)
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    slot: SlotItem
+    booked: int
+    held: int
+    appointments: list[AppointmentItem]
+
+
+def overview(principal: Principal, timebook_id: str, day: date, location_id: str | None) -> list[OverviewRow]:
+    """One row per slot of the day: capacity, booked, held (live holds only), and who."""
+    tb = get_timebook(timebook_id)
+    require_staff_of(principal, tb.her_id)
+    if location_id:
+        location_of(tb, location_id)
+    by_slot: dict[str, list[AppointmentItem]] = defaultdict(list)
+    for item in repository.appointments_of_timebook(tb.id, day=day):
+        by_slot[item.slot_id].append(item)
+    now = clock.epoch()
+    rows = []
+    for slot in repository.query_slots(tb.id, f"{day:%Y-%m}", day=day):
+        if location_id and slot.location_id != location_id:
+            continue
+        claims = repository.claims_of(slot)
+        rows.append(
+            OverviewRow(
+                slot=slot,
+                booked=sum(1 for a in by_slot[slot.slot_id] if Status(a.status) in ACTIVE),
+                held=count(claims, "hold", now),
+                appointments=sorted(by_slot[slot.slot_id], key=lambda a: a.created_at),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.slot.start, r.slot.location_id))

@@ -1,0 +1,218 @@
+"""Every transition, every forbidden one (409), the deadline, reschedule, staff views, .ics, housekeeping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from chalicelib import clock
+from tests.conftest import KORONATEST_ANSWERS, Citizen, token_for
+from tests.helpers import book_body, first_free_slot, free_slots, slot_free
+
+
+@pytest.fixture
+def requested(client, demo, citizen):
+    slot = first_free_slot(client, demo.koronatest_id)
+    made = client.post(
+        "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=slot["id"]), token=citizen.token
+    )
+    assert made.status == 201 and made.json["status"] == "requested"
+    return made.json
+
+
+def _staff(client, staff_token, appointment_id, action, reason=None):
+    body = {"reason": reason} if reason else {}
+    return client.post(f"/admin/appointments/{appointment_id}/{action}", body, token=staff_token)
+
+
+def _free(client, demo, appointment):
+    return slot_free(client, demo.koronatest_id, appointment["slot_id"], appointment["start"][:10])
+
+
+def test_confirm_makes_it_booked_once(client, staff_token, requested):
+    confirmed = _staff(client, staff_token, requested["id"], "confirm")
+    assert confirmed.status == 200 and confirmed.json["status"] == "booked"
+    again = _staff(client, staff_token, requested["id"], "confirm")
+    assert again.status == 409 and again.json["error"]["code"] == "wrong_state"
+    assert _staff(client, staff_token, requested["id"], "reject", "for sent").status == 409
+
+
+def test_reject_frees_the_place_and_is_final(client, demo, staff_token, requested, citizen):
+    before = _free(client, demo, requested)
+    rejected = _staff(client, staff_token, requested["id"], "reject", "Ikke prioritert gruppe")
+    assert rejected.status == 200 and rejected.json["status"] == "rejected"
+    assert rejected.json["reason"] == "Ikke prioritert gruppe"
+    assert _free(client, demo, requested) == before + 1
+    for action in ("confirm", "reject"):
+        assert _staff(client, staff_token, requested["id"], action, "x").status == 409
+    assert client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token).status == 409
+
+
+def test_reject_needs_a_reason(client, staff_token, requested):
+    response = _staff(client, staff_token, requested["id"], "reject")
+    assert response.status == 400 and response.json["error"]["fields"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize("confirm_first", [False, True])
+def test_citizen_cancels_requested_or_booked_and_frees_the_place(
+    client, demo, staff_token, requested, citizen, confirm_first
+):
+    if confirm_first:
+        assert _staff(client, staff_token, requested["id"], "confirm").status == 200
+    before = _free(client, demo, requested)
+    cancelled = client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token)
+    assert cancelled.status == 200 and cancelled.json["status"] == "cancelled"
+    assert _free(client, demo, requested) == before + 1
+    again = client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token)
+    assert again.status == 409 and again.json["error"]["code"] == "wrong_state"
+    assert _staff(client, staff_token, requested["id"], "confirm").status == 409
+
+
+def test_cancel_deadline(client, staff_token, requested, citizen):
+    start = datetime.fromisoformat(requested["start"])
+    # Koronatest in the demo: changes up to 2 hours before.
+    clock.advance(start - clock.now() - timedelta(hours=1, minutes=59))
+    late = client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token)
+    assert late.status == 409 and late.json["error"]["code"] == "cancel_deadline_passed"
+    staff = _staff(client, staff_token, requested["id"], "cancel", "Teststasjonen stenger")
+    assert staff.status == 200 and staff.json["status"] == "cancelled"
+
+
+def test_cancel_just_before_the_deadline(client, requested, citizen):
+    start = datetime.fromisoformat(requested["start"])
+    clock.advance(start - clock.now() - timedelta(hours=2, minutes=1))
+    assert client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token).status == 200
+
+
+def test_reschedule_takes_the_new_place_and_frees_the_old(client, demo, requested, citizen):
+    day = requested["start"][:10]
+    others = [s for s in free_slots(client, demo.koronatest_id, day) if s["id"] != requested["slot_id"]]
+    target = others[-1]
+    old_free, new_free = _free(client, demo, requested), target["free"]
+    moved = client.post(f"/appointments/{requested['id']}/reschedule", {"slot_id": target["id"]}, token=citizen.token)
+    assert moved.status == 200, moved
+    assert moved.json["slot_id"] == target["id"] and moved.json["start"] == target["start"]
+    assert moved.json["status"] == "requested"
+    assert _free(client, demo, requested) == old_free + 1
+    assert slot_free(client, demo.koronatest_id, target["id"], day) == new_free - 1
+    listed = client.get(f"/appointments/{requested['id']}", token=citizen.token).json
+    assert listed["start"] == target["start"]
+
+
+def test_reschedule_refusals(client, demo, requested, citizen, other_citizen):
+    url = f"/appointments/{requested['id']}/reschedule"
+    same = client.post(url, {"slot_id": requested["slot_id"]}, token=citizen.token)
+    assert same.status == 409 and same.json["error"]["code"] == "same_slot"
+    elsewhere = first_free_slot(client, demo.koronavaksine_id)
+    other = client.post(url, {"slot_id": elsewhere["id"]}, token=citizen.token)
+    assert other.status == 409 and other.json["error"]["code"] == "other_timebook"
+    # A full slot: two others take both places first.
+    day = requested["start"][:10]
+    full = [s for s in free_slots(client, demo.koronatest_id, day) if s["id"] != requested["slot_id"]][0]
+    for n in (31, 32):
+        assert client.post("/holds", {"slot_id": full["id"]}, token=Citizen(n).token).status == 201
+    taken = client.post(url, {"slot_id": full["id"]}, token=citizen.token)
+    assert taken.status == 409 and taken.json["error"]["code"] == "slot_unavailable"
+    assert client.post(url, {"slot_id": elsewhere["id"]}, token=other_citizen.token).status == 404
+    assert client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token).status == 200
+    assert client.post(url, {"slot_id": full["id"]}, token=citizen.token).status == 409
+
+
+def test_wrong_people_are_refused(client, demo, requested, citizen, other_citizen):
+    outsider = token_for(Citizen(40).pid, "staff", "Annen kommune", orgs=["9999999"])
+    for action in ("confirm", "reject", "cancel"):
+        response = _staff(client, outsider, requested["id"], action, "x")
+        assert response.status == 404, (action, response)
+        assert _staff(client, citizen.token, requested["id"], action, "x").status == 403
+    assert client.post(f"/appointments/{requested['id']}/cancel", {}, token=other_citizen.token).status == 404
+    assert client.get(f"/appointments/{requested['id']}/ics", token=other_citizen.token).status == 404
+
+
+def test_staff_views(client, demo, staff_token, requested, citizen):
+    day = requested["start"][:10]
+    hold = client.post("/holds", {"slot_id": requested["slot_id"]}, token=Citizen(50).token)
+    assert hold.status == 201
+    listed = client.get(f"/admin/appointments?timebook_id={demo.koronatest_id}&status=requested", token=staff_token)
+    assert listed.status == 200 and [a["id"] for a in listed.json["items"]] == [requested["id"]]
+    by_day = client.get(f"/admin/appointments?timebook_id={demo.koronatest_id}&date={day}", token=staff_token)
+    assert [a["id"] for a in by_day.json["items"]] == [requested["id"]]
+    none = client.get(f"/admin/appointments?timebook_id={demo.koronatest_id}&status=booked", token=staff_token)
+    assert none.json["items"] == []
+    overview = client.get(f"/admin/timebooks/{demo.koronatest_id}/overview?date={day}", token=staff_token)
+    assert overview.status == 200
+    row = next(r for r in overview.json["items"] if r["slot_id"] == requested["slot_id"])
+    assert (row["capacity"], row["booked"], row["held"]) == (2, 1, 1)
+    assert row["appointments"] == [{"id": requested["id"], "status": "requested", "for": {"name": citizen.name}}]
+    assert len(overview.json["items"]) == 20
+    bad = client.get(f"/admin/appointments?timebook_id={demo.koronatest_id}&status=nope", token=staff_token)
+    assert bad.status == 400
+    assert client.get(f"/admin/timebooks/{demo.koronatest_id}/overview?date={day}", token=citizen.token).status == 403
+
+
+def test_ics_export(client, staff_token, requested, citizen):
+    from icalendar import Calendar
+
+    first = client.get(f"/appointments/{requested['id']}/ics", token=citizen.token)
+    assert first.status == 200 and first.headers["content-type"].startswith("text/calendar")
+    calendar = Calendar.from_ical(first.text)
+    event = calendar.walk("VEVENT")[0]
+    assert str(event["UID"]) == f"{requested['id']}@timebok"
+    assert event["STATUS"] == "TENTATIVE" and int(event["SEQUENCE"]) == 0
+    assert event["DTSTART"].dt.isoformat() == requested["start"]
+    assert "TZID=Europe/Oslo" in first.text and "BEGIN:VTIMEZONE" in first.text
+    assert "Korona teststasjon A" in str(event["LOCATION"])
+    _staff(client, staff_token, requested["id"], "confirm")
+    second = Calendar.from_ical(client.get(f"/appointments/{requested['id']}/ics", token=citizen.token).text)
+    assert second.walk("VEVENT")[0]["STATUS"] == "CONFIRMED" and int(second.walk("VEVENT")[0]["SEQUENCE"]) == 1
+    client.post(f"/appointments/{requested['id']}/cancel", {}, token=citizen.token)
+    third = Calendar.from_ical(client.get(f"/appointments/{requested['id']}/ics", token=citizen.token).text)
+    assert third["METHOD"] == "CANCEL" and third.walk("VEVENT")[0]["STATUS"] == "CANCELLED"
+    assert int(third.walk("VEVENT")[0]["SEQUENCE"]) == 2
+    assert str(third.walk("VEVENT")[0]["UID"]) == f"{requested['id']}@timebok"
+
+
+def test_sweep_tidies_expired_holds_only(client, demo):
+    from chalicelib.booking import housekeeping
+    from chalicelib.booking.holds import parse_slot
+    from chalicelib.storage import repository
+
+    slot = first_free_slot(client, demo.koronatest_id)
+    assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(60).token).status == 201
+    clock.advance(timedelta(minutes=6))
+    assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(61).token).status == 201
+    assert housekeeping.release_expired_holds() == 0  # the latest hold is live: nothing is due
+    clock.advance(timedelta(minutes=5))  # the first has expired, the second is live
+    stored = repository.get_slot(parse_slot(slot["id"]), consistent=True)
+    assert len(repository.claims_of(stored)) == 2
+    clock.advance(timedelta(minutes=6))  # both expired
+    assert housekeeping.release_expired_holds() == 2
+    stored = repository.get_slot(parse_slot(slot["id"]), consistent=True)
+    assert repository.claims_of(stored) == {} and stored.gsi2pk is None
+    assert housekeeping.release_expired_holds() == 0
+
+
+def test_reminders_once_per_booked_appointment(client, demo, citizen, staff_token):
+    from chalicelib.booking import housekeeping
+    from chalicelib.storage import repository
+
+    tomorrow = (clock.local(clock.now()) + timedelta(days=1)).date().isoformat()
+    location = client.get(f"/timebooks/{demo.koronavaksine_id}").json["locations"][0]["id"]
+    schedule = {
+        "location_id": location,
+        "from": tomorrow,
+        "to": tomorrow,
+        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+        "start_time": "14:00",
+        "end_time": "15:00",
+        "slot_minutes": 15,
+        "capacity": 1,
+    }
+    assert client.post(f"/admin/timebooks/{demo.koronavaksine_id}/schedules", schedule, token=staff_token).status == 201
+    slot = next(s for s in free_slots(client, demo.koronavaksine_id, tomorrow) if s["start"][11:16] == "14:00")
+    made = client.post("/appointments", book_body(citizen.phone, {}, slot_id=slot["id"]), token=citizen.token)
+    assert made.json["status"] == "booked"
+    assert housekeeping.send_reminders() == 1
+    assert housekeeping.send_reminders() == 0
+    reminders = [e for e in repository.pending_events() if e.kind == "reminder"]
+    assert [e.appointment_id for e in reminders] == [made.json["id"]]
