@@ -131,3 +131,81 @@ def test_everyone_books_the_same_slot_directly(live_url):
     with ThreadPoolExecutor(THREADS) as pool:
         results = Counter(pool.map(book, range(THREADS)))
     assert results == Counter({201: 3, 409: THREADS - 3}), results
+
+
+def _requested_appointment(url: str, her_id: str) -> tuple[str, str, str, str]:
+    """A timebook that needs confirmation, one citizen's request in it; returns ids and tokens."""
+    staff = _token(url, {"sub": make_pid(8500), "role": "staff", "name": "Staff", "orgs": [her_id]})
+    contact = _post(url, "/admin/health-contacts", {"organisation": "K", "service": "S", "her_id": her_id}, staff)
+    book = _post(
+        url,
+        "/admin/timebooks",
+        {
+            "health_contact_id": contact.json()["id"],
+            "name": "Koronatest",
+            "type": "koronatest",
+            "resource": {"name": "Test"},
+            "requires_confirmation": True,
+        },
+        staff,
+    ).json()
+    location = _post(url, f"/admin/timebooks/{book['id']}/locations", {"name": "A", "address": "Gaten 1"}, staff)
+    day = (clock.local(clock.now()) + timedelta(days=7)).date().isoformat()
+    _post(
+        url,
+        f"/admin/timebooks/{book['id']}/schedules",
+        {
+            "location_id": location.json()["id"],
+            "from": day,
+            "to": day,
+            "weekdays": [1, 2, 3, 4, 5, 6, 7],
+            "start_time": "08:00",
+            "end_time": "08:15",
+            "slot_minutes": 15,
+            "capacity": 1,
+        },
+        staff,
+    )
+    slot = requests.get(f"{url}/timebooks/{book['id']}/slots?date={day}", timeout=10).json()["items"][0]
+    pid = make_pid(8501 + int(her_id))
+    citizen = _token(url, {"sub": pid, "role": "citizen", "name": "C"})
+    made = _post(url, "/appointments", {"slot_id": slot["id"], "phone": make_phone(7), "answers": {}}, citizen)
+    assert made.status_code == 201 and made.json()["status"] == "requested"
+    return made.json()["id"], staff, citizen, book["id"]
+
+
+def _at_once(calls: list[Any]) -> list[int]:
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Any) -> int:
+        barrier.wait()
+        return call().status_code
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_many_staff_confirming_at_once_confirm_once(live_url):
+    appointment_id, staff, citizen, _ = _requested_appointment(live_url, "7101")
+    results = _at_once([lambda: _post(live_url, f"/admin/appointments/{appointment_id}/confirm", {}, staff)] * 12)
+    assert Counter(results) == Counter({200: 1, 409: 11}), results
+    final = requests.get(
+        f"{live_url}/appointments/{appointment_id}", headers={"Authorization": f"Bearer {citizen}"}, timeout=10
+    )
+    assert final.json()["status"] == "booked"
+
+
+def test_reject_racing_cancel_ends_in_one_state(live_url):
+    appointment_id, staff, citizen, timebook_id = _requested_appointment(live_url, "7102")
+    reject = lambda: _post(live_url, f"/admin/appointments/{appointment_id}/reject", {"reason": "r"}, staff)  # noqa: E731
+    cancel = lambda: _post(live_url, f"/appointments/{appointment_id}/cancel", {}, citizen)  # noqa: E731
+    results = _at_once([reject, cancel] * 6)
+    assert Counter(results) == Counter({200: 1, 409: 11}), results
+    final = requests.get(
+        f"{live_url}/appointments/{appointment_id}", headers={"Authorization": f"Bearer {citizen}"}, timeout=10
+    ).json()
+    winner = "rejected" if results[::2].count(200) else "cancelled"
+    assert final["status"] == winner
+    day = final["start"][:10]
+    free = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    assert [s["free"] for s in free] == [1]  # the place was freed exactly once
