@@ -9,11 +9,13 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import AuthRequest
 
+from chalicelib import logs
 from chalicelib.booking import appointments, discovery, holds, housekeeping, ics, lifecycle, setup, staff
 from chalicelib.http import auth, presenters, schemas
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import header, items, parse_body, query_param, respond
 
+logs.configure()
 app = Chalice(app_name="timebok")
 app.register_middleware(reshape_chalice_errors, "http")
 
@@ -71,18 +73,21 @@ def free_slots(timebook_id: str) -> Response:
     return respond(schemas.SlotsOut(date=day, items=[presenters.slot(a) for a in found]), cache_seconds=5)
 
 
+@route("/openapi.json")
+def openapi_document() -> Response:
+    from chalicelib.http.openapi import document
+
+    return respond(document(), cache_seconds=300)
+
+
 # ---- citizen: holds and appointments (steps 4-6) ---------------------------------------------------
 
 
 @route("/holds", ("POST",), signed_in=True)
 def create_hold() -> Response:
     body = parse_body(request(), schemas.HoldIn)
-    caller = principal(request())
-    if body.slot_id:
-        hold = holds.hold_slot(caller, body.slot_id)
-    else:
-        hold = holds.hold_first_available(caller, body.timebook_id or "", body.location_id, body.date)
-    return respond(presenters.hold(hold), status=201)
+    hold, created = holds.hold(principal(request()), body, header(request(), "idempotency-key"))
+    return respond(presenters.hold(hold), status=201 if created else 200)
 
 
 @route("/holds/{hold_id}", ("DELETE",), signed_in=True)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from datetime import datetime, timedelta
 
 from chalicelib import clock
-from chalicelib.booking.common import form_of, iso, location_of, new_id, require_citizen
+from chalicelib.booking.common import (
+    IDEMPOTENCY_SECONDS,
+    form_of,
+    idempotency_record,
+    iso,
+    location_of,
+    new_id,
+    request_hash_of,
+    require_citizen,
+)
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
 from chalicelib.booking.holds import parse_slot, slot_unavailable
@@ -24,8 +31,8 @@ from chalicelib.http.schemas import AppointmentIn
 from chalicelib.storage import repository
 from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
 
-IDEMPOTENCY_SECONDS = 24 * 3600
 ATTEMPTS = 4
+SCOPE = "appointments"
 
 
 def _validated(principal: Principal, body: AppointmentIn, tb: TimebookItem) -> tuple[str, str, list[dict]]:
@@ -51,18 +58,9 @@ def _validated(principal: Principal, body: AppointmentIn, tb: TimebookItem) -> t
     return for_pid, phone, [a.__dict__ for a in answers]
 
 
-def _request_hash(body: AppointmentIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _replay(principal: Principal, key: str, request_hash: str) -> AppointmentItem | None:
-    record = repository.get_idempotency(principal.sub, key)
-    if record is None or record.ttl <= clock.epoch():
-        return None
-    if record.request_hash != request_hash:
-        raise Conflict("This Idempotency-Key was used with another request.", code="idempotency_key_reused")
-    return repository.get_appointment(record.appointment_id, consistent=True)
+    record = idempotency_record(principal, SCOPE, key, request_hash)
+    return repository.get_appointment(record.result_id, consistent=True) if record else None
 
 
 def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Exception:
@@ -127,7 +125,7 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
     ref = parse_slot(hold.slot_id if hold else body.slot_id or "")
     tb = get_timebook(ref.timebook_id)
     for_pid, phone, answers = _validated(principal, body, tb)
-    request_hash = _request_hash(body)
+    request_hash = request_hash_of(body)
     if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash)):
         return existing, False
     for _ in range(ATTEMPTS):
@@ -149,6 +147,7 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
         if idempotency_key:
             idempotency = repository.new_idempotency(
                 principal.sub,
+                SCOPE,
                 idempotency_key,
                 request_hash,
                 appointment.id,
@@ -162,6 +161,7 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
             hold_id=hold.hold_id if hold else None,
             outbox=event_for(appointment, "requested" if appointment.status == "requested" else "confirmed"),
             idempotency=idempotency,
+            active_limit=int(tb.max_active_per_person) if tb.max_active_per_person else None,
         )
         try:
             repository.book(booking, clock.epoch(now))
@@ -172,8 +172,13 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
                 existing = _replay(principal, idempotency_key, request_hash)
                 if existing:
                     return existing, False
-            if hold and "conflict" not in lost.failed:
+            if hold and "place" in lost.failed:
                 raise _hold_failure(ref, hold.place, hold.hold_id, principal.sub) from lost
+            if "active" in lost.failed:
+                raise Conflict(
+                    "There is already an active appointment in this timebook for this person.",
+                    code="active_appointment_exists",
+                ) from lost
             # Straight from a slot: another booking took that place first; try another one.
     raise slot_unavailable()
 

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time as _time
 from datetime import datetime
 
+from pydantic import BaseModel
+
 from chalicelib import clock
 from chalicelib.domain.forms import Form, Question
 from chalicelib.domain.people import Principal
-from chalicelib.errors import Forbidden, NotFound
+from chalicelib.errors import Conflict, Forbidden, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import HealthContactItem, TimebookItem, plain
+from chalicelib.storage.models import HealthContactItem, IdempotencyItem, TimebookItem, plain
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
 _TIMEBOOK_TTL_SECONDS = 30.0
 _timebooks: dict[str, tuple[float, TimebookItem]] = {}
+
+
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+def request_hash_of(body: BaseModel) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: their validated bodies."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_record(principal: Principal, scope: str, key: str, request_hash: str) -> IdempotencyItem | None:
+    """The first request's record for this key (within 24 h); another body with it is a conflict."""
+    record = repository.get_idempotency(principal.sub, scope, key)
+    if record is None or record.ttl <= clock.epoch():
+        return None
+    if record.request_hash != request_hash:
+        raise Conflict("This Idempotency-Key was used with another request.", code="idempotency_key_reused")
+    return record
 
 
 def new_id(prefix: str) -> str:

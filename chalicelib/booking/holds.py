@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.booking import discovery
-from chalicelib.booking.common import require_citizen
+from chalicelib.booking.common import IDEMPOTENCY_SECONDS, idempotency_record, request_hash_of, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import Candidate, Claim, free_places, spread_choice
 from chalicelib.domain.holds import new_hold_id, parse_hold_id
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
+from chalicelib.http.schemas import HoldIn
 from chalicelib.storage import repository
 from chalicelib.storage.models import SlotItem
 
 # How many of the earliest free places a "first available" request chooses among at random.
 FIRST_AVAILABLE_WINDOW = 24
 ATTEMPTS = 6
+SCOPE = "holds"
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,68 @@ def parse_slot(slot_id: str) -> SlotRef:
     return ref
 
 
-def _take(principal: Principal, ref: SlotRef, place: int, slot: SlotItem, hold_minutes: int) -> Hold:
+@dataclass(frozen=True)
+class Key:
+    """A client's Idempotency-Key with the hash of the request it came with."""
+
+    key: str
+    request_hash: str
+
+
+def _take(
+    principal: Principal, ref: SlotRef, place: int, slot: SlotItem, hold_minutes: int, key: Key | None = None
+) -> Hold:
     now = clock.now()
     hold_id = new_hold_id(ref.slot_id, place)
     expires = now + timedelta(minutes=hold_minutes)
     claim = Claim("hold", hold_id, principal.sub, clock.epoch(expires))
-    repository.take_place_for_hold(ref, place, claim, clock.epoch(now))
+    record = None
+    if key is not None:
+        record = repository.new_idempotency(
+            principal.sub, SCOPE, key.key, key.request_hash, hold_id, clock.epoch(now) + IDEMPOTENCY_SECONDS
+        )
+        record.result_expires_at = clock.epoch(expires)
+    try:
+        repository.take_place_for_hold(ref, place, claim, clock.epoch(now), record)
+    except repository.ConditionFailed as lost:
+        if key is not None and "idempotency" in lost.failed and (again := _replay(principal, key)):
+            raise _Replayed(again) from lost
+        raise
     return Hold(hold_id, slot, expires)
 
 
-def hold_slot(principal: Principal, slot_id: str) -> Hold:
+class _Replayed(Exception):
+    """A concurrent retry with the same key won: answer its hold."""
+
+    def __init__(self, hold: Hold) -> None:
+        self.hold = hold
+
+
+def _replay(principal: Principal, key: Key) -> Hold | None:
+    record = idempotency_record(principal, SCOPE, key.key, key.request_hash)
+    ref = parse_hold_id(record.result_id) if record else None
+    slot_ref = parse_slot_id(ref.slot_id) if ref else None
+    slot = repository.get_slot(slot_ref) if slot_ref else None
+    if record is None or slot is None:
+        return None
+    return Hold(record.result_id, slot, datetime.fromtimestamp(int(record.result_expires_at or 0), UTC))
+
+
+def hold(principal: Principal, body: HoldIn, idempotency_key: str | None = None) -> tuple[Hold, bool]:
+    """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
+    require_citizen(principal)
+    key = Key(idempotency_key, request_hash_of(body)) if idempotency_key else None
+    if key and (replayed := _replay(principal, key)):
+        return replayed, False
+    try:
+        if body.slot_id:
+            return hold_slot(principal, body.slot_id, key), True
+        return hold_first_available(principal, body.timebook_id or "", body.location_id, body.date, key), True
+    except _Replayed as replayed:
+        return replayed.hold, False
+
+
+def hold_slot(principal: Principal, slot_id: str, key: Key | None = None) -> Hold:
     """Hold a place in one chosen slot; a lost race tries another free place of the same slot."""
     require_citizen(principal)
     ref = parse_slot(slot_id)
@@ -66,14 +120,14 @@ def hold_slot(principal: Principal, slot_id: str) -> Hold:
         if not free:
             raise slot_unavailable()
         try:
-            return _take(principal, ref, random.choice(free), slot, int(tb.hold_minutes))
+            return _take(principal, ref, random.choice(free), slot, int(tb.hold_minutes), key)
         except repository.ConditionFailed:
             continue
     raise slot_unavailable()
 
 
 def hold_first_available(
-    principal: Principal, timebook_id: str, location_id: str | None, from_day: date | None
+    principal: Principal, timebook_id: str, location_id: str | None, from_day: date | None, key: Key | None = None
 ) -> Hold:
     """Hold the first available time, spreading a crowd over the earliest free places."""
     require_citizen(principal)
@@ -96,7 +150,7 @@ def hold_first_available(
             raise Conflict("No free time found.", code="slot_unavailable")
         ref = parse_slot(choice.slot_id)
         try:
-            return _take(principal, ref, choice.place, slots[choice.slot_id], int(tb.hold_minutes))
+            return _take(principal, ref, choice.place, slots[choice.slot_id], int(tb.hold_minutes), key)
         except repository.ConditionFailed:
             lost.add(choice)
     raise slot_unavailable()

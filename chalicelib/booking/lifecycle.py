@@ -16,7 +16,14 @@ from chalicelib.booking.common import iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
 from chalicelib.booking.holds import parse_slot, slot_unavailable
-from chalicelib.domain.appointments import ALLOWED_FROM, RESULT, Status, Transition, citizen_may_cancel
+from chalicelib.domain.appointments import (
+    ALLOWED_FROM,
+    RESULT,
+    Status,
+    Transition,
+    citizen_may_cancel,
+    frees_place,
+)
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim, free_places
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
@@ -79,7 +86,8 @@ def _apply(
             expected_version=int(item.version),
             actions=actions,
             outbox=event_for(item, EVENT_KIND[transition], **extra),
-            free=_place_of(item) if transition in (Transition.REJECT, Transition.CANCEL) else None,
+            free=_place_of(item) if frees_place(transition) else None,
+            ends=frees_place(transition),
         )
         try:
             repository.change_appointment(change, clock.epoch(now))

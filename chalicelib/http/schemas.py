@@ -80,7 +80,8 @@ class TimebookIn(In):
     requires_confirmation: bool = True
     hold_minutes: int = Field(default=10, ge=1, le=60)
     cancel_deadline_hours: int = Field(default=24, ge=0, le=720)
-    max_active_per_person: int | None = Field(default=None, ge=1, le=100)
+    # At most this many active appointments per person in this timebook; null means no limit.
+    max_active_per_person: int | None = Field(default=1, ge=1, le=100)
     form: FormIn = Field(default_factory=FormIn)
 
 

@@ -106,9 +106,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--no-demo", action="store_true", help="start empty, without the guide's demo data")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("botocore", "pynamodb", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from chalicelib import logs
+
+    logs.configure()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = start(args.port, seed=not args.no_demo)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -66,8 +66,14 @@ def appointment_sort(start_iso: str, appointment_id: str) -> str:
     return f"{start_iso}#{appointment_id}"
 
 
-def idempotency(owner: str, key: str) -> tuple[str, str]:
-    return f"IDEM#{owner}#{key}", "IDEM"
+def idempotency(owner: str, scope: str, key: str) -> tuple[str, str]:
+    """A client's Idempotency-Key, per caller and per kind of request (holds, appointments)."""
+    return f"IDEM#{owner}#{scope}#{key}", "IDEM"
+
+
+def active_count(timebook_id: str, pid: str) -> tuple[str, str]:
+    """How many active appointments one person has in one timebook (the per-person limit)."""
+    return f"ACTIVE#{timebook_id}#{pid}", "ACTIVE"
 
 
 def outbox(event_id: str) -> tuple[str, str]:

@@ -168,8 +168,18 @@ class IdempotencyItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     request_hash = UnicodeAttribute()
-    appointment_id = UnicodeAttribute()
+    result_id = UnicodeAttribute()  # the appointment or hold the first request made
+    result_expires_at = NumberAttribute(null=True)  # a hold's expiry, to answer a retry the same
     ttl = NumberAttribute()
+
+
+class ActiveCountItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    active = NumberAttribute(default=0)
 
 
 class OutboxItem(Model):
@@ -211,6 +221,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SlotItem,
     AppointmentItem,
     IdempotencyItem,
+    ActiveCountItem,
     OutboxItem,
     InboxMessageItem,
 )

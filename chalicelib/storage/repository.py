@@ -25,6 +25,7 @@ from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
     ALL_MODELS,
+    ActiveCountItem,
     AppointmentItem,
     HealthContactItem,
     HerIdItem,
@@ -71,6 +72,34 @@ def _is_condition_failure(error: Exception) -> bool:
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
     )
+
+
+class _Transaction:
+    """A TransactWrite whose parts carry names, so a cancellation says which condition lost.
+
+    PynamoDB sends condition checks, deletes, puts and updates in that order, whatever order
+    they were added in; the names follow the same order.
+    """
+
+    def __init__(self) -> None:
+        self._tx = TransactWrite(connection=_connection())
+        self._names: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
+
+    def save(self, name: str, item: Any, condition: Condition | None = None) -> None:
+        self._tx.save(item, condition=condition)
+        self._names["put"].append(name)
+
+    def update(self, name: str, item: Any, actions: list[Any], condition: Condition | None = None) -> None:
+        self._tx.update(item, actions=actions, condition=condition)
+        self._names["update"].append(name)
+
+    def commit(self) -> None:
+        try:
+            with self._tx:
+                pass
+        except TransactWriteError as error:
+            names = self._names["delete"] + self._names["put"] + self._names["update"]
+            raise ConditionFailed(_failed_parts(error, names)) from error
 
 
 # ---- health contacts and timebooks ---------------------------------------------------------
@@ -222,18 +251,25 @@ def _slot_key_item(ref: SlotRef) -> SlotItem:
     return SlotItem(pk, sk)
 
 
-def take_place_for_hold(ref: SlotRef, place: int, claim: Claim, now_epoch: int) -> None:
-    """Take a free place with a hold; marks the slot for the hold sweep."""
+def take_place_for_hold(
+    ref: SlotRef, place: int, claim: Claim, now_epoch: int, idempotency: IdempotencyItem | None = None
+) -> None:
+    """Take a free place with a hold; marks the slot for the hold sweep. One UpdateItem, or a
+    transaction with the Idempotency-Key record when the client sent one."""
     shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
+    actions = [
+        _place(place).set(claim.as_item()),
+        SlotItem.gsi2pk.set(keys.holds_to_sweep(shard)),
+        SlotItem.gsi2sk.set(f"{claim.expires_at:012d}"),
+    ]
+    if idempotency is not None:
+        tx = _Transaction()
+        tx.update("place", _slot_key_item(ref), actions, _place_is_free(place, now_epoch))
+        tx.save("idempotency", idempotency, IdempotencyItem.pk.does_not_exist())
+        tx.commit()
+        return
     try:
-        _slot_key_item(ref).update(
-            actions=[
-                _place(place).set(claim.as_item()),
-                SlotItem.gsi2pk.set(keys.holds_to_sweep(shard)),
-                SlotItem.gsi2sk.set(f"{claim.expires_at:012d}"),
-            ],
-            condition=_place_is_free(place, now_epoch),
-        )
+        _slot_key_item(ref).update(actions=actions, condition=_place_is_free(place, now_epoch))
     except UpdateError as error:
         if _is_condition_failure(error):
             raise ConditionFailed(["place"]) from error
@@ -264,6 +300,7 @@ class Booking:
     hold_id: str | None
     outbox: OutboxItem
     idempotency: IdempotencyItem | None = None
+    active_limit: int | None = None
 
 
 def _prepare_appointment(item: AppointmentItem) -> None:
@@ -295,21 +332,14 @@ def book(booking: Booking, now_epoch: int) -> None:
         condition = _hold_is_live_and_owned(booking.place, booking.hold_id, booking.owner, now_epoch)
     else:
         condition = _place_is_free(booking.place, now_epoch)
-    parts = ["place", "appointment", "outbox"]
-    try:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.update(
-                _slot_key_item(booking.slot),
-                actions=[_place(booking.place).set(claim.as_item())],
-                condition=condition,
-            )
-            tx.save(appointment, condition=AppointmentItem.pk.does_not_exist())
-            tx.save(booking.outbox, condition=OutboxItem.pk.does_not_exist())
-            if booking.idempotency is not None:
-                parts.append("idempotency")
-                tx.save(booking.idempotency, condition=IdempotencyItem.pk.does_not_exist())
-    except TransactWriteError as error:
-        raise ConditionFailed(_failed_parts(error, parts)) from error
+    tx = _Transaction()
+    tx.update("place", _slot_key_item(booking.slot), [_place(booking.place).set(claim.as_item())], condition)
+    tx.save("appointment", appointment, AppointmentItem.pk.does_not_exist())
+    tx.save("outbox", booking.outbox, OutboxItem.pk.does_not_exist())
+    _count_active(tx, plain(appointment.timebook)["id"], appointment.for_pid, 1, booking.active_limit)
+    if booking.idempotency is not None:
+        tx.save("idempotency", booking.idempotency, IdempotencyItem.pk.does_not_exist())
+    tx.commit()
 
 
 def _failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
@@ -344,37 +374,29 @@ class Change:
     outbox: OutboxItem
     free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
     take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
+    ends: bool = False  # it stops being active (cancel, reject): the person's count goes down
 
 
 def change_appointment(change: Change, now_epoch: int) -> None:
     item = change.appointment
     prepare_outbox(change.outbox)
-    parts = ["appointment"]
-    key = AppointmentItem(item.pk, item.sk)
-    try:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.update(
-                key,
-                actions=[*change.actions, AppointmentItem.version.set(change.expected_version + 1)],
-                condition=AppointmentItem.status.is_in(*change.expected_status)
-                & (AppointmentItem.version == change.expected_version),
-            )
-            if change.free is not None:
-                parts.append("free")
-                ref, place = change.free
-                tx.update(_slot_key_item(ref), actions=[_place(place).remove()], condition=_claim_is(place, item.id))
-            if change.take is not None:
-                parts.append("take")
-                ref, place, claim = change.take
-                tx.update(
-                    _slot_key_item(ref),
-                    actions=[_place(place).set(claim.as_item())],
-                    condition=_place_is_free(place, now_epoch),
-                )
-            parts.append("outbox")
-            tx.save(change.outbox, condition=OutboxItem.pk.does_not_exist())
-    except TransactWriteError as error:
-        raise ConditionFailed(_failed_parts(error, parts)) from error
+    tx = _Transaction()
+    tx.update(
+        "appointment",
+        AppointmentItem(item.pk, item.sk),
+        [*change.actions, AppointmentItem.version.set(change.expected_version + 1)],
+        AppointmentItem.status.is_in(*change.expected_status) & (AppointmentItem.version == change.expected_version),
+    )
+    if change.free is not None:
+        ref, place = change.free
+        tx.update("free", _slot_key_item(ref), [_place(place).remove()], _claim_is(place, item.id))
+    if change.ends:
+        _count_active(tx, plain(item.timebook)["id"], item.for_pid, -1)
+    if change.take is not None:
+        ref, place, claim = change.take
+        tx.update("take", _slot_key_item(ref), [_place(place).set(claim.as_item())], _place_is_free(place, now_epoch))
+    tx.save("outbox", change.outbox, OutboxItem.pk.does_not_exist())
+    tx.commit()
 
 
 def appointment_key_actions(item: AppointmentItem, start_iso: str) -> list[Any]:
@@ -383,14 +405,28 @@ def appointment_key_actions(item: AppointmentItem, start_iso: str) -> list[Any]:
     return [AppointmentItem.gsi1sk.set(sort), AppointmentItem.gsi2sk.set(sort)]
 
 
-def get_idempotency(owner: str, key: str) -> IdempotencyItem | None:
-    pk, sk = keys.idempotency(owner, key)
+def get_idempotency(owner: str, scope: str, key: str) -> IdempotencyItem | None:
+    pk, sk = keys.idempotency(owner, scope, key)
     return _get(IdempotencyItem, pk, sk, consistent=True)
 
 
-def new_idempotency(owner: str, key: str, request_hash: str, appointment_id: str, ttl: int) -> IdempotencyItem:
-    pk, sk = keys.idempotency(owner, key)
-    return IdempotencyItem(pk, sk, request_hash=request_hash, appointment_id=appointment_id, ttl=ttl)
+def new_idempotency(owner: str, scope: str, key: str, request_hash: str, result_id: str, ttl: int) -> IdempotencyItem:
+    pk, sk = keys.idempotency(owner, scope, key)
+    return IdempotencyItem(pk, sk, request_hash=request_hash, result_id=result_id, ttl=ttl)
+
+
+def _active_counter(timebook_id: str, pid: str) -> ActiveCountItem:
+    pk, sk = keys.active_count(timebook_id, pid)
+    return ActiveCountItem(pk, sk)
+
+
+def _count_active(tx: _Transaction, timebook_id: str, pid: str, delta: int, limit: int | None = None) -> None:
+    """Every booking counts up and every freed appointment counts down, in the same transaction;
+    with a limit, the count is the condition (at most `limit` active per person and timebook)."""
+    condition = None
+    if limit is not None and delta > 0:
+        condition = ActiveCountItem.active.does_not_exist() | (ActiveCountItem.active < limit)
+    tx.update("active", _active_counter(timebook_id, pid), [ActiveCountItem.active.add(delta)], condition)
 
 
 # ---- appointments ---------------------------------------------------------------------------
@@ -500,16 +536,17 @@ def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
 def mark_reminded(item: AppointmentItem, day: str, outbox: OutboxItem) -> bool:
     """Write the reminder event once per appointment and day, even if the schedule runs twice."""
     prepare_outbox(outbox)
+    tx = _Transaction()
+    tx.update(
+        "appointment",
+        AppointmentItem(item.pk, item.sk),
+        [AppointmentItem.reminded_on.set(day)],
+        (AppointmentItem.status == "booked")
+        & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
+    )
+    tx.save("outbox", outbox, OutboxItem.pk.does_not_exist())
     try:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.update(
-                AppointmentItem(item.pk, item.sk),
-                actions=[AppointmentItem.reminded_on.set(day)],
-                condition=(AppointmentItem.status == "booked")
-                & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
-            )
-            tx.save(outbox, condition=OutboxItem.pk.does_not_exist())
-    except TransactWriteError as error:
-        if _failed_parts(error, ["appointment", "outbox"]):
-            return False
+        tx.commit()
+    except ConditionFailed:
+        return False
     return True

@@ -81,6 +81,7 @@ class BookingMachine(RuleBasedStateMachine):
                     "resource": {"name": "Test"},
                     "requires_confirmation": True,
                     "hold_minutes": HOLD_MINUTES,
+                    "max_active_per_person": None,
                 }
             ),
         )

@@ -216,3 +216,39 @@ def test_reminders_once_per_booked_appointment(client, demo, citizen, staff_toke
     assert housekeeping.send_reminders() == 0
     reminders = [e for e in repository.pending_events() if e.kind == "reminder"]
     assert [e.appointment_id for e in reminders] == [made.json["id"]]
+
+
+def test_one_active_appointment_per_person_and_timebook(client, demo, citizen, staff_token):
+    first, second = free_slots(client, demo.koronatest_id, first_free_slot(client, demo.koronatest_id)["start"][:10])[
+        :2
+    ]
+    made = client.post(
+        "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=first["id"]), token=citizen.token
+    )
+    assert made.status == 201
+    again = client.post(
+        "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=second["id"]), token=citizen.token
+    )
+    assert again.status == 409 and again.json["error"]["code"] == "active_appointment_exists"
+    assert slot_free(client, demo.koronatest_id, second["id"], second["start"][:10]) == second["free"]
+    # Another timebook is another count; a child booked by the parent is another person.
+    assert (
+        client.post(
+            "/appointments",
+            book_body(citizen.phone, {}, slot_id=first_free_slot(client, demo.koronavaksine_id)["id"]),
+            token=citizen.token,
+        ).status
+        == 201
+    )
+    assert client.post(f"/appointments/{made.json['id']}/cancel", {}, token=citizen.token).status == 200
+    retry = client.post(
+        "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=second["id"]), token=citizen.token
+    )
+    assert retry.status == 201, retry
+    assert _staff(client, staff_token, retry.json["id"], "reject", "nei").status == 200
+    assert (
+        client.post(
+            "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=first["id"]), token=citizen.token
+        ).status
+        == 201
+    )

@@ -209,3 +209,24 @@ def test_reject_racing_cancel_ends_in_one_state(live_url):
     day = final["start"][:10]
     free = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
     assert [s["free"] for s in free] == [1]  # the place was freed exactly once
+
+
+def test_one_person_booking_many_slots_at_once_gets_one(live_url):
+    timebook_id, day, slot_ids = _timebook(live_url, "7003", places=(8, 1))
+    staff = _token(live_url, {"sub": make_pid(8000), "role": "staff", "name": "Staff", "orgs": ["7003"]})
+    assert staff  # the timebook keeps its default: one active appointment per person
+    token = _token(live_url, {"sub": make_pid(8600), "role": "citizen", "name": "Eager"})
+    calls = [
+        (
+            lambda slot_id: (
+                lambda: _post(
+                    live_url, "/appointments", {"slot_id": slot_id, "phone": make_phone(9), "answers": {}}, token
+                )
+            )
+        )(s)
+        for s in slot_ids
+    ] * 2
+    results = _at_once(calls)
+    assert Counter(results) == Counter({201: 1, 409: len(calls) - 1}), results
+    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    assert sum(s["free"] for s in left) == 7
