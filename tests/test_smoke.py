@@ -11,11 +11,13 @@ def test_walk_steps_one_to_five(client, demo, citizen):
     assert len(detail["form"]["questions"]) == 4
     assert detail["locations"][0]["address"] == "Gaten 1, 0271 Oslo"
     from chalicelib import clock
+
     month = clock.local(clock.now()).strftime("%Y-%m")
     cal = client.get(f"/timebooks/{koronatest['id']}/calendar?month={month}").json
     free_days = [d for d in cal["days"] if d["free"] > 0]
     if not free_days:  # end of month: look at the next one
         import datetime
+
         nxt = (clock.local(clock.now()).replace(day=28) + datetime.timedelta(days=5)).strftime("%Y-%m")
         cal = client.get(f"/timebooks/{koronatest['id']}/calendar?month={nxt}").json
         free_days = [d for d in cal["days"] if d["free"] > 0]

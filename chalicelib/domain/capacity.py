@@ -62,9 +62,7 @@ class Candidate:
     place: int
 
 
-def spread_choice(
-    candidates: Sequence[Candidate], window: int, rng: random.Random | None = None
-) -> Candidate | None:
+def spread_choice(candidates: Sequence[Candidate], window: int, rng: random.Random | None = None) -> Candidate | None:
     """Pick one of the first `window` free places at random.
 
     "First available" for a crowd: if everyone took the earliest place they would all collide

@@ -71,8 +71,12 @@ def existing() -> Demo | None:
         return None
     koronatest = discovery.timebook(books["koronatest"].id)
     return Demo(
-        smittevern.id, legevakt.id, koronatest.id, plain(koronatest.locations[0])["id"],
-        books["koronavaksine"].id, legevakt_books["konsultasjon"].id,
+        smittevern.id,
+        legevakt.id,
+        koronatest.id,
+        plain(koronatest.locations[0])["id"],
+        books["koronavaksine"].id,
+        legevakt_books["konsultasjon"].id,
     )
 
 

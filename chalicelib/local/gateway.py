@@ -78,8 +78,14 @@ class Client:
         self._gateway = TimebokGateway(app, config or Config.create(lambda_timeout=60, lambda_memory_size=512))
 
     def request(
-        self, method: str, path: str, *, json_body: Any = None, token: str | None = None,
-        headers: dict[str, str] | None = None, raw: bytes | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> Response:
         sent = {"content-type": "application/json", **(headers or {})}
         if token:
