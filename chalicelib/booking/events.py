@@ -5,15 +5,11 @@ An event is written in the same DynamoDB transaction as the change it tells of (
 
 from __future__ import annotations
 
-import logging
 import os
-from typing import Any
 
 from chalicelib import clock
 from chalicelib.booking.common import iso, new_id
 from chalicelib.storage.models import AppointmentItem, OutboxItem, plain
-
-logger = logging.getLogger("timebok.events")
 
 
 def event_for(appointment: AppointmentItem, kind: str, **extra: str) -> OutboxItem:
@@ -41,24 +37,14 @@ def event_for(appointment: AppointmentItem, kind: str, **extra: str) -> OutboxIt
     )
 
 
-_publisher: Any = None
-
-
 def publish_now(event: OutboxItem) -> None:
     """Hand an event to SQS right after its commit, best effort.
 
     If SQS is down the event simply stays in the outbox and the every-minute relay sends it
     later: nothing is lost, and the citizen usually hears within a second.
     """
-    global _publisher
     if os.environ.get("RELAY_AFTER_COMMIT", "enabled") != "enabled":
         return
-    try:
-        from chalicelib.messaging.publisher import SqsPublisher
-        from chalicelib.messaging.relay import relay_events
+    from chalicelib.messaging.relay import relay_now
 
-        if _publisher is None:
-            _publisher = SqsPublisher()
-        relay_events([event], _publisher)
-    except Exception as error:  # the relay schedule retries; the booking itself succeeded
-        logger.warning("relay after commit failed for %s: %s", event.event_id, type(error).__name__)
+    relay_now([event])
