@@ -17,7 +17,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 from moto import mock_aws
 
 from chalicelib import clock
-from chalicelib.booking import appointments, common, holds, setup
+from chalicelib.booking import appointments, common, holds, lifecycle, setup
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.holds import new_hold_id, parse_hold_id
 from chalicelib.domain.people import Principal
@@ -56,8 +56,19 @@ class ModelSlot:
         self.places = {p: c for p, c in self.places.items() if c[0] != ref}
 
 
+@dataclass
+class ModelAppointment:
+    id: str
+    status: str
+    slot_id: str
+    for_pid: str
+    who: int
+    events: int = 1  # «requested» when it was made
+
+
 class BookingMachine(RuleBasedStateMachine):
     held = Bundle("held")
+    made = Bundle("made")
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,7 +76,10 @@ class BookingMachine(RuleBasedStateMachine):
         self._aws.start()
         from chalicelib.local.standin import create_resources
 
-        create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
+        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
+        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
+        self.queue_url = resources["queue_url"]
+        self.appointments: dict[str, ModelAppointment] = {}
         common._timebooks.clear()
         clock.reset()
         contact = setup.create_health_contact(
@@ -174,10 +188,10 @@ class BookingMachine(RuleBasedStateMachine):
             assert hold_id not in slot.holds or slot.holds[hold_id][1] <= self._now()
         slot.holds.pop(hold_id, None)
 
-    @rule(hold=consumes(held), thief=st.booleans())
-    def book_from_hold(self, hold, thief: bool) -> None:  # type: ignore[no-untyped-def]
+    @rule(target=made, hold=consumes(held), thief=st.booleans())
+    def book_from_hold(self, hold, thief: bool):  # type: ignore[no-untyped-def]
         if hold is None:
-            return
+            return None
         slot_id, hold_id, who = hold
         caller = CITIZENS[(who + 1) % len(CITIZENS)] if thief else CITIZENS[who]
         slot = self.slots[slot_id]
@@ -189,16 +203,21 @@ class BookingMachine(RuleBasedStateMachine):
             assert thief or not live, f"owner could not use a live hold: {error.code}"
             if not thief:
                 slot.holds.pop(hold_id, None)
-            return
+            return None
         assert not thief, "someone else's hold became an appointment"
         assert live, "an expired hold became an appointment"
         slot.holds.pop(hold_id)
         slot.unclaim(hold_id)
+        return self._made(made, slot, who)
+
+    def _made(self, made, slot: ModelSlot, who: int) -> str:  # type: ignore[no-untyped-def]
         slot.appointments.add(made.id)
         slot.claim(int(made.place), made.id, NEVER_EXPIRES)
+        self.appointments[made.id] = ModelAppointment(made.id, "requested", slot.slot_id, made.for_pid, who)
+        return made.id
 
-    @rule(slot_index=st.integers(0, 3), who=st.integers(0, 3))
-    def book_from_slot(self, slot_index: int, who: int) -> None:
+    @rule(target=made, slot_index=st.integers(0, 3), who=st.integers(0, 3))
+    def book_from_slot(self, slot_index: int, who: int):  # type: ignore[no-untyped-def]
         slot = list(self.slots.values())[slot_index]
         expected = slot.taken(self._now()) < slot.capacity
         body = AppointmentIn(slot_id=slot.slot_id, phone=make_phone(who), answers={})
@@ -206,10 +225,94 @@ class BookingMachine(RuleBasedStateMachine):
             made, _ = appointments.book(CITIZENS[who], body)
         except TimebokError as error:
             assert not expected, f"booking refused with a free place: {error.code}"
-            return
+            return None
         assert expected, "booked a full slot"
-        slot.appointments.add(made.id)
-        slot.claim(int(made.place), made.id, NEVER_EXPIRES)
+        return self._made(made, slot, who)
+
+    def _free_place_of(self, appointment: ModelAppointment) -> None:
+        slot = self.slots[appointment.slot_id]
+        slot.appointments.discard(appointment.id)
+        slot.unclaim(appointment.id)
+
+    def _transition(self, appointment_id, allowed: set[str], run, new_status: str | None, frees: bool):  # type: ignore[no-untyped-def]
+        if appointment_id is None:
+            return None
+        appointment = self.appointments[appointment_id]
+        expected = appointment.status in allowed
+        try:
+            result = run(appointment)
+        except TimebokError as error:
+            assert not expected, f"refused a legal transition from {appointment.status}: {error.code}"
+            assert error.status == 409
+            return None
+        assert expected, f"allowed a transition from {appointment.status}"
+        appointment.events += 1
+        if frees:
+            self._free_place_of(appointment)
+        if new_status:
+            appointment.status = new_status
+        assert result.status == appointment.status
+        return result
+
+    @rule(appointment_id=made)
+    def confirm(self, appointment_id) -> None:  # type: ignore[no-untyped-def]
+        self._transition(appointment_id, {"requested"}, lambda a: lifecycle.confirm(STAFF, a.id), "booked", frees=False)
+
+    @rule(appointment_id=made)
+    def reject(self, appointment_id) -> None:  # type: ignore[no-untyped-def]
+        self._transition(
+            appointment_id, {"requested"}, lambda a: lifecycle.reject(STAFF, a.id, "nei"), "rejected", frees=True
+        )
+
+    @rule(appointment_id=made, by_staff=st.booleans())
+    def cancel(self, appointment_id, by_staff: bool) -> None:  # type: ignore[no-untyped-def]
+        def run(a: ModelAppointment):  # type: ignore[no-untyped-def]
+            if by_staff:
+                return lifecycle.cancel_as_staff(STAFF, a.id, "stengt")
+            return lifecycle.cancel(CITIZENS[a.who], a.id)
+
+        self._transition(appointment_id, {"requested", "booked"}, run, "cancelled", frees=True)
+
+    @rule(appointment_id=made, slot_index=st.integers(0, 3))
+    def reschedule(self, appointment_id, slot_index: int) -> None:  # type: ignore[no-untyped-def]
+        if appointment_id is None:
+            return
+        appointment = self.appointments[appointment_id]
+        target = list(self.slots.values())[slot_index]
+        now = self._now()
+        expected = (
+            appointment.status in ("requested", "booked")
+            and target.slot_id != appointment.slot_id
+            and target.taken(now) < target.capacity
+        )
+        try:
+            moved = lifecycle.reschedule(CITIZENS[appointment.who], appointment.id, target.slot_id)
+        except TimebokError as error:
+            assert not expected, f"reschedule refused with a free place: {error.code}"
+            return
+        assert expected, "rescheduled into a full slot, or from a final state"
+        self._free_place_of(appointment)
+        appointment.slot_id = target.slot_id
+        appointment.events += 1
+        target.appointments.add(appointment.id)
+        target.claim(int(moved.place), appointment.id, NEVER_EXPIRES)
+
+    @rule()
+    def deliver_messages(self) -> None:
+        """Relay what is left in the outbox, let the consumer run (twice: SQS redelivers), and
+        check that every transition produced exactly one inbox message."""
+        from chalicelib.messaging import consumer, relay
+        from chalicelib.messaging.local_consumer import drain_queue
+
+        relay.relay_pending()
+        drain_queue(self.queue_url, consumer.handle_batch)
+        relay.relay_pending()
+        drain_queue(self.queue_url, consumer.handle_batch)
+        assert repository.pending_events() == []
+        messages: dict[str, int] = {}
+        for message in repository.inbox_of(c.sub for c in CITIZENS):
+            messages[message.appointment_id] = messages.get(message.appointment_id, 0) + 1
+        assert messages == {a.id: a.events for a in self.appointments.values()}
 
     @rule(minutes=st.sampled_from([1, 3, 6]))
     def time_passes(self, minutes: int) -> None:
