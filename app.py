@@ -13,10 +13,10 @@ from chalicelib import logs
 from chalicelib.booking import appointments, discovery, holds, housekeeping, ics, lifecycle, setup, staff
 from chalicelib.http import auth, presenters, schemas
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
-from chalicelib.http.requests import header, items, parse_body, query_param, respond
+from chalicelib.http.requests import idempotency_key, items, parse_body, query_param, respond
 
 logs.configure()
-app = Chalice(app_name="timebok")
+app = Chalice(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
 app.register_middleware(reshape_chalice_errors, "http")
 
 
@@ -86,7 +86,7 @@ def openapi_document() -> Response:
 @route("/holds", ("POST",), signed_in=True)
 def create_hold() -> Response:
     body = parse_body(request(), schemas.HoldIn)
-    hold, created = holds.hold(principal(request()), body, header(request(), "idempotency-key"))
+    hold, created = holds.hold(principal(request()), body, idempotency_key(request()))
     return respond(presenters.hold(hold), status=201 if created else 200)
 
 
@@ -99,7 +99,7 @@ def delete_hold(hold_id: str) -> Response:
 @route("/appointments", ("POST",), signed_in=True)
 def create_appointment() -> Response:
     body = parse_body(request(), schemas.AppointmentIn)
-    key = header(request(), "idempotency-key")
+    key = idempotency_key(request())
     appointment, created = appointments.book(principal(request()), body, key)
     return respond(presenters.appointment(appointment), status=201 if created else 200)
 

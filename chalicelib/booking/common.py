@@ -57,9 +57,13 @@ def timebook(timebook_id: str, *, fresh: bool = False) -> TimebookItem:
         return cached[1]
     item = repository.get_timebook(timebook_id)
     if item is None:
-        raise NotFound("No such timebook.", code="timebook_not_found")
+        raise timebook_missing()
     _timebooks[timebook_id] = (_time.monotonic(), item)
     return item
+
+
+def timebook_missing() -> NotFound:
+    return NotFound("No such timebook.", code="timebook_not_found")
 
 
 def forget_timebook(timebook_id: str) -> None:
@@ -69,8 +73,12 @@ def forget_timebook(timebook_id: str) -> None:
 def health_contact(hc_id: str) -> HealthContactItem:
     item = repository.get_health_contact(hc_id)
     if item is None:
-        raise NotFound("No such health contact.", code="health_contact_not_found")
+        raise health_contact_missing()
     return item
+
+
+def health_contact_missing() -> NotFound:
+    return NotFound("No such health contact.", code="health_contact_not_found")
 
 
 def location_of(tb: TimebookItem, location_id: str) -> dict[str, str]:
@@ -96,12 +104,13 @@ def form_of(tb: TimebookItem) -> Form:
     return Form(title=raw.get("title", ""), questions=questions)
 
 
-def require_staff_of(principal: Principal, her_id: str) -> None:
-    """Staff act only for their own health contacts; others are told it does not exist."""
+def require_staff_of(principal: Principal, her_id: str, missing: NotFound | None = None) -> None:
+    """Staff act only for their own health contacts; to others the thing does not exist, with
+    the very answer an unknown id gets (`missing`), so existence is not revealed."""
     if not principal.is_staff:
         raise Forbidden("Only staff may do this.", code="staff_only")
     if not principal.administers(her_id):
-        raise NotFound("Not found.", code="not_found")
+        raise missing or NotFound("Not found.", code="not_found")
 
 
 def require_citizen(principal: Principal) -> None:

@@ -20,7 +20,10 @@ from chalicelib.errors import InvalidInput
 from chalicelib.storage import repository
 from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+# Dates a timebook can sensibly have; outside them date arithmetic would overflow.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+FIRST_PAGE = 16  # slots per read when looking for the first available time
 
 
 def health_contacts() -> list[HealthContactItem]:
@@ -54,16 +57,19 @@ def _available(slots: Iterator[SlotItem], location_id: str | None, now: datetime
 
 
 def parse_month(month: str | None) -> str:
-    if not month or not _MONTH.match(month):
-        raise InvalidInput("month must be YYYY-MM.", fields=[("month", "must be YYYY-MM")])
+    if not month or not _MONTH.match(month) or not MIN_YEAR <= int(month[:4]) <= MAX_YEAR:
+        raise InvalidInput("month must be YYYY-MM.", fields=[("month", f"must be YYYY-MM, {MIN_YEAR}-{MAX_YEAR}")])
     return month
 
 
 def parse_date(value: str | None, field: str = "date") -> date:
     try:
-        return date.fromisoformat(value or "")
+        day = date.fromisoformat(value or "")
     except ValueError:
-        raise InvalidInput(f"{field} must be YYYY-MM-DD.", fields=[(field, "must be YYYY-MM-DD")]) from None
+        day = None
+    if day is None or not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InvalidInput(f"{field} must be YYYY-MM-DD.", fields=[(field, "must be YYYY-MM-DD")])
+    return day
 
 
 def month_calendar(timebook_id: str, month: str, location_id: str | None) -> list[tuple[date, int]]:
@@ -97,5 +103,5 @@ def first_free(timebook_id: str, location_id: str | None, from_day: date, months
     year, number = from_day.year, from_day.month
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
-        slots = repository.query_slots(tb.id, month, from_day=from_day if index == 0 else None)
+        slots = repository.query_slots(tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_PAGE)
         yield from (a for a in _available(slots, location_id, clock.now()) if a.free)

@@ -52,9 +52,10 @@ def _check_state(item: AppointmentItem, transition: Transition) -> None:
 
 def _staff_appointment(principal: Principal, appointment_id: str) -> AppointmentItem:
     item = repository.get_appointment(appointment_id, consistent=True)
+    missing = NotFound("No such appointment.", code="appointment_not_found")
     if item is None:
-        raise NotFound("No such appointment.", code="appointment_not_found")
-    require_staff_of(principal, plain(item.health_contact).get("her_id", ""))
+        raise missing
+    require_staff_of(principal, plain(item.health_contact).get("her_id", ""), missing)
     return item
 
 

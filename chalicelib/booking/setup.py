@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from chalicelib import clock
-from chalicelib.booking.common import forget_timebook, health_contact, iso, location_of, new_id, require_staff_of
+from chalicelib.booking.common import (
+    forget_timebook,
+    health_contact,
+    health_contact_missing,
+    iso,
+    location_of,
+    new_id,
+    require_staff_of,
+    timebook_missing,
+)
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
@@ -35,7 +44,7 @@ def create_health_contact(principal: Principal, body: HealthContactIn) -> Health
 
 def create_timebook(principal: Principal, body: TimebookIn) -> TimebookItem:
     contact = health_contact(body.health_contact_id)
-    require_staff_of(principal, contact.her_id)
+    require_staff_of(principal, contact.her_id, health_contact_missing())
     item = TimebookItem(
         id=new_id("tb"),
         health_contact_id=contact.id,
@@ -59,7 +68,7 @@ def create_timebook(principal: Principal, body: TimebookIn) -> TimebookItem:
 
 def add_location(principal: Principal, timebook_id: str, body: LocationIn) -> dict[str, str]:
     tb = get_timebook(timebook_id, fresh=True)
-    require_staff_of(principal, tb.her_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
     location = {"id": new_id("loc"), **body.model_dump()}
     repository.add_location(tb, location)
     forget_timebook(timebook_id)
@@ -69,7 +78,7 @@ def add_location(principal: Principal, timebook_id: str, body: LocationIn) -> di
 def add_schedule(principal: Principal, timebook_id: str, body: ScheduleIn) -> int:
     """Opening hours become slots; the same window posted again makes no slot twice."""
     tb = get_timebook(timebook_id, fresh=True)
-    require_staff_of(principal, tb.her_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
     location_of(tb, body.location_id)
     hours = OpeningHours(
         location_id=body.location_id,

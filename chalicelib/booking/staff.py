@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from chalicelib import clock
-from chalicelib.booking.common import location_of, require_staff_of
+from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.appointments import ACTIVE, Status
 from chalicelib.domain.capacity import count
@@ -27,7 +27,7 @@ def appointments(
     if status and status not in STATUSES:
         raise InvalidInput("Unknown status.", fields=[("status", f"must be one of {sorted(STATUSES)}")])
     tb = get_timebook(timebook_id)
-    require_staff_of(principal, tb.her_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
     return repository.appointments_of_timebook(tb.id, day=day, status=status)
 
 
@@ -42,7 +42,7 @@ class OverviewRow:
 def overview(principal: Principal, timebook_id: str, day: date, location_id: str | None) -> list[OverviewRow]:
     """One row per slot of the day: capacity, booked, held (live holds only), and who."""
     tb = get_timebook(timebook_id)
-    require_staff_of(principal, tb.her_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
     if location_id:
         location_of(tb, location_id)
     by_slot: dict[str, list[AppointmentItem]] = defaultdict(list)

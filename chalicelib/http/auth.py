@@ -8,8 +8,10 @@ passes the verified claims to the handler in the authorizer context; handlers tu
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import secrets
 from typing import Any
 
 from chalicelib.domain.people import Principal
@@ -32,14 +34,22 @@ def reset() -> None:
     _verifier = None
 
 
+# A keyed pseudonym: a plain hash of an identity number is reversible by trying the few hundred
+# valid numbers of a birth date. The key is the stage's PSEUDONYM_KEY, else one per process.
+_PSEUDONYM_KEY = (os.environ.get("PSEUDONYM_KEY") or secrets.token_hex(32)).encode()
+
+
 def principal_id(sub: str) -> str:
-    """API Gateway logs the principal id: a hash, so no identity number reaches those logs."""
-    return hashlib.sha256(sub.encode()).hexdigest()[:20]
+    """API Gateway logs the principal id: a keyed hash, so no identity number reaches those logs."""
+    return hmac.new(_PSEUDONYM_KEY, sub.encode(), hashlib.sha256).hexdigest()[:24]
 
 
-def authorize(token: str) -> tuple[str, dict[str, str]]:
-    """Verify a token: (principal id, authorizer context). Raises InvalidToken."""
-    claims = verifier().verify(token)
+def authorize(header_value: str) -> tuple[str, dict[str, str]]:
+    """Verify `Authorization: Bearer <JWT>`: (principal id, authorizer context). Raises InvalidToken."""
+    scheme, _, token = (header_value or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("expected 'Bearer <token>'")
+    claims = verifier().verify(token.strip())
     return principal_id(claims.sub), {"claims": claims.model_dump_json()}
 
 

@@ -80,6 +80,9 @@ def to_timebok_error(error: BaseException) -> TimebokError | None:
     if _is_aws_error(error):
         if _aws_code(error) in THROTTLING_CODES or _cancellation_throttled(error):
             return Throttled()
+        if _aws_code(error) == "ValidationException":
+            # DynamoDB refused what it was sent (e.g. a key too large): retrying will not help.
+            return InvalidInput("The request could not be processed as sent.")
         return Unavailable()
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from chalice.app import Request, Response
@@ -22,7 +23,7 @@ def parse_body(request: Request, model: type[Model]) -> Model:
         raise InvalidInput("The request body is too large.", code="body_too_large")
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidInput("The request body must be a JSON object.", code="invalid_json")
@@ -40,6 +41,22 @@ def query_param(request: Request, name: str) -> str | None:
 
 def header(request: Request, name: str) -> str | None:
     return request.headers.get(name) if request.headers else None
+
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def idempotency_key(request: Request) -> str | None:
+    """Idempotency-Key: 1-200 visible ASCII characters, or absent."""
+    value = header(request, "idempotency-key")
+    if value is None:
+        return None
+    if not _KEY.match(value):
+        raise InvalidInput(
+            "Idempotency-Key must be 1-200 visible ASCII characters.",
+            fields=[("Idempotency-Key", "1-200 visible ASCII characters")],
+        )
+    return value
 
 
 def respond(payload: BaseModel | dict[str, Any], status: int = 200, cache_seconds: int = 0) -> Response:

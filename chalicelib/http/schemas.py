@@ -91,6 +91,9 @@ class LocationIn(In):
     directions: LongText = ""
 
 
+MAX_SLOTS_PER_SCHEDULE = 5000
+
+
 class ScheduleIn(In):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -103,6 +106,20 @@ class ScheduleIn(In):
     slot_minutes: int = Field(ge=5, le=480)
     capacity: int = Field(ge=1, le=100)
 
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _local_wall_clock(cls, value: dt.time) -> dt.time:
+        if value.tzinfo is not None:
+            raise ValueError("opening hours are local Oslo wall-clock times, without an offset")
+        return value
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _sensible_year(cls, value: dt.date) -> dt.date:
+        if not 2000 <= value.year <= 2100:
+            raise ValueError("must be between 2000 and 2100")
+        return value
+
     @model_validator(mode="after")
     def _window_makes_sense(self) -> ScheduleIn:
         if self.date_to < self.date_from:
@@ -111,6 +128,12 @@ class ScheduleIn(In):
             raise ValueError("a schedule window spans at most 366 days")
         if self.end_time <= self.start_time:
             raise ValueError("end_time must be after start_time")
+        days = (self.date_to - self.date_from).days + 1
+        minutes = (self.end_time.hour * 60 + self.end_time.minute) - (
+            self.start_time.hour * 60 + self.start_time.minute
+        )
+        if days * (minutes // self.slot_minutes) > MAX_SLOTS_PER_SCHEDULE:
+            raise ValueError(f"one schedule makes at most {MAX_SLOTS_PER_SCHEDULE} slots; post it in parts")
         return self
 
 

@@ -34,6 +34,7 @@ class _Meta:
     connect_timeout_seconds = 2
     read_timeout_seconds = 5
     max_retry_attempts = 3
+    max_pool_connections = 32  # the local server's threads share one client
 
 
 def _gsi(name: str) -> type[GlobalSecondaryIndex]:

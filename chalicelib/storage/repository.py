@@ -165,16 +165,24 @@ def _get(model: type, pk: str, sk: str, consistent: bool = False):  # type: igno
 
 
 def query_slots(
-    timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
+    timebook_id: str,
+    month: str,
+    *,
+    day: date | None = None,
+    from_day: date | None = None,
+    page_size: int | None = None,
 ) -> Iterator[SlotItem]:
-    """Slots of one timebook-month in start order; optionally of one day or from a day on."""
+    """Slots of one timebook-month in start order; optionally of one day or from a day on.
+
+    Pages are DynamoDB's (1 MB) unless the caller reads only the first few: "first available"
+    asks for small pages so that it stops reading once it has enough free places."""
     partition = keys.slot_partition(timebook_id, month)
     condition = None
     if day is not None:
         condition = SlotItem.sk.startswith(keys.slot_sort(day.isoformat()))
     elif from_day is not None:
         condition = SlotItem.sk >= keys.slot_sort(from_day.isoformat())
-    return SlotItem.query(partition, condition, page_size=200)
+    return SlotItem.query(partition, condition, page_size=page_size)
 
 
 def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
