@@ -109,7 +109,7 @@ def test_reschedule_refusals(client, demo, requested, citizen, other_citizen):
     assert other.status == 409 and other.json["error"]["code"] == "other_timebook"
     # A full slot: two others take both places first.
     day = requested["start"][:10]
-    full = [s for s in free_slots(client, demo.koronatest_id, day) if s["id"] != requested["slot_id"]][0]
+    full = next(s for s in free_slots(client, demo.koronatest_id, day) if s["id"] != requested["slot_id"])
     for n in (31, 32):
         assert client.post("/holds", {"slot_id": full["id"]}, token=Citizen(n).token).status == 201
     taken = client.post(url, {"slot_id": full["id"]}, token=citizen.token)

@@ -350,11 +350,11 @@ def test_app_loggers_reach_the_json_handler(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_principal_id_does_not_reveal_the_identity_number() -> None:
+    import hashlib
+
     from stdnum.no import fodselsnummer
 
     from chalicelib.http.auth import principal_id
-
-    import hashlib
 
     pid = make_pid(611)
     logged = principal_id(pid)
