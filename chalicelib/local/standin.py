@@ -104,6 +104,11 @@ def _buffer_request_body(environ: WSGIEnviron) -> None:
     environ["CONTENT_LENGTH"] = str(len(data))
 
 
+def _connectable(host: str) -> str:
+    """The address a client uses to reach a server bound to `host` (wildcards -> loopback)."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
 class _QuietRequestHandler(MotoRequestHandler):
     """moto's request handler without the per-request access log line (errors still log)."""
 
@@ -130,7 +135,7 @@ class AtomicMotoServer:
         """URL for boto3's `endpoint_url`, with the real port when started on port 0."""
         if self._server is None:
             raise RuntimeError("AtomicMotoServer is not started")
-        host = self._host if self._host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        host = _connectable(self._host)
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self._server.server_port}"
@@ -183,9 +188,7 @@ class AtomicMotoServer:
     def _wait_until_accepting(self, timeout: float = 10.0) -> None:
         """Connect until the server answers, so callers never see a refused connection."""
         assert self._server is not None
-        host = self._server.server_address[0]
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1"
+        host = _connectable(self._host)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -427,7 +430,7 @@ def _ensure_queue(client: Any, queue_name: str, properties: Mapping[str, Any]) -
 
 
 def create_resources(
-    endpoint_url: str,
+    endpoint_url: str | None,
     region: str,
     table_name: str,
     queue_name: str,
@@ -436,7 +439,8 @@ def create_resources(
 ) -> dict[str, str]:
     """Create Timebok's table and queues at `endpoint_url` from the CloudFormation template.
 
-    Idempotent: existing resources are left as they are. Returns
+    `endpoint_url=None` means botocore's default endpoint, i.e. in-process `moto.mock_aws`
+    in tests. Idempotent: existing resources are left as they are. Returns
     {"table_name", "queue_url", "dead_letter_queue_url"}.
     """
     for name in (queue_name, dead_letter_queue_name):

@@ -9,9 +9,9 @@ and if it has the same table/queue shape as production.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,19 +29,26 @@ REGION = "eu-north-1"
 THREADS = 32
 TRANSACTIONS_PER_THREAD = 10
 PLACES = 8
-# Extra items make moto's per-transaction deep copy of the table slow enough that,
-# without the lock, the race reliably shows up (500s, and losers' writes surviving).
-SEED_ITEMS = 100
+# A short GIL switch interval interleaves moto's request threads inside its transaction
+# code, so that without the lock the race reliably shows up: with plain moto as 500s
+# ("dictionary changed size during iteration", its whole-table deep copy is slower with
+# some items in the table), with tests/conftest.py's moto_patches as places won twice.
+SEED_ITEMS = 25
+SWITCH_INTERVAL_S = 1e-4
 
 # No retries: a retried TransactWriteItems whose first attempt did commit would be
 # reported as a lost race, and a retried 500 would hide exactly what we test for.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=2)
 
 
-def _client(endpoint_url: str, service: str) -> Any:
-    """A boto3 client on its own session (sessions are not thread-safe), dummy credentials."""
-    session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
-    return session.client(service, endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
+def _session() -> boto3.session.Session:
+    """A session with dummy credentials; one per thread that creates clients (not thread-safe)."""
+    return boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _client(endpoint_url: str, service: str, session: boto3.session.Session | None = None) -> Any:
+    """A boto3 client against the stand-in (clients, unlike sessions, may be shared across threads)."""
+    return (session or _session()).client(service, endpoint_url=endpoint_url, config=_CLIENT_CONFIG)
 
 
 def _names() -> dict[str, str]:
@@ -71,16 +78,55 @@ def test_server_reports_bound_port_and_stops() -> None:
     srv.stop()  # a second stop is harmless
 
 
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Make thread interleavings inside moto likely, so a missing lock cannot go unnoticed."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 @dataclass
 class _RaceResult:
-    wins: list[tuple[str, int]] = field(default_factory=list)  # (claim id, place)
+    wins: list[tuple[str, int, int]] = field(default_factory=list)  # (claim id, slot, place)
     errors: list[str] = field(default_factory=list)
-    cancellations: Counter[str] = field(default_factory=Counter)
+    cancellations: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _claim_place(table: str, claim: str, slot: int, place: int) -> list[dict[str, Any]]:
+    """A booking-shaped transaction: a conditional claim of a place plus a second Put."""
+    return [
+        # The unconditional write first: when the claim fails, this one has already been
+        # applied inside moto and must be rolled back.
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {
+                    "pk": {"S": f"CLAIM#{claim}"},
+                    "sk": {"S": "CLAIM"},
+                    "slot": {"N": str(slot)},
+                    "place": {"N": str(place)},
+                },
+            }
+        },
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"pk": {"S": f"SLOT#{slot}"}, "sk": {"S": f"PLACE#{place}"}, "claim": {"S": claim}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+    ]
+
+
 @pytest.mark.race
+@pytest.mark.usefixtures("frequent_thread_switches")
 def test_concurrent_conditional_transactions_each_place_won_once(server: AtomicMotoServer) -> None:
+    """Every round, all threads race for the PLACES places of a fresh slot at once."""
     names = _names()
     table = create_resources(server.endpoint_url, REGION, **names)["table_name"]
     seeder = _client(server.endpoint_url, "dynamodb")
@@ -95,43 +141,19 @@ def test_concurrent_conditional_transactions_each_place_won_once(server: AtomicM
         )
 
     result = _RaceResult()
-    clients = [_client(server.endpoint_url, "dynamodb") for _ in range(THREADS)]
-    barrier = threading.Barrier(THREADS)
+    # One client per thread, all made here from one session: its loaded API models are reused.
+    session = _session()
+    clients = [_client(server.endpoint_url, "dynamodb", session) for _ in range(THREADS)]
+    barrier = threading.Barrier(THREADS, timeout=30)
 
     def worker(thread_no: int) -> None:
         client = clients[thread_no]
-        barrier.wait()
-        for i in range(TRANSACTIONS_PER_THREAD):
-            place = (thread_no + i) % PLACES
-            claim = f"{thread_no}-{i}"
+        for slot in range(TRANSACTIONS_PER_THREAD):
+            place = (thread_no + slot) % PLACES  # THREADS / PLACES contenders per place
+            claim = f"{thread_no}-{slot}"
+            barrier.wait()
             try:
-                client.transact_write_items(
-                    TransactItems=[
-                        # The unconditional write first: when the claim below fails, this one
-                        # has already been applied and must be rolled back.
-                        {
-                            "Put": {
-                                "TableName": table,
-                                "Item": {
-                                    "pk": {"S": f"CLAIM#{claim}"},
-                                    "sk": {"S": "CLAIM"},
-                                    "place": {"N": str(place)},
-                                },
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": table,
-                                "Item": {
-                                    "pk": {"S": "SLOT#1"},
-                                    "sk": {"S": f"PLACE#{place}"},
-                                    "claim": {"S": claim},
-                                },
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
-                    ]
-                )
+                client.transact_write_items(TransactItems=_claim_place(table, claim, slot, place))
             except ClientError as err:
                 error = err.response.get("Error", {})
                 reasons = [r.get("Code") for r in err.response.get("CancellationReasons", [])]
@@ -140,7 +162,7 @@ def test_concurrent_conditional_transactions_each_place_won_once(server: AtomicM
                         "None",
                         "ConditionalCheckFailed",
                     ]:
-                        result.cancellations[str(place)] += 1
+                        result.cancellations += 1
                     else:
                         result.errors.append(f"{error.get('Code')}: {error.get('Message', '')[:200]} {reasons}")
             except Exception as exc:  # transport errors etc. must fail the test, not the thread
@@ -148,7 +170,7 @@ def test_concurrent_conditional_transactions_each_place_won_once(server: AtomicM
                     result.errors.append(f"{type(exc).__name__}: {exc}")
             else:
                 with result.lock:
-                    result.wins.append((claim, place))
+                    result.wins.append((claim, slot, place))
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(THREADS)]
     for t in threads:
@@ -158,30 +180,33 @@ def test_concurrent_conditional_transactions_each_place_won_once(server: AtomicM
     assert not any(t.is_alive() for t in threads), "race workers hung"
 
     assert result.errors == []
-    assert sorted(place for _, place in result.wins) == list(range(PLACES))
-    assert len(result.wins) + sum(result.cancellations.values()) == THREADS * TRANSACTIONS_PER_THREAD
+    all_places = [(slot, place) for slot in range(TRANSACTIONS_PER_THREAD) for place in range(PLACES)]
+    assert sorted((slot, place) for _, slot, place in result.wins) == all_places  # each won exactly once
+    assert len(result.wins) + result.cancellations == THREADS * TRANSACTIONS_PER_THREAD
 
-    places = seeder.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "SLOT#1"}},
-        ConsistentRead=True,
-    )["Items"]
-    stored_places = {item["sk"]["S"]: item["claim"]["S"] for item in places}
-    assert stored_places == {f"PLACE#{place}": claim for claim, place in result.wins}
+    stored_places: dict[tuple[int, int], str] = {}
+    for slot in range(TRANSACTIONS_PER_THREAD):
+        items = seeder.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SLOT#{slot}"}},
+            ConsistentRead=True,
+        )["Items"]
+        for item in items:
+            stored_places[(slot, int(item["sk"]["S"].removeprefix("PLACE#")))] = item["claim"]["S"]
+    assert stored_places == {(slot, place): claim for claim, slot, place in result.wins}
 
     # Atomicity: the unconditional write survived for the winners, and only for them.
-    claims: dict[str, int] = {}
-    paginator = seeder.get_paginator("scan")
-    for page in paginator.paginate(
+    claims: dict[str, tuple[int, int]] = {}
+    for page in seeder.get_paginator("scan").paginate(
         TableName=table,
         FilterExpression="begins_with(pk, :claim)",
         ExpressionAttributeValues={":claim": {"S": "CLAIM#"}},
         ConsistentRead=True,
     ):
         for item in page["Items"]:
-            claims[item["pk"]["S"].removeprefix("CLAIM#")] = int(item["place"]["N"])
-    assert claims == dict(result.wins)
+            claims[item["pk"]["S"].removeprefix("CLAIM#")] = (int(item["slot"]["N"]), int(item["place"]["N"]))
+    assert claims == {claim: (slot, place) for claim, slot, place in result.wins}
 
 
 def test_create_resources_is_idempotent_and_follows_template(server: AtomicMotoServer) -> None:
@@ -244,3 +269,31 @@ def test_create_resources_fails_loudly_on_untranslated_table_property(server: At
     path.write_text(yaml.safe_dump(template), encoding="utf-8")
     with pytest.raises(ValueError, match="SomeFutureProperty"):
         create_resources(server.endpoint_url, REGION, **_names(), template_path=path)
+
+
+def test_create_resources_resolves_other_intrinsic_forms(server: AtomicMotoServer, tmp_path: Path) -> None:
+    """A template rewritten with Fn::Sub / short GetAtt / Tags still yields the same wiring."""
+    template = yaml.safe_load(DEFAULT_TEMPLATE_PATH.read_text(encoding="utf-8"))
+    queue_props = template["Resources"]["EventsQueue"]["Properties"]
+    queue_props["RedrivePolicy"]["deadLetterTargetArn"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${EventsDeadLetterQueue.QueueName}"
+    }
+    queue_props["Tags"] = [{"Key": "table", "Value": {"Ref": "TimebokTable"}}]
+    template["Resources"]["EventsDeadLetterQueue"]["Properties"]["Tags"] = [
+        {"Key": "arn", "Value": {"Fn::GetAtt": "TimebokTable.Arn"}}
+    ]
+    path = tmp_path / "resources.yaml"
+    path.write_text(yaml.safe_dump(template), encoding="utf-8")
+    names = _names()
+
+    created = create_resources(server.endpoint_url, REGION, **names, template_path=path)
+
+    sqs = _client(server.endpoint_url, "sqs")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=created["dead_letter_queue_url"], AttributeNames=["QueueArn"])
+    redrive = sqs.get_queue_attributes(QueueUrl=created["queue_url"], AttributeNames=["RedrivePolicy"])
+    assert (
+        json.loads(redrive["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"] == dlq_arn["Attributes"]["QueueArn"]
+    )
+    assert sqs.list_queue_tags(QueueUrl=created["queue_url"])["Tags"] == {"table": names["table_name"]}
+    dlq_tags = sqs.list_queue_tags(QueueUrl=created["dead_letter_queue_url"])["Tags"]
+    assert dlq_tags["arn"].endswith(":table/" + names["table_name"])
