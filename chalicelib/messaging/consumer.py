@@ -1,0 +1,96 @@
+"""The SQS consumer: turns each event into the citizen's inbox message, exactly once.
+
+SQS delivers at least once (a redelivered batch, a relay that sent twice after the FIFO
+deduplication window). The inbox message's key is made from the event (its created_at and id)
+and written with a does-not-exist condition, so a repeat writes nothing and notifies nobody.
+
+A batch reports partial failure (`batchItemFailures`): only the messages that failed come back,
+after the visibility timeout; one that keeps failing (garbage, a bug) goes to the dead-letter
+queue after the queue's maxReceiveCount. Within a batch, once a message of an appointment fails,
+the later messages of that appointment are handed back too, untried, so they stay in order (as
+AWS advises for FIFO queues).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from chalicelib.messaging.notify import Notifier
+from chalicelib.messaging.notify import notifier as configured_notifier
+from chalicelib.messaging.publisher import parse_message
+from chalicelib.messaging.relay import error_name
+from chalicelib.messaging.texts import inbox_text
+from chalicelib.storage import repository
+from chalicelib.storage.models import InboxMessageItem
+
+logger = logging.getLogger("timebok.messaging.consumer")
+
+
+def deliver(message: Mapping[str, Any], notifier: Notifier | None = None) -> bool:
+    """Write the event's inbox message; True if written now, False if it was there already.
+
+    The notification is sent only when the message is new, after it is stored, and best effort:
+    a failing gateway is logged, not retried (a redelivery finds the message and stays quiet),
+    so a citizen may miss a nudge but never gets the same one twice from a redelivery.
+    """
+    payload = message["payload"]
+    pid = payload["for_pid"]
+    title, body = inbox_text(message["kind"], payload)
+    item = InboxMessageItem(
+        id=message["event_id"],
+        appointment_id=message["appointment_id"],
+        kind=message["kind"],
+        title=title,
+        body=body,
+        created_at=message["created_at"],
+    )
+    if not repository.add_inbox_message(item, pid):
+        logger.info("consumer: event %s (%s) already in the inbox", message["event_id"], message["kind"])
+        return False
+    try:
+        (notifier or configured_notifier()).notify(pid, message["kind"], title, body, message["appointment_id"])
+    except Exception as error:
+        logger.warning(
+            "consumer: notification for event %s (%s) failed (%s)",
+            message["event_id"],
+            message["kind"],
+            error_name(error),
+        )
+    return True
+
+
+def handle_batch(records: Iterable[tuple[str, str]], notifier: Notifier | None = None) -> dict[str, Any]:
+    """Deliver (message_id, body) pairs; the answer names the failed ones for SQS to redeliver."""
+    failures: list[dict[str, str]] = []
+    held_back: set[str] = set()  # appointments whose earlier message failed in this batch
+    for message_id, body in records:
+        try:
+            message = parse_message(body)
+        except ValueError:
+            logger.error("consumer: message %s is not a Timebok event", message_id)
+            failures.append({"itemIdentifier": message_id})
+            continue
+        if message["appointment_id"] in held_back:
+            failures.append({"itemIdentifier": message_id})
+            continue
+        try:
+            deliver(message, notifier)
+        except Exception as error:
+            logger.warning(
+                "consumer: event %s (%s) failed (%s); it will be redelivered",
+                message["event_id"],
+                message["kind"],
+                error_name(error),
+            )
+            held_back.add(message["appointment_id"])
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def records_of(event: Any) -> list[tuple[str, str]]:
+    """(message_id, body) pairs of a Chalice SQSEvent, or of the raw Lambda event dict."""
+    if isinstance(event, Mapping):
+        return [(record["messageId"], record["body"]) for record in event.get("Records", [])]
+    return [(record.to_dict()["messageId"], record.body) for record in event]

@@ -1,0 +1,128 @@
+"""Putting outbox events on the SQS FIFO queue, and the one message format both ends agree on.
+
+A message is `{"event_id", "kind", "appointment_id", "created_at", "payload"}` as JSON.
+MessageGroupId is the appointment id, so one appointment's messages reach the consumer in
+order; MessageDeduplicationId is the event id, so a relay that sends an event twice within
+SQS's five-minute window gets it queued once (and the consumer is idempotent beyond that).
+
+boto3 is imported lazily: the HTTP handlers import this module, and most requests never send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from chalicelib.messaging.texts import KINDS
+from chalicelib.storage.models import OutboxItem, plain
+
+MESSAGE_KEYS: tuple[str, ...] = ("event_id", "kind", "appointment_id", "created_at", "payload")
+
+
+class Publisher(Protocol):
+    """Hands one event to the queue; raises if the queue did not take it."""
+
+    def publish(self, event: OutboxItem) -> None: ...
+
+
+def event_message(event: OutboxItem) -> dict[str, Any]:
+    """The queue message of an outbox event (a plain, JSON-ready dict)."""
+    return {
+        "event_id": event.event_id,
+        "kind": event.kind,
+        "appointment_id": event.appointment_id,
+        "created_at": event.created_at,
+        "payload": plain(event.payload),
+    }
+
+
+def parse_message(body: str) -> dict[str, Any]:
+    """A queue message body back as a dict; ValueError for anything that is not one of ours."""
+    try:
+        message = json.loads(body)
+    except (TypeError, ValueError) as error:
+        raise ValueError("message body is not JSON") from error
+    if not isinstance(message, dict):
+        raise ValueError("message body is not a JSON object")
+    for key in MESSAGE_KEYS[:-1]:
+        value = message.get(key)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"message has no {key}")
+    if message["kind"] not in KINDS:
+        raise ValueError(f"unknown message kind: {message['kind']!r}")
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        raise ValueError("message has no payload")
+    for_pid = payload.get("for_pid")
+    if not isinstance(for_pid, str) or not for_pid:
+        raise ValueError("message payload names no recipient")
+    return message
+
+
+def region() -> str | None:
+    """The region Lambda (and the local runner) set; None lets botocore decide."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def sqs_client() -> Any:
+    """A new SQS client with short timeouts: a request that relays after its commit must not hang.
+
+    The endpoint follows AWS_ENDPOINT_URL (the local stand-in) as botocore does by itself.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.session.Session().client("sqs", region_name=region(), config=config)
+
+
+class SqsPublisher:
+    """Sends events to the events queue; one (lazily made) client per instance."""
+
+    def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
+        url = queue_url or os.environ.get("EVENTS_QUEUE_URL")
+        if not url:
+            raise ValueError("no events queue: pass queue_url or set EVENTS_QUEUE_URL")
+        self.queue_url: str = url
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = sqs_client()
+        return self._client
+
+    def publish(self, event: OutboxItem) -> None:
+        self.send(event_message(event))
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Send an already-built message (e.g. to replay one from the dead-letter queue)."""
+        self.client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps(message, separators=(",", ":")),
+            MessageGroupId=message["appointment_id"],
+            MessageDeduplicationId=message["event_id"],
+        )
+
+
+_default: SqsPublisher | None = None
+
+
+def default_publisher() -> SqsPublisher:
+    """One SqsPublisher per process (a boto3 client costs tens of milliseconds to build).
+
+    Made again when EVENTS_QUEUE_URL changes (tests, the local runner).
+    """
+    global _default
+    url = os.environ.get("EVENTS_QUEUE_URL")
+    if _default is None or _default.queue_url != url:
+        _default = SqsPublisher(url)
+    return _default
+
+
+def reset_default_publisher() -> None:
+    """Forget the cached client, e.g. after AWS_ENDPOINT_URL changed."""
+    global _default
+    _default = None
