@@ -30,7 +30,7 @@ def parse_body(request: Request, model: type[Model]) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise from_validation(error, {"date_from": "from", "date_to": "to"}) from None
+        raise from_validation(error) from None
 
 
 def query_param(request: Request, name: str) -> str | None:

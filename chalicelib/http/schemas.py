@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
@@ -95,7 +95,7 @@ MAX_SLOTS_PER_SCHEDULE = 5000
 
 
 class ScheduleIn(In):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Opening hours that become slots. Cross-field errors name the field they are about."""
 
     location_id: Identifier
     date_from: dt.date = Field(alias="from")
@@ -111,6 +111,8 @@ class ScheduleIn(In):
     def _local_wall_clock(cls, value: dt.time) -> dt.time:
         if value.tzinfo is not None:
             raise ValueError("opening hours are local Oslo wall-clock times, without an offset")
+        if value.second or value.microsecond:
+            raise ValueError("opening hours are whole minutes (HH:MM)")
         return value
 
     @field_validator("date_from", "date_to")
@@ -120,21 +122,36 @@ class ScheduleIn(In):
             raise ValueError("must be between 2000 and 2100")
         return value
 
-    @model_validator(mode="after")
-    def _window_makes_sense(self) -> ScheduleIn:
-        if self.date_to < self.date_from:
-            raise ValueError("'to' must not be before 'from'")
-        if (self.date_to - self.date_from).days > 366:
+    @field_validator("date_to")
+    @classmethod
+    def _after_from(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("date_from")
+        if start is not None and value < start:
+            raise ValueError("must not be before 'from'")
+        if start is not None and (value - start).days > 366:
             raise ValueError("a schedule window spans at most 366 days")
-        if self.end_time <= self.start_time:
-            raise ValueError("end_time must be after start_time")
-        days = (self.date_to - self.date_from).days + 1
-        minutes = (self.end_time.hour * 60 + self.end_time.minute) - (
-            self.start_time.hour * 60 + self.start_time.minute
-        )
-        if days * (minutes // self.slot_minutes) > MAX_SLOTS_PER_SCHEDULE:
-            raise ValueError(f"one schedule makes at most {MAX_SLOTS_PER_SCHEDULE} slots; post it in parts")
-        return self
+        return value
+
+    @field_validator("end_time")
+    @classmethod
+    def _after_start(cls, value: dt.time, info: ValidationInfo) -> dt.time:
+        start = info.data.get("start_time")
+        if start is not None and value <= start:
+            raise ValueError("must be after start_time")
+        return value
+
+    @field_validator("slot_minutes")
+    @classmethod
+    def _not_too_many_slots(cls, value: int, info: ValidationInfo) -> int:
+        data = info.data
+        if all(k in data for k in ("date_from", "date_to", "start_time", "end_time")):
+            days = (data["date_to"] - data["date_from"]).days + 1
+            minutes = (data["end_time"].hour * 60 + data["end_time"].minute) - (
+                data["start_time"].hour * 60 + data["start_time"].minute
+            )
+            if days * (minutes // value) > MAX_SLOTS_PER_SCHEDULE:
+                raise ValueError(f"one schedule makes at most {MAX_SLOTS_PER_SCHEDULE} slots: post it in parts")
+        return value
 
 
 class ReasonIn(In):

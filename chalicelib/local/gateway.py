@@ -42,7 +42,9 @@ class TimebokGateway(LocalGateway):
         except NotAuthorizedError:
             return _response(401, "unauthorized", "A valid token is required.")
         except ForbiddenError as error:
-            if b"Missing Authentication Token" in (error.body or b""):
+            # No route matched: API Gateway's "Missing Authentication Token" (or, with a bearer
+            # header, its SigV4 complaint) — our MISSING_AUTHENTICATION_TOKEN response says 404.
+            if any(text in (error.body or b"") for text in (b"Missing Authentication Token", b"requires 'Credential'")):
                 return _response(404, "not_found", "No such resource.")
             return _response(403, "forbidden", "Not allowed.")
         except LocalGatewayException:

@@ -583,12 +583,6 @@ class TestRejected:
     def test_unknown_route_is_404(self, world: World, method: str, path: str) -> None:
         assert_error(world.client.request(method, path, json_body={}), 404)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: with an Authorization header, chalice.local raises ForbiddenError('Authorization header "
-        "requires Credential...') for an unknown path; chalicelib/local/gateway.py only maps 'Missing "
-        "Authentication Token' to 404, so a signed-in client gets 403 forbidden",
-    )
     @pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("POST", "/holds/x/y")])
     def test_unknown_route_with_a_token_is_404(self, world: World, method: str, path: str) -> None:
         citizen = world.fresh_citizen()
@@ -998,11 +992,6 @@ class TestRejected:
         path = f"/admin/timebooks/{world.tb}/schedules"
         assert_error(world.client.post(path, body, token=world.staff_token), 400, field=field)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG (minor): http/requests.parse_body renames every error location 'date_from' to 'from', so an "
-        "unknown field 'date_from' is reported as field 'from'",
-    )
     def test_schedule_internal_field_name_is_reported_as_sent(self, world: World) -> None:
         body = schedule_body(world.loc, date_from="2030-01-07")
         resp = world.client.post(f"/admin/timebooks/{world.tb}/schedules", body, token=world.staff_token)
@@ -1034,11 +1023,6 @@ class TestRejected:
         resp = world.client.post(path, schedule_body(world.loc, **changes), token=world.staff_token)
         assert_error(resp, 400, "invalid_request", field=(*field, "body"))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG (minor): ScheduleIn._window_makes_sense raises a plain ValueError in a model validator, so "
-        "pydantic's loc is () and the error names 'body' instead of from/to/start_time/end_time",
-    )
     @pytest.mark.parametrize(
         ("changes", "field"),
         [
@@ -1163,11 +1147,6 @@ def test_idempotency_key_reused_for_another_request_is_409(client, demo, citizen
     assert [a["id"] for a in appointments_of(client, citizen.token)] == [first.json["id"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ScheduleIn has populate_by_name=True, so the internal names date_from/date_to are accepted in "
-    "place of API.md's from/to (201, slots written) instead of being refused as unknown fields",
-)
 def test_schedule_internal_field_names_are_unknown(client, demo, staff_token):
     body = schedule_body(demo.teststasjon_id)
     body["date_from"], body["date_to"] = body.pop("from"), body.pop("to")
@@ -1175,11 +1154,6 @@ def test_schedule_internal_field_names_are_unknown(client, demo, staff_token):
     assert_error(resp, 400, field=("date_from", "date_to"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: start_time with seconds (08:00:30) is accepted, but slot ids and keys have minute resolution: "
-    "the slot is stored as 08:00 with start 08:00:30 and blocks the real 08:00 slot of a later schedule",
-)
 def test_schedule_times_with_seconds(client, demo, staff_token):
     path = f"/admin/timebooks/{demo.koronatest_id}/schedules"
     resp = client.post(path, schedule_body(demo.teststasjon_id, start_time="08:00:30"), token=staff_token)
