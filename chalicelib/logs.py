@@ -13,8 +13,9 @@ import os
 import re
 from datetime import UTC, datetime
 
-_PID = re.compile(r"(?<!\d)\d{6}[ -]?\d{5}(?!\d)")
-_PHONE = re.compile(r"(?:\+|00)\d[\d ]{7,14}\d|(?<!\d)[2-9]\d{2}[ ]?\d{2}[ ]?\d{3}(?!\d)")
+# Word boundaries, not digit boundaries: digits inside hex ids (ev28e1234567c) are not numbers.
+_PID = re.compile(r"(?<!\w)\d{6}[ -]?\d{5}(?!\w)")
+_PHONE = re.compile(r"(?<!\w)(?:\+|00)\d[\d ]{7,14}\d(?!\w)|(?<!\w)[2-9]\d{2}[ ]?\d{2}[ ]?\d{3}(?!\w)")
 MASK = "[redacted]"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from chalicelib import clock
-from chalicelib.booking.common import iso, new_id
+from chalicelib.booking.common import new_id
 from chalicelib.storage.models import AppointmentItem, OutboxItem, plain
 
 
@@ -32,7 +32,8 @@ def event_for(appointment: AppointmentItem, kind: str, **extra: str) -> OutboxIt
         event_id=new_id("ev"),
         kind=kind,
         appointment_id=appointment.id,
-        created_at=iso(clock.now()),
+        # Milliseconds: two events of one appointment in the same second keep their order.
+        created_at=clock.local(clock.now()).isoformat(timespec="milliseconds"),
         payload=payload,
     )
 

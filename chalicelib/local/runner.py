@@ -74,9 +74,11 @@ def start(port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port
     os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
     os.environ["EVENTS_DEAD_LETTER_QUEUE_URL"] = resources["dead_letter_queue_url"]
 
+    from chalicelib.messaging.publisher import reset_default_publisher
     from chalicelib.storage import repository
 
     repository.reset_connections()
+    reset_default_publisher()
     if seed:
         from chalicelib.local import demo
 
