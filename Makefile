@@ -27,5 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time
 	$(BIN)/python scripts/bench.py
 
+package: $(STAMP) ## build/sam.json and build/deployment.zip for AWS (STAGE=dev|prod, default prod); no account needed
+	$(BIN)/python scripts/package.py --stage $(if $(STAGE),$(STAGE),prod)
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

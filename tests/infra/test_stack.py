@@ -1,0 +1,499 @@
+"""The packaged template's resources, created in moto's CloudFormation, running the handlers.
+
+The stack is the packaged template without what moto cannot make (the SAM functions and API,
+their permissions, the alarms, and what refers to them): the table, the queues, the log groups,
+the alarm topic and every function's IAM role with its policy, resolved by CloudFormation.
+The handlers then run against what the stack made, with its names read from the stack: set-up,
+discovery, hold, booking, confirmation through the gateway; the SQS consumer on messages read
+from the stack's queue; the relay, the hold sweep and the reminders as their schedules call
+them; the authorizer as API Gateway calls it. Every AWS call is recorded by function and must
+be granted by that function's role, and every grant must be used by some call.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import clock
+from tests.conftest import REGION, Citizen, token_for
+from tests.helpers import first_free_slot, free_slots
+from tests.infra import awscalls
+from tests.infra.awscalls import Need, Recorder
+from tests.infra.conftest import ROOT
+
+PARAMETERS = {
+    "TokenIssuer": "https://idp.example.no",
+    "TokenAudience": "timebok",
+    "TokenJwksUrl": "https://idp.example.no/.well-known/jwks.json",
+    "TableDeletionProtection": "disabled",
+}
+NOT_IN_MOTO = ("AWS::CloudWatch::Alarm",)  # moto's CloudFormation cannot make these
+STATIC_OPERATIONS = awscalls.static_operations()
+HER_ID = "8100077"
+# The actions a Lambda SQS event source mapping performs with the function's role.
+EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+# ---- the stack --------------------------------------------------------------------------------
+
+
+def _referenced(value: Any) -> set[str]:
+    """Logical ids a template value refers to (Ref, Fn::GetAtt, ${...} in Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _referenced(item)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else arg.split(".")[0])
+            elif key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else arg
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!][^}]*)\}", text)} - set(variables)
+                found |= _referenced(variables)
+            else:
+                found |= _referenced(arg)
+    return found
+
+
+def infra_part(template: dict[str, Any]) -> dict[str, Any]:
+    """The template without the resources moto cannot make and whatever refers to them."""
+    resources = template["Resources"]
+    left_out = {
+        k
+        for k, v in resources.items()
+        if v["Type"].startswith("AWS::Serverless::") or v["Type"] in ("AWS::Lambda::Permission", *NOT_IN_MOTO)
+    }
+    while True:
+        more = {k for k, v in resources.items() if k not in left_out and _referenced(v) & left_out}
+        if not more:
+            break
+        left_out |= more
+    part = {k: v for k, v in template.items() if k not in ("Transform", "Resources", "Outputs")}
+    part["Resources"] = {k: v for k, v in resources.items() if k not in left_out}
+    part["Outputs"] = {k: v for k, v in template["Outputs"].items() if not _referenced(v) & left_out}
+    return part
+
+
+def _policy_document(raw: Any) -> dict[str, Any]:
+    """moto returns a role policy made by CloudFormation as JSON, or as the repr of a dict."""
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return ast.literal_eval(raw)
+
+
+@dataclass
+class Scenario:
+    template: dict[str, Any]
+    outputs: dict[str, str]
+    physical: dict[str, str]  # logical id -> physical id
+    account: str
+    recorder: Recorder
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # function -> resolved policy
+    inbox: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # citizen name -> messages
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def needs_of(self, function: str) -> list[Need]:
+        found = [
+            need
+            for service, operation, params in self.recorder.calls.get(function, [])
+            for need in awscalls.needs(service, operation, params, REGION, self.account)
+        ]
+        for event in self.template["Resources"][function]["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":  # Lambda polls the queue with the function's role
+                queue = awscalls.queue_arn(self.outputs["EventsQueueUrl"])
+                found += [Need(action, queue) for action in EVENT_SOURCE_ACTIONS]
+        return found
+
+
+# ---- running the handlers as Lambda would ---------------------------------------------------------
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def schedule_event(account: str, rule: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{account}:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def deliver_queued(scenario: Scenario, lambdas: Any) -> list[dict[str, Any]]:
+    """What Lambda's event source mapping does: receive batches, invoke, delete the successes."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = scenario.outputs["EventsQueueUrl"]
+    answers = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return answers
+        with scenario.recorder.running("DeliverToInbox"):
+            answer = lambdas.deliver_to_inbox(sqs_event(messages, awscalls.queue_arn(url)), None)
+        answers.append(answer)
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _ok(response: Any, status: int = 200) -> Any:
+    assert response.status == status, response
+    return response.json
+
+
+def run_flows(scenario: Scenario) -> None:
+    """`lambdas` is app.py: its module-level names are the handlers Lambda calls."""
+    import app as lambdas
+    from chalicelib.local.gateway import Client
+
+    client, rec = Client(lambdas.app), scenario.recorder
+    staff = token_for("18128838410", "staff", "Sara Saksbehandler", orgs=[HER_ID])
+    elise, jon, kari = Citizen(61), Citizen(62), Citizen(63)
+    today = clock.local(clock.now()).date()
+
+    with rec.running("APIHandler"):  # staff set-up and discovery, through API Gateway
+        hc = _ok(
+            client.post(
+                "/admin/health-contacts",
+                {"organisation": "Testkommune", "service": "Smittevern", "her_id": HER_ID},
+                token=staff,
+            ),
+            201,
+        )
+        tb = _ok(
+            client.post(
+                "/admin/timebooks",
+                {
+                    "health_contact_id": hc["id"],
+                    "name": "Koronatest",
+                    "type": "koronatest",
+                    "resource": {"name": "Kovidtest"},
+                    "requires_confirmation": True,
+                    "hold_minutes": 10,
+                    "cancel_deadline_hours": 2,
+                },
+                token=staff,
+            ),
+            201,
+        )
+        location = _ok(
+            client.post(
+                f"/admin/timebooks/{tb['id']}/locations",
+                {"name": "Teststasjon", "address": "Gaten 1, 0271 Oslo"},
+                token=staff,
+            ),
+            201,
+        )
+        _ok(
+            client.post(
+                f"/admin/timebooks/{tb['id']}/schedules",
+                {
+                    "location_id": location["id"],
+                    "from": (today + timedelta(days=1)).isoformat(),  # every place beyond change deadlines
+                    "to": (today + timedelta(days=14)).isoformat(),
+                    "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                    "start_time": "08:00",
+                    "end_time": "10:00",
+                    "slot_minutes": 15,
+                    "capacity": 2,
+                },
+                token=staff,
+            ),
+            201,
+        )
+        _ok(client.get("/health-contacts"))
+        _ok(client.get(f"/health-contacts/{hc['id']}/timebooks"))
+        _ok(client.get(f"/timebooks/{tb['id']}"))
+        slot = first_free_slot(client, tb["id"])
+        day = slot["start"][:10]
+
+        # Elise: holds and lets go, holds the first available time, books it; staff confirm.
+        held = _ok(
+            client.post(
+                "/holds", {"slot_id": slot["id"]}, token=elise.token, headers={"Idempotency-Key": "elise-hold-1"}
+            ),
+            201,
+        )
+        assert client.delete(f"/holds/{held['id']}", token=elise.token).status == 204
+        held = _ok(client.post("/holds", {"timebook_id": tb["id"]}, token=elise.token), 201)
+        booked = _ok(
+            client.post(
+                "/appointments",
+                {"hold_id": held["id"], "phone": elise.phone, "answers": {}},
+                token=elise.token,
+                headers={"Idempotency-Key": "elise-book-1"},
+            ),
+            201,
+        )
+        assert booked["status"] == "requested"
+        _ok(client.get("/appointments", token=elise.token))
+        _ok(client.get(f"/appointments/{booked['id']}", token=elise.token))
+        assert client.get(f"/appointments/{booked['id']}/ics", token=elise.token).status == 200
+        _ok(client.get(f"/admin/timebooks/{tb['id']}/overview?date={booked['start'][:10]}", token=staff))
+        _ok(client.get(f"/admin/appointments?timebook_id={tb['id']}&status=requested", token=staff))
+        confirmed = _ok(client.post(f"/admin/appointments/{booked['id']}/confirm", {}, token=staff))
+        assert confirmed["status"] == "booked"
+
+    # The consumer, on what the API handler put on the stack's queue right after each commit.
+    scenario.results["first_delivery"] = deliver_queued(scenario, lambdas)
+    with rec.running("APIHandler"):
+        scenario.inbox["elise"] = _ok(client.get("/inbox", token=elise.token))["items"]
+
+    # Jon books while SQS is "unreachable" from the request: his event waits in the outbox for
+    # the relay. Elise moves her appointment; staff cancel Jon's.
+    with rec.running("APIHandler"):
+        taken = {slot["id"], booked["slot_id"]}
+        later = [s for s in free_slots(client, tb["id"], day) if s["id"] not in taken]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("RELAY_AFTER_COMMIT", "disabled")
+            jons = _ok(
+                client.post(
+                    "/appointments", {"slot_id": later[0]["id"], "phone": jon.phone, "answers": {}}, token=jon.token
+                ),
+                201,
+            )
+        moved = _ok(
+            client.post(f"/appointments/{booked['id']}/reschedule", {"slot_id": later[1]["id"]}, token=elise.token)
+        )
+        _ok(client.post(f"/admin/appointments/{jons['id']}/cancel", {"reason": "Stasjonen stenger"}, token=staff))
+    with rec.running("RelayOutbox"):
+        lambdas.relay_outbox(schedule_event(scenario.account, "relay"), None)
+    scenario.results["second_delivery"] = deliver_queued(scenario, lambdas)
+    with rec.running("APIHandler"):
+        scenario.inbox["jon"] = _ok(client.get("/inbox", token=jon.token))["items"]
+
+    # Kari's hold expires; the sweep tidies it.
+    with rec.running("APIHandler"):
+        _ok(client.post("/holds", {"slot_id": later[2]["id"]}, token=kari.token), 201)
+    clock.advance(timedelta(minutes=11))
+    with rec.running("ReleaseExpiredHolds"):
+        lambdas.release_expired_holds(schedule_event(scenario.account, "sweep"), None)
+    clock.reset()
+
+    # The day before Elise's appointment, the reminders; the relay and the consumer bring it.
+    start = datetime.fromisoformat(moved["start"])
+    noon_before = datetime.combine(start.date() - timedelta(days=1), time(12), tzinfo=clock.OSLO)
+    clock.advance(noon_before - clock.now())
+    with rec.running("SendReminders"):
+        lambdas.send_reminders(schedule_event(scenario.account, "reminders"), None)
+    with rec.running("RelayOutbox"):
+        lambdas.relay_outbox(schedule_event(scenario.account, "relay"), None)
+    clock.reset()
+    scenario.results["third_delivery"] = deliver_queued(scenario, lambdas)
+    with rec.running("APIHandler"):
+        scenario.inbox["elise_later"] = _ok(client.get("/inbox", token=elise.token))["items"]
+
+    # The authorizer, as API Gateway invokes it.
+    with rec.running("Token"):
+        scenario.results["authorizer"] = lambdas.token(
+            {
+                "type": "TOKEN",
+                "authorizationToken": f"Bearer {elise.token}",
+                "methodArn": f"arn:aws:execute-api:{REGION}:{scenario.account}:abc123/api/GET/inbox",
+            },
+            None,
+        )
+
+
+@pytest.fixture(scope="module")
+def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
+    from chalicelib.booking import common
+    from chalicelib.messaging import publisher
+    from chalicelib.storage import repository
+    from chalicelib.storage.models import ALL_MODELS
+
+    with pytest.MonkeyPatch.context() as mp, mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        cloudformation.create_stack(
+            StackName="timebok-test",
+            TemplateBody=json.dumps(infra_part(template)),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        )
+        stack = cloudformation.describe_stacks(StackName="timebok-test")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        physical = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cloudformation.describe_stack_resources(StackName="timebok-test")["StackResources"]
+            if "LogicalResourceId" in r
+        }
+        account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+        recorder = Recorder()
+        result = Scenario(template, outputs, physical, account, recorder)
+
+        # What Lambda would have from the template: the stack's table and queue.
+        mp.setenv("TABLE_NAME", outputs["TableName"])
+        mp.setenv("EVENTS_QUEUE_URL", outputs["EventsQueueUrl"])
+        for model in ALL_MODELS:  # PynamoDB read TABLE_NAME when chalicelib was imported
+            mp.setattr(model.Meta, "table_name", outputs["TableName"])
+        repository.reset_connections()
+        publisher.reset_default_publisher()
+        common._timebooks.clear()
+
+        iam = boto3.client("iam", region_name=REGION)
+        for function in awscalls_functions(template):
+            role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+            role_name = physical[role]
+            (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+            raw = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+            result.policies[function] = _policy_document(raw)
+
+        recorder.install(mp)
+        try:
+            run_flows(result)
+            yield result
+        finally:
+            clock.reset()
+    repository.reset_connections()
+    publisher.reset_default_publisher()
+    common._timebooks.clear()
+
+
+def awscalls_functions(template: dict[str, Any]) -> list[str]:
+    return [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+
+
+# ---- what the stack made ---------------------------------------------------------------------------
+
+
+def test_stack_made_the_table_and_queues_of_the_template(scenario: Scenario) -> None:
+    table = boto3.client("dynamodb", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    described = table.describe_table(TableName=scenario.outputs["TableName"])["Table"]
+    assert {i["IndexName"] for i in described["GlobalSecondaryIndexes"]} == {"gsi1", "gsi2"}
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert described["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+    attributes = sqs.get_queue_attributes(QueueUrl=scenario.outputs["EventsQueueUrl"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert attributes["FifoQueue"] == "true" and attributes["VisibilityTimeout"] == "60"
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == awscalls.queue_arn(scenario.outputs["EventsDeadLetterQueueUrl"])
+    assert int(redrive["maxReceiveCount"]) == 5
+
+
+def test_booking_and_confirmation_reach_the_inbox(scenario: Scenario) -> None:
+    assert all(answer == {"batchItemFailures": []} for answer in scenario.results["first_delivery"])
+    assert {m["kind"] for m in scenario.inbox["elise"]} == {"requested", "confirmed"}
+
+
+def test_the_relay_and_the_schedules_reach_the_inbox(scenario: Scenario) -> None:
+    assert {m["kind"] for m in scenario.inbox["jon"]} == {"requested", "cancelled"}
+    assert {"rescheduled", "reminder"} <= {m["kind"] for m in scenario.inbox["elise_later"]}
+    assert ("dynamodb", "UpdateItem") in scenario.recorder.operations("ReleaseExpiredHolds")
+
+
+def test_the_authorizer_allows_a_good_token_and_calls_no_aws(scenario: Scenario) -> None:
+    statement = scenario.results["authorizer"]["policyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    assert scenario.recorder.calls.get("Token", []) == []
+
+
+# ---- IAM: granted what is used, and used what is granted ----------------------------------------
+
+
+def test_every_call_is_granted_to_the_function_that_makes_it(scenario: Scenario) -> None:
+    refused = [
+        f"{function}: {need.action} on {need.resource} (key {need.leading_key})"
+        for function in scenario.policies
+        for need in sorted(set(scenario.needs_of(function)), key=str)
+        if not awscalls.allows(scenario.policies[function], need)
+    ]
+    assert not refused, "not granted (add to infra/policies/):\n" + "\n".join(refused)
+
+
+def test_nothing_is_granted_that_no_call_needs(scenario: Scenario) -> None:
+    unused = []
+    for function, policy in scenario.policies.items():
+        needs = scenario.needs_of(function)
+        for sid, action, resource in awscalls.grants(policy):
+            if action.startswith("logs:"):
+                continue  # the Lambda runtime writes the logs, not our code
+            single = {"Version": "2012-10-17", "Statement": [_statement(policy, sid)]}
+            single["Statement"][0] = {**single["Statement"][0], "Action": action, "Resource": resource}
+            if not any(awscalls.allows(single, need) for need in needs):
+                unused.append(f"{function}: {sid} grants {action} on {resource}, no call needs it")
+    assert not unused, "\n".join(unused)
+
+
+def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
+    return next(s for s in policy["Statement"] if s.get("Sid") == sid)
+
+
+def test_every_aws_call_in_the_code_is_exercised(scenario: Scenario) -> None:
+    """A call the scenario never makes would have its permission unchecked: add it to the flows."""
+    made = set().union(*(scenario.recorder.operations(f) for f in scenario.policies))
+    assert made >= STATIC_OPERATIONS, f"never called here: {sorted(STATIC_OPERATIONS - made)}"
+
+
+def test_roles_come_from_the_policy_files_and_have_no_wildcards(template: dict[str, Any]) -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    files = {
+        name: json.loads((ROOT / ".chalice" / settings["iam_policy_file"]).read_text(encoding="utf-8"))
+        for name, settings in config["lambda_functions"].items()
+    }
+    roles = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+    for function in awscalls_functions(template):
+        role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        handler = template["Resources"][function]["Properties"]["Handler"].split(".")[1]
+        name = "api_handler" if handler == "app" else handler
+        (policy,) = roles[role]["Properties"]["Policies"]
+        assert policy["PolicyDocument"] == files[name], function
+    for logical_id, role in roles.items():
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                for action in awscalls._as_list(statement["Action"]):
+                    assert "*" not in action, f"{logical_id}: wildcard action {action}"
+                for resource in awscalls._as_list(statement["Resource"]):
+                    # Only the stack's own resources, by reference; no "*", not even in "index/*".
+                    assert isinstance(resource, dict), f"{logical_id}: literal resource {resource!r}"
+                    assert "*" not in json.dumps(resource), f"{logical_id}: wildcard resource {resource}"
+
+
+def test_the_policy_files_are_the_ones_in_infra() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    for settings in config["lambda_functions"].values():
+        path = (ROOT / ".chalice" / settings["iam_policy_file"]).resolve()
+        assert path.parent == ROOT / "infra" / "policies", path
+    assert {p.stem for p in (ROOT / "infra" / "policies").glob("*.json")} == set(config["lambda_functions"])
