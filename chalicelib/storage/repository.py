@@ -36,6 +36,7 @@ from chalicelib.storage.models import (
     TimebookItem,
     plain,
     region,
+    table_name,
 )
 
 
@@ -60,10 +61,13 @@ def _connection() -> Connection:
 
 
 def reset_connections() -> None:
-    """Forget cached clients, e.g. after AWS_ENDPOINT_URL changed (tests, local runner)."""
+    """Forget cached clients and re-read the table name and region from the environment, e.g.
+    after AWS_ENDPOINT_URL or TABLE_NAME changed (tests, the local runner)."""
     global _shared_connection
     _shared_connection = None
     for model in ALL_MODELS:
+        model.Meta.table_name = table_name()
+        model.Meta.region = region()
         model._connection = None
 
 

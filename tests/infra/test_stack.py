@@ -340,7 +340,6 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
     from chalicelib.booking import common
     from chalicelib.messaging import publisher
     from chalicelib.storage import repository
-    from chalicelib.storage.models import ALL_MODELS
 
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         cloudformation = boto3.client("cloudformation", region_name=REGION)
@@ -365,9 +364,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         # What Lambda would have from the template: the stack's table and queue.
         mp.setenv("TABLE_NAME", outputs["TableName"])
         mp.setenv("EVENTS_QUEUE_URL", outputs["EventsQueueUrl"])
-        for model in ALL_MODELS:  # PynamoDB read TABLE_NAME when chalicelib was imported
-            mp.setattr(model.Meta, "table_name", outputs["TableName"])
-        repository.reset_connections()
+        repository.reset_connections()  # re-reads TABLE_NAME into the models
         publisher.reset_default_publisher()
         common._timebooks.clear()
 
