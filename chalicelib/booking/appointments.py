@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 
 from chalicelib import clock
@@ -18,9 +17,8 @@ from chalicelib.booking.common import (
 )
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
-from chalicelib.booking.holds import parse_slot, slot_unavailable
+from chalicelib.booking.holds import bookable, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import initial_status
-from chalicelib.domain.capacity import free_places
 from chalicelib.domain.forms import validate_answers
 from chalicelib.domain.holds import parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
@@ -129,19 +127,9 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
     if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash)):
         return existing, False
     for _ in range(ATTEMPTS):
-        slot = repository.get_slot(ref, consistent=True)
-        if slot is None:
-            raise NotFound("No such slot.", code="slot_not_found")
-        now = clock.now()
-        if datetime.fromisoformat(slot.start) <= now:
-            raise slot_unavailable()
-        if hold:
-            place = hold.place
-        else:
-            free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now))
-            if not free:
-                raise slot_unavailable()
-            place = random.choice(free)
+        found = bookable(ref)
+        slot, now = found.slot, found.now
+        place = hold.place if hold else found.random_free_place()
         appointment = _new_appointment(principal, tb, slot, place, for_pid, phone, answers, body.description)
         idempotency = None
         if idempotency_key:

@@ -51,6 +51,33 @@ class Key:
     request_hash: str
 
 
+@dataclass(frozen=True)
+class Bookable:
+    """A slot as just read, when it could still be taken: the moment of reading, its free places."""
+
+    slot: SlotItem
+    now: datetime
+    free: list[int]
+
+    def random_free_place(self) -> int:
+        """Choosing at random among free places makes concurrent takers collide less often."""
+        if not self.free:
+            raise slot_unavailable()
+        return random.choice(self.free)
+
+
+def bookable(ref: SlotRef) -> Bookable:
+    """Read a slot (consistently) for a write about to take one of its places; a slot that has
+    begun is no longer bookable."""
+    slot = repository.get_slot(ref, consistent=True)
+    if slot is None:
+        raise NotFound("No such slot.", code="slot_not_found")
+    now = clock.now()
+    if datetime.fromisoformat(slot.start) <= now:
+        raise slot_unavailable()
+    return Bookable(slot, now, free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now)))
+
+
 def _take(
     principal: Principal, ref: SlotRef, place: int, slot: SlotItem, hold_minutes: int, key: Key | None = None
 ) -> Hold:
@@ -110,17 +137,9 @@ def hold_slot(principal: Principal, slot_id: str, key: Key | None = None) -> Hol
     ref = parse_slot(slot_id)
     tb = get_timebook(ref.timebook_id)
     for _ in range(ATTEMPTS):
-        slot = repository.get_slot(ref, consistent=True)
-        if slot is None:
-            raise NotFound("No such slot.", code="slot_not_found")
-        now = clock.now()
-        if datetime.fromisoformat(slot.start) <= now:
-            raise slot_unavailable()
-        free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now))
-        if not free:
-            raise slot_unavailable()
+        found = bookable(ref)
         try:
-            return _take(principal, ref, random.choice(free), slot, int(tb.hold_minutes), key)
+            return _take(principal, ref, found.random_free_place(), found.slot, int(tb.hold_minutes), key)
         except repository.ConditionFailed:
             continue
     raise slot_unavailable()

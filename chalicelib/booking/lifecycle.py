@@ -6,7 +6,6 @@ version), the place it frees or takes, and the event for the citizen's inbox (th
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,7 +14,7 @@ from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
-from chalicelib.booking.holds import parse_slot, slot_unavailable
+from chalicelib.booking.holds import bookable, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
     RESULT,
@@ -24,7 +23,7 @@ from chalicelib.domain.appointments import (
     citizen_may_cancel,
     frees_place,
 )
-from chalicelib.domain.capacity import NEVER_EXPIRES, Claim, free_places
+from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
@@ -143,14 +142,8 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             raise Conflict("A new time must be in the same timebook.", code="other_timebook")
         if new_ref.slot_id == item.slot_id:
             raise Conflict("The appointment is already at this time.", code="same_slot")
-        slot = repository.get_slot(new_ref, consistent=True)
-        if slot is None:
-            raise NotFound("No such slot.", code="slot_not_found")
-        now = clock.now()
-        free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now))
-        if datetime.fromisoformat(slot.start) <= now or not free:
-            raise slot_unavailable()
-        place = random.choice(free)
+        found = bookable(new_ref)
+        slot, now, place = found.slot, found.now, found.random_free_place()
         location = location_of(get_timebook(new_ref.timebook_id), slot.location_id)
         old_start = item.start
         actions = [

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,50 +12,18 @@ import pytest
 import requests
 
 from tests.factories import make_pid
+from tests.live import local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 # The demo's HER-ids (chalicelib/local/demo.py): the fuzzing staff member administers both.
 DEMO_ORGS = ["8100001", "8100002"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def fuzz_url() -> Iterator[str]:
     """`python -m chalicelib.local.runner` (demo data included) on a free port, as in tests/race."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local.runner", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"{url}/health-contacts", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"local stack did not start:\n{output}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with local_stack(demo=True) as url:
+        yield url
 
 
 def _token(url: str, claims: dict[str, Any]) -> str:
