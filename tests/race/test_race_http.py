@@ -230,3 +230,26 @@ def test_one_person_booking_many_slots_at_once_gets_one(live_url):
     assert Counter(results) == Counter({201: 1, 409: len(calls) - 1}), results
     left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
     assert sum(s["free"] for s in left) == 7
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_appointment(live_url):
+    timebook_id, day, slot_ids = _timebook(live_url, "7004", places=(2, 2))
+    token = _token(live_url, {"sub": make_pid(8800), "role": "citizen", "name": "Retrying"})
+    body = {"slot_id": slot_ids[0], "phone": make_phone(88), "answers": {}}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "retry-1"}
+    calls = [lambda: requests.post(f"{live_url}/appointments", json=body, headers=headers, timeout=60)] * 16
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Any) -> requests.Response:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        responses = list(pool.map(run, calls))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses[201] == 1 and statuses[201] + statuses[200] == len(calls), statuses
+    assert len({r.json()["id"] for r in responses}) == 1
+    mine = requests.get(f"{live_url}/appointments", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert len(mine.json()["items"]) == 1
+    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    assert sum(s["free"] for s in left) == 3
