@@ -28,10 +28,16 @@ def _post(url: str, path: str, body: dict[str, Any], token: str) -> requests.Res
     return requests.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
-def _timebook(url: str, her_id: str, places: tuple[int, int]) -> tuple[str, str, list[str]]:
+def _staff(url: str, her_id: str) -> str:
+    return _token(url, {"sub": make_pid(8000), "role": "staff", "name": "Staff", "orgs": [her_id]})
+
+
+def _timebook(
+    url: str, her_id: str, places: tuple[int, int], requires_confirmation: bool = False
+) -> tuple[str, str, list[str]]:
     """A timebook with `slots` slots of `capacity` places on one day next week."""
     slots, capacity = places
-    staff = _token(url, {"sub": make_pid(8000), "role": "staff", "name": "Staff", "orgs": [her_id]})
+    staff = _staff(url, her_id)
     contact = _post(
         url, "/admin/health-contacts", {"organisation": "Racekommune", "service": "Test", "her_id": her_id}, staff
     )
@@ -44,7 +50,7 @@ def _timebook(url: str, her_id: str, places: tuple[int, int]) -> tuple[str, str,
             "name": "Koronatest",
             "type": "koronatest",
             "resource": {"name": "Test"},
-            "requires_confirmation": False,
+            "requires_confirmation": requires_confirmation,
         },
         staff,
     )
@@ -135,43 +141,11 @@ def test_everyone_books_the_same_slot_directly(live_url):
 
 def _requested_appointment(url: str, her_id: str) -> tuple[str, str, str, str]:
     """A timebook that needs confirmation, one citizen's request in it; returns ids and tokens."""
-    staff = _token(url, {"sub": make_pid(8500), "role": "staff", "name": "Staff", "orgs": [her_id]})
-    contact = _post(url, "/admin/health-contacts", {"organisation": "K", "service": "S", "her_id": her_id}, staff)
-    book = _post(
-        url,
-        "/admin/timebooks",
-        {
-            "health_contact_id": contact.json()["id"],
-            "name": "Koronatest",
-            "type": "koronatest",
-            "resource": {"name": "Test"},
-            "requires_confirmation": True,
-        },
-        staff,
-    ).json()
-    location = _post(url, f"/admin/timebooks/{book['id']}/locations", {"name": "A", "address": "Gaten 1"}, staff)
-    day = (clock.local(clock.now()) + timedelta(days=7)).date().isoformat()
-    _post(
-        url,
-        f"/admin/timebooks/{book['id']}/schedules",
-        {
-            "location_id": location.json()["id"],
-            "from": day,
-            "to": day,
-            "weekdays": [1, 2, 3, 4, 5, 6, 7],
-            "start_time": "08:00",
-            "end_time": "08:15",
-            "slot_minutes": 15,
-            "capacity": 1,
-        },
-        staff,
-    )
-    slot = requests.get(f"{url}/timebooks/{book['id']}/slots?date={day}", timeout=10).json()["items"][0]
-    pid = make_pid(8501 + int(her_id))
-    citizen = _token(url, {"sub": pid, "role": "citizen", "name": "C"})
-    made = _post(url, "/appointments", {"slot_id": slot["id"], "phone": make_phone(7), "answers": {}}, citizen)
+    timebook_id, _, (slot_id,) = _timebook(url, her_id, places=(1, 1), requires_confirmation=True)
+    citizen = _token(url, {"sub": make_pid(8501 + int(her_id)), "role": "citizen", "name": "C"})
+    made = _post(url, "/appointments", {"slot_id": slot_id, "phone": make_phone(7), "answers": {}}, citizen)
     assert made.status_code == 201 and made.json()["status"] == "requested"
-    return made.json()["id"], staff, citizen, book["id"]
+    return made.json()["id"], _staff(url, her_id), citizen, timebook_id
 
 
 def _at_once(calls: list[Any]) -> list[int]:
@@ -213,8 +187,7 @@ def test_reject_racing_cancel_ends_in_one_state(live_url):
 
 def test_one_person_booking_many_slots_at_once_gets_one(live_url):
     timebook_id, day, slot_ids = _timebook(live_url, "7003", places=(8, 1))
-    staff = _token(live_url, {"sub": make_pid(8000), "role": "staff", "name": "Staff", "orgs": ["7003"]})
-    assert staff  # the timebook keeps its default: one active appointment per person
+    # The timebook keeps its default: one active appointment per person.
     token = _token(live_url, {"sub": make_pid(8600), "role": "citizen", "name": "Eager"})
     calls = [
         (
