@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time as _time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -23,6 +24,11 @@ from chalicelib.storage.models import SlotItem
 FIRST_AVAILABLE_WINDOW = 24
 ATTEMPTS = 6
 SCOPE = "holds"
+# In a surge most "first available" requests come after the last place is gone, and each would
+# read months of full slots to say so. A sold-out answer is remembered briefly in this process;
+# a place freed meanwhile is found by the next request after the memo lapses.
+SOLD_OUT_MEMO_SECONDS = 2.0
+_sold_out: dict[tuple[str, str | None, date], float] = {}
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,9 @@ def hold_first_available(
     tb = get_timebook(timebook_id)
     today = clock.local(clock.now()).date()
     start_day = max(from_day or today, today)
+    sold_out_key = (tb.id, location_id, start_day)
+    if _sold_out.get(sold_out_key, 0.0) > _time.monotonic():
+        raise _no_free_time()
     lost: set[Candidate] = set()
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
@@ -166,13 +175,18 @@ def hold_first_available(
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:
-            raise Conflict("No free time found.", code="slot_unavailable")
+            _sold_out[sold_out_key] = _time.monotonic() + SOLD_OUT_MEMO_SECONDS
+            raise _no_free_time()
         ref = parse_slot(choice.slot_id)
         try:
             return _take(principal, ref, choice.place, slots[choice.slot_id], int(tb.hold_minutes), key)
         except repository.ConditionFailed:
             lost.add(choice)
     raise slot_unavailable()
+
+
+def _no_free_time() -> Conflict:
+    return Conflict("No free time found.", code="slot_unavailable")
 
 
 def release_hold(principal: Principal, hold_id: str) -> None:

@@ -185,3 +185,27 @@ def test_booking_on_behalf_of_a_represented_child(client, demo):
     assert [a["id"] for a in client.get("/appointments", token=parent.token).json["items"]] == [made.json["id"]]
     stranger = Citizen(902)
     assert client.get(f"/appointments/{made.json['id']}", token=stranger.token).status == 404
+
+
+def test_sold_out_is_remembered_briefly(client, demo, monkeypatch):
+    """A crowd arriving after the last place is told so without each reading months of slots."""
+    from chalicelib.booking import holds
+    from chalicelib.storage import repository
+
+    day = free_days(client, demo.konsultasjon_id)[-1]["date"]
+    for n, slot in enumerate(free_slots(client, demo.konsultasjon_id, day)):
+        assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(300 + n).token).status == 201
+    body = {"timebook_id": demo.konsultasjon_id, "date": day}  # from the last day on, now full
+    queries = []
+    original = repository.query_slots
+    monkeypatch.setattr(repository, "query_slots", lambda *a, **k: queries.append(a) or original(*a, **k))
+    first = client.post("/holds", body, token=Citizen(400).token)
+    assert first.status == 409 and queries
+    queries.clear()
+    again = client.post("/holds", body, token=Citizen(401).token)
+    assert again.status == 409 and again.json["error"]["code"] == "slot_unavailable"
+    assert queries == [], "the sold-out answer was remembered"
+    monkeypatch.setattr(holds, "SOLD_OUT_MEMO_SECONDS", 0.0)
+    holds._sold_out.clear()
+    assert client.post("/holds", body, token=Citizen(402).token).status == 409
+    assert queries, "after the memo lapses the slots are read again"
