@@ -277,7 +277,7 @@ def take_place_for_hold(
     if idempotency is not None:
         tx = _Transaction()
         tx.update("place", _slot_key_item(ref), actions, _place_is_free(place, now_epoch))
-        tx.save("idempotency", idempotency, IdempotencyItem.pk.does_not_exist())
+        tx.save("idempotency", idempotency, _key_unused(now_epoch))
         tx.commit()
         return
     try:
@@ -350,7 +350,7 @@ def book(booking: Booking, now_epoch: int) -> None:
     tx.save("outbox", booking.outbox, OutboxItem.pk.does_not_exist())
     _count_active(tx, plain(appointment.timebook)["id"], appointment.for_pid, 1, booking.active_limit)
     if booking.idempotency is not None:
-        tx.save("idempotency", booking.idempotency, IdempotencyItem.pk.does_not_exist())
+        tx.save("idempotency", booking.idempotency, _key_unused(now_epoch))
     tx.commit()
 
 
@@ -425,6 +425,11 @@ def get_idempotency(owner: str, scope: str, key: str) -> IdempotencyItem | None:
 def new_idempotency(owner: str, scope: str, key: str, request_hash: str, result_id: str, ttl: int) -> IdempotencyItem:
     pk, sk = keys.idempotency(owner, scope, key)
     return IdempotencyItem(pk, sk, request_hash=request_hash, result_id=result_id, ttl=ttl)
+
+
+def _key_unused(now_epoch: int) -> Condition:
+    """An Idempotency-Key is free if never used, or used more than 24 h ago (TTL deletes late)."""
+    return IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.ttl <= now_epoch)
 
 
 def _active_counter(timebook_id: str, pid: str) -> ActiveCountItem:

@@ -82,3 +82,18 @@ def test_idempotent_hold_answers_the_same_hold(client, demo, citizen):
     assert second.json == first.json
     other = client.post("/holds", {"timebook_id": demo.koronatest_id}, token=citizen.token, headers=headers)
     assert other.status == 409 and other.json["error"]["code"] == "idempotency_key_reused"
+
+
+def test_idempotency_key_is_free_again_after_a_day(client, demo, citizen):
+    from datetime import timedelta
+
+    from chalicelib import clock
+
+    slot = first_free_slot(client, demo.koronatest_id)
+    headers = {"Idempotency-Key": "daily"}
+    first = client.post("/holds", {"slot_id": slot["id"]}, token=citizen.token, headers=headers)
+    assert first.status == 201
+    clock.advance(timedelta(hours=24, seconds=1))  # the record is past its TTL but not yet deleted
+    second = client.post("/holds", {"timebook_id": demo.koronatest_id}, token=citizen.token, headers=headers)
+    assert second.status == 201, second
+    assert second.json["id"] != first.json["id"]
