@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -38,14 +39,33 @@ QUEUE = "timebok-test-events.fifo"
 DLQ = "timebok-test-events-dlq.fifo"
 
 
-@pytest.fixture
-def aws() -> Iterator[dict[str, str]]:
+@contextlib.contextmanager
+def moto_aws() -> Iterator[dict[str, str]]:
+    """moto as AWS with Timebok's table and queues (from infra/resources.yaml); a clean clock and
+    timebook cache before and after. Yields the resource names."""
     with mock_aws():
         resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
         os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
         common._timebooks.clear()
-        yield resources
+        try:
+            yield resources
+        finally:
+            common._timebooks.clear()
     clock.reset()
+
+
+def moto_table() -> Any:
+    """moto's own Table object behind Timebok's table: tests look at it to prove nothing was written."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(os.environ["TABLE_NAME"])
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, str]]:
+    with moto_aws() as resources:
+        yield resources
 
 
 @pytest.fixture
@@ -69,11 +89,16 @@ def demo(aws: dict[str, str]) -> Any:
     return demo_data.seed(weeks=2)
 
 
-@pytest.fixture
-def staff_token() -> str:
+def demo_staff_token() -> str:
+    """The demo municipality's staff member, administering both of its health contacts."""
     from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HER_ID
 
     return token_for(DEMO_STAFF_PID, "staff", "Sara Saksbehandler", orgs=[SMITTEVERN_HER_ID, LEGEVAKT_HER_ID])
+
+
+@pytest.fixture
+def staff_token() -> str:
+    return demo_staff_token()
 
 
 class Citizen:

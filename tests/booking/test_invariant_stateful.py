@@ -7,6 +7,7 @@ operation succeeds exactly when the model says a place (or the hold) is there to
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,17 +15,16 @@ from datetime import timedelta
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
-from moto import mock_aws
 
 from chalicelib import clock
-from chalicelib.booking import appointments, common, holds, lifecycle, setup
+from chalicelib.booking import appointments, holds, lifecycle, setup
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.holds import new_hold_id, parse_hold_id
 from chalicelib.domain.people import Principal
 from chalicelib.errors import TimebokError
 from chalicelib.http.schemas import AppointmentIn, HealthContactIn, LocationIn, ScheduleIn, TimebookIn
 from chalicelib.storage import repository
-from tests.conftest import DLQ, QUEUE, REGION
+from tests.conftest import moto_aws
 from tests.factories import make_phone, make_pid
 
 HOLD_MINUTES = 5
@@ -72,16 +72,9 @@ class BookingMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self._aws = mock_aws()
-        self._aws.start()
-        from chalicelib.local.standin import create_resources
-
-        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
-        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
-        self.queue_url = resources["queue_url"]
+        self._aws = contextlib.ExitStack()
+        self.queue_url = self._aws.enter_context(moto_aws())["queue_url"]
         self.appointments: dict[str, ModelAppointment] = {}
-        common._timebooks.clear()
-        clock.reset()
         contact = setup.create_health_contact(
             STAFF, HealthContactIn(organisation="Testkommune", service="Smittevern", her_id="900")
         )
@@ -129,8 +122,7 @@ class BookingMachine(RuleBasedStateMachine):
         assert len(self.slots) == 4
 
     def teardown(self) -> None:
-        self._aws.stop()
-        clock.reset()
+        self._aws.close()
 
     def _now(self) -> int:
         return clock.epoch()

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from chalicelib import clock
-from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HER_ID
-from tests.conftest import DLQ, KORONATEST_ANSWERS, QUEUE, REGION, Citizen, token_for
+from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID
+from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table, token_for
 from tests.helpers import book_body, free_days, free_slots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,10 +98,7 @@ class World:
     free_slot: dict[str, Any]  # a free Koronatest slot of the same day as `appointment`
 
     def table_items(self) -> list[dict[str, Any]]:
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.dynamodb.models import dynamodb_backends
-
-        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(os.environ["TABLE_NAME"])
+        table = moto_table()
         return sorted((item.to_json() for item in table.all_items()), key=repr)
 
 
@@ -112,21 +109,16 @@ def _first_future_day(client: Any, timebook_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    from moto import mock_aws
 
     from app import app
     from chalicelib.booking import common
     from chalicelib.local import demo as demo_data
     from chalicelib.local.gateway import Client
-    from chalicelib.local.standin import create_resources
 
-    with mock_aws():
-        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
-        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
-        common._timebooks.clear()
+    with moto_aws() as resources:
         client = Client(app)
         demo = demo_data.seed(weeks=2)
-        staff = token_for(DEMO_STAFF_PID, "staff", "Sara Saksbehandler", orgs=[SMITTEVERN_HER_ID, LEGEVAKT_HER_ID])
+        staff = demo_staff_token()
         outsider = token_for(Citizen(399).pid, "staff", "Annen Kommune", orgs=[OTHER_HER_ID])
         owner, other, child = Citizen(301), Citizen(302), Citizen(304)
         parent = Citizen(303, represents=[{"pid": child.pid, "name": "Barn Barnesen"}])

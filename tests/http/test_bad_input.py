@@ -31,8 +31,8 @@ from chalicelib import clock
 from chalicelib.clock import OSLO
 from chalicelib.domain.slots import slot_ref
 from chalicelib.http.tokens import issue_token
-from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HER_ID
-from tests.conftest import DLQ, KORONATEST_ANSWERS, QUEUE, REGION, Citizen, token_for
+from chalicelib.local.demo import DEMO_STAFF_PID, SMITTEVERN_HER_ID
+from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table, token_for
 
 MAX_BODY = 64 * 1024
 
@@ -212,10 +212,7 @@ class World:
 
     def table_state(self) -> bytes:
         """Every item of the table, straight from moto's memory, pickled: a Scan (or to_json) per test is slow."""
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.dynamodb.models import dynamodb_backends
-
-        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(os.environ["TABLE_NAME"])
+        table = moto_table()
         # Reads of a missing key leave an empty partition behind in moto's defaultdict: not a write.
         return pickle.dumps({key: dict(items) for key, items in table.items.items() if items})
 
@@ -243,22 +240,17 @@ def _counting(world: World, write: Any) -> Any:
 @pytest.fixture(scope="class")
 def world() -> Iterator[World]:
     """tests/conftest.py's `aws` + `demo` + a hold, once for the whole class (they are read-only)."""
-    from moto import mock_aws
     from moto.dynamodb.models import DynamoDBBackend
 
     from app import app
     from chalicelib.booking import common
     from chalicelib.local import demo as demo_data
     from chalicelib.local.gateway import Client
-    from chalicelib.local.standin import create_resources
 
-    with mock_aws(), pytest.MonkeyPatch.context() as patch:
-        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
-        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
-        common._timebooks.clear()
+    with moto_aws(), pytest.MonkeyPatch.context() as patch:
         client = Client(app)
         demo = demo_data.seed(weeks=2)
-        staff = token_for(DEMO_STAFF_PID, "staff", "Sara Saksbehandler", orgs=[SMITTEVERN_HER_ID, LEGEVAKT_HER_ID])
+        staff = demo_staff_token()
         slot = first_free_slot(client, demo.koronatest_id)
         held_slot = first_free_slot(client, demo.koronatest_id, datetime.fromisoformat(slot["end"]))
         holder = Citizen(99)

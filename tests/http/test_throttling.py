@@ -16,7 +16,6 @@ Two ways in:
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +25,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from pynamodb.exceptions import GetError, PynamoDBException, QueryError, TransactWriteError
 
 from chalicelib import clock
-from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HER_ID
-from tests.conftest import DLQ, KORONATEST_ANSWERS, QUEUE, REGION, Citizen, token_for
+from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table
 from tests.helpers import book_body, free_days, free_slots
 
 # What AWS error texts may contain; none of it may reach the client.
@@ -62,10 +60,7 @@ class World:
     slots: list[dict[str, Any]]  # free Koronatest slots of one day after today
 
     def table_items(self) -> list[dict[str, Any]]:
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.dynamodb.models import dynamodb_backends
-
-        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(os.environ["TABLE_NAME"])
+        table = moto_table()
         return sorted((item.to_json() for item in table.all_items()), key=repr)
 
     @contextlib.contextmanager
@@ -77,21 +72,16 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    from moto import mock_aws
 
     from app import app
     from chalicelib.booking import common
     from chalicelib.local import demo as demo_data
     from chalicelib.local.gateway import Client
-    from chalicelib.local.standin import create_resources
 
-    with mock_aws():
-        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
-        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
-        common._timebooks.clear()
+    with moto_aws():
         client = Client(app)
         demo = demo_data.seed(weeks=2)
-        staff = token_for(DEMO_STAFF_PID, "staff", "Sara Saksbehandler", orgs=[SMITTEVERN_HER_ID, LEGEVAKT_HER_ID])
+        staff = demo_staff_token()
         today = clock.local(clock.now()).date().isoformat()
         day = next(d["date"] for d in free_days(client, demo.koronatest_id) if d["date"] > today)
         slots = free_slots(client, demo.koronatest_id, day)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from chalicelib.http import auth
-from tests.conftest import DLQ, QUEUE, REGION
+from tests.conftest import moto_aws
 from tests.factories import make_pid
 
 ISSUER = "https://idp.timebok.test"
@@ -82,15 +82,11 @@ def _alg_none(claims: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Any]:
     """The app behind the local gateway, with moto's DynamoDB (a 200 reads the caller's appointments)."""
-    from moto import mock_aws
 
     from app import app
     from chalicelib.local.gateway import Client
-    from chalicelib.local.standin import create_resources
 
-    with mock_aws():
-        resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
-        os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
+    with moto_aws():
         yield Client(app)
 
 
