@@ -34,11 +34,17 @@ def free_slots(client: Any, timebook_id: str, day: str | None = None) -> list[di
     return response.json["items"]
 
 
-def first_free_slot(client: Any, timebook_id: str) -> dict[str, Any]:
-    """The first free slot of a day after today, so moving the clock a little never reaches it."""
+def first_free_slot(client: Any, timebook_id: str, not_before: datetime.datetime | None = None) -> dict[str, Any]:
+    """The first free slot starting at or after `not_before`; by default the first of a day after
+    today, so moving the clock a little never reaches it."""
     today = clock.local(clock.now()).date().isoformat()
-    day = next(d["date"] for d in free_days(client, timebook_id) if d["date"] > today)
-    return free_slots(client, timebook_id, day)[0]
+    for day in free_days(client, timebook_id):
+        if not_before is None and day["date"] <= today:
+            continue
+        for slot in free_slots(client, timebook_id, day["date"]):
+            if not_before is None or datetime.datetime.fromisoformat(slot["start"]) >= not_before:
+                return slot
+    raise AssertionError("no free slot found")
 
 
 def slot_free(client: Any, timebook_id: str, slot_id: str, day: str) -> int:
@@ -51,3 +57,20 @@ def slot_free(client: Any, timebook_id: str, slot_id: str, day: str) -> int:
 
 def book_body(phone: str, answers: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"answers": answers, "phone": phone, **extra}
+
+
+def timebook_body(health_contact_id: str, **changes: Any) -> dict[str, Any]:
+    """A valid POST /admin/timebooks body (a lab timebook with one yes/no question), changed as asked."""
+    body: dict[str, Any] = {
+        "health_contact_id": health_contact_id,
+        "name": "Blodprøve",
+        "type": "lab",
+        "description": "",
+        "resource": {"name": "Lab", "description": ""},
+        "requires_confirmation": True,
+        "hold_minutes": 10,
+        "cancel_deadline_hours": 24,
+        "form": {"title": "Skjema", "questions": [{"id": "q1", "text": "Fastende?", "kind": "yes_no"}]},
+    }
+    body.update(changes)
+    return body

@@ -31,7 +31,7 @@ import pytest
 from chalicelib import clock
 from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID
 from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table, token_for
-from tests.helpers import book_body, free_days, free_slots
+from tests.helpers import book_body, free_days, free_slots, timebook_body
 
 ROOT = Path(__file__).resolve().parents[2]
 OTHER_HER_ID = "9999999"
@@ -385,22 +385,8 @@ def test_admin_create_health_contact_access(world: World) -> None:
     assert_error(c.post("/admin/health-contacts", body, token=sneaky), 403)
 
 
-def _timebook_body(health_contact_id: str) -> dict[str, Any]:
-    return {
-        "health_contact_id": health_contact_id,
-        "name": "Blodprøve",
-        "type": "lab",
-        "description": "",
-        "resource": {"name": "Lab", "description": ""},
-        "requires_confirmation": True,
-        "hold_minutes": 10,
-        "cancel_deadline_hours": 24,
-        "form": {"title": "Skjema", "questions": []},
-    }
-
-
 def test_admin_create_timebook_access(world: World) -> None:
-    c, body = world.client, _timebook_body(world.demo.smittevern_id)
+    c, body = world.client, timebook_body(world.demo.smittevern_id)
     assert_error(c.post("/admin/timebooks", body), 401, "unauthorized")
     assert_error(c.post("/admin/timebooks", body, token=world.owner.token), 403)
     assert_error(c.post("/admin/timebooks", body, token=world.outsider), 404)

@@ -33,6 +33,7 @@ from chalicelib.domain.slots import slot_ref
 from chalicelib.http.tokens import issue_token
 from chalicelib.local.demo import DEMO_STAFF_PID, SMITTEVERN_HER_ID
 from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table, token_for
+from tests.helpers import first_free_slot, timebook_body
 
 MAX_BODY = 64 * 1024
 
@@ -82,29 +83,6 @@ def month_of(day: date) -> str:
     return f"{day:%Y-%m}"
 
 
-def first_free_slot(client: Any, timebook_id: str, not_before: datetime | None = None) -> dict[str, Any]:
-    """The earliest bookable slot (this month or next) starting at or after `not_before`.
-
-    By default at least an hour from now, so it stays bookable while a test runs (or moves the clock
-    a few minutes on).
-    """
-    not_before = not_before or clock.now() + timedelta(hours=1)
-    today = clock.local(clock.now()).date()
-    next_month = (today.replace(day=28) + timedelta(days=5)).replace(day=1)
-    for first in (today, next_month):
-        calendar = client.get(f"/timebooks/{timebook_id}/calendar?month={month_of(first)}")
-        assert calendar.status == 200, calendar
-        for day in calendar.json["days"]:
-            if day["free"] < 1:
-                continue
-            slots = client.get(f"/timebooks/{timebook_id}/slots?date={day['date']}")
-            assert slots.status == 200, slots
-            for slot in slots.json["items"]:
-                if datetime.fromisoformat(slot["start"]) >= not_before:
-                    return slot
-    raise AssertionError("no free slot in this month or the next")
-
-
 def free_of(client: Any, timebook_id: str, slot: dict[str, Any]) -> int:
     """Free places of a slot now (0 when it is no longer listed as bookable)."""
     day = slot["start"][:10]
@@ -138,22 +116,6 @@ def other_org_staff_token() -> str:
 
 def change_check_digit(pid: str) -> str:
     return pid[:-1] + str((int(pid[-1]) + 1) % 10)
-
-
-def timebook_body(health_contact_id: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "health_contact_id": health_contact_id,
-        "name": "Blodprøve",
-        "type": "lab",
-        "description": "",
-        "resource": {"name": "Lab", "description": ""},
-        "requires_confirmation": True,
-        "hold_minutes": 10,
-        "cancel_deadline_hours": 24,
-        "form": {"title": "Skjema", "questions": [{"id": "q1", "text": "Fastende?", "kind": "yes_no"}]},
-    }
-    body.update(changes)
-    return body
 
 
 def schedule_body(location_id: str, **changes: Any) -> dict[str, Any]:
