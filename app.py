@@ -11,7 +11,7 @@ from chalice.app import AuthRequest
 
 from chalicelib import logs
 from chalicelib.booking import appointments, discovery, holds, housekeeping, ics, lifecycle, setup, staff
-from chalicelib.http import auth, presenters, schemas
+from chalicelib.http import auth, cors, presenters, schemas
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, parse_body, query_param, respond
 
@@ -248,3 +248,8 @@ if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in 
         claims = Claims.model_validate(body.model_dump(mode="json"))  # refuse what the verifier would
         token_text = issue_token(claims.model_dump(mode="json"), os.environ["TOKEN_SECRET"])
         return respond(schemas.TokenOut(token=token_text))
+
+
+# ---- CORS: the portal is another origin (chalicelib/http/cors.py); after the last route ----------
+
+cors.install(app)

@@ -17,20 +17,22 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
-def local_stack(*, demo: bool, start_seconds: float = 90) -> Iterator[str]:
-    """Yields the base URL; stops the whole process tree afterwards.
+def local_stack(*, demo: bool, start_seconds: float = 90, portal_port: int | None = None) -> Iterator[str]:
+    """Yields the base URL; stops the whole process tree afterwards. The portal's pages are served
+    on `portal_port` (pick one with free_port()), else on another free port nobody looks at.
 
     The stack's output goes to a file, not a pipe nobody reads (a full pipe would block it)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    command = [sys.executable, "-m", "chalicelib.local.runner", "--port", str(port)]
+    portal = portal_port or free_port()  # never PORT+1: another worktree's stack may have it
+    command = [sys.executable, "-m", "chalicelib.local.runner", "--port", str(port), "--portal-port", str(portal)]
     if not demo:
         command.append("--no-demo")
     with tempfile.TemporaryFile(mode="w+") as output:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from chalicelib import clock
 from chalicelib.booking import discovery, setup
@@ -19,6 +20,9 @@ LEGEVAKT_HER_ID = "8100002"
 # A synthetic staff identity (valid check digits, not a real person).
 DEMO_STAFF_PID = "18128838410"
 DEMO_CITIZEN_PID = "24085038849"
+# A parent who books on behalf of two children (synthetic numbers with valid check digits).
+DEMO_PARENT_PID = "12038512356"
+DEMO_CHILDREN = (("07061551268", "Ola Nordmann"), ("21091853490", "Kari Nordmann"))
 
 KORONATEST_QUESTIONS = [
     {"id": "symptomer", "text": "Har du de siste dagene fått symptomer som kan skyldes covid-19?"},
@@ -42,6 +46,31 @@ def demo_staff() -> Principal:
     return Principal(
         sub=DEMO_STAFF_PID, role="staff", name="Sara Saksbehandler", orgs=(SMITTEVERN_HER_ID, LEGEVAKT_HER_ID)
     )
+
+
+def demo_people() -> list[dict[str, Any]]:
+    """The portal's local sign-in choices: the claims each one's POST /dev/token is sent."""
+    return [
+        {"label": "Elise, innbygger", "claims": {"sub": DEMO_CITIZEN_PID, "role": "citizen", "name": "Elise"}},
+        {
+            "label": "Per, forelder med to barn",
+            "claims": {
+                "sub": DEMO_PARENT_PID,
+                "role": "citizen",
+                "name": "Per Nordmann",
+                "represents": [{"pid": pid, "name": name} for pid, name in DEMO_CHILDREN],
+            },
+        },
+        {
+            "label": "Sara, saksbehandler i kommunen",
+            "claims": {
+                "sub": DEMO_STAFF_PID,
+                "role": "staff",
+                "name": "Sara Saksbehandler",
+                "orgs": [SMITTEVERN_HER_ID, LEGEVAKT_HER_ID],
+            },
+        },
+    ]
 
 
 def _schedule(location_id: str, first: date, weeks: int, capacity: int, end_hour: int = 13) -> ScheduleIn:

@@ -23,13 +23,16 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib.http import cors
 from chalicelib.http.errors import body as error_body
 
 
-def _response(status: int, code: str, message: str) -> dict[str, Any]:
+def _response(status: int, code: str, message: str, request_headers: dict[str, Any]) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
+        # API Gateway's own answers carry CORS headers too (infra/stack.yaml), or a browser could
+        # not read a 401 and would show a network error instead of "sign in again".
+        "headers": {"Content-Type": "application/json", **cors.response_headers(request_headers)},
         "multiValueHeaders": {},
         "body": json.dumps(error_body(code, message)),
     }
@@ -40,18 +43,18 @@ class TimebokGateway(LocalGateway):
         try:
             return super().handle_request(method, path, headers, body)
         except NotAuthorizedError:
-            return _response(401, "unauthorized", "A valid token is required.")
+            return _response(401, "unauthorized", "A valid token is required.", headers)
         except ForbiddenError as error:
             # No route matched: API Gateway's "Missing Authentication Token" (or, with a bearer
             # header, its SigV4 complaint) — our MISSING_AUTHENTICATION_TOKEN response says 404.
             if any(text in (error.body or b"") for text in (b"Missing Authentication Token", b"requires 'Credential'")):
-                return _response(404, "not_found", "No such resource.")
-            return _response(403, "forbidden", "Not allowed.")
+                return _response(404, "not_found", "No such resource.", headers)
+            return _response(403, "forbidden", "Not allowed.", headers)
         except LocalGatewayException:
-            return _response(500, "internal_error", "Something went wrong.")
+            return _response(500, "internal_error", "Something went wrong.", headers)
         except Exception as error:
             if str(error) == "Unauthorized":  # the authorizer refused the token
-                return _response(401, "unauthorized", "A valid token is required.")
+                return _response(401, "unauthorized", "A valid token is required.", headers)
             raise
 
 

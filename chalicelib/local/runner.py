@@ -5,7 +5,9 @@
 3. the guide's demo data;
 4. the Chalice app behind Chalice's local gateway on 127.0.0.1:$PORT (as `chalice local`,
    plus the gateway responses API Gateway gives in AWS);
-5. the events Lambda would get: the outbox relay, the SQS consumer and the schedules.
+5. the events Lambda would get: the outbox relay, the SQS consumer and the schedules;
+6. the portal's pages (web/) on 127.0.0.1:$PORTAL_PORT (default PORT+1), a second origin that
+   the API's CORS allows (ALLOWED_ORIGINS of the local stage).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ class Stack:
                 logger.exception("while stopping")
 
 
-def start(port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port: int = 0) -> Stack:
+def start(
+    port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port: int = 0, portal_port: int | None = None
+) -> Stack:
     os.environ.update(stage_environment())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
@@ -94,28 +98,52 @@ def start(port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port
     thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
     thread.start()
     stoppers.append(server.shutdown)
+    api_url = f"http://127.0.0.1:{server.server.server_port}"
+    if portal_port is not None:
+        stoppers.append(_start_portal(portal_port, api_url))
     if workers:
         from chalicelib.local.events import LocalEvents
 
         events = LocalEvents(app)
         events.start()
         stoppers.append(events.stop)
-    return Stack(standin.endpoint_url, f"http://127.0.0.1:{server.server.server_port}", resources, stoppers)
+    return Stack(standin.endpoint_url, api_url, resources, stoppers)
+
+
+def _start_portal(port: int, api_url: str) -> Any:
+    """The pages on their own origin; the API allows that origin (the stage's $PORTAL_PORT)."""
+    from string import Template
+
+    from chalicelib.local.portal import PortalServer
+
+    portal = PortalServer("127.0.0.1", port, api_url)
+    portal.start()
+    template = Template(os.environ.get("ALLOWED_ORIGINS", ""))
+    os.environ["ALLOWED_ORIGINS"] = template.safe_substitute(PORTAL_PORT=str(portal.port))
+    os.environ["PORTAL_URL"] = f"http://127.0.0.1:{portal.port}"
+    return portal.stop
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Timebok locally on an AWS stand-in.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument(
+        "--portal-port", type=int, default=None, help="the portal's port (default $PORTAL_PORT, else --port + 1)"
+    )
     parser.add_argument("--no-demo", action="store_true", help="start empty, without the guide's demo data")
     args = parser.parse_args()
     from chalicelib import logs
 
     logs.configure()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = start(args.port, seed=not args.no_demo)
+    portal_port = args.portal_port
+    if portal_port is None:
+        portal_port = int(os.environ.get("PORTAL_PORT") or args.port + 1)
+    stack = start(args.port, seed=not args.no_demo, portal_port=portal_port)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
+    print(f"The portal: {os.environ['PORTAL_URL']}/  (staff: {os.environ['PORTAL_URL']}/staff.html)")
     try:
         while not stopped.wait(0.5):
             pass

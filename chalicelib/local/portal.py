@@ -1,0 +1,87 @@
+"""The portal's static files (web/) on their own origin, as CloudFront serves them in AWS.
+
+A second origin on purpose: the pages call the API across origins, so CORS is exercised locally
+exactly as in production. `config.json` is made here from the running API's URL (in AWS the
+deploy step writes it: scripts/publish_portal.py). The same security headers as the deployed
+distribution: the pages may talk only to their own origin and the API.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+def portal_config(api_url: str, stage: str = "local") -> dict[str, Any]:
+    """What the pages read first: where the API is and how to sign in (docs/portal.md)."""
+    from chalicelib.local.demo import demo_people
+
+    return {"api": api_url.rstrip("/"), "stage": stage, "sign_in": {"mode": "dev", "people": demo_people()}}
+
+
+def security_headers(api_url: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'self'; connect-src 'self' {api_url.rstrip('/')}; img-src 'self' data:; "
+            "style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+class PortalHandler(SimpleHTTPRequestHandler):
+    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
+
+    def __init__(self, *args: Any, api_url: str, **kwargs: Any) -> None:
+        self.api_url = api_url
+        super().__init__(*args, directory=str(WEB), **kwargs)
+
+    def end_headers(self) -> None:
+        for name, value in security_headers(self.api_url).items():
+            self.send_header(name, value)
+        self.send_header("Cache-Control", "no-cache")  # revalidate: a changed file shows at once
+        super().end_headers()
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] == "/config.json":
+            body = json.dumps(portal_config(self.api_url)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def list_directory(self, path: Any) -> None:  # type: ignore[override]
+        self.send_error(404)  # no directory listings, as from the private bucket
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class PortalServer:
+    """The static server in a daemon thread; `stop` shuts it down."""
+
+    def __init__(self, host: str, port: int, api_url: str) -> None:
+        self._server = ThreadingHTTPServer((host, port), partial(PortalHandler, api_url=api_url))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="portal", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

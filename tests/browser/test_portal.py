@@ -1,0 +1,263 @@
+"""The guide's six steps in a real browser against the real `make run` stack.
+
+A parent books a koronatest for his child (steps 1-6), staff confirm it in «Ressursoversikt»,
+the confirmation appears in the parent's «Innboks», the parent downloads the .ics and cancels.
+Then a crowd: a citizen whose time is taken first sees the next free time, and a 429 is waited
+out with a visible message. Every page is checked with axe-core and photographed (conftest.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.local.demo import DEMO_CHILDREN, SMITTEVERN_HER_ID
+from tests.browser.conftest import Live, check_page, new_page
+from tests.factories import make_pid
+
+pytestmark = pytest.mark.browser
+
+CHILD = DEMO_CHILDREN[0][1]
+
+
+def _expect(page: Any, text: str, timeout: float = 15_000) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
+
+
+def _sign_in(page: Any, who: str) -> None:
+    page.get_by_label(who).check()
+    page.get_by_role("button", name="Logg inn").click()
+
+
+def _first_day_after_today(page: Any) -> str:
+    """The first day with free times after today (so a cancel is before the 2-hour deadline)."""
+    today = datetime.date.today().isoformat()
+    for _ in range(3):
+        days = [
+            d for d in page.locator("button[data-date]").evaluate_all("bs => bs.map(b => b.dataset.date)") if d > today
+        ]
+        if days:
+            return str(days[0])
+        page.get_by_role("button", name="Neste måned").click()
+        page.wait_for_load_state("networkidle")
+    raise AssertionError("no free day after today in three months")
+
+
+def _koronatest(live: Live) -> dict[str, Any]:
+    contact = next(c for c in live.get("/health-contacts")["items"] if c["her_id"] == SMITTEVERN_HER_ID)
+    book = next(
+        b for b in live.get(f"/health-contacts/{contact['id']}/timebooks")["items"] if b["type"] == "koronatest"
+    )
+    return dict(live.get(f"/timebooks/{book['id']}"))
+
+
+def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, browser: Any) -> None:
+    page = new_page(browser)
+    # Step 1, before any sign-in: «Bestill time» and the health contacts from the API.
+    page.goto(f"{live.portal}/")
+    page.get_by_role("heading", name="Bestill time", level=1).wait_for()
+    page.get_by_role("heading", name="Hvem vil du bestille time hos?").wait_for()
+    check_page(page, "01-bestill-time")
+    page.get_by_role("link", name="Helsenorge Kommune Smittevern").click()
+
+    # Step 2: «Hva trenger du?», then the form.
+    page.get_by_role("heading", name="Hva trenger du?").wait_for()
+    check_page(page, "02-hva-trenger-du")
+    page.get_by_label("Koronatest").check()
+    page.get_by_role("button", name="Neste").click()
+    page.get_by_role("heading", name="Timebestilling koronatest").wait_for()
+    page.get_by_role("link", name="Logg inn først").click()
+
+    page.get_by_role("heading", name="Logg inn").wait_for()
+    check_page(page, "03-logg-inn")
+    _sign_in(page, "Per, forelder med to barn")
+
+    # Back on the form, now with the people the parent represents.
+    page.get_by_role("group", name="Hvem gjelder timen?").wait_for()
+    page.get_by_label(CHILD).check()
+    page.get_by_role("group", name=re.compile("symptomer")).get_by_label("Ja").check()
+    for question in ("nærkontakt", "utlandet", "helsepersonell"):
+        page.get_by_role("group", name=re.compile(question)).get_by_label("Nei").check()
+    check_page(page, "04-skjema")
+    page.get_by_role("button", name="Neste").click()
+
+    # Step 3: the month calendar (one location: no location step).
+    page.get_by_role("heading", name="Velg time").wait_for()
+    _expect(page, "Oppmøtested: Korona teststasjon A")
+    day = _first_day_after_today(page)
+    check_page(page, "05-kalender")
+    page.locator(f"button[data-date='{day}']").click()
+
+    # Step 4: «Ledige timer» for the day; taking one holds it.
+    page.get_by_role("heading", name=re.compile("^Ledige timer")).wait_for()
+    check_page(page, "06-ledige-timer")
+    page.locator("ul.times button").first.click()
+
+    # Step 5: the summary with the hold's countdown.
+    page.get_by_role("heading", name="Se gjennom før du sender").wait_for()
+    _expect(page, "Timen er holdt av for deg til kl.")
+    _expect(page, "Antatt varighet:")
+    _expect(page, CHILD)  # «Timen gjelder»
+    first = page.locator(".countdown").inner_text()
+    page.wait_for_timeout(1100)
+    assert page.locator(".countdown").inner_text() != first, "the countdown does not count"
+    page.get_by_label("Oppgi telefonnummer for kontakt").fill("912 34 567")
+    # Counted as the server counts (code points of the trimmed text): the emoji is one.
+    page.get_by_label("Beskrivelse (valgfritt)").fill("  Hoste 🤒  ")
+    _expect(page, "7/1000 tegn")
+    check_page(page, "07-oppsummering")
+    page.get_by_role("button", name="Send bestilling").click()
+
+    page.get_by_role("heading", name="Timebestillingen er sendt").wait_for()
+    _expect(page, "Bestillingen er kun en forespørsel")
+    check_page(page, "08-sendt")
+    page.get_by_role("link", name="Gå til timeavtaler").click()
+
+    # Step 6: «Timeavtaler», a request for the child.
+    page.get_by_role("heading", name="Timeavtaler", level=1).wait_for()
+    card = page.locator("ul.cards > li").filter(has_text=CHILD).first
+    card.get_by_text("● Forespørsel").wait_for()
+    check_page(page, "09-timeavtaler-foresporsel")
+
+    # Staff confirm it in «Ressursoversikt» (another tab, its own sign-in).
+    staff = new_page(browser)
+    staff.goto(f"{live.portal}/staff.html")
+    staff.get_by_role("link", name="Logg inn").first.click()
+    _sign_in(staff, "Sara, saksbehandler i kommunen")
+    staff.get_by_role("heading", name="Ressursoversikt").wait_for()
+    staff.get_by_label("Timebok").select_option(label="Koronatest")
+    staff.get_by_label("Dato").fill(day)
+    staff.get_by_role("button", name="Vis").click()
+    staff.locator("table.overview").get_by_text(f"{CHILD} (Forespørsel)").wait_for()
+    check_page(staff, "10-ressursoversikt")
+    staff.get_by_role("button", name=f"Bekreft timen til {CHILD}").click()
+    staff.get_by_text(f"Timen til {CHILD} er bekreftet.").wait_for()
+    staff.locator("table.overview").get_by_text(f"{CHILD} (Tildelt)").wait_for()
+
+    # The confirmation reaches the parent's «Innboks» (outbox → SQS → consumer).
+    deadline = time.monotonic() + 20
+    while True:
+        page.goto(f"{live.portal}/#/innboks")
+        page.get_by_role("heading", name="Innboks").wait_for()
+        page.wait_for_load_state("networkidle")
+        if page.get_by_text("bekreftet").count():
+            break
+        assert time.monotonic() < deadline, "no confirmation in the inbox within 20 s"
+        page.wait_for_timeout(500)
+    check_page(page, "11-innboks")
+
+    # «Legg i egen kalender» downloads the .ics; «Avbestill time» cancels.
+    page.get_by_role("link", name="Timeavtaler").first.click()
+    card = page.locator("ul.cards > li").filter(has_text=CHILD).first
+    card.get_by_text("● Tildelt").wait_for()
+    with page.expect_download() as download:
+        card.get_by_role("button", name="Legg i egen kalender").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".ics")
+    with open(path, encoding="utf-8") as ics:
+        assert "BEGIN:VCALENDAR" in ics.read()
+    check_page(page, "12-timeavtaler-tildelt")
+    card.get_by_role("button", name="Avbestill time").click()
+    page.get_by_role("dialog").get_by_role("button", name="Ja, avbestill").click()
+    page.get_by_text("Timen er avbestilt.").wait_for()
+    page.locator("ul.cards > li").filter(has_text=CHILD).first.get_by_text("● Avbestilt").wait_for()
+    check_page(page, "13-avbestilt")
+    for tab in (page, staff):
+        tab.context.close()
+
+
+def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, browser: Any) -> None:
+    """Elise picks a time the crowd takes first (both places held over the API): the page offers
+    the next free time. Her first try meets a 429 (from the throttle, stubbed here: the local
+    stack does not throttle): the page says so, waits Retry-After and tries again."""
+    book = _koronatest(live)
+    location = book["locations"][0]["id"]
+    page = new_page(browser, "mobil")
+    page.goto(f"{live.portal}/#/logg-inn")
+    _sign_in(page, "Elise, innbygger")
+    page.goto(f"{live.portal}/#/timebok/{book['id']}/kalender?sted={location}")
+    day = _first_day_after_today(page)
+    page.locator(f"button[data-date='{day}']").click()
+    page.get_by_role("heading", name=re.compile("^Ledige timer")).wait_for()
+
+    # The crowd takes every place of the time Elise is about to pick.
+    slots = live.get(f"/timebooks/{book['id']}/slots?date={day}&location={location}")["items"]
+    target, following = slots[0], slots[1]
+    for n in range(target["free"]):
+        crowd = live.token({"sub": make_pid(9100 + n), "role": "citizen", "name": f"Crowd {n}"})
+        response = requests.post(
+            f"{live.api}/holds",
+            json={"slot_id": target["id"]},
+            headers={"Authorization": f"Bearer {crowd}"},
+            timeout=10,
+        )
+        assert response.status_code in (200, 201), response.text
+
+    throttled = {"count": 0}
+
+    def throttle_once(route: Any) -> None:
+        if route.request.method == "POST" and throttled["count"] == 0:
+            throttled["count"] += 1
+            origin = route.request.headers.get("origin", "")
+            route.fulfill(
+                status=429,
+                headers={
+                    "Content-Type": "application/json",
+                    "Retry-After": "2",
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Expose-Headers": "Retry-After",
+                },
+                body='{"error": {"code": "throttled", "message": "Too many requests, try again shortly."}}',
+            )
+        else:
+            route.continue_()
+
+    page.route(f"{live.api}/holds", throttle_once)
+    page.locator("ul.times button").first.click()
+    page.get_by_text("Mange bestiller nå").wait_for(timeout=5000)
+    check_page(page, "14-mange-bestiller")
+    # After Retry-After the real API answers 409: the page shows the next free time.
+    page.get_by_text("Noen andre rakk å ta timen").wait_for(timeout=10_000)
+    assert throttled["count"] == 1
+    next_button = page.get_by_role("button", name=re.compile("^Velg "))
+    next_button.wait_for()
+    check_page(page, "15-neste-ledige")
+    page.unroute(f"{live.api}/holds")
+    next_button.click()
+    page.get_by_role("heading", name="Se gjennom før du sender").wait_for()
+    _expect(page, f"kl. {following['start'][11:16]} - {following['end'][11:16]}")
+    # «Avbryt» gives the place back.
+    page.get_by_role("button", name="Avbryt").click()
+    page.get_by_text("Bestillingen er avbrutt").wait_for()
+    page.context.close()
+
+
+def test_cors_in_the_browser_only_the_portal_origin_may_read(live: Live, browser: Any) -> None:
+    """From the portal's origin a fetch reads the API; from any other origin the browser refuses."""
+    page = new_page(browser)
+    page.goto(f"{live.portal}/")
+    page.get_by_role("heading", name="Hvem vil du bestille time hos?").wait_for()
+    allowed = page.evaluate(
+        "async (api) => (await (await fetch(api + '/health-contacts')).json()).items.length", live.api
+    )
+    assert allowed >= 2
+    # A page of another origin (served by the browser's router, never by the network).
+    page.route(
+        "http://elsewhere.test/**",
+        lambda route: route.fulfill(status=200, body="<html lang='en'></html>", content_type="text/html"),
+    )
+    page.goto("http://elsewhere.test/")
+    refused = page.evaluate(
+        """async (api) => {
+            try { await fetch(api + '/health-contacts'); return 'read'; }
+            catch (error) { return 'refused'; }
+        }""",
+        live.api,
+    )
+    assert refused == "refused"
+    page.context.close()

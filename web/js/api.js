@@ -1,0 +1,79 @@
+// The API client: config.json says where the API is; errors become ApiError with API.md's code.
+import { announce } from "./ui.js";
+import { token } from "./auth.js";
+
+let config = null;
+let skewMs = 0; // server clock minus ours, so a hold's countdown is right on a wrong clock
+
+export async function loadConfig() {
+  if (!config) {
+    const response = await fetch("config.json", { cache: "no-cache" });
+    config = await response.json();
+  }
+  return config;
+}
+
+export const serverNow = () => Date.now() + skewMs;
+
+export class ApiError extends Error {
+  constructor(status, error = {}) {
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = error.code || "error";
+    this.fields = error.fields || [];
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const MAX_TRIES = 5;
+
+// 429 and 503 are retried after Retry-After (a crowd, not a fault), with a visible message.
+export async function api(path, { method = "GET", body, headers = {}, raw = false } = {}) {
+  const { api: base } = await loadConfig();
+  const sent = { ...headers };
+  if (body !== undefined) sent["Content-Type"] = "application/json";
+  const bearer = token();
+  if (bearer) sent.Authorization = `Bearer ${bearer}`;
+  for (let attempt = 1; ; attempt += 1) {
+    let response;
+    try {
+      response = await fetch(base + path, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      throw new ApiError(0, { code: "network", message: "Får ikke kontakt med tjenesten. Sjekk nettet og prøv igjen." });
+    }
+    const date = response.headers.get("Date");
+    if (date) skewMs = new Date(date).getTime() - Date.now();
+    if ((response.status === 429 || response.status === 503) && attempt < MAX_TRIES) {
+      const seconds = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 1, 1), 30);
+      announce(`Mange bestiller nå. Vi prøver igjen om ${seconds} sekund${seconds === 1 ? "" : "er"} …`);
+      await sleep(seconds * 1000);
+      continue;
+    }
+    if (attempt > 1) announce("");
+    if (response.status === 204) return null;
+    if (!response.ok) {
+      let error = {};
+      try {
+        error = (await response.json()).error || {};
+      } catch {
+        /* not JSON */
+      }
+      throw new ApiError(response.status, error);
+    }
+    return raw ? response : response.json();
+  }
+}
+
+// A list of API.md: {items} or a page {items, next_cursor}. Follows next_cursor up to maxPages.
+export async function listAll(path, maxPages = 10) {
+  const items = [];
+  let cursor = null;
+  for (let page = 0; page < maxPages; page += 1) {
+    const separator = path.includes("?") ? "&" : "?";
+    const data = await api(cursor ? `${path}${separator}cursor=${encodeURIComponent(cursor)}` : path);
+    items.push(...(data.items || []));
+    cursor = data.next_cursor || null;
+    if (!cursor) break;
+  }
+  return items;
+}

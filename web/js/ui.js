@@ -1,0 +1,93 @@
+// Small DOM helpers: elements are built with textContent only (never innerHTML of API data).
+
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+let idCounter = 0;
+export function uid(prefix = "f") {
+  idCounter += 1;
+  return `${prefix}-${idCounter}`;
+}
+
+const main = () => document.getElementById("main");
+
+// One page at a time: the title says where you are, focus goes to the heading (screen readers
+// hear the new page; keyboard users start from its top).
+export function render(title, ...children) {
+  const heading = h("h1", { tabindex: "-1", text: title });
+  main().replaceChildren(heading, ...children);
+  document.title = `${title} – Timebok`;
+  clearAlert();
+  heading.focus();
+  window.scrollTo(0, 0);
+  return heading;
+}
+
+export function announce(message) {
+  document.getElementById("status").textContent = message || "";
+}
+
+export function showAlert(message) {
+  const alert = document.getElementById("alert");
+  alert.textContent = message || "";
+}
+
+export function clearAlert() {
+  showAlert("");
+}
+
+export function notice(text, kind = "") {
+  return h("div", { class: `notice ${kind}`.trim() }, text);
+}
+
+export function radio(name, value, label, { checked = false, sub = "" } = {}) {
+  const id = uid(name);
+  return h(
+    "div",
+    { class: "radio" },
+    h("input", { type: "radio", name, value, id, checked }),
+    h("label", { for: id }, label, sub ? h("span", { class: "sub", text: sub }) : null),
+  );
+}
+
+// Field errors next to their field and in a summary at the top, which takes focus.
+export function showFieldErrors(form, errors) {
+  form.querySelectorAll(".field-error").forEach((n) => n.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+  form.querySelector(".error-summary")?.remove();
+  if (!errors.length) return;
+  const list = h("ul");
+  for (const { target, message } of errors) {
+    const id = uid("err");
+    const error = h("p", { class: "field-error", id, text: message });
+    if (target) {
+      const control = target.matches("input, textarea, select") ? target : target.querySelector("input, textarea, select");
+      if (control) {
+        control.setAttribute("aria-invalid", "true");
+        const described = control.getAttribute("aria-describedby");
+        control.setAttribute("aria-describedby", described ? `${described} ${id}` : id);
+      }
+      (target.closest(".field") || target).append(error);
+      list.append(h("li", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); control?.focus(); } }, message)));
+    } else {
+      list.append(h("li", { text: message }));
+    }
+  }
+  const summary = h("div", { class: "error-summary", tabindex: "-1", role: "alert" }, h("h2", { text: "Noe må rettes" }), list);
+  form.prepend(summary);
+  summary.focus();
+}
