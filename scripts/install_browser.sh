@@ -17,5 +17,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install_browser: installing Debian's chromium (once)"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core fonts-noto-color-emoji >/dev/null
 "$CHROMIUM" --version

@@ -2,7 +2,7 @@
 import { api, ApiError, listAll, loadConfig, serverNow } from "./api.js";
 import * as auth from "./auth.js";
 import * as f from "./format.js";
-import { announce, h, notice, radio, render, showAlert, showFieldErrors, uid } from "./ui.js";
+import { announce, h, notice, present, radio, render, showAlert, showFieldErrors, uid } from "./ui.js";
 
 const MAX_DESCRIPTION = 1000;
 const FLOW = "timebok.flow";
@@ -825,13 +825,13 @@ function header() {
   const who = document.getElementById("who");
   const c = auth.claims();
   if (c) {
-    who.replaceChildren(
+    who.replaceChildren(...present([
       h("span", { text: `Logget inn som ${c.name || "deg"}` }),
       c.role === "staff" ? h("a", { href: "staff.html", text: "Ressursoversikt" }) : null,
       h("button", { type: "button", onclick: () => { auth.signOut(); go("#/"); } }, "Logg ut"),
-    );
+    ]));
   } else {
-    who.replaceChildren(h("a", { href: `#/logg-inn?neste=${encodeURIComponent(location.hash || "#/")}`, text: "Logg inn" }));
+    who.replaceChildren(...present([h("a", { href: `#/logg-inn?neste=${encodeURIComponent(location.hash || "#/")}`, text: "Logg inn" })]));
   }
   const section = location.hash.startsWith("#/timeavtaler") ? "#/timeavtaler" : location.hash.startsWith("#/innboks") ? "#/innboks" : "#/";
   document.querySelectorAll("header nav a").forEach((a) => (a.getAttribute("href") === section ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current")));

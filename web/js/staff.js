@@ -2,18 +2,18 @@
 import { api, ApiError, listAll } from "./api.js";
 import * as auth from "./auth.js";
 import * as f from "./format.js";
-import { announce, h, notice, render, showAlert, uid } from "./ui.js";
+import { announce, h, notice, present, render, showAlert, uid } from "./ui.js";
 
 const params = () => new URLSearchParams(location.hash.startsWith("#?") ? location.hash.slice(2) : "");
 
 function header() {
   const c = auth.claims();
   const who = document.getElementById("who");
-  who.replaceChildren(
+  who.replaceChildren(...present([
     c
       ? [h("span", { text: `Logget inn som ${c.name || "ansatt"}` }), h("button", { type: "button", onclick: () => { auth.signOut(); location.reload(); } }, "Logg ut")]
       : h("a", { href: "./#/logg-inn?neste=staff", text: "Logg inn" }),
-  );
+  ]));
 }
 
 function errorText(error) {

@@ -17,6 +17,9 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+// DOM's replaceChildren/append would write null as the text "null".
+export const present = (nodes) => nodes.flat().filter((n) => n !== null && n !== undefined && n !== false);
+
 let idCounter = 0;
 export function uid(prefix = "f") {
   idCounter += 1;
@@ -29,7 +32,7 @@ const main = () => document.getElementById("main");
 // hear the new page; keyboard users start from its top).
 export function render(title, ...children) {
   const heading = h("h1", { tabindex: "-1", text: title });
-  main().replaceChildren(heading, ...children);
+  main().replaceChildren(heading, ...present(children));
   document.title = `${title} – Timebok`;
   clearAlert();
   heading.focus();

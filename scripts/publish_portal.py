@@ -1,0 +1,104 @@
+"""`make publish-portal STACK=...`: put the portal (web/) and its config.json into the deployed stack.
+
+After `sam deploy` (README, "Deploy to AWS"): reads the stack's outputs (PortalBucketName,
+EndpointURL, PortalURL, PortalDistributionId), uploads every file of web/ with its content type
+and cache lifetime, writes config.json naming the API (the step that binds the pages to this
+stack's API), and invalidates the distribution so the new files show at once. Needs AWS
+credentials allowed to read the stack, write the bucket and invalidate the distribution.
+
+The sign-in hook: `--sign-in-url` is the identity provider's authorization page; the portal
+sends the citizen there and takes the token back from `#/innlogget#access_token=...`
+(docs/portal.md, "Sign-in in AWS").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WEB = ROOT / "web"
+
+# Not fingerprinted, so short: a fix reaches every citizen within minutes even without the
+# invalidation. config.json is never cached (its CloudFront behaviour disables caching too).
+CACHE_SECONDS = {".html": 0, ".json": 0, ".js": 300, ".css": 300}
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+}
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def portal_config(api_url: str, stage: str, sign_in_url: str) -> dict[str, Any]:
+    """The deployed config.json: the same shape as the local one (chalicelib/local/portal.py)."""
+    return {"api": api_url.rstrip("/"), "stage": stage, "sign_in": {"mode": "external", "url": sign_in_url}}
+
+
+def portal_files(web: Path = WEB) -> Iterator[tuple[str, Path]]:
+    """(key, path) of every file to publish; a config.json in web/ would shadow the stack's."""
+    for path in sorted(web.rglob("*")):
+        if path.is_file() and path.name != "config.json" and not path.name.startswith("."):
+            yield path.relative_to(web).as_posix(), path
+
+
+def headers_for(key: str) -> dict[str, str]:
+    suffix = Path(key).suffix
+    content_type = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    seconds = CACHE_SECONDS.get(suffix, 300)
+    cache = "no-cache" if seconds == 0 else f"public, max-age={seconds}"
+    return {"ContentType": content_type, "CacheControl": cache}
+
+
+def publish(
+    session: Any, stack_name: str, stage: str, sign_in_url: str, web: Path = WEB, invalidate: bool = True
+) -> dict[str, Any]:
+    outputs = stack_outputs(session.client("cloudformation"), stack_name)
+    bucket, api_url = outputs["PortalBucketName"], outputs["EndpointURL"]
+    s3 = session.client("s3")
+    keys = []
+    for key, path in portal_files(web):
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **headers_for(key))
+        keys.append(key)
+    config = json.dumps(portal_config(api_url, stage, sign_in_url)).encode()
+    s3.put_object(Bucket=bucket, Key="config.json", Body=config, **headers_for("config.json"))
+    keys.append("config.json")
+    if invalidate:
+        session.client("cloudfront").create_invalidation(
+            DistributionId=outputs["PortalDistributionId"],
+            InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": str(time.time_ns())},
+        )
+    return {"bucket": bucket, "api": api_url, "portal": outputs.get("PortalURL", ""), "files": keys}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack-name", required=True)
+    parser.add_argument("--stage", default="prod", choices=("dev", "prod"))
+    parser.add_argument("--sign-in-url", required=True, help="the identity provider's authorization page (https)")
+    parser.add_argument("--region", default=None)
+    args = parser.parse_args(argv)
+    if not args.sign_in_url.startswith("https://"):
+        print("publish-portal: --sign-in-url must be an https URL", file=sys.stderr)
+        return 1
+    import boto3
+
+    summary = publish(boto3.session.Session(region_name=args.region), args.stack_name, args.stage, args.sign_in_url)
+    print(f"published {len(summary['files'])} files to s3://{summary['bucket']} (API {summary['api']})")
+    print(f"the portal: {summary['portal']}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
