@@ -141,14 +141,15 @@ def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, bro
 
     # The confirmation reaches the parent's «Innboks» (outbox → SQS → consumer).
     deadline = time.monotonic() + 20
+    page.get_by_role("link", name="Innboks").click()
     while True:
-        page.goto(f"{live.portal}/#/innboks")
         page.get_by_role("heading", name="Innboks").wait_for()
         page.wait_for_load_state("networkidle")
         if page.get_by_text("bekreftet").count():
             break
         assert time.monotonic() < deadline, "no confirmation in the inbox within 20 s"
         page.wait_for_timeout(500)
+        page.reload()
     check_page(page, "11-innboks")
 
     # «Legg i egen kalender» downloads the .ics; «Avbestill time» cancels.
@@ -162,11 +163,28 @@ def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, bro
     with open(path, encoding="utf-8") as ics:
         assert "BEGIN:VCALENDAR" in ics.read()
     check_page(page, "12-timeavtaler-tildelt")
+
+    # «Endre time»: another time the same day.
+    before = card.locator("h2").inner_text()
+    card.get_by_role("button", name="Endre time").click()
+    page.get_by_role("heading", name="Endre time").wait_for()
+    page.locator(f"button[data-date='{day}']").click()
+    page.get_by_role("heading", name=re.compile("^Ledige timer")).wait_for()
+    page.locator("ul.times button").nth(2).click()
+    page.get_by_role("heading", name="Timen er endret").wait_for()
+    check_page(page, "13-timen-er-endret")
+    page.get_by_role("link", name="Gå til timeavtaler").click()
+    card = page.locator("ul.cards > li").filter(has_text=CHILD).first
+    # API.md: a moved appointment in a timebook with requires_confirmation is a request again;
+    # the page shows whichever status the API answers.
+    card.get_by_text(re.compile("● (Forespørsel|Tildelt)")).wait_for()
+    assert card.locator("h2").inner_text() != before
+
     card.get_by_role("button", name="Avbestill time").click()
     page.get_by_role("dialog").get_by_role("button", name="Ja, avbestill").click()
     page.get_by_text("Timen er avbestilt.").wait_for()
     page.locator("ul.cards > li").filter(has_text=CHILD).first.get_by_text("● Avbestilt").wait_for()
-    check_page(page, "13-avbestilt")
+    check_page(page, "14-avbestilt")
     for tab in (page, staff):
         tab.context.close()
 
@@ -178,6 +196,7 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
     book = _koronatest(live)
     location = book["locations"][0]["id"]
     page = new_page(browser, "mobil")
+    page.clock.install()  # time flows as usual until the test jumps it forward
     page.goto(f"{live.portal}/#/logg-inn")
     _sign_in(page, "Elise, innbygger")
     page.goto(f"{live.portal}/#/timebok/{book['id']}/kalender?sted={location}")
@@ -220,17 +239,22 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
     page.route(f"{live.api}/holds", throttle_once)
     page.locator("ul.times button").first.click()
     page.get_by_text("Mange bestiller nå").wait_for(timeout=5000)
-    check_page(page, "14-mange-bestiller")
+    check_page(page, "15-mange-bestiller")
     # After Retry-After the real API answers 409: the page shows the next free time.
     page.get_by_text("Noen andre rakk å ta timen").wait_for(timeout=10_000)
     assert throttled["count"] == 1
     next_button = page.get_by_role("button", name=re.compile("^Velg "))
     next_button.wait_for()
-    check_page(page, "15-neste-ledige")
+    check_page(page, "16-neste-ledige")
     page.unroute(f"{live.api}/holds")
     next_button.click()
     page.get_by_role("heading", name="Se gjennom før du sender").wait_for()
     _expect(page, f"kl. {following['start'][11:16]} - {following['end'][11:16]}")
+    # The hold runs out (the clock jumps past expires_at): said aloud, and no sending.
+    page.clock.fast_forward("11:00")
+    page.get_by_text("Tiden gikk ut").wait_for()
+    assert page.get_by_role("button", name="Send bestilling").is_disabled()
+    check_page(page, "17-tiden-gikk-ut")
     # «Avbryt» gives the place back.
     page.get_by_role("button", name="Avbryt").click()
     page.get_by_text("Bestillingen er avbrutt").wait_for()
@@ -261,3 +285,76 @@ def test_cors_in_the_browser_only_the_portal_origin_may_read(live: Live, browser
     )
     assert refused == "refused"
     page.context.close()
+
+
+def _book_over_the_api(live: Live, token: str, timebook_id: str, answers: dict[str, str]) -> dict[str, Any]:
+    """The first free time after today in the timebook, held and booked as the portal would."""
+    today = datetime.date.today()
+    month = today.strftime("%Y-%m")
+    days = [d for d in live.get(f"/timebooks/{timebook_id}/calendar?month={month}")["days"] if d["free"]]
+    if not [d for d in days if d["date"] > today.isoformat()]:
+        month = (today.replace(day=1) + datetime.timedelta(days=32)).strftime("%Y-%m")
+        days = [d for d in live.get(f"/timebooks/{timebook_id}/calendar?month={month}")["days"] if d["free"]]
+    day = next(d["date"] for d in days if d["date"] > today.isoformat())
+    slot = live.get(f"/timebooks/{timebook_id}/slots?date={day}")["items"][0]
+    headers = {"Authorization": f"Bearer {token}"}
+    hold = requests.post(f"{live.api}/holds", json={"slot_id": slot["id"]}, headers=headers, timeout=10)
+    assert hold.status_code == 201, hold.text
+    body = {"hold_id": hold.json()["id"], "phone": "912 34 567", "answers": answers}
+    booked = requests.post(f"{live.api}/appointments", json=body, headers=headers, timeout=10)
+    assert booked.status_code == 201, booked.text
+    return dict(booked.json())
+
+
+def test_staff_reject_a_request_and_cancel_a_booking_with_a_reason(live: Live, browser: Any) -> None:
+    """«Ressursoversikt»: a reason is required to reject or cancel, and the citizen sees it."""
+    koronatest = _koronatest(live)
+    contact = koronatest["health_contact"]["id"]
+    vaksine = next(
+        b for b in live.get(f"/health-contacts/{contact}/timebooks")["items"] if b["type"] == "koronavaksine"
+    )
+    citizen = {"sub": make_pid(9200), "role": "citizen", "name": "Kari Testesen"}
+    token = live.token(citizen)
+    answers = {"symptomer": "nei", "naerkontakt": "ja", "utlandet": "nei", "helsepersonell": "nei"}
+    request = _book_over_the_api(live, token, koronatest["id"], answers)
+    booking = _book_over_the_api(live, token, vaksine["id"], {})
+    assert (request["status"], booking["status"]) == ("requested", "booked")
+
+    staff = new_page(browser)
+    staff.goto(f"{live.portal}/#/logg-inn?neste=staff")
+    _sign_in(staff, "Sara, saksbehandler i kommunen")
+    staff.get_by_role("heading", name="Ressursoversikt").wait_for()
+    staff.get_by_label("Timebok").select_option(label="Koronatest")
+    staff.get_by_label("Dato").fill(request["start"][:10])
+    staff.get_by_role("button", name="Vis").click()
+    card = staff.locator("#requests > li").filter(has_text="Kari Testesen")
+    card.get_by_role("button", name="Avslå …").click()
+    dialog = staff.get_by_role("dialog")
+    dialog.get_by_role("button", name="Avslå").click()  # no reason yet: refused in place
+    dialog.get_by_text("Skriv en begrunnelse.").wait_for()
+    dialog.get_by_label("Begrunnelse (vises for innbyggeren)").fill("Ingen symptomer: ta en hurtigtest hjemme.")
+    check_page(staff, "18-avsla-med-begrunnelse")
+    dialog.get_by_role("button", name="Avslå").click()
+    staff.get_by_text("Forespørselen er avslått.").wait_for()
+
+    staff.get_by_label("Timebok").select_option(label="Koronavaksine")
+    staff.get_by_label("Dato").fill(booking["start"][:10])
+    staff.get_by_role("button", name="Vis").click()
+    card = staff.locator("#booked > li").filter(has_text="Kari Testesen")
+    card.get_by_role("button", name="Avbestill …").click()
+    staff.get_by_role("dialog").get_by_label("Begrunnelse (vises for innbyggeren)").fill(
+        "Vaksinasjonssenteret er stengt."
+    )
+    staff.get_by_role("dialog").get_by_role("button", name="Avbestill timen").click()
+    staff.get_by_text("Timen er avbestilt.").wait_for()
+
+    mine = {a["id"]: a for a in live.get("/appointments", token)["items"]}
+    assert (mine[request["id"]]["status"], mine[request["id"]]["reason"]) == (
+        "rejected",
+        "Ingen symptomer: ta en hurtigtest hjemme.",
+    )
+    assert (mine[booking["id"]]["status"], mine[booking["id"]]["reason"]) == (
+        "cancelled",
+        "Vaksinasjonssenteret er stengt.",
+    )
+    staff.context.close()

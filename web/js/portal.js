@@ -760,7 +760,7 @@ async function stepInbox() {
           "ul",
           { class: "cards" },
           items.map((m) =>
-            h("li", {}, h("h2", { text: m.title }), h("p", { class: "meta", text: f.stamp(m.created_at) }), h("p", { text: m.body }), h("a", { href: "#/timeavtaler", text: "Se timeavtaler" })),
+            h("li", {}, h("h2", { text: m.title }), h("p", { class: "meta", text: f.stamp(m.created_at) }), h("p", { class: "message-body", text: m.body }), h("a", { href: "#/timeavtaler", text: "Se timeavtaler" })),
           ),
         )
       : notice("Du har ingen meldinger."),

@@ -33,7 +33,7 @@ function reasonDialog(title, action) {
   return new Promise((resolve) => {
     const titleId = uid("dlg");
     const fieldId = uid("reason");
-    const reason = h("textarea", { id: fieldId, name: "reason", required: true, maxlength: "1000", rows: "4" });
+    const reason = h("textarea", { id: fieldId, name: "reason", "aria-required": "true", maxlength: "1000", rows: "4" });
     const error = h("p", { class: "field-error", id: uid("err"), role: "alert" });
     const dialog = h(
       "dialog",
@@ -41,11 +41,15 @@ function reasonDialog(title, action) {
       h("h2", { id: titleId, text: title }),
       h(
         "form",
-        { method: "dialog" },
+        { method: "dialog", novalidate: true },
         h("div", { class: "field" }, h("label", { for: fieldId, text: "Begrunnelse (vises for innbyggeren)" }), reason, error),
         h("div", { class: "actions" }, h("button", { value: "yes", class: "danger", text: action }), h("button", { value: "no", class: "secondary", formnovalidate: true, text: "Avbryt" })),
       ),
     );
+    reason.addEventListener("input", () => {
+      error.textContent = "";
+      reason.removeAttribute("aria-invalid");
+    });
     dialog.querySelector("form").addEventListener("submit", (event) => {
       if (event.submitter?.value === "yes" && !reason.value.trim()) {
         event.preventDefault();
