@@ -38,9 +38,10 @@ def _first_day_after_today(page: Any) -> str:
     """The first day with free times after today (so a cancel is before the 2-hour deadline)."""
     today = datetime.date.today().isoformat()
     for _ in range(3):
-        days = [
-            d for d in page.locator("button[data-date]").evaluate_all("bs => bs.map(b => b.dataset.date)") if d > today
-        ]
+        page.locator("table.calendar").wait_for()
+        page.wait_for_load_state("networkidle")
+        shown = page.locator("button[data-date]").evaluate_all("buttons => buttons.map(b => b.dataset.date)")
+        days = [d for d in shown if d > today]
         if days:
             return str(days[0])
         page.get_by_role("button", name="Neste måned").click()
@@ -190,15 +191,14 @@ def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, bro
 
 
 def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, browser: Any) -> None:
-    """Elise picks a time the crowd takes first (both places held over the API): the page offers
-    the next free time. Her first try meets a 429 (from the throttle, stubbed here: the local
-    stack does not throttle): the page says so, waits Retry-After and tries again."""
+    """Elise picks a time before signing in; the crowd takes it first (both places held over the
+    API). Signing in is asked for when she takes it, then the page takes it: the first try meets
+    a 429 (API Gateway's throttle, stubbed here: the local stack does not throttle), the page
+    says so, waits Retry-After, tries again, meets the real 409 and offers the next free time."""
     book = _koronatest(live)
     location = book["locations"][0]["id"]
     page = new_page(browser, "mobil")
     page.clock.install()  # time flows as usual until the test jumps it forward
-    page.goto(f"{live.portal}/#/logg-inn")
-    _sign_in(page, "Elise, innbygger")
     page.goto(f"{live.portal}/#/timebok/{book['id']}/kalender?sted={location}")
     day = _first_day_after_today(page)
     page.locator(f"button[data-date='{day}']").click()
@@ -227,7 +227,7 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
                 status=429,
                 headers={
                     "Content-Type": "application/json",
-                    "Retry-After": "2",
+                    "Retry-After": "5",
                     "Access-Control-Allow-Origin": origin,
                     "Access-Control-Expose-Headers": "Retry-After",
                 },
@@ -237,11 +237,14 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
             route.continue_()
 
     page.route(f"{live.api}/holds", throttle_once)
+    # Not signed in yet: taking a time asks for it, then takes the time chosen.
     page.locator("ul.times button").first.click()
+    page.get_by_role("heading", name="Logg inn").wait_for()
+    _sign_in(page, "Elise, innbygger")
     page.get_by_text("Mange bestiller nå").wait_for(timeout=5000)
     check_page(page, "15-mange-bestiller")
     # After Retry-After the real API answers 409: the page shows the next free time.
-    page.get_by_text("Noen andre rakk å ta timen").wait_for(timeout=10_000)
+    page.get_by_text("Noen andre rakk å ta timen").wait_for(timeout=15_000)
     assert throttled["count"] == 1
     next_button = page.get_by_role("button", name=re.compile("^Velg "))
     next_button.wait_for()

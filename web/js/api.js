@@ -41,8 +41,9 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
     } catch {
       throw new ApiError(0, { code: "network", message: "Får ikke kontakt med tjenesten. Sjekk nettet og prøv igjen." });
     }
+    // Only from answers that cannot come from a cache (a cached GET keeps its old Date).
     const date = response.headers.get("Date");
-    if (date) skewMs = new Date(date).getTime() - Date.now();
+    if (date && method !== "GET") skewMs = new Date(date).getTime() - Date.now();
     if ((response.status === 429 || response.status === 503) && attempt < MAX_TRIES) {
       const seconds = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 1, 1), 30);
       announce(`Mange bestiller nå. Vi prøver igjen om ${seconds} sekund${seconds === 1 ? "" : "er"} …`);

@@ -339,11 +339,12 @@ async function stepCalendar(timebookId, query) {
   if (!selected) return;
   const section = await timesSection(tb, place, selected, reschedule);
   document.getElementById("main").append(section);
+  // Back from signing in: take the time chosen before (if it went meanwhile, the API says so
+  // and the page offers the next free one).
   const pending = flow.get().pendingSlot;
   if (pending && auth.token()) {
     flow.set({ pendingSlot: null });
-    const slot = section.slots.find((s) => s.id === pending);
-    if (slot) return takeTime(tb, place, slot, section);
+    return takeTime(tb, place, pending, section);
   }
   section.querySelector("h2").focus();
   void heading;
@@ -409,7 +410,7 @@ async function postHold(slot, forPid) {
 
 async function takeTime(tb, place, slot, section, reschedule = flow.get().reschedule) {
   if (!auth.token()) {
-    flow.set({ pendingSlot: slot.id });
+    flow.set({ pendingSlot: { id: slot.id, start: slot.start, end: slot.end } });
     go(`#/logg-inn?neste=${encodeURIComponent(location.hash)}`);
     return;
   }
@@ -441,7 +442,7 @@ async function takeTime(tb, place, slot, section, reschedule = flow.get().resche
     section.querySelectorAll("button").forEach((b) => (b.disabled = false));
     if (error instanceof ApiError && error.status === 401) {
       auth.signOut();
-      flow.set({ pendingSlot: slot.id });
+      flow.set({ pendingSlot: { id: slot.id, start: slot.start, end: slot.end } });
       go(`#/logg-inn?neste=${encodeURIComponent(location.hash)}`);
       return;
     }
