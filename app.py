@@ -250,6 +250,8 @@ if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in 
         return respond(schemas.TokenOut(token=token_text))
 
 
-# ---- CORS: the portal is another origin (chalicelib/http/cors.py); after the last route ----------
+# ---- CORS: the portal is another origin (chalicelib/http/cors.py) -----------------------------------
+# Keep this the last line: it gives every route registered above its OPTIONS preflight
+# (tests/http/test_cors.py::test_every_route_has_a_preflight fails for a route added below).
 
 cors.install(app)

@@ -24,6 +24,7 @@ export class ApiError extends Error {
   }
 }
 
+const PUBLIC = /^\/(health-contacts|timebooks)(\/|\?|$)/;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const MAX_TRIES = 5;
 
@@ -32,7 +33,9 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
   const { api: base } = await loadConfig();
   const sent = { ...headers };
   if (body !== undefined) sent["Content-Type"] = "application/json";
-  const bearer = token();
+  // Discovery and availability are public: no token, so the browser sends them as simple
+  // requests (no preflight for every day's URL) and caches may keep them.
+  const bearer = method === "GET" && PUBLIC.test(path) ? null : token();
   if (bearer) sent.Authorization = `Bearer ${bearer}`;
   for (let attempt = 1; ; attempt += 1) {
     let response;
