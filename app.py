@@ -250,7 +250,7 @@ def relay_outbox(event: Any) -> None:
     relay.relay_pending()
 
 
-@app.on_sqs_message(queue=os.environ.get("HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo"), batch_size=10)
+@app.on_sqs_message(queue=os.environ.get("HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo"), batch_size=5)
 def send_to_helsenorge(event: Any) -> dict[str, Any]:
     """Appointment changes become PUTs of the R4 Appointment to Helsenorge; failures back off."""
     from chalicelib.messaging import helsenorge
