@@ -295,6 +295,12 @@ if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in 
         """What the local Helsenorge stand-in received: the newest version of each appointment."""
         import urllib.request
 
+        from chalicelib.errors import Unavailable
+
         url = f"{os.environ.get('HELSENORGE_APPOINTMENT_URL', '').rstrip('/')}/Appointment"
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return Response(body=answer.read().decode(), status_code=200, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                body = answer.read().decode()
+        except (ValueError, OSError):
+            raise Unavailable("The Helsenorge stand-in is not running.") from None
+        return Response(body=body, status_code=200, headers={"Content-Type": "application/json"})
