@@ -81,7 +81,7 @@ def bulk_publish_manifest() -> Response:
 
     location = f"{os.environ.get('FEED_BASE_URL', '').rstrip('/')}/{MANIFEST}"
     return Response(
-        body="", status_code=302, headers={"Location": location, "Cache-Control": f"max-age={MAX_AGE_SECONDS}"}
+        body="", status_code=302, headers={"Location": location, "Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"}
     )
 
 
@@ -148,7 +148,7 @@ def appointment_fhir(appointment_id: str) -> Response:
     return Response(
         body=json.dumps(resource, ensure_ascii=False),
         status_code=200,
-        headers={"Content-Type": "application/fhir+json"},
+        headers={"Content-Type": "application/fhir+json", "Cache-Control": "no-store"},
     )
 
 
