@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,17 @@ def free_slots(timebook_id: str) -> Response:
     return respond(schemas.SlotsOut(date=day, items=[presenters.slot(a) for a in found]), cache_seconds=5)
 
 
+@route("/fhir/$bulk-publish")
+def bulk_publish_manifest() -> Response:
+    """SMART Scheduling Links: the manifest is a static file; send the reader to it (decision 4)."""
+    from chalicelib.booking.feed import MANIFEST, MAX_AGE_SECONDS
+
+    location = f"{os.environ.get('FEED_BASE_URL', '').rstrip('/')}/{MANIFEST}"
+    return Response(
+        body="", status_code=302, headers={"Location": location, "Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"}
+    )
+
+
 @route("/openapi.json")
 def openapi_document() -> Response:
     from chalicelib.http.openapi import document
@@ -124,6 +136,19 @@ def appointment_calendar(appointment_id: str) -> Response:
             "Content-Type": "text/calendar; charset=utf-8",
             "Content-Disposition": f'attachment; filename="{item.id}.ics"',
         },
+    )
+
+
+@route("/appointments/{appointment_id}/fhir", signed_in=True)
+def appointment_fhir(appointment_id: str) -> Response:
+    """The same R4 Appointment that is sent to Helsenorge."""
+    from chalicelib.fhir.appointment import appointment_resource
+
+    resource = appointment_resource(appointments.one_of_mine(principal(request()), appointment_id))
+    return Response(
+        body=json.dumps(resource, ensure_ascii=False),
+        status_code=200,
+        headers={"Content-Type": "application/fhir+json", "Cache-Control": "no-store"},
     )
 
 
@@ -225,6 +250,22 @@ def relay_outbox(event: Any) -> None:
     relay.relay_pending()
 
 
+@app.on_sqs_message(queue=os.environ.get("HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo"), batch_size=5)
+def send_to_helsenorge(event: Any) -> dict[str, Any]:
+    """Appointment changes become PUTs of the R4 Appointment to Helsenorge; failures back off."""
+    from chalicelib.messaging import helsenorge
+
+    return helsenorge.send_batch(helsenorge.records_of(event))
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def publish_feed(event: Any) -> None:
+    """The SMART Scheduling Links manifest and NDJSON files, to the feed bucket."""
+    from chalicelib.booking import feed
+
+    feed.publish_for_a_minute(feed.S3FeedStore())
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def release_expired_holds(event: Any) -> None:
     housekeeping.release_expired_holds()
@@ -249,6 +290,20 @@ if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in 
         token_text = issue_token(claims.model_dump(mode="json"), os.environ["TOKEN_SECRET"])
         return respond(schemas.TokenOut(token=token_text))
 
+    @route("/dev/helsenorge/appointments")
+    def dev_helsenorge_appointments() -> Response:
+        """What the local Helsenorge stand-in received: the newest version of each appointment."""
+        import urllib.request
+
+        from chalicelib.errors import Unavailable
+
+        url = f"{os.environ.get('HELSENORGE_APPOINTMENT_URL', '').rstrip('/')}/Appointment"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                body = answer.read().decode()
+        except (ValueError, OSError):
+            raise Unavailable("The Helsenorge stand-in is not running.") from None
+        return Response(body=body, status_code=200, headers={"Content-Type": "application/json"})
 
 # ---- CORS: the portal is another origin (chalicelib/http/cors.py) -----------------------------------
 # Keep this the last line: it gives every route registered above its OPTIONS preflight

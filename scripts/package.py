@@ -44,9 +44,9 @@ MAX_UNZIPPED_BYTES = 50 * 1000 * 1000
 # What the project copy for --template-only needs (chalice reads app.py, chalicelib/, .chalice/).
 PROJECT_FILES = ("app.py", "chalicelib", ".chalice/config.json", "infra")
 
-# AWS services the code calls (PynamoDB: dynamodb; the publisher: sqs). botocore's models of
+# AWS services the code calls (PynamoDB: dynamodb; the publishers: sqs; the feed: s3). botocore's models of
 # all other services (19 MB of the 21 MB of botocore) are left out of the zip.
-BOTOCORE_SERVICES = ("dynamodb", "sqs")
+BOTOCORE_SERVICES = ("dynamodb", "sqs", "s3")
 # Data the code never loads: phonenumbers' geocoder, carrier and timezone tables (20 MB);
 # chalicelib/domain/identity.py only parses, validates and formats numbers. And the local stand-in
 # and runner, which only `make run` and the tests use (they import moto, which Lambda has not).
@@ -239,6 +239,10 @@ def functions_of(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
 
 
+# The queue each SQS-driven function consumes (default: the events queue).
+SQS_SOURCES = {"SendToHelsenorge": "HelsenorgeQueue"}
+
+
 def check_template(template: Mapping[str, Any]) -> list[str]:
     """What must hold for every function Chalice made; an empty list when all is wired."""
     problems: list[str] = []
@@ -265,8 +269,9 @@ def check_template(template: Mapping[str, Any]) -> list[str]:
         for event_name, event in props.get("Events", {}).items():
             if event.get("Type") == "SQS":
                 wiring = event["Properties"]
-                if wiring.get("Queue") != {"Fn::Sub": "${EventsQueue.Arn}"}:
-                    problems.append(f"{name}.{event_name}: not wired to EventsQueue")
+                queue = SQS_SOURCES.get(name, "EventsQueue")
+                if wiring.get("Queue") != {"Fn::Sub": f"${{{queue}.Arn}}"}:
+                    problems.append(f"{name}.{event_name}: not wired to {queue}")
                 if wiring.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
                     problems.append(f"{name}.{event_name}: no ReportBatchItemFailures")
     return problems

@@ -33,6 +33,7 @@ def create_health_contact(principal: Principal, body: HealthContactIn) -> Health
         service=body.service,
         her_id=body.her_id,
         processes=list(dict.fromkeys(body.processes)),
+        phone=body.phone,
         created_at=iso(clock.now()),
     )
     try:

@@ -55,8 +55,9 @@ class Items:
     model: type[BaseModel]
 
 
-# What a success answers: a model, a list of one, `text/calendar`, nothing (204), or this document.
-Answer = type[BaseModel] | Items | Literal["ics", "empty", "openapi"]
+# What a success answers: a model, a list of one, `text/calendar`, nothing (204), this document,
+# a FHIR resource, a redirect (the SMART manifest) or free JSON (local stand-ins).
+Answer = type[BaseModel] | Items | Literal["ics", "empty", "openapi", "fhir", "redirect", "json"]
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,15 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(404,),
     ),
     Operation(
+        "GET",
+        "/appointments/{appointment_id}/fhir",
+        "appointmentFhir",
+        "An appointment as an HL7 FHIR R4 Appointment (as sent to Helsenorge)",
+        "citizen",
+        "fhir",
+        errors=(404,),
+    ),
+    Operation(
         "POST",
         "/appointments/{appointment_id}/cancel",
         "cancelAppointment",
@@ -385,6 +395,17 @@ OPERATIONS: tuple[Operation, ...] = (
         body=schemas.ReasonIn,
         errors=(*WITH_BODY, 404, 409),
     ),
+    # open standards
+    Operation(
+        "GET",
+        "/fhir/$bulk-publish",
+        "bulkPublishManifest",
+        "The SMART Scheduling Links manifest: a redirect to its published static copy",
+        "public",
+        "redirect",
+        status=302,
+        description="The manifest names NDJSON files of FHIR R4 Location, Schedule and Slot (docs/standards.md).",
+    ),
     # local stage only
     Operation(
         "POST",
@@ -395,6 +416,14 @@ OPERATIONS: tuple[Operation, ...] = (
         schemas.TokenOut,
         body=schemas.DevTokenIn,
         errors=WITH_BODY,
+    ),
+    Operation(
+        "GET",
+        "/dev/helsenorge/appointments",
+        "devHelsenorgeAppointments",
+        "What the Helsenorge stand-in received: the newest version of each appointment (local stage only)",
+        "local",
+        "json",
     ),
 )
 
@@ -426,6 +455,16 @@ def _success(op: Operation, refs: dict[tuple[type[BaseModel], JsonSchemaMode], d
         }
     if op.answer == "openapi":
         return {"description": "The OpenAPI 3.1 document.", "content": _json({"type": "object"})}
+    if op.answer == "fhir":
+        return {
+            "description": "An HL7 FHIR R4 resource (docs/standards.md).",
+            "content": {"application/fhir+json": {"schema": {"type": "object", "required": ["resourceType"]}}},
+        }
+    if op.answer == "redirect":
+        location = {"description": "Where the static copy is.", "schema": {"type": "string", "format": "uri"}}
+        return {"description": "Found: the published static copy.", "headers": {"Location": location}}
+    if op.answer == "json":
+        return {"description": "OK.", "content": _json({"type": "object"})}
     if isinstance(op.answer, Items):
         item = refs[(op.answer.model, "serialization")]
         schema = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}

@@ -18,6 +18,7 @@ def health_contact(item: HealthContactItem) -> schemas.HealthContactOut:
         service=item.service,
         her_id=item.her_id,
         processes=list(item.processes or []),
+        phone=item.phone,
     )
 
 

@@ -35,6 +35,7 @@ class HealthContactIn(In):
     service: Text
     her_id: Annotated[str, StringConstraints(pattern=r"^\d{1,10}$")]
     processes: list[Process] = Field(default_factory=lambda: ["timebestilling", "timereservasjon", "ressursoversikt"])
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ]{8,20}$")] | None = None  # public booking phone
 
 
 class QuestionIn(In):
@@ -218,6 +219,7 @@ class HealthContactOut(Out):
     service: str
     her_id: str
     processes: list[str] = Field(default_factory=list)
+    phone: str | None = None
 
 
 class TimebookSummaryOut(Out):

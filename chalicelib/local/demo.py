@@ -117,7 +117,10 @@ def seed(weeks: int = 8) -> Demo:
     staff = demo_staff()
     today = clock.local(clock.now()).date()
     smittevern = setup.create_health_contact(
-        staff, HealthContactIn(organisation="Helsenorge Kommune", service="Smittevern", her_id=SMITTEVERN_HER_ID)
+        staff,
+        HealthContactIn(
+            organisation="Helsenorge Kommune", service="Smittevern", her_id=SMITTEVERN_HER_ID, phone="+47 22 00 00 00"
+        ),
     )
     legevakt = setup.create_health_contact(
         staff, HealthContactIn(organisation="Helsenorge Kommune", service="Legevakt", her_id=LEGEVAKT_HER_ID)

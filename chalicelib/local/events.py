@@ -89,7 +89,14 @@ def default_tasks(app: Any) -> list[Periodic]:
     def consume() -> None:
         drain_queue(queue_url, lambda records: app_module.deliver_to_inbox(_lambda_sqs_event(records), None))
 
+    def send_to_helsenorge() -> None:
+        from chalicelib.local.standards import drain
+
+        drain(os.environ["HELSENORGE_QUEUE_URL"], lambda event: app_module.send_to_helsenorge(event, None))
+
     return [
+        Periodic("publish feed", 30.0, lambda: app_module.publish_feed(_scheduled_event(), None)),
+        Periodic("send to helsenorge", 1.0, send_to_helsenorge),
         Periodic("relay outbox", 1.0, lambda: app_module.relay_outbox(_scheduled_event(), None)),
         Periodic("deliver to inbox", 1.0, consume),
         Periodic("release expired holds", 60.0, lambda: app_module.release_expired_holds(_scheduled_event(), None)),

@@ -55,7 +55,13 @@ class Stack:
 
 
 def start(
-    port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port: int = 0, portal_port: int | None = None
+    port: int = 8000,
+    *,
+    seed: bool = True,
+    workers: bool = True,
+    aws_port: int = 0,
+    portal_port: int | None = None,
+    standards_port: int = 0,
 ) -> Stack:
     os.environ.update(stage_environment())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -77,6 +83,12 @@ def start(
     )
     os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
     os.environ["EVENTS_DEAD_LETTER_QUEUE_URL"] = resources["dead_letter_queue_url"]
+
+    from chalicelib.local.standards import start_local
+
+    os.environ.setdefault("PORTAL_URL", f"http://127.0.0.1:{port + 1}")
+    standards = start_local(standin.endpoint_url, region, os.environ["TABLE_NAME"], standards_port)
+    stoppers.append(standards.stop)  # the SMART feed files and the Helsenorge stand-in
 
     from chalicelib.messaging.publisher import reset_default_publisher
     from chalicelib.storage import repository
@@ -139,11 +151,14 @@ def main() -> None:
     portal_port = args.portal_port
     if portal_port is None:
         portal_port = int(os.environ.get("PORTAL_PORT") or args.port + 1)
-    stack = start(args.port, seed=not args.no_demo, portal_port=portal_port)
+    standards_port = int(os.environ.get("STANDARDS_PORT") or args.port + 2)
+    stack = start(args.port, seed=not args.no_demo, portal_port=portal_port, standards_port=standards_port)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
     print(f"The portal: {os.environ['PORTAL_URL']}/  (staff: {os.environ['PORTAL_URL']}/staff.html)")
+    print(f"SMART feed: {os.environ['FEED_BASE_URL']}/$bulk-publish")
+    print(f"Helsenorge stand-in: {os.environ['HELSENORGE_APPOINTMENT_URL']} (GET /dev/helsenorge/appointments)")
     try:
         while not stopped.wait(0.5):
             pass

@@ -123,6 +123,36 @@ def default_publisher() -> SqsPublisher:
 
 
 def reset_default_publisher() -> None:
-    """Forget the cached client, e.g. after AWS_ENDPOINT_URL changed."""
-    global _default
+    """Forget the cached clients, e.g. after AWS_ENDPOINT_URL changed."""
+    global _default, _helsenorge
     _default = None
+    _helsenorge = None
+
+
+class FanOut:
+    """Publishes an event to several queues; raises if any refused it (the outbox keeps it, and a
+    resend is harmless on both: FIFO deduplication, idempotent consumers)."""
+
+    def __init__(self, *publishers: Publisher) -> None:
+        self.publishers = publishers
+
+    def publish(self, event: OutboxItem) -> None:
+        for publisher in self.publishers:
+            publisher.publish(event)
+
+
+_helsenorge: Any = None
+
+
+def outbox_publisher() -> Publisher:
+    """What the relay sends to: the events queue, and the Helsenorge queue where that is configured."""
+    global _helsenorge
+    from chalicelib.messaging import helsenorge
+
+    events = default_publisher()
+    if not helsenorge.enabled():
+        return events
+    url = os.environ.get("HELSENORGE_QUEUE_URL")
+    if _helsenorge is None or _helsenorge.queue_url != url:
+        _helsenorge = helsenorge.HelsenorgePublisher(url)
+    return FanOut(events, _helsenorge)

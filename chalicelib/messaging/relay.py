@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chalicelib.messaging.publisher import Publisher, default_publisher
+from chalicelib.messaging.publisher import Publisher, outbox_publisher
 from chalicelib.storage import repository
 from chalicelib.storage.models import OutboxItem
 
@@ -84,14 +84,14 @@ def relay_pending(publisher: Publisher | None = None, limit: int = 200) -> Relay
     events = repository.pending_events(limit)
     if not events:
         return RelayResult()
-    return relay_events(events, publisher if publisher is not None else default_publisher())
+    return relay_events(events, publisher if publisher is not None else outbox_publisher())
 
 
 def relay_now(events: Iterable[OutboxItem], publisher: Publisher | None = None) -> RelayResult:
     """Right after a commit, best effort: never raises; whatever is not sent the schedule sends."""
     pending = list(events)
     try:
-        return relay_events(pending, publisher if publisher is not None else default_publisher())
+        return relay_events(pending, publisher if publisher is not None else outbox_publisher())
     except Exception as error:  # e.g. no queue configured: the request has succeeded regardless
         logger.warning("relay: not relayed after commit (%s); the schedule will", error_name(error))
         return RelayResult(failed=len(pending))

@@ -62,6 +62,7 @@ class HealthContactItem(Model):
     service = UnicodeAttribute()
     her_id = UnicodeAttribute()
     processes = ListAttribute(of=UnicodeAttribute, default=list)
+    phone = UnicodeAttribute(null=True)  # the service's public booking phone (the feed's booking-phone)
     created_at = UnicodeAttribute()
 
     @property

@@ -50,6 +50,9 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("GET", "/appointments"): "test_list_appointments_access",
     ("GET", "/appointments/{appointment_id}"): "test_get_appointment_access",
     ("GET", "/appointments/{appointment_id}/ics"): "test_appointment_ics_access",
+    ("GET", "/appointments/{appointment_id}/fhir"): "test_appointment_fhir_access",
+    ("GET", "/fhir/$bulk-publish"): "test_public_feed_manifest_needs_no_token",
+    ("GET", "/dev/helsenorge/appointments"): "test_dev_helsenorge_is_local_only",
     ("POST", "/appointments/{appointment_id}/cancel"): "test_citizen_cancel_access",
     ("POST", "/appointments/{appointment_id}/reschedule"): "test_reschedule_access",
     ("GET", "/inbox"): "test_inbox_access",
@@ -193,7 +196,7 @@ def test_every_route_has_an_access_test() -> None:
     routes = {(method, path) for path, methods in app.routes.items() for method in methods if method != "OPTIONS"}
     missing = sorted(routes - set(ROUTE_TESTS))
     assert not missing, f"routes without an access test (add them to ROUTE_TESTS): {missing}"
-    stale = sorted(set(ROUTE_TESTS) - routes - {("POST", "/dev/token")})
+    stale = sorted(set(ROUTE_TESTS) - routes - {("POST", "/dev/token"), ("GET", "/dev/helsenorge/appointments")})
     assert not stale, f"ROUTE_TESTS names routes app.py does not have: {stale}"
     for name in set(ROUTE_TESTS.values()):
         assert callable(globals().get(name)), f"{name} is not a test in this module"
@@ -340,6 +343,24 @@ def _appointment_changes(world: World, action: str, body: dict[str, Any]) -> Non
     # Still as booked (and _nothing_written checks the table as a whole).
     still = c.get(f"/appointments/{world.appointment['id']}", token=world.owner.token).json
     assert (still["status"], still["slot_id"]) == (world.appointment["status"], world.appointment["slot_id"])
+
+
+def test_appointment_fhir_access(world: World) -> None:
+    _appointment_reads(world, "/fhir")
+
+
+def test_public_feed_manifest_needs_no_token(world: World) -> None:
+    for token in (None, world.owner.token, "not-a-token"):
+        assert world.client.get("/fhir/$bulk-publish", token=token).status == 302
+
+
+def test_dev_helsenorge_is_local_only(world: World) -> None:
+    """Locally it answers without a token (503 here: no stand-in runs); outside the local stage it is not routed."""
+    assert world.client.get("/dev/helsenorge/appointments").status in (200, 503)
+    env = {k: v for k, v in os.environ.items() if k != "DEV_TOKENS"}
+    probe = "import app, sys; sys.exit(3 if '/dev/helsenorge/appointments' in app.app.routes else 0)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
 def test_citizen_cancel_access(world: World) -> None:

@@ -128,6 +128,8 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
             return [Need(f"dynamodb:{operation}", arn, key)]
         if "RequestItems" in params:  # BatchGetItem / BatchWriteItem
             return [Need(f"dynamodb:{operation}", _table_arn(region, account, t)) for t in params["RequestItems"]]
+    if service == "s3" and "Bucket" in params:
+        return [Need(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}")]
     if service == "sqs" and "QueueUrl" in params:
         return [Need(f"sqs:{operation}", queue_arn(params["QueueUrl"]))]
     return [Need(f"{service}:{operation}", "*")]
@@ -164,8 +166,8 @@ def _boto_methods(service: str) -> dict[str, str]:
 def static_operations(root: Path = ROOT) -> set[tuple[str, str]]:
     """(service, operation) of every call in chalicelib/ (outside LOCAL_ONLY) that reaches AWS:
     PynamoDB calls in chalicelib/storage/ (the only module that talks to DynamoDB), and boto3
-    client calls named like an SQS or DynamoDB operation anywhere."""
-    boto = {"sqs": _boto_methods("sqs"), "dynamodb": _boto_methods("dynamodb")}
+    client calls named like an SQS, DynamoDB or S3 operation anywhere."""
+    boto = {"sqs": _boto_methods("sqs"), "dynamodb": _boto_methods("dynamodb"), "s3": _boto_methods("s3")}
     boto_names = {name for methods in boto.values() for name in methods}
     found: set[tuple[str, str]] = set()
     for path in sorted((root / "chalicelib").rglob("*.py")):

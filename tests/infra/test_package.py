@@ -47,7 +47,8 @@ def test_the_stand_in_reads_the_same_stateful_resources_the_stack_gets() -> None
         ("botocore/data/sqs/2012-11-05/service-2.json.gz", False),
         ("botocore/data/endpoints.json", False),
         ("botocore/data/partitions.json", False),
-        ("botocore/data/s3/2006-03-01/service-2.json.gz", True),
+        ("botocore/data/s3/2006-03-01/service-2.json.gz", False),  # the SMART feed writes to S3
+        ("botocore/data/lambda/2015-03-31/service-2.json.gz", True),
         ("botocore/data/ec2/2016-11-15/service-2.json.gz", True),
         ("botocore/client.py", False),
         ("phonenumbers/geodata/data0.py", True),

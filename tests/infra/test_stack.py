@@ -38,12 +38,14 @@ PARAMETERS = {
     "TokenJwksUrl": "https://idp.example.no/.well-known/jwks.json",
     "TableDeletionProtection": "disabled",
 }
-# moto's CloudFormation cannot make these (the portal's CloudFront part: tests/infra/test_portal.py)
+# moto's CloudFormation cannot make these (CloudFront parts and bucket policies: tests/infra/test_portal.py,
+# tests/infra/test_standards_template.py)
 NOT_IN_MOTO = (
     "AWS::CloudWatch::Alarm",
     "AWS::CloudFront::Distribution",
     "AWS::CloudFront::OriginAccessControl",
     "AWS::CloudFront::ResponseHeadersPolicy",
+    "AWS::S3::BucketPolicy",
 )
 STATIC_OPERATIONS = awscalls.static_operations()
 HER_ID = "8100077"
@@ -123,7 +125,8 @@ class Scenario:
         ]
         for event in self.template["Resources"][function]["Properties"].get("Events", {}).values():
             if event["Type"] == "SQS":  # Lambda polls the queue with the function's role
-                queue = awscalls.queue_arn(self.outputs["EventsQueueUrl"])
+                logical_id = event["Properties"]["Queue"]["Fn::Sub"][2:].split(".")[0]  # "${X.Arn}"
+                queue = awscalls.queue_arn(self.physical[logical_id])
                 found += [Need(action, queue) for action in EVENT_SOURCE_ACTIONS]
         return found
 
@@ -164,22 +167,30 @@ def schedule_event(account: str, rule: str) -> dict[str, Any]:
     }
 
 
-def deliver_queued(scenario: Scenario, lambdas: Any) -> list[dict[str, Any]]:
+def deliver_queued(
+    scenario: Scenario,
+    lambdas: Any,
+    function: str = "DeliverToInbox",
+    output: str = "EventsQueueUrl",
+    rounds: int = 100,
+) -> list[dict[str, Any]]:
     """What Lambda's event source mapping does: receive batches, invoke, delete the successes."""
     sqs = boto3.client("sqs", region_name=REGION)
-    url = scenario.outputs["EventsQueueUrl"]
+    url = scenario.outputs[output]
+    handler = lambdas.deliver_to_inbox if function == "DeliverToInbox" else lambdas.send_to_helsenorge
     answers = []
-    while True:
+    for _ in range(rounds):
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
         if not messages:
             return answers
-        with scenario.recorder.running("DeliverToInbox"):
-            answer = lambdas.deliver_to_inbox(sqs_event(messages, awscalls.queue_arn(url)), None)
+        with scenario.recorder.running(function):
+            answer = handler(sqs_event(messages, awscalls.queue_arn(url)), None)
         answers.append(answer)
         failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
         for message in messages:
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return answers
 
 
 def _ok(response: Any, status: int = 200) -> Any:
@@ -329,6 +340,19 @@ def run_flows(scenario: Scenario) -> None:
     with rec.running("APIHandler"):
         scenario.inbox["elise_later"] = _ok(client.get("/inbox", token=elise.token))["items"]
 
+    # Helsenorge: down for the first try (the sender backs off), then every change arrives.
+    receiver = scenario.results["helsenorge_receiver"]
+    receiver.down = True
+    scenario.results["helsenorge_refused"] = deliver_queued(
+        scenario, lambdas, "SendToHelsenorge", "HelsenorgeQueueUrl", rounds=1
+    )
+    receiver.down = False
+    deliver_queued(scenario, lambdas, "SendToHelsenorge", "HelsenorgeQueueUrl")
+
+    # The SMART feed, as its schedule publishes it.
+    with rec.running("PublishFeed"):
+        lambdas.publish_feed(schedule_event(scenario.account, "feed"), None)
+
     # The authorizer, as API Gateway invokes it.
     with rec.running("Token"):
         scenario.results["authorizer"] = lambdas.token(
@@ -370,6 +394,24 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         # What Lambda would have from the template: the stack's table and queue.
         mp.setenv("TABLE_NAME", outputs["TableName"])
         mp.setenv("EVENTS_QUEUE_URL", outputs["EventsQueueUrl"])
+        from chalicelib.local.standards import LOCAL_TOKEN, HelsenorgeReceiver, StandardsServer
+
+        receiver = HelsenorgeReceiver(token=LOCAL_TOKEN)
+        standards = StandardsServer(outputs["FeedBucketName"], receiver, 0, s3=boto3.client("s3", region_name=REGION))
+        standards.start()
+        result.results["helsenorge_receiver"] = receiver
+        for name, value in {
+            "HELSENORGE_QUEUE_URL": outputs["HelsenorgeQueueUrl"],
+            "HELSENORGE_APPOINTMENT_URL": standards.helsenorge_url,  # a stand-in on loopback
+            "HELSENORGE_TOKEN_PROVIDER": "static",
+            "HELSENORGE_STATIC_TOKEN": LOCAL_TOKEN,
+            "HELSENORGE_RETRY_BASE_SECONDS": "0",
+            "FEED_BUCKET": outputs["FeedBucketName"],
+            "FEED_BASE_URL": "https://feed.example.no",
+            "PORTAL_URL": "https://portal.example.no",
+            "FEED_RUNS_PER_MINUTE": "1",
+        }.items():
+            mp.setenv(name, value)
         repository.reset_connections()  # re-reads TABLE_NAME into the models
         publisher.reset_default_publisher()
         common._timebooks.clear()
@@ -388,6 +430,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
             yield result
         finally:
             clock.reset()
+            standards.stop()
     repository.reset_connections()
     publisher.reset_default_publisher()
     common._timebooks.clear()
@@ -425,6 +468,16 @@ def test_the_relay_and_the_schedules_reach_the_inbox(scenario: Scenario) -> None
     assert {m["kind"] for m in scenario.inbox["jon"]} == {"requested", "cancelled"}
     assert {"rescheduled", "reminder"} <= {m["kind"] for m in scenario.inbox["elise_later"]}
     assert ("dynamodb", "UpdateItem") in scenario.recorder.operations("ReleaseExpiredHolds")
+
+
+def test_helsenorge_gets_every_appointment_and_the_feed_is_published(scenario: Scenario) -> None:
+    receiver = scenario.results["helsenorge_receiver"]
+    assert any(answer["batchItemFailures"] for answer in scenario.results["helsenorge_refused"])
+    assert {r["status"] for r in receiver.items()} == {"booked", "cancelled"}  # Elise's and Jon's
+    assert ("sqs", "ChangeMessageVisibility") in scenario.recorder.operations("SendToHelsenorge")
+    s3 = boto3.client("s3", region_name=REGION)
+    manifest = json.loads(s3.get_object(Bucket=scenario.outputs["FeedBucketName"], Key="$bulk-publish")["Body"].read())
+    assert manifest["request"] == "https://feed.example.no/$bulk-publish"
 
 
 def test_the_authorizer_allows_a_good_token_and_calls_no_aws(scenario: Scenario) -> None:

@@ -17,7 +17,16 @@ from chalicelib.http import errors
 from tests.infra.awscalls import static_operations
 from tests.infra.conftest import ROOT, STAGES, packaging
 
-FUNCTIONS = ("APIHandler", "Token", "DeliverToInbox", "RelayOutbox", "ReleaseExpiredHolds", "SendReminders")
+FUNCTIONS = (
+    "APIHandler",
+    "Token",
+    "DeliverToInbox",
+    "RelayOutbox",
+    "ReleaseExpiredHolds",
+    "SendReminders",
+    "PublishFeed",
+    "SendToHelsenorge",
+)
 LINT_REGIONS = ("eu-north-1", "us-east-1")
 
 
@@ -266,6 +275,8 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
         "RelayOutbox": (256, 50),
         "ReleaseExpiredHolds": (256, 50),
         "SendReminders": (256, 900),
+        "PublishFeed": (512, 50),
+        "SendToHelsenorge": (256, 30),
     }
     for name, (memory, timeout) in expected.items():
         for template in (prod, dev):
@@ -274,7 +285,8 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
     assert props(prod, "Token")["ReservedConcurrentExecutions"] == 20
     assert all("ReservedConcurrentExecutions" not in props(dev, name) for name in FUNCTIONS)
     # A schedule's run ends before the next one starts (rate 1 minute).
-    assert props(prod, "RelayOutbox")["Timeout"] < 60 and props(prod, "ReleaseExpiredHolds")["Timeout"] < 60
+    for name in ("RelayOutbox", "ReleaseExpiredHolds", "PublishFeed"):
+        assert props(prod, name)["Timeout"] < 60, name
 
 
 def test_local_stage_is_untouched_by_packaging() -> None:

@@ -1,0 +1,76 @@
+"""The identifiers, code systems and extension URLs Timebok's FHIR resources use, in one place."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from chalicelib import clock
+
+# Norwegian identifier systems (Volven / HIS 80503).
+FODSELSNUMMER = "urn:oid:2.16.578.1.12.4.1.4.1"
+D_NUMMER = "urn:oid:2.16.578.1.12.4.1.4.2"
+HER_ID = "urn:oid:2.16.578.1.12.4.1.2"
+
+# SMART Scheduling Links, the 2021 extension URLs (the later HL7 draft dropped slot-capacity).
+SMART_REGISTRY = "http://fhir-registry.smarthealthit.org"
+SLOT_CAPACITY = f"{SMART_REGISTRY}/StructureDefinition/slot-capacity"
+BOOKING_DEEP_LINK = f"{SMART_REGISTRY}/StructureDefinition/booking-deep-link"
+BOOKING_PHONE = f"{SMART_REGISTRY}/StructureDefinition/booking-phone"
+SMART_SERVICE_TYPE = f"{SMART_REGISTRY}/CodeSystem/service-type"
+HL7_SERVICE_TYPE = "http://terminology.hl7.org/CodeSystem/service-type"
+
+# Our own code system for timebook types (no national code list covers them one to one).
+TIMEBOOK_TYPE = "urn:timebok:timebook-type"
+V2_APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
+CANCELLATION_REASON = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
+
+TIMEBOOK_TYPES: dict[str, str] = {
+    "koronatest": "Koronatest",
+    "koronavaksine": "Koronavaksine",
+    "lab": "Laboratorieprøve",
+    "vaksine": "Vaksine",
+    "konsultasjon": "Konsultasjon",
+    "annet": "Annet",
+}
+IMMUNIZATION = {"system": HL7_SERVICE_TYPE, "code": "57", "display": "Immunization"}
+COVID19_IMMUNIZATION = {
+    "system": SMART_SERVICE_TYPE,
+    "code": "covid19-immunization",
+    "display": "COVID-19 Immunization Appointment",
+}
+
+
+def timebook_type_coding(timebook_type: str) -> dict[str, str]:
+    return {"system": TIMEBOOK_TYPE, "code": timebook_type, "display": TIMEBOOK_TYPES.get(timebook_type, timebook_type)}
+
+
+def service_type(timebook_type: str) -> list[dict]:
+    """Schedule.serviceType: our type; immunisations also as HL7 57, covid vaccines as SMART's code."""
+    coding = [timebook_type_coding(timebook_type)]
+    if timebook_type in ("koronavaksine", "vaksine"):
+        coding.append(IMMUNIZATION)
+    if timebook_type == "koronavaksine":
+        coding.append(COVID19_IMMUNIZATION)
+    return [{"coding": coding}]
+
+
+def person_identifier_system(pid: str) -> str:
+    """A D-nummer's first digit is 4-7 (day + 40); anything else is a fødselsnummer."""
+    return D_NUMMER if pid[:1] in "4567" else FODSELSNUMMER
+
+
+def instant(value: str | datetime) -> str:
+    """A FHIR instant in Oslo time with its offset, to the second (2024-03-01T10:00:00+01:00)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        raise ValueError("a FHIR instant needs an offset")
+    return clock.local(moment).isoformat(timespec="seconds")
+
+
+_NOT_ID = re.compile(r"[^A-Za-z0-9.-]")
+
+
+def fhir_id(value: str) -> str:
+    """A FHIR id ([A-Za-z0-9-.]{1,64}): our ids with '_' (slot ids) become '.'."""
+    return _NOT_ID.sub(".", value)[:64]
