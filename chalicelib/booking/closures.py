@@ -113,6 +113,8 @@ def run(closure: Closure, deadline: float) -> Totals:
         ref = parse_slot_id(slot.slot_id)
         fresh = repository.get_slot(ref, consistent=True) if ref else None
         claims = repository.claims_of(fresh) if fresh else {}
+        if fresh is not None:
+            waitlist.take_back_offers(fresh)
         for claim in claims.values():
             if claim.kind != "appointment":
                 continue
@@ -125,6 +127,7 @@ def run(closure: Closure, deadline: float) -> Totals:
                 pass  # cancelled already (a repeat), or changed meanwhile: the repeat finds it
     totals.notified = _tell_waiting(closure)
     _finish(closure, totals)
+    waitlist.places_freed_in(tb.id)  # offers taken back may find a place outside the closure
     return totals
 
 
@@ -181,9 +184,9 @@ def finish_unfinished(budget_seconds: float = 40.0) -> int:
     many were finished."""
     deadline = _time.monotonic() + budget_seconds
     finished = 0
-    for record in staffwork.unfinished_closures():
-        if _time.monotonic() > deadline:
-            break
+    for index, record in enumerate(staffwork.unfinished_closures()):
+        if index and _time.monotonic() > deadline:
+            break  # the next minute goes on
         detail = plain(record.detail)
         timebook_id, closure_id = record.gsi2sk.split("#", 1)
         closure = Closure(

@@ -183,6 +183,15 @@ def places_freed(slot_id: str) -> int:
         return 0
 
 
+def places_freed_in(timebook_id: str) -> int:
+    """As `places_freed`, for anywhere in the timebook (after a closure took offers back)."""
+    try:
+        return advance(timebook_id)
+    except Exception as error:
+        logger.warning("waitlist: offering in %s failed (%s); the sweep will", timebook_id, type(error).__name__)
+        return 0
+
+
 def after_booking(slot: SlotItem, place: int, hold_id: str) -> None:
     """A hold was booked: if it was a waitlist offer, that entry is `booked`. Best effort; a missed
     one is found when the offer would lapse (`_lapse` looks at the place)."""
@@ -196,6 +205,25 @@ def after_booking(slot: SlotItem, place: int, hold_id: str) -> None:
             storage.end(entry, EntryStatus.BOOKED.value, [EntryStatus.OFFERED.value], _stamp(clock.now()))
     except Exception as error:
         logger.warning("waitlist: marking entry %s booked failed (%s)", entry_id, type(error).__name__)
+
+
+def take_back_offers(slot: SlotItem) -> int:
+    """Staff closed this slot: its open offers are taken back and their entries wait again, first
+    in line as before (the closure then offers them a place elsewhere, if there is one)."""
+    ref = parse_slot_id(slot.slot_id)
+    taken_back = 0
+    for place, raw in plain(slot.places).items():
+        entry_id = (raw or {}).get("waitlist")
+        entry = storage.get_entry(entry_id, consistent=True) if entry_id else None
+        offer = offer_of(entry) if entry else None
+        if entry is None or ref is None or offer is None or offer.hold_id != raw.get("ref"):
+            continue
+        if status_of(entry) != EntryStatus.OFFERED:
+            continue
+        with contextlib.suppress(repository.ConditionFailed):  # booked or withdrawn meanwhile
+            storage.take_back_offer(entry, ref, int(place), offer.hold_id, _stamp(clock.now()))
+            taken_back += 1
+    return taken_back
 
 
 def _lapse(entry: WaitlistEntryItem) -> None:

@@ -177,6 +177,25 @@ def end(
     tx.commit()
 
 
+def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id: str, updated_at: str) -> None:
+    """An offer in a slot staff closed: the entry waits again (its place in line kept) and the
+    offer's hold leaves the place, at once."""
+    tx = _Transaction()
+    tx.update(
+        "entry",
+        WaitlistEntryItem(entry.pk, entry.sk),
+        [
+            WaitlistEntryItem.status.set("waiting"),
+            WaitlistEntryItem.offer.remove(),
+            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.updated_at.set(updated_at),
+        ],
+        (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == int(entry.version)),
+    )
+    tx.update("place", _slot_key_item(ref), [_place(place).remove()], _place(place)["ref"] == hold_id)
+    tx.commit()
+
+
 def tell_once(marker_key: tuple[str, str], outbox: OutboxItem) -> bool:
     """Write an event once per marker (a closure telling one entry): False if it was told before."""
     prepare_outbox(outbox)
