@@ -94,7 +94,9 @@ class LocationIn(In):
     directions: LongText = ""
 
 
-MAX_SLOTS_PER_SCHEDULE = 5000
+# One request makes at most this many slots: 20 transactions of 100 puts, a second or two in
+# DynamoDB, well within the API Lambda's 10 s. A larger set-up is several requests.
+MAX_SLOTS_PER_SCHEDULE = 2000
 
 
 class ScheduleIn(In):
@@ -148,7 +150,9 @@ class ScheduleIn(In):
     def _not_too_many_slots(cls, value: int, info: ValidationInfo) -> int:
         data = info.data
         if all(k in data for k in ("date_from", "date_to", "start_time", "end_time")):
-            days = (data["date_to"] - data["date_from"]).days + 1
+            span = (data["date_to"] - data["date_from"]).days + 1
+            weekdays = set(data.get("weekdays") or range(1, 8))
+            days = sum(1 for n in range(span) if (data["date_from"] + dt.timedelta(days=n)).isoweekday() in weekdays)
             minutes = (data["end_time"].hour * 60 + data["end_time"].minute) - (
                 data["start_time"].hour * 60 + data["start_time"].minute
             )
