@@ -41,6 +41,7 @@ def create_health_contact(principal: Principal, body: HealthContactIn) -> Health
         repository.create_health_contact(item)
     except repository.ConditionFailed as error:
         raise Conflict("This HER-id is already registered.", code="her_id_taken") from error
+    audit.write(principal, item.id, "health_contact_created", item.id)  # the health contact's own log
     return item
 
 

@@ -113,7 +113,7 @@ def join(principal: Principal, body: WaitlistIn) -> WaitlistEntryItem:
         except repository.ConditionFailed as lost:
             if "guard" not in lost.failed or attempt or not _end_lapsed_entry_of(tb.id, for_pid):
                 raise already_waiting() from lost
-    advance(tb.id)
+    advance(tb.id, newcomer=entry.id)
     return storage.get_entry(entry.id, consistent=True) or entry
 
 
@@ -248,10 +248,12 @@ class _Candidate:
     free: list[int]
 
 
-def advance(timebook_id: str, only_slot: str | None = None) -> int:
+def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None = None) -> int:
     """Offer free places to waiting entries, first come first; returns how many offers were made.
 
-    With `only_slot`, looks at that slot only (a request just freed a place there)."""
+    With `only_slot`, looks at that slot only (a request just freed a place there). With
+    `newcomer` (an entry just made), looks only if nobody waits before it: in a sold-out surge
+    a crowd joining does not each read the whole window; the sweep looks within a minute."""
     entries = storage.queue(timebook_id, QUEUE_READ)
     if not entries:
         return 0
@@ -263,7 +265,7 @@ def advance(timebook_id: str, only_slot: str | None = None) -> int:
             waiting.append(entry)
         elif status not in LIVE:
             _lapse(entry)
-    if not waiting:
+    if not waiting or (newcomer is not None and waiting[0].id != newcomer):
         return 0
     tb = get_timebook(timebook_id)
     candidates = _candidates(tb, waiting, now, only_slot)

@@ -152,3 +152,16 @@ def test_waitlist_pages(small: Small) -> None:
     rest = small.client.get(f"/waitlist?limit=2&cursor={first['next_cursor']}", token=citizen.token).json
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     assert {e["id"] for e in first["items"]}.isdisjoint(e["id"] for e in rest["items"])
+
+
+def test_a_newcomer_behind_others_is_offered_by_the_sweep(small: Small) -> None:
+    """Joining behind people who wait does not read the whole window; the sweep offers within a minute."""
+    holder, early, newcomer = Citizen(91), Citizen(92), Citizen(93)
+    booked = small.book(holder, slot_id=small.slot_ids[0])
+    small.join(early, **{"from": "2099-01-01T08:00:00+01:00"})  # waits for times that do not exist yet
+    small.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token)
+    assert small.free(small.slot_ids[0]) == 1  # nobody in line wants it
+    assert small.join(newcomer)["status"] == "waiting"
+    housekeeping.release_expired_holds()
+    assert small.entry(newcomer)["status"] == "offered"
+    assert small.entry(early)["status"] == "waiting"
