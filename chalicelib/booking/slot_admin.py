@@ -74,6 +74,9 @@ def change(principal: Principal, slot_id: str, body: SlotPatchIn) -> SlotState:
             waitlist.places_freed(slot.slot_id)
         fresh = repository.get_slot(ref, consistent=True)
         assert fresh is not None
+        if body.closed and waitlist.take_back_offers(fresh):
+            waitlist.places_freed_in(tb.id)  # those waiting again may find a place elsewhere
+            fresh = repository.get_slot(ref, consistent=True) or fresh
         return state_of(fresh)
     raise Conflict("The slot changed meanwhile; please try again.", code="conflict")
 

@@ -247,3 +247,12 @@ def test_every_admin_change_is_in_the_audit_log_without_personal_data(small: Sma
     outsider = token_for(make_pid(172), "staff", "Annen", orgs=["9999999"])
     assert small.client.get(path, token=outsider).status == 404
     assert small.client.get(path, token=citizen.token).status == 403
+
+
+def test_closing_a_slot_takes_back_its_offers(small: Small) -> None:
+    waiting = Citizen(181)
+    assert small.join(waiting)["offer"]["slot_id"] == small.slot_ids[0]
+    assert _patch(small, small.slot_ids[0], {"closed": True}).status == 200
+    entry = small.entry(waiting)
+    assert entry["status"] == "offered" and entry["offer"]["slot_id"] == small.slot_ids[1], entry
+    assert small.free(small.slot_ids[1]) == 1
