@@ -11,7 +11,21 @@ from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs
-from chalicelib.booking import appointments, discovery, holds, housekeeping, ics, lifecycle, setup, staff
+from chalicelib.booking import (
+    appointments,
+    audit,
+    closures,
+    discovery,
+    holds,
+    housekeeping,
+    ics,
+    lifecycle,
+    setup,
+    slot_admin,
+    staff,
+    waitlist,
+)
+from chalicelib.booking.paging import parse_page
 from chalicelib.http import auth, cors, presenters, schemas
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, parse_body, query_param, respond
@@ -163,6 +177,25 @@ def reschedule_appointment(appointment_id: str) -> Response:
     return respond(presenters.appointment(lifecycle.reschedule(principal(request()), appointment_id, body.slot_id)))
 
 
+@route("/waitlist", ("POST",), signed_in=True)
+def join_waitlist() -> Response:
+    body = parse_body(request(), schemas.WaitlistIn)
+    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), body)), status=201)
+
+
+@route("/waitlist", signed_in=True)
+def list_waitlist() -> Response:
+    page = parse_page(query_param(request(), "limit"), query_param(request(), "cursor"))
+    found, next_cursor = waitlist.mine(principal(request()), page)
+    return respond(items([presenters.waitlist_entry(e) for e in found], next_cursor=next_cursor))
+
+
+@route("/waitlist/{entry_id}", ("DELETE",), signed_in=True)
+def withdraw_from_waitlist(entry_id: str) -> Response:
+    waitlist.withdraw(principal(request()), entry_id)
+    return Response(body="", status_code=204)
+
+
 @route("/inbox", signed_in=True)
 def inbox() -> Response:
     return respond(items([presenters.inbox_message(m) for m in appointments.inbox(principal(request()))]))
@@ -229,6 +262,28 @@ def reject_appointment(appointment_id: str) -> Response:
 def staff_cancel_appointment(appointment_id: str) -> Response:
     body = parse_body(request(), schemas.ReasonIn)
     return respond(presenters.appointment(lifecycle.cancel_as_staff(principal(request()), appointment_id, body.reason)))
+
+
+# ---- staff: slot editing, closures, audit -----------------------------------------------------
+
+
+@route("/admin/slots/{slot_id}", ("PATCH",), signed_in=True)
+def change_slot(slot_id: str) -> Response:
+    body = parse_body(request(), schemas.SlotPatchIn)
+    return respond(presenters.admin_slot(slot_admin.change(principal(request()), slot_id, body)))
+
+
+@route("/admin/timebooks/{timebook_id}/closures", ("POST",), signed_in=True)
+def close_slots(timebook_id: str) -> Response:
+    body = parse_body(request(), schemas.ClosureIn)
+    return respond(presenters.closure(closures.close(principal(request()), timebook_id, body)))
+
+
+@route("/admin/timebooks/{timebook_id}/audit", signed_in=True)
+def audit_log(timebook_id: str) -> Response:
+    page = parse_page(query_param(request(), "limit"), query_param(request(), "cursor"))
+    found, next_cursor = audit.log(principal(request()), timebook_id, page)
+    return respond(items([presenters.audit_record(r) for r in found], next_cursor=next_cursor))
 
 
 # ---- events and schedules ---------------------------------------------------------------------

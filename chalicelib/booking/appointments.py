@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chalicelib import clock
+from chalicelib.booking import waitlist
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
     form_of,
@@ -154,6 +155,8 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
         try:
             repository.book(booking, clock.epoch(now))
             publish_now(booking.outbox)
+            if hold:
+                waitlist.after_booking(slot, hold.place, hold.hold_id)
             return appointment, True
         except repository.ConditionFailed as lost:
             if "idempotency" in lost.failed and idempotency_key:

@@ -53,7 +53,8 @@ def _available(slots: Iterator[SlotItem], location_id: str | None, now: datetime
             continue
         if datetime.fromisoformat(slot.start) <= now:
             continue  # a time that has begun cannot be booked
-        yield Availability(slot, free_places(int(slot.capacity), repository.claims_of(slot), now_epoch))
+        free = free_places(int(slot.capacity), repository.claims_of(slot), now_epoch, bool(slot.closed))
+        yield Availability(slot, free)
 
 
 def parse_month(month: str | None) -> str:

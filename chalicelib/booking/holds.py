@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from chalicelib import clock
-from chalicelib.booking import discovery
+from chalicelib.booking import discovery, waitlist
 from chalicelib.booking.common import IDEMPOTENCY_SECONDS, idempotency_record, request_hash_of, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import Candidate, Claim, free_places, spread_choice
@@ -81,7 +81,8 @@ def bookable(ref: SlotRef) -> Bookable:
     now = clock.now()
     if datetime.fromisoformat(slot.start) <= now:
         raise slot_unavailable()
-    return Bookable(slot, now, free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now)))
+    free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now), bool(slot.closed))
+    return Bookable(slot, now, free)
 
 
 def _take(
@@ -200,3 +201,4 @@ def release_hold(principal: Principal, hold_id: str) -> None:
         repository.release_place(slot_ref, ref.place, hold_id, owner=principal.sub)
     except repository.ConditionFailed as error:
         raise NotFound("No such hold.", code="hold_not_found") from error
+    waitlist.places_freed(ref.slot_id)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib import clock
+from chalicelib.booking import closures, waitlist
 from chalicelib.booking.events import event_for
 from chalicelib.storage import repository
 
 
 def release_expired_holds() -> int:
-    """Every minute. Only tidies: availability already treats an expired hold as free."""
+    """Every minute. Only tidies: availability already treats an expired hold as free. Then the
+    waitlist is offered the places that lapsed holds and offers freed, and closures a request left
+    unfinished are finished (booking/waitlist.py, booking/closures.py)."""
     now = clock.epoch()
-    return sum(repository.tidy_slot(slot, now) for slot in repository.slots_with_expired_holds(now))
+    tidied = sum(repository.tidy_slot(slot, now) for slot in repository.slots_with_expired_holds(now))
+    waitlist.sweep()
+    closures.finish_unfinished()
+    return tidied
 
 
 def send_reminders() -> int:

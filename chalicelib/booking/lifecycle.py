@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib import clock
+from chalicelib.booking import audit, waitlist
 from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
@@ -28,7 +29,7 @@ from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem, plain
+from chalicelib.storage.models import AppointmentItem, AuditItem, plain
 
 ATTEMPTS = 4
 
@@ -68,6 +69,8 @@ def _apply(
     load: Callable[[], AppointmentItem],
     transition: Transition,
     reason: str | None = None,
+    event_kind: str | None = None,
+    audit_of: Callable[[AppointmentItem], AuditItem] | None = None,
 ) -> AppointmentItem:
     """State-only transitions: confirm, reject, cancel. Retries when only the version moved."""
     for _ in range(ATTEMPTS):
@@ -85,15 +88,18 @@ def _apply(
             expected_status=[item.status],
             expected_version=int(item.version),
             actions=actions,
-            outbox=event_for(item, EVENT_KIND[transition], **extra),
+            outbox=event_for(item, event_kind or EVENT_KIND[transition], **extra),
             free=_place_of(item) if frees_place(transition) else None,
             ends=frees_place(transition),
+            audit=audit_of(item) if audit_of else None,
         )
         try:
             repository.change_appointment(change, clock.epoch(now))
         except repository.ConditionFailed:
             continue  # someone changed it first: look again, and refuse if the state moved on
         publish_now(change.outbox)
+        if change.free is not None:
+            waitlist.places_freed(item.slot_id)
         item.status, item.updated_at, item.version = new_status.value, iso(now), int(item.version) + 1
         if reason:
             item.reason = reason
@@ -101,18 +107,38 @@ def _apply(
     raise Conflict("The appointment changed meanwhile; please try again.", code="conflict")
 
 
+def _audited(principal: Principal, transition: Transition) -> Callable[[AppointmentItem], AuditItem]:
+    """A staff action's audit record (ids only), written in the same transaction as the change."""
+    return lambda item: audit.record(principal, plain(item.timebook)["id"], f"appointment_{transition.value}", item.id)
+
+
 def confirm(principal: Principal, appointment_id: str) -> AppointmentItem:
     """«Tildelt»: staff confirm a request."""
-    return _apply(lambda: _staff_appointment(principal, appointment_id), Transition.CONFIRM)
+    load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
+    return _apply(load, Transition.CONFIRM, audit_of=_audited(principal, Transition.CONFIRM))
 
 
 def reject(principal: Principal, appointment_id: str, reason: str) -> AppointmentItem:
-    return _apply(lambda: _staff_appointment(principal, appointment_id), Transition.REJECT, reason)
+    load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
+    return _apply(load, Transition.REJECT, reason, audit_of=_audited(principal, Transition.REJECT))
 
 
 def cancel_as_staff(principal: Principal, appointment_id: str, reason: str) -> AppointmentItem:
     """Staff may cancel at any time (a station closes), with a reason the citizen reads."""
-    return _apply(lambda: _staff_appointment(principal, appointment_id), Transition.CANCEL, reason)
+    load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
+    return _apply(load, Transition.CANCEL, reason, audit_of=_audited(principal, Transition.CANCEL))
+
+
+def cancel_for_closure(appointment_id: str, reason: str) -> AppointmentItem:
+    """A staff closure cancels (booking/closures.py): inbox kind `closed`, told like any cancel."""
+
+    def load() -> AppointmentItem:
+        item = repository.get_appointment(appointment_id, consistent=True)
+        if item is None:
+            raise NotFound("No such appointment.", code="appointment_not_found")
+        return item
+
+    return _apply(load, Transition.CANCEL, reason, event_kind="closed")
 
 
 def _citizen_appointment_before_deadline(principal: Principal, appointment_id: str) -> AppointmentItem:
@@ -170,6 +196,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
         except repository.ConditionFailed:
             continue  # the place or the appointment changed meanwhile: look again
         publish_now(change.outbox)
+        waitlist.places_freed(change.free[0].slot_id)
         for name, value in (
             ("slot_id", slot.slot_id),
             ("place", place),

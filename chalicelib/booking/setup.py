@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib import clock
+from chalicelib.booking import audit
 from chalicelib.booking.common import (
     forget_timebook,
     health_contact,
@@ -14,6 +15,7 @@ from chalicelib.booking.common import (
     timebook_missing,
 )
 from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.slot_admin import check_no_overlap
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
@@ -40,6 +42,7 @@ def create_health_contact(principal: Principal, body: HealthContactIn) -> Health
         repository.create_health_contact(item)
     except repository.ConditionFailed as error:
         raise Conflict("This HER-id is already registered.", code="her_id_taken") from error
+    audit.write(principal, item.id, "health_contact_created", item.id)  # the health contact's own log
     return item
 
 
@@ -59,11 +62,13 @@ def create_timebook(principal: Principal, body: TimebookIn) -> TimebookItem:
         hold_minutes=body.hold_minutes,
         cancel_deadline_hours=body.cancel_deadline_hours,
         max_active_per_person=body.max_active_per_person,
+        waitlist_offer_minutes=body.waitlist_offer_minutes,
         form=body.form.model_dump(),
         locations=[],
         created_at=iso(clock.now()),
     )
     repository.create_timebook(item)
+    audit.write(principal, item.id, "timebook_created", item.id)
     return item
 
 
@@ -73,6 +78,7 @@ def add_location(principal: Principal, timebook_id: str, body: LocationIn) -> di
     location = {"id": new_id("loc"), **body.model_dump()}
     repository.add_location(tb, location)
     forget_timebook(timebook_id)
+    audit.write(principal, tb.id, "location_added", location["id"])
     return location
 
 
@@ -108,8 +114,21 @@ def add_schedule(principal: Principal, timebook_id: str, body: ScheduleIn) -> in
                 places={},
             )
         )
+    check_no_overlap(tb.id, body.location_id, slots)
     created = repository.create_slots(slots)
+    audit.write(principal, tb.id, "schedule_added", body.location_id, created=created, **_window_of(body))
     if tb.slot_minutes != body.slot_minutes:
         repository.set_slot_minutes(tb, body.slot_minutes)
         forget_timebook(timebook_id)
     return created
+
+
+def _window_of(body: ScheduleIn) -> dict[str, str | int]:
+    return {
+        "from": body.date_from.isoformat(),
+        "to": body.date_to.isoformat(),
+        "start_time": body.start_time.isoformat("minutes"),
+        "end_time": body.end_time.isoformat("minutes"),
+        "slot_minutes": body.slot_minutes,
+        "capacity": body.capacity,
+    }

@@ -3,7 +3,7 @@
 A slot has `capacity` places, numbered 0..capacity-1 (the lanes of a test station). Each place
 holds at most one claim: a hold (expires) or an appointment (never expires while active).
 
-    A place is free when it has no claim, or its claim has expired.
+    A place is free when it has no claim, or its claim has expired, and the slot is not closed.
 
 Free places of a slot are therefore counted without any cleanup having run: an expired hold is
 simply free. The storage module states the same rule as a DynamoDB condition
@@ -46,8 +46,16 @@ def place_is_free(claim: Claim | None, now_epoch: int) -> bool:
     return claim is None or not claim.live(now_epoch)
 
 
-def free_places(capacity: int, claims: Mapping[int, Claim], now_epoch: int) -> list[int]:
+def free_places(capacity: int, claims: Mapping[int, Claim], now_epoch: int, closed: bool = False) -> list[int]:
+    """A closed slot (staff closed it) has no free place, whatever its claims."""
+    if closed:
+        return []
     return [p for p in range(capacity) if place_is_free(claims.get(p), now_epoch)]
+
+
+def taken_places(claims: Mapping[int, Claim], now_epoch: int) -> list[int]:
+    """Places carrying a live claim (a live hold or an active appointment)."""
+    return sorted(p for p, c in claims.items() if c.live(now_epoch))
 
 
 def count(claims: Mapping[int, Claim], kind: ClaimKind, now_epoch: int) -> int:

@@ -53,6 +53,7 @@ class Items:
     """A list answer: `{"items": [...]}` of this model."""
 
     model: type[BaseModel]
+    paged: bool = False  # also `next_cursor` (API.md: paging)
 
 
 # What a success answers: a model, a list of one, `text/calendar`, nothing (204), this document,
@@ -107,6 +108,9 @@ IDEMPOTENCY_KEY = Param(
     "A client-chosen key: repeating the request with the same key and body within 24 hours answers the "
     "first result (200) instead of making another; the same key with another body is 409.",
 )
+
+LIMIT = Param("limit", "query", {"type": "string", "pattern": r"^[0-9]{1,3}$"}, "Items per page: 1-200, default 50.")
+CURSOR = Param("cursor", "query", {"type": "string"}, "The `next_cursor` of the previous page.")
 
 # ---- errors ----------------------------------------------------------------------------------
 
@@ -301,6 +305,40 @@ OPERATIONS: tuple[Operation, ...] = (
         "citizen",
         Items(schemas.InboxMessageOut),
     ),
+    Operation(
+        "POST",
+        "/waitlist",
+        "joinWaitlist",
+        "Wait for a place in a timebook (at a location, in a time window)",
+        "citizen",
+        schemas.WaitlistEntryOut,
+        status=201,
+        body=schemas.WaitlistIn,
+        errors=(*WITH_BODY, 404, 409),
+        description="One live entry per person and timebook (409 `already_waiting`). A freed place in a matching "
+        "slot is offered first come, first offered: a hold for `waitlist_offer_minutes`, booked with "
+        "POST /appointments {hold_id}.",
+    ),
+    Operation(
+        "GET",
+        "/waitlist",
+        "listWaitlist",
+        "The caller's waitlist entries and those of people they represent, with open offers",
+        "citizen",
+        Items(schemas.WaitlistEntryOut, paged=True),
+        params=(LIMIT, CURSOR),
+        errors=(400,),
+    ),
+    Operation(
+        "DELETE",
+        "/waitlist/{entry_id}",
+        "withdrawFromWaitlist",
+        "Leave the waitlist, or decline an offer (its place goes to the next)",
+        "citizen",
+        "empty",
+        status=204,
+        errors=(404, 409),
+    ),
     # staff: set-up and administration
     Operation(
         "POST",
@@ -406,6 +444,39 @@ OPERATIONS: tuple[Operation, ...] = (
         status=302,
         description="The manifest names NDJSON files of FHIR R4 Location, Schedule and Slot (docs/standards.md).",
     ),
+    Operation(
+        "PATCH",
+        "/admin/slots/{slot_id}",
+        "changeSlot",
+        "Change a slot's capacity, or close or reopen it",
+        "staff",
+        schemas.SlotAdminOut,
+        body=schemas.SlotPatchIn,
+        errors=(*WITH_BODY, 404, 409),
+        description="409 `capacity_below_taken` when places that a lower capacity removes are taken.",
+    ),
+    Operation(
+        "POST",
+        "/admin/timebooks/{timebook_id}/closures",
+        "closeSlots",
+        "Close the slots starting in [from, to), cancel their appointments, tell the waitlist",
+        "staff",
+        schemas.ClosureOut,
+        body=schemas.ClosureIn,
+        errors=(*WITH_BODY, 404),
+        description="Posting the same closure again changes and sends nothing new. `complete: false`: the rest "
+        "is finished in the background within a minute or two.",
+    ),
+    Operation(
+        "GET",
+        "/admin/timebooks/{timebook_id}/audit",
+        "auditLog",
+        "Who changed what in a timebook, newest first",
+        "staff",
+        Items(schemas.AuditRecordOut, paged=True),
+        params=(LIMIT, CURSOR),
+        errors=(400, 404),
+    ),
     # local stage only
     Operation(
         "POST",
@@ -468,6 +539,8 @@ def _success(op: Operation, refs: dict[tuple[type[BaseModel], JsonSchemaMode], d
     if isinstance(op.answer, Items):
         item = refs[(op.answer.model, "serialization")]
         schema = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}
+        if op.answer.paged:
+            schema["properties"]["next_cursor"] = {"type": ["string", "null"], "description": "null on the last page"}
         return {"description": "The items.", "content": _json(schema)}
     assert isinstance(op.answer, type)
     return {"description": "OK.", "content": _json(refs[(op.answer, "serialization")])}

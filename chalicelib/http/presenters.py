@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from chalicelib.booking import waitlist as waitlist_cases
+from chalicelib.booking.closures import Totals
 from chalicelib.booking.common import iso
 from chalicelib.booking.discovery import Availability
 from chalicelib.booking.holds import Hold
+from chalicelib.booking.slot_admin import SlotState
 from chalicelib.booking.staff import OverviewRow
+from chalicelib.domain.waitlist import EntryStatus
 from chalicelib.http import schemas
-from chalicelib.storage.models import AppointmentItem, HealthContactItem, InboxMessageItem, TimebookItem, plain
+from chalicelib.storage.models import (
+    AppointmentItem,
+    AuditItem,
+    HealthContactItem,
+    InboxMessageItem,
+    TimebookItem,
+    WaitlistEntryItem,
+    plain,
+)
 
 
 def health_contact(item: HealthContactItem) -> schemas.HealthContactOut:
@@ -39,6 +53,7 @@ def timebook(item: TimebookItem) -> schemas.TimebookOut:
         hold_minutes=int(item.hold_minutes),
         cancel_deadline_hours=int(item.cancel_deadline_hours),
         max_active_per_person=int(item.max_active_per_person) if item.max_active_per_person else None,
+        waitlist_offer_minutes=int(item.waitlist_offer_minutes or 30),
         form=schemas.FormOut.model_validate(plain(item.form)),
         locations=[schemas.LocationOut.model_validate(plain(loc)) for loc in item.locations or []],
     )
@@ -104,8 +119,58 @@ def overview_row(row: OverviewRow) -> schemas.OverviewSlotOut:
         capacity=int(row.slot.capacity),
         booked=row.booked,
         held=row.held,
+        closed=bool(row.slot.closed),
         appointments=[
             schemas.OverviewAppointmentOut(id=a.id, status=a.status, for_=schemas.PersonRef(name=a.for_name))  # type: ignore[arg-type]
             for a in row.appointments
         ],
+    )
+
+
+def waitlist_entry(item: WaitlistEntryItem) -> schemas.WaitlistEntryOut:
+    """The entry as it is now: a lapsed offer or a passed window shows `expired` before any sweep."""
+    status = waitlist_cases.status_of(item)
+    offer = waitlist_cases.offer_of(item)
+    offer_out = None
+    if status == EntryStatus.OFFERED and offer is not None:
+        offer_out = schemas.WaitlistOfferOut(
+            hold_id=offer.hold_id,
+            slot_id=offer.slot_id,
+            start=offer.start,
+            end=offer.end,
+            expires_at=iso(datetime.fromtimestamp(offer.expires_at, UTC)),
+        )
+    return schemas.WaitlistEntryOut(
+        id=item.id,
+        timebook_id=item.timebook_id,
+        location_id=item.location_id,
+        from_=item.window_from,
+        to=item.window_to,
+        status=status.value,  # type: ignore[arg-type]
+        offer=offer_out,
+        created_at=iso(datetime.fromisoformat(item.created_at)),
+    )
+
+
+def admin_slot(state: SlotState) -> schemas.SlotAdminOut:
+    slot = state.slot
+    return schemas.SlotAdminOut(
+        id=slot.slot_id,
+        start=slot.start,
+        end=slot.end,
+        location_id=slot.location_id,
+        capacity=int(slot.capacity),
+        closed=bool(slot.closed),
+        taken=state.taken,
+        free=state.free,
+    )
+
+
+def closure(totals: Totals) -> schemas.ClosureOut:
+    return schemas.ClosureOut(**totals.as_counts(), complete=totals.complete)
+
+
+def audit_record(item: AuditItem) -> schemas.AuditRecordOut:
+    return schemas.AuditRecordOut(
+        id=item.id, at=item.at, actor=item.actor, action=item.action, target=item.target, detail=plain(item.detail)
     )

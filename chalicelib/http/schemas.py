@@ -14,7 +14,8 @@ TimebookType = Literal["koronatest", "koronavaksine", "lab", "vaksine", "konsult
 Process = Literal["timebestilling", "timereservasjon", "ressursoversikt"]
 QuestionKind = Literal["yes_no", "choice", "text"]
 AppointmentStatus = Literal["requested", "booked", "rejected", "cancelled"]
-InboxKind = Literal["requested", "confirmed", "rejected", "cancelled", "rescheduled", "reminder"]
+InboxKind = Literal["requested", "confirmed", "rejected", "cancelled", "rescheduled", "reminder", "offer", "closed"]
+WaitlistStatus = Literal["waiting", "offered", "booked", "expired", "withdrawn"]
 
 
 class In(BaseModel):
@@ -83,6 +84,8 @@ class TimebookIn(In):
     cancel_deadline_hours: int = Field(default=24, ge=0, le=720)
     # At most this many active appointments per person in this timebook; null means no limit.
     max_active_per_person: int | None = Field(default=1, ge=1, le=100)
+    # How long a waitlist offer holds its place for the person offered it.
+    waitlist_offer_minutes: int = Field(default=30, ge=1, le=1440)
     form: FormIn = Field(default_factory=FormIn)
 
 
@@ -92,7 +95,9 @@ class LocationIn(In):
     directions: LongText = ""
 
 
-MAX_SLOTS_PER_SCHEDULE = 5000
+# One request makes at most this many slots: 20 transactions of 100 puts, a second or two in
+# DynamoDB, well within the API Lambda's 10 s. A larger set-up is several requests.
+MAX_SLOTS_PER_SCHEDULE = 2000
 
 
 class ScheduleIn(In):
@@ -146,12 +151,58 @@ class ScheduleIn(In):
     def _not_too_many_slots(cls, value: int, info: ValidationInfo) -> int:
         data = info.data
         if all(k in data for k in ("date_from", "date_to", "start_time", "end_time")):
-            days = (data["date_to"] - data["date_from"]).days + 1
+            span = (data["date_to"] - data["date_from"]).days + 1
+            weekdays = set(data.get("weekdays") or range(1, 8))
+            days = sum(1 for n in range(span) if (data["date_from"] + dt.timedelta(days=n)).isoweekday() in weekdays)
             minutes = (data["end_time"].hour * 60 + data["end_time"].minute) - (
                 data["start_time"].hour * 60 + data["start_time"].minute
             )
             if days * (minutes // value) > MAX_SLOTS_PER_SCHEDULE:
                 raise ValueError(f"one schedule makes at most {MAX_SLOTS_PER_SCHEDULE} slots: post it in parts")
+        return value
+
+
+class SlotPatchIn(In):
+    """PATCH /admin/slots/{id}: a new capacity (not below the places taken) and/or closed."""
+
+    capacity: int | None = Field(default=None, ge=0, le=100)
+    closed: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> SlotPatchIn:
+        if self.capacity is None and self.closed is None:
+            raise ValueError("give capacity, closed or both")
+        return self
+
+
+MAX_CLOSURE_DAYS = 366
+
+
+class ClosureIn(In):
+    """POST /admin/timebooks/{id}/closures: close the slots that start in [from, to)."""
+
+    location_id: Identifier | None = None
+    start: dt.datetime = Field(alias="from")
+    end: dt.datetime = Field(alias="to")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("a time with offset, e.g. 2024-03-01T08:00:00+01:00")
+        if not 2000 <= value.year <= 2100:
+            raise ValueError("must be between 2000 and 2100")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: dt.datetime, info: ValidationInfo) -> dt.datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("must be after 'from'")
+        if start is not None and (value - start).days > MAX_CLOSURE_DAYS:
+            raise ValueError(f"a closure spans at most {MAX_CLOSURE_DAYS} days")
         return value
 
 
@@ -194,6 +245,33 @@ class AppointmentIn(In):
 
 class RescheduleIn(In):
     slot_id: Identifier
+
+
+class WaitlistIn(In):
+    """POST /waitlist: wait for a place in a timebook, at a location and in a time window if given."""
+
+    timebook_id: Identifier
+    location_id: Identifier | None = None
+    window_from: dt.datetime | None = Field(default=None, alias="from")
+    window_to: dt.datetime | None = Field(default=None, alias="to")
+    for_pid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+
+    @field_validator("window_from", "window_to")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("a time with offset, e.g. 2024-03-01T08:00:00+01:00")
+        if value is not None and not 2000 <= value.year <= 2100:
+            raise ValueError("must be between 2000 and 2100")
+        return value
+
+    @field_validator("window_to")
+    @classmethod
+    def _after_from(cls, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        start = info.data.get("window_from")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be after 'from'")
+        return value
 
 
 class RepresentedIn(In):
@@ -271,6 +349,7 @@ class TimebookOut(Out):
     hold_minutes: int
     cancel_deadline_hours: int
     max_active_per_person: int | None = None
+    waitlist_offer_minutes: int = 30
     form: FormOut
     locations: list[LocationOut]
 
@@ -374,7 +453,56 @@ class OverviewSlotOut(Out):
     capacity: int
     booked: int
     held: int
+    closed: bool = False
     appointments: list[OverviewAppointmentOut]
+
+
+class WaitlistOfferOut(Out):
+    hold_id: str
+    slot_id: str
+    start: str
+    end: str
+    expires_at: str
+
+
+class WaitlistEntryOut(Out):
+    id: str
+    timebook_id: str
+    location_id: str | None
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str | None
+    status: WaitlistStatus
+    offer: WaitlistOfferOut | None
+    created_at: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SlotAdminOut(Out):
+    id: str
+    start: str
+    end: str
+    location_id: str
+    capacity: int
+    closed: bool
+    taken: int
+    free: int
+
+
+class ClosureOut(Out):
+    closed_slots: int
+    cancelled: int
+    notified: int
+    complete: bool = True  # false: the rest goes on in the background (within a minute or two)
+
+
+class AuditRecordOut(Out):
+    id: str
+    at: str
+    actor: str  # the staff member's id (the token's sub)
+    action: str
+    target: str
+    detail: dict[str, Any]
 
 
 class TokenOut(Out):

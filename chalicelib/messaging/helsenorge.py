@@ -62,7 +62,7 @@ class HelsenorgePublisher:
         return self._client
 
     def publish(self, event: OutboxItem) -> None:
-        if event.kind not in CHANGE_KINDS:
+        if event.kind not in CHANGE_KINDS or _about_waitlist(event):
             return
         message = event_message(event)
         self.client.send_message(
@@ -71,6 +71,12 @@ class HelsenorgePublisher:
             MessageGroupId=message["appointment_id"],
             MessageDeduplicationId=message["event_id"],
         )
+
+
+def _about_waitlist(event: OutboxItem) -> bool:
+    """A note to a waiting person (a closure of their window) names a waitlist entry, not an appointment."""
+    payload = event.payload.as_dict() if hasattr(event.payload, "as_dict") else dict(event.payload or {})
+    return payload.get("waitlist") == "yes"
 
 
 # ---- tokens ------------------------------------------------------------------------------------

@@ -17,7 +17,16 @@ from zoneinfo import ZoneInfo
 
 OSLO = ZoneInfo("Europe/Oslo")
 
-KINDS: tuple[str, ...] = ("requested", "confirmed", "rejected", "cancelled", "rescheduled", "reminder")
+KINDS: tuple[str, ...] = (
+    "requested",
+    "confirmed",
+    "rejected",
+    "cancelled",
+    "rescheduled",
+    "reminder",
+    "offer",
+    "closed",
+)
 
 # The abbreviations Helsenorge uses (short months have no full stop: «mars», «mai», «juni», «juli»).
 MONTHS: tuple[str, ...] = (
@@ -148,6 +157,36 @@ def _reminder(payload: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def _offer(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """A waitlist offer: a place is held for the person until `expires_at`."""
+    expires = _text(payload, "expires_at")
+    return "Ledig time til deg fra ventelisten", _body(
+        "En time har blitt ledig, og den er holdt av til deg.",
+        f"Bestill den innen {format_time(expires)}, ellers går den videre til nestemann på ventelisten."
+        if expires
+        else None,
+        _appointment_line(payload),
+        _place_line(payload),
+    )
+
+
+def _closed(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """Staff closed the location or day: an appointment cancelled, or a waiting person told."""
+    if _text(payload, "waitlist"):
+        return "Stengt i perioden du venter på", _body(
+            f"{_text(payload, 'health_contact_name') or 'Helsetjenesten'} har stengt "
+            f"fra {format_time(_required(payload, 'start'))} til {format_time(_required(payload, 'end'))}.",
+            _reason_line(payload),
+            f"Du står fortsatt på ventelisten for {_lower_first(_required(payload, 'timebook_name'))}.",
+        )
+    return "Timen er avlyst", _body(
+        "Timen er avlyst fordi oppmøtestedet er stengt.",
+        _reason_line(payload),
+        _appointment_line(payload),
+        _place_line(payload),
+    )
+
+
 _BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
     "requested": _requested,
     "confirmed": _confirmed,
@@ -155,6 +194,8 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
     "cancelled": _cancelled,
     "rescheduled": _rescheduled,
     "reminder": _reminder,
+    "offer": _offer,
+    "closed": _closed,
 }
 
 

@@ -102,3 +102,53 @@ def inbox(pid: str) -> str:
 
 def inbox_sort(created_iso: str, event_id: str) -> str:
     return f"MSG#{created_iso}#{event_id}"
+
+
+# ---- waitlist, closures, audit (issue 13) -------------------------------------------------------
+
+
+def waitlist_entry(entry_id: str) -> tuple[str, str]:
+    return f"WL#{entry_id}", "WL"
+
+
+def waitlist_of_person(pid: str) -> str:
+    return f"WLP#{pid}"  # gsi1, sorted by when they joined
+
+
+def waitlist_queue(timebook_id: str) -> str:
+    return f"WLQ#{timebook_id}"  # gsi2 while the entry is live: first come, first offered
+
+
+def waitlist_sort(created_iso: str, entry_id: str) -> str:
+    return f"{created_iso}#{entry_id}"
+
+
+def waitlist_guard(timebook_id: str, pid: str) -> tuple[str, str]:
+    return f"WLG#{timebook_id}#{pid}", "WLG"
+
+
+WAITLISTS = "WAITLISTS"  # gsi1: timebooks with a waitlist, for the every-minute sweep
+
+
+def waitlists(timebook_id: str) -> tuple[str, str]:
+    return f"WLTB#{timebook_id}", "WLTB"
+
+
+def closure(timebook_id: str, closure_id: str) -> tuple[str, str]:
+    return f"CLOSURE#{timebook_id}#{closure_id}", "CLOSURE"
+
+
+UNFINISHED_CLOSURES = "CLOSURES#UNFINISHED"  # gsi2: closures the schedule must finish
+
+
+def told(closure_key: str, entry_id: str) -> tuple[str, str]:
+    """A closure told this waitlist entry (once)."""
+    return f"TOLD#{closure_key}#{entry_id}", "TOLD"
+
+
+def audit_log(timebook_id: str) -> str:
+    return f"AUDIT#{timebook_id}"
+
+
+def audit_sort(at_iso: str, record_id: str) -> str:
+    return f"{at_iso}#{record_id}"

@@ -101,6 +101,7 @@ class TimebookItem(Model):
     cancel_deadline_hours = NumberAttribute(default=24)
     max_active_per_person = NumberAttribute(null=True)
     slot_minutes = NumberAttribute(null=True)
+    waitlist_offer_minutes = NumberAttribute(default=30)
     form = MapAttribute(default=dict)
     locations = ListAttribute(default=list)
     created_at = UnicodeAttribute()
@@ -124,6 +125,7 @@ class SlotItem(Model):
     end = UnicodeAttribute()
     capacity = NumberAttribute()
     places = MapAttribute(default=dict)
+    closed = BooleanAttribute(null=True)  # staff closed it: no new claims (domain/capacity.py)
 
 
 class AppointmentItem(Model):
@@ -216,6 +218,94 @@ class InboxMessageItem(Model):
     created_at = UnicodeAttribute()
 
 
+# ---- waitlist, closures, audit (issue 13) -------------------------------------------------------
+
+
+class WaitlistEntryItem(Model):
+    """One person waiting for a place in a timebook (domain/waitlist.py has the states)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute(null=True)  # the timebook's queue, only while live
+    gsi2sk = UnicodeAttribute(null=True)
+    by_person = _gsi("gsi1")()
+    queue = _gsi("gsi2")()
+    id = UnicodeAttribute()
+    timebook_id = UnicodeAttribute()
+    location_id = UnicodeAttribute(null=True)
+    window_from = UnicodeAttribute(null=True)  # ISO with offset; slots starting in [from, to)
+    window_to = UnicodeAttribute(null=True)
+    for_pid = UnicodeAttribute()
+    owner = UnicodeAttribute()  # who joined (the token's sub): the offer hold is theirs
+    status = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    offer = MapAttribute(null=True)  # {hold_id, slot_id, place, start, end, expires_at (epoch)}
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class WaitlistGuardItem(Model):
+    """At most one live waitlist entry per person and timebook: this item names it."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entry_id = UnicodeAttribute()
+    live = BooleanAttribute()
+
+
+class WaitlistsItem(Model):
+    """A timebook that has (had) waiting people: the sweep looks at these every minute."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    registry = _gsi("gsi1")()
+    timebook_id = UnicodeAttribute()
+
+
+class MarkerItem(Model):
+    """A "done once" mark: a closure told this waitlist entry, a closure's record."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    unfinished = _gsi("gsi2")()
+    state = UnicodeAttribute(null=True)
+    detail = MapAttribute(null=True)
+
+
+class AuditItem(Model):
+    """Who changed what, when: the staff member's id and ids of things, never a citizen's data."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target = UnicodeAttribute()
+    detail = MapAttribute(default=dict)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     HealthContactItem,
     HerIdItem,
@@ -226,6 +316,11 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ActiveCountItem,
     OutboxItem,
     InboxMessageItem,
+    WaitlistEntryItem,
+    WaitlistGuardItem,
+    WaitlistsItem,
+    MarkerItem,
+    AuditItem,
 )
 
 

@@ -27,6 +27,7 @@ from chalicelib.storage.models import (
     ALL_MODELS,
     ActiveCountItem,
     AppointmentItem,
+    AuditItem,
     HealthContactItem,
     HerIdItem,
     IdempotencyItem,
@@ -244,6 +245,7 @@ def _place_is_free(place: int, now_epoch: int) -> Condition:
     return (
         SlotItem.pk.exists()
         & (SlotItem.capacity > place)
+        & (SlotItem.closed.does_not_exist() | (SlotItem.closed == False))  # noqa: E712 (a condition)
         & (claim.does_not_exist() | (claim["expires_at"] <= now_epoch))
     )
 
@@ -251,7 +253,13 @@ def _place_is_free(place: int, now_epoch: int) -> Condition:
 def _hold_is_live_and_owned(place: int, hold_id: str, owner: str, now_epoch: int) -> Condition:
     """The hold rule of domain/holds.py as a DynamoDB condition."""
     claim = _place(place)
-    return (claim["ref"] == hold_id) & (claim["owner"] == owner) & (claim["expires_at"] > now_epoch)
+    return (
+        (claim["ref"] == hold_id)
+        & (claim["owner"] == owner)
+        & (claim["expires_at"] > now_epoch)
+        # A slot staff closed takes no new bookings, not even from a hold taken before (issue 13).
+        & (SlotItem.closed.does_not_exist() | (SlotItem.closed == False))  # noqa: E712
+    )
 
 
 def _claim_is(place: int, ref: str) -> Condition:
@@ -387,6 +395,7 @@ class Change:
     free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
     take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
     ends: bool = False  # it stops being active (cancel, reject): the person's count goes down
+    audit: AuditItem | None = None  # a staff action's audit record, written with it
 
 
 def change_appointment(change: Change, now_epoch: int) -> None:
@@ -408,6 +417,8 @@ def change_appointment(change: Change, now_epoch: int) -> None:
         ref, place, claim = change.take
         tx.update("take", _slot_key_item(ref), [_place(place).set(claim.as_item())], _place_is_free(place, now_epoch))
     tx.save("outbox", change.outbox, OutboxItem.pk.does_not_exist())
+    if change.audit is not None:
+        tx.save("audit", change.audit)
     tx.commit()
 
 
@@ -567,3 +578,21 @@ def mark_reminded(item: AppointmentItem, day: str, outbox: OutboxItem) -> bool:
     except ConditionFailed:
         return False
     return True
+
+
+# ---- slots by date range (issue 13: closures, slot editing, schedule overlap) ---------------------
+
+
+def slots_between(
+    timebook_id: str, start_day: date, end_day: date, location_id: str | None = None
+) -> Iterator[SlotItem]:
+    """Every slot of a timebook whose local start date is in [start_day, end_day], of one location
+    or all, in start order. Closures, the schedule overlap check and the waitlist read slots only
+    through here, so a new slot layout needs only this function re-pointed."""
+    month = date(start_day.year, start_day.month, 1)
+    while month <= end_day:
+        days = SlotItem.sk.between(keys.slot_sort(start_day.isoformat()), keys.slot_sort(end_day.isoformat()) + "~")
+        for slot in SlotItem.query(keys.slot_partition(timebook_id, f"{month:%Y-%m}"), days):
+            if location_id is None or slot.location_id == location_id:
+                yield slot
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)

@@ -65,6 +65,12 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("POST", "/admin/appointments/{appointment_id}/confirm"): "test_admin_appointment_actions_access",
     ("POST", "/admin/appointments/{appointment_id}/reject"): "test_admin_appointment_actions_access",
     ("POST", "/admin/appointments/{appointment_id}/cancel"): "test_admin_appointment_actions_access",
+    ("POST", "/waitlist"): "test_waitlist_access",
+    ("GET", "/waitlist"): "test_waitlist_access",
+    ("DELETE", "/waitlist/{entry_id}"): "test_waitlist_access",
+    ("PATCH", "/admin/slots/{slot_id}"): "test_admin_slot_closure_audit_access",
+    ("POST", "/admin/timebooks/{timebook_id}/closures"): "test_admin_slot_closure_audit_access",
+    ("GET", "/admin/timebooks/{timebook_id}/audit"): "test_admin_slot_closure_audit_access",
     ("POST", "/dev/token"): "test_dev_token_is_local_only",
 }
 
@@ -99,6 +105,8 @@ class World:
     child_appointment: dict[str, Any]
     hold_id: str
     free_slot: dict[str, Any]  # a free Koronatest slot of the same day as `appointment`
+    waiter: Citizen  # waits (far in the future, so never offered) on the Koronatest waitlist
+    entry_id: str
 
     def table_items(self) -> list[dict[str, Any]]:
         table = moto_table()
@@ -142,6 +150,10 @@ def world() -> Iterator[World]:
         assert for_child.status == 201, for_child
         hold = client.post("/holds", {"slot_id": slots[2]["id"]}, token=owner.token)
         assert hold.status == 201, hold
+        waiter = Citizen(305)
+        far = {"timebook_id": demo.koronatest_id, "from": "2099-01-01T08:00:00+01:00"}
+        entry = client.post("/waitlist", far, token=waiter.token)
+        assert entry.status == 201 and entry.json["status"] == "waiting", entry
         _deliver_inbox_messages(resources["queue_url"])
         yield World(
             client=client,
@@ -157,6 +169,8 @@ def world() -> Iterator[World]:
             child_appointment=for_child.json,
             hold_id=hold.json["id"],
             free_slot=slots[3],
+            waiter=waiter,
+            entry_id=entry.json["id"],
         )
         common._timebooks.clear()
     clock.reset()
@@ -391,6 +405,27 @@ def test_inbox_access(world: World) -> None:
     assert about(world.former_parent) == set()
 
 
+def test_waitlist_access(world: World) -> None:
+    c, body = world.client, {"timebook_id": world.demo.koronatest_id}
+    assert_error(c.post("/waitlist", body), 401, "unauthorized")
+    assert_error(c.post("/waitlist", body, token=world.staff), 403)
+    # For a person one does not (or no longer) represent: refused before anything is written.
+    for token in (world.other.token, world.former_parent):
+        assert_error(c.post("/waitlist", {**body, "for_pid": world.child.pid}, token=token), 403)
+    assert_error(c.get("/waitlist"), 401, "unauthorized")
+    assert_error(c.get("/waitlist", token=world.staff), 403)
+    for token in (world.owner.token, world.other.token, world.parent.token):
+        listed = c.get("/waitlist", token=token)
+        assert listed.status == 200 and listed.json["items"] == [], listed
+    mine = c.get("/waitlist", token=world.waiter.token)
+    assert [e["id"] for e in mine.json["items"]] == [world.entry_id]
+    path = f"/waitlist/{world.entry_id}"
+    assert_error(c.delete(path), 401, "unauthorized")
+    assert_error(c.delete(path, token=world.staff), 403)
+    for stranger in (world.other.token, world.owner.token, world.parent.token):
+        assert_error(c.delete(path, token=stranger), 404, "waitlist_entry_not_found")
+
+
 # ---- staff routes --------------------------------------------------------------------------------
 
 
@@ -466,6 +501,28 @@ def test_admin_appointment_actions_access(world: World) -> None:
         assert_error(c.post(path, body, token=legevakt_only), 404)
     still = c.get(f"/appointments/{world.appointment['id']}", token=world.owner.token).json
     assert still["status"] == world.appointment["status"]
+
+
+def test_admin_slot_closure_audit_access(world: World) -> None:
+    c, tb = world.client, world.demo.koronatest_id
+    closure = {"from": "2099-01-01T08:00:00+01:00", "to": "2099-01-02T08:00:00+01:00", "reason": "Stengt"}
+    calls = [
+        ("PATCH", f"/admin/slots/{world.free_slot['id']}", {"closed": True}),
+        ("POST", f"/admin/timebooks/{tb}/closures", closure),
+        ("GET", f"/admin/timebooks/{tb}/audit", None),
+    ]
+    legevakt_only = token_for(DEMO_STAFF_PID, "staff", "Lege Vakt", orgs=[LEGEVAKT_HER_ID])
+    for method, path, body in calls:
+        assert_error(c.request(method, path, json_body=body), 401, "unauthorized")
+        for citizen in (world.owner.token, world.parent.token):
+            assert_error(c.request(method, path, json_body=body, token=citizen), 403)
+        assert_error(c.request(method, path, json_body=body, token=world.outsider), 404)
+        assert_error(c.request(method, path, json_body=body, token=legevakt_only), 404)
+    audit = c.get(f"/admin/timebooks/{tb}/audit", token=world.staff)
+    assert audit.status == 200, audit  # the owning municipality does see it
+    assert world.free_slot["free"] == next(
+        s["free"] for s in free_slots(c, tb, world.free_slot["start"][:10]) if s["id"] == world.free_slot["id"]
+    )
 
 
 # ---- not revealing existence ----------------------------------------------------------------

@@ -319,13 +319,47 @@ def run_flows(scenario: Scenario) -> None:
     with rec.running("APIHandler"):
         scenario.inbox["jon"] = _ok(client.get("/inbox", token=jon.token))["items"]
 
-    # Kari's hold expires; the sweep tidies it.
+    # Kari's hold expires; the sweep tidies it and offers the place to Ola, who waits for that time.
+    ola, liv, per, mia = Citizen(64), Citizen(65), Citizen(66), Citizen(67)
     with rec.running("APIHandler"):
         _ok(client.post("/holds", {"slot_id": later[2]["id"]}, token=kari.token), 201)
+        _ok(client.post("/holds", {"slot_id": later[2]["id"]}, token=liv.token), 201)
+        window = {"from": later[2]["start"], "to": later[2]["end"]}
+        waiting = _ok(client.post("/waitlist", {"timebook_id": tb["id"], **window}, token=ola.token), 201)
+        assert waiting["status"] == "waiting"
     clock.advance(timedelta(minutes=11))
     with rec.running("ReleaseExpiredHolds"):
         lambdas.release_expired_holds(schedule_event(scenario.account, "sweep"), None)
+    with rec.running("APIHandler"):
+        scenario.results["ola"] = _ok(client.get("/waitlist", token=ola.token))["items"]
     clock.reset()
+
+    # Staff close a day with appointments; the request stops early and the sweep finishes it,
+    # telling Mia, who waits for any time.
+    closed_day = today + timedelta(days=10)
+    with rec.running("APIHandler"):
+        for citizen in (liv, per):
+            first = free_slots(client, tb["id"], closed_day.isoformat())[0]
+            body = {"slot_id": first["id"], "phone": citizen.phone, "answers": {}}
+            _ok(client.post("/appointments", body, token=citizen.token), 201)
+        _ok(client.post("/waitlist", {"timebook_id": tb["id"]}, token=mia.token), 201)
+        closure = {
+            "from": f"{closed_day}T08:00:00{later[0]['start'][-6:]}",
+            "to": f"{closed_day}T09:00:00{later[0]['start'][-6:]}",
+            "reason": "Stasjonen stenger",
+        }
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("chalicelib.booking.closures.BUDGET_SECONDS", -1.0)
+            closing = client.post(f"/admin/timebooks/{tb['id']}/closures", closure, token=staff)
+            scenario.results["closure"] = _ok(closing)
+        _ok(client.request("PATCH", f"/admin/slots/{later[3]['id']}", json_body={"capacity": 3}, token=staff))
+        _ok(client.get(f"/admin/timebooks/{tb['id']}/audit", token=staff))
+    with rec.running("ReleaseExpiredHolds"):
+        lambdas.release_expired_holds(schedule_event(scenario.account, "sweep"), None)
+    with rec.running("APIHandler"):
+        scenario.results["closed_day"] = _ok(
+            client.get(f"/admin/timebooks/{tb['id']}/overview?date={closed_day}", token=staff)
+        )["items"]
 
     # The day before Elise's appointment, the reminders; the relay and the consumer bring it.
     start = datetime.fromisoformat(moved["start"])
@@ -478,6 +512,14 @@ def test_helsenorge_gets_every_appointment_and_the_feed_is_published(scenario: S
     s3 = boto3.client("s3", region_name=REGION)
     manifest = json.loads(s3.get_object(Bucket=scenario.outputs["FeedBucketName"], Key="$bulk-publish")["Body"].read())
     assert manifest["request"] == "https://feed.example.no/$bulk-publish"
+
+
+def test_the_sweep_offers_the_waitlist_and_finishes_closures(scenario: Scenario) -> None:
+    assert [e["status"] for e in scenario.results["ola"]] == ["offered"]
+    assert scenario.results["closure"]["complete"] is False
+    closed = [row for row in scenario.results["closed_day"] if row["start"][11:13] == "08"]
+    assert closed and all(row["closed"] and row["booked"] == 0 for row in closed)
+    assert ("dynamodb", "TransactWriteItems") in scenario.recorder.operations("ReleaseExpiredHolds")
 
 
 def test_the_authorizer_allows_a_good_token_and_calls_no_aws(scenario: Scenario) -> None:

@@ -137,3 +137,18 @@ def test_month_abbreviations():
 
 def test_a_time_without_offset_is_oslo_time():
     assert format_time("2022-10-05T13:30:00") == "5. okt. 2022, kl. 13:30"
+
+
+def test_offer_says_until_when_the_place_is_held():
+    title, body = inbox_text("offer", payload(expires_at="2022-10-04T09:30:00+02:00", waitlist="yes"))
+    assert title == "Ledig time til deg fra ventelisten"
+    assert "Bestill den innen 4. okt. 2022, kl. 09:30" in body and GUIDE_PLACE in body
+
+
+def test_closed_for_an_appointment_and_for_a_waiting_person():
+    title, body = inbox_text("closed", payload(reason="Teststasjonen er stengt"))
+    assert title == "Timen er avlyst" and "Begrunnelse: Teststasjonen er stengt" in body
+    told = payload(waitlist="yes", end="2022-10-06T08:00:00+02:00", reason="Vannlekkasje")
+    title, body = inbox_text("closed", told)
+    assert title == "Stengt i perioden du venter på"
+    assert "fra 5. okt. 2022, kl. 13:30 til 6. okt. 2022, kl. 08:00" in body and "Vannlekkasje" in body

@@ -184,6 +184,7 @@ def test_reminders_are_not_changes_and_nothing_is_queued_without_an_endpoint(
     sqs = boto3.client("sqs", region_name=REGION)
     publisher = helsenorge.HelsenorgePublisher(standards.resources["helsenorge_queue_url"], sqs)
     publisher.publish(event("ap9", "reminder"))
+    publisher.publish(event("wl9", "closed", waitlist="yes"))  # a note to a waiting person
     assert standards.queued() == 0
     monkeypatch.delenv("HELSENORGE_APPOINTMENT_URL")
     from chalicelib.messaging.publisher import SqsPublisher, outbox_publisher

@@ -1,0 +1,47 @@
+"""The audit log of staff changes: who (the staff member's id), when, what (ids and numbers only).
+
+A record never carries a citizen's identity number, name, phone, answers or a free-text reason
+(which may name someone): only the kind of change, the id of what changed and counts or settings.
+Slot edits, closures and staff actions on appointments write their record in the same transaction
+as the change; set-up writes (timebook, location, schedule) write it right after.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from chalicelib import clock
+from chalicelib.booking.common import iso, new_id, require_staff_of, timebook_missing
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.paging import Page, encode_cursor
+from chalicelib.domain.people import Principal
+from chalicelib.storage import staffwork
+from chalicelib.storage.models import AuditItem
+
+
+def record(principal: Principal, timebook_id: str, action: str, target: str, **detail: Any) -> AuditItem:
+    """A record to write with the change it describes."""
+    now = clock.now()
+    return staffwork.audit_record(
+        timebook_id,
+        new_id("au"),
+        now.astimezone(UTC).isoformat(timespec="milliseconds"),
+        iso(now),
+        principal.sub,
+        action,
+        target,
+        detail,
+    )
+
+
+def write(principal: Principal, timebook_id: str, action: str, target: str, **detail: Any) -> None:
+    staffwork.add_audit(record(principal, timebook_id, action, target, **detail))
+
+
+def log(principal: Principal, timebook_id: str, page: Page) -> tuple[list[AuditItem], str | None]:
+    """GET /admin/timebooks/{id}/audit: staff of the timebook's health contact, newest first."""
+    tb = get_timebook(timebook_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
+    found, last = staffwork.audit_log(tb.id, page.limit, page.after)
+    return found, encode_cursor(last)

@@ -1,0 +1,206 @@
+"""Staff closures: a station or a day closes. Every slot starting in [from, to) is closed (no new
+holds or bookings), each active appointment in them is cancelled with the reason (inbox kind
+`closed`, told like any cancel), and waiting people whose window meets the range are told.
+
+Every step is idempotent (a closed slot is not closed again, a cancelled appointment not
+cancelled again, a waiting entry told once per closure), so posting the same closure again
+changes and sends nothing new. A closure is recorded before its first step; a request works for
+at most BUDGET_SECONDS and the every-minute schedule finishes what is left (`finish_unfinished`),
+so a closure is never left half-done without a way to finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time as _time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from chalicelib import clock
+from chalicelib.booking import audit, lifecycle, waitlist
+from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.events import publish_now
+from chalicelib.domain.people import Principal
+from chalicelib.domain.slots import parse_slot_id
+from chalicelib.domain.waitlist import Window
+from chalicelib.errors import TimebokError
+from chalicelib.http.schemas import ClosureIn
+from chalicelib.storage import keys, repository, staffwork
+from chalicelib.storage import waitlist as waitlist_storage
+from chalicelib.storage.models import MarkerItem, plain
+
+logger = logging.getLogger("timebok.closures")
+
+# A request stops starting new steps after this long (the API Lambda has 10 s); the schedule goes on.
+BUDGET_SECONDS = 5.0
+
+
+@dataclass
+class Totals:
+    closed_slots: int = 0
+    cancelled: int = 0
+    notified: int = 0
+    complete: bool = True
+
+    def as_counts(self) -> dict[str, int]:
+        return {"closed_slots": self.closed_slots, "cancelled": self.cancelled, "notified": self.notified}
+
+
+@dataclass(frozen=True)
+class Closure:
+    timebook_id: str
+    closure_id: str
+    location_id: str | None
+    start: datetime
+    end: datetime
+    reason: str
+    done: dict[str, int] = field(default_factory=dict)
+
+
+def closure_id_of(location_id: str | None, start: datetime, end: datetime) -> str:
+    """The same closure (place and range, whatever offset it was written with) has the same id."""
+    text = f"{location_id or '*'}|{start.astimezone(UTC).isoformat()}|{end.astimezone(UTC).isoformat()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def close(principal: Principal, timebook_id: str, body: ClosureIn) -> Totals:
+    """POST /admin/timebooks/{id}/closures."""
+    tb = get_timebook(timebook_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
+    if body.location_id:
+        location_of(tb, body.location_id)
+    closure_id = closure_id_of(body.location_id, body.start, body.end)
+    closure = Closure(tb.id, closure_id, body.location_id, body.start, body.end, body.reason)
+    detail = {
+        "location_id": closure.location_id or "",
+        "from": closure.start.isoformat(),
+        "to": closure.end.isoformat(),
+        "reason": closure.reason,
+    }
+    record = audit.record(
+        principal,
+        tb.id,
+        "closure",
+        closure.closure_id,
+        location_id=closure.location_id or "",
+        **{"from": detail["from"], "to": detail["to"]},
+    )
+    staffwork.start_closure(tb.id, closure.closure_id, detail, record)
+    return run(closure, _time.monotonic() + BUDGET_SECONDS)
+
+
+def run(closure: Closure, deadline: float) -> Totals:
+    """Do the closure's steps until done or past the deadline; a later run does the rest."""
+    totals = Totals()
+    tb = get_timebook(closure.timebook_id)
+    slots = [
+        s
+        for s in repository.slots_between(
+            tb.id, clock.local(closure.start).date(), clock.local(closure.end).date(), closure.location_id
+        )
+        if closure.start <= datetime.fromisoformat(s.start) < closure.end
+    ]
+    # First close every slot, so nothing new is booked into the range while the rest runs.
+    for slot in slots:
+        if _time.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
+            return _unfinished(closure, totals)
+        ref = parse_slot_id(slot.slot_id)
+        if ref is not None and staffwork.close_slot(ref):
+            totals.closed_slots += 1
+    for slot in slots:
+        ref = parse_slot_id(slot.slot_id)
+        fresh = repository.get_slot(ref, consistent=True) if ref else None
+        claims = repository.claims_of(fresh) if fresh else {}
+        if fresh is not None:
+            waitlist.take_back_offers(fresh)
+        for claim in claims.values():
+            if claim.kind != "appointment":
+                continue
+            if _time.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
+                return _unfinished(closure, totals)
+            try:
+                lifecycle.cancel_for_closure(claim.ref, closure.reason)
+                totals.cancelled += 1
+            except TimebokError:
+                pass  # cancelled already (a repeat), or changed meanwhile: the repeat finds it
+    totals.notified = _tell_waiting(closure)
+    _finish(closure, totals)
+    waitlist.places_freed_in(tb.id)  # offers taken back may find a place outside the closure
+    return totals
+
+
+def _tell_waiting(closure: Closure) -> int:
+    """Tell each live waitlist entry whose window meets the closed range, once per closure."""
+    tb = get_timebook(closure.timebook_id)
+    told = 0
+    for entry in waitlist_storage.queue(tb.id, limit=1000):
+        if closure.location_id and entry.location_id and entry.location_id != closure.location_id:
+            continue
+        window = Window(
+            None,
+            datetime.fromisoformat(entry.window_from) if entry.window_from else None,
+            datetime.fromisoformat(entry.window_to) if entry.window_to else None,
+        )
+        if (window.end is not None and window.end <= closure.start) or (
+            window.start is not None and closure.end <= window.start
+        ):
+            continue
+        event = waitlist.waitlist_event(
+            tb,
+            entry,
+            "closed",
+            start=closure.start.isoformat(),
+            end=closure.end.isoformat(),
+            reason=closure.reason,
+        )
+        closure_key = f"{tb.id}#{closure.closure_id}"
+        if waitlist_storage.tell_once(keys.told(closure_key, entry.id), event):
+            told += 1
+            publish_now(event)
+    return told
+
+
+def _record_key(closure: Closure) -> MarkerItem:
+    pk, sk = keys.closure(closure.timebook_id, closure.closure_id)
+    return MarkerItem(pk, sk)
+
+
+def _unfinished(closure: Closure, totals: Totals) -> Totals:
+    totals.complete = False
+    logger.info("closure %s goes on in the background", closure.closure_id)
+    return totals
+
+
+def _finish(closure: Closure, totals: Totals) -> None:
+    before = closure.done or {}
+    summed = {k: int(before.get(k, 0)) + v for k, v in totals.as_counts().items()}
+    staffwork.finish_closure(_record_key(closure), summed)
+
+
+def finish_unfinished(budget_seconds: float = 40.0) -> int:
+    """The schedule's part: continue closures a request left unfinished (or died in). Returns how
+    many were finished."""
+    deadline = _time.monotonic() + budget_seconds
+    finished = 0
+    for index, record in enumerate(staffwork.unfinished_closures()):
+        if index and _time.monotonic() > deadline:
+            break  # the next minute goes on
+        detail = plain(record.detail)
+        timebook_id, closure_id = record.gsi2sk.split("#", 1)
+        closure = Closure(
+            timebook_id,
+            closure_id,
+            detail.get("location_id") or None,
+            datetime.fromisoformat(detail["from"]),
+            datetime.fromisoformat(detail["to"]),
+            detail["reason"],
+            {k: int(v) for k, v in plain(detail.get("totals") or {}).items()},
+        )
+        try:
+            if run(closure, deadline).complete:
+                finished += 1
+        except Exception as error:
+            logger.warning("closure %s: background run failed (%s)", closure_id, type(error).__name__)
+    return finished

@@ -1,0 +1,398 @@
+"""The waitlist (API.md `/waitlist`): join, see, withdraw; and offering freed places in turn.
+
+A freed place (a cancel, a reject, a released or lapsed hold, a raised capacity, a reopened slot)
+is offered to the first waiting entry whose window matches: a hold for that person lasting the
+timebook's `waitlist_offer_minutes`, an inbox message (kind `offer`), and the offer in
+GET /waitlist. They book it with POST /appointments {hold_id} as usual. Offering is one
+transaction per offer (storage/waitlist.py), so one place goes to one entry.
+
+Offers are made right after a request frees a place (best effort: a failure never fails that
+request) and by the every-minute sweep (`sweep`), which also notices holds that lapsed and
+offers that ran out, since an expired hold frees its place without any write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from chalicelib import clock
+from chalicelib.booking.common import iso, location_of, new_id, require_citizen
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.events import publish_now
+from chalicelib.booking.paging import Page, encode_cursor
+from chalicelib.domain.capacity import Claim, free_places
+from chalicelib.domain.holds import new_hold_id
+from chalicelib.domain.identity import InvalidIdentity, validate_pid
+from chalicelib.domain.people import Principal
+from chalicelib.domain.slots import parse_slot_id
+from chalicelib.domain.waitlist import LIVE, EntryStatus, Offer, Window, effective_status
+from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
+from chalicelib.http.schemas import WaitlistIn
+from chalicelib.storage import repository
+from chalicelib.storage import waitlist as storage
+from chalicelib.storage.models import OutboxItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
+
+logger = logging.getLogger("timebok.waitlist")
+
+QUEUE_READ = 100  # entries considered per run, oldest first
+HORIZON_DAYS = 92  # how far ahead an open-ended window looks for places
+ATTEMPTS = 3
+
+
+def _window(entry: WaitlistEntryItem) -> Window:
+    return Window(
+        entry.location_id,
+        datetime.fromisoformat(entry.window_from) if entry.window_from else None,
+        datetime.fromisoformat(entry.window_to) if entry.window_to else None,
+    )
+
+
+def offer_of(entry: WaitlistEntryItem) -> Offer | None:
+    raw = plain(entry.offer) if entry.offer else {}
+    if not raw:
+        return None
+    return Offer(raw["hold_id"], raw["slot_id"], int(raw["place"]), raw["start"], raw["end"], int(raw["expires_at"]))
+
+
+def status_of(entry: WaitlistEntryItem, now: datetime | None = None) -> EntryStatus:
+    moment = now or clock.now()
+    return effective_status(entry.status, offer_of(entry), _window(entry), moment, clock.epoch(moment))
+
+
+def _stamp(now: datetime) -> str:
+    """UTC with milliseconds: entries sort by it, first come first (also across DST changes)."""
+    return now.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+# ---- the citizen's calls -------------------------------------------------------------------------
+
+
+def already_waiting() -> Conflict:
+    return Conflict("This person is already on the waitlist of this timebook.", code="already_waiting")
+
+
+def join(principal: Principal, body: WaitlistIn) -> WaitlistEntryItem:
+    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
+    require_citizen(principal)
+    tb = get_timebook(body.timebook_id)
+    for_pid = principal.sub
+    if body.for_pid:
+        try:
+            for_pid = validate_pid(body.for_pid)
+        except InvalidIdentity as error:
+            raise InvalidInput("Some fields are not valid.", fields=[("for_pid", str(error))]) from None
+    if not principal.may_act_for(for_pid):
+        raise Forbidden("You may not act on behalf of this person.", code="not_representative")
+    if body.location_id:
+        location_of(tb, body.location_id)
+    now = clock.now()
+    if body.window_to is not None and body.window_to <= now:
+        raise InvalidInput("The time window has passed.", fields=[("to", "must be in the future")])
+    entry = WaitlistEntryItem(
+        id=new_id("wl"),
+        timebook_id=tb.id,
+        location_id=body.location_id,
+        window_from=iso(body.window_from) if body.window_from else None,
+        window_to=iso(body.window_to) if body.window_to else None,
+        for_pid=for_pid,
+        owner=principal.sub,
+        status=EntryStatus.WAITING.value,
+        version=0,
+        offer=None,
+        created_at=_stamp(now),
+        updated_at=_stamp(now),
+    )
+    for attempt in range(2):
+        try:
+            storage.join(entry)
+            break
+        except repository.ConditionFailed as lost:
+            if "guard" not in lost.failed or attempt or not _end_lapsed_entry_of(tb.id, for_pid):
+                raise already_waiting() from lost
+    advance(tb.id, newcomer=entry.id)
+    return storage.get_entry(entry.id, consistent=True) or entry
+
+
+def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
+    """The person's live entry has lapsed (an offer ran out, the window passed) but no sweep has
+    written that yet: write it now, so they may join again. True if it was ended."""
+    guard = storage.get_guard(timebook_id, pid)
+    entry = storage.get_entry(guard.entry_id, consistent=True) if guard and guard.live else None
+    if entry is None or status_of(entry) in LIVE:
+        return False
+    _lapse(entry)
+    return True
+
+
+def _mine(principal: Principal, entry_id: str) -> WaitlistEntryItem:
+    require_citizen(principal)
+    entry = storage.get_entry(entry_id, consistent=True)
+    if entry is None or entry.for_pid not in principal.people():
+        raise NotFound("No such waitlist entry.", code="waitlist_entry_not_found")
+    return entry
+
+
+def mine(principal: Principal, page: Page) -> tuple[list[WaitlistEntryItem], str | None]:
+    """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
+    require_citizen(principal)
+    found, last = storage.entries_of_people(principal.people(), page.limit, page.after)
+    return found, encode_cursor(last)
+
+
+def withdraw(principal: Principal, entry_id: str) -> None:
+    """DELETE /waitlist/{id}: leave the list, or decline an offer; its place goes to the next entry."""
+    for _ in range(ATTEMPTS):
+        entry = _mine(principal, entry_id)
+        if EntryStatus(entry.status) not in LIVE:
+            if entry.status == EntryStatus.WITHDRAWN:
+                return
+            raise Conflict(f"The waitlist entry is {entry.status}.", code="wrong_state")
+        offer = offer_of(entry)
+        now_epoch = clock.epoch()
+        release = None
+        if entry.status == EntryStatus.OFFERED and offer is not None and offer.live(now_epoch):
+            ref = parse_slot_id(offer.slot_id)
+            release = (ref, offer.place, offer.hold_id) if ref else None
+        try:
+            storage.end(entry, EntryStatus.WITHDRAWN.value, [entry.status], _stamp(clock.now()), release)
+        except repository.ConditionFailed:
+            continue  # booked or offered meanwhile, or the offer was used: look again
+        if release is not None:
+            places_freed(offer.slot_id if offer else "")
+        return
+    raise Conflict("The waitlist entry changed meanwhile; please try again.", code="conflict")
+
+
+# ---- offering freed places -------------------------------------------------------------------------
+
+
+def places_freed(slot_id: str) -> int:
+    """A request just freed a place in this slot: offer it to the waitlist. Best effort, so a
+    failure here never fails the request that freed it; the sweep catches up within a minute."""
+    ref = parse_slot_id(slot_id)
+    if ref is None:
+        return 0
+    try:
+        return advance(ref.timebook_id, only_slot=slot_id)
+    except Exception as error:
+        logger.warning("waitlist: offering slot %s failed (%s); the sweep will", slot_id, type(error).__name__)
+        return 0
+
+
+def places_freed_in(timebook_id: str) -> int:
+    """As `places_freed`, for anywhere in the timebook (after a closure took offers back)."""
+    try:
+        return advance(timebook_id)
+    except Exception as error:
+        logger.warning("waitlist: offering in %s failed (%s); the sweep will", timebook_id, type(error).__name__)
+        return 0
+
+
+def after_booking(slot: SlotItem, place: int, hold_id: str) -> None:
+    """A hold was booked: if it was a waitlist offer, that entry is `booked`. Best effort; a missed
+    one is found when the offer would lapse (`_lapse` looks at the place)."""
+    raw = plain(slot.places).get(str(place)) or {}
+    entry_id = raw.get("waitlist") if raw.get("ref") == hold_id else None
+    if not entry_id:
+        return
+    try:
+        entry = storage.get_entry(entry_id, consistent=True)
+        if entry is not None and entry.status == EntryStatus.OFFERED:
+            storage.end(entry, EntryStatus.BOOKED.value, [EntryStatus.OFFERED.value], _stamp(clock.now()))
+    except Exception as error:
+        logger.warning("waitlist: marking entry %s booked failed (%s)", entry_id, type(error).__name__)
+
+
+def take_back_offers(slot: SlotItem) -> int:
+    """Staff closed this slot: its open offers are taken back and their entries wait again, first
+    in line as before (the closure then offers them a place elsewhere, if there is one)."""
+    ref = parse_slot_id(slot.slot_id)
+    taken_back = 0
+    for place, raw in plain(slot.places).items():
+        entry_id = (raw or {}).get("waitlist")
+        entry = storage.get_entry(entry_id, consistent=True) if entry_id else None
+        offer = offer_of(entry) if entry else None
+        if entry is None or ref is None or offer is None or offer.hold_id != raw.get("ref"):
+            continue
+        if status_of(entry) != EntryStatus.OFFERED:
+            continue
+        with contextlib.suppress(repository.ConditionFailed):  # booked or withdrawn meanwhile
+            storage.take_back_offer(entry, ref, int(place), offer.hold_id, _stamp(clock.now()))
+            taken_back += 1
+    return taken_back
+
+
+def _lapse(entry: WaitlistEntryItem) -> None:
+    """End an entry whose offer ran out (or window passed): `booked` if its offer's place now holds
+    the owner's appointment (the booking's own marking was lost), else `expired`."""
+    status = EntryStatus.EXPIRED
+    offer = offer_of(entry)
+    ref = parse_slot_id(offer.slot_id) if offer else None
+    slot = repository.get_slot(ref, consistent=True) if ref else None
+    if offer is not None and slot is not None:
+        claim = repository.claims_of(slot).get(offer.place)
+        if claim is not None and claim.kind == "appointment" and claim.owner == entry.owner:
+            status = EntryStatus.BOOKED
+    with contextlib.suppress(repository.ConditionFailed):  # someone else ended or changed it first
+        storage.end(entry, status.value, [entry.status], _stamp(clock.now()))
+
+
+@dataclass
+class _Candidate:
+    slot: SlotItem
+    start: datetime
+    free: list[int]
+
+
+def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None = None) -> int:
+    """Offer free places to waiting entries, first come first; returns how many offers were made.
+
+    With `only_slot`, looks at that slot only (a request just freed a place there). With
+    `newcomer` (an entry just made), looks only if nobody waits before it: in a sold-out surge
+    a crowd joining does not each read the whole window; the sweep looks within a minute."""
+    entries = storage.queue(timebook_id, QUEUE_READ)
+    if not entries:
+        return 0
+    now = clock.now()
+    waiting = []
+    for entry in entries:
+        status = status_of(entry, now)
+        if status == EntryStatus.WAITING:
+            waiting.append(entry)
+        elif status not in LIVE:
+            _lapse(entry)
+    if not waiting or (newcomer is not None and waiting[0].id != newcomer):
+        return 0
+    tb = get_timebook(timebook_id)
+    candidates = _candidates(tb, waiting, now, only_slot)
+    offers = 0
+    for entry in waiting:
+        offers += _offer_first_match(tb, entry, candidates, now)
+    return offers
+
+
+def _candidates(
+    tb: TimebookItem, waiting: list[WaitlistEntryItem], now: datetime, only_slot: str | None
+) -> list[_Candidate]:
+    if only_slot is not None:
+        ref = parse_slot_id(only_slot)
+        slot = repository.get_slot(ref, consistent=True) if ref else None
+        slots: Iterable[SlotItem] = [slot] if slot is not None else []
+    else:
+        first, last = _days_to_read(waiting, now)
+        locations = {e.location_id for e in waiting}
+        location = next(iter(locations)) if len(locations) == 1 else None
+        slots = repository.slots_between(tb.id, first, last, location)
+    now_epoch = clock.epoch(now)
+    found = []
+    for slot in slots:
+        start = datetime.fromisoformat(slot.start)
+        if start <= now:
+            continue
+        free = free_places(int(slot.capacity), repository.claims_of(slot), now_epoch, bool(slot.closed))
+        if free:
+            found.append(_Candidate(slot, start, free))
+    return sorted(found, key=lambda c: (c.start, c.slot.location_id))
+
+
+def _days_to_read(waiting: list[WaitlistEntryItem], now: datetime) -> tuple[date, date]:
+    """The local dates the waiting entries' windows cover, from today to at most HORIZON_DAYS on."""
+    today = clock.local(now).date()
+    horizon = today + timedelta(days=HORIZON_DAYS)
+    windows = [_window(e) for e in waiting]
+    starts = [clock.local(w.start).date() if w.start else today for w in windows]
+    ends = [clock.local(w.end).date() if w.end else horizon for w in windows]
+    return max(today, min(starts)), min(horizon, max(ends))
+
+
+def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: list[_Candidate], now: datetime) -> int:
+    window = _window(entry)
+    tries = 0
+    for candidate in candidates:
+        if not candidate.free or not window.matches(candidate.slot.location_id, candidate.start):
+            continue
+        while candidate.free and tries < ATTEMPTS:
+            place = candidate.free.pop(0)
+            tries += 1
+            try:
+                _make_offer(tb, entry, candidate.slot, place, now)
+                return 1
+            except repository.ConditionFailed as lost:
+                if "entry" in lost.failed:
+                    candidate.free.insert(0, place)  # the entry changed, the place is still free
+                    return 0
+                # "place": taken meanwhile (a hold, a booking, another offer): try the next one
+        if tries >= ATTEMPTS:
+            return 0
+    return 0
+
+
+def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, place: int, now: datetime) -> None:
+    expires = now + timedelta(minutes=int(tb.waitlist_offer_minutes or 30))
+    hold_id = new_hold_id(slot.slot_id, place)
+    claim = {**Claim("hold", hold_id, entry.owner, clock.epoch(expires)).as_item(), "waitlist": entry.id}
+    offer = {
+        "hold_id": hold_id,
+        "slot_id": slot.slot_id,
+        "place": place,
+        "start": slot.start,
+        "end": slot.end,
+        "expires_at": clock.epoch(expires),
+    }
+    ref = parse_slot_id(slot.slot_id)
+    assert ref is not None  # made by us
+    event = _offer_event(tb, entry, slot, expires)
+    storage.offer(
+        storage.NewOffer(entry, ref, place, claim, offer, event, _stamp(now)),
+        clock.epoch(now),
+    )
+    publish_now(event)
+
+
+def _offer_event(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, expires: datetime) -> OutboxItem:
+    location = location_of(tb, slot.location_id)
+    return waitlist_event(
+        tb,
+        entry,
+        "offer",
+        start=slot.start,
+        location_name=location.get("name", ""),
+        location_address=location.get("address", ""),
+        expires_at=iso(expires),
+    )
+
+
+def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extra: str) -> OutboxItem:
+    """An inbox event about a waitlist entry (its id stands where an appointment's would)."""
+    return OutboxItem(
+        event_id=new_id("ev"),
+        kind=kind,
+        appointment_id=entry.id,
+        created_at=clock.local(clock.now()).isoformat(timespec="milliseconds"),
+        payload={
+            "for_pid": entry.for_pid,
+            "timebook_name": tb.name,
+            "health_contact_name": tb.health_contact_name,
+            "waitlist": "yes",
+            **extra,
+        },
+    )
+
+
+# ---- the every-minute sweep ------------------------------------------------------------------------
+
+
+def sweep() -> int:
+    """Offer the places that freed without a request (lapsed holds and offers) within a minute,
+    and end the entries whose offer ran out. Returns how many offers were made."""
+    offers = 0
+    for timebook_id in storage.timebooks_with_waitlists():
+        try:
+            offers += advance(timebook_id)
+        except Exception as error:
+            logger.warning("waitlist sweep: timebook %s failed (%s)", timebook_id, type(error).__name__)
+    return offers

@@ -1,0 +1,76 @@
+"""The waitlist rule: who gets a freed place, and what state an entry is in.
+
+waiting --a place frees in a matching slot--> offered (a hold for them, for waitlist_offer_minutes)
+offered --they book it--> booked
+offered --the offer lapses--> expired          (the place goes to the next entry)
+waiting|offered --they withdraw or decline--> withdrawn (an open offer's place is freed)
+waiting --the window has passed--> expired
+
+One freed place goes to exactly one entry: the offer is one transaction that takes the place by
+the capacity rule and moves the entry from `waiting` to `offered`, both conditioned. Order is
+first come, first offered: the queue is read oldest first and an entry is offered only a slot
+it matches (timebook, location if given, start in [from, to)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+DEFAULT_OFFER_MINUTES = 30
+
+
+class EntryStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    BOOKED = "booked"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+LIVE = frozenset({EntryStatus.WAITING, EntryStatus.OFFERED})
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a waiting person will take: a location (or any) and start times in [start, end)."""
+
+    location_id: str | None
+    start: datetime | None
+    end: datetime | None
+
+    def matches(self, location_id: str, slot_start: datetime) -> bool:
+        if self.location_id and self.location_id != location_id:
+            return False
+        if self.start is not None and slot_start < self.start:
+            return False
+        return self.end is None or slot_start < self.end
+
+    def passed(self, now: datetime) -> bool:
+        """Nothing in the window can be booked any more."""
+        return self.end is not None and self.end <= now
+
+
+@dataclass(frozen=True)
+class Offer:
+    hold_id: str
+    slot_id: str
+    place: int
+    start: str
+    end: str
+    expires_at: int  # epoch seconds, as the hold's claim
+
+    def live(self, now_epoch: int) -> bool:
+        return self.expires_at > now_epoch
+
+
+def effective_status(status: str, offer: Offer | None, window: Window, now: datetime, now_epoch: int) -> EntryStatus:
+    """What an entry is now, before any sweep has written it: a lapsed offer or a passed window
+    is expired at once (an expired hold never blocks anyone, decision 2)."""
+    current = EntryStatus(status)
+    if current == EntryStatus.OFFERED and (offer is None or not offer.live(now_epoch)):
+        return EntryStatus.EXPIRED
+    if current == EntryStatus.WAITING and window.passed(now):
+        return EntryStatus.EXPIRED
+    return current

@@ -1,0 +1,150 @@
+"""Staff changes to existing slots (capacity, closing), closures' progress records, and the audit log.
+
+Each slot change is one conditional update of the slot item written together with its audit
+record; lowering a capacity is conditioned on the places it removes being free (the capacity
+rule of domain/capacity.py), so no claim is ever left outside a slot's places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib.domain.slots import SlotRef
+from chalicelib.storage import keys
+from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem
+from chalicelib.storage.repository import (
+    _get,
+    _is_condition_failure,
+    _place,
+    _slot_key_item,
+    _Transaction,
+)
+
+
+def _place_free_or_gone(place: int, now_epoch: int) -> Any:
+    claim = _place(place)
+    return claim.does_not_exist() | (claim["expires_at"] <= now_epoch)
+
+
+def change_slot(
+    ref: SlotRef,
+    expected_capacity: int,
+    capacity: int | None,
+    closed: bool | None,
+    audit: AuditItem,
+    now_epoch: int,
+) -> None:
+    """Set a slot's capacity and/or closed flag, with its audit record, at once.
+
+    Conditioned on the capacity read (two staff editing at once: one wins, the other re-reads)
+    and, when lowering, on every place at or above the new capacity being free. ConditionFailed
+    names "slot"."""
+    actions: list[Any] = []
+    condition = SlotItem.pk.exists() & (SlotItem.capacity == expected_capacity)
+    if capacity is not None:
+        actions.append(SlotItem.capacity.set(capacity))
+        for place in range(capacity, expected_capacity):
+            condition &= _place_free_or_gone(place, now_epoch)
+            actions.append(_place(place).remove())  # lapsed holds there are tidied away
+    if closed is not None:
+        actions.append(SlotItem.closed.set(closed))
+    tx = _Transaction()
+    tx.update("slot", _slot_key_item(ref), actions, condition)
+    tx.save("audit", audit)
+    tx.commit()
+
+
+def close_slot(ref: SlotRef) -> bool:
+    """Close a slot for new claims; False if it was closed already (or is gone)."""
+    condition = SlotItem.pk.exists() & (SlotItem.closed.does_not_exist() | (SlotItem.closed == False))  # noqa: E712
+    try:
+        _slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition)
+    except UpdateError as error:
+        if _is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+# ---- closures: a record per closure, so an unfinished one is found and finished ------------------
+
+
+def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], audit: AuditItem) -> None:
+    """Record a closure (with its audit record) before it changes anything; a repeat of the same
+    closure records it again as unfinished, so whatever it still has to do is finished too."""
+    pk, sk = keys.closure(timebook_id, closure_id)
+    record = MarkerItem(
+        pk, sk, state="running", detail=detail, gsi2pk=keys.UNFINISHED_CLOSURES, gsi2sk=f"{timebook_id}#{closure_id}"
+    )
+    tx = _Transaction()
+    tx.save("closure", record)
+    tx.save("audit", audit)
+    tx.commit()
+
+
+def get_closure(timebook_id: str, closure_id: str) -> MarkerItem | None:
+    pk, sk = keys.closure(timebook_id, closure_id)
+    return _get(MarkerItem, pk, sk, consistent=True)
+
+
+def finish_closure(record: MarkerItem, totals: dict[str, int]) -> None:
+    """The closure is done: it leaves the unfinished index and keeps what it did."""
+    MarkerItem(record.pk, record.sk).update(
+        actions=[
+            MarkerItem.state.set("done"),
+            MarkerItem.detail["totals"].set(totals),
+            MarkerItem.gsi2pk.remove(),
+            MarkerItem.gsi2sk.remove(),
+        ]
+    )
+
+
+def add_to_closure(record: MarkerItem, totals: dict[str, int]) -> None:
+    """Progress of a closure that goes on in the background (counts only grow)."""
+    MarkerItem(record.pk, record.sk).update(actions=[MarkerItem.detail["totals"].set(totals)])
+
+
+def unfinished_closures(limit: int = 20) -> list[MarkerItem]:
+    return list(MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit))
+
+
+# ---- audit -------------------------------------------------------------------------------------
+
+
+def audit_record(
+    timebook_id: str, record_id: str, at_utc: str, at: str, actor: str, action: str, target: str, detail: dict
+) -> AuditItem:
+    """An audit record; its sort key is the UTC time, so the log reads in order across DST."""
+    return AuditItem(
+        keys.audit_log(timebook_id),
+        keys.audit_sort(at_utc, record_id),
+        id=record_id,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        detail=detail,
+    )
+
+
+def add_audit(item: AuditItem) -> None:
+    try:
+        item.save(condition=AuditItem.pk.does_not_exist())
+    except PutError as error:
+        if not _is_condition_failure(error):
+            raise
+
+
+def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[AuditItem], str | None]:
+    """Newest first, a page at a time: (records, the sort key to continue before, or None)."""
+    condition = AuditItem.sk < before if before else None
+    found: Iterator[AuditItem] = AuditItem.query(
+        keys.audit_log(timebook_id), condition, scan_index_forward=False, limit=limit + 1
+    )
+    page = list(found)
+    more = len(page) > limit
+    page = page[:limit]
+    return page, (page[-1].sk if more and page else None)

@@ -1,0 +1,211 @@
+"""The waitlist's reads and guarded writes (domain/waitlist.py has the rule).
+
+An offer takes a place by the capacity rule (`repository._place_is_free`) and moves the entry
+from `waiting` to `offered` in one transaction, with the inbox event (outbox): a freed place goes
+to exactly one entry, and an entry never holds two offers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.slots import SlotRef
+from chalicelib.storage import keys
+from chalicelib.storage.models import (
+    MarkerItem,
+    OutboxItem,
+    SlotItem,
+    WaitlistEntryItem,
+    WaitlistGuardItem,
+    WaitlistsItem,
+)
+from chalicelib.storage.repository import (
+    ConditionFailed,
+    _get,
+    _place,
+    _place_is_free,
+    _slot_key_item,
+    _Transaction,
+    prepare_outbox,
+)
+
+
+def prepare_entry(entry: WaitlistEntryItem) -> WaitlistEntryItem:
+    entry.pk, entry.sk = keys.waitlist_entry(entry.id)
+    entry.gsi1pk = keys.waitlist_of_person(entry.for_pid)
+    entry.gsi1sk = keys.waitlist_sort(entry.created_at, entry.id)
+    entry.gsi2pk = keys.waitlist_queue(entry.timebook_id)
+    entry.gsi2sk = keys.waitlist_sort(entry.created_at, entry.id)
+    return entry
+
+
+def _guard(timebook_id: str, pid: str) -> WaitlistGuardItem:
+    pk, sk = keys.waitlist_guard(timebook_id, pid)
+    return WaitlistGuardItem(pk, sk)
+
+
+def join(entry: WaitlistEntryItem) -> None:
+    """Write a new entry, if the person has no live entry in this timebook (else ConditionFailed
+    naming "guard"). The timebook is registered for the every-minute sweep in the same step."""
+    prepare_entry(entry)
+    guard = _guard(entry.timebook_id, entry.for_pid)
+    guard.entry_id, guard.live = entry.id, True
+    registry_pk, registry_sk = keys.waitlists(entry.timebook_id)
+    registry = WaitlistsItem(
+        registry_pk, registry_sk, gsi1pk=keys.WAITLISTS, gsi1sk=entry.timebook_id, timebook_id=entry.timebook_id
+    )
+    tx = _Transaction()
+    tx.save("guard", guard, WaitlistGuardItem.pk.does_not_exist() | (WaitlistGuardItem.live == False))  # noqa: E712
+    tx.save("entry", entry, WaitlistEntryItem.pk.does_not_exist())
+    tx.save("registry", registry)
+    tx.commit()
+
+
+def get_guard(timebook_id: str, pid: str) -> WaitlistGuardItem | None:
+    pk, sk = keys.waitlist_guard(timebook_id, pid)
+    return _get(WaitlistGuardItem, pk, sk, consistent=True)
+
+
+def get_entry(entry_id: str, consistent: bool = False) -> WaitlistEntryItem | None:
+    pk, sk = keys.waitlist_entry(entry_id)
+    return _get(WaitlistEntryItem, pk, sk, consistent)
+
+
+def queue(timebook_id: str, limit: int = 100) -> list[WaitlistEntryItem]:
+    """Live entries of a timebook, first come first (an index read: the writes' conditions decide)."""
+    return list(WaitlistEntryItem.queue.query(keys.waitlist_queue(timebook_id), limit=limit))
+
+
+def timebooks_with_waitlists() -> list[str]:
+    return [item.timebook_id for item in WaitlistsItem.registry.query(keys.WAITLISTS)]
+
+
+def entries_of_people(pids: Iterable[str], limit: int, after: str | None) -> tuple[list[WaitlistEntryItem], str | None]:
+    """Entries of these people, newest first, a page at a time: (items, the sort key to continue
+    after, or None).
+
+    A person has few entries (one live per timebook), so each person's are read whole and merged."""
+    found: list[WaitlistEntryItem] = []
+    for pid in dict.fromkeys(pids):
+        found.extend(WaitlistEntryItem.by_person.query(keys.waitlist_of_person(pid), scan_index_forward=False))
+    found.sort(key=lambda e: e.gsi1sk, reverse=True)
+    if after is not None:
+        found = [e for e in found if e.gsi1sk < after]
+    page = found[:limit]
+    more = len(found) > limit
+    return page, (page[-1].gsi1sk if more and page else None)
+
+
+@dataclass
+class NewOffer:
+    """Everything an offer writes: the hold on the place, the entry's new state, the inbox event."""
+
+    entry: WaitlistEntryItem
+    slot: SlotRef
+    place: int
+    claim: dict[str, Any]  # the hold's claim (domain/capacity.Claim.as_item) plus the entry's id
+    offer: dict[str, Any]
+    outbox: OutboxItem
+    updated_at: str
+
+
+def offer(new: NewOffer, now_epoch: int) -> None:
+    """Take a free place as a hold for the waiting person and mark the entry offered, at once.
+
+    The place must be free by the capacity rule; the entry must still be `waiting` at the version
+    read. ConditionFailed names "place" or "entry"."""
+    entry = new.entry
+    prepare_outbox(new.outbox)
+    shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
+    slot_actions = [
+        _place(new.place).set(new.claim),
+        # The hold sweep tidies the claim once it lapses; an earlier sweep time is kept.
+        SlotItem.gsi2pk.set(SlotItem.gsi2pk | keys.holds_to_sweep(shard)),
+        SlotItem.gsi2sk.set(SlotItem.gsi2sk | f"{int(new.claim['expires_at']):012d}"),
+    ]
+    tx = _Transaction()
+    tx.update("place", _slot_key_item(new.slot), slot_actions, _place_is_free(new.place, now_epoch))
+    tx.update(
+        "entry",
+        WaitlistEntryItem(entry.pk, entry.sk),
+        [
+            WaitlistEntryItem.status.set("offered"),
+            WaitlistEntryItem.offer.set(new.offer),
+            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.updated_at.set(new.updated_at),
+        ],
+        (WaitlistEntryItem.status == "waiting") & (WaitlistEntryItem.version == int(entry.version)),
+    )
+    tx.save("outbox", new.outbox, OutboxItem.pk.does_not_exist())
+    tx.commit()
+
+
+def end(
+    entry: WaitlistEntryItem,
+    status: str,
+    expected_status: Iterable[str],
+    updated_at: str,
+    release: tuple[SlotRef, int, str] | None = None,
+) -> None:
+    """An entry stops being live (booked, expired, withdrawn): it leaves the queue and the person
+    may join again. `release` also frees the open offer's place, if it still carries that hold."""
+    tx = _Transaction()
+    tx.update(
+        "entry",
+        WaitlistEntryItem(entry.pk, entry.sk),
+        [
+            WaitlistEntryItem.status.set(status),
+            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.updated_at.set(updated_at),
+            WaitlistEntryItem.gsi2pk.remove(),
+            WaitlistEntryItem.gsi2sk.remove(),
+        ],
+        WaitlistEntryItem.status.is_in(*expected_status) & (WaitlistEntryItem.version == int(entry.version)),
+    )
+    tx.update(
+        "guard",
+        _guard(entry.timebook_id, entry.for_pid),
+        [WaitlistGuardItem.live.set(False)],
+        WaitlistGuardItem.entry_id == entry.id,
+    )
+    if release is not None:
+        ref, place, hold_id = release
+        tx.update("place", _slot_key_item(ref), [_place(place).remove()], _place(place)["ref"] == hold_id)
+    tx.commit()
+
+
+def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id: str, updated_at: str) -> None:
+    """An offer in a slot staff closed: the entry waits again (its place in line kept) and the
+    offer's hold leaves the place, at once."""
+    tx = _Transaction()
+    tx.update(
+        "entry",
+        WaitlistEntryItem(entry.pk, entry.sk),
+        [
+            WaitlistEntryItem.status.set("waiting"),
+            WaitlistEntryItem.offer.remove(),
+            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.updated_at.set(updated_at),
+        ],
+        (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == int(entry.version)),
+    )
+    tx.update("place", _slot_key_item(ref), [_place(place).remove()], _place(place)["ref"] == hold_id)
+    tx.commit()
+
+
+def tell_once(marker_key: tuple[str, str], outbox: OutboxItem) -> bool:
+    """Write an event once per marker (a closure telling one entry): False if it was told before."""
+    prepare_outbox(outbox)
+    tx = _Transaction()
+    tx.save("marker", MarkerItem(*marker_key, state="told"), MarkerItem.pk.does_not_exist())
+    tx.save("outbox", outbox, OutboxItem.pk.does_not_exist())
+    try:
+        tx.commit()
+    except ConditionFailed as lost:
+        if "marker" in lost.failed:
+            return False
+        raise
+    return True
