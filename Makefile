@@ -1,34 +1,48 @@
 # Each target does its own set-up on a fresh machine: it makes .venv and installs what it needs.
+# `make help` lists the targets (from the `##` comments below).
 PYTHON ?= python3.11
 PORT ?= 8000
+STAGE ?= prod
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/python -m pytest
 
-.PHONY: run test lint bench package clean
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast test-setup lint bench package clean
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 wants pip<26.3
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The venv: uv (installed with pip) installs requirements-dev.txt in seconds, with the same
+# indexes as this machine's pip config (scripts/install.py); pip is the fallback.
+$(STAMP): requirements.txt requirements-dev.txt scripts/install.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: needs $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python scripts/install.py requirements-dev.txt
 	@touch $(STAMP)
 
-run: $(STAMP) ## the service on 127.0.0.1:$(PORT) with the AWS stand-in, demo data and events
-	PORT=$(PORT) $(BIN)/python -m chalicelib.local.runner --port $(PORT)
+# Set-up the tests need beyond the venv (e.g. a browser for the portal's tests): add steps here.
+test-setup: $(STAMP)
 
-test: $(STAMP) ## the whole suite: no network, no AWS account
+run: $(STAMP) ## the service on 127.0.0.1:8000 (PORT=...) with the AWS stand-in, demo data and events
+	@exec $(BIN)/python -m chalicelib.local.runner --port $(PORT)
+
+test: test-setup ## ruff and the whole suite: no network, no AWS account (minutes)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
-lint: $(STAMP)
+test-fast: test-setup ## unit tests of the rules and use-case tests on moto (-m fast; seconds)
+	$(PYTEST) -m fast
+
+lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
 bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time
 	$(BIN)/python scripts/bench.py
 
-package: $(STAMP) ## build/sam.json and build/deployment.zip for AWS (STAGE=dev|prod, default prod); no account needed
-	$(BIN)/python scripts/package.py --stage $(if $(STAGE),$(STAGE),prod)
+package: $(STAMP) ## build/STAGE/sam.json + deployment.zip (STAGE=dev|prod, default prod); no AWS account
+	$(BIN)/python scripts/package.py --stage $(STAGE)
 
-clean:
+clean: ## remove the venv, build/ and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

@@ -26,8 +26,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from chalicelib import clock  # noqa: E402
-from chalicelib.booking import common  # noqa: E402
+from chalicelib import clock, settings  # noqa: E402
 from chalicelib.local import moto_patches  # noqa: E402
 from chalicelib.local.standin import create_resources  # noqa: E402
 from tests.factories import make_phone, make_pid  # noqa: E402
@@ -39,18 +38,36 @@ QUEUE = "timebok-test-events.fifo"
 DLQ = "timebok-test-events-dlq.fifo"
 
 
+# ---- tiers: `make test-fast` runs `-m fast` ------------------------------------------------------
+# Unit tests of the rules (tests/domain/) and use-case tests on the shared moto fixture
+# (tests/booking/, tests/messaging/) are the fast tier, except what is marked slow (the stateful
+# property test). A test elsewhere joins it with @pytest.mark.fast.
+FAST_DIRECTORIES = ("domain", "booking", "messaging")
+SLOW_MODULES = ("test_invariant_stateful.py",)  # hypothesis runs many whole histories: minutes
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        elif parts and parts[0] in FAST_DIRECTORIES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
 @contextlib.contextmanager
 def moto_aws() -> Iterator[dict[str, str]]:
     """moto as AWS with Timebok's table and queues (from infra/resources.yaml); a clean clock and
-    timebook cache before and after. Yields the resource names."""
+    fresh settings and caches (`settings.reset()`) before and after. Yields the resource names."""
     with mock_aws():
         resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
         os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
-        common._timebooks.clear()
+        settings.reset()
         try:
             yield resources
         finally:
-            common._timebooks.clear()
+            settings.reset()
     clock.reset()
 
 

@@ -6,6 +6,10 @@
 4. the Chalice app behind Chalice's local gateway on 127.0.0.1:$PORT (as `chalice local`,
    plus the gateway responses API Gateway gives in AWS);
 5. the events Lambda would get: the outbox relay, the SQS consumer and the schedules.
+
+SIGTERM (an IDE's stop button, `timeout`, `kill`) stops it as Ctrl-C does, at any moment, start-up
+included; everything runs in this one process (threads), so its exit frees every port. A port
+already in use fails at once with one line, before anything starts.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import json
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,11 +81,9 @@ def start(port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port
     os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
     os.environ["EVENTS_DEAD_LETTER_QUEUE_URL"] = resources["dead_letter_queue_url"]
 
-    from chalicelib.messaging.publisher import reset_default_publisher
-    from chalicelib.storage import repository
+    from chalicelib import settings
 
-    repository.reset_connections()
-    reset_default_publisher()
+    settings.reset()  # the stage, the stand-in's endpoint and queues: forget any client made before
     if seed:
         from chalicelib.local import demo
 
@@ -103,27 +108,55 @@ def start(port: int = 8000, *, seed: bool = True, workers: bool = True, aws_port
     return Stack(standin.endpoint_url, f"http://127.0.0.1:{server.server.server_port}", resources, stoppers)
 
 
+class PortInUse(Exception):
+    pass
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Bind as the HTTP server will (SO_REUSEADDR), then let go: a busy port fails here, in a moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = f"port {port} on {host} is in use ({error.strerror}); stop what holds it or use PORT=..."
+            raise PortInUse(reason) from None
+
+
+def _stop_on_sigterm(*_: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the runner exactly as Ctrl-C does, wherever it is
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Timebok locally on an AWS stand-in.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--no-demo", action="store_true", help="start empty, without the guide's demo data")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        check_port_free(args.port)
+    except PortInUse as error:
+        print(f"make run: {error}", file=sys.stderr)
+        sys.exit(1)
     from chalicelib import logs
 
-    logs.configure()
+    logs.configure(console=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = start(args.port, seed=not args.no_demo)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
+    print(f"Starting Timebok on http://127.0.0.1:{args.port} (the AWS stand-in, then the demo data) ...", flush=True)
+    stack: Stack | None = None
     try:
-        while not stopped.wait(0.5):
-            pass
+        stack = start(args.port, seed=not args.no_demo)
+        print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
+        print("Each request is logged as one line: method, path, status, milliseconds.", flush=True)
+        while True:
+            time.sleep(3600)  # interruptible: Ctrl-C and SIGTERM arrive as KeyboardInterrupt
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
-        print("Timebok stopped.")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the stop short
+        if stack is not None:
+            stack.stop()
+        print("Timebok stopped.", flush=True)
 
 
 if __name__ == "__main__":
