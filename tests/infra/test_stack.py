@@ -25,7 +25,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import clock
+from chalicelib import clock, settings
 from tests.conftest import REGION, Citizen, token_for
 from tests.helpers import first_free_slot, free_slots
 from tests.infra import awscalls
@@ -337,10 +337,6 @@ def run_flows(scenario: Scenario) -> None:
 
 @pytest.fixture(scope="module")
 def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
-    from chalicelib.booking import common
-    from chalicelib.messaging import publisher
-    from chalicelib.storage import repository
-
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         cloudformation.create_stack(
@@ -364,9 +360,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         # What Lambda would have from the template: the stack's table and queue.
         mp.setenv("TABLE_NAME", outputs["TableName"])
         mp.setenv("EVENTS_QUEUE_URL", outputs["EventsQueueUrl"])
-        repository.reset_connections()  # re-reads TABLE_NAME into the models
-        publisher.reset_default_publisher()
-        common._timebooks.clear()
+        settings.reset()  # re-reads TABLE_NAME into the models, the queue into the publisher
 
         iam = boto3.client("iam", region_name=REGION)
         for function in awscalls_functions(template):
@@ -382,9 +376,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
             yield result
         finally:
             clock.reset()
-    repository.reset_connections()
-    publisher.reset_default_publisher()
-    common._timebooks.clear()
+    settings.reset()
 
 
 def awscalls_functions(template: dict[str, Any]) -> list[str]:
@@ -490,7 +482,7 @@ def test_roles_come_from_the_policy_files_and_have_no_wildcards(template: dict[s
 
 def test_the_policy_files_are_the_ones_in_infra() -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    for settings in config["lambda_functions"].values():
-        path = (ROOT / ".chalice" / settings["iam_policy_file"]).resolve()
+    for function in config["lambda_functions"].values():
+        path = (ROOT / ".chalice" / function["iam_policy_file"]).resolve()
         assert path.parent == ROOT / "infra" / "policies", path
     assert {p.stem for p in (ROOT / "infra" / "policies").glob("*.json")} == set(config["lambda_functions"])
