@@ -32,8 +32,12 @@ test: test-setup ## ruff and the whole suite: no network, no AWS account (minute
 	$(BIN)/ruff check .
 	$(PYTEST)
 
-test-fast: test-setup ## unit tests of the rules and use-case tests on moto (-m fast; seconds)
-	$(PYTEST) -m fast
+# The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/ and tests/booking/ but the
+# stateful property test and a crowd test); only those directories are collected.
+FAST_PATHS := tests/domain tests/booking
+
+test-fast: test-setup ## unit tests of the rules and use-case tests on moto (about 35 s of CPU)
+	$(PYTEST) -m fast $(FAST_PATHS)
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .

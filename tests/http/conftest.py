@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import demo_staff_token, moto_aws, moto_table
+from tests.conftest import demo_staff_token, moto_aws, moto_table, seed_demo
 
 
 @dataclass
@@ -92,12 +92,11 @@ def seeded_world(weeks: int = 2) -> Iterator[SeededWorld]:
     """moto with the demo data, the app behind the local gateway, and a TableWatch; for a module or
     class-scoped fixture that builds its own world on it."""
     from app import app
-    from chalicelib.local import demo as demo_data
     from chalicelib.local.gateway import Client
 
     with moto_aws() as resources, pytest.MonkeyPatch.context() as patch:
         client = Client(app)
-        demo = demo_data.seed(weeks=weeks)
+        demo = seed_demo(weeks=weeks)
         world = SeededWorld(client, demo, demo_staff_token(), resources)
         world.watch.install(patch)
         yield world
