@@ -1,41 +1,59 @@
 # Each target does its own set-up on a fresh machine: it makes .venv and installs what it needs.
+# `make help` lists the targets (from the `##` comments below).
 PYTHON ?= python3.11
 PORT ?= 8000
 PORTAL_PORT ?= $(shell expr $(PORT) + 1)
+STAGE ?= prod
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/python -m pytest
 
-.PHONY: run test lint bench package publish-portal browser clean
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast test-setup browser lint bench package publish-portal clean
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 wants pip<26.3
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The venv: uv (installed with pip) installs requirements-dev.txt in seconds, with the same
+# indexes as this machine's pip config (scripts/install.py); pip is the fallback.
+$(STAMP): requirements.txt requirements-dev.txt scripts/install.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: needs $(PYTHON) (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python scripts/install.py requirements-dev.txt
 	@touch $(STAMP)
 
-run: $(STAMP) ## the API on 127.0.0.1:$(PORT), the portal on 127.0.0.1:$(PORTAL_PORT), AWS stand-in, demo data, events
-	PORT=$(PORT) $(BIN)/python -m chalicelib.local.runner --port $(PORT) --portal-port $(PORTAL_PORT)
+# Set-up the tests need beyond the venv: Debian's chromium for the portal's browser tests.
+test-setup: $(STAMP) browser
 
 browser: ## Debian's chromium for tests/browser/ (apt-get once; nothing when it is there)
-	sh scripts/install_browser.sh
+	@sh scripts/install_browser.sh
 
-test: $(STAMP) browser ## the whole suite: no network, no AWS account
+run: $(STAMP) ## the API on 127.0.0.1:$(PORT), the portal on $(PORTAL_PORT), AWS stand-in, demo data, events
+	@exec $(BIN)/python -m chalicelib.local.runner --port $(PORT) --portal-port $(PORTAL_PORT)
+
+test: test-setup ## ruff and the whole suite: no network, no AWS account (minutes)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
-lint: $(STAMP)
+# The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/ and tests/booking/ but the
+# stateful property test and a crowd test); only those directories are collected.
+FAST_PATHS := tests/domain tests/booking
+
+test-fast: test-setup ## unit tests of the rules and use-case tests on moto (about 35 s of CPU)
+	$(PYTEST) -m fast $(FAST_PATHS)
+
+lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
 bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time
 	$(BIN)/python scripts/bench.py
 
-package: $(STAMP) ## build/sam.json and build/deployment.zip for AWS (STAGE=dev|prod, default prod); no account needed
-	$(BIN)/python scripts/package.py --stage $(if $(STAGE),$(STAGE),prod)
+package: $(STAMP) ## build/STAGE/sam.json + deployment.zip (STAGE=dev|prod, default prod); no AWS account
+	$(BIN)/python scripts/package.py --stage $(STAGE)
 
-publish-portal: $(STAMP) ## web/ + config.json into a deployed stack: STACK=timebok-prod SIGN_IN_URL=https://... [STAGE=dev]
-	$(BIN)/python scripts/publish_portal.py --stack-name $(STACK) --stage $(if $(STAGE),$(STAGE),prod) --sign-in-url $(SIGN_IN_URL)
+publish-portal: $(STAMP) ## web/ + config.json into a deployed stack: STACK=timebok-prod SIGN_IN_URL=https://...
+	$(BIN)/python scripts/publish_portal.py --stack-name $(STACK) --stage $(STAGE) --sign-in-url $(SIGN_IN_URL)
 
-clean:
+clean: ## remove the venv, build/ and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

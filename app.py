@@ -10,7 +10,7 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import AuthRequest
 
-from chalicelib import logs
+from chalicelib import logs, settings
 from chalicelib.booking import (
     appointments,
     audit,
@@ -32,6 +32,7 @@ from chalicelib.http.requests import idempotency_key, items, parse_body, query_p
 
 logs.configure()
 app = Chalice(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
+app.register_middleware(logs.middleware)  # the request id on every line; an access line per request
 app.register_middleware(reshape_chalice_errors, "http")
 
 
@@ -289,7 +290,7 @@ def audit_log(timebook_id: str) -> Response:
 # ---- events and schedules ---------------------------------------------------------------------
 
 
-@app.on_sqs_message(queue=os.environ.get("EVENTS_QUEUE_NAME", "timebok-events.fifo"), batch_size=10)
+@app.on_sqs_message(queue=settings.get().events_queue_name, batch_size=10)
 def deliver_to_inbox(event: Any) -> dict[str, Any]:
     """Outbox events from SQS become inbox messages, once each; failures are reported per message."""
     from chalicelib.messaging import consumer
@@ -334,7 +335,7 @@ def send_reminders(event: Any) -> None:
 
 # ---- local stage only ----------------------------------------------------------------------------
 
-if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in .chalice/config.json
+if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.json
 
     @route("/dev/token", ("POST",))
     def dev_token() -> Response:
@@ -342,7 +343,7 @@ if os.environ.get("DEV_TOKENS") == "enabled":  # set only by the local stage in 
 
         body = parse_body(request(), schemas.DevTokenIn)
         claims = Claims.model_validate(body.model_dump(mode="json"))  # refuse what the verifier would
-        token_text = issue_token(claims.model_dump(mode="json"), os.environ["TOKEN_SECRET"])
+        token_text = issue_token(claims.model_dump(mode="json"), settings.get().token_secret or "")
         return respond(schemas.TokenOut(token=token_text))
 
     @route("/dev/helsenorge/appointments")

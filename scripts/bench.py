@@ -538,7 +538,7 @@ def _first_weekday_after(day: date) -> date:
 def measure_steps(counter: DynamoCounter) -> dict[str, Any]:
     from moto import mock_aws
 
-    from chalicelib import clock
+    from chalicelib import clock, settings
     from chalicelib.booking import common
     from chalicelib.local import demo as demo_data
     from chalicelib.local import moto_patches
@@ -552,6 +552,7 @@ def measure_steps(counter: DynamoCounter) -> dict[str, Any]:
             None, REGION, os.environ["TABLE_NAME"], "timebok-bench-events.fifo", "timebok-bench-events-dlq.fifo"
         )
         os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
+        settings.reset()  # the environment changed: read it again
         repository.reset_connections()
         common._timebooks.clear()
         pin_clock_to_next_month()

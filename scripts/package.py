@@ -1,4 +1,4 @@
-"""`make package`: the deployable SAM template and Lambda zip in build/, exactly as deployed.
+"""`make package`: the deployable SAM template and Lambda zip in build/STAGE/, exactly as deployed.
 
 1. Merge infra/resources.yaml (the stateful resources, also read by the local stand-in) and
    infra/stack.yaml (parameters, overrides, logs, alarms, outputs) into one template.
@@ -280,8 +280,9 @@ def check_template(template: Mapping[str, Any]) -> list[str]:
 # ---- the whole --------------------------------------------------------------------------------
 
 
-def package(stage: str = "prod", out: Path = BUILD, *, template_only: bool = False) -> dict[str, Any]:
-    """Build into `out`: sam.json (and deployment.zip unless template_only). Returns a summary."""
+def package(stage: str = "prod", out: Path | None = None, *, template_only: bool = False) -> dict[str, Any]:
+    """Build into `out` (build/STAGE/): sam.json (and deployment.zip unless template_only). Returns a summary."""
+    out = out or BUILD / stage
     with tempfile.TemporaryDirectory(prefix="timebok-package-") as tmp:
         workdir = Path(tmp)
         merge_file = workdir / "infra-merged.json"
@@ -332,11 +333,12 @@ def report(summary: Mapping[str, Any]) -> Iterable[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="prod", choices=("dev", "prod"))
-    parser.add_argument("--out", type=Path, default=BUILD)
+    parser.add_argument("--out", type=Path, help="default build/STAGE/ (dev and prod never overwrite each other)")
     parser.add_argument("--template-only", action="store_true", help="no zip, no downloads (for tests)")
     args = parser.parse_args(argv)
     try:
-        summary = package(args.stage, args.out.resolve(), template_only=args.template_only)
+        out = (args.out or BUILD / args.stage).resolve()
+        summary = package(args.stage, out, template_only=args.template_only)
     except PackageError as error:
         print(f"make package: {error}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from chalicelib import clock  # noqa: E402
-from chalicelib.booking import common  # noqa: E402
+from chalicelib import clock, settings  # noqa: E402
 from chalicelib.local import moto_patches  # noqa: E402
 from chalicelib.local.standin import create_resources  # noqa: E402
 from tests.factories import make_phone, make_pid  # noqa: E402
@@ -39,18 +39,37 @@ QUEUE = "timebok-test-events.fifo"
 DLQ = "timebok-test-events-dlq.fifo"
 
 
+# ---- tiers: `make test-fast` runs `-m fast` ------------------------------------------------------
+# Unit tests of the rules (tests/domain/) and use-case tests on the shared moto fixture
+# (tests/booking/) are the fast tier, except what is slow (the stateful property test, a crowd).
+# The Makefile collects only those directories (collecting the rest imports schemathesis, cfn-lint...).
+FAST_DIRECTORIES = ("domain", "booking")
+SLOW_MODULES = ("test_invariant_stateful.py",)  # hypothesis runs many whole histories: minutes
+SLOW_TESTS = ("test_first_available_spreads_over_early_places",)  # a crowd of 30 holds
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if item.path.name in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        elif parts and parts[0] in FAST_DIRECTORIES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
 @contextlib.contextmanager
 def moto_aws() -> Iterator[dict[str, str]]:
     """moto as AWS with Timebok's table and queues (from infra/resources.yaml); a clean clock and
-    timebook cache before and after. Yields the resource names."""
+    fresh settings and caches (`settings.reset()`) before and after. Yields the resource names."""
     with mock_aws():
         resources = create_resources(None, REGION, os.environ["TABLE_NAME"], QUEUE, DLQ)  # type: ignore[arg-type]
         os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
-        common._timebooks.clear()
+        settings.reset()
         try:
             yield resources
         finally:
-            common._timebooks.clear()
+            settings.reset()
     clock.reset()
 
 
@@ -82,11 +101,28 @@ def token_for(sub: str, role: str = "citizen", name: str = "Test Person", **clai
     return issue_token({"sub": sub, "role": role, "name": name, **claims}, os.environ["TOKEN_SECRET"])
 
 
-@pytest.fixture
-def demo(aws: dict[str, str]) -> Any:
+_seeded: dict[tuple[int, str], tuple[bytes, Any]] = {}
+
+
+def seed_demo(weeks: int = 2) -> Any:
+    """The guide's demo data in moto's (empty) table: seeded once per session and day, then put back
+    from a snapshot of moto's items (seeding through the use cases costs a second of CPU a test)."""
     from chalicelib.local import demo as demo_data
 
-    return demo_data.seed(weeks=2)
+    table = moto_table()
+    key = (weeks, clock.local(clock.now()).date().isoformat())
+    if key in _seeded and not any(table.items.values()):
+        snapshot, seeded = _seeded[key]
+        table.items = pickle.loads(snapshot)
+        return seeded
+    seeded = demo_data.seed(weeks=weeks)
+    _seeded[key] = (pickle.dumps(table.items), seeded)
+    return seeded
+
+
+@pytest.fixture
+def demo(aws: dict[str, str]) -> Any:
+    return seed_demo(weeks=2)
 
 
 def demo_staff_token() -> str:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from chalicelib import clock
+from chalicelib import clock, settings
 from chalicelib.domain.forms import Form, Question
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, NotFound
@@ -21,6 +21,7 @@ from chalicelib.storage.models import HealthContactItem, IdempotencyItem, Timebo
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
 _TIMEBOOK_TTL_SECONDS = 30.0
 _timebooks: dict[str, tuple[float, TimebookItem]] = {}
+settings.on_reset(_timebooks.clear)
 
 
 IDEMPOTENCY_SECONDS = 24 * 3600

@@ -5,9 +5,7 @@ An event is written in the same DynamoDB transaction as the change it tells of (
 
 from __future__ import annotations
 
-import os
-
-from chalicelib import clock
+from chalicelib import clock, settings
 from chalicelib.booking.common import new_id
 from chalicelib.storage.models import AppointmentItem, OutboxItem, plain
 
@@ -44,7 +42,7 @@ def publish_now(event: OutboxItem) -> None:
     If SQS is down the event simply stays in the outbox and the every-minute relay sends it
     later: nothing is lost, and the citizen usually hears within a second.
     """
-    if os.environ.get("RELAY_AFTER_COMMIT", "enabled") != "enabled":
+    if not settings.get().relay_after_commit:
         return
     from chalicelib.messaging.relay import relay_now
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from typing import Any
 
+from chalicelib import settings
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Unauthorized
 from chalicelib.http.tokens import Claims, InvalidToken, TokenSettings, TokenVerifier
@@ -25,10 +25,14 @@ def verifier() -> TokenVerifier:
     """One verifier per process, so its JWKS cache lives across Lambda invocations."""
     global _verifier
     if _verifier is None:
-        _verifier = TokenVerifier(TokenSettings.from_env(os.environ))
+        _verifier = TokenVerifier(
+            TokenSettings.from_env(settings.get().token_environment),
+            fetch_timeout_seconds=settings.get().jwks_fetch_timeout,
+        )
     return _verifier
 
 
+@settings.on_reset
 def reset() -> None:
     global _verifier
     _verifier = None
@@ -36,12 +40,13 @@ def reset() -> None:
 
 # A keyed pseudonym: a plain hash of an identity number is reversible by trying the few hundred
 # valid numbers of a birth date. The key is the stage's PSEUDONYM_KEY, else one per process.
-_PSEUDONYM_KEY = (os.environ.get("PSEUDONYM_KEY") or secrets.token_hex(32)).encode()
+_PROCESS_KEY = secrets.token_hex(32)
 
 
 def principal_id(sub: str) -> str:
     """API Gateway logs the principal id: a keyed hash, so no identity number reaches those logs."""
-    return hmac.new(_PSEUDONYM_KEY, sub.encode(), hashlib.sha256).hexdigest()[:24]
+    key = (settings.get().pseudonym_key or _PROCESS_KEY).encode()
+    return hmac.new(key, sub.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def authorize(header_value: str) -> tuple[str, dict[str, str]]:

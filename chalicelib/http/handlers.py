@@ -5,19 +5,17 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib import settings
 from chalicelib.domain.people import Principal
 from chalicelib.http.auth import principal_from_context
 from chalicelib.http.errors import CHALICE_CODES, body, internal_error, render, to_timebok_error
 
 logger = logging.getLogger("timebok.http")
-# Tracebacks can quote personal data from exception texts: only where a stage allows it (local).
-_TRACEBACKS = os.environ.get("LOG_TRACEBACKS") == "enabled"
 
 
 def handled(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -31,7 +29,8 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
             mapped = to_timebok_error(error)
             if mapped is None:
                 # Type and place only: an exception's text may carry personal data.
-                logger.error("unhandled %s in %s", type(error).__name__, view.__name__, exc_info=_TRACEBACKS)
+                tracebacks = settings.get().log_tracebacks  # tracebacks can quote personal data: local only
+                logger.error("unhandled %s in %s", type(error).__name__, view.__name__, exc_info=tracebacks)
                 status, headers, text = internal_error()
             else:
                 if mapped.status >= 500 or mapped.status == 429:

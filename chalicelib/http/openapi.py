@@ -9,7 +9,6 @@ app.py's routes in step; tests/fuzz/ checks the live service against the documen
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib import settings
 from chalicelib.http import schemas
 
 Tag = Literal["public", "citizen", "staff", "local"]
@@ -629,5 +629,5 @@ def document() -> dict[str, Any]:
     """The document for this process's stage, built once (a Lambda keeps it across invocations)."""
     global _document
     if _document is None:
-        _document = build(os.environ.get("DEV_TOKENS") == "enabled")
+        _document = build(settings.get().dev_tokens)
     return _document

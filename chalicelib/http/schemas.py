@@ -19,13 +19,16 @@ WaitlistStatus = Literal["waiting", "offered", "booked", "expired", "withdrawn"]
 
 
 class In(BaseModel):
-    """Requests: unknown fields are refused so a typo is an error, not silently ignored."""
+    """Requests: unknown fields are refused so a typo is an error, not silently ignored.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    defer_build (here and in Out): a model's validator is built on first use, not at import,
+    which keeps a Lambda cold start short (scripts/import_ratio.py measures it)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 # ---- staff set-up ---------------------------------------------------------------------------

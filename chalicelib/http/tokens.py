@@ -13,12 +13,10 @@ for routes that never look at a token.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -45,7 +43,6 @@ logger = logging.getLogger(__name__)
 MIN_HS256_SECRET_BYTES = 32  # RFC 7518 §3.2: key at least as long as the hash output
 MIN_RSA_KEY_BITS = 2048
 MAX_TOKEN_CHARS = 16_384  # far above any real token; stops absurd inputs early
-MAX_JWKS_BYTES = 1_048_576
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -166,19 +163,18 @@ def _strip_bearer(token: str) -> str:
     return token
 
 
-def _parse_jwks(document: Any) -> dict[str, RSAPublicKey]:
-    """Return the usable RSA signing keys of a JWKS document, by ``kid``.
+def _usable_jwks(document: Any) -> dict[str, Any]:
+    """The JWKS document with only the keys we verify with: RSA signing keys for RS256, with a
+    ``kid``, at least 2048 bits.
 
-    Keys that are not RSA, not for signatures, meant for another algorithm,
-    lack a ``kid`` or are shorter than 2048 bits are skipped rather than failing
-    the whole set, so one odd key at the provider does not lock everybody out.
+    Other keys are skipped rather than failing the whole set, so one odd key at the provider
+    does not lock everybody out; a set with none left is an error.
     """
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from jwt.algorithms import RSAAlgorithm
+    from jwt import PyJWK, PyJWKClientError
 
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise TypeError("JWKS document has no 'keys' list")
-    keys: dict[str, RSAPublicKey] = {}
+        raise PyJWKClientError("JWKS document has no 'keys' list")
+    kept = []
     for jwk in document["keys"]:
         if not isinstance(jwk, dict):
             continue
@@ -192,29 +188,76 @@ def _parse_jwks(document: Any) -> dict[str, RSAPublicKey]:
         ):
             continue
         try:
-            key = RSAAlgorithm.from_jwk(jwk)
+            key = PyJWK(jwk, algorithm="RS256").key
         except Exception:
             logger.warning("skipping malformed JWKS key")
             continue
-        public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
-        if public.key_size < MIN_RSA_KEY_BITS:
+        if key.key_size < MIN_RSA_KEY_BITS:
             logger.warning("skipping JWKS key shorter than %d bits", MIN_RSA_KEY_BITS)
             continue
-        keys[kid] = public
-    if not keys:
-        raise ValueError("JWKS document has no usable RS256 keys")
-    return keys
+        kept.append(jwk)
+    if not kept:
+        raise PyJWKClientError("JWKS document has no usable RS256 keys")
+    return {"keys": kept}
+
+
+def _jwks_client(
+    settings: TokenSettings, ttl_seconds: float, min_refresh_seconds: float, timeout_seconds: float
+) -> Any:
+    """PyJWT's PyJWKClient (fetch, cache for ``ttl_seconds``, one early re-read for an unknown
+    ``kid`` at most every ``min_refresh_seconds``) with what Timebok adds: keys from a file, only
+    usable RS256 keys, and the last good keys while the identity provider cannot be reached."""
+    from jwt import PyJWKClient
+
+    class JwksClient(PyJWKClient):
+        last_good: Any = None
+
+        def fetch_data(self) -> Any:
+            document = super().fetch_data()
+            try:
+                return _usable_jwks(document)
+            except Exception:
+                if self.jwk_set_cache is not None:
+                    self.jwk_set_cache.put(self.last_good)  # not the unfiltered set PyJWKClient cached
+                raise
+
+        def get_jwk_set(self, refresh: bool = False) -> Any:
+            try:
+                jwk_set = super().get_jwk_set(refresh)
+            except Exception:
+                if self.last_good is None:
+                    raise
+                # Keep serving the previous keys rather than locking users out; try again after a TTL.
+                logger.warning("could not load JWKS; keeping the last good keys", exc_info=True)
+                if self.jwk_set_cache is not None:
+                    self.jwk_set_cache.put(self.last_good)
+                return self.last_good
+            self.last_good = jwk_set
+            return jwk_set
+
+    client = JwksClient(
+        settings.jwks_url or "https://localhost/",
+        lifespan=ttl_seconds,
+        cooldown_duration=min_refresh_seconds,
+        timeout=timeout_seconds,
+        headers={"Accept": "application/json"},
+    )
+    if settings.jwks_path:
+        # PyJWKClient refuses file:// at construction because its URI may come from a token's
+        # header; ours comes from the stage's configuration (TOKEN_JWKS_PATH), so it may read a file.
+        client.uri = Path(settings.jwks_path).resolve().as_uri()
+    return client
 
 
 class TokenVerifier:
     """Verifies bearer tokens and returns their validated :class:`Claims`.
 
     Create one per process (e.g. at module level in the Chalice app) so the
-    JWKS cache survives between Lambda invocations. The JWKS is re-read after
-    ``jwks_ttl_seconds``, and once early when a token names an unknown ``kid``
-    (key rotation); re-reads are throttled to one per
-    ``min_refresh_interval_seconds`` so a flood of tokens with random ``kid``
-    values cannot hammer the identity provider.
+    JWKS cache survives between Lambda invocations. PyJWT's ``PyJWKClient``
+    re-reads the JWKS after ``jwks_ttl_seconds``, and once early when a token
+    names an unknown ``kid`` (key rotation); early re-reads wait at least
+    ``min_refresh_interval_seconds`` after the last read, so a flood of tokens
+    with random ``kid`` values cannot hammer the identity provider.
     """
 
     def __init__(
@@ -224,7 +267,6 @@ class TokenVerifier:
         jwks_ttl_seconds: float = 600.0,
         min_refresh_interval_seconds: float = 30.0,
         fetch_timeout_seconds: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Keep the settings; nothing is fetched until the first rs256 token arrives."""
         self._settings = settings
@@ -232,11 +274,8 @@ class TokenVerifier:
         self._jwks_ttl = jwks_ttl_seconds
         self._min_refresh = min_refresh_interval_seconds
         self._fetch_timeout = fetch_timeout_seconds
-        self._clock = clock
+        self._jwks: Any = None  # made with the first rs256 token (PyJWT is imported lazily)
         self._lock = threading.Lock()
-        self._keys: dict[str, RSAPublicKey] | None = None
-        self._fetched_at = -math.inf
-        self._last_attempt = -math.inf
 
     def verify(self, token: str) -> Claims:
         """Verify signature, algorithm and registered claims; return the portal claims.
@@ -303,46 +342,23 @@ class TokenVerifier:
             raise InvalidToken("invalid token claims") from None
 
     def _signing_key(self, kid: object) -> RSAPublicKey:
-        """Return the JWKS key for ``kid``, reloading the set when stale or on an unknown kid."""
+        """The JWKS key for ``kid``; PyJWKClient re-reads the set when stale or on an unknown kid."""
+        from jwt import PyJWKClientError
+
         if not isinstance(kid, str) or not kid:
             raise InvalidToken("unknown signing key")
         with self._lock:
-            now = self._clock()
-            keys = self._keys
-            stale = keys is None or now - self._fetched_at >= self._jwks_ttl
-            unknown = keys is not None and kid not in keys
-            if (stale or unknown) and now - self._last_attempt >= self._min_refresh:
-                self._last_attempt = now
-                try:
-                    keys = _parse_jwks(self._read_jwks())
-                except Exception:
-                    # Keep serving the previous (stale) keys, if any, rather than locking users out.
-                    logger.warning("could not load JWKS", exc_info=True)
-                else:
-                    self._keys = keys
-                    self._fetched_at = now
-                keys = self._keys
-        if keys is None:
-            raise InvalidToken("token signing keys unavailable")
-        key = keys.get(kid)
-        if key is None:
-            raise InvalidToken("unknown signing key")
-        return key
-
-    def _read_jwks(self) -> Any:
-        """Read and parse the JWKS JSON from the configured file or URL."""
-        settings = self._settings
-        if settings.jwks_path:
-            return json.loads(Path(settings.jwks_path).read_bytes())
-        import urllib.request
-
-        assert settings.jwks_url is not None  # guaranteed by TokenSettings
-        request = urllib.request.Request(settings.jwks_url, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=self._fetch_timeout) as response:
-            body = response.read(MAX_JWKS_BYTES + 1)
-        if len(body) > MAX_JWKS_BYTES:
-            raise ValueError("JWKS document too large")
-        return json.loads(body)
+            if self._jwks is None:
+                self._jwks = _jwks_client(self._settings, self._jwks_ttl, self._min_refresh, self._fetch_timeout)
+        try:
+            return self._jwks.get_signing_key(kid).key
+        except Exception as error:
+            if self._jwks.last_good is None:
+                logger.warning("could not load JWKS (%s)", type(error).__name__)
+                raise InvalidToken("token signing keys unavailable") from None
+            if isinstance(error, PyJWKClientError):
+                raise InvalidToken("unknown signing key") from None
+            raise
 
 
 def issue_token(

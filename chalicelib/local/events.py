@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib import settings
+
 logger = logging.getLogger("timebok.local.events")
 
 
@@ -73,7 +75,7 @@ def _scheduled_event() -> dict[str, Any]:
         "source": "aws.events",
         "account": "000000000000",
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": os.environ.get("AWS_REGION", "eu-north-1"),
+        "region": settings.get().region,
         "resources": [],
         "detail": {},
     }
@@ -84,7 +86,7 @@ def default_tasks(app: Any) -> list[Periodic]:
     import app as app_module
     from chalicelib.messaging.local_consumer import drain_queue
 
-    queue_url = os.environ["EVENTS_QUEUE_URL"]
+    queue_url = settings.get().events_queue_url
 
     def consume() -> None:
         drain_queue(queue_url, lambda records: app_module.deliver_to_inbox(_lambda_sqs_event(records), None))

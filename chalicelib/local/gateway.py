@@ -9,6 +9,8 @@ exception; this wrapper gives the same answers as the deployed API, for `make ru
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from typing import Any
 
 from chalice.app import Chalice
@@ -23,6 +25,7 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib import logs
 from chalicelib.http import cors
 from chalicelib.http.errors import body as error_body
 
@@ -40,6 +43,22 @@ def _response(status: int, code: str, message: str, request_headers: dict[str, A
 
 class TimebokGateway(LocalGateway):
     def handle_request(self, method: str, path: str, headers: dict[str, Any], body: bytes | None) -> dict[str, Any]:
+        """As API Gateway: a request id for the request's log lines, and one access line for it."""
+        started, status = time.perf_counter(), 500
+        with logs.request_id(uuid.uuid4().hex):
+            try:
+                result = self._answer(method, path, headers, body)
+                status = int(result.get("statusCode", 500))
+                return result
+            finally:
+                logs.access(method, path, status, started)
+
+    def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        event = super()._generate_lambda_event(method, path, headers, body)
+        event["requestContext"]["requestId"] = logs.current_request_id()  # as API Gateway's requestId
+        return event
+
+    def _answer(self, method: str, path: str, headers: dict[str, Any], body: bytes | None) -> dict[str, Any]:
         try:
             return super().handle_request(method, path, headers, body)
         except NotAuthorizedError:

@@ -8,6 +8,11 @@
 5. the events Lambda would get: the outbox relay, the SQS consumer and the schedules;
 6. the portal's pages (web/) on 127.0.0.1:$PORTAL_PORT (default PORT+1), a second origin that
    the API's CORS allows (ALLOWED_ORIGINS of the local stage).
+
+
+SIGTERM (an IDE's stop button, `timeout`, `kill`) stops it as Ctrl-C does, at any moment, start-up
+included; everything runs in this one process (threads), so its exit frees every port. A port
+already in use fails at once with one line, before anything starts.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import json
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,11 +98,9 @@ def start(
     standards = start_local(standin.endpoint_url, region, os.environ["TABLE_NAME"], standards_port)
     stoppers.append(standards.stop)  # the SMART feed files and the Helsenorge stand-in
 
-    from chalicelib.messaging.publisher import reset_default_publisher
-    from chalicelib.storage import repository
+    from chalicelib import settings
 
-    repository.reset_connections()
-    reset_default_publisher()
+    settings.reset()  # the stage, the stand-in's endpoint and queues: forget any client made before
     if seed:
         from chalicelib.local import demo
 
@@ -136,6 +142,25 @@ def _start_portal(port: int, api_url: str) -> Any:
     return portal.stop
 
 
+class PortInUse(Exception):
+    pass
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Bind as the HTTP server will (SO_REUSEADDR), then let go: a busy port fails here, in a moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = f"port {port} on {host} is in use ({error.strerror}); stop what holds it or use PORT=..."
+            raise PortInUse(reason) from None
+
+
+def _stop_on_sigterm(*_: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the runner exactly as Ctrl-C does, wherever it is
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Timebok locally on an AWS stand-in.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -144,29 +169,38 @@ def main() -> None:
     )
     parser.add_argument("--no-demo", action="store_true", help="start empty, without the guide's demo data")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        check_port_free(args.port)
+    except PortInUse as error:
+        print(f"make run: {error}", file=sys.stderr)
+        sys.exit(1)
     from chalicelib import logs
 
-    logs.configure()
+    logs.configure(console=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     portal_port = args.portal_port
     if portal_port is None:
         portal_port = int(os.environ.get("PORTAL_PORT") or args.port + 1)
     standards_port = int(os.environ.get("STANDARDS_PORT") or args.port + 2)
-    stack = start(args.port, seed=not args.no_demo, portal_port=portal_port, standards_port=standards_port)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
-    print(f"The portal: {os.environ['PORTAL_URL']}/  (staff: {os.environ['PORTAL_URL']}/staff.html)")
-    print(f"SMART feed: {os.environ['FEED_BASE_URL']}/$bulk-publish")
-    print(f"Helsenorge stand-in: {os.environ['HELSENORGE_APPOINTMENT_URL']} (GET /dev/helsenorge/appointments)")
+    print(f"Starting Timebok on http://127.0.0.1:{args.port} (the AWS stand-in, then the demo data) ...", flush=True)
+    stack: Stack | None = None
     try:
-        while not stopped.wait(0.5):
-            pass
+        stack = start(args.port, seed=not args.no_demo, portal_port=portal_port, standards_port=standards_port)
+        print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
+        print(f"The portal: {os.environ['PORTAL_URL']}/  (staff: {os.environ['PORTAL_URL']}/staff.html)")
+        print(f"SMART feed: {os.environ['FEED_BASE_URL']}/$bulk-publish")
+        print(f"Helsenorge stand-in: {os.environ['HELSENORGE_APPOINTMENT_URL']} (GET /dev/helsenorge/appointments)")
+        print("Each request is logged as one line: method, path, status, milliseconds.", flush=True)
+        while True:
+            time.sleep(3600)  # interruptible: Ctrl-C and SIGTERM arrive as KeyboardInterrupt
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop()
-        print("Timebok stopped.")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the stop short
+        if stack is not None:
+            stack.stop()
+        print("Timebok stopped.", flush=True)
 
 
 if __name__ == "__main__":

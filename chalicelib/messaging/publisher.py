@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from chalicelib import settings
 from chalicelib.messaging.texts import KINDS
 from chalicelib.storage.models import OutboxItem, plain
 
@@ -63,7 +64,7 @@ def parse_message(body: str) -> dict[str, Any]:
 
 def region() -> str | None:
     """The region Lambda (and the local runner) set; None lets botocore decide."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    return settings.get().region
 
 
 def sqs_client() -> Any:
@@ -74,7 +75,12 @@ def sqs_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+    timeouts = settings.get()
+    config = Config(
+        connect_timeout=timeouts.sqs_connect_timeout,
+        read_timeout=timeouts.sqs_read_timeout,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
     return boto3.session.Session().client("sqs", region_name=region(), config=config)
 
 
@@ -82,7 +88,7 @@ class SqsPublisher:
     """Sends events to the events queue; one (lazily made) client per instance."""
 
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
-        url = queue_url or os.environ.get("EVENTS_QUEUE_URL")
+        url = queue_url or settings.get().events_queue_url
         if not url:
             raise ValueError("no events queue: pass queue_url or set EVENTS_QUEUE_URL")
         self.queue_url: str = url
@@ -113,10 +119,10 @@ _default: SqsPublisher | None = None
 def default_publisher() -> SqsPublisher:
     """One SqsPublisher per process (a boto3 client costs tens of milliseconds to build).
 
-    Made again when EVENTS_QUEUE_URL changes (tests, the local runner).
+    Made again when EVENTS_QUEUE_URL changes (tests, the local runner: settings.reset()).
     """
     global _default
-    url = os.environ.get("EVENTS_QUEUE_URL")
+    url = settings.get().events_queue_url
     if _default is None or _default.queue_url != url:
         _default = SqsPublisher(url)
     return _default
@@ -156,3 +162,6 @@ def outbox_publisher() -> Publisher:
     if _helsenorge is None or _helsenorge.queue_url != url:
         _helsenorge = helsenorge.HelsenorgePublisher(url)
     return FanOut(events, _helsenorge)
+
+
+settings.on_reset(reset_default_publisher)

@@ -1,12 +1,10 @@
 """PynamoDB models of the one Timebok table (single-table design, see keys.py).
 
-Table name and region come from the environment, set per stage in .chalice/config.json
-(and by the local stand-in), so the same code runs locally and in AWS.
+Table name, region and timeouts come from chalicelib.settings (the environment, set per stage in
+.chalice/config.json and by the local stand-in), so the same code runs locally and in AWS.
 """
 
 from __future__ import annotations
-
-import os
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -18,21 +16,23 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib import settings
+
 
 def table_name() -> str:
-    return os.environ.get("TABLE_NAME", "timebok-local")
+    return settings.get().table_name
 
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-north-1"
+    return settings.get().region
 
 
 class _Meta:
     table_name = table_name()
     region = region()
     # Lambda reuses connections across invocations; a short timeout fails fast in a surge.
-    connect_timeout_seconds = 2
-    read_timeout_seconds = 5
+    connect_timeout_seconds = settings.get().dynamodb_connect_timeout
+    read_timeout_seconds = settings.get().dynamodb_read_timeout
     max_retry_attempts = 3
     max_pool_connections = 32  # the local server's threads share one client
 

@@ -20,6 +20,7 @@ from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, Updat
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import settings
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
@@ -70,6 +71,9 @@ def reset_connections() -> None:
         model.Meta.table_name = table_name()
         model.Meta.region = region()
         model._connection = None
+
+
+settings.on_reset(reset_connections)
 
 
 def _is_condition_failure(error: Exception) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,8 +31,9 @@ from chalicelib.clock import OSLO
 from chalicelib.domain.slots import slot_ref
 from chalicelib.http.tokens import issue_token
 from chalicelib.local.demo import DEMO_STAFF_PID, SMITTEVERN_HER_ID
-from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table, token_for
+from tests.conftest import KORONATEST_ANSWERS, Citizen, token_for
 from tests.helpers import first_free_slot, timebook_body
+from tests.http.conftest import TableWatch, seeded_world
 
 MAX_BODY = 64 * 1024
 
@@ -150,16 +150,8 @@ class World:
     holder: Citizen
     hold_id: str
     vaksine_location_id: str
+    watch: TableWatch
     _citizens: Iterator[int] = field(default_factory=lambda: iter(range(100, 10_000)))
-    write_calls: int = 0  # put/update/delete calls reaching moto, counted by the `world` fixture
-    _state: bytes = b""
-    _state_at: int = -1
-
-    def state(self) -> bytes:
-        """The table's state, recomputed only after a write call (pickling it costs ~10 ms)."""
-        if self._state_at != self.write_calls:
-            self._state, self._state_at = self.table_state(), self.write_calls
-        return self._state
 
     @property
     def tb(self) -> str:
@@ -172,60 +164,29 @@ class World:
     def fresh_citizen(self, **claims: Any) -> Citizen:
         return Citizen(next(self._citizens), **claims)
 
-    def table_state(self) -> bytes:
-        """Every item of the table, straight from moto's memory, pickled: a Scan (or to_json) per test is slow."""
-        table = moto_table()
-        # Reads of a missing key leave an empty partition behind in moto's defaultdict: not a write.
-        return pickle.dumps({key: dict(items) for key, items in table.items.items() if items})
-
-    @staticmethod
-    def changed_items(before: bytes, after: bytes) -> list[str]:
-        def flat(state: bytes) -> set[str]:
-            return {
-                json.dumps(item.to_json(), sort_keys=True)
-                for items in pickle.loads(state).values()
-                for item in items.values()
-            }
-
-        old, new = flat(before), flat(after)
-        return sorted(f"- {i[:300]}" for i in old - new) + sorted(f"+ {i[:300]}" for i in new - old)
-
-
-def _counting(world: World, write: Any) -> Any:
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        world.write_calls += 1
-        return write(*args, **kwargs)
-
-    return counted
-
 
 @pytest.fixture(scope="class")
 def world() -> Iterator[World]:
-    """tests/conftest.py's `aws` + `demo` + a hold, once for the whole class (they are read-only)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    from app import app
-    from chalicelib.booking import common
-    from chalicelib.local import demo as demo_data
-    from chalicelib.local.gateway import Client
-
-    with moto_aws(), pytest.MonkeyPatch.context() as patch:
-        client = Client(app)
-        demo = demo_data.seed(weeks=2)
-        staff = demo_staff_token()
+    """tests/http/conftest.py's seeded world + a hold, once for the whole class (they are read-only)."""
+    with seeded_world() as seeded:
+        client, demo = seeded.client, seeded.demo
         slot = first_free_slot(client, demo.koronatest_id)
         held_slot = first_free_slot(client, demo.koronatest_id, datetime.fromisoformat(slot["end"]))
         holder = Citizen(99)
         hold = client.post("/holds", {"slot_id": held_slot["id"]}, token=holder.token)
         assert hold.status == 201, hold
         vaksine = client.get(f"/timebooks/{demo.koronavaksine_id}").json
-        world = World(client, demo, staff, slot, held_slot, holder, hold.json["id"], vaksine["locations"][0]["id"])
-        # Every write reaches moto's backend through these three (transactions and batches too).
-        for name in ("put_item", "update_item", "delete_item"):
-            patch.setattr(DynamoDBBackend, name, _counting(world, getattr(DynamoDBBackend, name)))
-        yield world
-        common._timebooks.clear()
-    clock.reset()
+        yield World(
+            client,
+            demo,
+            seeded.staff_token,
+            slot,
+            held_slot,
+            holder,
+            hold.json["id"],
+            vaksine["locations"][0]["id"],
+            seeded.watch,
+        )
 
 
 # POST routes and a body that is valid for them except where a test spoils it.
@@ -304,16 +265,8 @@ class TestRejected:
 
     @pytest.fixture(autouse=True)
     def _nothing_written(self, world: World) -> Iterator[None]:
-        before = world.state()
-        calls = world.write_calls
-        yield
-        if world.write_calls == calls:
-            return  # no put, update or delete reached the table at all
-        after = world.state()
-        # Equal bytes: nothing changed. Different bytes may still be the same items (moto rebuilds its
-        # dicts when it rolls a failed transaction back), so compare the items themselves then.
-        if after != before and (changes := world.changed_items(before, after)):
-            pytest.fail("a refused request wrote to the table:\n" + "\n".join(changes), pytrace=False)
+        with world.watch.unchanged():
+            yield
 
     # ---- the body as such ----------------------------------------------------------------------
 

@@ -237,7 +237,6 @@ def _relay_and_consume() -> None:
 def day_of_logs(
     client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, app_loggers_through: None
 ) -> dict[str, Any]:
-    pytest.importorskip("chalicelib.messaging.consumer")
     child_pid = make_pid(612)
     citizen = Citizen(611)
     parent = Citizen(613, represents=[{"pid": child_pid, "name": "Barn Barnesen"}])

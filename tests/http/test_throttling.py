@@ -24,9 +24,10 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from pynamodb.exceptions import GetError, PynamoDBException, QueryError, TransactWriteError
 
-from chalicelib import clock
-from tests.conftest import KORONATEST_ANSWERS, Citizen, demo_staff_token, moto_aws, moto_table
+from chalicelib import clock, settings
+from tests.conftest import KORONATEST_ANSWERS, Citizen
 from tests.helpers import book_body, free_days, free_slots
+from tests.http.conftest import TableWatch, seeded_world
 
 # What AWS error texts may contain; none of it may reach the client.
 AWS_DETAIL = "pk=PERSON#24085038849 secret-aws-detail-4711"
@@ -58,30 +59,16 @@ class World:
     citizen: Citizen
     appointment: dict[str, Any]
     slots: list[dict[str, Any]]  # free Koronatest slots of one day after today
+    watch: TableWatch
 
-    def table_items(self) -> list[dict[str, Any]]:
-        table = moto_table()
-        return sorted((item.to_json() for item in table.all_items()), key=repr)
-
-    @contextlib.contextmanager
-    def unchanged(self) -> Iterator[None]:
-        before = self.table_items()
-        yield
-        assert self.table_items() == before, "a refused request wrote to the table"
+    def unchanged(self) -> contextlib.AbstractContextManager[None]:
+        return self.watch.unchanged()
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-
-    from app import app
-    from chalicelib.booking import common
-    from chalicelib.local import demo as demo_data
-    from chalicelib.local.gateway import Client
-
-    with moto_aws():
-        client = Client(app)
-        demo = demo_data.seed(weeks=2)
-        staff = demo_staff_token()
+    with seeded_world() as seeded:
+        client, demo, staff = seeded.client, seeded.demo, seeded.staff_token
         today = clock.local(clock.now()).date().isoformat()
         day = next(d["date"] for d in free_days(client, demo.koronatest_id) if d["date"] > today)
         slots = free_slots(client, demo.koronatest_id, day)
@@ -90,9 +77,7 @@ def world() -> Iterator[World]:
             "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=slots[0]["id"]), token=citizen.token
         )
         assert made.status == 201, made
-        yield World(client, demo, staff, citizen, made.json, slots[1:])
-        common._timebooks.clear()
-    clock.reset()
+        yield World(client, demo, staff, citizen, made.json, slots[1:], seeded.watch)
 
 
 @pytest.fixture
@@ -266,9 +251,8 @@ def test_appointment_change_throttled(world: World, dynamodb_fails: Callable[...
 def test_route_answers_aws_errors(
     world: World, dynamodb_fails: Callable[..., None], operation: str, code: str, method: str, path: str
 ) -> None:
-    from chalicelib.booking import common
 
-    common._timebooks.clear()  # the timebook cache would hide a failing GetItem
+    settings.reset()  # the timebook cache would hide a failing GetItem
     path = path.format(tb=world.demo.koronatest_id, ap=world.appointment["id"])
     token = world.staff if path.startswith("/admin") else world.citizen.token
     body = {"slot_id": world.slots[3]["id"]} if method == "POST" else None

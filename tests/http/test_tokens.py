@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -304,6 +305,18 @@ class TestRs256:
         _assert_invalid(rs_verifier, rs_token(claims))
 
 
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The clock of PyJWKClient's JWKS cache and refresh cooldown (time.monotonic in PyJWT), moved by hand."""
+    from jwt import api_jwk, jwk_set_cache, jwks_client
+
+    now = [1000.0]
+    clock = SimpleNamespace(monotonic=lambda: now[0], time=time.time)
+    for module in (api_jwk, jwk_set_cache, jwks_client):
+        monkeypatch.setattr(module, "time", clock)
+    return now
+
+
 class TestJwksCache:
     def test_keys_are_cached(self, rs_verifier: TokenVerifier, rs_token: Callable[..., str], jwks_path: Path) -> None:
         assert rs_verifier.verify(rs_token()).sub == PID
@@ -312,14 +325,14 @@ class TestJwksCache:
 
     def test_unknown_kid_triggers_one_refresh(
         self,
+        now: list[float],
         rs_settings: TokenSettings,
         rs_token: Callable[..., str],
         jwks_path: Path,
         rsa_key: rsa.RSAPrivateKey,
         other_rsa_key: rsa.RSAPrivateKey,
     ) -> None:
-        now = [1000.0]
-        verifier = TokenVerifier(rs_settings, clock=lambda: now[0])
+        verifier = TokenVerifier(rs_settings)
         assert verifier.verify(rs_token()).sub == PID
         # The provider rotates in a new key.
         jwks_path.write_text(json.dumps(_jwks(("key-1", rsa_key), ("key-2", other_rsa_key))))
@@ -329,14 +342,14 @@ class TestJwksCache:
 
     def test_refresh_is_throttled(
         self,
+        now: list[float],
         rs_settings: TokenSettings,
         rs_token: Callable[..., str],
         jwks_path: Path,
         rsa_key: rsa.RSAPrivateKey,
         other_rsa_key: rsa.RSAPrivateKey,
     ) -> None:
-        now = [1000.0]
-        verifier = TokenVerifier(rs_settings, clock=lambda: now[0])
+        verifier = TokenVerifier(rs_settings)
         verifier.verify(rs_token())
         jwks_path.write_text(json.dumps(_jwks(("key-1", rsa_key), ("key-2", other_rsa_key))))
         new_token = rs_token(kid="key-2", key=other_rsa_key)
@@ -345,10 +358,9 @@ class TestJwksCache:
         assert verifier.verify(new_token).sub == PID
 
     def test_stale_keys_kept_when_reload_fails(
-        self, rs_settings: TokenSettings, rs_token: Callable[..., str], jwks_path: Path
+        self, now: list[float], rs_settings: TokenSettings, rs_token: Callable[..., str], jwks_path: Path
     ) -> None:
-        now = [1000.0]
-        verifier = TokenVerifier(rs_settings, clock=lambda: now[0])
+        verifier = TokenVerifier(rs_settings)
         verifier.verify(rs_token())
         jwks_path.write_text("not json")
         now[0] += 3600

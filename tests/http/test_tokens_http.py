@@ -2,7 +2,7 @@
 
 tests/http/test_tokens.py tests `TokenVerifier` directly; here the same failures go through
 what a client meets: the Chalice authorizer run the way API Gateway runs it, configured from the
-environment (`TOKEN_*`) exactly as a deployed stage is (`chalicelib.http.auth.reset()` makes the
+environment (`TOKEN_*`) exactly as a deployed stage is (`chalicelib.settings.reset()` makes the
 process-wide verifier re-read it). Every refusal must look the same, so a caller learns nothing
 about why a token failed, and must never echo the token or an identity number.
 """
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from chalicelib.http import auth
+from chalicelib import settings
 from tests.conftest import moto_aws
 from tests.factories import make_pid
 
@@ -92,9 +92,9 @@ def gateway() -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_verifier() -> Iterator[None]:
-    auth.reset()
+    settings.reset()
     yield
-    auth.reset()
+    settings.reset()
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def rs256(monkeypatch: pytest.MonkeyPatch, jwks_path: Path) -> None:
     monkeypatch.setenv("TOKEN_ISSUER", ISSUER)
     monkeypatch.setenv("TOKEN_AUDIENCE", AUDIENCE)
     monkeypatch.delenv("TOKEN_JWKS_URL", raising=False)
-    auth.reset()
+    settings.reset()
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def hs256_with_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Local mode (shared secret), told to check issuer and audience too."""
     monkeypatch.setenv("TOKEN_ISSUER", ISSUER)
     monkeypatch.setenv("TOKEN_AUDIENCE", AUDIENCE)
-    auth.reset()
+    settings.reset()
 
 
 @pytest.fixture

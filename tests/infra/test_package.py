@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -108,14 +109,81 @@ def test_phonenumbers_is_used_without_its_pruned_tables() -> None:
             assert f"phonenumbers.{module}" not in text and f"from phonenumbers import {module}" not in text, path
 
 
-def test_built_zip_is_small_and_trimmed() -> None:
-    """The zip `make package` left in build/, if any (building it needs PyPI, so tests do not)."""
-    path = ROOT / "build" / packaging.ZIP_NAME
-    if not path.exists():
-        pytest.skip("no build/deployment.zip: run make package")
-    sizes = packaging.zip_sizes(path)
+def _distributions_of(requirements: Path) -> list[Any]:
+    """The installed distributions requirements.txt names, with everything they need (what chalice
+    package puts in the zip; the venv has the same pinned versions, as Linux wheels)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    wanted = [Requirement(line).name for line in requirements.read_text().splitlines() if line.split("#")[0].strip()]
+    found: dict[str, Any] = {}
+    while wanted:
+        name = wanted.pop().lower().replace("_", "-")
+        if name in found:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency that is not installed is not needed either
+        found[name] = dist
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": "crypto"}):
+                wanted.append(requirement.name)
+    return list(found.values())
+
+
+@pytest.fixture(scope="module")
+def built_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """deployment.zip as `chalice package` lays it out (the app at the top, the libraries beside
+    it), built offline from this venv; then trimmed by scripts/package.py as `make package` does."""
+    path = tmp_path_factory.mktemp("zip") / packaging.ZIP_NAME
+    import chalice
+    import chalice.app
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        # chalice/deploy/packager.py's _iter_app_filenames: Chalice's runtime (two files), the app.
+        archive.write(chalice.app.__file__, "chalice/app.py")
+        archive.write(chalice.__file__, "chalice/__init__.py")
+        archive.write(ROOT / "app.py", "app.py")
+        for source in sorted((ROOT / "chalicelib").rglob("*.py")):
+            archive.write(source, source.relative_to(ROOT).as_posix())
+        for dist in _distributions_of(ROOT / "requirements.txt"):
+            for file in dist.files or []:
+                name = file.as_posix()
+                if name.startswith("..") or ".dist-info/" in name or name.endswith(".pyc"):
+                    continue
+                archive.write(Path(dist.locate_file(file)), name)
+    packaging.prune_zip(path)
+    return path
+
+
+def test_the_trimmed_zip_is_small_and_runs(built_zip: Path) -> None:
+    """What `make package` checks of the zip it builds, on a zip built here: small, trimmed, and
+    the app imports and runs its libraries from it with only the Lambda runtime's SDK beside it."""
+    sizes = packaging.zip_sizes(built_zip)
     assert sizes["unzipped_bytes"] < packaging.MAX_UNZIPPED_BYTES
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(built_zip) as archive:
         names = archive.namelist()
     assert "app.py" in names and "chalicelib/storage/repository.py" in names
+    assert "botocore/data/dynamodb/2012-08-10/service-2.json.gz" in names
     assert not [n for n in names if packaging.is_pruned(n)]
+    packaging.smoke_test(built_zip)  # raises PackageError with the interpreter's output
+
+
+def test_the_smoke_test_fails_a_zip_without_a_library(built_zip: Path, tmp_path: Path) -> None:
+    broken = tmp_path / packaging.ZIP_NAME
+    with zipfile.ZipFile(built_zip) as source, zipfile.ZipFile(broken, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            if not info.filename.startswith("pynamodb/"):
+                target.writestr(info, source.read(info))
+    with pytest.raises(packaging.PackageError, match="pynamodb"):
+        packaging.smoke_test(broken)
+
+
+def test_stages_build_into_their_own_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packaging, "BUILD", tmp_path)
+    made = {stage: packaging.package(stage, template_only=True)["template"] for stage in ("dev", "prod")}
+    assert made == {stage: str(tmp_path / stage / packaging.TEMPLATE_NAME) for stage in ("dev", "prod")}
+    assert all(Path(template).exists() for template in made.values())

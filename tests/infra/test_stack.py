@@ -25,7 +25,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import clock
+from chalicelib import clock, settings
 from tests.conftest import REGION, Citizen, token_for
 from tests.helpers import first_free_slot, free_slots
 from tests.infra import awscalls
@@ -401,10 +401,6 @@ def run_flows(scenario: Scenario) -> None:
 
 @pytest.fixture(scope="module")
 def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
-    from chalicelib.booking import common
-    from chalicelib.messaging import publisher
-    from chalicelib.storage import repository
-
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         cloudformation.create_stack(
@@ -446,9 +442,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
             "FEED_RUNS_PER_MINUTE": "1",
         }.items():
             mp.setenv(name, value)
-        repository.reset_connections()  # re-reads TABLE_NAME into the models
-        publisher.reset_default_publisher()
-        common._timebooks.clear()
+        settings.reset()  # re-reads TABLE_NAME into the models, the queue into the publisher
 
         iam = boto3.client("iam", region_name=REGION)
         for function in awscalls_functions(template):
@@ -465,9 +459,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         finally:
             clock.reset()
             standards.stop()
-    repository.reset_connections()
-    publisher.reset_default_publisher()
-    common._timebooks.clear()
+    settings.reset()
 
 
 def awscalls_functions(template: dict[str, Any]) -> list[str]:
@@ -591,7 +583,7 @@ def test_roles_come_from_the_policy_files_and_have_no_wildcards(template: dict[s
 
 def test_the_policy_files_are_the_ones_in_infra() -> None:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    for settings in config["lambda_functions"].values():
-        path = (ROOT / ".chalice" / settings["iam_policy_file"]).resolve()
+    for function in config["lambda_functions"].values():
+        path = (ROOT / ".chalice" / function["iam_policy_file"]).resolve()
         assert path.parent == ROOT / "infra" / "policies", path
     assert {p.stem for p in (ROOT / "infra" / "policies").glob("*.json")} == set(config["lambda_functions"])

@@ -7,6 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib import settings
 from chalicelib.messaging import publisher as publisher_module
 from chalicelib.messaging.consumer import handle_batch
 from chalicelib.messaging.local_consumer import drain_queue
@@ -43,6 +44,7 @@ def test_the_queue_url_comes_from_the_environment(aws, monkeypatch):
     assert SqsPublisher().queue_url == aws["queue_url"]
     assert SqsPublisher("https://example/q.fifo").queue_url == "https://example/q.fifo"
     monkeypatch.delenv("EVENTS_QUEUE_URL")
+    settings.reset()
     with pytest.raises(ValueError):
         SqsPublisher()
 
@@ -123,7 +125,7 @@ def test_one_failure_does_not_stop_the_others_but_holds_back_its_appointments_la
 
 def test_relay_now_never_fails_the_request(aws, monkeypatch):
     monkeypatch.delenv("EVENTS_QUEUE_URL")
-    publisher_module.reset_default_publisher()
+    settings.reset()
     item = repository.prepare_outbox(event())
     item.save()
     assert relay_now([item]) == RelayResult(sent=0, failed=1)
@@ -131,15 +133,15 @@ def test_relay_now_never_fails_the_request(aws, monkeypatch):
 
 
 def test_the_default_publisher_follows_the_environment(aws, sqs, monkeypatch):
-    publisher_module.reset_default_publisher()
+    settings.reset()
     one = publisher_module.default_publisher()
     assert publisher_module.default_publisher() is one
     stored_events(1)
     assert relay_pending() == RelayResult(sent=1, failed=0)
     assert len(receive_all(sqs, aws["queue_url"])) == 1
     monkeypatch.setenv("EVENTS_QUEUE_URL", aws["dead_letter_queue_url"])
+    settings.reset()
     assert publisher_module.default_publisher().queue_url == aws["dead_letter_queue_url"]
-    publisher_module.reset_default_publisher()
 
 
 @pytest.mark.parametrize(

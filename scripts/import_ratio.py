@@ -1,0 +1,141 @@
+"""How much slower `import app` is than importing its bare dependencies (a Lambda cold start).
+
+Each run is a fresh interpreter that times one import statement from the inside (so the
+interpreter's own start-up is not counted): `import app`, or its bare dependencies: every module
+of chalice, pynamodb and pydantic (`LIBRARIES`) that `import app` loads, imported by themselves
+(found by importing app once). The difference is ours: our modules, the classes they build at
+import, and any other library imported eagerly rather than in the function that needs it.
+Runs alternate between the two, so a busy machine slows both alike; the ratio is of the medians
+of CPU time (steadier than wall time on a shared machine; wall time is reported too).
+Bytecode is compiled once before measuring, as a deployed Lambda has it.
+
+    .venv/bin/python scripts/import_ratio.py [--runs 15] [--json]
+
+`measure()` returns the same numbers as a dict (scripts/bench.py reports them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1.2  # app.py may cost at most this many times its bare dependencies
+LIBRARIES = ("chalice", "pynamodb", "pydantic")
+# The least of them app.py needs: a stricter yardstick, also reported (an eager import of a heavy
+# part of these libraries, such as pydantic's JSON schema, shows there and not in the ratio).
+MINIMAL = "import chalice.app, pynamodb.models, pynamodb.transactions\nfrom pydantic import BaseModel"
+APP = "import app"
+STAGE = "prod"  # what Lambda imports (the local stage adds /dev/token)
+
+_TIMER = """
+import sys, time
+wall, cpu = time.perf_counter(), time.process_time()
+exec(compile(sys.argv[1], "<measured>", "exec"))
+print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
+
+
+def stage_environment(stage: str = STAGE) -> dict[str, str]:
+    """The environment a deployed stage's function has (.chalice/config.json), without AWS access."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TOKEN_", "DEV_TOKENS"))}
+    env.update(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    env.update({"AWS_DEFAULT_REGION": "eu-north-1", "TABLE_NAME": "timebok-ratio"})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # read bytecode, as Lambda does
+    return env
+
+
+def _run(code: str, env: Mapping[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of `code` in a fresh interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", _TIMER, code], cwd=ROOT, env=dict(env), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{code!r} failed:\n{result.stderr[-2000:]}")
+    wall, cpu = result.stdout.split()
+    return float(wall), float(cpu)
+
+
+def _ms(values: list[float]) -> float:
+    return round(statistics.median(values) * 1000, 1)
+
+
+def bare_dependencies(env: Mapping[str, str]) -> str:
+    """An import statement for the modules of LIBRARIES that `import app` loads."""
+    listing = (
+        "import json, sys\nimport app\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {list(LIBRARIES)!r})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", listing], cwd=ROOT, env=dict(env), capture_output=True, text=True, check=True
+    )
+    modules = json.loads(result.stdout.strip().splitlines()[-1])
+    return "import " + ", ".join(modules)
+
+
+def measure(runs: int = 15, stage: str = STAGE) -> dict[str, Any]:
+    """Side by side in fresh subprocesses, `runs` of each; medians in ms and their ratio."""
+    env = stage_environment(stage)
+    _run(APP, env)  # compile bytecode once; every measured run then reads .pyc
+    bare_code = bare_dependencies(env)
+    bare: list[tuple[float, float]] = []
+    minimal: list[tuple[float, float]] = []
+    app: list[tuple[float, float]] = []
+    for _ in range(runs):
+        bare.append(_run(bare_code, env))
+        minimal.append(_run(MINIMAL, env))
+        app.append(_run(APP, env))
+    bare_cpu, app_cpu = _ms([c for _, c in bare]), _ms([c for _, c in app])
+    minimal_cpu = _ms([c for _, c in minimal])
+    bare_wall, app_wall = _ms([w for w, _ in bare]), _ms([w for w, _ in app])
+    return {
+        "runs": runs,
+        "stage": stage,
+        "bare_modules": len(bare_code.split(",")),
+        "bare_cpu_median_ms": bare_cpu,
+        "app_cpu_median_ms": app_cpu,
+        "bare_wall_median_ms": bare_wall,
+        "app_wall_median_ms": app_wall,
+        "ratio": round(app_cpu / bare_cpu, 3),
+        "ratio_wall": round(app_wall / bare_wall, 3),
+        "minimal_cpu_median_ms": minimal_cpu,
+        "ratio_to_minimal": round(app_cpu / minimal_cpu, 3),
+        "target": TARGET,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def report(result: Mapping[str, Any]) -> str:
+    verdict = "ok" if result["ratio"] <= result["target"] else f"over the {result['target']}x target"
+    return (
+        f"import app: {result['app_cpu_median_ms']} ms CPU vs {result['bare_cpu_median_ms']} ms for its bare "
+        f"dependencies ({result['bare_modules']} modules of {', '.join(LIBRARIES)}): "
+        f"{result['ratio']}x ({verdict}); wall {result['app_wall_median_ms']} vs "
+        f"{result['bare_wall_median_ms']} ms ({result['ratio_wall']}x); median of {result['runs']} runs each, "
+        f"load {result['load_average_1min']}; against the minimal imports ({result['minimal_cpu_median_ms']} ms) "
+        f"{result['ratio_to_minimal']}x"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--stage", default=STAGE, choices=("local", "dev", "prod"))
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = parser.parse_args(argv)
+    result = measure(args.runs, args.stage)
+    print(json.dumps(result, indent=2) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

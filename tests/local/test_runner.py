@@ -1,0 +1,62 @@
+"""`make run`'s process: a busy port fails at once with one line; SIGTERM stops it and frees the port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.live import _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _runner(port: int, *extra: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = [sys.executable, "-m", "chalicelib.local.runner", "--port", str(port), *extra]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_busy_port_fails_at_once_with_one_line() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        process = _runner(port, "--no-demo")
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().splitlines() == [stderr.strip()], stderr  # one line, no traceback
+    assert f"port {port}" in stderr and "in use" in stderr
+    # Before anything starts: a bare interpreter's start-up, not the stand-in's and the app's import.
+    assert time.monotonic() - started < 10
+
+
+def test_sigterm_stops_the_runner_and_frees_its_port() -> None:
+    port = _free_port()
+    process = _runner(port, "--no-demo")
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health-contacts", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stdout
+    assert "Timebok stopped." in stdout
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # free again
