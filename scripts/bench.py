@@ -704,7 +704,7 @@ def print_steps(result: Mapping[str, Any]) -> None:
 # ---- 2. surge over HTTP --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -949,7 +949,7 @@ def measure_surges(counter: DynamoCounter) -> list[dict[str, Any]]:
     quiet_logs()
     os.environ.pop("AWS_ENDPOINT_URL", None)
     forget_aws_clients()
-    stack = runner.start(_free_port(), seed=False, workers=False)
+    stack = runner.start(free_port(), seed=False, workers=False)
     load = round(os.getloadavg()[0], 2)
     counter.local_endpoint = stack.endpoint_url
     try:

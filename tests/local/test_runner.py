@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.live import _free_port
+from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def test_a_busy_port_fails_at_once_with_one_line() -> None:
 
 
 def test_sigterm_stops_the_runner_and_frees_its_port() -> None:
-    port = _free_port()
+    port = free_port()
     process = _runner(port, "--no-demo")
     try:
         deadline = time.monotonic() + 90
