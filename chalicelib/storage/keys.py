@@ -71,9 +71,10 @@ def idempotency(owner: str, scope: str, key: str) -> tuple[str, str]:
     return f"IDEM#{owner}#{scope}#{key}", "IDEM"
 
 
-def active_count(timebook_id: str, pid: str) -> tuple[str, str]:
-    """How many active appointments one person has in one timebook (the per-person limit)."""
-    return f"ACTIVE#{timebook_id}#{pid}", "ACTIVE"
+def person(timebook_id: str, pid: str) -> tuple[str, str]:
+    """One person in one timebook: their one live hold and the lanes of their active
+    appointments (the per-person limit). Its own partition: no two people contend."""
+    return f"PT#{timebook_id}#{pid}", "PT"
 
 
 def outbox(event_id: str) -> tuple[str, str]:
