@@ -373,7 +373,13 @@ def take_hold(write: HoldWrite, now_epoch: int) -> None:
     hold, and make the new one their hold, if their hold is still the one read and a lane is
     free. Raises ConditionFailed naming what lost: place, old, person, idempotency, conflict."""
     tx = _Transaction()
-    actions = [_place(write.place).set(write.claim.as_item())]
+    shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
+    actions = [
+        _place(write.place).set(write.claim.as_item()),
+        # The sweep's sparse index (tidying only: an expired hold is free without it).
+        SlotItem.gsi2pk.set(keys.holds_to_sweep(shard)),
+        SlotItem.gsi2sk.set(f"{write.claim.expires_at:012d}"),
+    ]
     condition = _place_is_free(write.place, now_epoch)
     if write.free_old is not None:
         old_ref, old_place, old_id = write.free_old
