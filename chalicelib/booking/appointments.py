@@ -34,6 +34,7 @@ from chalicelib.domain.forms import validate_answers
 from chalicelib.domain.holds import HoldRef, parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
@@ -281,6 +282,17 @@ def mine(principal: Principal) -> list[AppointmentItem]:
     """«Timeavtaler»: the caller's appointments and those of the people they represent."""
     require_citizen(principal)
     return repository.appointments_of_people(principal.people())
+
+
+def mine_page(principal: Principal, page: PageRequest) -> tuple[list[AppointmentItem], Position | None]:
+    """«Timeavtaler», one page: the caller's own first, then each person they represent's."""
+    require_citizen(principal)
+    return repository.appointments_of_people_page(principal.people(), page)
+
+
+def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+    require_citizen(principal)
+    return repository.inbox_page(principal.people(), page)
 
 
 def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> AppointmentItem:

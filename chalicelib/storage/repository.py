@@ -22,6 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
+from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Unavailable
 from chalicelib.storage import keys
@@ -586,6 +587,86 @@ def appointments_of_people(pids: Iterable[str]) -> list[AppointmentItem]:
         for item in AppointmentItem.by_person.query(keys.appointments_of_person(pid)):
             found[item.id] = item
     return sorted(found.values(), key=lambda a: (a.start, a.id))
+
+
+def _page(query: Any) -> tuple[list[Any], dict[str, Any] | None]:
+    found = list(query)
+    return found, query.last_evaluated_key
+
+
+def appointments_of_people_page(
+    pids: Sequence[str], page: PageRequest
+) -> tuple[list[AppointmentItem], Position | None]:
+    """One page of the appointments of several people, person by person, each by start."""
+    found: list[AppointmentItem] = []
+    person, after = page.start.person, page.start.after
+    while person < len(pids) and len(found) < page.limit:
+        pid = pids[person]
+        start_key = None
+        if after:
+            (appointment_id, sort) = after[:2]
+            pk, sk = keys.appointment(appointment_id)
+            start_key = {
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "gsi1pk": {"S": keys.appointments_of_person(pid)},
+                "gsi1sk": {"S": sort},
+            }
+        query = AppointmentItem.by_person.query(
+            keys.appointments_of_person(pid), limit=page.limit - len(found), last_evaluated_key=start_key
+        )
+        items, last = _page(query)
+        found.extend(items)
+        if last is not None and items:
+            return found, Position(person, (items[-1].id, items[-1].gsi1sk))
+        person, after = person + 1, ()
+    return found, (Position(person, ()) if person < len(pids) else None)
+
+
+def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+    """One page of the inbox of several people, person by person, newest first."""
+    found: list[InboxMessageItem] = []
+    person, after = page.start.person, page.start.after
+    while person < len(pids) and len(found) < page.limit:
+        pk = keys.inbox(pids[person])
+        start_key = {"pk": {"S": pk}, "sk": {"S": after[0]}} if after else None
+        query = InboxMessageItem.query(
+            pk, scan_index_forward=False, limit=page.limit - len(found), last_evaluated_key=start_key
+        )
+        items, last = _page(query)
+        found.extend(items)
+        if last is not None and items:
+            return found, Position(person, (items[-1].sk,))
+        person, after = person + 1, ()
+    return found, (Position(person, ()) if person < len(pids) else None)
+
+
+def appointments_of_timebook_page(
+    timebook_id: str, page: PageRequest, *, day: date | None = None, status: str | None = None
+) -> tuple[list[AppointmentItem], Position | None]:
+    condition = AppointmentItem.gsi2sk.startswith(day.isoformat()) if day is not None else None
+    status_filter = (AppointmentItem.status == status) if status else None
+    start_key = None
+    if page.start.after:
+        appointment_id, sort = page.start.after[:2]
+        pk, sk = keys.appointment(appointment_id)
+        start_key = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "gsi2pk": {"S": keys.appointments_of_timebook(timebook_id)},
+            "gsi2sk": {"S": sort},
+        }
+    query = AppointmentItem.by_timebook.query(
+        keys.appointments_of_timebook(timebook_id),
+        condition,
+        filter_condition=status_filter,
+        limit=page.limit,
+        last_evaluated_key=start_key,
+    )
+    items, last = _page(query)
+    if last is not None and items:
+        return items, Position(0, (items[-1].id, items[-1].gsi2sk))
+    return items, None
 
 
 def appointments_of_timebook(

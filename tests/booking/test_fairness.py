@@ -368,3 +368,53 @@ def test_represents_is_bounded(client, demo):
     assert client.get("/appointments", token=many.token).status == 401
     ten = Citizen(451, represents=[{"pid": make_pid(480 + n), "name": "Barn"} for n in range(10)])
     assert client.get("/appointments", token=ten.token).status == 200
+
+
+def test_lists_are_paged(client, demo, staff_token):
+    from chalicelib.booking import appointments as booking
+    from chalicelib.domain.people import Principal
+    from chalicelib.http.schemas import AppointmentIn
+
+    child = Citizen(471)
+    parent = Citizen(470, represents=[{"pid": child.pid, "name": "Barn"}])
+    principal = Principal(parent.pid, "citizen", parent.name, represents={child.pid: "Barn"})
+    tb = demo.koronavaksine_id
+    from chalicelib.booking.common import timebook
+
+    timebook(tb).max_active_per_person = None  # this test books many: lift the limit (cached timebook)
+    day = first_free_slot(client, tb)["start"][:10]
+    slots = free_slots(client, tb, day)
+    made = []
+    for n, slot in enumerate(slots[:5]):
+        for_pid = child.pid if n % 2 else None
+        answers = {q["id"]: "nei" for q in client.get(f"/timebooks/{tb}").json["form"]["questions"]}
+        body = AppointmentIn(slot_id=slot["id"], phone=parent.phone, answers=answers, for_pid=for_pid)
+        made.append(booking.book(principal, body)[0].id)
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/appointments{query}", token=parent.token)
+        assert page.status == 200, page
+        assert len(page.json["items"]) <= 2
+        seen += [a["id"] for a in page.json["items"]]
+        cursor, pages = page.json["next_cursor"], pages + 1
+        if cursor is None:
+            break
+        assert parent.pid not in cursor and child.pid not in cursor
+    assert sorted(seen) == sorted(made) and pages >= 3
+    everything = client.get("/appointments", token=parent.token).json
+    assert len(everything["items"]) == 5 and everything["next_cursor"] is None
+    staff_seen, cursor = [], None
+    while True:
+        query = f"?timebook_id={tb}&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/admin/appointments{query}", token=staff_token).json
+        staff_seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(staff_seen) == sorted(made)
+    inbox = client.get("/inbox?limit=1", token=parent.token).json
+    assert len(inbox["items"]) <= 1 and "next_cursor" in inbox
+    for bad in ("limit=0", "limit=201", "limit=abc", "cursor=%21%21", "cursor=eyJwIjotMX0"):
+        answer = client.get(f"/appointments?{bad}", token=parent.token)
+        assert answer.status == 400 and answer.json["error"]["fields"][0]["field"] in ("limit", "cursor"), answer
