@@ -108,7 +108,7 @@ class SlotTimes:
 
 
 def _times_of_hold(ref: SlotRef, hold: HoldRef) -> SlotTimes:
-    start = ref.local_start.replace(tzinfo=clock.OSLO)
+    start = ref.start
     end = (start.astimezone(UTC) + timedelta(minutes=hold.minutes)).astimezone(clock.OSLO)
     return SlotTimes(ref.slot_id, ref.location_id, iso(start), iso(end), hold.minutes)
 

@@ -46,7 +46,8 @@ def slot_sort(day: date | str, hhmm: str = "", location_id: str = "") -> str:
 def slot(ref: SlotRef) -> tuple[str, str]:
     return (
         slot_partition(ref.timebook_id, f"{ref.local_start:%Y-%m}"),
-        slot_sort(ref.local_date.isoformat(), f"{ref.local_start:%H:%M}", ref.location_id),
+        # "f": the second 02:xx of the autumn night is another slot than the first.
+        slot_sort(ref.local_date.isoformat(), f"{ref.local_start:%H:%M}{'f' if ref.fold else ''}", ref.location_id),
     )
 
 
