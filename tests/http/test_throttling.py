@@ -258,9 +258,7 @@ def test_appointment_change_throttled(world: World, dynamodb_fails: Callable[...
         pytest.param("GetItem", "ServiceUnavailable", "GET", "/appointments/{ap}", id="detail-fault"),
         pytest.param("Query", "ProvisionedThroughputExceededException", "GET", "/inbox", id="inbox-throttled"),
         pytest.param("GetItem", "ThrottlingException", "POST", "/holds", id="hold-throttled"),
-        pytest.param(
-            "TransactWriteItems", "ProvisionedThroughputExceededException", "POST", "/holds", id="hold-write"
-        ),
+        pytest.param("TransactWriteItems", "ProvisionedThroughputExceededException", "POST", "/holds", id="hold-write"),
         pytest.param("BatchGetItem", "ThrottlingException", "POST", "/holds", id="hold-read-throttled"),
         pytest.param(
             "Query", "ThrottlingException", "GET", "/admin/appointments?timebook_id={tb}", id="staff-list-throttled"
