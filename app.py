@@ -28,7 +28,7 @@ from chalicelib.booking import (
 from chalicelib.booking.paging import parse_page
 from chalicelib.http import auth, cors, presenters, schemas
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
-from chalicelib.http.requests import idempotency_key, items, parse_body, query_param, respond
+from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
 
 logs.configure()
 app = Chalice(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
@@ -133,7 +133,8 @@ def create_appointment() -> Response:
 
 @route("/appointments", signed_in=True)
 def list_appointments() -> Response:
-    return respond(items([presenters.appointment(a) for a in appointments.mine(principal(request()))]))
+    found, after = appointments.mine_page(principal(request()), page_of(request()))
+    return respond(paged([presenters.appointment(a) for a in found], after))
 
 
 @route("/appointments/{appointment_id}", signed_in=True)
@@ -199,7 +200,8 @@ def withdraw_from_waitlist(entry_id: str) -> Response:
 
 @route("/inbox", signed_in=True)
 def inbox() -> Response:
-    return respond(items([presenters.inbox_message(m) for m in appointments.inbox(principal(request()))]))
+    found, after = appointments.inbox_page(principal(request()), page_of(request()))
+    return respond(paged([presenters.inbox_message(m) for m in found], after))
 
 
 # ---- staff: set-up ------------------------------------------------------------------------------
@@ -242,10 +244,14 @@ def resource_overview(timebook_id: str) -> Response:
 def staff_appointments() -> Response:
     raw_day = query_param(request(), "date")
     day = discovery.parse_date(raw_day) if raw_day else None
-    found = staff.appointments(
-        principal(request()), query_param(request(), "timebook_id"), query_param(request(), "status"), day
+    found, after = staff.appointments(
+        principal(request()),
+        query_param(request(), "timebook_id"),
+        query_param(request(), "status"),
+        day,
+        page_of(request()),
     )
-    return respond(items([presenters.appointment(a) for a in found]))
+    return respond(paged([presenters.appointment(a) for a in found], after))
 
 
 @route("/admin/appointments/{appointment_id}/confirm", ("POST",), signed_in=True)

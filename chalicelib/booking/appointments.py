@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.booking import waitlist
@@ -13,16 +14,28 @@ from chalicelib.booking.common import (
     iso,
     location_of,
     new_id,
+    people_for_tag,
     request_hash_of,
+    require_bookable,
     require_citizen,
 )
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
-from chalicelib.booking.holds import bookable, parse_slot, slot_unavailable
+from chalicelib.booking.holds import (
+    active_appointment_exists,
+    bookable_slot,
+    jitter,
+    limit_of,
+    parse_slot,
+    slot_minutes,
+    slot_unavailable,
+)
 from chalicelib.domain.appointments import initial_status
 from chalicelib.domain.forms import validate_answers
-from chalicelib.domain.holds import parse_hold_id
+from chalicelib.domain.holds import HoldRef, parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
+from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
@@ -30,11 +43,13 @@ from chalicelib.http.schemas import AppointmentIn
 from chalicelib.storage import repository
 from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
 
-ATTEMPTS = 4
+ATTEMPTS = 6
 SCOPE = "appointments"
 
 
-def _validated(principal: Principal, body: AppointmentIn, tb: TimebookItem) -> tuple[str, str, list[dict]]:
+def _validated(
+    principal: Principal, body: AppointmentIn, tb: TimebookItem, hold: HoldRef | None
+) -> tuple[str, str, list[dict]]:
     """Everything a client sent is checked before any write; errors are reported field by field."""
     fields: list[tuple[str, str]] = []
     for_pid = principal.sub
@@ -43,6 +58,9 @@ def _validated(principal: Principal, body: AppointmentIn, tb: TimebookItem) -> t
             for_pid = validate_pid(body.for_pid)
         except InvalidIdentity as error:
             fields.append(("for_pid", str(error)))
+    elif hold is not None:
+        # The appointment made from a hold is for whom the hold was taken.
+        for_pid = next(iter(people_for_tag(principal, hold.tag)), principal.sub)
     phone = ""
     try:
         phone = normalize_phone(body.phone)
@@ -54,6 +72,10 @@ def _validated(principal: Principal, body: AppointmentIn, tb: TimebookItem) -> t
         raise InvalidInput("Some fields are not valid.", fields=fields)
     if not principal.may_act_for(for_pid):
         raise Forbidden("You may not book on behalf of this person.", code="not_representative")
+    if hold is not None and not people_for_tag(principal, hold.tag):
+        raise NotFound("No such hold.", code="hold_not_found")  # not for anyone the caller acts for
+    if hold is not None and not hold.is_for(for_pid):
+        raise Conflict("The hold was taken for someone else.", code="hold_for_other_person")
     return for_pid, phone, [a.__dict__ for a in answers]
 
 
@@ -75,30 +97,52 @@ def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Excepti
     return Conflict("The hold could not be used.", code="hold_gone")
 
 
+@dataclass(frozen=True)
+class SlotTimes:
+    """What an appointment needs of its slot; from a hold id it is known without reading the slot."""
+
+    slot_id: str
+    location_id: str
+    start: str
+    end: str
+    minutes: int
+
+
+def _times_of_hold(ref: SlotRef, hold: HoldRef) -> SlotTimes:
+    start = ref.start
+    end = (start.astimezone(UTC) + timedelta(minutes=hold.minutes)).astimezone(clock.OSLO)
+    return SlotTimes(ref.slot_id, ref.location_id, iso(start), iso(end), hold.minutes)
+
+
+def _times_of_slot(slot: SlotItem) -> SlotTimes:
+    return SlotTimes(slot.slot_id, slot.location_id, slot.start, slot.end, slot_minutes(slot))
+
+
 def _new_appointment(
     principal: Principal,
     tb: TimebookItem,
-    slot: SlotItem,
+    times: SlotTimes,
     place: int,
+    lane: int | None,
     for_pid: str,
     phone: str,
     answers: list[dict],
     description: str,
 ) -> AppointmentItem:
-    start, end = datetime.fromisoformat(slot.start), datetime.fromisoformat(slot.end)
     now = iso(clock.now())
     return AppointmentItem(
         id=new_id("ap"),
         status=initial_status(bool(tb.requires_confirmation)).value,
         version=0,
-        slot_id=slot.slot_id,
+        slot_id=times.slot_id,
         place=place,
+        lane=lane,
         timebook={"id": tb.id, "name": tb.name, "type": tb.type},
         health_contact={"id": tb.health_contact_id, "name": tb.health_contact_name, "her_id": tb.her_id},
-        location=location_of(tb, slot.location_id),
-        start=slot.start,
-        end=slot.end,
-        duration_minutes=int((end - start).total_seconds() // 60),
+        location=location_of(tb, times.location_id),
+        start=times.start,
+        end=times.end,
+        duration_minutes=times.minutes,
         cancel_deadline_hours=int(tb.cancel_deadline_hours),
         for_pid=for_pid,
         for_name=principal.name_of(for_pid),
@@ -112,26 +156,76 @@ def _new_appointment(
     )
 
 
+@dataclass
+class _Plan:
+    """One try at a booking: where, which lane, and what was read of the person."""
+
+    times: SlotTimes
+    place: int
+    lane: int | None
+    person: repository.PersonSeen
+
+
+def _plan_from_slot(principal: Principal, tb: TimebookItem, ref: SlotRef, for_pid: str) -> _Plan:
+    """Straight from a slot: read the slot and the person at once, choose a place and a lane."""
+    slot, person = repository.read_slot_and_person(ref, for_pid)
+    found = bookable_slot(slot)
+    lanes = free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch(found.now))
+    if limit_of(tb) is not None and not lanes:
+        raise active_appointment_exists()
+    return _Plan(
+        _times_of_slot(found.slot),
+        found.random_free_place(),
+        lanes[0] if lanes else None,
+        repository.person_seen(tb.id, for_pid, person),
+    )
+
+
+def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
+    """From a hold nothing is read: the hold id names the slot, place, length and lane, and the
+    transaction checks the exact hold id on the slot and on the person."""
+    if datetime.fromisoformat(_times_of_hold(ref, hold).start) <= clock.now():
+        raise slot_unavailable()
+    seen = repository.PersonSeen(tb.id, for_pid, exists=True, hold=hold.hold_id)
+    return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
+
+
 def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None = None) -> tuple[AppointmentItem, bool]:
     """Step 5: make the appointment from a hold or straight from a slot.
 
     Returns (appointment, created); a repeated Idempotency-Key answers the first appointment.
+    From a hold this is one DynamoDB request (the transaction); a transaction that lost to a
+    concurrent one on the same item is retried after a short random wait, not answered 409.
     """
     require_citizen(principal)
+    try:
+        return _book(principal, body, idempotency_key)
+    except (Conflict, HoldExpired):
+        # A retry of a request that succeeded finds its hold consumed or its lane taken: the key
+        # answers the first appointment. Read only on this path: a booking reads nothing first.
+        if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash_of(body))):
+            return existing, False
+        raise
+
+
+def _book(principal: Principal, body: AppointmentIn, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
     hold = parse_hold_id(body.hold_id) if body.hold_id else None
     if body.hold_id and hold is None:
         raise NotFound("No such hold.", code="hold_not_found")
     ref = parse_slot(hold.slot_id if hold else body.slot_id or "")
     tb = get_timebook(ref.timebook_id)
-    for_pid, phone, answers = _validated(principal, body, tb)
+    require_bookable(tb)
+    for_pid, phone, answers = _validated(principal, body, tb, hold)
     request_hash = request_hash_of(body)
-    if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash)):
-        return existing, False
+    lane = hold.lane if hold else None
+    if hold and lane is not None and limit_of(tb) is None:
+        lane = None  # the limit was lifted since the hold
     for _ in range(ATTEMPTS):
-        found = bookable(ref)
-        slot, now = found.slot, found.now
-        place = hold.place if hold else found.random_free_place()
-        appointment = _new_appointment(principal, tb, slot, place, for_pid, phone, answers, body.description)
+        plan = _plan_from_hold(tb, ref, hold, for_pid, lane) if hold else _plan_from_slot(principal, tb, ref, for_pid)
+        appointment = _new_appointment(
+            principal, tb, plan.times, plan.place, plan.lane, for_pid, phone, answers, body.description
+        )
+        now = clock.now()
         idempotency = None
         if idempotency_key:
             idempotency = repository.new_idempotency(
@@ -145,39 +239,63 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
         booking = repository.Booking(
             appointment=appointment,
             slot=ref,
-            place=place,
+            place=plan.place,
             owner=principal.sub,
             hold_id=hold.hold_id if hold else None,
             outbox=event_for(appointment, "requested" if appointment.status == "requested" else "confirmed"),
+            person=plan.person,
+            lane=plan.lane,
             idempotency=idempotency,
-            active_limit=int(tb.max_active_per_person) if tb.max_active_per_person else None,
         )
         try:
-            repository.book(booking, clock.epoch(now))
+            repository.book(booking, clock.epoch(now), clock.epoch(datetime.fromisoformat(plan.times.end)))
             publish_now(booking.outbox)
             if hold:
-                waitlist.after_booking(slot, hold.place, hold.hold_id)
+                waitlist.after_booking(hold, tb.id, for_pid)
             return appointment, True
         except repository.ConditionFailed as lost:
             if "idempotency" in lost.failed and idempotency_key:
                 existing = _replay(principal, idempotency_key, request_hash)
                 if existing:
                     return existing, False
+            if "conflict" in lost.failed:
+                jitter()  # a concurrent write on the same item: the hold is still ours, try again
+                continue
             if hold and "place" in lost.failed:
                 raise _hold_failure(ref, hold.place, hold.hold_id, principal.sub) from lost
-            if "active" in lost.failed:
-                raise Conflict(
-                    "There is already an active appointment in this timebook for this person.",
-                    code="active_appointment_exists",
-                ) from lost
+            if hold and "person" in lost.failed:
+                lane = _lane_after_lost(tb, for_pid, hold)
             # Straight from a slot: another booking took that place first; try another one.
     raise slot_unavailable()
+
+
+def _lane_after_lost(tb: TimebookItem, for_pid: str, hold: HoldRef) -> int | None:
+    """The person part of a booking from a live hold lost: their hold was replaced (409), or the
+    lane the hold named was taken by another booking of theirs: try a free one, or 409."""
+    person = repository.get_person(tb.id, for_pid)
+    if person is None or person.hold != hold.hold_id:
+        raise Conflict("The hold is gone. Please choose a time again.", code="hold_gone")
+    lanes = free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch())
+    if not lanes:
+        raise active_appointment_exists()
+    return lanes[0]
 
 
 def mine(principal: Principal) -> list[AppointmentItem]:
     """«Timeavtaler»: the caller's appointments and those of the people they represent."""
     require_citizen(principal)
     return repository.appointments_of_people(principal.people())
+
+
+def mine_page(principal: Principal, page: PageRequest) -> tuple[list[AppointmentItem], Position | None]:
+    """«Timeavtaler», one page: the caller's own first, then each person they represent's."""
+    require_citizen(principal)
+    return repository.appointments_of_people_page(principal.people(), page)
+
+
+def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+    require_citizen(principal)
+    return repository.inbox_page(principal.people(), page)
 
 
 def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> AppointmentItem:

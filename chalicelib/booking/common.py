@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from chalicelib import clock, settings
 from chalicelib.domain.forms import Form, Question
 from chalicelib.domain.people import Principal
-from chalicelib.errors import Conflict, Forbidden, NotFound
+from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chalicelib.storage import repository
 from chalicelib.storage.models import HealthContactItem, IdempotencyItem, TimebookItem, plain
 
@@ -69,6 +69,46 @@ def timebook_missing() -> NotFound:
 
 def forget_timebook(timebook_id: str) -> None:
     _timebooks.pop(timebook_id, None)
+
+
+_contacts: dict[str, tuple[float, HealthContactItem]] = {}
+
+
+def require_bookable(tb: TimebookItem) -> None:
+    """Only a health contact with «Timebestilling» switched on takes holds and bookings (its
+    processes are read through a short in-process cache, like the timebook)."""
+    cached = _contacts.get(tb.health_contact_id)
+    if cached is None or _time.monotonic() - cached[0] >= _TIMEBOOK_TTL_SECONDS:
+        contact = repository.get_health_contact(tb.health_contact_id)
+        if contact is None:
+            raise timebook_missing()
+        cached = (_time.monotonic(), contact)
+        _contacts[tb.health_contact_id] = cached
+    if "timebestilling" not in (cached[1].processes or []):
+        raise Conflict("This health contact does not take bookings online.", code="booking_not_offered")
+
+
+def resolve_for_pid(principal: Principal, for_pid: str | None) -> str:
+    """Whom a hold or booking is for: the caller, or someone they represent (400 if the number is
+    not valid, 403 if they may not act for that person)."""
+    from chalicelib.domain.identity import InvalidIdentity, validate_pid
+
+    if not for_pid:
+        return principal.sub
+    try:
+        pid = validate_pid(for_pid)
+    except InvalidIdentity as error:
+        raise InvalidInput("Some fields are not valid.", fields=[("for_pid", str(error))]) from None
+    if not principal.may_act_for(pid):
+        raise Forbidden("You may not book on behalf of this person.", code="not_representative")
+    return pid
+
+
+def people_for_tag(principal: Principal, tag: str) -> list[str]:
+    """Whom of the people the caller acts for a hold id's tag can name (almost always one)."""
+    from chalicelib.domain.holds import person_tag
+
+    return [pid for pid in principal.people() if person_tag(pid) == tag]
 
 
 def health_contact(hc_id: str) -> HealthContactItem:

@@ -20,7 +20,7 @@ from chalicelib.errors import InvalidInput
 from chalicelib.storage import repository
 from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
 
-_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # Dates a timebook can sensibly have; outside them date arithmetic would overflow.
 MIN_YEAR, MAX_YEAR = 2000, 2100
 FIRST_PAGE = 100  # slots per read for "first available": ~3 RCU a page, a sold-out month in ~5 reads
@@ -58,14 +58,18 @@ def _available(slots: Iterator[SlotItem], location_id: str | None, now: datetime
 
 
 def parse_month(month: str | None) -> str:
-    if not month or not _MONTH.match(month) or not MIN_YEAR <= int(month[:4]) <= MAX_YEAR:
+    if not month or not _MONTH.fullmatch(month) or not MIN_YEAR <= int(month[:4]) <= MAX_YEAR:
         raise InvalidInput("month must be YYYY-MM.", fields=[("month", f"must be YYYY-MM, {MIN_YEAR}-{MAX_YEAR}")])
     return month
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_date(value: str | None, field: str = "date") -> date:
+    """Exactly YYYY-MM-DD (date.fromisoformat alone also takes 20240105 and 2024-W02-1)."""
     try:
-        day = date.fromisoformat(value or "")
+        day = date.fromisoformat(value) if value and _DATE.fullmatch(value) else None
     except ValueError:
         day = None
     if day is None or not MIN_YEAR <= day.year <= MAX_YEAR:

@@ -1,4 +1,10 @@
-"""Holds (step 4): a short claim on one place while the citizen fills in step 5."""
+"""Holds (step 4): a short claim on one place while the citizen fills in step 5.
+
+Fair under a crowd: a person has at most one live hold per timebook (a new one replaces the old
+one and frees its place in the same transaction), and a person who may not book more in the
+timebook (domain/limits.py) gets no hold. Both are conditions of the one hold transaction
+(storage.repository.take_hold), not checks before it.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,25 @@ from datetime import UTC, date, datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.booking import discovery, waitlist
-from chalicelib.booking.common import IDEMPOTENCY_SECONDS, idempotency_record, request_hash_of, require_citizen
+from chalicelib.booking.common import (
+    IDEMPOTENCY_SECONDS,
+    idempotency_record,
+    people_for_tag,
+    request_hash_of,
+    require_bookable,
+    require_citizen,
+    resolve_for_pid,
+)
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import Candidate, Claim, free_places, spread_choice
 from chalicelib.domain.holds import new_hold_id, parse_hold_id
+from chalicelib.domain.limits import free_lanes
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict, HoldExpired, NotFound
 from chalicelib.http.schemas import HoldIn
 from chalicelib.storage import repository
-from chalicelib.storage.models import SlotItem
+from chalicelib.storage.models import PersonItem, SlotItem, TimebookItem
 
 # How many of the earliest free places a "first available" request chooses among at random.
 FIRST_AVAILABLE_WINDOW = 24
@@ -42,11 +57,23 @@ def slot_unavailable() -> Conflict:
     return Conflict("That time is no longer free. Please choose another.", code="slot_unavailable")
 
 
+def active_appointment_exists() -> Conflict:
+    return Conflict(
+        "There is already an active appointment in this timebook for this person.", code="active_appointment_exists"
+    )
+
+
 def parse_slot(slot_id: str) -> SlotRef:
     ref = parse_slot_id(slot_id)
     if ref is None:
         raise NotFound("No such slot.", code="slot_not_found")
     return ref
+
+
+def jitter() -> None:
+    """A transaction lost to a concurrent one on the same item: wait a little, at random, so the
+    retries of a crowd do not collide again."""
+    _time.sleep(random.uniform(0.005, 0.05))
 
 
 @dataclass(frozen=True)
@@ -72,10 +99,8 @@ class Bookable:
         return random.choice(self.free)
 
 
-def bookable(ref: SlotRef) -> Bookable:
-    """Read a slot (consistently) for a write about to take one of its places; a slot that has
-    begun is no longer bookable."""
-    slot = repository.get_slot(ref, consistent=True)
+def bookable_slot(slot: SlotItem | None) -> Bookable:
+    """A slot just read for a write about to take one of its places; one that has begun is not."""
     if slot is None:
         raise NotFound("No such slot.", code="slot_not_found")
     now = clock.now()
@@ -85,92 +110,183 @@ def bookable(ref: SlotRef) -> Bookable:
     return Bookable(slot, now, free)
 
 
-def _take(
-    principal: Principal, ref: SlotRef, place: int, slot: SlotItem, hold_minutes: int, key: Key | None = None
-) -> Hold:
+def bookable(ref: SlotRef) -> Bookable:
+    """Read a slot (consistently) for a write about to take one of its places."""
+    return bookable_slot(repository.get_slot(ref, consistent=True))
+
+
+def limit_of(tb: TimebookItem) -> int | None:
+    return int(tb.max_active_per_person) if tb.max_active_per_person else None
+
+
+def slot_minutes(slot: SlotItem) -> int:
+    return int((datetime.fromisoformat(slot.end) - datetime.fromisoformat(slot.start)).total_seconds() // 60)
+
+
+@dataclass
+class _Attempt:
+    """One try at a hold: the place chosen, and what was read of the person."""
+
+    ref: SlotRef
+    slot: SlotItem
+    place: int
+    person: PersonItem | None
+    skip_old: bool = False  # the previous hold was found gone: do not try to free it again
+
+
+def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attempt, key: Key | None) -> Hold:
+    """The hold transaction for one attempt; raises ConditionFailed naming what lost."""
     now = clock.now()
-    hold_id = new_hold_id(ref.slot_id, place)
-    expires = now + timedelta(minutes=hold_minutes)
-    claim = Claim("hold", hold_id, principal.sub, clock.epoch(expires))
+    now_epoch = clock.epoch(now)
+    limit = limit_of(tb)
+    lanes = free_lanes(limit, repository.lanes_of(attempt.person), now_epoch)
+    if limit is not None and not lanes:
+        raise active_appointment_exists()
+    hold_id = new_hold_id(
+        attempt.ref.slot_id,
+        attempt.place,
+        lane=lanes[0] if lanes else None,
+        minutes=slot_minutes(attempt.slot),
+        for_pid=for_pid,
+    )
+    expires = now + timedelta(minutes=int(tb.hold_minutes))
     record = None
     if key is not None:
         record = repository.new_idempotency(
-            principal.sub, SCOPE, key.key, key.request_hash, hold_id, clock.epoch(now) + IDEMPOTENCY_SECONDS
+            principal.sub, SCOPE, key.key, key.request_hash, hold_id, now_epoch + IDEMPOTENCY_SECONDS
         )
         record.result_expires_at = clock.epoch(expires)
-    try:
-        repository.take_place_for_hold(ref, place, claim, clock.epoch(now), record)
-    except repository.ConditionFailed as lost:
-        if key is not None and "idempotency" in lost.failed and (again := _replay(principal, key)):
-            raise _Replayed(again) from lost
-        raise
-    return Hold(hold_id, slot, expires)
+    repository.take_hold(
+        repository.HoldWrite(
+            slot=attempt.ref,
+            place=attempt.place,
+            claim=Claim("hold", hold_id, principal.sub, clock.epoch(expires)),
+            person=repository.person_seen(tb.id, for_pid, attempt.person),
+            free_old=None if attempt.skip_old else _old_hold(attempt.person, now_epoch),
+            lane=lanes[0] if lanes else None,
+            idempotency=record,
+        ),
+        now_epoch,
+    )
+    return Hold(hold_id, attempt.slot, expires)
 
 
-class _Replayed(Exception):
-    """A concurrent retry with the same key won: answer its hold."""
+def _old_hold(person: PersonItem | None, now_epoch: int) -> tuple[SlotRef, int, str] | None:
+    """The person's previous hold, if it is still live: its place is freed by the new hold."""
+    if person is None or not person.hold or int(person.hold_expires_at or 0) <= now_epoch:
+        return None
+    old = parse_hold_id(person.hold)
+    old_slot = parse_slot_id(old.slot_id) if old else None
+    if old is None or old_slot is None:
+        return None
+    return old_slot, old.place, old.hold_id
 
-    def __init__(self, hold: Hold) -> None:
-        self.hold = hold
+
+def _own_place(person: PersonItem | None, slot: SlotItem, now_epoch: int) -> int | None:
+    """The place of the person's live hold in this very slot: holding the slot again reuses it."""
+    old = _old_hold(person, now_epoch)
+    return old[1] if old and old[0].slot_id == slot.slot_id else None
 
 
 def _replay(principal: Principal, key: Key) -> Hold | None:
+    """The hold a key made, if it is still live; a key whose hold is gone says so (never answers a
+    dead hold as if it were live)."""
     record = idempotency_record(principal, SCOPE, key.key, key.request_hash)
-    ref = parse_hold_id(record.result_id) if record else None
-    slot_ref = parse_slot_id(ref.slot_id) if ref else None
-    slot = repository.get_slot(slot_ref) if slot_ref else None
-    if record is None or slot is None:
+    if record is None:
         return None
-    return Hold(record.result_id, slot, datetime.fromtimestamp(int(record.result_expires_at or 0), UTC))
+    ref = parse_hold_id(record.result_id)
+    slot_ref = parse_slot_id(ref.slot_id) if ref else None
+    slot = repository.get_slot(slot_ref, consistent=True) if slot_ref else None
+    claim = repository.claims_of(slot).get(ref.place) if slot and ref else None
+    if claim is None or claim.ref != record.result_id:
+        raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
+    if not claim.live(clock.epoch()):
+        raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
+    return Hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
 
 
 def hold(principal: Principal, body: HoldIn, idempotency_key: str | None = None) -> tuple[Hold, bool]:
     """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
     require_citizen(principal)
+    for_pid = resolve_for_pid(principal, body.for_pid)
     key = Key(idempotency_key, request_hash_of(body)) if idempotency_key else None
     if key and (replayed := _replay(principal, key)):
         return replayed, False
-    try:
-        if body.slot_id:
-            return hold_slot(principal, body.slot_id, key), True
-        return hold_first_available(principal, body.timebook_id or "", body.location_id, body.date, key), True
-    except _Replayed as replayed:
-        return replayed.hold, False
+    if body.slot_id:
+        return hold_slot(principal, body.slot_id, key, for_pid=for_pid)
+    return hold_first_available(principal, body.timebook_id or "", body.location_id, body.date, key, for_pid=for_pid)
 
 
-def hold_slot(principal: Principal, slot_id: str, key: Key | None = None) -> Hold:
-    """Hold a place in one chosen slot; a lost race tries another free place of the same slot."""
+def _lost(principal: Principal, key: Key | None, lost: repository.ConditionFailed, attempt: _Attempt) -> Hold | None:
+    """After a lost hold transaction: a concurrent retry with the same key may have won (answer
+    its hold); a previous hold found gone is not freed again; a conflict waits a little."""
+    if key is not None and "idempotency" in lost.failed and (again := _replay(principal, key)):
+        return again
+    if lost.failed == ["old"]:
+        attempt.skip_old = True
+    if "conflict" in lost.failed:
+        jitter()
+    return None
+
+
+def hold_slot(
+    principal: Principal, slot_id: str, key: Key | None = None, *, for_pid: str | None = None
+) -> tuple[Hold, bool]:
+    """Hold a place in one chosen slot (one BatchGetItem, one transaction); a lost race tries again."""
     require_citizen(principal)
+    for_pid = for_pid or principal.sub
     ref = parse_slot(slot_id)
     tb = get_timebook(ref.timebook_id)
+    require_bookable(tb)
+    skip_old = False
     for _ in range(ATTEMPTS):
-        found = bookable(ref)
+        slot, person = repository.read_slot_and_person(ref, for_pid)
+        found = bookable_slot(slot)
+        if limit_of(tb) is not None and not free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch()):
+            raise active_appointment_exists()  # nobody gets a hold they could not use
+        own = _own_place(person, found.slot, clock.epoch(found.now))
+        place = own if own is not None else found.random_free_place()
+        attempt = _Attempt(ref, found.slot, place, person, skip_old)
         try:
-            return _take(principal, ref, found.random_free_place(), found.slot, int(tb.hold_minutes), key)
-        except repository.ConditionFailed:
-            continue
+            return _write(principal, tb, for_pid, attempt, key), True
+        except repository.ConditionFailed as lost:
+            if (again := _lost(principal, key, lost, attempt)) is not None:
+                return again, False
+            skip_old = attempt.skip_old
     raise slot_unavailable()
 
 
 def hold_first_available(
-    principal: Principal, timebook_id: str, location_id: str | None, from_day: date | None, key: Key | None = None
-) -> Hold:
+    principal: Principal,
+    timebook_id: str,
+    location_id: str | None,
+    from_day: date | None,
+    key: Key | None = None,
+    *,
+    for_pid: str | None = None,
+) -> tuple[Hold, bool]:
     """Hold the first available time, spreading a crowd over the earliest free places."""
     require_citizen(principal)
+    for_pid = for_pid or principal.sub
     tb = get_timebook(timebook_id)
+    require_bookable(tb)
     today = clock.local(clock.now()).date()
     start_day = max(from_day or today, today)
     sold_out_key = (tb.id, location_id, start_day)
     if _sold_out.get(sold_out_key, 0.0) > _time.monotonic():
         raise _no_free_time()
-    lost: set[Candidate] = set()
+    person = repository.get_person(tb.id, for_pid)
+    if limit_of(tb) is not None and not free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch()):
+        raise active_appointment_exists()
+    lost_places: set[Candidate] = set()
+    skip_old = False
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
         slots: dict[str, SlotItem] = {}
         for availability in discovery.first_free(tb.id, location_id, start_day):
             slots[availability.slot.slot_id] = availability.slot
             candidates.extend(
-                c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost
+                c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
             )
             if len(candidates) >= FIRST_AVAILABLE_WINDOW:
                 break
@@ -178,11 +294,17 @@ def hold_first_available(
         if choice is None:
             _sold_out[sold_out_key] = _time.monotonic() + SOLD_OUT_MEMO_SECONDS
             raise _no_free_time()
-        ref = parse_slot(choice.slot_id)
+        attempt = _Attempt(parse_slot(choice.slot_id), slots[choice.slot_id], choice.place, person, skip_old)
         try:
-            return _take(principal, ref, choice.place, slots[choice.slot_id], int(tb.hold_minutes), key)
-        except repository.ConditionFailed:
-            lost.add(choice)
+            return _write(principal, tb, for_pid, attempt, key), True
+        except repository.ConditionFailed as lost:
+            if (again := _lost(principal, key, lost, attempt)) is not None:
+                return again, False
+            skip_old = attempt.skip_old
+            if "place" in lost.failed:
+                lost_places.add(choice)
+            if "person" in lost.failed:
+                person = repository.get_person(tb.id, for_pid)  # another hold or booking of theirs won
     raise slot_unavailable()
 
 
@@ -201,4 +323,6 @@ def release_hold(principal: Principal, hold_id: str) -> None:
         repository.release_place(slot_ref, ref.place, hold_id, owner=principal.sub)
     except repository.ConditionFailed as error:
         raise NotFound("No such hold.", code="hold_not_found") from error
+    for pid in people_for_tag(principal, ref.tag):
+        repository.forget_hold(slot_ref.timebook_id, pid, hold_id)
     waitlist.places_freed(ref.slot_id)

@@ -15,7 +15,7 @@ from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
-from chalicelib.booking.holds import bookable, parse_slot, slot_unavailable
+from chalicelib.booking.holds import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
     RESULT,
@@ -23,6 +23,7 @@ from chalicelib.domain.appointments import (
     Transition,
     citizen_may_cancel,
     frees_place,
+    rescheduled_status,
 )
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.people import Principal
@@ -90,12 +91,14 @@ def _apply(
             actions=actions,
             outbox=event_for(item, event_kind or EVENT_KIND[transition], **extra),
             free=_place_of(item) if frees_place(transition) else None,
-            ends=frees_place(transition),
+            free_lane=frees_place(transition) and _still_counts(item, now),
             audit=audit_of(item) if audit_of else None,
         )
         try:
             repository.change_appointment(change, clock.epoch(now))
-        except repository.ConditionFailed:
+        except repository.ConditionFailed as lost:
+            if "conflict" in lost.failed:
+                jitter()
             continue  # someone changed it first: look again, and refuse if the state moved on
         publish_now(change.outbox)
         if change.free is not None:
@@ -110,6 +113,12 @@ def _apply(
 def _audited(principal: Principal, transition: Transition) -> Callable[[AppointmentItem], AuditItem]:
     """A staff action's audit record (ids only), written in the same transaction as the change."""
     return lambda item: audit.record(principal, plain(item.timebook)["id"], f"appointment_{transition.value}", item.id)
+
+
+def _still_counts(item: AppointmentItem, now: datetime) -> bool:
+    """An appointment holds its person lane until it ends; one that has ended already gave it up
+    (and the lane may be someone else's now), so freeing it again would be wrong."""
+    return item.lane is not None and datetime.fromisoformat(item.end) > now
 
 
 def confirm(principal: Principal, appointment_id: str) -> AppointmentItem:
@@ -159,7 +168,9 @@ def cancel(principal: Principal, appointment_id: str) -> AppointmentItem:
 
 
 def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> AppointmentItem:
-    """Move to another slot of the same timebook: the new place is taken and the old one freed at once."""
+    """Move to another slot of the same timebook: the new place is taken and the old one freed at
+    once. The appointment takes the new slot's length; where the timebook needs confirmation, a
+    confirmed appointment that moves is a request again until staff confirm it."""
     new_ref = parse_slot(slot_id)
     for _ in range(ATTEMPTS):
         item = _citizen_appointment_before_deadline(principal, appointment_id)
@@ -168,32 +179,41 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             raise Conflict("A new time must be in the same timebook.", code="other_timebook")
         if new_ref.slot_id == item.slot_id:
             raise Conflict("The appointment is already at this time.", code="same_slot")
+        tb = get_timebook(new_ref.timebook_id)
         found = bookable(new_ref)
         slot, now, place = found.slot, found.now, found.random_free_place()
-        location = location_of(get_timebook(new_ref.timebook_id), slot.location_id)
+        location = location_of(tb, slot.location_id)
+        status = rescheduled_status(Status(item.status), bool(tb.requires_confirmation)).value
+        minutes = slot_minutes(slot)
         old_start = item.start
         actions = [
             AppointmentItem.slot_id.set(slot.slot_id),
             AppointmentItem.place.set(place),
             AppointmentItem.start.set(slot.start),
             AppointmentItem.end.set(slot.end),
+            AppointmentItem.duration_minutes.set(minutes),
+            AppointmentItem.status.set(status),
             AppointmentItem.location.set(location),
             AppointmentItem.updated_at.set(iso(now)),
             *repository.appointment_key_actions(item, slot.start),
         ]
         moved = AppointmentItem(**{**item.attribute_values, "start": slot.start, "location": location})
+        extra = {"old_start": old_start, "status": status}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
             expected_version=int(item.version),
             actions=actions,
-            outbox=event_for(moved, "rescheduled", old_start=old_start),
+            outbox=event_for(moved, "rescheduled", **extra),
             free=_place_of(item),
             take=(new_ref, place, Claim("appointment", item.id, item.booked_by, NEVER_EXPIRES)),
+            lane_ends_at=clock.epoch(datetime.fromisoformat(slot.end)) if _still_counts(item, now) else None,
         )
         try:
             repository.change_appointment(change, clock.epoch(now))
-        except repository.ConditionFailed:
+        except repository.ConditionFailed as lost:
+            if "conflict" in lost.failed:
+                jitter()
             continue  # the place or the appointment changed meanwhile: look again
         publish_now(change.outbox)
         waitlist.places_freed(change.free[0].slot_id)
@@ -202,6 +222,8 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             ("place", place),
             ("start", slot.start),
             ("end", slot.end),
+            ("duration_minutes", minutes),
+            ("status", status),
             ("location", location),
             ("updated_at", iso(now)),
             ("version", int(item.version) + 1),

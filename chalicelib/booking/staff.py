@@ -11,6 +11,7 @@ from chalicelib.booking.common import location_of, require_staff_of, timebook_mi
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.appointments import ACTIVE, Status
 from chalicelib.domain.capacity import count
+from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import InvalidInput
 from chalicelib.storage import repository
@@ -20,15 +21,18 @@ STATUSES = {s.value for s in Status}
 
 
 def appointments(
-    principal: Principal, timebook_id: str | None, status: str | None, day: date | None
-) -> list[AppointmentItem]:
+    principal: Principal, timebook_id: str | None, status: str | None, day: date | None, page: PageRequest | None = None
+) -> tuple[list[AppointmentItem], Position | None]:
+    """One page of a timebook's appointments, by start (all of them without a page)."""
     if not timebook_id:
         raise InvalidInput("timebook_id is required.", fields=[("timebook_id", "is required")])
     if status and status not in STATUSES:
         raise InvalidInput("Unknown status.", fields=[("status", f"must be one of {sorted(STATUSES)}")])
     tb = get_timebook(timebook_id)
     require_staff_of(principal, tb.her_id, timebook_missing())
-    return repository.appointments_of_timebook(tb.id, day=day, status=status)
+    if page is None:
+        return repository.appointments_of_timebook(tb.id, day=day, status=status), None
+    return repository.appointments_of_timebook_page(tb.id, page, day=day, status=status)
 
 
 @dataclass(frozen=True)

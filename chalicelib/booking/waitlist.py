@@ -25,8 +25,9 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
 from chalicelib.booking.paging import Page, encode_cursor
 from chalicelib.domain.capacity import Claim, free_places
-from chalicelib.domain.holds import new_hold_id
+from chalicelib.domain.holds import HoldRef, new_hold_id, parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, validate_pid
+from chalicelib.domain.limits import free_lanes
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import LIVE, EntryStatus, Offer, Window, effective_status
@@ -162,6 +163,7 @@ def withdraw(principal: Principal, entry_id: str) -> None:
         except repository.ConditionFailed:
             continue  # booked or offered meanwhile, or the offer was used: look again
         if release is not None:
+            repository.forget_hold(entry.timebook_id, entry.for_pid, release[2])  # the person's pointer too
             places_freed(offer.slot_id if offer else "")
         return
     raise Conflict("The waitlist entry changed meanwhile; please try again.", code="conflict")
@@ -192,19 +194,20 @@ def places_freed_in(timebook_id: str) -> int:
         return 0
 
 
-def after_booking(slot: SlotItem, place: int, hold_id: str) -> None:
+def after_booking(hold: HoldRef, timebook_id: str, for_pid: str) -> None:
     """A hold was booked: if it was a waitlist offer, that entry is `booked`. Best effort; a missed
-    one is found when the offer would lapse (`_lapse` looks at the place)."""
-    raw = plain(slot.places).get(str(place)) or {}
-    entry_id = raw.get("waitlist") if raw.get("ref") == hold_id else None
-    if not entry_id:
+    one is found when the offer would lapse (`_lapse` looks at the place). Only offers (their hold
+    ids say so) cost these reads: an ordinary booking reads nothing here."""
+    if not hold.offer:
         return
     try:
-        entry = storage.get_entry(entry_id, consistent=True)
-        if entry is not None and entry.status == EntryStatus.OFFERED:
+        guard = storage.get_guard(timebook_id, for_pid)
+        entry = storage.get_entry(guard.entry_id, consistent=True) if guard is not None else None
+        offer = offer_of(entry) if entry is not None else None
+        if entry is not None and entry.status == EntryStatus.OFFERED and offer and offer.hold_id == hold.hold_id:
             storage.end(entry, EntryStatus.BOOKED.value, [EntryStatus.OFFERED.value], _stamp(clock.now()))
     except Exception as error:
-        logger.warning("waitlist: marking entry %s booked failed (%s)", entry_id, type(error).__name__)
+        logger.warning("waitlist: marking the offer %s booked failed (%s)", hold.hold_id, type(error).__name__)
 
 
 def take_back_offers(slot: SlotItem) -> int:
@@ -222,6 +225,7 @@ def take_back_offers(slot: SlotItem) -> int:
             continue
         with contextlib.suppress(repository.ConditionFailed):  # booked or withdrawn meanwhile
             storage.take_back_offer(entry, ref, int(place), offer.hold_id, _stamp(clock.now()))
+            repository.forget_hold(entry.timebook_id, entry.for_pid, offer.hold_id)  # no stale pointer
             taken_back += 1
     return taken_back
 
@@ -322,8 +326,9 @@ def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: l
                 _make_offer(tb, entry, candidate.slot, place, now)
                 return 1
             except repository.ConditionFailed as lost:
-                if "entry" in lost.failed:
-                    candidate.free.insert(0, place)  # the entry changed, the place is still free
+                if "entry" in lost.failed or "person" in lost.failed or "old" in lost.failed:
+                    # the entry changed, or its person cannot take a hold now: the place is still free
+                    candidate.free.insert(0, place)
                     return 0
                 # "place": taken meanwhile (a hold, a booking, another offer): try the next one
         if tries >= ATTEMPTS:
@@ -332,8 +337,19 @@ def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: l
 
 
 def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, place: int, now: datetime) -> None:
+    """The offer is the person's one hold in this timebook (it replaces a live one) and takes a free
+    lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
+    now_epoch = clock.epoch(now)
+    person = repository.get_person(tb.id, entry.for_pid)
+    limit = int(tb.max_active_per_person) if tb.max_active_per_person else None
+    lanes = free_lanes(limit, repository.lanes_of(person), now_epoch)
+    if limit is not None and not lanes:
+        raise repository.ConditionFailed(["person"])
     expires = now + timedelta(minutes=int(tb.waitlist_offer_minutes or 30))
-    hold_id = new_hold_id(slot.slot_id, place)
+    minutes = int((datetime.fromisoformat(slot.end) - datetime.fromisoformat(slot.start)).total_seconds() // 60)
+    hold_id = new_hold_id(
+        slot.slot_id, place, lane=lanes[0] if lanes else None, minutes=minutes, for_pid=entry.for_pid, offer=True
+    )
     claim = {**Claim("hold", hold_id, entry.owner, clock.epoch(expires)).as_item(), "waitlist": entry.id}
     offer = {
         "hold_id": hold_id,
@@ -345,10 +361,27 @@ def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, plac
     }
     ref = parse_slot_id(slot.slot_id)
     assert ref is not None  # made by us
+    free_old = None
+    if person is not None and person.hold and int(person.hold_expires_at or 0) > now_epoch:
+        old = parse_hold_id(person.hold)
+        old_ref = parse_slot_id(old.slot_id) if old else None
+        if old is not None and old_ref is not None:
+            free_old = (old_ref, old.place, old.hold_id)
     event = _offer_event(tb, entry, slot, expires)
     storage.offer(
-        storage.NewOffer(entry, ref, place, claim, offer, event, _stamp(now)),
-        clock.epoch(now),
+        storage.NewOffer(
+            entry,
+            ref,
+            place,
+            claim,
+            offer,
+            event,
+            _stamp(now),
+            person=repository.person_seen(tb.id, entry.for_pid, person),
+            free_old=free_old,
+            lane=lanes[0] if lanes else None,
+        ),
+        now_epoch,
     )
     publish_now(event)
 

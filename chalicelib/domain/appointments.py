@@ -52,6 +52,14 @@ def initial_status(requires_confirmation: bool) -> Status:
     return Status.REQUESTED if requires_confirmation else Status.BOOKED
 
 
+def rescheduled_status(current: Status, requires_confirmation: bool) -> Status:
+    """A citizen's move of a confirmed appointment is a request again where staff confirm times:
+    they confirmed the old time, not the new one."""
+    if requires_confirmation and current == Status.BOOKED:
+        return Status.REQUESTED
+    return current
+
+
 def frees_place(transition: Transition) -> bool:
     return transition in (Transition.REJECT, Transition.CANCEL)
 

@@ -41,28 +41,31 @@ class SlotTime:
         return self.start.date()
 
 
-def _exists(wall: datetime) -> bool:
-    """A wall-clock time exists in Oslo unless it falls in the spring-forward gap."""
-    aware = wall.replace(tzinfo=OSLO)
-    return aware.astimezone(UTC).astimezone(OSLO).replace(tzinfo=None) == wall
+def _local(day: date, wall: time) -> datetime:
+    """A local opening or closing time; an ambiguous autumn time means its first occurrence."""
+    return datetime.combine(day, wall).replace(tzinfo=OSLO)
 
 
 def slot_times(hours: OpeningHours) -> Iterator[SlotTime]:
+    """Slots of `slot_minutes` of real time from opening to closing, each local date.
+
+    Stepping in UTC, not on the wall clock: on the spring night the slot that spans the jump
+    lasts its minutes (01:45-03:00 is 15 minutes), and on the autumn night the repeated hour
+    has its own slots (02:00+02:00 and 02:00+01:00 are two times), so no slot lasts 75 minutes
+    and no quarter is missing."""
     step = timedelta(minutes=hours.slot_minutes)
     day = hours.date_from
     while day <= hours.date_to:
         if day.isoweekday() in hours.weekdays:
-            wall = datetime.combine(day, hours.start_time)
-            close = datetime.combine(day, hours.end_time)
-            while wall + step <= close:
-                if _exists(wall) and _exists(wall + step):
-                    # fold=0: an ambiguous autumn time means its first occurrence.
-                    yield SlotTime(wall.replace(tzinfo=OSLO), (wall + step).replace(tzinfo=OSLO))
-                wall += step
+            moment = _local(day, hours.start_time).astimezone(UTC)
+            close = _local(day, hours.end_time).astimezone(UTC)
+            while moment + step <= close:
+                yield SlotTime(moment.astimezone(OSLO), (moment + step).astimezone(OSLO))
+                moment += step
         day += timedelta(days=1)
 
 
-_SLOT_ID = re.compile(r"^(?P<timebook>[a-z0-9]+)_(?P<location>[a-z0-9]+)_(?P<stamp>\d{12})$")
+_SLOT_ID = re.compile(r"^(?P<timebook>[a-z0-9]+)_(?P<location>[a-z0-9]+)_(?P<stamp>\d{12})(?P<fold>f?)$")
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,16 @@ class SlotRef:
     timebook_id: str
     location_id: str
     local_start: datetime  # naive wall clock in Oslo
+    fold: int = 0  # 1: the second occurrence of a wall-clock time on the autumn night
 
     @property
     def slot_id(self) -> str:
-        return f"{self.timebook_id}_{self.location_id}_{self.local_start:%Y%m%d%H%M}"
+        return f"{self.timebook_id}_{self.location_id}_{self.local_start:%Y%m%d%H%M}{'f' if self.fold else ''}"
+
+    @property
+    def start(self) -> datetime:
+        """The aware start in Oslo."""
+        return self.local_start.replace(tzinfo=OSLO, fold=self.fold)
 
     @property
     def local_date(self) -> date:
@@ -83,7 +92,8 @@ class SlotRef:
 
 
 def slot_ref(timebook_id: str, location_id: str, start: datetime) -> SlotRef:
-    return SlotRef(timebook_id, location_id, start.astimezone(OSLO).replace(tzinfo=None))
+    local = start.astimezone(OSLO)
+    return SlotRef(timebook_id, location_id, local.replace(tzinfo=None, fold=0), local.fold)
 
 
 def parse_slot_id(slot_id: str) -> SlotRef | None:
@@ -95,4 +105,4 @@ def parse_slot_id(slot_id: str) -> SlotRef | None:
         local_start = datetime.strptime(match["stamp"], "%Y%m%d%H%M")
     except ValueError:
         return None
-    return SlotRef(match["timebook"], match["location"], local_start)
+    return SlotRef(match["timebook"], match["location"], local_start, 1 if match["fold"] else 0)

@@ -50,7 +50,7 @@ class Param:
 
 @dataclass(frozen=True)
 class Items:
-    """A list answer: `{"items": [...]}` of this model."""
+    """A list answer: `{"items": [...]}` of this model (and `next_cursor` when it is paged)."""
 
     model: type[BaseModel]
     paged: bool = False  # also `next_cursor` (API.md: paging)
@@ -101,6 +101,9 @@ STATUS = Param(
     {"type": "string", "enum": ["requested", "booked", "rejected", "cancelled"]},
     "Only appointments in this status.",
 )
+LIMIT = Param("limit", "query", {"type": "string", "pattern": r"^[0-9]{1,3}$"}, "Items per page, 1-200 (default 50).")
+CURSOR = Param("cursor", "query", {"type": "string", "maxLength": 1000}, "`next_cursor` of the previous page.")
+PAGE = (LIMIT, CURSOR)
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key",
     "header",
@@ -248,7 +251,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "listAppointments",
         "The caller's appointments and those of people they represent",
         "citizen",
-        Items(schemas.AppointmentOut),
+        Items(schemas.AppointmentOut, paged=True),
+        params=PAGE,
+        errors=(400,),
     ),
     Operation(
         "GET",
@@ -303,7 +308,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "inbox",
         "Messages about the caller's appointments",
         "citizen",
-        Items(schemas.InboxMessageOut),
+        Items(schemas.InboxMessageOut, paged=True),
+        params=PAGE,
+        errors=(400,),
     ),
     Operation(
         "POST",
@@ -400,8 +407,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "staffAppointments",
         "A timebook's appointments",
         "staff",
-        Items(schemas.AppointmentOut),
-        params=(TIMEBOOK, STATUS, OPTIONAL_DAY),
+        Items(schemas.AppointmentOut, paged=True),
+        params=(TIMEBOOK, STATUS, OPTIONAL_DAY, *PAGE),
         errors=(400, 404),
     ),
     Operation(
@@ -538,8 +545,13 @@ def _success(op: Operation, refs: dict[tuple[type[BaseModel], JsonSchemaMode], d
         return {"description": "OK.", "content": _json({"type": "object"})}
     if isinstance(op.answer, Items):
         item = refs[(op.answer.model, "serialization")]
-        schema = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": item}},
+        }
         if op.answer.paged:
+            schema["required"].append("next_cursor")
             schema["properties"]["next_cursor"] = {"type": ["string", "null"], "description": "null on the last page"}
         return {"description": "The items.", "content": _json(schema)}
     assert isinstance(op.answer, type)

@@ -59,6 +59,32 @@ def idempotency_key(request: Request) -> str | None:
     return value
 
 
+def page_of(request: Request) -> Any:
+    """`limit` (1-200, default 50) and `cursor` of a list the caller reads; 400 by field otherwise."""
+    from chalicelib.domain import paging
+
+    raw_limit = query_param(request, "limit")
+    limit = paging.DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not re.fullmatch(r"[0-9]{1,3}", raw_limit) or not 1 <= int(raw_limit) <= paging.MAX_LIMIT:
+            raise InvalidInput("limit must be 1-200.", fields=[("limit", f"an integer from 1 to {paging.MAX_LIMIT}")])
+        limit = int(raw_limit)
+    raw_cursor = query_param(request, "cursor")
+    start = paging.Position()
+    if raw_cursor is not None:
+        try:
+            start = paging.decode(raw_cursor) if len(raw_cursor) <= 1000 else paging.decode("!")
+        except paging.BadCursor:
+            raise InvalidInput("cursor is not valid.", fields=[("cursor", "use next_cursor as given")]) from None
+    return paging.PageRequest(limit, start)
+
+
+def paged(models: list[BaseModel], position: Any) -> dict[str, Any]:
+    from chalicelib.domain import paging
+
+    return items(models, next_cursor=paging.encode(position))
+
+
 def respond(payload: BaseModel | dict[str, Any], status: int = 200, cache_seconds: int = 0) -> Response:
     body = payload.model_dump(mode="json", by_alias=True) if isinstance(payload, BaseModel) else payload
     headers = {"Content-Type": "application/json"}

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
@@ -18,13 +28,54 @@ InboxKind = Literal["requested", "confirmed", "rejected", "cancelled", "reschedu
 WaitlistStatus = Literal["waiting", "offered", "booked", "expired", "withdrawn"]
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_text(value: Any) -> Any:
+    """Exactly YYYY-MM-DD: no trailing newline, no ISO week or basic format, no timestamp."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_text)]
+
+
+def unencodable(value: Any) -> bool:
+    """True if any text in `value` (nested in lists and objects too) has a NUL or cannot be
+    stored as UTF-8 (a lone UTF-16 surrogate, as JSON's "\\ud800" makes)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(unencodable(k) or unencodable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(unencodable(v) for v in value)
+    return False
+
+
 class In(BaseModel):
-    """Requests: unknown fields are refused so a typo is an error, not silently ignored.
+    """Requests: unknown fields are refused so a typo is an error, not silently ignored; text that
+    cannot be stored is refused by the field it came in (400, never a 503 from the database).
 
     defer_build (here and in Out): a model's validator is built on first use, not at import,
     which keeps a Lambda cold start short (scripts/import_ratio.py measures it)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        if unencodable(value):
+            raise ValueError("must be text without NUL characters or lone UTF-16 surrogates")
+        return value
 
 
 class Out(BaseModel):
@@ -107,8 +158,8 @@ class ScheduleIn(In):
     """Opening hours that become slots. Cross-field errors name the field they are about."""
 
     location_id: Identifier
-    date_from: dt.date = Field(alias="from")
-    date_to: dt.date = Field(alias="to")
+    date_from: IsoDate = Field(alias="from")
+    date_to: IsoDate = Field(alias="to")
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(min_length=1, max_length=7)
     start_time: dt.time
     end_time: dt.time
@@ -220,7 +271,9 @@ class HoldIn(In):
     slot_id: Identifier | None = None
     timebook_id: Identifier | None = None
     location_id: Identifier | None = None
-    date: dt.date | None = None
+    date: IsoDate | None = None
+    # Whom the place is for: the caller (default) or someone in the token's `represents`.
+    for_pid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> HoldIn:
@@ -287,7 +340,7 @@ class DevTokenIn(In):
     role: Literal["citizen", "staff"]
     name: str = ""
     orgs: list[str] = Field(default_factory=list)
-    represents: list[RepresentedIn] = Field(default_factory=list)
+    represents: list[RepresentedIn] = Field(default_factory=list, max_length=10)
 
 
 # ---- responses --------------------------------------------------------------------------------

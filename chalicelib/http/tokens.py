@@ -58,6 +58,25 @@ class InvalidToken(Exception):
 # which pydantic turns into a ValidationError and the verifier into InvalidToken.
 Pid = Annotated[str, AfterValidator(validate_pid)]
 
+# A parent with several children, or a handful of powers of attorney; far more is no real portal
+# token, and every list the caller reads (appointments, inbox) fans out over these people.
+MAX_REPRESENTS = 10
+MAX_NAME_LENGTH = 200
+
+
+def _storable_name(value: str) -> str:
+    """Names end up in stored appointments: text that cannot be stored makes the token invalid."""
+    if "\x00" in value or len(value) > MAX_NAME_LENGTH:
+        raise ValueError("name is not acceptable")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("name is not acceptable") from None
+    return value
+
+
+Name = Annotated[str, AfterValidator(_storable_name)]
+
 
 class Represented(BaseModel):
     """A person the token holder may act for (e.g. a child or a power of attorney)."""
@@ -65,7 +84,7 @@ class Represented(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     pid: Pid
-    name: str
+    name: Name
 
 
 class Claims(BaseModel):
@@ -79,9 +98,9 @@ class Claims(BaseModel):
 
     sub: Pid
     role: Literal["citizen", "staff"]
-    name: str
-    orgs: list[str] = Field(default_factory=list)
-    represents: list[Represented] = Field(default_factory=list)
+    name: Name
+    orgs: list[str] = Field(default_factory=list, max_length=100)
+    represents: list[Represented] = Field(default_factory=list, max_length=MAX_REPRESENTS)
 
 
 def _blank_to_none(value: str | None) -> str | None:

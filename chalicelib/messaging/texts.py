@@ -144,6 +144,9 @@ def _rescheduled(payload: Mapping[str, Any]) -> tuple[str, str]:
     return "Timen er flyttet", _body(
         f"Timen er flyttet til {new_time}.",
         f"Tidligere tidspunkt: {format_time(old_start)}." if old_start else None,
+        "Endringen er kun en forespørsel. Timen er ikke tildelt før du mottar en bekreftelse."
+        if _text(payload, "status") == "requested"
+        else None,
         _appointment_line(payload),
         _place_line(payload),
     )

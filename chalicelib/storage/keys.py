@@ -46,7 +46,8 @@ def slot_sort(day: date | str, hhmm: str = "", location_id: str = "") -> str:
 def slot(ref: SlotRef) -> tuple[str, str]:
     return (
         slot_partition(ref.timebook_id, f"{ref.local_start:%Y-%m}"),
-        slot_sort(ref.local_date.isoformat(), f"{ref.local_start:%H:%M}", ref.location_id),
+        # "f": the second 02:xx of the autumn night is another slot than the first.
+        slot_sort(ref.local_date.isoformat(), f"{ref.local_start:%H:%M}{'f' if ref.fold else ''}", ref.location_id),
     )
 
 
@@ -71,9 +72,10 @@ def idempotency(owner: str, scope: str, key: str) -> tuple[str, str]:
     return f"IDEM#{owner}#{scope}#{key}", "IDEM"
 
 
-def active_count(timebook_id: str, pid: str) -> tuple[str, str]:
-    """How many active appointments one person has in one timebook (the per-person limit)."""
-    return f"ACTIVE#{timebook_id}#{pid}", "ACTIVE"
+def person(timebook_id: str, pid: str) -> tuple[str, str]:
+    """One person in one timebook: their one live hold and the lanes of their active
+    appointments (the per-person limit). Its own partition: no two people contend."""
+    return f"PT#{timebook_id}#{pid}", "PT"
 
 
 def outbox(event_id: str) -> tuple[str, str]:

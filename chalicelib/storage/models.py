@@ -145,6 +145,7 @@ class AppointmentItem(Model):
     version = NumberAttribute(default=0)
     slot_id = UnicodeAttribute()
     place = NumberAttribute()
+    lane = NumberAttribute(null=True)  # the person lane it occupies (timebooks with a per-person limit)
     timebook = MapAttribute(default=dict)  # {id, name, type}
     health_contact = MapAttribute(default=dict)  # {id, name, her_id}
     location = MapAttribute(default=dict)  # {id, name, address, directions}
@@ -177,13 +178,19 @@ class IdempotencyItem(Model):
     ttl = NumberAttribute()
 
 
-class ActiveCountItem(Model):
+class PersonItem(Model):
+    """One person in one timebook (see domain/limits.py): their current hold, and one lane per
+    active appointment allowed (`lanes.{n}` = {ref, ends_at}); a lane frees itself when its
+    appointment ends, as a place frees itself when its hold expires. No index: kept small."""
+
     class Meta(_Meta):
         pass
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    active = NumberAttribute(default=0)
+    hold = UnicodeAttribute(null=True)
+    hold_expires_at = NumberAttribute(null=True)
+    lanes = MapAttribute(default=dict)
 
 
 class OutboxItem(Model):
@@ -313,7 +320,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SlotItem,
     AppointmentItem,
     IdempotencyItem,
-    ActiveCountItem,
+    PersonItem,
     OutboxItem,
     InboxMessageItem,
     WaitlistEntryItem,

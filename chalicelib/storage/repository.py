@@ -22,11 +22,13 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
+from chalicelib.domain.limits import Lane
+from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
+from chalicelib.errors import Unavailable
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
     ALL_MODELS,
-    ActiveCountItem,
     AppointmentItem,
     AuditItem,
     HealthContactItem,
@@ -34,6 +36,7 @@ from chalicelib.storage.models import (
     IdempotencyItem,
     InboxMessageItem,
     OutboxItem,
+    PersonItem,
     SlotItem,
     TimebookItem,
     plain,
@@ -50,23 +53,16 @@ class ConditionFailed(Exception):
         self.failed = list(failed)
 
 
-_shared_connection: Connection | None = None
-
-
 def _connection() -> Connection:
-    """One connection per process for transactions (a botocore client is costly to build);
-    it must be in the table's region."""
-    global _shared_connection
-    if _shared_connection is None:
-        _shared_connection = Connection(region=region())
-    return _shared_connection
+    """The models' own connection, for transactions and batch reads: the same short
+    connect/read timeouts, retries and pool size as every other request (models._Meta), in the
+    table's region. (A Connection of its own would take botocore's 60 s defaults.)"""
+    return SlotItem._get_connection().connection
 
 
 def reset_connections() -> None:
     """Forget cached clients and re-read the table name and region from the environment, e.g.
     after AWS_ENDPOINT_URL or TABLE_NAME changed (tests, the local runner)."""
-    global _shared_connection
-    _shared_connection = None
     for model in ALL_MODELS:
         model.Meta.table_name = table_name()
         model.Meta.region = region()
@@ -99,6 +95,7 @@ class _Transaction:
         self._names["put"].append(name)
 
     def update(self, name: str, item: Any, actions: list[Any], condition: Condition | None = None) -> None:
+        assert actions, name
         self._tx.update(item, actions=actions, condition=condition)
         self._names["update"].append(name)
 
@@ -120,12 +117,10 @@ def create_health_contact(item: HealthContactItem) -> None:
     item.gsi1pk, item.gsi1sk = keys.HEALTH_CONTACTS, f"{item.name}#{item.id}"
     guard_pk, guard_sk = keys.her_id(item.her_id)
     guard = HerIdItem(guard_pk, guard_sk, health_contact_id=item.id)
-    try:
-        with TransactWrite(connection=_connection()) as tx:
-            tx.save(guard, condition=HerIdItem.pk.does_not_exist())
-            tx.save(item, condition=HealthContactItem.pk.does_not_exist())
-    except TransactWriteError as error:
-        raise ConditionFailed(["her_id"]) from error
+    tx = _Transaction()
+    tx.save("her_id", guard, HerIdItem.pk.does_not_exist())
+    tx.save("health_contact", item, HealthContactItem.pk.does_not_exist())
+    tx.commit()  # throttling or a fault is raised as such (429/503), never as "taken"
 
 
 def list_health_contacts() -> list[HealthContactItem]:
@@ -275,29 +270,145 @@ def _slot_key_item(ref: SlotRef) -> SlotItem:
     return SlotItem(pk, sk)
 
 
-def take_place_for_hold(
-    ref: SlotRef, place: int, claim: Claim, now_epoch: int, idempotency: IdempotencyItem | None = None
+# ---- people: one live hold, and the per-person limit -------------------------------------------
+
+
+def _person_key_item(timebook_id: str, pid: str) -> PersonItem:
+    pk, sk = keys.person(timebook_id, pid)
+    return PersonItem(pk, sk)
+
+
+def _lane(lane: int):  # type: ignore[no-untyped-def]
+    return PersonItem.lanes[str(lane)]
+
+
+def _lane_is_free(lane: int, now_epoch: int) -> Condition:
+    """The per-person rule of domain/limits.py as a DynamoDB condition."""
+    return _lane(lane).does_not_exist() | (_lane(lane)["ends_at"] <= now_epoch)
+
+
+def lanes_of(person: PersonItem | None) -> dict[int, Lane]:
+    if person is None:
+        return {}
+    return {int(n): Lane.from_item(lane) for n, lane in plain(person.lanes).items()}
+
+
+def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[SlotItem | None, PersonItem | None]:
+    """The slot and the person (in this slot's timebook) in one consistent BatchGetItem."""
+    slot_key, person_key = keys.slot(ref), keys.person(ref.timebook_id, pid)
+    wanted = [slot_key, person_key]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for _ in range(3):
+        raw_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
+        answer = _connection().dispatch(
+            "BatchGetItem", {"RequestItems": {table_name(): {"Keys": raw_keys, "ConsistentRead": True}}}
+        )
+        for item in answer.get("Responses", {}).get(table_name(), []):
+            found[(item["pk"]["S"], item["sk"]["S"])] = item
+        left = answer.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
+        wanted = [(k["pk"]["S"], k["sk"]["S"]) for k in left]
+        if not wanted:
+            break
+    if wanted:
+        raise Unavailable()
+    slot = SlotItem.from_raw_data(found[slot_key]) if slot_key in found else None
+    if slot is not None and slot.slot_id != ref.slot_id:
+        slot = None
+    person = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
+    return slot, person
+
+
+@dataclass
+class PersonSeen:
+    """A person item as read: the write that changes it is conditioned on what was seen."""
+
+    timebook_id: str
+    pid: str
+    exists: bool
+    hold: str | None
+
+
+def person_seen(timebook_id: str, pid: str, person: PersonItem | None) -> PersonSeen:
+    return PersonSeen(timebook_id, pid, person is not None, person.hold if person is not None else None)
+
+
+def _person_part(
+    tx: _Transaction,
+    seen: PersonSeen,
+    now_epoch: int,
+    *,
+    set_hold: tuple[str, int] | None = None,
+    clear_hold: bool = False,
+    lane: tuple[int, Lane] | None = None,
+    lane_free: int | None = None,
 ) -> None:
-    """Take a free place with a hold; marks the slot for the hold sweep. One UpdateItem, or a
-    transaction with the Idempotency-Key record when the client sent one."""
+    """The person's part of a hold or booking: their hold is still the one seen (so two holds
+    at once cannot both win: one live hold per person), and the lane taken is free."""
+    if not seen.exists:
+        pk, sk = keys.person(seen.timebook_id, seen.pid)
+        item = PersonItem(pk, sk, lanes={})
+        if set_hold:
+            item.hold, item.hold_expires_at = set_hold
+        if lane:
+            item.lanes = {str(lane[0]): lane[1].as_item()}
+        tx.save("person", item, PersonItem.pk.does_not_exist())
+        return
+    actions: list[Any] = []
+    condition = PersonItem.pk.exists()
+    condition &= (PersonItem.hold == seen.hold) if seen.hold else PersonItem.hold.does_not_exist()
+    if set_hold:
+        actions += [PersonItem.hold.set(set_hold[0]), PersonItem.hold_expires_at.set(set_hold[1])]
+    elif clear_hold:
+        actions += [PersonItem.hold.remove(), PersonItem.hold_expires_at.remove()]
+    if lane:
+        actions.append(_lane(lane[0]).set(lane[1].as_item()))
+        condition &= _lane_is_free(lane[0], now_epoch)
+    elif lane_free is not None:
+        condition &= _lane_is_free(lane_free, now_epoch)
+    tx.update("person", _person_key_item(seen.timebook_id, seen.pid), actions, condition)
+
+
+@dataclass
+class HoldWrite:
+    """Everything the hold transaction writes (see `take_hold`)."""
+
+    slot: SlotRef
+    place: int
+    claim: Claim
+    person: PersonSeen
+    free_old: tuple[SlotRef, int, str] | None = None  # the replaced live hold: slot, place, id
+    lane: int | None = None  # a lane the person must still have free (the per-person limit)
+    idempotency: IdempotencyItem | None = None
+
+
+def take_hold(write: HoldWrite, now_epoch: int) -> None:
+    """One transaction: take a free place by the capacity rule, free the person's previous live
+    hold, and make the new one their hold, if their hold is still the one read and a lane is
+    free. Raises ConditionFailed naming what lost: place, old, person, idempotency, conflict."""
+    tx = _Transaction()
     shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
     actions = [
-        _place(place).set(claim.as_item()),
+        _place(write.place).set(write.claim.as_item()),
+        # The sweep's sparse index (tidying only: an expired hold is free without it).
         SlotItem.gsi2pk.set(keys.holds_to_sweep(shard)),
-        SlotItem.gsi2sk.set(f"{claim.expires_at:012d}"),
+        SlotItem.gsi2sk.set(f"{write.claim.expires_at:012d}"),
     ]
-    if idempotency is not None:
-        tx = _Transaction()
-        tx.update("place", _slot_key_item(ref), actions, _place_is_free(place, now_epoch))
-        tx.save("idempotency", idempotency, _key_unused(now_epoch))
-        tx.commit()
-        return
-    try:
-        _slot_key_item(ref).update(actions=actions, condition=_place_is_free(place, now_epoch))
-    except UpdateError as error:
-        if _is_condition_failure(error):
-            raise ConditionFailed(["place"]) from error
-        raise
+    condition = _place_is_free(write.place, now_epoch)
+    if write.free_old is not None:
+        old_ref, old_place, old_id = write.free_old
+        if old_ref.slot_id == write.slot.slot_id and old_place == write.place:
+            condition = SlotItem.pk.exists() & _claim_is(old_place, old_id)  # the same place, held anew
+        elif old_ref.slot_id == write.slot.slot_id:
+            # The same item cannot be two parts of one transaction: one update does both.
+            actions.append(_place(old_place).remove())
+            condition &= _claim_is(old_place, old_id)
+        else:
+            tx.update("old", _slot_key_item(old_ref), [_place(old_place).remove()], _claim_is(old_place, old_id))
+    tx.update("place", _slot_key_item(write.slot), actions, condition)
+    _person_part(tx, write.person, now_epoch, set_hold=(write.claim.ref, write.claim.expires_at), lane_free=write.lane)
+    if write.idempotency is not None:
+        tx.save("idempotency", write.idempotency, _key_unused(now_epoch))
+    tx.commit()
 
 
 def release_place(ref: SlotRef, place: int, claim_ref: str, owner: str | None = None) -> None:
@@ -313,6 +424,24 @@ def release_place(ref: SlotRef, place: int, claim_ref: str, owner: str | None = 
         raise
 
 
+def forget_hold(timebook_id: str, pid: str, hold_id: str) -> None:
+    """After a release: the person's pointer to that hold goes too (best effort; a stale pointer
+    only costs the next hold one retry)."""
+    try:
+        _person_key_item(timebook_id, pid).update(
+            actions=[PersonItem.hold.remove(), PersonItem.hold_expires_at.remove()],
+            condition=PersonItem.hold == hold_id,
+        )
+    except UpdateError as error:
+        if not _is_condition_failure(error):
+            raise
+
+
+def get_person(timebook_id: str, pid: str) -> PersonItem | None:
+    pk, sk = keys.person(timebook_id, pid)
+    return _get(PersonItem, pk, sk, consistent=True)
+
+
 @dataclass
 class Booking:
     """Everything the booking transaction writes (see `book`)."""
@@ -323,8 +452,9 @@ class Booking:
     owner: str
     hold_id: str | None
     outbox: OutboxItem
+    person: PersonSeen
+    lane: int | None = None
     idempotency: IdempotencyItem | None = None
-    active_limit: int | None = None
 
 
 def _prepare_appointment(item: AppointmentItem) -> None:
@@ -342,11 +472,13 @@ def prepare_outbox(item: OutboxItem) -> OutboxItem:
     return item
 
 
-def book(booking: Booking, now_epoch: int) -> None:
-    """The one guarded write that makes an appointment: place, appointment, event, key at once.
+def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
+    """The one guarded write that makes an appointment: place, person, appointment, event, key.
 
-    From a hold: the place must still carry this caller's live hold. Straight from a slot: the
-    place must be free by the capacity rule. Raises ConditionFailed naming what lost.
+    From a hold: the place must still carry this caller's live hold, and the person's hold must
+    be that hold (it is cleared). Straight from a slot: the place must be free by the capacity
+    rule. With a per-person limit the lane must be free by domain/limits.py. Nothing is read
+    first: the conditions decide. Raises ConditionFailed naming what lost.
     """
     appointment = booking.appointment
     _prepare_appointment(appointment)
@@ -360,7 +492,9 @@ def book(booking: Booking, now_epoch: int) -> None:
     tx.update("place", _slot_key_item(booking.slot), [_place(booking.place).set(claim.as_item())], condition)
     tx.save("appointment", appointment, AppointmentItem.pk.does_not_exist())
     tx.save("outbox", booking.outbox, OutboxItem.pk.does_not_exist())
-    _count_active(tx, plain(appointment.timebook)["id"], appointment.for_pid, 1, booking.active_limit)
+    lane = (booking.lane, Lane(appointment.id, ends_epoch)) if booking.lane is not None else None
+    if booking.hold_id or lane:
+        _person_part(tx, booking.person, now_epoch, clear_hold=bool(booking.hold_id), lane=lane)
     if booking.idempotency is not None:
         tx.save("idempotency", booking.idempotency, _key_unused(now_epoch))
     tx.commit()
@@ -373,14 +507,14 @@ def _failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
         for part, reason in zip(parts, reasons, strict=False)
         if reason is not None and getattr(reason, "code", None) == "ConditionalCheckFailed"
     ]
-    if not failed and any(getattr(r, "code", None) == "TransactionConflict" for r in reasons if r is not None):
+    if failed:
+        return failed
+    if any(getattr(r, "code", None) == "TransactionConflict" for r in reasons if r is not None):
         # Another transaction was writing the same item at that moment: a lost race, try again.
         return ["conflict"]
-    if not failed and not reasons:
-        raise error  # not a condition: throttling or a fault, let the caller map it
-    if not failed:
-        raise error
-    return failed
+    if getattr(error, "cause_response_code", None) == "TransactionConflictException":
+        return ["conflict"]
+    raise error  # not a condition: throttling or a fault, let the caller map it (429/503)
 
 
 @dataclass
@@ -398,7 +532,8 @@ class Change:
     outbox: OutboxItem
     free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
     take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
-    ends: bool = False  # it stops being active (cancel, reject): the person's count goes down
+    free_lane: bool = False  # it stops being active (cancel, reject): its lane is freed
+    lane_ends_at: int | None = None  # it moves (reschedule): its lane now lasts until the new end
     audit: AuditItem | None = None  # a staff action's audit record, written with it
 
 
@@ -415,8 +550,14 @@ def change_appointment(change: Change, now_epoch: int) -> None:
     if change.free is not None:
         ref, place = change.free
         tx.update("free", _slot_key_item(ref), [_place(place).remove()], _claim_is(place, item.id))
-    if change.ends:
-        _count_active(tx, plain(item.timebook)["id"], item.for_pid, -1)
+    lane = int(item.lane) if item.lane is not None else None
+    if lane is not None and (change.free_lane or change.lane_ends_at is not None):
+        person = _person_key_item(plain(item.timebook)["id"], item.for_pid)
+        still_counts = _lane(lane)["ref"] == item.id
+        if change.free_lane:
+            tx.update("lane", person, [_lane(lane).remove()], still_counts)
+        else:
+            tx.update("lane", person, [_lane(lane)["ends_at"].set(change.lane_ends_at)], still_counts)
     if change.take is not None:
         ref, place, claim = change.take
         tx.update("take", _slot_key_item(ref), [_place(place).set(claim.as_item())], _place_is_free(place, now_epoch))
@@ -447,20 +588,6 @@ def _key_unused(now_epoch: int) -> Condition:
     return IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.ttl <= now_epoch)
 
 
-def _active_counter(timebook_id: str, pid: str) -> ActiveCountItem:
-    pk, sk = keys.active_count(timebook_id, pid)
-    return ActiveCountItem(pk, sk)
-
-
-def _count_active(tx: _Transaction, timebook_id: str, pid: str, delta: int, limit: int | None = None) -> None:
-    """Every booking counts up and every freed appointment counts down, in the same transaction;
-    with a limit, the count is the condition (at most `limit` active per person and timebook)."""
-    condition = None
-    if limit is not None and delta > 0:
-        condition = ActiveCountItem.active.does_not_exist() | (ActiveCountItem.active < limit)
-    tx.update("active", _active_counter(timebook_id, pid), [ActiveCountItem.active.add(delta)], condition)
-
-
 # ---- appointments ---------------------------------------------------------------------------
 
 
@@ -475,6 +602,86 @@ def appointments_of_people(pids: Iterable[str]) -> list[AppointmentItem]:
         for item in AppointmentItem.by_person.query(keys.appointments_of_person(pid)):
             found[item.id] = item
     return sorted(found.values(), key=lambda a: (a.start, a.id))
+
+
+def _page(query: Any) -> tuple[list[Any], dict[str, Any] | None]:
+    found = list(query)
+    return found, query.last_evaluated_key
+
+
+def appointments_of_people_page(
+    pids: Sequence[str], page: PageRequest
+) -> tuple[list[AppointmentItem], Position | None]:
+    """One page of the appointments of several people, person by person, each by start."""
+    found: list[AppointmentItem] = []
+    person, after = page.start.person, page.start.after
+    while person < len(pids) and len(found) < page.limit:
+        pid = pids[person]
+        start_key = None
+        if after:
+            (appointment_id, sort) = after[:2]
+            pk, sk = keys.appointment(appointment_id)
+            start_key = {
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "gsi1pk": {"S": keys.appointments_of_person(pid)},
+                "gsi1sk": {"S": sort},
+            }
+        query = AppointmentItem.by_person.query(
+            keys.appointments_of_person(pid), limit=page.limit - len(found), last_evaluated_key=start_key
+        )
+        items, last = _page(query)
+        found.extend(items)
+        if last is not None and items:
+            return found, Position(person, (items[-1].id, items[-1].gsi1sk))
+        person, after = person + 1, ()
+    return found, (Position(person, ()) if person < len(pids) else None)
+
+
+def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+    """One page of the inbox of several people, person by person, newest first."""
+    found: list[InboxMessageItem] = []
+    person, after = page.start.person, page.start.after
+    while person < len(pids) and len(found) < page.limit:
+        pk = keys.inbox(pids[person])
+        start_key = {"pk": {"S": pk}, "sk": {"S": after[0]}} if after else None
+        query = InboxMessageItem.query(
+            pk, scan_index_forward=False, limit=page.limit - len(found), last_evaluated_key=start_key
+        )
+        items, last = _page(query)
+        found.extend(items)
+        if last is not None and items:
+            return found, Position(person, (items[-1].sk,))
+        person, after = person + 1, ()
+    return found, (Position(person, ()) if person < len(pids) else None)
+
+
+def appointments_of_timebook_page(
+    timebook_id: str, page: PageRequest, *, day: date | None = None, status: str | None = None
+) -> tuple[list[AppointmentItem], Position | None]:
+    condition = AppointmentItem.gsi2sk.startswith(day.isoformat()) if day is not None else None
+    status_filter = (AppointmentItem.status == status) if status else None
+    start_key = None
+    if page.start.after:
+        appointment_id, sort = page.start.after[:2]
+        pk, sk = keys.appointment(appointment_id)
+        start_key = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "gsi2pk": {"S": keys.appointments_of_timebook(timebook_id)},
+            "gsi2sk": {"S": sort},
+        }
+    query = AppointmentItem.by_timebook.query(
+        keys.appointments_of_timebook(timebook_id),
+        condition,
+        filter_condition=status_filter,
+        limit=page.limit,
+        last_evaluated_key=start_key,
+    )
+    items, last = _page(query)
+    if last is not None and items:
+        return items, Position(0, (items[-1].id, items[-1].gsi2sk))
+    return items, None
 
 
 def appointments_of_timebook(

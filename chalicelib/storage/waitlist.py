@@ -24,7 +24,10 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.repository import (
     ConditionFailed,
+    PersonSeen,
+    _claim_is,
     _get,
+    _person_part,
     _place,
     _place_is_free,
     _slot_key_item,
@@ -110,6 +113,9 @@ class NewOffer:
     offer: dict[str, Any]
     outbox: OutboxItem
     updated_at: str
+    person: PersonSeen | None = None  # the person's item as read: the offer becomes their one hold
+    free_old: tuple[SlotRef, int, str] | None = None  # their previous live hold: slot, place, id
+    lane: int | None = None  # a lane they must still have free (the per-person limit)
 
 
 def offer(new: NewOffer, now_epoch: int) -> None:
@@ -127,7 +133,19 @@ def offer(new: NewOffer, now_epoch: int) -> None:
         SlotItem.gsi2sk.set(SlotItem.gsi2sk | f"{int(new.claim['expires_at']):012d}"),
     ]
     tx = _Transaction()
-    tx.update("place", _slot_key_item(new.slot), slot_actions, _place_is_free(new.place, now_epoch))
+    slot_condition = _place_is_free(new.place, now_epoch)
+    if new.free_old is not None:  # a person has one live hold per timebook: the offer replaces it
+        old_ref, old_place, old_id = new.free_old
+        if old_ref.slot_id == new.slot.slot_id:
+            slot_actions.append(_place(old_place).remove())  # one item is one part of a transaction
+            slot_condition &= _claim_is(old_place, old_id)
+        else:
+            tx.update("old", _slot_key_item(old_ref), [_place(old_place).remove()], _claim_is(old_place, old_id))
+    tx.update("place", _slot_key_item(new.slot), slot_actions, slot_condition)
+    if new.person is not None:
+        _person_part(
+            tx, new.person, now_epoch, set_hold=(new.claim["ref"], int(new.claim["expires_at"])), lane_free=new.lane
+        )
     tx.update(
         "entry",
         WaitlistEntryItem(entry.pk, entry.sk),

@@ -188,7 +188,7 @@ class WaitlistMachine(RuleBasedStateMachine):
             return
         entry.status = "waiting"  # what a stale reader believed
         now = clock.epoch()
-        hold_id = new_hold_id(self.slot_ids[slot], place)
+        hold_id = new_hold_id(self.slot_ids[slot], place, lane=None, minutes=15, for_pid=entry.for_pid, offer=True)
         claim = {**Claim("hold", hold_id, entry.owner, now + 600).as_item(), "waitlist": entry.id}
         offer = {
             "hold_id": hold_id,

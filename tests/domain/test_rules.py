@@ -124,11 +124,19 @@ def test_bad_answers_are_named_field_by_field(given_answers: dict[str, object], 
 # ---- the hold rule -------------------------------------------------------------------------------
 
 
-def test_a_hold_id_names_its_slot_and_place() -> None:
+def test_a_hold_id_names_its_slot_place_lane_length_and_person() -> None:
     slot_id = "tb1a_loc2b_203003311000"
-    hold_id = holds.new_hold_id(slot_id, 3)
-    assert holds.parse_hold_id(hold_id) == holds.HoldRef(slot_id, 3, hold_id)
-    assert holds.new_hold_id(slot_id, 3) != hold_id, "each hold is its own"
+    pid = "24085038849"
+    hold_id = holds.new_hold_id(slot_id, 3, lane=1, minutes=15, for_pid=pid)
+    parsed = holds.parse_hold_id(hold_id)
+    assert parsed == holds.HoldRef(slot_id, 3, hold_id, 1, 15, holds.person_tag(pid))
+    assert parsed.is_for(pid) and not parsed.offer
+    assert holds.new_hold_id(slot_id, 3, lane=1, minutes=15, for_pid=pid) != hold_id, "each hold is its own"
+
+
+def test_a_waitlist_offer_says_so_in_its_hold_id() -> None:
+    offer = holds.new_hold_id("tb1a_loc2b_203003311000", 0, lane=None, minutes=15, for_pid="24085038849", offer=True)
+    assert holds.parse_hold_id(offer).offer
 
 
 @pytest.mark.parametrize("text", ["", "h1_short_x", "x1_0123456789_slot", "h1_0123456789_", "h12345_0123456789_s"])

@@ -1,6 +1,7 @@
 """Opening hours become the right wall-clock slots in Europe/Oslo, including DST Sundays."""
 
-from datetime import date, datetime, time, timedelta
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
 
 from chalicelib.clock import OSLO
 from chalicelib.domain.slots import OpeningHours, parse_slot_id, slot_ref, slot_times
@@ -34,13 +35,21 @@ def test_spring_forward_sunday_keeps_local_opening_hours():
     assert slots[0].start.utcoffset() == timedelta(hours=2)
 
 
-def test_spring_forward_gap_has_no_slots():
+def real(slot) -> timedelta:  # type: ignore[no-untyped-def]
+    """How long a slot really lasts (aware datetimes of one zone subtract as wall-clock times)."""
+    return slot.end.astimezone(UTC) - slot.start.astimezone(UTC)
+
+
+def test_spring_forward_night_has_the_real_wall_clock_slots():
     day = date(2024, 3, 31)
     slots = list(slot_times(hours(day, day, time(1), time(4), minutes=30)))
     starts = [s.start.strftime("%H:%M") for s in slots]
-    assert starts == ["01:00", "03:00", "03:30"]  # 01:30 would end in the gap; 02:xx does not exist
+    assert starts == ["01:00", "01:30", "03:00", "03:30"]  # 01:30-03:00 is 30 minutes; 02:xx does not exist
     for s in slots:
-        assert (s.end - s.start) == timedelta(minutes=30)
+        assert real(s) == timedelta(minutes=30)
+    quarters = list(slot_times(hours(day, day, time(1), time(4), minutes=15)))
+    assert len(quarters) == 8  # 01:00+01:00 to 04:00+02:00 is two hours: none missing
+    assert all(b.start == a.end for a, b in itertools.pairwise(quarters))
 
 
 def test_fall_back_sunday_keeps_local_opening_hours():
@@ -51,11 +60,22 @@ def test_fall_back_sunday_keeps_local_opening_hours():
     assert slots[0].start.isoformat() == "2024-10-27T08:00:00+01:00"
 
 
-def test_fall_back_night_makes_each_wall_clock_slot_once():
+def test_fall_back_night_has_the_repeated_hour_and_no_long_slot():
     day = date(2024, 10, 27)
     slots = list(slot_times(hours(day, day, time(1), time(4), minutes=60)))
-    assert [s.start.strftime("%H:%M") for s in slots] == ["01:00", "02:00", "03:00"]
-    assert len({slot_ref("tb1", "loc1", s.start).slot_id for s in slots}) == 3
+    assert [s.start.isoformat()[11:] for s in slots] == [
+        "01:00:00+02:00",
+        "02:00:00+02:00",
+        "02:00:00+01:00",
+        "03:00:00+01:00",
+    ]
+    assert all(real(s) == timedelta(hours=1) for s in slots)
+    ids = [slot_ref("tb1", "loc1", s.start).slot_id for s in slots]
+    assert len(set(ids)) == 4
+    for slot, slot_id in zip(slots, ids, strict=True):
+        assert parse_slot_id(slot_id).start == slot.start  # the id names the real moment
+    quarters = list(slot_times(hours(day, day, time(1), time(4), minutes=15)))
+    assert len(quarters) == 16 and all(real(q) == timedelta(minutes=15) for q in quarters)
 
 
 def test_dst_sundays_of_2025_and_2026():

@@ -91,7 +91,8 @@ def fuzz_world(fuzz_url: str, fuzz_tokens: dict[str, str]) -> dict[str, list[str
             # timebook says, and one hold.
             answers = KORONATEST_ANSWERS if timebook["type"] == "koronatest" else {}
             body = {"slot_id": slots[-1], "phone": make_phone(9001), "answers": answers}
-            world["appointment"].append(_post(url, "/appointments", citizen, body)["id"])
+            # The hold first: at the limit (one active appointment) nobody gets a hold.
             world["hold"].append(_post(url, "/holds", citizen, {"slot_id": slots[-2]})["id"])
+            world["appointment"].append(_post(url, "/appointments", citizen, body)["id"])
     assert world["appointment"] and world["hold"] and world["slot"], world
     return world

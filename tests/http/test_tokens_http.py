@@ -165,7 +165,7 @@ def assert_refused(resp: Any, *secrets: str) -> None:
 
 def assert_accepted(resp: Any) -> None:
     assert resp.status == 200, resp
-    assert resp.json == {"items": []}
+    assert resp.json == {"items": [], "next_cursor": None}
 
 
 # ---- local mode (hs256, the default of the test environment) ------------------------------------

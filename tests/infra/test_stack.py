@@ -312,6 +312,8 @@ def run_flows(scenario: Scenario) -> None:
         moved = _ok(
             client.post(f"/appointments/{booked['id']}/reschedule", {"slot_id": later[1]["id"]}, token=elise.token)
         )
+        assert moved["status"] == "requested"  # moved in a timebook that confirms: a request again
+        _ok(client.post(f"/admin/appointments/{booked['id']}/confirm", {}, token=staff))
         _ok(client.post(f"/admin/appointments/{jons['id']}/cancel", {"reason": "Stasjonen stenger"}, token=staff))
     with rec.running("RelayOutbox"):
         lambdas.relay_outbox(schedule_event(scenario.account, "relay"), None)

@@ -226,3 +226,64 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_appointment(live_u
     assert len(mine.json()["items"]) == 1
     left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
     assert sum(s["free"] for s in left) == 3
+
+
+def _places_taken(url: str, timebook_id: str, day: str, slot_ids: list[str], capacity: int) -> int:
+    listed = {
+        s["id"]: s["free"]
+        for s in requests.get(f"{url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    }
+    return sum(capacity - listed.get(slot_id, 0) for slot_id in slot_ids)
+
+
+@pytest.mark.parametrize("children", [0, 3])
+def test_one_token_hammering_holds_never_holds_more_than_one_place_per_person(live_url, children):
+    """A script with one token (a parent acting for k children too) sends holds from many threads
+    at once, over and over: at no moment does it hold more than k + 1 places of the timebook."""
+    her_id = f"72{children:02d}"
+    capacity = 2
+    timebook_id, day, slot_ids = _timebook(live_url, her_id, places=(12, capacity))  # 24 places
+    kids = [make_pid(8900 + 10 * children + n) for n in range(children)]
+    token = _token(
+        live_url,
+        {
+            "sub": make_pid(8890 + children),
+            "role": "citizen",
+            "name": "Hoarder",
+            "represents": [{"pid": pid, "name": f"Barn {n}"} for n, pid in enumerate(kids)],
+        },
+    )
+    people = [None, *kids]
+    statuses: Counter[int] = Counter()
+    most = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def hoard(n: int) -> None:
+        for round_ in range(6):
+            body: dict[str, Any] = {"slot_id": slot_ids[(n * 7 + round_ * 5) % len(slot_ids)]}
+            if people[n % len(people)]:
+                body["for_pid"] = people[n % len(people)]
+            response = _post(live_url, "/holds", body, token)
+            with lock:
+                statuses[response.status_code] += 1
+
+    def watch() -> None:
+        nonlocal most
+        while not stop.is_set():
+            taken = _places_taken(live_url, timebook_id, day, slot_ids, capacity)
+            with lock:
+                most = max(most, taken)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(hoard, range(16)))
+    finally:
+        stop.set()
+        watcher.join()
+    final = _places_taken(live_url, timebook_id, day, slot_ids, capacity)
+    assert not [s for s in statuses if s >= 500], statuses
+    assert statuses[201] >= len(people), statuses
+    assert most <= len(people) and final == len(people), (most, final, statuses)
