@@ -303,12 +303,14 @@ def run_flows(scenario: Scenario) -> None:
         later = [s for s in free_slots(client, tb["id"], day) if s["id"] not in taken]
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("RELAY_AFTER_COMMIT", "disabled")
+            settings.reset()  # settings are read once: read them again with the relay off
             jons = _ok(
                 client.post(
                     "/appointments", {"slot_id": later[0]["id"], "phone": jon.phone, "answers": {}}, token=jon.token
                 ),
                 201,
             )
+        settings.reset()
         moved = _ok(
             client.post(f"/appointments/{booked['id']}/reschedule", {"slot_id": later[1]["id"]}, token=elise.token)
         )

@@ -21,7 +21,7 @@ def _until(check: Any, seconds: float) -> Any:
 
 
 def test_helsenorge_stand_in_and_the_feed_on_the_make_run_stack(live_url: str) -> None:
-    appointment_id, staff, citizen, timebook_id = _requested_appointment(live_url, "7301")
+    appointment_id, staff, citizen, timebook_id = _requested_appointment(live_url, "7401")
     auth = {"Authorization": f"Bearer {citizen}"}
     assert _post(live_url, f"/admin/appointments/{appointment_id}/confirm", {}, staff).status_code == 200
 
