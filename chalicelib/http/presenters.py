@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.booking.common import iso
-from chalicelib.booking.discovery import Availability
+from chalicelib.booking.discovery import OpenSlot
 from chalicelib.booking.holds import Hold
 from chalicelib.booking.staff import OverviewRow
 from chalicelib.http import schemas
@@ -43,10 +43,9 @@ def timebook(item: TimebookItem) -> schemas.TimebookOut:
     )
 
 
-def slot(availability: Availability) -> schemas.SlotOut:
-    item = availability.slot
+def slot(item: OpenSlot) -> schemas.SlotOut:
     return schemas.SlotOut(
-        id=item.slot_id, start=item.start, end=item.end, location_id=item.location_id, free=len(availability.free)
+        id=item.slot_id, start=item.start, end=item.end, location_id=item.location_id, free=item.free
     )
 
 

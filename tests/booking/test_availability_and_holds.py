@@ -197,8 +197,8 @@ def test_sold_out_is_remembered_briefly(client, demo, monkeypatch):
         assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(300 + n).token).status == 201
     body = {"timebook_id": demo.konsultasjon_id, "date": day}  # from the last day on, now full
     queries = []
-    original = repository.query_slots
-    monkeypatch.setattr(repository, "query_slots", lambda *a, **k: queries.append(a) or original(*a, **k))
+    original = repository.query_summaries
+    monkeypatch.setattr(repository, "query_summaries", lambda *a, **k: queries.append(a) or original(*a, **k))
     first = client.post("/holds", body, token=Citizen(400).token)
     assert first.status == 409 and queries
     queries.clear()

@@ -136,10 +136,10 @@ def _status_of(code: str) -> int:
 
 @pytest.mark.parametrize("code", THROTTLING + FAULTS)
 def test_slots_of_a_day(world: World, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
-    def query_slots(*args: Any, **kwargs: Any) -> Any:
+    def query_summaries(*args: Any, **kwargs: Any) -> Any:
         raise pynamodb_error(QueryError, code, "Query")
 
-    monkeypatch.setattr("chalicelib.storage.repository.query_slots", query_slots)
+    monkeypatch.setattr("chalicelib.storage.repository.query_summaries", query_summaries)
     day = world.slots[0]["start"][:10]
     with world.unchanged():
         assert_aws_refusal(
@@ -152,13 +152,13 @@ def test_calendar_fails_on_a_later_page(world: World, monkeypatch: pytest.Monkey
     """A query is lazy: the error can come after the first page, with half an answer built."""
     from chalicelib.storage import repository
 
-    real = repository.query_slots
+    real = repository.query_summaries
 
-    def query_slots(*args: Any, **kwargs: Any) -> Iterator[Any]:
+    def query_summaries(*args: Any, **kwargs: Any) -> Iterator[Any]:
         yield from list(real(*args, **kwargs))[:3]
         raise pynamodb_error(QueryError, code, "Query")
 
-    monkeypatch.setattr("chalicelib.storage.repository.query_slots", query_slots)
+    monkeypatch.setattr("chalicelib.storage.repository.query_summaries", query_summaries)
     month = world.slots[0]["start"][:7]
     resp = world.client.get(f"/timebooks/{world.demo.koronatest_id}/calendar?month={month}")
     assert_aws_refusal(resp, _status_of(code))
