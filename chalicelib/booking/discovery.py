@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 
-from chalicelib import clock
+from chalicelib import budget, clock
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places
@@ -80,6 +80,7 @@ def _fresh(summaries: Iterable[DaySummaryItem]) -> list[DaySummaryItem]:
     now_ms = int(now.timestamp() * 1000)
     stale = [s for s in items if now_ms - int(s.refreshed_at or 0) > staleness_seconds() * 1000]
     if stale:
+        budget.check()
         repository.refresh_summaries(stale, clock.epoch(now), now_ms)
     return items
 
@@ -173,6 +174,7 @@ def _truly_free(summaries: list[DaySummaryItem]) -> Iterator[Availability]:
         key=lambda s: (s.start, s.location_id),
     )
     for first in range(0, len(candidates), CANDIDATE_BATCH):
+        budget.check()
         refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
         read_at = clock.now()
         for slot in repository.get_slots(refs, consistent=True):

@@ -283,3 +283,27 @@ def test_no_connection_to_dynamodb_is_503(world: World, dynamodb_fails: Callable
     with world.unchanged():
         resp = world.client.get(f"/appointments/{world.appointment['id']}", token=world.citizen.token)
         assert_aws_refusal(resp, 503)
+
+
+# ---- load is 429, not 503: timeouts and the request's own time budget ----------------------------
+
+
+def test_a_timeout_talking_to_dynamodb_is_429(world: World, dynamodb_fails: Callable[..., None]) -> None:
+    """A read timeout is what load looks like from the client side: retry later, not "down"."""
+    from botocore.exceptions import ReadTimeoutError
+
+    dynamodb_fails("GetItem", ReadTimeoutError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"))
+    with world.unchanged():
+        resp = world.client.post("/holds", {"slot_id": world.slots[0]["id"]}, token=Citizen(705).token)
+        assert_aws_refusal(resp, 429)
+
+
+def test_a_spent_time_budget_is_429(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its budget a request stops starting new DynamoDB work and answers 429 + Retry-After."""
+    monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "-1")
+    day = world.slots[0]["start"][:10]
+    resp = world.client.get(f"/timebooks/{world.demo.koronatest_id}/slots?date={day}")
+    assert_aws_refusal(resp, 429)
+    with world.unchanged():
+        resp = world.client.post("/holds", {"timebook_id": world.demo.koronatest_id}, token=Citizen(706).token)
+        assert_aws_refusal(resp, 429)
