@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 import os
+import random
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -65,8 +66,11 @@ class OpenSlot:
 
 # How old a summary may be before a reader recounts it (docs/capacity.md). Tests set 0.
 DEFAULT_STALENESS_SECONDS = 2.0
-# "First available" reads the true state of this many candidate slots at a time.
+# "First available" reads the true state of this many candidate slots at a time,
 CANDIDATE_BATCH = 8
+# in random order among the earliest slots that look to have this many free places: a crowd
+# taking "one of the first few" then spreads over ~SPREAD_PLACES places, not the first 24.
+SPREAD_PLACES = 96
 
 
 def staleness_seconds() -> float:
@@ -146,16 +150,23 @@ def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[Ope
     return sorted(found, key=lambda s: (s.start, s.location_id))
 
 
-def first_free(timebook_id: str, location_id: str | None, from_day: date, months: int = 3) -> Iterator[Availability]:
-    """Free slots from a day on, earliest first (for "first available").
+def first_free(
+    timebook_id: str, location_id: str | None, from_day: date, months: int = 3, spread_places: int | None = None
+) -> Iterator[Availability]:
+    """Free slots from a day on, earliest first by groups of about `spread_places` places (for
+    "first available"; 0 = strictly earliest first).
 
-    The summaries say which slots look free (one Query a month, however full); the few
-    candidates are then read from the slots themselves, consistently, CANDIDATE_BATCH at a time,
-    so a caller chooses among places that are free now, not as of the summary."""
+    The summaries say which slots look free (one Query a month, however full). The earliest
+    slots that together look to have `spread_places` free places form a group; a group's slots
+    are read from the slots themselves, consistently, CANDIDATE_BATCH at a time and in random
+    order, so a caller chooses among places that are free now, and a crowd choosing "the first
+    few" of them spreads over the whole group instead of colliding on its first slots."""
     tb = get_timebook(timebook_id)
     if location_id:
         location_of(tb, location_id)
+    spread = SPREAD_PLACES if spread_places is None else spread_places
     year, number = from_day.year, from_day.month
+    group: list[OpenSlot] = []
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
         summaries = [
@@ -164,15 +175,26 @@ def first_free(timebook_id: str, location_id: str | None, from_day: date, months
             if not location_id or s.location_id == location_id
         ]
         for _, of_day in groupby(summaries, key=lambda s: s.date):
-            yield from _truly_free(_fresh(of_day))
+            for slot in _looking_free(_fresh(of_day)):
+                group.append(slot)
+                if sum(s.free for s in group) >= spread:
+                    yield from _truly_free(group, shuffle=spread > 0)
+                    group = []
+    yield from _truly_free(group, shuffle=spread > 0)
 
 
-def _truly_free(summaries: list[DaySummaryItem]) -> Iterator[Availability]:
+def _looking_free(summaries: list[DaySummaryItem]) -> list[OpenSlot]:
+    """The slots of one day that the summaries say have a free place, by start."""
     now = clock.now()
-    candidates = sorted(
+    return sorted(
         (slot for summary in summaries for slot in _open_slots(summary, now) if slot.free),
         key=lambda s: (s.start, s.location_id),
     )
+
+
+def _truly_free(candidates: list[OpenSlot], shuffle: bool) -> Iterator[Availability]:
+    if shuffle:
+        candidates = random.sample(candidates, len(candidates))
     for first in range(0, len(candidates), CANDIDATE_BATCH):
         budget.check()
         refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
