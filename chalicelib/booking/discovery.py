@@ -12,6 +12,8 @@ import calendar as _calendar
 import os
 import random
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -77,15 +79,51 @@ def staleness_seconds() -> float:
     return float(os.environ.get("AVAILABILITY_STALENESS_SECONDS", DEFAULT_STALENESS_SECONDS))
 
 
+# The public views keep a month's or a day's summaries this long per process (at most the
+# staleness): without a CDN in front, a read storm reaches DynamoDB once a second per Lambda.
+VIEW_MEMO_SECONDS = 1.0
+_view_memo: dict[tuple[str, str, date | None], tuple[float, list[DaySummaryItem]]] = {}
+
+
+def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySummaryItem]:
+    """Summaries for the calendar (day None) or the day view, fresh, memoised briefly."""
+    memo_seconds = min(VIEW_MEMO_SECONDS, staleness_seconds())
+    key = (timebook_id, month, day)
+    found = _view_memo.get(key)
+    if memo_seconds > 0 and found is not None and found[0] > time.monotonic():
+        return found[1]
+    items = _fresh(repository.query_summaries(timebook_id, month, day=day))
+    if memo_seconds > 0:
+        if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
+            _view_memo.clear()
+        _view_memo[key] = (time.monotonic() + memo_seconds, items)
+    return items
+
+
+_refreshing: set[tuple[str, str]] = set()
+_refreshing_lock = threading.Lock()
+
+
 def _fresh(summaries: Iterable[DaySummaryItem]) -> list[DaySummaryItem]:
-    """The summaries, with those older than the stated staleness recounted first."""
+    """The summaries, with those older than the stated staleness recounted first. One thread
+    per process recounts a summary; the others meanwhile use it as it is (at most one recount
+    older), so a crowd in one Lambda does not recount the same day together."""
     items = list(summaries)
     now = clock.now()
     now_ms = int(now.timestamp() * 1000)
     stale = [s for s in items if now_ms - int(s.refreshed_at or 0) > staleness_seconds() * 1000]
-    if stale:
-        budget.check()
-        repository.refresh_summaries(stale, clock.epoch(now), now_ms)
+    if not stale:
+        return items
+    with _refreshing_lock:
+        mine = [s for s in stale if (s.pk, s.sk) not in _refreshing]
+        _refreshing.update((s.pk, s.sk) for s in mine)
+    try:
+        if mine:
+            budget.check()
+            repository.refresh_summaries(mine, clock.epoch(now), now_ms)
+    finally:
+        with _refreshing_lock:
+            _refreshing.difference_update((s.pk, s.sk) for s in mine)
     return items
 
 
@@ -126,7 +164,7 @@ def month_calendar(timebook_id: str, month: str, location_id: str | None) -> lis
     year, number = (int(part) for part in month.split("-"))
     free_by_day = {date(year, number, day): 0 for day in range(1, _calendar.monthrange(year, number)[1] + 1)}
     now = clock.now()
-    for summary in _fresh(repository.query_summaries(tb.id, month)):
+    for summary in _viewed(tb.id, month):
         if location_id and summary.location_id != location_id:
             continue
         free_by_day[date.fromisoformat(summary.date)] += sum(s.free for s in _open_slots(summary, now))
@@ -142,7 +180,7 @@ def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[Ope
     now = clock.now()
     found = [
         slot
-        for summary in _fresh(repository.query_summaries(tb.id, f"{day:%Y-%m}", day=day))
+        for summary in _viewed(tb.id, f"{day:%Y-%m}", day)
         if not location_id or summary.location_id == location_id
         for slot in _open_slots(summary, now)
         if slot.free

@@ -39,6 +39,15 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     yield calls
 
 
+@pytest.fixture(autouse=True)
+def no_view_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each read here goes to DynamoDB (test_views_are_memoised_briefly covers the memo)."""
+    from chalicelib.booking import discovery
+
+    monkeypatch.setattr(discovery, "VIEW_MEMO_SECONDS", 0.0)
+    discovery._view_memo.clear()
+
+
 @pytest.fixture
 def stale(monkeypatch: pytest.MonkeyPatch) -> None:
     """Summaries stay as they are for an hour: what a reader sees between refreshes."""
@@ -174,3 +183,17 @@ def test_posting_a_schedule_again_keeps_what_summaries_counted(client, demo, sta
     assert again.status == 201 and again.json["created"] == 0
     assert slot_free(client, demo.koronatest_id, slot["id"], day) == 1
     assert len(free_slots(client, demo.koronatest_id, day)) == 20
+
+
+def test_views_are_memoised_briefly(client, demo, dynamodb_calls, stale, monkeypatch):
+    """Without a CDN, a read storm reaches DynamoDB about once a second per process."""
+    from chalicelib.booking import discovery
+
+    monkeypatch.setattr(discovery, "VIEW_MEMO_SECONDS", 60.0)
+    day = first_free_slot(client, demo.koronatest_id)["start"][:10]
+    discovery._view_memo.clear()
+    dynamodb_calls.clear()
+    for _ in range(5):
+        assert client.get(f"/timebooks/{demo.koronatest_id}/slots?date={day}").status == 200
+        assert client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}").status == 200
+    assert dynamodb_calls["Query"] == 2
