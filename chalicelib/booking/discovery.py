@@ -71,8 +71,22 @@ DEFAULT_STALENESS_SECONDS = 2.0
 # "First available" reads the true state of this many candidate slots at a time,
 CANDIDATE_BATCH = 8
 # in random order among the earliest slots that look to have this many free places: a crowd
-# taking "one of the first few" then spreads over ~SPREAD_PLACES places, not the first 24.
+# taking "one of the first few" then spreads over up to SPREAD_PLACES places. A quiet timebook
+# spreads over MIN_SPREAD_PLACES only (the earliest times); the spread grows with the
+# first-available requests this process saw for the timebook in the last 2 s.
 SPREAD_PLACES = 96
+MIN_SPREAD_PLACES = 24
+_recent: dict[str, list[float]] = {}
+
+
+def _spread_for(timebook_id: str) -> int:
+    now = time.monotonic()
+    seen = [t for t in _recent.get(timebook_id, []) if t > now - 2.0][-SPREAD_PLACES:]
+    seen.append(now)  # approximate under threads, which is all a spread needs
+    if len(_recent) > 1000:
+        _recent.clear()
+    _recent[timebook_id] = seen
+    return max(MIN_SPREAD_PLACES, min(SPREAD_PLACES, 8 * len(seen)))
 
 
 def staleness_seconds() -> float:
@@ -192,7 +206,7 @@ def first_free(
     timebook_id: str, location_id: str | None, from_day: date, months: int = 3, spread_places: int | None = None
 ) -> Iterator[Availability]:
     """Free slots from a day on, earliest first by groups of about `spread_places` places (for
-    "first available"; 0 = strictly earliest first).
+    "first available"; 0 = strictly earliest first; by default 24 places, up to 96 in a crowd).
 
     The summaries say which slots look free (one Query a month, however full). The earliest
     slots that together look to have `spread_places` free places form a group; a group's slots
@@ -202,7 +216,7 @@ def first_free(
     tb = get_timebook(timebook_id)
     if location_id:
         location_of(tb, location_id)
-    spread = SPREAD_PLACES if spread_places is None else spread_places
+    spread = _spread_for(tb.id) if spread_places is None else spread_places
     year, number = from_day.year, from_day.month
     group: list[OpenSlot] = []
     for index in range(months):

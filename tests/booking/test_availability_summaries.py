@@ -197,3 +197,19 @@ def test_views_are_memoised_briefly(client, demo, dynamodb_calls, stale, monkeyp
         assert client.get(f"/timebooks/{demo.koronatest_id}/slots?date={day}").status == 200
         assert client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}").status == 200
     assert dynamodb_calls["Query"] == 2
+
+
+def test_a_quiet_first_available_stays_early_and_a_crowd_spreads(client, demo):
+    """Alone, a citizen gets one of the earliest 24 places; a crowd spreads over up to 96."""
+    from chalicelib.booking import discovery
+
+    discovery._recent.clear()
+    first = first_free_slot(client, demo.koronatest_id)
+    earliest = [s["id"] for s in free_slots(client, demo.koronatest_id, first["start"][:10])[:12]]
+    made = client.post(
+        "/holds", {"timebook_id": demo.koronatest_id, "date": first["start"][:10]}, token=Citizen(950).token
+    )
+    assert made.status == 201 and made.json["slot_id"] in earliest
+    assert discovery._spread_for("tb-quiet") == discovery.MIN_SPREAD_PLACES
+    spreads = [discovery._spread_for("tb-crowd") for _ in range(20)]
+    assert spreads[0] == 24 and spreads[-1] == discovery.SPREAD_PLACES
