@@ -106,7 +106,9 @@ def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySu
     found = _view_memo.get(key)
     if memo_seconds > 0 and found is not None and found[0] > time.monotonic():
         return found[1]
-    items = _fresh(repository.query_summaries(timebook_id, month, day=day))
+    today = clock.local(clock.now()).date().isoformat()
+    # Past days have nothing bookable: never worth a recount.
+    items = _fresh(s for s in repository.query_summaries(timebook_id, month, day=day) if s.date >= today)
     if memo_seconds > 0:
         if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
             _view_memo.clear()
