@@ -13,7 +13,9 @@ Method and caveats: docs/bench.md.
 
 from __future__ import annotations
 
+import argparse
 import base64
+import contextlib
 import json
 import logging
 import math
@@ -41,12 +43,12 @@ sys.path.insert(0, str(ROOT))
 BUILD = ROOT / "build"
 REGION = "eu-north-1"
 
-SURGE_THREADS = 32
-SURGE_SLOTS = 20
-SURGE_CAPACITY = 2
-SURGE_CITIZENS_PER_PLACE = 10
-SURGE_ATTEMPTS = 10  # per citizen: bounded, a real citizen gives up too
-SURGE_DEADLINE_SECONDS = 60.0  # per surge; citizens stop trying after it
+# Surge defaults (the command line overrides them): 10 citizens per place, the issue's 1/10 scale.
+DEFAULT_PLACES = 200
+CITIZENS_PER_PLACE = 10
+DEFAULT_CAPACITY = 2
+DEFAULT_THREADS = 32
+DEFAULT_REPEAT = 3
 IMPORT_RUNS = 5
 # Operations that accept ReturnConsumedCapacity.
 _RETURNS_CAPACITY = frozenset(
@@ -150,11 +152,13 @@ class MotoTables:
     max(before, after)), which the API response does not carry.
     """
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, lock: threading.Lock | None = None) -> None:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
         self._backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
+        # Against the live stand-in, moto serves other threads meanwhile: read under its lock.
+        self._lock = lock
 
     def _table(self, name: str) -> Any:
         return self._backend.get_table(name)
@@ -172,11 +176,12 @@ class MotoTables:
             return None
         hash_value = DynamoType(key[table.hash_key_attr])
         range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
-        try:
-            found = table.get_item(hash_value, range_value)
-        except Exception:
-            return None
-        return found.to_json()["Attributes"] if found is not None else None
+        with self._lock or contextlib.nullcontext():
+            try:
+                found = table.get_item(hash_value, range_value)
+            except Exception:
+                return None
+            return found.to_json()["Attributes"] if found is not None else None
 
     def sizes_by_kind(self, table_name: str) -> dict[str, dict[str, int]]:
         """Item sizes by the kind of item (the pk's prefix: TB, HC, AP, OUTBOX; slots as SLOT)."""
@@ -184,7 +189,7 @@ class MotoTables:
         for found in self._table(table_name).all_items():
             item = found.to_json()["Attributes"]
             pk = str(item.get("pk", {}).get("S", "?"))
-            kind = "SLOT" if "#M#" in pk else pk.split("#", 1)[0]
+            kind = "SUMMARY" if "#AV#" in pk else pk.split("#", 1)[0]
             sizes.setdefault(kind, []).append(item_size(item))
         return {
             kind: {"items": len(v), "min_bytes": min(v), "max_bytes": max(v), "mean_bytes": round(sum(v) / len(v))}
@@ -269,6 +274,12 @@ class CapacityCalculator:
             return read_units(item_size(item), bool(params.get("ConsistentRead"))), 0.0
         if operation in ("Query", "Scan"):
             return self._query_units(params, response), 0.0
+        if operation == "BatchGetItem":  # each item rounded up on its own
+            units = 0.0
+            for table, items in ((response or {}).get("Responses") or {}).items():
+                consistent = bool(params.get("RequestItems", {}).get(table, {}).get("ConsistentRead"))
+                units += sum(read_units(item_size(i), consistent) for i in items)
+            return units, 0.0
         if operation == "TransactGetItems":
             size_units = sum(read_units(item_size(r.get("Item")), True) for r in (response or {}).get("Responses", []))
             return 2 * size_units, 0.0
@@ -320,6 +331,7 @@ class DynamoCounter:
         # Against the live stack: every AWS request must go to the stand-in; others are refused.
         self.local_endpoint: str | None = None
         self.calculator: CapacityCalculator | None = None
+        self.standin: Any = None  # the live stand-in's server (its shed count), during surges
 
     def add(self, entries: Mapping[str, float]) -> None:
         with self._lock:
@@ -704,47 +716,96 @@ def print_steps(result: Mapping[str, Any]) -> None:
 # ---- 2. surge over HTTP --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SurgeSize:
+    """How big one surge is (command line: --citizens, --places, --capacity, --threads)."""
+
+    citizens: int
+    places: int
+    capacity: int
+    threads: int
+
+    @property
+    def slots(self) -> int:
+        return math.ceil(self.places / self.capacity)
+
+    @property
+    def slot_minutes(self) -> int:
+        return 15 if self.slots <= 48 else 5  # one day, one location: the hottest case
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Answer:
+    """What one HTTP call got: a status (0 = the client gave up: timeout or connection error)."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+    seconds: float
+
+    def json(self) -> Any:
+        return self.body
+
+
 class Http:
-    """A connection per request, only to 127.0.0.1.
+    """A connection per request, only to 127.0.0.1; a client timeout is an answer (status 0),
+    never an exception.
 
     Not keep-alive: on a reused connection the local server's responses wait ~40 ms each for a
     delayed ACK (headers and body go out in two writes), which would measure the stand-in's TCP.
     """
 
+    TIMEOUT_SECONDS = 30.0
+
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
 
-    def get(self, path: str) -> Any:
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None, token: str | None) -> Answer:
         import requests
 
-        return requests.get(f"{self.base_url}{path}", timeout=30)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        started = time.monotonic()
+        try:
+            response = requests.request(
+                method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self.TIMEOUT_SECONDS
+            )
+        except requests.RequestException as error:
+            return Answer(0, {"client_error": type(error).__name__}, {}, time.monotonic() - started)
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = {"text": response.text[:200]}
+        return Answer(response.status_code, parsed, dict(response.headers), time.monotonic() - started)
 
-    def post(self, path: str, body: Mapping[str, Any], token: str) -> Any:
-        import requests
+    def get(self, path: str) -> Answer:
+        return self._call("GET", path, None, None)
 
-        return requests.post(
-            f"{self.base_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
+    def post(self, path: str, body: Mapping[str, Any], token: str) -> Answer:
+        return self._call("POST", path, body, token)
 
 
-def make_surge_timebook(http: Http, her_id: str) -> tuple[str, str]:
-    """A fresh timebook through the admin API: SURGE_SLOTS slots x SURGE_CAPACITY places, one day."""
+def make_surge_timebook(http: Http, her_id: str, size: SurgeSize) -> tuple[str, str]:
+    """A fresh timebook through the admin API: one day, one location, `size.slots` slots."""
     from chalicelib import clock
     from tests.factories import make_pid
 
     staff = token_for(make_pid(9000), "staff", "Bench Staff", orgs=[her_id])
 
     def post(path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        response = http.post(path, body, staff)
-        if response.status_code != 201:
-            raise RuntimeError(f"set-up {path} answered {response.status_code}: {response.text[:300]}")
-        return dict(response.json())
+        for _ in range(20):
+            answer = http.post(path, body, staff)
+            if answer.status == 201:
+                return dict(answer.body)
+            if answer.status not in (0, 429):
+                break
+            time.sleep(1.0)
+        raise RuntimeError(f"set-up {path} answered {answer.status}: {str(answer.body)[:300]}")
 
     contact = post("/admin/health-contacts", {"organisation": "Benchkommune", "service": "Surge", "her_id": her_id})
     timebook = post(
@@ -759,7 +820,7 @@ def make_surge_timebook(http: Http, her_id: str) -> tuple[str, str]:
     )
     location = post(f"/admin/timebooks/{timebook['id']}/locations", {"name": "Stasjon", "address": "Gaten 1"})
     day = clock.local(clock.now()).date() + timedelta(days=7)
-    minutes = SURGE_SLOTS * 15
+    minutes = size.slots * size.slot_minutes
     made = post(
         f"/admin/timebooks/{timebook['id']}/schedules",
         {
@@ -769,12 +830,12 @@ def make_surge_timebook(http: Http, her_id: str) -> tuple[str, str]:
             "weekdays": [1, 2, 3, 4, 5, 6, 7],
             "start_time": "08:00",
             "end_time": f"{8 + minutes // 60:02d}:{minutes % 60:02d}",
-            "slot_minutes": 15,
-            "capacity": SURGE_CAPACITY,
+            "slot_minutes": size.slot_minutes,
+            "capacity": size.capacity,
         },
     )
-    if made["created"] != SURGE_SLOTS:
-        raise RuntimeError(f"expected {SURGE_SLOTS} slots, made {made['created']}")
+    if made["created"] != size.slots:
+        raise RuntimeError(f"expected {size.slots} slots, made {made['created']}")
     return timebook["id"], day.isoformat()
 
 
@@ -785,90 +846,163 @@ class SurgeOutcome:
     booked_at: list[float] = field(default_factory=list)  # monotonic times of those bookings
     gave_up: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    retry_after_waits: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def saw(self, call: str, response: Any) -> None:
+    def saw(self, call: str, answer: Answer) -> None:
         with self.lock:
-            self.statuses[f"{call} {response.status_code}"] += 1
-            if response.status_code >= 500 and len(self.errors) < 5:
-                self.errors.append(f"{call} {response.status_code} {response.text[:200]}")
+            self.statuses[f"{call} {answer.status}"] += 1
+            self.latencies.setdefault(call, []).append(answer.seconds)
+            if (answer.status >= 500 or answer.status == 0) and len(self.errors) < 5:
+                self.errors.append(f"{call} {answer.status} {str(answer.body)[:200]}")
+
+    def give_up(self, why: str) -> None:
+        with self.lock:
+            self.gave_up[why] += 1
 
 
-def _no_free_time(response: Any) -> bool:
+def _no_free_time(answer: Answer) -> bool:
     """The first-available 409 that means "nothing left" (not "lost every race, try again")."""
     try:
-        message = str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
+        message = str(answer.body["error"]["message"])
+    except (KeyError, TypeError):
         return False
     return message.lower().startswith("no free time")
 
 
-def _surge_citizen(
-    http: Http,
-    mode: str,
-    timebook_id: str,
-    day: str,
-    person: tuple[str, str, str],
-    outcome: SurgeOutcome,
-    deadline: float,
-) -> None:
-    """One citizen: hold (first available, or the earliest slot listed), then book; bounded retries."""
-    _, phone, token = person
-    slots_path = f"/timebooks/{timebook_id}/slots?date={day}"
-    for _ in range(SURGE_ATTEMPTS):
-        if time.monotonic() > deadline:
-            with outcome.lock:
-                outcome.gave_up["deadline"] += 1
-            return
-        if mode == "first-available":
-            hold = http.post("/holds", {"timebook_id": timebook_id}, token)
-            outcome.saw("POST /holds {timebook_id}", hold)
-        else:
-            listed = http.get(slots_path)
-            outcome.saw("GET /slots", listed)
-            items = listed.json().get("items", []) if listed.status_code == 200 else []
-            if listed.status_code == 200 and not items:
-                with outcome.lock:
-                    outcome.gave_up["sold out"] += 1
+SURGE_ATTEMPTS = 10  # per citizen, answers other than 429 and client timeouts: a citizen gives up too
+SURGE_BACKOFFS = 40  # per citizen: 429s and client timeouts waited out before giving up
+
+
+def _sold_out(mode: str, hold: Answer) -> bool:
+    if mode == "first-available":
+        return hold.status == 409 and _no_free_time(hold)
+    return hold.status == 200 and hold.body == "sold out"  # the list of the day was empty
+
+
+class _Citizen:
+    """One citizen of a surge: hold, then book; honours Retry-After (with jitter) on 429."""
+
+    def __init__(self, http: Http, mode: str, timebook_id: str, day: str, person: tuple[str, str, str]) -> None:
+        self.http, self.mode, self.timebook_id, self.day = http, mode, timebook_id, day
+        _, self.phone, self.token = person
+        self.backoffs = 0
+
+    def waited_out(self, answer: Answer, outcome: SurgeOutcome) -> bool:
+        """A 429 or a client timeout: wait as told (Retry-After, jittered) and say so."""
+        if answer.status not in (0, 429):
+            return False
+        import random
+
+        self.backoffs += 1
+        try:
+            retry_after = float(answer.headers.get("Retry-After", "1"))
+        except ValueError:
+            retry_after = 1.0
+        time.sleep(min(retry_after, 5.0) * random.uniform(0.5, 1.5))
+        with outcome.lock:
+            outcome.retry_after_waits += 1
+        return True
+
+    def run(self, outcome: SurgeOutcome) -> None:
+        attempts = 0
+        while attempts < SURGE_ATTEMPTS:
+            if self.backoffs >= SURGE_BACKOFFS:
+                outcome.give_up("throttled too often")
                 return
-            if not items:
+            hold = self._hold(outcome)
+            if hold is None:
                 continue
-            hold = http.post("/holds", {"slot_id": items[0]["id"]}, token)
-            outcome.saw("POST /holds {slot_id}", hold)
-        if hold.status_code == 201:
-            made = http.post("/appointments", {"hold_id": hold.json()["id"], "phone": phone, "answers": {}}, token)
-            outcome.saw("POST /appointments", made)
-            if made.status_code == 201:
-                with outcome.lock:
-                    outcome.booked.append(made.json()["slot_id"])
-                    outcome.booked_at.append(time.monotonic())
+            if self.waited_out(hold, outcome):
+                continue
+            attempts += 1
+            if hold.status == 201:
+                if self._book(hold.body["id"], outcome):
+                    return
+            elif _sold_out(self.mode, hold):
+                outcome.give_up("sold out")
                 return
-        elif hold.status_code == 429:
-            time.sleep(min(float(hold.headers.get("Retry-After", "1")), 2.0))
-        elif hold.status_code == 409 and mode == "first-available" and _no_free_time(hold):
-            with outcome.lock:
-                outcome.gave_up["sold out"] += 1
-            return
-    with outcome.lock:
-        outcome.gave_up["attempts used up"] += 1
+        outcome.give_up("attempts used up")
+
+    def _hold(self, outcome: SurgeOutcome) -> Answer | None:
+        if self.mode == "first-available":
+            hold = self.http.post("/holds", {"timebook_id": self.timebook_id}, self.token)
+            outcome.saw("POST /holds {timebook_id}", hold)
+            return hold
+        listed = self.http.get(f"/timebooks/{self.timebook_id}/slots?date={self.day}")
+        outcome.saw("GET /slots", listed)
+        if self.waited_out(listed, outcome):
+            return None
+        items = listed.body.get("items", []) if listed.status == 200 else []
+        if listed.status == 200 and not items:
+            return Answer(200, "sold out", {}, 0.0)
+        if not items:
+            return None
+        hold = self.http.post("/holds", {"slot_id": items[0]["id"]}, self.token)
+        outcome.saw("POST /holds {slot_id}", hold)
+        return hold
+
+    def _book(self, hold_id: str, outcome: SurgeOutcome) -> bool:
+        body = {"hold_id": hold_id, "phone": self.phone, "answers": {}}
+        while self.backoffs < SURGE_BACKOFFS:
+            made = self.http.post("/appointments", body, self.token)
+            outcome.saw("POST /appointments", made)
+            if self.waited_out(made, outcome):
+                continue  # the hold lives on: the same booking again
+            if made.status == 201:
+                with outcome.lock:
+                    outcome.booked.append(made.body["slot_id"])
+                    outcome.booked_at.append(time.monotonic())
+                return True
+            return False
+        return False
 
 
-def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str) -> dict[str, Any]:
-    timebook_id, day = make_surge_timebook(http, her_id)
-    places = SURGE_SLOTS * SURGE_CAPACITY
-    people = [
-        citizen(1000 * (2 if mode == "first-available" else 3) + n) for n in range(places * SURGE_CITIZENS_PER_PLACE)
-    ]
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def _ms(seconds: float | None) -> float:
+    return round(1000 * (seconds or 0.0), 1)
+
+
+def check_table(timebook_id: str, day: str, size: SurgeSize) -> dict[str, Any]:
+    """The invariants from the table itself (not from what clients were told): places given,
+    none twice (two active appointments on one place, or more claims than a slot has places)."""
+    from chalicelib.storage import repository
+
+    slots = repository.slots_of_day(timebook_id, date.fromisoformat(day), consistent=True)
+    claims = [(s.slot_id, place, c) for s in slots for place, c in repository.claims_of(s).items()]
+    given = [c for c in claims if c[2].kind == "appointment"]
+    appointments = [a for a in repository.appointments_of_timebook(timebook_id) if a.status in ("booked", "requested")]
+    per_place = Counter((a.slot_id, int(a.place)) for a in appointments)
+    over = [s.slot_id for s in slots if sum(1 for c in claims if c[0] == s.slot_id) > int(s.capacity)]
+    return {
+        "slots": len(slots),
+        "places_given": len(given),
+        "active_appointments": len(appointments),
+        "double_gives": sum(n - 1 for n in per_place.values() if n > 1) + len(over),
+    }
+
+
+def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: SurgeSize, run: int) -> dict[str, Any]:
+    timebook_id, day = make_surge_timebook(http, her_id, size)
+    people = [citizen(100_000 * run + n) for n in range(size.citizens)]
     outcome = SurgeOutcome()
-    deadline = time.monotonic() + SURGE_DEADLINE_SECONDS
+    standin = counter.standin
+    shed_before = standin.app.shed if standin is not None and standin.app is not None else 0
     with counter.window() as tally:
         started = time.monotonic()
-        with ThreadPoolExecutor(SURGE_THREADS) as pool:
-            list(pool.map(lambda p: _surge_citizen(http, mode, timebook_id, day, p, outcome, deadline), people))
+        with ThreadPoolExecutor(size.threads) as pool:
+            list(pool.map(lambda p: _Citizen(http, mode, timebook_id, day, p).run(outcome), people))
         wall = time.monotonic() - started
-    left = http.get(f"/timebooks/{timebook_id}/slots?date={day}").json().get("items", [])
+    shed = (standin.app.shed if standin is not None and standin.app is not None else 0) - shed_before
+    table = check_table(timebook_id, day, size)
     booked = len(outcome.booked)
-    per_slot = Counter(outcome.booked)
     hold_conflicts = int(sum(v for k, v in tally.items() if k == "err:UpdateItem:ConditionalCheckFailedException"))
     booking_cancels = int(tally.get("err:TransactWriteItems:TransactionCanceledException", 0))
     requests = total_requests(tally)
@@ -878,53 +1012,81 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str) -> dic
             _, route, operation = key.split(":")
             by_route.setdefault(route, {})[operation] = int(value)
     sold_out = max(outcome.booked_at) - started if outcome.booked_at else None
-    by_answer: dict[str, dict[str, float]] = {}
-    for key, value in sorted(tally.items()):
-        if key.startswith("answer:"):
-            answer = key.split(":", 1)[1]
-            made = tally.get(f"answer_requests:{answer}", 0)
-            by_answer[answer] = {"answers": int(value), "requests": int(made), "per_answer": round(made / value, 2)}
+    statuses = outcome.statuses
+    all_latencies = [s for values in outcome.latencies.values() for s in values]
 
     def per_booking(value: float) -> float | None:
         return round(value / booked, 2) if booked else None
 
-    return {
+    def count(predicate: Callable[[int], bool]) -> int:
+        return sum(n for k, n in statuses.items() if predicate(int(k.rsplit(" ", 1)[1])))
+
+    result = {
         "mode": mode,
-        "citizens": len(people),
-        "places": places,
-        "threads": SURGE_THREADS,
+        "run": run,
+        "citizens": size.citizens,
+        "places": size.places,
+        "slots": size.slots,
+        "capacity": size.capacity,
+        "threads": size.threads,
         "booked": booked,
-        "booked_equals_places": booked == places,
-        "overbooked_slots": sorted(s for s, n in per_slot.items() if n > SURGE_CAPACITY),
-        "places_left_after": sum(int(s["free"]) for s in left),
-        "http_statuses": dict(sorted(outcome.statuses.items())),
+        "places_given_in_table": table["places_given"],
+        "double_gives": table["double_gives"],
+        "http_5xx": count(lambda s: s >= 500),
+        "http_429": count(lambda s: s == 429),
+        "client_timeouts": count(lambda s: s == 0),
+        "retry_after_waits": outcome.retry_after_waits,
+        "standin_shed": shed,
+        "http_statuses": dict(sorted(statuses.items())),
         "gave_up": dict(outcome.gave_up),
         "server_errors": outcome.errors,
         "hold_condition_failures": hold_conflicts,
         "booking_transactions_cancelled": booking_cancels,
         "cancellation_reasons": {k.split(":", 1)[1]: int(v) for k, v in tally.items() if k.startswith("cancel:")},
-        "hold_condition_failures_per_booking": per_booking(hold_conflicts),
-        "booking_cancellations_per_booking": per_booking(booking_cancels),
+        "lost_races_per_booking": per_booking(hold_conflicts + booking_cancels),
         "dynamodb_requests": requests,
         "dynamodb_requests_per_booking": per_booking(requests),
+        "rcu_per_booking": per_booking(tally.get("rcu", 0.0)),
+        "wcu_per_booking": per_booking(tally.get("wcu", 0.0)),
         "dynamodb_requests_by_operation": requests_of(tally),
         "dynamodb_requests_by_route": by_route,
-        "dynamodb_requests_by_answer": by_answer,
-        "other_aws": other_aws(tally),
         "dynamodb_errors": {k.split(":", 1)[1]: int(v) for k, v in tally.items() if k.startswith("err:")},
         "botocore_retries": int(tally.get("retries", 0)),
+        "other_aws": other_aws(tally),
         "refused_non_local_requests": {
             k.split(":", 1)[1]: int(v) for k, v in tally.items() if k.startswith("refused:")
+        },
+        "latency_p50_ms": _ms(_percentile(all_latencies, 0.5)),
+        "latency_p95_ms": _ms(_percentile(all_latencies, 0.95)),
+        "latency_by_call_ms": {
+            call: {"p50": _ms(_percentile(v, 0.5)), "p95": _ms(_percentile(v, 0.95))}
+            for call, v in sorted(outcome.latencies.items())
         },
         "wall_seconds": round(wall, 2),
         "last_booking_seconds": round(sold_out, 2) if sold_out is not None else None,
         "bookings_per_second": round(booked / sold_out, 1) if sold_out else None,
     }
+    result["failed_checks"] = surge_failures(result)
+    return result
+
+
+def surge_failures(s: Mapping[str, Any]) -> list[str]:
+    """The invariants a surge must keep; no wall-clock deadline (a slow machine is not a failure)."""
+    failed = []
+    if s["places_given_in_table"] != s["places"] or s["booked"] != s["places"]:
+        failed.append(f"places given {s['places_given_in_table']} (told {s['booked']}) of {s['places']}")
+    if s["double_gives"]:
+        failed.append(f"{s['double_gives']} places given twice")
+    if s["http_5xx"]:
+        failed.append(f"{s['http_5xx']} answers 5xx")
+    if s["refused_non_local_requests"]:
+        failed.append(f"non-local AWS requests {s['refused_non_local_requests']}")
+    return failed
 
 
 def quiet_logs() -> None:
-    """Importing app configures logging at INFO; in a surge its warnings (409s, urllib3's pool of
-    10 connections being outgrown by 32 threads) would bury the tables. 5xx are kept by the bench."""
+    """Importing app configures logging at INFO; in a surge its warnings (409s, 429s, urllib3's
+    pool being outgrown by the threads) would bury the tables. 5xx are kept by the bench."""
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("urllib3", "botocore", "timebok"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -942,82 +1104,101 @@ def forget_aws_clients() -> None:
         events._publisher = None  # publish_now's own cache (see docs/bench.md)
 
 
-def measure_surges(counter: DynamoCounter) -> list[dict[str, Any]]:
+def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], repeat: int) -> list[dict[str, Any]]:
     from chalicelib.booking import common
     from chalicelib.local import runner
+    from chalicelib.local.standin import _MOTO_LOCK
 
     quiet_logs()
     os.environ.pop("AWS_ENDPOINT_URL", None)
     forget_aws_clients()
     stack = runner.start(free_port(), seed=False, workers=False)
-    load = round(os.getloadavg()[0], 2)
     counter.local_endpoint = stack.endpoint_url
+    counter.standin = stack.standin
+    counter.calculator = CapacityCalculator(MotoTables(REGION, lock=_MOTO_LOCK))
+    surges = []
     try:
         common._timebooks.clear()
         http = Http(stack.api_url)
-        surges = [
-            run_surge(http, counter, "first-available", "7101"),
-            run_surge(http, counter, "earliest-slot", "7102"),
-        ]
-        for surge in surges:
-            surge["load_average_1min_at_start"] = load
+        for run in range(repeat):
+            for index, mode in enumerate(modes):
+                load = round(os.getloadavg()[0], 2)
+                surge = run_surge(http, counter, mode, f"71{run:02d}{index}", size, 1 + run * len(modes) + index)
+                surge["load_average_1min_at_start"] = load
+                surges.append(surge)
+                print(
+                    f"  surge {mode} #{run + 1}: {surge['booked']}/{surge['places']} booked, "
+                    f"{surge['lost_races_per_booking']} lost races/booking, {surge['http_5xx']} 5xx, "
+                    f"{surge['http_429']} 429, {surge['wall_seconds']} s",
+                    flush=True,
+                )
         return surges
     finally:
         counter.local_endpoint = None
+        counter.standin = None
+        counter.calculator = None
         stack.stop()
+
+
+SUMMARY_ROWS: list[tuple[str, str]] = [
+    ("bookings made", "booked"),
+    ("places given (from the table)", "places_given_in_table"),
+    ("double gives", "double_gives"),
+    ("lost races per booking", "lost_races_per_booking"),
+    ("hold condition failures", "hold_condition_failures"),
+    ("booking transactions cancelled", "booking_transactions_cancelled"),
+    ("DynamoDB requests per booking", "dynamodb_requests_per_booking"),
+    ("RCU per booking", "rcu_per_booking"),
+    ("WCU per booking", "wcu_per_booking"),
+    ("answers 5xx", "http_5xx"),
+    ("answers 429", "http_429"),
+    ("client timeouts", "client_timeouts"),
+    ("stand-in requests shed", "standin_shed"),
+    ("botocore retries", "botocore_retries"),
+    ("latency p50 (ms, all calls)", "latency_p50_ms"),
+    ("latency p95 (ms, all calls)", "latency_p95_ms"),
+    ("wall time (s)", "wall_seconds"),
+    ("last booking after (s)", "last_booking_seconds"),
+]
+
+
+def _spread(values: list[Any]) -> str:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    if not numbers:
+        return "-"
+    low, mid, high = min(numbers), statistics.median(numbers), max(numbers)
+    return f"{low:g} / {mid:g} / {high:g}"
 
 
 def print_surges(surges: list[Mapping[str, Any]]) -> None:
     first = surges[0]
     print(
-        f"\n== 2. Surge: {first['citizens']} citizens for {first['places']} places "
-        f"({SURGE_SLOTS} slots x {SURGE_CAPACITY}), {first['threads']} threads over HTTP, live local stack =="
+        f"\n== 2. Surge: {first['citizens']} citizens for {first['places']} places ({first['slots']} slots x "
+        f"{first['capacity']}, one day, one location), {first['threads']} threads over HTTP, live local stack =="
     )
     print(
-        f"(times are the local stand-in's, which serialises every AWS request; load average at start "
-        f"{first['load_average_1min_at_start']} on {os.cpu_count()} CPUs. Counts are what matter.)"
+        "(the local stand-in serialises every AWS request and sheds what it cannot serve in time; times are "
+        f"its own, counts are what matter. {os.cpu_count()} CPUs.)"
     )
-    rows: list[tuple[str, Callable[[Mapping[str, Any]], Any]]] = [
-        ("bookings made (must equal places)", lambda s: f"{s['booked']} / {s['places']}"),
-        ("places left free afterwards", lambda s: s["places_left_after"]),
-        ("hold UpdateItem condition failures", lambda s: s["hold_condition_failures"]),
-        ("  per successful booking", lambda s: s["hold_condition_failures_per_booking"]),
-        ("booking TransactWriteItems cancelled", lambda s: s["booking_transactions_cancelled"]),
-        ("  per successful booking", lambda s: s["booking_cancellations_per_booking"]),
-        ("DynamoDB requests", lambda s: s["dynamodb_requests"]),
-        ("  per successful booking", lambda s: s["dynamodb_requests_per_booking"]),
-        ("botocore retries", lambda s: s["botocore_retries"]),
-        ("wall time, all citizens done (s)", lambda s: s["wall_seconds"]),
-        ("last booking made after (s)", lambda s: s["last_booking_seconds"]),
-        ("bookings/s (until the last booking)", lambda s: s["bookings_per_second"]),
-    ]
-    names = [s["mode"] for s in surges]
-    print(f"{'':<40}" + "".join(f"{n:>18}" for n in names))
-    for title, value in rows:
-        print(f"{title:<40}" + "".join(f"{value(s)!s:>18}" for s in surges))
-    for s in surges:
-        print(f"\n[{s['mode']}] HTTP statuses: " + ", ".join(f"{k}: {v}" for k, v in s["http_statuses"].items()))
-        print(f"[{s['mode']}] citizens who gave up: {s['gave_up']}")
-        for route, operations in s["dynamodb_requests_by_route"].items():
+    for mode in dict.fromkeys(s["mode"] for s in surges):
+        runs = [s for s in surges if s["mode"] == mode]
+        print(f"\n[{mode}] {len(runs)} run(s); min / median / max")
+        for title, key in SUMMARY_ROWS:
+            print(f"  {title:<36}{_spread([s[key] for s in runs]):>28}")
+        for s in runs:
+            print(f"  run {s['run']}: HTTP statuses: " + ", ".join(f"{k}: {v}" for k, v in s["http_statuses"].items()))
+            print(f"  run {s['run']}: gave up: {s['gave_up']}; DynamoDB errors: {s['dynamodb_errors'] or 'none'}")
+            for route, operations in s["dynamodb_requests_by_route"].items():
+                listed = ", ".join(f"{k} {v}" for k, v in operations.items())
+                print(f"  run {s['run']}: DynamoDB requests of {route}: {listed}")
             print(
-                f"[{s['mode']}] DynamoDB requests of {route}: " + ", ".join(f"{k} {v}" for k, v in operations.items())
+                f"  run {s['run']}: latency by call (ms p50/p95): "
+                + "; ".join(f"{c} {v['p50']}/{v['p95']}" for c, v in s["latency_by_call_ms"].items())
             )
-        answers = s["dynamodb_requests_by_answer"].items()
-        print(
-            f"[{s['mode']}] DynamoDB requests per HTTP answer: "
-            + "; ".join(f"{a}: {v['answers']} x {v['per_answer']:g} = {v['requests']}" for a, v in answers)
-        )
-        if s["other_aws"]:
-            print(f"[{s['mode']}] other AWS requests: {s['other_aws']}")
-        print(f"[{s['mode']}] DynamoDB errors: {s['dynamodb_errors'] or 'none'}")
-        if s["refused_non_local_requests"]:
-            print(f"[{s['mode']}] REFUSED non-local AWS requests: {s['refused_non_local_requests']}")
-        if s["overbooked_slots"] or not s["booked_equals_places"]:
-            print(
-                f"[{s['mode']}] CHECK FAILED: booked {s['booked']} of {s['places']}, overbooked {s['overbooked_slots']}"
-            )
-        for line in s["server_errors"]:
-            print(f"[{s['mode']}] 5xx: {line}")
+            for line in s["server_errors"]:
+                print(f"  run {s['run']}: error answer: {line}")
+            for failure in s["failed_checks"]:
+                print(f"  run {s['run']}: CHECK FAILED: {failure}")
 
 
 # ---- 3. import time ------------------------------------------------------------------------------
@@ -1151,22 +1332,73 @@ def counting_check(counter: DynamoCounter) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def measure_import_ratio() -> dict[str, Any] | None:
+    """scripts/import_ratio.py's own measurement, when that script exists (issue 9's tooling)."""
+    if not (ROOT / "scripts" / "import_ratio.py").exists():
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("import_ratio", ROOT / "scripts" / "import_ratio.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.measure())
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="What Timebok costs in DynamoDB, and how it takes a surge.")
+    parser.add_argument("--places", type=int, default=DEFAULT_PLACES, help="places in the surge's one day")
+    parser.add_argument(
+        "--citizens", type=int, default=None, help=f"citizens in a surge (default {CITIZENS_PER_PLACE}x places)"
+    )
+    parser.add_argument("--capacity", type=int, default=DEFAULT_CAPACITY, help="places per slot")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="concurrent HTTP clients")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs of each surge")
+    parser.add_argument(
+        "--modes",
+        default="first-available",
+        help="comma-separated: first-available (POST /holds {timebook_id}), earliest-slot (list, hold the first)",
+    )
+    parser.add_argument(
+        "--parts", default="steps,surge,import,package", help="comma-separated: steps, surge, import, package"
+    )
+    args = parser.parse_args(argv)
+    if args.citizens is None:
+        args.citizens = CITIZENS_PER_PLACE * args.places
+    if min(args.places, args.citizens, args.capacity, args.threads, args.repeat) < 1:
+        parser.error("sizes must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    parts = set(args.parts.split(","))
     started = time.monotonic()
     logging.basicConfig(level=logging.ERROR)
     counter = DynamoCounter()
     counter.install()
     label_requests_by_route(counter)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"arguments": vars(args)}
+    failed: list[str] = []
 
-    results["steps"] = measure_steps(counter)
-    print_steps(results["steps"])
-    results["surge"] = measure_surges(counter)
-    print_surges(results["surge"])
-    results["import"] = measure_import()
-    print_import(results["import"])
-    results["package"] = measure_package()
-    print_package(results["package"])
+    if "steps" in parts:
+        results["steps"] = measure_steps(counter)
+        print_steps(results["steps"])
+    if "surge" in parts:
+        size = SurgeSize(args.citizens, args.places, args.capacity, args.threads)
+        results["surge"] = measure_surges(counter, size, args.modes.split(","), args.repeat)
+        print_surges(results["surge"])
+        failed += [f"surge {s['mode']} run {s['run']}: {f}" for s in results["surge"] for f in s["failed_checks"]]
+    if "import" in parts:
+        results["import"] = measure_import()
+        print_import(results["import"])
+        ratio = measure_import_ratio()
+        if ratio is not None:
+            results["import_ratio"] = ratio
+            print("import ratio (scripts/import_ratio.py): " + json.dumps(ratio, ensure_ascii=False))
+    if "package" in parts:
+        results["package"] = measure_package()
+        print_package(results["package"])
     results["counting"] = counting_check(counter)
     results["total_seconds"] = round(time.monotonic() - started, 1)
     check = results["counting"]
@@ -1178,7 +1410,9 @@ def main() -> int:
     BUILD.mkdir(exist_ok=True)
     (BUILD / "bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {(BUILD / 'bench.json').relative_to(ROOT)}")
-    return 0
+    for failure in failed:
+        print(f"CHECK FAILED: {failure}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

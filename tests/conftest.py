@@ -20,6 +20,9 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "eu-north-1",
         "AWS_REGION": "eu-north-1",
+        # Availability summaries recounted on every read: tests see each change at once
+        # (tests/booking/test_availability_summaries.py covers the stated staleness).
+        "AVAILABILITY_STALENESS_SECONDS": "0",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -1,29 +1,36 @@
 """Public discovery and availability (steps 1-4): what can be booked, and where there is room.
 
-Availability counts free places by the capacity rule at the time of the request, so an expired
-hold is free here before any sweep has run.
+The public views (calendar, slots of a day) read per-day availability summaries that are at
+most a stated few seconds old (docs/capacity.md) and count holds by their expiry at read time,
+so an expired hold is free here before any sweep has run. "First available" checks its few
+candidates against the slots themselves before anyone writes.
 """
 
 from __future__ import annotations
 
 import calendar as _calendar
+import os
+import random
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import groupby
 
-from chalicelib import clock
-from chalicelib.booking.common import health_contact, location_of
+from chalicelib import budget, clock
+from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places
+from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import InvalidInput
 from chalicelib.storage import repository
-from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
+from chalicelib.storage.models import DaySummaryItem, HealthContactItem, SlotItem, TimebookItem
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # Dates a timebook can sensibly have; outside them date arithmetic would overflow.
 MIN_YEAR, MAX_YEAR = 2000, 2100
-FIRST_PAGE = 100  # slots per read for "first available": ~3 RCU a page, a sold-out month in ~5 reads
 
 
 def health_contacts() -> list[HealthContactItem]:
@@ -42,19 +49,110 @@ def timebook(timebook_id: str) -> TimebookItem:
 
 @dataclass(frozen=True)
 class Availability:
+    """A slot as just read from the slot itself, with its free place numbers."""
+
     slot: SlotItem
     free: list[int]  # free place numbers
 
 
-def _available(slots: Iterator[SlotItem], location_id: str | None, now: datetime) -> Iterator[Availability]:
+@dataclass(frozen=True)
+class OpenSlot:
+    """A slot as the public day view shows it, from the day's summary."""
+
+    slot_id: str
+    start: str
+    end: str
+    location_id: str
+    free: int
+
+
+# How old a summary may be before a reader recounts it (docs/capacity.md). Tests set 0.
+DEFAULT_STALENESS_SECONDS = 2.0
+# "First available" reads the true state of this many candidate slots at a time,
+CANDIDATE_BATCH = 8
+# in random order among the earliest slots that look to have this many free places: a crowd
+# taking "one of the first few" then spreads over up to SPREAD_PLACES places. A quiet timebook
+# spreads over MIN_SPREAD_PLACES only (the earliest times); the spread grows with the
+# first-available requests this process saw for the timebook in the last 2 s.
+SPREAD_PLACES = 96
+MIN_SPREAD_PLACES = 24
+_recent: dict[str, list[float]] = {}
+
+
+def _spread_for(timebook_id: str) -> int:
+    now = time.monotonic()
+    seen = [t for t in _recent.get(timebook_id, []) if t > now - 2.0][-SPREAD_PLACES:]
+    seen.append(now)  # approximate under threads, which is all a spread needs
+    if len(_recent) > 1000:
+        _recent.clear()
+    _recent[timebook_id] = seen
+    return max(MIN_SPREAD_PLACES, min(SPREAD_PLACES, 8 * len(seen)))
+
+
+def staleness_seconds() -> float:
+    return float(os.environ.get("AVAILABILITY_STALENESS_SECONDS", DEFAULT_STALENESS_SECONDS))
+
+
+# The public views keep a month's or a day's summaries this long per process (at most the
+# staleness): without a CDN in front, a read storm reaches DynamoDB once a second per Lambda.
+VIEW_MEMO_SECONDS = 1.0
+_view_memo: dict[tuple[str, str, date | None], tuple[float, list[DaySummaryItem]]] = {}
+
+
+def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySummaryItem]:
+    """Summaries for the calendar (day None) or the day view, fresh, memoised briefly."""
+    memo_seconds = min(VIEW_MEMO_SECONDS, staleness_seconds())
+    key = (timebook_id, month, day)
+    found = _view_memo.get(key)
+    if memo_seconds > 0 and found is not None and found[0] > time.monotonic():
+        return found[1]
+    today = clock.local(clock.now()).date().isoformat()
+    # Past days have nothing bookable: never worth a recount.
+    items = _fresh(s for s in repository.query_summaries(timebook_id, month, day=day) if s.date >= today)
+    if memo_seconds > 0:
+        if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
+            _view_memo.clear()
+        _view_memo[key] = (time.monotonic() + memo_seconds, items)
+    return items
+
+
+_refreshing: set[tuple[str, str]] = set()
+_refreshing_lock = threading.Lock()
+
+
+def _fresh(summaries: Iterable[DaySummaryItem]) -> list[DaySummaryItem]:
+    """The summaries, with those older than the stated staleness recounted first. One thread
+    per process recounts a summary; the others meanwhile use it as it is (at most one recount
+    older), so a crowd in one Lambda does not recount the same day together."""
+    items = list(summaries)
+    now = clock.now()
+    now_ms = int(now.timestamp() * 1000)
+    stale = [s for s in items if now_ms - int(s.refreshed_at or 0) > staleness_seconds() * 1000]
+    if not stale:
+        return items
+    with _refreshing_lock:
+        mine = [s for s in stale if (s.pk, s.sk) not in _refreshing]
+        _refreshing.update((s.pk, s.sk) for s in mine)
+    try:
+        if mine:
+            budget.check()
+            repository.refresh_summaries(mine, clock.epoch(now), now_ms)
+    finally:
+        with _refreshing_lock:
+            _refreshing.difference_update((s.pk, s.sk) for s in mine)
+    return items
+
+
+def _open_slots(summary: DaySummaryItem, now: datetime) -> Iterator[OpenSlot]:
+    """The slots of a summary that have not begun, with their free places counted now (a hold
+    that expired since the summary was made counts as free)."""
+    day = date.fromisoformat(summary.date)
     now_epoch = clock.epoch(now)
-    for slot in slots:
-        if location_id and slot.location_id != location_id:
-            continue
-        if datetime.fromisoformat(slot.start) <= now:
+    for entry, ref in zip(repository.summary_entries(summary), repository.summary_refs(summary), strict=True):
+        start = entry.start(day)
+        if start <= now:
             continue  # a time that has begun cannot be booked
-        free = free_places(int(slot.capacity), repository.claims_of(slot), now_epoch, bool(slot.closed))
-        yield Availability(slot, free)
+        yield OpenSlot(ref.slot_id, iso(start), iso(entry.end(day)), summary.location_id, entry.free(now_epoch))
 
 
 def parse_month(month: str | None) -> str:
@@ -78,35 +176,90 @@ def parse_date(value: str | None, field: str = "date") -> date:
 
 
 def month_calendar(timebook_id: str, month: str, location_id: str | None) -> list[tuple[date, int]]:
-    """Step 3: free places per day of the month (0 where nothing is free)."""
+    """Step 3: free places per day of the month (0 where nothing is free), from the month's
+    summaries: one Query whatever is taken."""
     tb = get_timebook(timebook_id)
     if location_id:
         location_of(tb, location_id)
     year, number = (int(part) for part in month.split("-"))
     free_by_day = {date(year, number, day): 0 for day in range(1, _calendar.monthrange(year, number)[1] + 1)}
-    for availability in _available(repository.query_slots(tb.id, month), location_id, clock.now()):
-        day = datetime.fromisoformat(availability.slot.start).date()
-        free_by_day[day] += len(availability.free)
+    now = clock.now()
+    for summary in _viewed(tb.id, month):
+        if location_id and summary.location_id != location_id:
+            continue
+        free_by_day[date.fromisoformat(summary.date)] += sum(s.free for s in _open_slots(summary, now))
     return sorted(free_by_day.items())
 
 
-def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[Availability]:
-    """Step 4: the bookable slots of one day (at least one free place), by start."""
+def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[OpenSlot]:
+    """Step 4: the bookable slots of one day (at least one free place), by start, from the
+    day's summaries."""
     tb = get_timebook(timebook_id)
     if location_id:
         location_of(tb, location_id)
-    slots = repository.query_slots(tb.id, f"{day:%Y-%m}", day=day)
-    found = [a for a in _available(slots, location_id, clock.now()) if a.free]
-    return sorted(found, key=lambda a: (a.slot.start, a.slot.location_id))
+    now = clock.now()
+    found = [
+        slot
+        for summary in _viewed(tb.id, f"{day:%Y-%m}", day)
+        if not location_id or summary.location_id == location_id
+        for slot in _open_slots(summary, now)
+        if slot.free
+    ]
+    return sorted(found, key=lambda s: (s.start, s.location_id))
 
 
-def first_free(timebook_id: str, location_id: str | None, from_day: date, months: int = 3) -> Iterator[Availability]:
-    """Free slots from a day on, earliest first, month by month (for "first available")."""
+def first_free(
+    timebook_id: str, location_id: str | None, from_day: date, months: int = 3, spread_places: int | None = None
+) -> Iterator[Availability]:
+    """Free slots from a day on, earliest first by groups of about `spread_places` places (for
+    "first available"; 0 = strictly earliest first; by default 24 places, up to 96 in a crowd).
+
+    The summaries say which slots look free (one Query a month, however full). The earliest
+    slots that together look to have `spread_places` free places form a group; a group's slots
+    are read from the slots themselves, consistently, CANDIDATE_BATCH at a time and in random
+    order, so a caller chooses among places that are free now, and a crowd choosing "the first
+    few" of them spreads over the whole group instead of colliding on its first slots."""
     tb = get_timebook(timebook_id)
     if location_id:
         location_of(tb, location_id)
+    spread = _spread_for(tb.id) if spread_places is None else spread_places
     year, number = from_day.year, from_day.month
+    group: list[OpenSlot] = []
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
-        slots = repository.query_slots(tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_PAGE)
-        yield from (a for a in _available(slots, location_id, clock.now()) if a.free)
+        summaries = [
+            s
+            for s in repository.query_summaries(tb.id, month, from_day=from_day if index == 0 else None)
+            if not location_id or s.location_id == location_id
+        ]
+        for _, of_day in groupby(summaries, key=lambda s: s.date):
+            for slot in _looking_free(_fresh(of_day)):
+                group.append(slot)
+                if sum(s.free for s in group) >= spread:
+                    yield from _truly_free(group, shuffle=spread > 0)
+                    group = []
+    yield from _truly_free(group, shuffle=spread > 0)
+
+
+def _looking_free(summaries: list[DaySummaryItem]) -> list[OpenSlot]:
+    """The slots of one day that the summaries say have a free place, by start."""
+    now = clock.now()
+    return sorted(
+        (slot for summary in summaries for slot in _open_slots(summary, now) if slot.free),
+        key=lambda s: (s.start, s.location_id),
+    )
+
+
+def _truly_free(candidates: list[OpenSlot], shuffle: bool) -> Iterator[Availability]:
+    if shuffle:
+        candidates = random.sample(candidates, len(candidates))
+    for first in range(0, len(candidates), CANDIDATE_BATCH):
+        budget.check()
+        refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
+        read_at = clock.now()
+        for slot in repository.get_slots(refs, consistent=True):
+            if datetime.fromisoformat(slot.start) <= read_at:
+                continue
+            free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(read_at))
+            if free:
+                yield Availability(slot, free)

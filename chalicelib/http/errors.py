@@ -1,7 +1,8 @@
 """The JSON error of API.md, and the mapping of every failure onto it.
 
 `{"error": {"code": "...", "message": "...", "fields": [{"field", "message"}]}}`. Client
-mistakes are 4xx; DynamoDB throttling is 429 with Retry-After; other AWS faults are 503 with
+mistakes are 4xx; load is 429 with Retry-After (DynamoDB throttling, a timeout talking to AWS,
+the request's own time budget spent: chalicelib/budget.py); other AWS faults are 503 with
 Retry-After; only a bug is a 500, and its body never carries a stack trace or personal data.
 """
 
@@ -71,14 +72,28 @@ def _cancellation_throttled(error: BaseException) -> bool:
     return any(getattr(r, "code", None) in ("ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons)
 
 
+def _timed_out(error: BaseException) -> bool:
+    """A timeout talking to AWS anywhere in the chain (PynamoDB wraps botocore's as `cause`)."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ReadTimeoutError | ConnectTimeoutError):
+            return True
+        seen.add(id(current))
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    return False
+
+
 def to_timebok_error(error: BaseException) -> TimebokError | None:
-    """Map an AWS failure onto 429/503; None for anything that is a bug."""
+    """Map an AWS failure onto 429 (throttled, timed out: load) or 503 (a fault); None for a bug."""
     if isinstance(error, TimebokError):
         return error
     if isinstance(error, ValidationError):
         return from_validation(error)
     if _is_aws_error(error):
-        if _aws_code(error) in THROTTLING_CODES or _cancellation_throttled(error):
+        if _aws_code(error) in THROTTLING_CODES or _cancellation_throttled(error) or _timed_out(error):
             return Throttled()
         if _aws_code(error) == "ValidationException":
             # DynamoDB refused what it was sent (e.g. a key too large): retrying will not help.

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import settings
+from chalicelib import budget, settings
 from chalicelib.domain.people import Principal
 from chalicelib.http.auth import principal_from_context
 from chalicelib.http.errors import CHALICE_CODES, body, internal_error, render, to_timebok_error
@@ -23,6 +23,7 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
+        deadline = budget.start()
         try:
             return view(*args, **kwargs)
         except Exception as error:
@@ -37,6 +38,8 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
                     logger.warning("aws fault %s in %s", type(error).__name__, view.__name__)
                 status, headers, text = render(mapped)
             return Response(body=text, status_code=status, headers=headers)
+        finally:
+            budget.reset(deadline)
 
     return wrapper
 

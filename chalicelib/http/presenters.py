@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from chalicelib.booking import waitlist as waitlist_cases
 from chalicelib.booking.closures import Totals
 from chalicelib.booking.common import iso
-from chalicelib.booking.discovery import Availability
+from chalicelib.booking.discovery import OpenSlot
 from chalicelib.booking.holds import Hold
 from chalicelib.booking.slot_admin import SlotState
 from chalicelib.booking.staff import OverviewRow
@@ -59,10 +59,9 @@ def timebook(item: TimebookItem) -> schemas.TimebookOut:
     )
 
 
-def slot(availability: Availability) -> schemas.SlotOut:
-    item = availability.slot
+def slot(item: OpenSlot) -> schemas.SlotOut:
     return schemas.SlotOut(
-        id=item.slot_id, start=item.start, end=item.end, location_id=item.location_id, free=len(availability.free)
+        id=item.slot_id, start=item.start, end=item.end, location_id=item.location_id, free=item.free
     )
 
 

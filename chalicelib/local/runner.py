@@ -51,6 +51,7 @@ class Stack:
     endpoint_url: str
     api_url: str
     resources: dict[str, str]
+    standin: Any = None
     _stoppers: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -78,10 +79,12 @@ def start(
     os.environ["AWS_REGION"] = region
 
     from chalicelib.local import moto_patches
-    from chalicelib.local.standin import AtomicMotoServer, create_resources
+    from chalicelib.local.standin import AtomicMotoServer, Shedding, create_resources
 
     moto_patches.install()
-    standin = AtomicMotoServer("127.0.0.1", aws_port)
+    # Sheds what it cannot serve in time (ThrottlingException, so the app answers 429), as
+    # DynamoDB does, instead of queueing requests until their clients time out.
+    standin = AtomicMotoServer("127.0.0.1", aws_port, shedding=Shedding())
     standin.start()
     stoppers: list[Any] = [standin.stop]
     os.environ["AWS_ENDPOINT_URL"] = standin.endpoint_url  # botocore (and so PynamoDB) follow it
@@ -125,7 +128,7 @@ def start(
         events = LocalEvents(app)
         events.start()
         stoppers.append(events.stop)
-    return Stack(standin.endpoint_url, api_url, resources, stoppers)
+    return Stack(standin.endpoint_url, api_url, resources, standin, stoppers)
 
 
 def _start_portal(port: int, api_url: str) -> Any:

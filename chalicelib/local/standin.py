@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_TEMPLATE_PATH",
     "AtomicMotoServer",
     "SerializedWSGIApp",
+    "Shedding",
     "create_resources",
 ]
 
@@ -68,23 +70,86 @@ class SerializedWSGIApp:
     because Flask/moto may still run code (and touch backend state) while the body is
     produced. The request body is read from the socket *before* taking the lock so a slow
     client cannot stall everybody else.
+
+    With `shedding`, DynamoDB requests it cannot serve in time are refused the way DynamoDB
+    refuses them under load, with a ThrottlingException (HTTP 400), instead of letting them
+    wait until the client's read timeout: once `shedding.max_waiting` requests wait for the
+    lock, a new one is refused at once, and one that waited `shedding.max_wait_seconds` is
+    refused when its turn comes. Clients back off and retry (botocore does), and the app
+    answers 429 with Retry-After when they give up: never a timeout that becomes a 503.
     """
 
-    def __init__(self, app: WSGIApp, lock: threading.Lock | None = None) -> None:
+    def __init__(self, app: WSGIApp, lock: threading.Lock | None = None, shedding: Shedding | None = None) -> None:
         self._app = app
         self._lock = lock if lock is not None else threading.Lock()
+        self._shedding = shedding
+        self._count_lock = threading.Lock()
+        self._waiting = 0
+        self.shed = 0  # DynamoDB requests refused so far (the bench reports it)
 
     def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> list[bytes]:
         _buffer_request_body(environ)
-        with self._lock:
-            result = self._app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+        sheddable = self._shedding is not None and _is_dynamodb(environ)
+        if sheddable:
+            assert self._shedding is not None
+            with self._count_lock:
+                if self._waiting >= self._shedding.max_waiting:
+                    self.shed += 1
+                    return _throttled(start_response)
+                self._waiting += 1
+        queued = time.monotonic()
+        try:
+            with self._lock:
+                if sheddable:
+                    with self._count_lock:
+                        self._waiting -= 1
+                    assert self._shedding is not None
+                    if time.monotonic() - queued > self._shedding.max_wait_seconds:
+                        with self._count_lock:
+                            self.shed += 1
+                        return _throttled(start_response)
+                    sheddable = False
+                result = self._app(environ, start_response)
+                try:
+                    body = b"".join(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+        finally:
+            if sheddable:  # left without reaching the lock (an exception)
+                with self._count_lock:
+                    self._waiting -= 1
         return [body]
+
+
+@dataclass(frozen=True)
+class Shedding:
+    """How much the one-at-a-time stand-in lets queue up. The defaults keep a request's wait
+    well under the app's DynamoDB read timeout (5 s, storage/models.py) even with botocore's
+    retries: the stand-in serves some 30-60 requests/s, so 48 waiting is about a second."""
+
+    max_waiting: int = 48
+    max_wait_seconds: float = 2.0
+
+
+def _is_dynamodb(environ: WSGIEnviron) -> bool:
+    return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_")
+
+
+def _throttled(start_response: StartResponse) -> list[bytes]:
+    """DynamoDB's own answer to too much load (botocore retries it with backoff)."""
+    body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            "message": "The local stand-in is at capacity (request shed).",
+        }
+    ).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _buffer_request_body(environ: WSGIEnviron) -> None:
@@ -123,10 +188,14 @@ class AtomicMotoServer:
     (e.g. `chalice local` plus a worker, or a race test).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False, shedding: Shedding | None = None
+    ) -> None:
         self._host = host
         self._port = port
         self._verbose = verbose
+        self._shedding = shedding
+        self.app: SerializedWSGIApp | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,7 +221,8 @@ class AtomicMotoServer:
         if self._server is not None:
             raise RuntimeError("AtomicMotoServer is already started")
         moto_app = DomainDispatcherApplication(create_backend_app)
-        app = SerializedWSGIApp(moto_app, _MOTO_LOCK)
+        app = SerializedWSGIApp(moto_app, _MOTO_LOCK, self._shedding)
+        self.app = app
         handler = MotoRequestHandler if self._verbose else _QuietRequestHandler
         # Bind in the caller's thread so that "address in use" surfaces here.
         server = make_server(self._host, self._port, app, threaded=True, request_handler=handler)

@@ -29,26 +29,27 @@ def timebooks_of(hc_id: str) -> str:
     return f"HC#{hc_id}#TB"  # gsi1
 
 
-def slot_partition(timebook_id: str, month: str) -> str:
-    """Slots of one timebook and one month share a partition: the calendar is one Query."""
-    return f"TB#{timebook_id}#M#{month}"
+def slot(ref: SlotRef) -> tuple[str, str]:
+    """Every slot is its own partition: a surge on one day spreads over as many partitions as
+    the day has slots, and one slot takes at most its capacity's worth of writes (docs/capacity.md)."""
+    return f"SLOT#{ref.slot_id}", "SLOT"
 
 
-def slot_sort(day: date | str, hhmm: str = "", location_id: str = "") -> str:
-    key = f"S#{day}"
-    if hhmm:
-        key += f"T{hhmm}"
-        if location_id:
-            key += f"#{location_id}"
+def summary_partition(timebook_id: str, month: str) -> str:
+    """The availability summaries of one timebook-month: the calendar is one Query of it."""
+    return f"TB#{timebook_id}#AV#{month}"
+
+
+def summary_sort(day: date | str, location_id: str = "") -> str:
+    key = f"D#{day}"
+    if location_id:
+        key += f"#{location_id}"
     return key
 
 
-def slot(ref: SlotRef) -> tuple[str, str]:
-    return (
-        slot_partition(ref.timebook_id, f"{ref.local_start:%Y-%m}"),
-        # "f": the second 02:xx of the autumn night is another slot than the first.
-        slot_sort(ref.local_date.isoformat(), f"{ref.local_start:%H:%M}{'f' if ref.fold else ''}", ref.location_id),
-    )
+def day_summary(timebook_id: str, day: date, location_id: str) -> tuple[str, str]:
+    """One item per timebook, day and location: what its slots had free when last refreshed."""
+    return summary_partition(timebook_id, f"{day:%Y-%m}"), summary_sort(day.isoformat(), location_id)
 
 
 def appointment(appointment_id: str) -> tuple[str, str]:

@@ -128,6 +128,24 @@ class SlotItem(Model):
     closed = BooleanAttribute(null=True)  # staff closed it: no new claims (domain/capacity.py)
 
 
+class DaySummaryItem(Model):
+    """Availability of one timebook, day and location (domain/availability.py): per slot
+    `{"HHMM": {"c": capacity, "m": minutes, "b": booked, "h": [hold expiries]}}`. Refreshed from
+    the slots by readers once older than the stated staleness; no booking writes it."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    timebook_id = UnicodeAttribute()
+    location_id = UnicodeAttribute()
+    date = UnicodeAttribute()
+    slots = MapAttribute(default=dict)
+    refreshed_at = NumberAttribute(default=0)  # epoch milliseconds
+    version = NumberAttribute(default=0)  # bumped when slots are added: a refresh must not drop them
+
+
 class AppointmentItem(Model):
     class Meta(_Meta):
         pass
@@ -318,6 +336,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     HerIdItem,
     TimebookItem,
     SlotItem,
+    DaySummaryItem,
     AppointmentItem,
     IdempotencyItem,
     PersonItem,

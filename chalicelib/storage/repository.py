@@ -12,7 +12,7 @@ import contextlib
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -21,6 +21,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
+from chalicelib.clock import OSLO
+from chalicelib.domain.availability import SlotSummary, empty, summarize
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
 from chalicelib.domain.paging import PageRequest, Position
@@ -31,6 +33,7 @@ from chalicelib.storage.models import (
     ALL_MODELS,
     AppointmentItem,
     AuditItem,
+    DaySummaryItem,
     HealthContactItem,
     HerIdItem,
     IdempotencyItem,
@@ -168,6 +171,106 @@ def _get(model: type, pk: str, sk: str, consistent: bool = False):  # type: igno
 # ---- slots ----------------------------------------------------------------------------------
 
 
+def query_summaries(
+    timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
+) -> Iterator[DaySummaryItem]:
+    """Availability summaries of one timebook-month, by date then location; optionally of one
+    day or from a day on. One Query of one partition; its cost depends on how many slots the
+    month has, not on how many are taken."""
+    partition = keys.summary_partition(timebook_id, month)
+    condition = None
+    if day is not None:
+        condition = DaySummaryItem.sk.startswith(keys.summary_sort(day.isoformat()) + "#")
+    elif from_day is not None:
+        condition = DaySummaryItem.sk >= keys.summary_sort(from_day.isoformat())
+    return DaySummaryItem.query(partition, condition)
+
+
+def summary_refs(summary: DaySummaryItem) -> list[SlotRef]:
+    """The slots a summary lists, by start."""
+    day = date.fromisoformat(summary.date)
+    return [
+        SlotRef(summary.timebook_id, summary.location_id, entry.local_start(day), entry.fold)
+        for entry in summary_entries(summary)
+    ]
+
+
+def summary_entries(summary: DaySummaryItem) -> list[SlotSummary]:
+    return [SlotSummary.from_item(hhmm, entry) for hhmm, entry in sorted(plain(summary.slots).items())]
+
+
+def refresh_summaries(summaries: Sequence[DaySummaryItem], now_epoch: int, now_ms: int) -> None:
+    """Recount the slots of these summaries (one BatchGetItem per 100 slots) and store the result
+    unless slots were added meanwhile (`version`); the summaries are updated in place either way."""
+    refs = [ref for summary in summaries for ref in summary_refs(summary)]
+    by_id = {slot.slot_id: slot for slot in get_slots(refs)}
+    for summary in summaries:
+        entries = {}
+        for old, ref in zip(summary_entries(summary), summary_refs(summary), strict=True):
+            slot = by_id.get(ref.slot_id)
+            if slot is None:  # listed before it was written (add_schedule writes slots first): none free
+                entries[old.hhmm] = SlotSummary(old.hhmm, old.capacity, old.minutes, old.capacity, ()).as_item()
+                continue
+            capacity = 0 if slot.closed else int(slot.capacity)  # a closed slot offers nothing
+            counted = summarize(old.hhmm, capacity, old.minutes, claims_of(slot), now_epoch)
+            entries[old.hhmm] = counted.as_item()
+        try:
+            summary.update(
+                actions=[DaySummaryItem.slots.set(entries), DaySummaryItem.refreshed_at.set(now_ms)],
+                condition=DaySummaryItem.version == int(summary.version or 0),
+            )
+        except UpdateError as error:
+            if not _is_condition_failure(error):
+                raise
+            summary.slots, summary.refreshed_at = entries, now_ms  # ours is still a fresh count
+
+
+def invalidate_summary(timebook_id: str, day: date, location_id: str) -> None:
+    """Make the next reader recount a day (after a change that bypasses the places map, such as
+    a capacity edit or a closure)."""
+    pk, sk = keys.day_summary(timebook_id, day, location_id)
+    with contextlib.suppress(UpdateError):
+        DaySummaryItem(pk, sk).update(
+            actions=[DaySummaryItem.refreshed_at.set(0)], condition=DaySummaryItem.pk.exists()
+        )
+
+
+def get_slots(refs: Sequence[SlotRef], consistent: bool = False) -> list[SlotItem]:
+    """The slots named, in the order named (missing ones left out); BatchGetItem of 100 at a time."""
+    if not refs:
+        return []
+    wanted = {keys.slot(ref): ref.slot_id for ref in refs}
+    found: dict[str, SlotItem] = {}
+    for slot in SlotItem.batch_get(list(wanted), consistent_read=consistent):
+        if wanted.get((slot.pk, slot.sk)) == slot.slot_id:
+            found[slot.slot_id] = slot
+    return [found[ref.slot_id] for ref in refs if ref.slot_id in found]
+
+
+def slots_of_day(
+    timebook_id: str, day: date, location_id: str | None = None, consistent: bool = False
+) -> list[SlotItem]:
+    """Every slot of a timebook on one day (optionally of one location), by start then location:
+    the day's summaries name them, one BatchGetItem reads them."""
+    return slots_between(timebook_id, day, day, location_id, consistent)
+
+
+def slots_between(
+    timebook_id: str, from_day: date, to_day: date, location_id: str | None = None, consistent: bool = False
+) -> list[SlotItem]:
+    """Every slot of a timebook from one day to another (both included), by start then location."""
+    refs: list[SlotRef] = []
+    month = date(from_day.year, from_day.month, 1)
+    while month <= to_day:
+        for summary in query_summaries(timebook_id, f"{month:%Y-%m}", from_day=from_day):
+            if summary.date > to_day.isoformat():
+                break
+            if location_id is None or summary.location_id == location_id:
+                refs.extend(summary_refs(summary))
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return sorted(get_slots(refs, consistent), key=lambda s: (s.start, s.location_id))
+
+
 def query_slots(
     timebook_id: str,
     month: str,
@@ -176,17 +279,15 @@ def query_slots(
     from_day: date | None = None,
     page_size: int | None = None,
 ) -> Iterator[SlotItem]:
-    """Slots of one timebook-month in start order; optionally of one day or from a day on.
-
-    Pages are DynamoDB's (1 MB) unless the caller reads only the first few: "first available"
-    asks for small pages so that it stops reading once it has enough free places."""
-    partition = keys.slot_partition(timebook_id, month)
-    condition = None
+    """Slots of one timebook-month in start order; optionally of one day or from a day on
+    (`page_size` is accepted for callers of the old layout and ignored)."""
+    first = date.fromisoformat(f"{month}-01")
+    last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
     if day is not None:
-        condition = SlotItem.sk.startswith(keys.slot_sort(day.isoformat()))
+        first = last = day
     elif from_day is not None:
-        condition = SlotItem.sk >= keys.slot_sort(from_day.isoformat())
-    return SlotItem.query(partition, condition, page_size=page_size)
+        first = max(first, from_day)
+    return iter(slots_between(timebook_id, first, last) if first <= last else [])
 
 
 def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
@@ -198,27 +299,25 @@ def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
 
 
 def create_slots(slots: Sequence[SlotItem]) -> int:
-    """Create the slots that do not exist yet; returns how many were made.
+    """Create the slots that do not exist yet, then list them in their day summaries; returns
+    how many slots were made.
 
-    Existing slots are never overwritten (they carry claims): each put is conditional. Slots
-    already there are skipped with a read first, then the rest go in transactions of 100.
+    Existing slots are never overwritten (they carry claims): each put is conditional, in
+    transactions of 100 (one guarded put each if a concurrent post made some). Summaries are
+    written after the slots and only add entries that are missing, so posting the same window
+    again repairs a summary a crash left short and changes nothing else.
     """
     if not slots:
         return 0
-    existing: set[tuple[str, str]] = set()
-    for partition in sorted({s.pk for s in slots}):
-        existing.update((s.pk, s.sk) for s in SlotItem.query(partition, attributes_to_get=["pk", "sk"]))
-    missing = [s for s in slots if (s.pk, s.sk) not in existing]
     created = 0
-    for start in range(0, len(missing), 100):
-        chunk = missing[start : start + 100]
+    for start in range(0, len(slots), 100):
+        chunk = slots[start : start + 100]
         try:
             with TransactWrite(connection=_connection()) as tx:
                 for slot in chunk:
                     tx.save(slot, condition=SlotItem.pk.does_not_exist())
             created += len(chunk)
         except TransactWriteError:
-            # Another writer made some of these meanwhile: fall back to one guarded put each.
             for slot in chunk:
                 try:
                     slot.save(condition=SlotItem.pk.does_not_exist())
@@ -226,7 +325,38 @@ def create_slots(slots: Sequence[SlotItem]) -> int:
                 except PutError as error:
                     if not _is_condition_failure(error):
                         raise
+    _list_in_summaries(slots)
     return created
+
+
+def _list_in_summaries(slots: Sequence[SlotItem]) -> None:
+    by_day: dict[tuple[str, str, str], dict[str, SlotSummary]] = {}
+    for slot in slots:
+        start, end = datetime.fromisoformat(slot.start), datetime.fromisoformat(slot.end)
+        local = start.astimezone(OSLO)
+        minutes = round((end - start).total_seconds() / 60)  # real minutes (slots are stepped in UTC)
+        entry = empty(f"{local:%H%M}{'f' if local.fold else ''}", int(slot.capacity), minutes)
+        by_day.setdefault((slot.timebook_id, local.date().isoformat(), slot.location_id), {})[entry.hhmm] = entry
+    for (timebook_id, day, location_id), entries in by_day.items():
+        pk, sk = keys.day_summary(timebook_id, date.fromisoformat(day), location_id)
+        item = DaySummaryItem(pk, sk)
+        item.update(
+            actions=[
+                DaySummaryItem.slots.set(DaySummaryItem.slots | {}),
+                DaySummaryItem.timebook_id.set(timebook_id),
+                DaySummaryItem.location_id.set(location_id),
+                DaySummaryItem.date.set(day),
+                DaySummaryItem.version.add(1),
+            ]
+        )
+        names = sorted(entries)
+        for first in range(0, len(names), 50):  # stays well inside DynamoDB's expression limits
+            item.update(
+                actions=[
+                    DaySummaryItem.slots[name].set(DaySummaryItem.slots[name] | entries[name].as_item())
+                    for name in names[first : first + 50]
+                ]
+            )
 
 
 def claims_of(slot: SlotItem) -> dict[int, Claim]:
@@ -789,21 +919,3 @@ def mark_reminded(item: AppointmentItem, day: str, outbox: OutboxItem) -> bool:
     except ConditionFailed:
         return False
     return True
-
-
-# ---- slots by date range (issue 13: closures, slot editing, schedule overlap) ---------------------
-
-
-def slots_between(
-    timebook_id: str, start_day: date, end_day: date, location_id: str | None = None
-) -> Iterator[SlotItem]:
-    """Every slot of a timebook whose local start date is in [start_day, end_day], of one location
-    or all, in start order. Closures, the schedule overlap check and the waitlist read slots only
-    through here, so a new slot layout needs only this function re-pointed."""
-    month = date(start_day.year, start_day.month, 1)
-    while month <= end_day:
-        days = SlotItem.sk.between(keys.slot_sort(start_day.isoformat()), keys.slot_sort(end_day.isoformat()) + "~")
-        for slot in SlotItem.query(keys.slot_partition(timebook_id, f"{month:%Y-%m}"), days):
-            if location_id is None or slot.location_id == location_id:
-                yield slot
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)

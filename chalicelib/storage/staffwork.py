@@ -21,6 +21,7 @@ from chalicelib.storage.repository import (
     _place,
     _slot_key_item,
     _Transaction,
+    invalidate_summary,
 )
 
 
@@ -66,6 +67,7 @@ def close_slot(ref: SlotRef) -> bool:
         if _is_condition_failure(error):
             return False
         raise
+    invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
     return True
 
 

@@ -55,10 +55,12 @@ class TableWatch:
     @staticmethod
     def changed_items(before: bytes, after: bytes) -> list[str]:
         def flat(state: bytes) -> set[str]:
+            # Availability summaries are a cache a read may recount (docs/capacity.md): not a write.
             return {
-                json.dumps(item.to_json(), sort_keys=True)
+                text
                 for items in pickle.loads(state).values()
                 for item in items.values()
+                if "#AV#" not in (text := json.dumps(item.to_json(), sort_keys=True))
             }
 
         old, new = flat(before), flat(after)

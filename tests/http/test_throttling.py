@@ -121,10 +121,10 @@ def _status_of(code: str) -> int:
 
 @pytest.mark.parametrize("code", THROTTLING + FAULTS)
 def test_slots_of_a_day(world: World, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
-    def query_slots(*args: Any, **kwargs: Any) -> Any:
+    def query_summaries(*args: Any, **kwargs: Any) -> Any:
         raise pynamodb_error(QueryError, code, "Query")
 
-    monkeypatch.setattr("chalicelib.storage.repository.query_slots", query_slots)
+    monkeypatch.setattr("chalicelib.storage.repository.query_summaries", query_summaries)
     day = world.slots[0]["start"][:10]
     with world.unchanged():
         assert_aws_refusal(
@@ -137,13 +137,13 @@ def test_calendar_fails_on_a_later_page(world: World, monkeypatch: pytest.Monkey
     """A query is lazy: the error can come after the first page, with half an answer built."""
     from chalicelib.storage import repository
 
-    real = repository.query_slots
+    real = repository.query_summaries
 
-    def query_slots(*args: Any, **kwargs: Any) -> Iterator[Any]:
+    def query_summaries(*args: Any, **kwargs: Any) -> Iterator[Any]:
         yield from list(real(*args, **kwargs))[:3]
         raise pynamodb_error(QueryError, code, "Query")
 
-    monkeypatch.setattr("chalicelib.storage.repository.query_slots", query_slots)
+    monkeypatch.setattr("chalicelib.storage.repository.query_summaries", query_summaries)
     month = world.slots[0]["start"][:7]
     resp = world.client.get(f"/timebooks/{world.demo.koronatest_id}/calendar?month={month}")
     assert_aws_refusal(resp, _status_of(code))
@@ -271,3 +271,27 @@ def test_no_connection_to_dynamodb_is_503(world: World, dynamodb_fails: Callable
     with world.unchanged():
         resp = world.client.get(f"/appointments/{world.appointment['id']}", token=world.citizen.token)
         assert_aws_refusal(resp, 503)
+
+
+# ---- load is 429, not 503: timeouts and the request's own time budget ----------------------------
+
+
+def test_a_timeout_talking_to_dynamodb_is_429(world: World, dynamodb_fails: Callable[..., None]) -> None:
+    """A read timeout is what load looks like from the client side: retry later, not "down"."""
+    from botocore.exceptions import ReadTimeoutError
+
+    dynamodb_fails("GetItem", ReadTimeoutError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"))
+    with world.unchanged():
+        resp = world.client.post("/holds", {"slot_id": world.slots[0]["id"]}, token=Citizen(705).token)
+        assert_aws_refusal(resp, 429)
+
+
+def test_a_spent_time_budget_is_429(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its budget a request stops starting new DynamoDB work and answers 429 + Retry-After."""
+    monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "-1")
+    day = world.slots[0]["start"][:10]
+    resp = world.client.get(f"/timebooks/{world.demo.koronatest_id}/slots?date={day}")
+    assert_aws_refusal(resp, 429)
+    with world.unchanged():
+        resp = world.client.post("/holds", {"timebook_id": world.demo.koronatest_id}, token=Citizen(706).token)
+        assert_aws_refusal(resp, 429)

@@ -222,7 +222,9 @@ GATEWAY = {
     "ACCESS_DENIED": ("403", errors.body("forbidden", "Not allowed."), {}),
     "MISSING_AUTHENTICATION_TOKEN": ("404", errors.body("not_found", "No such resource."), {}),
     "THROTTLED": ("429", errors.body(Throttled.code, Throttled().message), Throttled().headers),
-    "INTEGRATION_FAILURE": ("503", errors.body(Unavailable.code, Unavailable().message), Unavailable().headers),
+    # Lambda refusing invocations (concurrency) and timeouts are load: 429, never a 503.
+    "INTEGRATION_FAILURE": ("429", errors.body(Throttled.code, Throttled().message), Throttled().headers),
+    "INTEGRATION_TIMEOUT": ("429", errors.body(Throttled.code, Throttled().message), Throttled().headers),
     "AUTHORIZER_FAILURE": ("503", errors.body(Unavailable.code, Unavailable().message), Unavailable().headers),
     "DEFAULT_5XX": (None, json.loads(errors.internal_error()[2]), {}),
 }
@@ -265,6 +267,39 @@ def test_api_throttling_answers_429_before_lambda_is_throttled(template: dict[st
     assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
 
 
+def test_surge_sizing_is_parameters(template: dict[str, Any]) -> None:
+    """API throttling, reserved concurrency and the table's warm throughput are stack parameters."""
+    parameters = template["Parameters"]
+    for name in (
+        "ApiThrottlingRateLimit",
+        "ApiThrottlingBurstLimit",
+        "ApiReservedConcurrency",
+        "TableWarmReadUnitsPerSecond",
+        "TableWarmWriteUnitsPerSecond",
+    ):
+        assert parameters[name]["Type"] == "Number", name
+    assert props(template, "TimebokTable")["WarmThroughput"] == {
+        "ReadUnitsPerSecond": {"Ref": "TableWarmReadUnitsPerSecond"},
+        "WriteUnitsPerSecond": {"Ref": "TableWarmWriteUnitsPerSecond"},
+    }
+
+
+def test_public_reads_are_cached_by_the_cdn(template: dict[str, Any]) -> None:
+    """CloudFront caches the public routes for as long as their Cache-Control says, with the
+    query string in the key; every other route (tokens, writes) passes through uncached."""
+    config = props(template, "ApiDistribution")["DistributionConfig"]
+    cached = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    assert set(cached) == {"/timebooks/*", "/health-contacts*"}
+    assert all(b["CachePolicyId"] == {"Ref": "PublicCachePolicy"} for b in cached.values())
+    assert all("POST" not in b["AllowedMethods"] for b in cached.values())
+    policy = props(template, "PublicCachePolicy")["CachePolicyConfig"]
+    assert policy["DefaultTTL"] == 0 and policy["MinTTL"] == 0  # the origin's max-age rules
+    keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert keys["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+    assert keys["HeadersConfig"] == {"HeaderBehavior": "none"}  # no Authorization: public only
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+
+
 def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
     """The numbers docs/decisions.md explains; reserved concurrency only in prod."""
     prod, dev = templates["prod"], templates["dev"]
@@ -281,9 +316,11 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
     for name, (memory, timeout) in expected.items():
         for template in (prod, dev):
             assert (props(template, name)["MemorySize"], props(template, name)["Timeout"]) == (memory, timeout), name
-    assert props(prod, "APIHandler")["ReservedConcurrentExecutions"] == 100
+    reserved = {"Fn::If": ["ReserveApiConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert props(prod, "APIHandler")["ReservedConcurrentExecutions"] == reserved  # a stack parameter
+    assert props(dev, "APIHandler")["ReservedConcurrentExecutions"] == reserved  # 0 by default: none
     assert props(prod, "Token")["ReservedConcurrentExecutions"] == 20
-    assert all("ReservedConcurrentExecutions" not in props(dev, name) for name in FUNCTIONS)
+    assert all("ReservedConcurrentExecutions" not in props(dev, name) for name in FUNCTIONS if name != "APIHandler")
     # A schedule's run ends before the next one starts (rate 1 minute).
     for name in ("RelayOutbox", "ReleaseExpiredHolds", "PublishFeed"):
         assert props(prod, name)["Timeout"] < 60, name

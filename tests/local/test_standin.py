@@ -297,3 +297,72 @@ def test_create_resources_resolves_other_intrinsic_forms(server: AtomicMotoServe
     assert sqs.list_queue_tags(QueueUrl=created["queue_url"])["Tags"] == {"table": names["table_name"]}
     dlq_tags = sqs.list_queue_tags(QueueUrl=created["dead_letter_queue_url"])["Tags"]
     assert dlq_tags["arn"].endswith(":table/" + names["table_name"])
+
+
+# ---- load shedding: refuse what cannot be served in time, as DynamoDB does ----------------------
+
+
+def _slow_app(seconds: float) -> Any:
+    import time as _time
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        _time.sleep(seconds)
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    return app
+
+
+def _call(app: Any, target: str = "DynamoDB_20120810.GetItem") -> tuple[str, bytes, float]:
+    import io
+    import time as _time
+
+    seen: dict[str, str] = {}
+    environ = {"wsgi.input": io.BytesIO(b"{}"), "CONTENT_LENGTH": "2", "HTTP_X_AMZ_TARGET": target}
+    started = _time.monotonic()
+    body = b"".join(app(environ, lambda status, headers: seen.setdefault("status", status)))
+    return seen["status"], body, _time.monotonic() - started
+
+
+def test_a_full_queue_sheds_dynamodb_requests_with_throttling() -> None:
+    """Requests beyond the bound are refused at once with DynamoDB's ThrottlingException, and no
+    request waits much longer than the stated wait: load never turns into client timeouts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.local.standin import SerializedWSGIApp, Shedding
+
+    app = SerializedWSGIApp(_slow_app(0.05), threading.Lock(), Shedding(max_waiting=3, max_wait_seconds=0.3))
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: _call(app), range(32)))
+    statuses = [status for status, _, _ in results]
+    shed = [body for status, body, _ in results if status.startswith("400")]
+    assert statuses.count("200 OK") >= 3 and shed, statuses
+    assert all(json.loads(body)["__type"].endswith("#ThrottlingException") for body in shed)
+    assert app.shed == len(shed)
+    assert max(elapsed for _, _, elapsed in results) < 0.3 + 0.05 * 2 + 0.5, "a request waited past the bound"
+
+
+def test_shedding_spares_other_services() -> None:
+    """Only DynamoDB requests are shed (SQS sends are few and would have no throttling answer)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.local.standin import SerializedWSGIApp, Shedding
+
+    app = SerializedWSGIApp(_slow_app(0.01), threading.Lock(), Shedding(max_waiting=1, max_wait_seconds=0.01))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: _call(app, "AmazonSQS.SendMessage"), range(16)))
+    assert all(status == "200 OK" for status, _, _ in results)
+
+
+def test_botocore_sees_shed_requests_as_throttling() -> None:
+    """Through a real client the refusal is a ThrottlingException (botocore retries it; the app
+    answers 429 once retries are spent)."""
+    from chalicelib.http.errors import THROTTLING_CODES
+    from chalicelib.local.standin import Shedding
+
+    server = AtomicMotoServer(shedding=Shedding(max_waiting=0, max_wait_seconds=1.0))
+    with server:
+        client = _client(server.endpoint_url, "dynamodb")
+        with pytest.raises(ClientError) as caught:
+            client.list_tables()
+    assert caught.value.response["Error"]["Code"] in THROTTLING_CODES

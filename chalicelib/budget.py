@@ -1,0 +1,36 @@
+"""A request's time budget: past it, a request answers 429 with Retry-After instead of running
+into the Lambda timeout (which API Gateway would answer with a 5xx).
+
+Checked between DynamoDB calls of the loops that can run long under load (availability
+refreshes, first-available's candidate reads); one call is bounded by botocore's timeouts.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import time
+
+from chalicelib.errors import Throttled
+
+# The API handler's Lambda timeout is 10 s and one DynamoDB call may take up to its 5 s read
+# timeout: past 6 s a request stops starting new work.
+DEFAULT_SECONDS = 6.0
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("timebok_deadline", default=None)
+
+
+def start(seconds: float | None = None) -> contextvars.Token[float | None]:
+    limit = seconds if seconds is not None else float(os.environ.get("REQUEST_BUDGET_SECONDS", DEFAULT_SECONDS))
+    return _deadline.set(time.monotonic() + limit)
+
+
+def reset(token: contextvars.Token[float | None]) -> None:
+    _deadline.reset(token)
+
+
+def check() -> None:
+    """Raise Throttled (429) once this request's budget is spent."""
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise Throttled("Too many requests, try again shortly.", retry_after=2)

@@ -1,0 +1,68 @@
+"""Availability summaries: what a day's slots have free, cheap to read and safe to be stale.
+
+A summary keeps, per slot, its capacity, how many places appointments take, and the expiry of
+each live hold. Free places are counted at read time, so a hold that expired after the summary
+was made is free at once; only takings and cancellations since the last refresh are missed
+(docs/capacity.md states how stale a summary may be). Writes never trust a summary: they go
+through the capacity rule (domain/capacity.py) on the slot itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from chalicelib.clock import OSLO
+from chalicelib.domain.capacity import Claim
+
+
+@dataclass(frozen=True)
+class SlotSummary:
+    """One slot of a day summary; `hhmm` is its local start (unique per day and location), with
+    an "f" after it for the second occurrence of a wall-clock time on the autumn night."""
+
+    hhmm: str
+    capacity: int
+    minutes: int
+    booked: int  # places taken by anything but a hold (appointments)
+    holds: tuple[int, ...]  # expiry (epoch seconds) of each hold that was live when summarised
+
+    def free(self, now_epoch: int) -> int:
+        live_holds = sum(1 for expires in self.holds if expires > now_epoch)
+        return max(0, self.capacity - self.booked - live_holds)
+
+    @property
+    def fold(self) -> int:
+        return 1 if self.hhmm.endswith("f") else 0
+
+    def local_start(self, day: date) -> datetime:
+        """Wall clock in Oslo, as slots are made (domain/slots.py)."""
+        return datetime.combine(day, time(int(self.hhmm[:2]), int(self.hhmm[2:4])))
+
+    def start(self, day: date) -> datetime:
+        return self.local_start(day).replace(tzinfo=OSLO, fold=self.fold)
+
+    def end(self, day: date) -> datetime:
+        # Real minutes after the start (slots are stepped in UTC): right across a DST change too.
+        return (self.start(day).astimezone(UTC) + timedelta(minutes=self.minutes)).astimezone(OSLO)
+
+    def as_item(self) -> dict[str, Any]:
+        return {"c": self.capacity, "m": self.minutes, "b": self.booked, "h": list(self.holds)}
+
+    @classmethod
+    def from_item(cls, hhmm: str, item: Mapping[str, Any]) -> SlotSummary:
+        holds = tuple(int(h) for h in item.get("h", []))
+        return cls(hhmm, int(item["c"]), int(item["m"]), int(item.get("b", 0)), holds)
+
+
+def summarize(hhmm: str, capacity: int, minutes: int, claims: Mapping[int, Claim], now_epoch: int) -> SlotSummary:
+    """A slot's summary from its claims: only places within capacity and live claims count."""
+    live = [c for place, c in claims.items() if place < capacity and c.live(now_epoch)]
+    holds = tuple(sorted(c.expires_at for c in live if c.kind == "hold"))
+    return SlotSummary(hhmm, capacity, minutes, len(live) - len(holds), holds)
+
+
+def empty(hhmm: str, capacity: int, minutes: int) -> SlotSummary:
+    return SlotSummary(hhmm, capacity, minutes, 0, ())
