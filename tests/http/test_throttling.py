@@ -277,10 +277,11 @@ def test_no_connection_to_dynamodb_is_503(world: World, dynamodb_fails: Callable
 
 
 def test_a_timeout_talking_to_dynamodb_is_429(world: World, dynamodb_fails: Callable[..., None]) -> None:
-    """A read timeout is what load looks like from the client side: retry later, not "down"."""
+    """A read timeout is what load looks like from the client side: retry later, not "down" (a hold
+    reads its slot and person item in one BatchGetItem)."""
     from botocore.exceptions import ReadTimeoutError
 
-    dynamodb_fails("GetItem", ReadTimeoutError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"))
+    dynamodb_fails("BatchGetItem", ReadTimeoutError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"))
     with world.unchanged():
         resp = world.client.post("/holds", {"slot_id": world.slots[0]["id"]}, token=Citizen(705).token)
         assert_aws_refusal(resp, 429)
