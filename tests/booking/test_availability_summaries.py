@@ -135,7 +135,7 @@ def test_first_available_holds_are_spread_and_never_lost_when_quiet(client, demo
     from chalicelib.storage import repository
 
     lost: list[Any] = []
-    real = repository.take_place_for_hold
+    real = repository.take_hold
 
     def watch(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -144,13 +144,13 @@ def test_first_available_holds_are_spread_and_never_lost_when_quiet(client, demo
             lost.append(args)
             raise
 
-    repository.take_place_for_hold = watch  # type: ignore[assignment]
+    repository.take_hold = watch  # type: ignore[assignment]
     try:
         for n in range(12):
             made = client.post("/holds", {"timebook_id": demo.koronatest_id}, token=Citizen(800 + n).token)
             assert made.status == 201, made
     finally:
-        repository.take_place_for_hold = real  # type: ignore[assignment]
+        repository.take_hold = real  # type: ignore[assignment]
     assert lost == []
 
 
