@@ -280,7 +280,8 @@ def test_a_timeout_talking_to_dynamodb_is_429(world: World, dynamodb_fails: Call
     """A read timeout is what load looks like from the client side: retry later, not "down"."""
     from botocore.exceptions import ReadTimeoutError
 
-    dynamodb_fails("GetItem", ReadTimeoutError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"))
+    # A hold by slot reads the slot and the person in one BatchGetItem (issue 8).
+    dynamodb_fails("BatchGetItem", ReadTimeoutError(endpoint_url="https://dynamodb.eu-north-1.amazonaws.com"))
     with world.unchanged():
         resp = world.client.post("/holds", {"slot_id": world.slots[0]["id"]}, token=Citizen(705).token)
         assert_aws_refusal(resp, 429)
