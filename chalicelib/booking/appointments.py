@@ -76,7 +76,10 @@ def _validated(
         raise NotFound("No such hold.", code="hold_not_found")  # not for anyone the caller acts for
     if hold is not None and not hold.is_for(for_pid):
         raise Conflict("The hold was taken for someone else.", code="hold_for_other_person")
-    return for_pid, phone, [a.__dict__ for a in answers]
+    # Stored without the question's text: the form never changes once made (booking/setup.py),
+    # so the text is named from it when presenting (`answers_of`), and the appointment stays
+    # under 1 KB, one write unit a copy (docs/access-patterns.md).
+    return for_pid, phone, [{"question_id": a.question_id, "answer": a.answer} for a in answers]
 
 
 def _replay(principal: Principal, key: str, request_hash: str) -> AppointmentItem | None:

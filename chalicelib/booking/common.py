@@ -7,6 +7,7 @@ import json
 import secrets
 import time as _time
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -157,3 +158,25 @@ def require_staff_of(principal: Principal, her_id: str, missing: NotFound | None
 def require_citizen(principal: Principal) -> None:
     if not principal.is_citizen:
         raise Forbidden("Only citizens may do this.", code="citizen_only")
+
+
+def answers_of(stored: list[dict[str, Any]], timebook_id: str) -> list[dict[str, str]]:
+    """An appointment's answers with each question's text, named from its timebook's form (a form
+    never changes once made, so the appointment stores only `{question_id, answer}`). Read
+    through the timebook cache: one GetItem per timebook and process, if any."""
+    if not stored:
+        return []
+    texts: dict[str, str] = {}
+    if any("question" not in a for a in stored):
+        try:
+            texts = {q.id: q.text for q in form_of(timebook(timebook_id)).questions}
+        except NotFound:
+            texts = {}
+    return [
+        {
+            "question_id": str(a["question_id"]),
+            "question": str(a.get("question") or texts.get(str(a["question_id"]), a["question_id"])),
+            "answer": str(a["answer"]),
+        }
+        for a in stored
+    ]

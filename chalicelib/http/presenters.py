@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from chalicelib.booking import waitlist as waitlist_cases
 from chalicelib.booking.closures import Totals
-from chalicelib.booking.common import iso
+from chalicelib.booking.common import answers_of, iso
 from chalicelib.booking.discovery import OpenSlot
 from chalicelib.booking.holds import Hold
 from chalicelib.booking.slot_admin import SlotState
@@ -88,7 +88,10 @@ def appointment(item: AppointmentItem) -> schemas.AppointmentOut:
         location=schemas.LocationOut.model_validate(plain(item.location)),
         for_=schemas.PersonRef(name=item.for_name),
         booked_by=schemas.PersonRef(name=item.booked_by_name),
-        answers=[schemas.AnswerOut.model_validate(plain(a)) for a in item.answers or []],
+        answers=[
+            schemas.AnswerOut.model_validate(a)
+            for a in answers_of([plain(a) for a in item.answers or []], plain(item.timebook).get("id", ""))
+        ],
         phone=item.phone,
         description=item.description,
         reason=item.reason,

@@ -217,11 +217,8 @@ class OutboxItem(Model):
     class Meta(_Meta):
         pass
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    gsi2pk = UnicodeAttribute()
-    gsi2sk = UnicodeAttribute()
-    pending = _gsi("gsi2")()
+    pk = UnicodeAttribute(hash_key=True)  # OUTBOX#{shard} (keys.outbox): no index entry
+    sk = UnicodeAttribute(range_key=True)  # {created_at}#{event_id}
     event_id = UnicodeAttribute()
     kind = UnicodeAttribute()
     appointment_id = UnicodeAttribute()

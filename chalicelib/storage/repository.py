@@ -9,7 +9,6 @@ only choose which place to try, and the conditional write decides.
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -516,13 +515,11 @@ def take_hold(write: HoldWrite, now_epoch: int) -> None:
     hold, and make the new one their hold, if their hold is still the one read and a lane is
     free. Raises ConditionFailed naming what lost: place, old, person, idempotency, conflict."""
     tx = _Transaction()
-    shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
-    actions = [
-        _place(write.place).set(write.claim.as_item()),
-        # The sweep's sparse index (tidying only: an expired hold is free without it).
-        SlotItem.gsi2pk.set(keys.holds_to_sweep(shard)),
-        SlotItem.gsi2sk.set(f"{write.claim.expires_at:012d}"),
-    ]
+    # No sweep index entry (gsi2 `SWEEP#n`) for a citizen's hold: an expired hold is free by the
+    # capacity rule and the next claim of its place overwrites it, and the places map is bounded
+    # by the capacity, so tidying it bought nothing but 1 WCU on the hold and 1 on the booking.
+    # Waitlist offers still carry it (storage/waitlist.py): the sweep moves lapsed offers on.
+    actions = [_place(write.place).set(write.claim.as_item())]
     condition = _place_is_free(write.place, now_epoch)
     if write.free_old is not None:
         old_ref, old_place, old_id = write.free_old
@@ -596,9 +593,7 @@ def _prepare_appointment(item: AppointmentItem) -> None:
 
 
 def prepare_outbox(item: OutboxItem) -> OutboxItem:
-    item.pk, item.sk = keys.outbox(item.event_id)
-    item.gsi2pk = keys.outbox_pending(random.randrange(keys.OUTBOX_SHARDS))
-    item.gsi2sk = f"{item.created_at}#{item.event_id}"
+    item.pk, item.sk = keys.outbox(item.event_id, item.created_at)
     return item
 
 
@@ -840,13 +835,13 @@ def pending_events(limit: int = 200) -> list[OutboxItem]:
     """Events not yet relayed to SQS, oldest first per shard."""
     found: list[OutboxItem] = []
     for shard in range(keys.OUTBOX_SHARDS):
-        found.extend(OutboxItem.pending.query(keys.outbox_pending(shard), limit=limit))
-    return sorted(found, key=lambda e: e.gsi2sk)[:limit]
+        found.extend(OutboxItem.query(keys.outbox_pending(shard), limit=limit))
+    return sorted(found, key=lambda e: e.sk)[:limit]
 
 
 def delete_event(event: OutboxItem) -> None:
     """An event leaves the outbox once SQS has it."""
-    pk, sk = keys.outbox(event.event_id)
+    pk, sk = keys.outbox(event.event_id, event.created_at)
     OutboxItem(pk, sk).delete()
 
 

@@ -97,6 +97,18 @@ def _key_of(params: Mapping[str, Any]) -> str | None:
     return value.get("S") if isinstance(value, dict) else None
 
 
+def _queried_key(params: Mapping[str, Any]) -> str | None:
+    """The partition key value of a Query's `pk = :v` condition (PynamoDB names it `#n`)."""
+    names = params.get("ExpressionAttributeNames") or {}
+    values = params.get("ExpressionAttributeValues") or {}
+    for clause in str(params.get("KeyConditionExpression", "")).replace("(", " ").replace(")", " ").split(" AND "):
+        left, _, right = (part.strip() for part in clause.partition("="))
+        if names.get(left, left) == HASH_KEY and right in values:
+            value = values[right]
+            return value.get("S") if isinstance(value, dict) else None
+    return None
+
+
 _TRANSACT_PARTS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -124,9 +136,20 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
             arn = _table_arn(region, account, params["TableName"])
             if params.get("IndexName"):
                 arn += f"/index/{params['IndexName']}"
-            key = _key_of(params) if operation in _ITEM_OPERATIONS else None
+            if operation in _ITEM_OPERATIONS:
+                key = _key_of(params)
+            elif operation == "Query" and not params.get("IndexName"):
+                key = _queried_key(params)  # IAM's LeadingKeys: a table Query's partition key
+            else:
+                key = None
             return [Need(f"dynamodb:{operation}", arn, key)]
-        if "RequestItems" in params:  # BatchGetItem / BatchWriteItem
+        if operation == "BatchGetItem":  # IAM checks LeadingKeys against every key asked for
+            return [
+                Need(f"dynamodb:{operation}", _table_arn(region, account, t), _key_of({"Key": k}))
+                for t, asked in params["RequestItems"].items()
+                for k in asked.get("Keys", [])
+            ]
+        if "RequestItems" in params:  # BatchWriteItem
             return [Need(f"dynamodb:{operation}", _table_arn(region, account, t)) for t in params["RequestItems"]]
     if service == "s3" and "Bucket" in params:
         return [Need(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}")]
