@@ -190,9 +190,7 @@ def test_holds_leave_nothing_to_sweep_and_an_expired_one_is_free(client, demo):
     assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(62).token).status == 201
     assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(63).token).status == 201
     stored = repository.get_slot(parse_slot(slot["id"]), consistent=True)
-    assert sorted(c.owner for c in repository.claims_of(stored).values()) == sorted(
-        [Citizen(62).pid, Citizen(63).pid]
-    )
+    assert sorted(c.owner for c in repository.claims_of(stored).values()) == sorted([Citizen(62).pid, Citizen(63).pid])
 
 
 def test_reminders_once_per_booked_appointment(client, demo, citizen, staff_token):
