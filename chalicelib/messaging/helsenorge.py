@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.messaging.publisher import event_message, parse_message, sqs_client
+from chalicelib.messaging.publisher import SqsPublisher, parse_message, sqs_client
 from chalicelib.messaging.relay import error_name
 from chalicelib.storage.models import OutboxItem
 
@@ -45,32 +45,19 @@ def enabled() -> bool:
 # ---- the relay's side: put change events on the Helsenorge queue ---------------------------------
 
 
-class HelsenorgePublisher:
+class HelsenorgePublisher(SqsPublisher):
     """Hands appointment-change events to the Helsenorge queue; other kinds are not its business."""
 
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
         url = queue_url or os.environ.get("HELSENORGE_QUEUE_URL")
         if not url:
             raise ValueError("no Helsenorge queue: pass queue_url or set HELSENORGE_QUEUE_URL")
-        self.queue_url: str = url
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = sqs_client()
-        return self._client
+        super().__init__(url, client)
 
     def publish(self, event: OutboxItem) -> None:
         if event.kind not in CHANGE_KINDS or _about_waitlist(event):
             return
-        message = event_message(event)
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=json.dumps(message, separators=(",", ":")),
-            MessageGroupId=message["appointment_id"],
-            MessageDeduplicationId=message["event_id"],
-        )
+        super().publish(event)
 
 
 def _about_waitlist(event: OutboxItem) -> bool:
