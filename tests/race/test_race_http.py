@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,7 +27,14 @@ def _token(url: str, claims: dict[str, Any]) -> str:
 
 
 def _post(url: str, path: str, body: dict[str, Any], token: str) -> requests.Response:
-    return requests.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    """A POST as a well-behaved client makes it: a 429 (the stand-in shedding load, as DynamoDB
+    throttles) is retried after its Retry-After, a bounded number of times."""
+    for _ in range(10):
+        answer = requests.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        if answer.status_code != 429:
+            return answer
+        time.sleep(min(float(answer.headers.get("Retry-After", "1")), 2.0) * random.uniform(0.5, 1.0))
+    return answer
 
 
 def _staff(url: str, her_id: str) -> str:
