@@ -786,9 +786,10 @@ def _timebook_appointments(
 ) -> tuple[list[AppointmentItem], str | None]:
     """A timebook's appointments by start, merged from its gsi2 shards (keys.APPOINTMENT_SHARDS).
 
-    Each shard is read from just after `after` (the last sort key given) with the same limit; an
-    item is given only up to the lowest point where a shard stopped short, since that shard may
-    still hold earlier ones. Returns the items and where the next page starts (None: the end)."""
+    Each shard is read from just after `after` (the last sort key given) up to `limit` matching
+    items. A shard that stopped short gave `limit` items, so the first `limit` of the merge are
+    certainly the first overall; the page ends there. Returns the items and where the next page
+    starts (None: the end)."""
     low = after + "\x01" if after else None  # sort keys are printable: nothing lies in between
     if day is not None:
         low = max(low or "", day.isoformat())
@@ -801,20 +802,16 @@ def _timebook_appointments(
         condition = None
     status_filter = (AppointmentItem.status == status) if status else None
     found: list[AppointmentItem] = []
-    frontier: str | None = None  # the lowest sort key a shard stopped at, short of its end
+    more = False
     for partition in keys.appointments_of_timebook_all(timebook_id):
         query = AppointmentItem.by_timebook.query(partition, condition, filter_condition=status_filter, limit=limit)
         found.extend(query)
-        if query.last_evaluated_key is not None:
-            stop = query.last_evaluated_key["gsi2sk"]["S"]
-            frontier = stop if frontier is None else min(frontier, stop)
+        more = more or query.last_evaluated_key is not None
     found.sort(key=lambda a: a.gsi2sk)
-    if frontier is not None:
-        found = [a for a in found if a.gsi2sk <= frontier]
-    if limit is not None and len(found) > limit:
+    if limit is not None and (more or len(found) > limit):
         found = found[:limit]
         return found, found[-1].gsi2sk
-    return found, frontier
+    return found, None
 
 
 def appointments_of_timebook_page(

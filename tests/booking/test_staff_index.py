@@ -59,21 +59,21 @@ def _all_pages(limit: int, day: date | None, status: str | None) -> list[str]:
 
 specs = st.lists(
     st.tuples(st.integers(0, 2), st.integers(0, 300), st.sampled_from(["booked", "requested", "cancelled"])),
-    max_size=40,
+    max_size=60,
 )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(specs=specs, limit=st.integers(1, 7), use_day=st.booleans(), status=st.sampled_from([None, "booked"]))
+@given(specs=specs, limit=st.integers(1, 4), use_day=st.booleans(), status=st.sampled_from([None, "booked"]))
 def test_paging_the_merged_shards_gives_each_appointment_once_in_order(
     specs: list[tuple[int, int, str]], limit: int, use_day: bool, status: str | None
 ) -> None:
     with moto_aws():
         made = [_appointment(n, *spec) for n, spec in enumerate(specs)]
         day = DAY + timedelta(days=1) if use_day else None
+        wanted = [a for a in made if status is None or a.status == status]
         expected = sorted(
-            (a for a in made if (status is None or a.status == status) and (day is None or a.start.startswith(str(day)))),
-            key=lambda a: (a.start, a.id),
+            (a for a in wanted if day is None or a.start.startswith(str(day))), key=lambda a: (a.start, a.id)
         )
         paged = _all_pages(limit, day, status)
         assert paged == [a.id for a in expected]
