@@ -61,8 +61,23 @@ def appointments_of_person(pid: str) -> str:
     return f"P#{pid}"  # gsi1, sorted by start
 
 
-def appointments_of_timebook(timebook_id: str) -> str:
-    return f"TB#{timebook_id}#AP"  # gsi2, sorted by start
+# gsi2 of appointments: a timebook's appointments spread over this many partitions, so that a
+# surge on one timebook-day writes each at most 1/8 of its bookings (docs/capacity.md). A staff
+# list reads all of them, merged by start.
+APPOINTMENT_SHARDS = 8
+
+
+def appointment_shard(appointment_id: str) -> int:
+    """Stable for an appointment's life: a reschedule moves its sort key, never its partition."""
+    return int(hashlib.sha256(appointment_id.encode()).hexdigest()[:8], 16) % APPOINTMENT_SHARDS
+
+
+def appointments_of_timebook(timebook_id: str, shard: int) -> str:
+    return f"TB#{timebook_id}#AP#{shard}"  # gsi2, sorted by start
+
+
+def appointments_of_timebook_all(timebook_id: str) -> list[str]:
+    return [appointments_of_timebook(timebook_id, shard) for shard in range(APPOINTMENT_SHARDS)]
 
 
 def appointment_sort(start_iso: str, appointment_id: str) -> str:

@@ -588,7 +588,7 @@ def _prepare_appointment(item: AppointmentItem) -> None:
     item.pk, item.sk = keys.appointment(item.id)
     item.gsi1pk = keys.appointments_of_person(item.for_pid)
     item.gsi1sk = keys.appointment_sort(item.start, item.id)
-    item.gsi2pk = keys.appointments_of_timebook(plain(item.timebook)["id"])
+    item.gsi2pk = keys.appointments_of_timebook(plain(item.timebook)["id"], keys.appointment_shard(item.id))
     item.gsi2sk = keys.appointment_sort(item.start, item.id)
 
 
@@ -781,46 +781,51 @@ def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessag
     return found, (Position(person, ()) if person < len(pids) else None)
 
 
+def _timebook_appointments(
+    timebook_id: str, day: date | None, status: str | None, after: str | None, limit: int | None
+) -> tuple[list[AppointmentItem], str | None]:
+    """A timebook's appointments by start, merged from its gsi2 shards (keys.APPOINTMENT_SHARDS).
+
+    Each shard is read from just after `after` (the last sort key given) up to `limit` matching
+    items. A shard that stopped short gave `limit` items, so the first `limit` of the merge are
+    certainly the first overall; the page ends there. Returns the items and where the next page
+    starts (None: the end)."""
+    low = after + "\x01" if after else None  # sort keys are printable: nothing lies in between
+    if day is not None:
+        low = max(low or "", day.isoformat())
+    high = f"{day.isoformat()}~" if day is not None else None  # "~" sorts after any time of the day
+    if low is not None and high is not None:
+        condition = AppointmentItem.gsi2sk.between(low, high)
+    elif low is not None:
+        condition = AppointmentItem.gsi2sk >= low
+    else:
+        condition = None
+    status_filter = (AppointmentItem.status == status) if status else None
+    found: list[AppointmentItem] = []
+    more = False
+    for partition in keys.appointments_of_timebook_all(timebook_id):
+        query = AppointmentItem.by_timebook.query(partition, condition, filter_condition=status_filter, limit=limit)
+        found.extend(query)
+        more = more or query.last_evaluated_key is not None
+    found.sort(key=lambda a: a.gsi2sk)
+    if limit is not None and (more or len(found) > limit):
+        found = found[:limit]
+        return found, found[-1].gsi2sk
+    return found, None
+
+
 def appointments_of_timebook_page(
     timebook_id: str, page: PageRequest, *, day: date | None = None, status: str | None = None
 ) -> tuple[list[AppointmentItem], Position | None]:
-    condition = AppointmentItem.gsi2sk.startswith(day.isoformat()) if day is not None else None
-    status_filter = (AppointmentItem.status == status) if status else None
-    start_key = None
-    if page.start.after:
-        appointment_id, sort = page.start.after[:2]
-        pk, sk = keys.appointment(appointment_id)
-        start_key = {
-            "pk": {"S": pk},
-            "sk": {"S": sk},
-            "gsi2pk": {"S": keys.appointments_of_timebook(timebook_id)},
-            "gsi2sk": {"S": sort},
-        }
-    query = AppointmentItem.by_timebook.query(
-        keys.appointments_of_timebook(timebook_id),
-        condition,
-        filter_condition=status_filter,
-        limit=page.limit,
-        last_evaluated_key=start_key,
-    )
-    items, last = _page(query)
-    if last is not None and items:
-        return items, Position(0, (items[-1].id, items[-1].gsi2sk))
-    return items, None
+    after = page.start.after[-1] if page.start.after else None
+    items, next_after = _timebook_appointments(timebook_id, day, status, after, page.limit)
+    return items, (Position(0, (next_after,)) if next_after is not None else None)
 
 
 def appointments_of_timebook(
     timebook_id: str, *, day: date | None = None, status: str | None = None
 ) -> list[AppointmentItem]:
-    condition = None
-    if day is not None:
-        condition = AppointmentItem.gsi2sk.startswith(day.isoformat())
-    status_filter = (AppointmentItem.status == status) if status else None
-    return list(
-        AppointmentItem.by_timebook.query(
-            keys.appointments_of_timebook(timebook_id), condition, filter_condition=status_filter
-        )
-    )
+    return _timebook_appointments(timebook_id, day, status, None, None)[0]
 
 
 def delete_quietly(item: object) -> None:
