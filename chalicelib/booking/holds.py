@@ -101,7 +101,6 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
         record = repository.new_idempotency(
             principal.sub, SCOPE, key.key, key.request_hash, hold_id, now_epoch + IDEMPOTENCY_SECONDS
         )
-        record.result_expires_at = clock.epoch(expires)
     repository.take_hold(
         repository.HoldWrite(
             slot=attempt.ref,

@@ -38,7 +38,11 @@ def timebooks_of(hc_id: str) -> str:
 def slot(ref: SlotRef) -> tuple[str, str]:
     """Every slot is its own partition: a surge on one day spreads over as many partitions as
     the day has slots, and one slot takes at most its capacity's worth of writes (docs/capacity.md)."""
-    return f"SLOT#{ref.slot_id}", "SLOT"
+    return slot_of_id(ref.slot_id)
+
+
+def slot_of_id(slot_id: str) -> tuple[str, str]:
+    return f"SLOT#{slot_id}", "SLOT"
 
 
 def summary_partition(timebook_id: str, month: str) -> str:

@@ -194,7 +194,6 @@ class IdempotencyItem(Model):
     sk = UnicodeAttribute(range_key=True)
     request_hash = UnicodeAttribute()
     result_id = UnicodeAttribute()  # the appointment or hold the first request made
-    result_expires_at = NumberAttribute(null=True)  # a hold's expiry, to answer a retry the same
     ttl = NumberAttribute()
 
 

@@ -257,6 +257,8 @@ def create_slots(slots: Sequence[SlotItem]) -> int:
     """
     if not slots:
         return 0
+    for slot in slots:
+        slot.pk, slot.sk = keys.slot_of_id(slot.slot_id)
     created = 0
     for start in range(0, len(slots), 100):
         chunk = slots[start : start + 100]
