@@ -98,7 +98,7 @@ def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Excepti
         return NotFound("No such hold.", code="hold_not_found")
     if why is Refusal.EXPIRED:
         return HoldExpired("The hold has expired. Please choose a time again.", code="hold_expired")
-    return Conflict("The hold could not be used.", code="hold_gone")  # the slot was closed meanwhile
+    return Conflict("The hold could not be used.", code="hold_gone")  # its slot was closed, or it changed since
 
 
 @dataclass(frozen=True)

@@ -758,9 +758,9 @@ def slots_with_expired_holds(now_epoch: int) -> Iterator[SlotItem]:
 def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
     """Remove a slot's expired holds; returns how many. Correctness never depends on this:
     an expired hold already counts as free. Skips the slot if it changed since it was read."""
-    claims = claims_of(slot)
-    expired = {p: c for p, c in claims.items() if c.kind == "hold" and not c.live(now_epoch)}
-    live_holds = [c for c in claims.values() if c.kind == "hold" and c.live(now_epoch)]
+    held = claims_of(slot)
+    expired = {p: c for p, c in held.items() if c.kind == "hold" and not c.live(now_epoch)}
+    live_holds = [c for c in held.values() if c.kind == "hold" and c.live(now_epoch)]
     actions: list[Any] = [claims.place_attr(p).remove() for p in expired]
     if live_holds:
         actions.append(SlotItem.gsi2sk.set(keys.sweep_sort(max(c.expires_at for c in live_holds))))
