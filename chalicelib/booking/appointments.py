@@ -21,7 +21,7 @@ from chalicelib.booking.common import (
 )
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
-from chalicelib.booking.holds import (
+from chalicelib.booking.slots import (
     active_appointment_exists,
     bookable_slot,
     jitter,
@@ -32,7 +32,7 @@ from chalicelib.booking.holds import (
 )
 from chalicelib.domain.appointments import initial_status
 from chalicelib.domain.forms import validate_answers
-from chalicelib.domain.holds import HoldRef, parse_hold_id
+from chalicelib.domain.holds import HoldRef, Refusal, begun, parse_hold_id, refusal
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
 from chalicelib.domain.limits import free_lanes
 from chalicelib.domain.paging import PageRequest, Position
@@ -91,13 +91,14 @@ def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Excepti
     """Why a hold could not be consumed: expired (410), someone else's (404) or gone (409)."""
     slot = repository.get_slot(ref, consistent=True)
     claim = repository.claims_of(slot).get(place) if slot else None
-    if claim is None or claim.ref != hold_id:
+    why = refusal(claim, hold_id, owner, clock.epoch())
+    if why is Refusal.GONE:
         return Conflict("The hold is gone. Please choose a time again.", code="hold_gone")
-    if claim.owner != owner:
+    if why is Refusal.NOT_OWNER:
         return NotFound("No such hold.", code="hold_not_found")
-    if not claim.live(clock.epoch()):
+    if why is Refusal.EXPIRED:
         return HoldExpired("The hold has expired. Please choose a time again.", code="hold_expired")
-    return Conflict("The hold could not be used.", code="hold_gone")
+    return Conflict("The hold could not be used.", code="hold_gone")  # its slot was closed, or it changed since
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def _plan_from_slot(principal: Principal, tb: TimebookItem, ref: SlotRef, for_pi
 def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
     """From a hold nothing is read: the hold id names the slot, place, length and lane, and the
     transaction checks the exact hold id on the slot and on the person."""
-    if datetime.fromisoformat(_times_of_hold(ref, hold).start) <= clock.now():
+    if begun(datetime.fromisoformat(_times_of_hold(ref, hold).start), clock.now()):
         raise slot_unavailable()
     seen = repository.PersonSeen(tb.id, for_pid, exists=True, hold=hold.hold_id)
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)

@@ -29,7 +29,7 @@ from chalicelib.errors import TimebokError
 from chalicelib.http.schemas import ClosureIn
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
-from chalicelib.storage.models import MarkerItem, plain
+from chalicelib.storage.models import plain
 
 logger = logging.getLogger("timebok.closures")
 
@@ -155,16 +155,10 @@ def _tell_waiting(closure: Closure) -> int:
             end=closure.end.isoformat(),
             reason=closure.reason,
         )
-        closure_key = f"{tb.id}#{closure.closure_id}"
-        if waitlist_storage.tell_once(keys.told(closure_key, entry.id), event):
+        if waitlist_storage.tell_once(keys.told(tb.id, closure.closure_id, entry.id), event):
             told += 1
             publish_now(event)
     return told
-
-
-def _record_key(closure: Closure) -> MarkerItem:
-    pk, sk = keys.closure(closure.timebook_id, closure.closure_id)
-    return MarkerItem(pk, sk)
 
 
 def _unfinished(closure: Closure, totals: Totals) -> Totals:
@@ -176,7 +170,7 @@ def _unfinished(closure: Closure, totals: Totals) -> Totals:
 def _finish(closure: Closure, totals: Totals) -> None:
     before = closure.done or {}
     summed = {k: int(before.get(k, 0)) + v for k, v in totals.as_counts().items()}
-    staffwork.finish_closure(_record_key(closure), summed)
+    staffwork.finish_closure(closure.timebook_id, closure.closure_id, summed)
 
 
 def finish_unfinished(budget_seconds: float = 40.0) -> int:
@@ -188,7 +182,7 @@ def finish_unfinished(budget_seconds: float = 40.0) -> int:
         if index and _time.monotonic() > deadline:
             break  # the next minute goes on
         detail = plain(record.detail)
-        timebook_id, closure_id = record.gsi2sk.split("#", 1)
+        timebook_id, closure_id = staffwork.closure_of(record)
         closure = Closure(
             timebook_id,
             closure_id,

@@ -8,10 +8,9 @@ timebook (domain/limits.py) gets no hold. Both are conditions of the one hold tr
 
 from __future__ import annotations
 
-import random
 import time as _time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from chalicelib import clock
 from chalicelib.booking import discovery, waitlist
@@ -25,8 +24,17 @@ from chalicelib.booking.common import (
     resolve_for_pid,
 )
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.capacity import Candidate, Claim, free_places, spread_choice
-from chalicelib.domain.holds import new_hold_id, parse_hold_id
+from chalicelib.booking.slots import (
+    active_appointment_exists,
+    bookable_slot,
+    jitter,
+    limit_of,
+    parse_slot,
+    slot_minutes,
+    slot_unavailable,
+)
+from chalicelib.domain.capacity import Candidate, Claim, spread_choice
+from chalicelib.domain.holds import Refusal, hold_expires_at, live_hold, new_hold_id, parse_hold_id, refusal
 from chalicelib.domain.limits import free_lanes
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
@@ -53,74 +61,12 @@ class Hold:
     expires_at: datetime
 
 
-def slot_unavailable() -> Conflict:
-    return Conflict("That time is no longer free. Please choose another.", code="slot_unavailable")
-
-
-def active_appointment_exists() -> Conflict:
-    return Conflict(
-        "There is already an active appointment in this timebook for this person.", code="active_appointment_exists"
-    )
-
-
-def parse_slot(slot_id: str) -> SlotRef:
-    ref = parse_slot_id(slot_id)
-    if ref is None:
-        raise NotFound("No such slot.", code="slot_not_found")
-    return ref
-
-
-def jitter() -> None:
-    """A transaction lost to a concurrent one on the same item: wait a little, at random, so the
-    retries of a crowd do not collide again."""
-    _time.sleep(random.uniform(0.005, 0.05))
-
-
 @dataclass(frozen=True)
 class Key:
     """A client's Idempotency-Key with the hash of the request it came with."""
 
     key: str
     request_hash: str
-
-
-@dataclass(frozen=True)
-class Bookable:
-    """A slot as just read, when it could still be taken: the moment of reading, its free places."""
-
-    slot: SlotItem
-    now: datetime
-    free: list[int]
-
-    def random_free_place(self) -> int:
-        """Choosing at random among free places makes concurrent takers collide less often."""
-        if not self.free:
-            raise slot_unavailable()
-        return random.choice(self.free)
-
-
-def bookable_slot(slot: SlotItem | None) -> Bookable:
-    """A slot just read for a write about to take one of its places; one that has begun is not."""
-    if slot is None:
-        raise NotFound("No such slot.", code="slot_not_found")
-    now = clock.now()
-    if datetime.fromisoformat(slot.start) <= now:
-        raise slot_unavailable()
-    free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now), bool(slot.closed))
-    return Bookable(slot, now, free)
-
-
-def bookable(ref: SlotRef) -> Bookable:
-    """Read a slot (consistently) for a write about to take one of its places."""
-    return bookable_slot(repository.get_slot(ref, consistent=True))
-
-
-def limit_of(tb: TimebookItem) -> int | None:
-    return int(tb.max_active_per_person) if tb.max_active_per_person else None
-
-
-def slot_minutes(slot: SlotItem) -> int:
-    return int((datetime.fromisoformat(slot.end) - datetime.fromisoformat(slot.start)).total_seconds() // 60)
 
 
 @dataclass
@@ -149,13 +95,12 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
         minutes=slot_minutes(attempt.slot),
         for_pid=for_pid,
     )
-    expires = now + timedelta(minutes=int(tb.hold_minutes))
+    expires = hold_expires_at(now, int(tb.hold_minutes))
     record = None
     if key is not None:
         record = repository.new_idempotency(
             principal.sub, SCOPE, key.key, key.request_hash, hold_id, now_epoch + IDEMPOTENCY_SECONDS
         )
-        record.result_expires_at = clock.epoch(expires)
     repository.take_hold(
         repository.HoldWrite(
             slot=attempt.ref,
@@ -173,9 +118,7 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
 
 def _old_hold(person: PersonItem | None, now_epoch: int) -> tuple[SlotRef, int, str] | None:
     """The person's previous hold, if it is still live: its place is freed by the new hold."""
-    if person is None or not person.hold or int(person.hold_expires_at or 0) <= now_epoch:
-        return None
-    old = parse_hold_id(person.hold)
+    old = live_hold(person.hold, person.hold_expires_at, now_epoch) if person is not None else None
     old_slot = parse_slot_id(old.slot_id) if old else None
     if old is None or old_slot is None:
         return None
@@ -198,10 +141,11 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
     slot_ref = parse_slot_id(ref.slot_id) if ref else None
     slot = repository.get_slot(slot_ref, consistent=True) if slot_ref else None
     claim = repository.claims_of(slot).get(ref.place) if slot and ref else None
-    if claim is None or claim.ref != record.result_id:
-        raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
-    if not claim.live(clock.epoch()):
+    why = refusal(claim, record.result_id, principal.sub, clock.epoch())
+    if why is Refusal.EXPIRED:
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
+    if why is not None or claim is None:
+        raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
     return Hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
-from chalicelib.booking.holds import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
+from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
     RESULT,
@@ -80,15 +80,14 @@ def _apply(
         now = clock.now()
         new_status = RESULT[transition]
         assert new_status is not None
-        actions = [AppointmentItem.status.set(new_status.value), AppointmentItem.updated_at.set(iso(now))]
-        if reason:
-            actions.append(AppointmentItem.reason.set(reason))
         extra = {"reason": reason} if reason else {}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
             expected_version=int(item.version),
-            actions=actions,
+            status=new_status.value,
+            updated_at=iso(now),
+            reason=reason or None,
             outbox=event_for(item, event_kind or EVENT_KIND[transition], **extra),
             free=_place_of(item) if frees_place(transition) else None,
             free_lane=frees_place(transition) and _still_counts(item, now),
@@ -186,28 +185,19 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
         status = rescheduled_status(Status(item.status), bool(tb.requires_confirmation)).value
         minutes = slot_minutes(slot)
         old_start = item.start
-        actions = [
-            AppointmentItem.slot_id.set(slot.slot_id),
-            AppointmentItem.place.set(place),
-            AppointmentItem.start.set(slot.start),
-            AppointmentItem.end.set(slot.end),
-            AppointmentItem.duration_minutes.set(minutes),
-            AppointmentItem.status.set(status),
-            AppointmentItem.location.set(location),
-            AppointmentItem.updated_at.set(iso(now)),
-            *repository.appointment_key_actions(item, slot.start),
-        ]
         moved = AppointmentItem(**{**item.attribute_values, "start": slot.start, "location": location})
         extra = {"old_start": old_start, "status": status}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
             expected_version=int(item.version),
-            actions=actions,
+            status=status,
+            updated_at=iso(now),
             outbox=event_for(moved, "rescheduled", **extra),
             free=_place_of(item),
             take=(new_ref, place, Claim("appointment", item.id, item.booked_by, NEVER_EXPIRES)),
             lane_ends_at=clock.epoch(datetime.fromisoformat(slot.end)) if _still_counts(item, now) else None,
+            move=repository.Move(slot.slot_id, place, slot.start, slot.end, minutes, location),
         )
         try:
             repository.change_appointment(change, clock.epoch(now))

@@ -24,13 +24,14 @@ from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
 from chalicelib.booking.paging import Page, encode_cursor
+from chalicelib.booking.slots import limit_of, slot_minutes
 from chalicelib.domain.capacity import Claim, free_places
-from chalicelib.domain.holds import HoldRef, new_hold_id, parse_hold_id
+from chalicelib.domain.holds import HoldRef, hold_expires_at, live_hold, new_hold_id
 from chalicelib.domain.identity import InvalidIdentity, validate_pid
 from chalicelib.domain.limits import free_lanes
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import LIVE, EntryStatus, Offer, Window, effective_status
+from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus, Offer, Window, effective_status
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chalicelib.http.schemas import WaitlistIn
 from chalicelib.storage import repository
@@ -341,14 +342,18 @@ def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, plac
     lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
     now_epoch = clock.epoch(now)
     person = repository.get_person(tb.id, entry.for_pid)
-    limit = int(tb.max_active_per_person) if tb.max_active_per_person else None
+    limit = limit_of(tb)
     lanes = free_lanes(limit, repository.lanes_of(person), now_epoch)
     if limit is not None and not lanes:
         raise repository.ConditionFailed(["person"])
-    expires = now + timedelta(minutes=int(tb.waitlist_offer_minutes or 30))
-    minutes = int((datetime.fromisoformat(slot.end) - datetime.fromisoformat(slot.start)).total_seconds() // 60)
+    expires = hold_expires_at(now, int(tb.waitlist_offer_minutes or DEFAULT_OFFER_MINUTES))
     hold_id = new_hold_id(
-        slot.slot_id, place, lane=lanes[0] if lanes else None, minutes=minutes, for_pid=entry.for_pid, offer=True
+        slot.slot_id,
+        place,
+        lane=lanes[0] if lanes else None,
+        minutes=slot_minutes(slot),
+        for_pid=entry.for_pid,
+        offer=True,
     )
     claim = {**Claim("hold", hold_id, entry.owner, clock.epoch(expires)).as_item(), "waitlist": entry.id}
     offer = {
@@ -362,11 +367,10 @@ def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, plac
     ref = parse_slot_id(slot.slot_id)
     assert ref is not None  # made by us
     free_old = None
-    if person is not None and person.hold and int(person.hold_expires_at or 0) > now_epoch:
-        old = parse_hold_id(person.hold)
-        old_ref = parse_slot_id(old.slot_id) if old else None
-        if old is not None and old_ref is not None:
-            free_old = (old_ref, old.place, old.hold_id)
+    old = live_hold(person.hold, person.hold_expires_at, now_epoch) if person is not None else None
+    old_ref = parse_slot_id(old.slot_id) if old else None
+    if old is not None and old_ref is not None:
+        free_old = (old_ref, old.place, old.hold_id)
     event = _offer_event(tb, entry, slot, expires)
     storage.offer(
         storage.NewOffer(

@@ -7,7 +7,7 @@ holds at most one claim: a hold (expires) or an appointment (never expires while
 
 Free places of a slot are therefore counted without any cleanup having run: an expired hold is
 simply free. The storage module states the same rule as a DynamoDB condition
-(`storage.repository._place_is_free`) so the write that takes a place cannot overbook.
+(`storage.claims.place_is_free`) so the write that takes a place cannot overbook.
 """
 
 from __future__ import annotations

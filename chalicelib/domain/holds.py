@@ -1,9 +1,16 @@
 """The hold rule: a hold is a short claim on one place while the citizen fills in step 5.
 
-A hold may become an appointment only while it is live (not expired) and only for the person
-who took it. The storage layer checks both in the same transaction that writes the appointment.
-A person has at most one live hold per timebook: their person item names it, and a new hold
-replaces it (frees its place) in the same transaction.
+    A hold may be used (become an appointment) only while it is live (not expired), only by
+    its owner (who took it), and only before its slot begins.
+
+`refusal` decides it for a place as read; the use cases follow it to say why a hold could not
+be used, and storage states the same rule as the condition of the booking transaction
+(`storage.claims.hold_is_usable`: the place still carries this hold id, of this owner, not
+expired), so a hold is never used against it. The slot's start is in the hold id, so "not
+begun" is checked from the id before the write (`begun`), with no read.
+
+A person has at most one live hold per timebook: their person item names it (`live_hold`), and
+a new hold (or a waitlist offer) replaces it, freeing its place, in the same transaction.
 
 Hold ids name everything the booking needs, so that step 5 writes without reading the slot:
 the slot, the place, the slot's length in minutes, the person lane it will take (when the
@@ -18,10 +25,12 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from chalicelib.domain.capacity import Claim
 
 DEFAULT_HOLD_MINUTES = 10
-MAX_HOLD_MINUTES = 60
 NO_LANE = "x"
 
 _HOLD_ID = re.compile(
@@ -68,3 +77,49 @@ def parse_hold_id(hold_id: str) -> HoldRef | None:
 
 def hold_expires_at(now: datetime, hold_minutes: int) -> datetime:
     return now + timedelta(minutes=hold_minutes)
+
+
+# ---- the rule ------------------------------------------------------------------------------------
+
+
+class Refusal(StrEnum):
+    """Why a hold cannot be used now."""
+
+    GONE = "gone"  # its place no longer carries it: used, released, replaced, or retaken after it lapsed
+    NOT_OWNER = "not_owner"  # somebody else's hold
+    EXPIRED = "expired"  # its time ran out (its place is free by the capacity rule)
+    BEGUN = "begun"  # its slot has begun
+
+
+def is_live(expires_at: int, now_epoch: int) -> bool:
+    """A hold lives until its expiry second (exclusive): the same comparison as the capacity rule's."""
+    return expires_at > now_epoch
+
+
+def begun(slot_start: datetime, now: datetime) -> bool:
+    """A slot that has begun takes no booking, from a hold or not."""
+    return slot_start <= now
+
+
+def refusal(
+    claim: Claim | None, hold_id: str, owner: str, now_epoch: int, slot_start: datetime | None = None
+) -> Refusal | None:
+    """None if the hold may be used now, else why not: gone, not the owner's, expired, begun (in
+    that order: a gone hold is gone whoever asks). `claim` is what the hold's place carries."""
+    if claim is None or claim.ref != hold_id:
+        return Refusal.GONE
+    if claim.owner != owner:
+        return Refusal.NOT_OWNER
+    if not is_live(claim.expires_at, now_epoch):
+        return Refusal.EXPIRED
+    if slot_start is not None and begun(slot_start, datetime.fromtimestamp(now_epoch, UTC)):
+        return Refusal.BEGUN
+    return None
+
+
+def live_hold(hold_id: str | None, expires_at: int | None, now_epoch: int) -> HoldRef | None:
+    """A person's current hold as their person item names it, if it is still live (a new hold
+    replaces it and frees its place); an expired one is nothing to free."""
+    if not hold_id or not is_live(int(expires_at or 0), now_epoch):
+        return None
+    return parse_hold_id(hold_id)

@@ -13,9 +13,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from chalicelib.clock import OSLO
 
-MAX_WINDOW_DAYS = 366
-MAX_SLOTS_PER_WINDOW = 20_000
-
 
 @dataclass(frozen=True)
 class OpeningHours:

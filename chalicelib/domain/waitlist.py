@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from chalicelib.domain.holds import is_live
+
 DEFAULT_OFFER_MINUTES = 30
 
 
@@ -62,7 +64,8 @@ class Offer:
     expires_at: int  # epoch seconds, as the hold's claim
 
     def live(self, now_epoch: int) -> bool:
-        return self.expires_at > now_epoch
+        """An offer is a hold: live by the hold rule."""
+        return is_live(self.expires_at, now_epoch)
 
 
 def effective_status(status: str, offer: Offer | None, window: Window, now: datetime, now_epoch: int) -> EntryStatus:

@@ -13,6 +13,11 @@ from chalicelib.domain.slots import SlotRef
 HEALTH_CONTACTS = "HCS"  # gsi1: all health contacts, by name
 
 
+def by_name(name: str, entity_id: str) -> str:
+    """gsi1 sort of health contacts and timebooks: by name, the id keeps equal names apart."""
+    return f"{name}#{entity_id}"
+
+
 def health_contact(hc_id: str) -> tuple[str, str]:
     return f"HC#{hc_id}", "HC"
 
@@ -33,7 +38,11 @@ def timebooks_of(hc_id: str) -> str:
 def slot(ref: SlotRef) -> tuple[str, str]:
     """Every slot is its own partition: a surge on one day spreads over as many partitions as
     the day has slots, and one slot takes at most its capacity's worth of writes (docs/capacity.md)."""
-    return f"SLOT#{ref.slot_id}", "SLOT"
+    return slot_of_id(ref.slot_id)
+
+
+def slot_of_id(slot_id: str) -> tuple[str, str]:
+    return f"SLOT#{slot_id}", "SLOT"
 
 
 def summary_partition(timebook_id: str, month: str) -> str:
@@ -46,6 +55,11 @@ def summary_sort(day: date | str, location_id: str = "") -> str:
     if location_id:
         key += f"#{location_id}"
     return key
+
+
+def summary_day_prefix(day: date) -> str:
+    """The sort keys of one day's summaries (one per location) begin with this."""
+    return summary_sort(day.isoformat()) + "#"
 
 
 def day_summary(timebook_id: str, day: date, location_id: str) -> tuple[str, str]:
@@ -123,6 +137,11 @@ def holds_to_sweep(shard: int) -> str:
     return f"SWEEP#{shard}"
 
 
+def sweep_sort(epoch: int) -> str:
+    """gsi2 sort of the hold sweep: epoch seconds, zero-padded so text order is time order."""
+    return f"{epoch:012d}"
+
+
 def inbox(pid: str) -> str:
     return f"INBOX#{pid}"
 
@@ -168,9 +187,19 @@ def closure(timebook_id: str, closure_id: str) -> tuple[str, str]:
 UNFINISHED_CLOSURES = "CLOSURES#UNFINISHED"  # gsi2: closures the schedule must finish
 
 
-def told(closure_key: str, entry_id: str) -> tuple[str, str]:
+def unfinished_closure_sort(timebook_id: str, closure_id: str) -> str:
+    return f"{timebook_id}#{closure_id}"
+
+
+def closure_of_unfinished(sort: str) -> tuple[str, str]:
+    """The timebook and closure an `unfinished_closure_sort` names."""
+    timebook_id, closure_id = sort.split("#", 1)
+    return timebook_id, closure_id
+
+
+def told(timebook_id: str, closure_id: str, entry_id: str) -> tuple[str, str]:
     """A closure told this waitlist entry (once)."""
-    return f"TOLD#{closure_key}#{entry_id}", "TOLD"
+    return f"TOLD#{timebook_id}#{closure_id}#{entry_id}", "TOLD"
 
 
 def audit_log(timebook_id: str) -> str:

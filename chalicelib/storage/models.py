@@ -17,6 +17,8 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import settings
+from chalicelib.domain.holds import DEFAULT_HOLD_MINUTES
+from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES
 
 
 def table_name() -> str:
@@ -97,11 +99,11 @@ class TimebookItem(Model):
     description = UnicodeAttribute(default="")
     resource = MapAttribute(default=dict)
     requires_confirmation = BooleanAttribute(default=True)
-    hold_minutes = NumberAttribute(default=10)
+    hold_minutes = NumberAttribute(default=DEFAULT_HOLD_MINUTES)
     cancel_deadline_hours = NumberAttribute(default=24)
     max_active_per_person = NumberAttribute(null=True)
     slot_minutes = NumberAttribute(null=True)
-    waitlist_offer_minutes = NumberAttribute(default=30)
+    waitlist_offer_minutes = NumberAttribute(default=DEFAULT_OFFER_MINUTES)
     form = MapAttribute(default=dict)
     locations = ListAttribute(default=list)
     created_at = UnicodeAttribute()
@@ -192,7 +194,6 @@ class IdempotencyItem(Model):
     sk = UnicodeAttribute(range_key=True)
     request_hash = UnicodeAttribute()
     result_id = UnicodeAttribute()  # the appointment or hold the first request made
-    result_expires_at = NumberAttribute(null=True)  # a hold's expiry, to answer a retry the same
     ttl = NumberAttribute()
 
 

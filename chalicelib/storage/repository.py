@@ -2,8 +2,9 @@
 
 Nothing else in Timebok talks to DynamoDB. The writes that take a place in a slot state the
 capacity rule (domain/capacity.py) as their condition; the write that turns a hold into an
-appointment states the hold rule (domain/holds.py). No read-then-write decides anything: reads
-only choose which place to try, and the conditional write decides.
+appointment states the hold rule (domain/holds.py); both conditions are built in claims.py,
+the transactions in transactions.py, every key in keys.py. No read-then-write decides anything:
+reads only choose which place to try, and the conditional write decides.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -27,7 +27,9 @@ from chalicelib.domain.limits import Lane
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Unavailable
-from chalicelib.storage import keys
+from chalicelib.storage import claims, keys
+from chalicelib.storage.claims import PersonSeen
+from chalicelib.storage.claims import person_seen as person_seen  # the use cases' name for it
 from chalicelib.storage.models import (
     ALL_MODELS,
     AppointmentItem,
@@ -45,21 +47,13 @@ from chalicelib.storage.models import (
     region,
     table_name,
 )
-
-
-class ConditionFailed(Exception):
-    """A guarded write lost: its condition did not hold. `failed` names which part lost."""
-
-    def __init__(self, failed: Sequence[str]) -> None:
-        super().__init__(", ".join(failed))
-        self.failed = list(failed)
-
-
-def _connection() -> Connection:
-    """The models' own connection, for transactions and batch reads: the same short
-    connect/read timeouts, retries and pool size as every other request (models._Meta), in the
-    table's region. (A Connection of its own would take botocore's 60 s defaults.)"""
-    return SlotItem._get_connection().connection
+from chalicelib.storage.transactions import (
+    ConditionFailed,
+    Transaction,
+    connection,
+    get_item,
+    is_condition_failure,
+)
 
 
 def reset_connections() -> None:
@@ -74,52 +68,16 @@ def reset_connections() -> None:
 settings.on_reset(reset_connections)
 
 
-def _is_condition_failure(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) in (
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    )
-
-
-class _Transaction:
-    """A TransactWrite whose parts carry names, so a cancellation says which condition lost.
-
-    PynamoDB sends condition checks, deletes, puts and updates in that order, whatever order
-    they were added in; the names follow the same order.
-    """
-
-    def __init__(self) -> None:
-        self._tx = TransactWrite(connection=_connection())
-        self._names: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
-
-    def save(self, name: str, item: Any, condition: Condition | None = None) -> None:
-        self._tx.save(item, condition=condition)
-        self._names["put"].append(name)
-
-    def update(self, name: str, item: Any, actions: list[Any], condition: Condition | None = None) -> None:
-        assert actions, name
-        self._tx.update(item, actions=actions, condition=condition)
-        self._names["update"].append(name)
-
-    def commit(self) -> None:
-        try:
-            with self._tx:
-                pass
-        except TransactWriteError as error:
-            names = self._names["delete"] + self._names["put"] + self._names["update"]
-            raise ConditionFailed(_failed_parts(error, names)) from error
-
-
 # ---- health contacts and timebooks ---------------------------------------------------------
 
 
 def create_health_contact(item: HealthContactItem) -> None:
     """The HER-id guard and the health contact are written together: a HER-id is registered once."""
     item.pk, item.sk = keys.health_contact(item.id)
-    item.gsi1pk, item.gsi1sk = keys.HEALTH_CONTACTS, f"{item.name}#{item.id}"
+    item.gsi1pk, item.gsi1sk = keys.HEALTH_CONTACTS, keys.by_name(item.name, item.id)
     guard_pk, guard_sk = keys.her_id(item.her_id)
     guard = HerIdItem(guard_pk, guard_sk, health_contact_id=item.id)
-    tx = _Transaction()
+    tx = Transaction()
     tx.save("her_id", guard, HerIdItem.pk.does_not_exist())
     tx.save("health_contact", item, HealthContactItem.pk.does_not_exist())
     tx.commit()  # throttling or a fault is raised as such (429/503), never as "taken"
@@ -131,12 +89,12 @@ def list_health_contacts() -> list[HealthContactItem]:
 
 def get_health_contact(hc_id: str) -> HealthContactItem | None:
     pk, sk = keys.health_contact(hc_id)
-    return _get(HealthContactItem, pk, sk)
+    return get_item(HealthContactItem, pk, sk)
 
 
 def create_timebook(item: TimebookItem) -> None:
     item.pk, item.sk = keys.timebook(item.id)
-    item.gsi1pk, item.gsi1sk = keys.timebooks_of(item.health_contact_id), f"{item.name}#{item.id}"
+    item.gsi1pk, item.gsi1sk = keys.timebooks_of(item.health_contact_id), keys.by_name(item.name, item.id)
     item.save(condition=TimebookItem.pk.does_not_exist())
 
 
@@ -146,7 +104,7 @@ def list_timebooks(hc_id: str) -> list[TimebookItem]:
 
 def get_timebook(timebook_id: str) -> TimebookItem | None:
     pk, sk = keys.timebook(timebook_id)
-    return _get(TimebookItem, pk, sk)
+    return get_item(TimebookItem, pk, sk)
 
 
 def add_location(timebook: TimebookItem, location: dict[str, str]) -> None:
@@ -158,13 +116,6 @@ def add_location(timebook: TimebookItem, location: dict[str, str]) -> None:
 
 def set_slot_minutes(timebook: TimebookItem, slot_minutes: int) -> None:
     timebook.update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
-
-
-def _get(model: type, pk: str, sk: str, consistent: bool = False):  # type: ignore[no-untyped-def]
-    try:
-        return model.get(pk, sk, consistent_read=consistent)
-    except model.DoesNotExist:
-        return None
 
 
 # ---- slots ----------------------------------------------------------------------------------
@@ -179,7 +130,7 @@ def query_summaries(
     partition = keys.summary_partition(timebook_id, month)
     condition = None
     if day is not None:
-        condition = DaySummaryItem.sk.startswith(keys.summary_sort(day.isoformat()) + "#")
+        condition = DaySummaryItem.sk.startswith(keys.summary_day_prefix(day))
     elif from_day is not None:
         condition = DaySummaryItem.sk >= keys.summary_sort(from_day.isoformat())
     return DaySummaryItem.query(partition, condition)
@@ -219,7 +170,7 @@ def refresh_summaries(summaries: Sequence[DaySummaryItem], now_epoch: int, now_m
                 condition=DaySummaryItem.version == int(summary.version or 0),
             )
         except UpdateError as error:
-            if not _is_condition_failure(error):
+            if not is_condition_failure(error):
                 raise
             summary.slots, summary.refreshed_at = entries, now_ms  # ours is still a fresh count
 
@@ -276,10 +227,8 @@ def query_slots(
     *,
     day: date | None = None,
     from_day: date | None = None,
-    page_size: int | None = None,
 ) -> Iterator[SlotItem]:
-    """Slots of one timebook-month in start order; optionally of one day or from a day on
-    (`page_size` is accepted for callers of the old layout and ignored)."""
+    """Slots of one timebook-month in start order; optionally of one day or from a day on."""
     first = date.fromisoformat(f"{month}-01")
     last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
     if day is not None:
@@ -291,7 +240,7 @@ def query_slots(
 
 def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
     pk, sk = keys.slot(ref)
-    slot = _get(SlotItem, pk, sk, consistent)
+    slot = get_item(SlotItem, pk, sk, consistent)
     if slot is not None and slot.slot_id != ref.slot_id:
         return None
     return slot
@@ -308,11 +257,13 @@ def create_slots(slots: Sequence[SlotItem]) -> int:
     """
     if not slots:
         return 0
+    for slot in slots:
+        slot.pk, slot.sk = keys.slot_of_id(slot.slot_id)
     created = 0
     for start in range(0, len(slots), 100):
         chunk = slots[start : start + 100]
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 for slot in chunk:
                     tx.save(slot, condition=SlotItem.pk.does_not_exist())
             created += len(chunk)
@@ -322,7 +273,7 @@ def create_slots(slots: Sequence[SlotItem]) -> int:
                     slot.save(condition=SlotItem.pk.does_not_exist())
                     created += 1
                 except PutError as error:
-                    if not _is_condition_failure(error):
+                    if not is_condition_failure(error):
                         raise
     _list_in_summaries(slots)
     return created
@@ -363,57 +314,7 @@ def claims_of(slot: SlotItem) -> dict[int, Claim]:
     return {int(place): Claim.from_item(claim) for place, claim in raw.items()}
 
 
-def _place(place: int):  # type: ignore[no-untyped-def]
-    return SlotItem.places[str(place)]
-
-
-def _place_is_free(place: int, now_epoch: int) -> Condition:
-    """The capacity rule of domain/capacity.py as a DynamoDB condition."""
-    claim = _place(place)
-    return (
-        SlotItem.pk.exists()
-        & (SlotItem.capacity > place)
-        & (SlotItem.closed.does_not_exist() | (SlotItem.closed == False))  # noqa: E712 (a condition)
-        & (claim.does_not_exist() | (claim["expires_at"] <= now_epoch))
-    )
-
-
-def _hold_is_live_and_owned(place: int, hold_id: str, owner: str, now_epoch: int) -> Condition:
-    """The hold rule of domain/holds.py as a DynamoDB condition."""
-    claim = _place(place)
-    return (
-        (claim["ref"] == hold_id)
-        & (claim["owner"] == owner)
-        & (claim["expires_at"] > now_epoch)
-        # A slot staff closed takes no new bookings, not even from a hold taken before (issue 13).
-        & (SlotItem.closed.does_not_exist() | (SlotItem.closed == False))  # noqa: E712
-    )
-
-
-def _claim_is(place: int, ref: str) -> Condition:
-    return _place(place)["ref"] == ref
-
-
-def _slot_key_item(ref: SlotRef) -> SlotItem:
-    pk, sk = keys.slot(ref)
-    return SlotItem(pk, sk)
-
-
 # ---- people: one live hold, and the per-person limit -------------------------------------------
-
-
-def _person_key_item(timebook_id: str, pid: str) -> PersonItem:
-    pk, sk = keys.person(timebook_id, pid)
-    return PersonItem(pk, sk)
-
-
-def _lane(lane: int):  # type: ignore[no-untyped-def]
-    return PersonItem.lanes[str(lane)]
-
-
-def _lane_is_free(lane: int, now_epoch: int) -> Condition:
-    """The per-person rule of domain/limits.py as a DynamoDB condition."""
-    return _lane(lane).does_not_exist() | (_lane(lane)["ends_at"] <= now_epoch)
 
 
 def lanes_of(person: PersonItem | None) -> dict[int, Lane]:
@@ -429,7 +330,7 @@ def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[SlotItem | None, Perso
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for _ in range(3):
         raw_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
-        answer = _connection().dispatch(
+        answer = connection().dispatch(
             "BatchGetItem", {"RequestItems": {table_name(): {"Keys": raw_keys, "ConsistentRead": True}}}
         )
         for item in answer.get("Responses", {}).get(table_name(), []):
@@ -445,56 +346,6 @@ def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[SlotItem | None, Perso
         slot = None
     person = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
     return slot, person
-
-
-@dataclass
-class PersonSeen:
-    """A person item as read: the write that changes it is conditioned on what was seen."""
-
-    timebook_id: str
-    pid: str
-    exists: bool
-    hold: str | None
-
-
-def person_seen(timebook_id: str, pid: str, person: PersonItem | None) -> PersonSeen:
-    return PersonSeen(timebook_id, pid, person is not None, person.hold if person is not None else None)
-
-
-def _person_part(
-    tx: _Transaction,
-    seen: PersonSeen,
-    now_epoch: int,
-    *,
-    set_hold: tuple[str, int] | None = None,
-    clear_hold: bool = False,
-    lane: tuple[int, Lane] | None = None,
-    lane_free: int | None = None,
-) -> None:
-    """The person's part of a hold or booking: their hold is still the one seen (so two holds
-    at once cannot both win: one live hold per person), and the lane taken is free."""
-    if not seen.exists:
-        pk, sk = keys.person(seen.timebook_id, seen.pid)
-        item = PersonItem(pk, sk, lanes={})
-        if set_hold:
-            item.hold, item.hold_expires_at = set_hold
-        if lane:
-            item.lanes = {str(lane[0]): lane[1].as_item()}
-        tx.save("person", item, PersonItem.pk.does_not_exist())
-        return
-    actions: list[Any] = []
-    condition = PersonItem.pk.exists()
-    condition &= (PersonItem.hold == seen.hold) if seen.hold else PersonItem.hold.does_not_exist()
-    if set_hold:
-        actions += [PersonItem.hold.set(set_hold[0]), PersonItem.hold_expires_at.set(set_hold[1])]
-    elif clear_hold:
-        actions += [PersonItem.hold.remove(), PersonItem.hold_expires_at.remove()]
-    if lane:
-        actions.append(_lane(lane[0]).set(lane[1].as_item()))
-        condition &= _lane_is_free(lane[0], now_epoch)
-    elif lane_free is not None:
-        condition &= _lane_is_free(lane_free, now_epoch)
-    tx.update("person", _person_key_item(seen.timebook_id, seen.pid), actions, condition)
 
 
 @dataclass
@@ -514,25 +365,32 @@ def take_hold(write: HoldWrite, now_epoch: int) -> None:
     """One transaction: take a free place by the capacity rule, free the person's previous live
     hold, and make the new one their hold, if their hold is still the one read and a lane is
     free. Raises ConditionFailed naming what lost: place, old, person, idempotency, conflict."""
-    tx = _Transaction()
+    tx = Transaction()
     # No sweep index entry (gsi2 `SWEEP#n`) for a citizen's hold: an expired hold is free by the
     # capacity rule and the next claim of its place overwrites it, and the places map is bounded
     # by the capacity, so tidying it bought nothing but 1 WCU on the hold and 1 on the booking.
     # Waitlist offers still carry it (storage/waitlist.py): the sweep moves lapsed offers on.
-    actions = [_place(write.place).set(write.claim.as_item())]
-    condition = _place_is_free(write.place, now_epoch)
+    actions = [claims.place_attr(write.place).set(write.claim.as_item())]
+    condition = claims.place_is_free(write.place, now_epoch)
     if write.free_old is not None:
         old_ref, old_place, old_id = write.free_old
         if old_ref.slot_id == write.slot.slot_id and old_place == write.place:
-            condition = SlotItem.pk.exists() & _claim_is(old_place, old_id)  # the same place, held anew
+            condition = SlotItem.pk.exists() & claims.claim_is(old_place, old_id)  # the same place, held anew
         elif old_ref.slot_id == write.slot.slot_id:
             # The same item cannot be two parts of one transaction: one update does both.
-            actions.append(_place(old_place).remove())
-            condition &= _claim_is(old_place, old_id)
+            actions.append(claims.place_attr(old_place).remove())
+            condition &= claims.claim_is(old_place, old_id)
         else:
-            tx.update("old", _slot_key_item(old_ref), [_place(old_place).remove()], _claim_is(old_place, old_id))
-    tx.update("place", _slot_key_item(write.slot), actions, condition)
-    _person_part(tx, write.person, now_epoch, set_hold=(write.claim.ref, write.claim.expires_at), lane_free=write.lane)
+            tx.update(
+                "old",
+                claims.slot_key_item(old_ref),
+                [claims.place_attr(old_place).remove()],
+                claims.claim_is(old_place, old_id),
+            )
+    tx.update("place", claims.slot_key_item(write.slot), actions, condition)
+    claims.person_part(
+        tx, write.person, now_epoch, set_hold=(write.claim.ref, write.claim.expires_at), lane_free=write.lane
+    )
     if write.idempotency is not None:
         tx.save("idempotency", write.idempotency, _key_unused(now_epoch))
     tx.commit()
@@ -540,13 +398,13 @@ def take_hold(write: HoldWrite, now_epoch: int) -> None:
 
 def release_place(ref: SlotRef, place: int, claim_ref: str, owner: str | None = None) -> None:
     """Free a place, but only if it still carries this claim (and, for holds, this owner)."""
-    condition = _claim_is(place, claim_ref)
+    condition = claims.claim_is(place, claim_ref)
     if owner is not None:
-        condition &= _place(place)["owner"] == owner
+        condition &= claims.place_attr(place)["owner"] == owner
     try:
-        _slot_key_item(ref).update(actions=[_place(place).remove()], condition=condition)
+        claims.slot_key_item(ref).update(actions=[claims.place_attr(place).remove()], condition=condition)
     except UpdateError as error:
-        if _is_condition_failure(error):
+        if is_condition_failure(error):
             raise ConditionFailed(["place"]) from error
         raise
 
@@ -555,18 +413,18 @@ def forget_hold(timebook_id: str, pid: str, hold_id: str) -> None:
     """After a release: the person's pointer to that hold goes too (best effort; a stale pointer
     only costs the next hold one retry)."""
     try:
-        _person_key_item(timebook_id, pid).update(
-            actions=[PersonItem.hold.remove(), PersonItem.hold_expires_at.remove()],
+        claims.person_key_item(timebook_id, pid).update(
+            actions=claims.forget_hold_actions(),
             condition=PersonItem.hold == hold_id,
         )
     except UpdateError as error:
-        if not _is_condition_failure(error):
+        if not is_condition_failure(error):
             raise
 
 
 def get_person(timebook_id: str, pid: str) -> PersonItem | None:
     pk, sk = keys.person(timebook_id, pid)
-    return _get(PersonItem, pk, sk, consistent=True)
+    return get_item(PersonItem, pk, sk, consistent=True)
 
 
 @dataclass
@@ -610,36 +468,21 @@ def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
     prepare_outbox(booking.outbox)
     claim = Claim("appointment", appointment.id, booking.owner, NEVER_EXPIRES)
     if booking.hold_id:
-        condition = _hold_is_live_and_owned(booking.place, booking.hold_id, booking.owner, now_epoch)
+        condition = claims.hold_is_usable(booking.place, booking.hold_id, booking.owner, now_epoch)
     else:
-        condition = _place_is_free(booking.place, now_epoch)
-    tx = _Transaction()
-    tx.update("place", _slot_key_item(booking.slot), [_place(booking.place).set(claim.as_item())], condition)
+        condition = claims.place_is_free(booking.place, now_epoch)
+    tx = Transaction()
+    tx.update(
+        "place", claims.slot_key_item(booking.slot), [claims.place_attr(booking.place).set(claim.as_item())], condition
+    )
     tx.save("appointment", appointment, AppointmentItem.pk.does_not_exist())
     tx.save("outbox", booking.outbox, OutboxItem.pk.does_not_exist())
     lane = (booking.lane, Lane(appointment.id, ends_epoch)) if booking.lane is not None else None
     if booking.hold_id or lane:
-        _person_part(tx, booking.person, now_epoch, clear_hold=bool(booking.hold_id), lane=lane)
+        claims.person_part(tx, booking.person, now_epoch, clear_hold=bool(booking.hold_id), lane=lane)
     if booking.idempotency is not None:
         tx.save("idempotency", booking.idempotency, _key_unused(now_epoch))
     tx.commit()
-
-
-def _failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
-    reasons = getattr(error, "cancellation_reasons", None) or []
-    failed = [
-        part
-        for part, reason in zip(parts, reasons, strict=False)
-        if reason is not None and getattr(reason, "code", None) == "ConditionalCheckFailed"
-    ]
-    if failed:
-        return failed
-    if any(getattr(r, "code", None) == "TransactionConflict" for r in reasons if r is not None):
-        # Another transaction was writing the same item at that moment: a lost race, try again.
-        return ["conflict"]
-    if getattr(error, "cause_response_code", None) == "TransactionConflictException":
-        return ["conflict"]
-    raise error  # not a condition: throttling or a fault, let the caller map it (429/503)
 
 
 @dataclass
@@ -653,54 +496,95 @@ class Change:
     appointment: AppointmentItem
     expected_status: Sequence[str]
     expected_version: int
-    actions: list[Any]
+    status: str  # the new state
+    updated_at: str
     outbox: OutboxItem
     free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
     take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
     free_lane: bool = False  # it stops being active (cancel, reject): its lane is freed
     lane_ends_at: int | None = None  # it moves (reschedule): its lane now lasts until the new end
     audit: AuditItem | None = None  # a staff action's audit record, written with it
+    reason: str | None = None  # why (a rejection, a staff cancel), for the citizen to read
+    move: Move | None = None  # where it moves to (reschedule)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A rescheduled appointment's new slot, place and times (its index keys move with it)."""
+
+    slot_id: str
+    place: int
+    start: str
+    end: str
+    minutes: int
+    location: dict[str, Any]
+
+
+def _change_actions(change: Change) -> list[Any]:
+    """The appointment's update: its new state, and where it moves to; the version goes up by one."""
+    actions = [
+        AppointmentItem.status.set(change.status),
+        AppointmentItem.updated_at.set(change.updated_at),
+        AppointmentItem.version.set(change.expected_version + 1),
+    ]
+    if change.reason:
+        actions.append(AppointmentItem.reason.set(change.reason))
+    move = change.move
+    if move is not None:
+        sort = keys.appointment_sort(move.start, change.appointment.id)
+        actions += [
+            AppointmentItem.slot_id.set(move.slot_id),
+            AppointmentItem.place.set(move.place),
+            AppointmentItem.start.set(move.start),
+            AppointmentItem.end.set(move.end),
+            AppointmentItem.duration_minutes.set(move.minutes),
+            AppointmentItem.location.set(move.location),
+            AppointmentItem.gsi1sk.set(sort),
+            AppointmentItem.gsi2sk.set(sort),
+        ]
+    return actions
 
 
 def change_appointment(change: Change, now_epoch: int) -> None:
     item = change.appointment
     prepare_outbox(change.outbox)
-    tx = _Transaction()
+    tx = Transaction()
     tx.update(
         "appointment",
         AppointmentItem(item.pk, item.sk),
-        [*change.actions, AppointmentItem.version.set(change.expected_version + 1)],
+        _change_actions(change),
         AppointmentItem.status.is_in(*change.expected_status) & (AppointmentItem.version == change.expected_version),
     )
     if change.free is not None:
         ref, place = change.free
-        tx.update("free", _slot_key_item(ref), [_place(place).remove()], _claim_is(place, item.id))
+        tx.update(
+            "free", claims.slot_key_item(ref), [claims.place_attr(place).remove()], claims.claim_is(place, item.id)
+        )
     lane = int(item.lane) if item.lane is not None else None
     if lane is not None and (change.free_lane or change.lane_ends_at is not None):
-        person = _person_key_item(plain(item.timebook)["id"], item.for_pid)
-        still_counts = _lane(lane)["ref"] == item.id
+        person = claims.person_key_item(plain(item.timebook)["id"], item.for_pid)
+        still_counts = claims.lane_attr(lane)["ref"] == item.id
         if change.free_lane:
-            tx.update("lane", person, [_lane(lane).remove()], still_counts)
+            tx.update("lane", person, [claims.lane_attr(lane).remove()], still_counts)
         else:
-            tx.update("lane", person, [_lane(lane)["ends_at"].set(change.lane_ends_at)], still_counts)
+            tx.update("lane", person, [claims.lane_attr(lane)["ends_at"].set(change.lane_ends_at)], still_counts)
     if change.take is not None:
         ref, place, claim = change.take
-        tx.update("take", _slot_key_item(ref), [_place(place).set(claim.as_item())], _place_is_free(place, now_epoch))
+        tx.update(
+            "take",
+            claims.slot_key_item(ref),
+            [claims.place_attr(place).set(claim.as_item())],
+            claims.place_is_free(place, now_epoch),
+        )
     tx.save("outbox", change.outbox, OutboxItem.pk.does_not_exist())
     if change.audit is not None:
         tx.save("audit", change.audit)
     tx.commit()
 
 
-def appointment_key_actions(item: AppointmentItem, start_iso: str) -> list[Any]:
-    """When an appointment moves, its index keys move with it."""
-    sort = keys.appointment_sort(start_iso, item.id)
-    return [AppointmentItem.gsi1sk.set(sort), AppointmentItem.gsi2sk.set(sort)]
-
-
 def get_idempotency(owner: str, scope: str, key: str) -> IdempotencyItem | None:
     pk, sk = keys.idempotency(owner, scope, key)
-    return _get(IdempotencyItem, pk, sk, consistent=True)
+    return get_item(IdempotencyItem, pk, sk, consistent=True)
 
 
 def new_idempotency(owner: str, scope: str, key: str, request_hash: str, result_id: str, ttl: int) -> IdempotencyItem:
@@ -718,7 +602,7 @@ def _key_unused(now_epoch: int) -> Condition:
 
 def get_appointment(appointment_id: str, consistent: bool = False) -> AppointmentItem | None:
     pk, sk = keys.appointment(appointment_id)
-    return _get(AppointmentItem, pk, sk, consistent)
+    return get_item(AppointmentItem, pk, sk, consistent)
 
 
 def appointments_of_people(pids: Iterable[str]) -> list[AppointmentItem]:
@@ -828,11 +712,6 @@ def appointments_of_timebook(
     return _timebook_appointments(timebook_id, day, status, None, None)[0]
 
 
-def delete_quietly(item: object) -> None:
-    with contextlib.suppress(DeleteError):
-        item.delete()  # type: ignore[attr-defined]
-
-
 # ---- outbox and inbox -------------------------------------------------------------------------
 
 
@@ -857,7 +736,7 @@ def add_inbox_message(item: InboxMessageItem, pid: str) -> bool:
     try:
         item.save(condition=InboxMessageItem.pk.does_not_exist())
     except PutError as error:
-        if _is_condition_failure(error):
+        if is_condition_failure(error):
             return False
         raise
     return True
@@ -876,27 +755,29 @@ def inbox_of(pids: Iterable[str]) -> list[InboxMessageItem]:
 def slots_with_expired_holds(now_epoch: int) -> Iterator[SlotItem]:
     """Slots whose latest hold has expired (the sweep index is sparse: only slots with holds)."""
     for shard in range(keys.HOLD_SWEEP_SHARDS):
-        yield from SlotItem.holds_to_sweep.query(keys.holds_to_sweep(shard), SlotItem.gsi2sk <= f"{now_epoch:012d}")
+        yield from SlotItem.holds_to_sweep.query(
+            keys.holds_to_sweep(shard), SlotItem.gsi2sk <= keys.sweep_sort(now_epoch)
+        )
 
 
 def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
     """Remove a slot's expired holds; returns how many. Correctness never depends on this:
     an expired hold already counts as free. Skips the slot if it changed since it was read."""
-    claims = claims_of(slot)
-    expired = {p: c for p, c in claims.items() if c.kind == "hold" and not c.live(now_epoch)}
-    live_holds = [c for c in claims.values() if c.kind == "hold" and c.live(now_epoch)]
-    actions: list[Any] = [_place(p).remove() for p in expired]
+    held = claims_of(slot)
+    expired = {p: c for p, c in held.items() if c.kind == "hold" and not c.live(now_epoch)}
+    live_holds = [c for c in held.values() if c.kind == "hold" and c.live(now_epoch)]
+    actions: list[Any] = [claims.place_attr(p).remove() for p in expired]
     if live_holds:
-        actions.append(SlotItem.gsi2sk.set(f"{max(c.expires_at for c in live_holds):012d}"))
+        actions.append(SlotItem.gsi2sk.set(keys.sweep_sort(max(c.expires_at for c in live_holds))))
     else:
         actions += [SlotItem.gsi2pk.remove(), SlotItem.gsi2sk.remove()]
     condition = SlotItem.gsi2sk == slot.gsi2sk
     for place, claim in expired.items():
-        condition &= _claim_is(place, claim.ref)
+        condition &= claims.claim_is(place, claim.ref)
     try:
         SlotItem(slot.pk, slot.sk).update(actions=actions, condition=condition)
     except UpdateError as error:
-        if _is_condition_failure(error):
+        if is_condition_failure(error):
             return 0
         raise
     return len(expired)
@@ -905,7 +786,7 @@ def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
 def mark_reminded(item: AppointmentItem, day: str, outbox: OutboxItem) -> bool:
     """Write the reminder event once per appointment and day, even if the schedule runs twice."""
     prepare_outbox(outbox)
-    tx = _Transaction()
+    tx = Transaction()
     tx.update(
         "appointment",
         AppointmentItem(item.pk, item.sk),

@@ -14,20 +14,10 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
+from chalicelib.storage.claims import place_attr, place_unclaimed, slot_is_open, slot_key_item
 from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem
-from chalicelib.storage.repository import (
-    _get,
-    _is_condition_failure,
-    _place,
-    _slot_key_item,
-    _Transaction,
-    invalidate_summary,
-)
-
-
-def _place_free_or_gone(place: int, now_epoch: int) -> Any:
-    claim = _place(place)
-    return claim.does_not_exist() | (claim["expires_at"] <= now_epoch)
+from chalicelib.storage.repository import invalidate_summary
+from chalicelib.storage.transactions import Transaction, is_condition_failure
 
 
 def change_slot(
@@ -48,23 +38,23 @@ def change_slot(
     if capacity is not None:
         actions.append(SlotItem.capacity.set(capacity))
         for place in range(capacity, expected_capacity):
-            condition &= _place_free_or_gone(place, now_epoch)
-            actions.append(_place(place).remove())  # lapsed holds there are tidied away
+            condition &= place_unclaimed(place, now_epoch)
+            actions.append(place_attr(place).remove())  # lapsed holds there are tidied away
     if closed is not None:
         actions.append(SlotItem.closed.set(closed))
-    tx = _Transaction()
-    tx.update("slot", _slot_key_item(ref), actions, condition)
+    tx = Transaction()
+    tx.update("slot", slot_key_item(ref), actions, condition)
     tx.save("audit", audit)
     tx.commit()
 
 
 def close_slot(ref: SlotRef) -> bool:
     """Close a slot for new claims; False if it was closed already (or is gone)."""
-    condition = SlotItem.pk.exists() & (SlotItem.closed.does_not_exist() | (SlotItem.closed == False))  # noqa: E712
+    condition = SlotItem.pk.exists() & slot_is_open()
     try:
-        _slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition)
+        slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition)
     except UpdateError as error:
-        if _is_condition_failure(error):
+        if is_condition_failure(error):
             return False
         raise
     invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
@@ -79,22 +69,22 @@ def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], aud
     closure records it again as unfinished, so whatever it still has to do is finished too."""
     pk, sk = keys.closure(timebook_id, closure_id)
     record = MarkerItem(
-        pk, sk, state="running", detail=detail, gsi2pk=keys.UNFINISHED_CLOSURES, gsi2sk=f"{timebook_id}#{closure_id}"
+        pk,
+        sk,
+        state="running",
+        detail=detail,
+        gsi2pk=keys.UNFINISHED_CLOSURES,
+        gsi2sk=keys.unfinished_closure_sort(timebook_id, closure_id),
     )
-    tx = _Transaction()
+    tx = Transaction()
     tx.save("closure", record)
     tx.save("audit", audit)
     tx.commit()
 
 
-def get_closure(timebook_id: str, closure_id: str) -> MarkerItem | None:
-    pk, sk = keys.closure(timebook_id, closure_id)
-    return _get(MarkerItem, pk, sk, consistent=True)
-
-
-def finish_closure(record: MarkerItem, totals: dict[str, int]) -> None:
+def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
     """The closure is done: it leaves the unfinished index and keeps what it did."""
-    MarkerItem(record.pk, record.sk).update(
+    MarkerItem(*keys.closure(timebook_id, closure_id)).update(
         actions=[
             MarkerItem.state.set("done"),
             MarkerItem.detail["totals"].set(totals),
@@ -104,13 +94,13 @@ def finish_closure(record: MarkerItem, totals: dict[str, int]) -> None:
     )
 
 
-def add_to_closure(record: MarkerItem, totals: dict[str, int]) -> None:
-    """Progress of a closure that goes on in the background (counts only grow)."""
-    MarkerItem(record.pk, record.sk).update(actions=[MarkerItem.detail["totals"].set(totals)])
-
-
 def unfinished_closures(limit: int = 20) -> list[MarkerItem]:
     return list(MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit))
+
+
+def closure_of(record: MarkerItem) -> tuple[str, str]:
+    """The timebook and closure an unfinished closure's record is of."""
+    return keys.closure_of_unfinished(record.gsi2sk)
 
 
 # ---- audit -------------------------------------------------------------------------------------
@@ -136,7 +126,7 @@ def add_audit(item: AuditItem) -> None:
     try:
         item.save(condition=AuditItem.pk.does_not_exist())
     except PutError as error:
-        if not _is_condition_failure(error):
+        if not is_condition_failure(error):
             raise
 
 

@@ -1,6 +1,6 @@
 """The waitlist's reads and guarded writes (domain/waitlist.py has the rule).
 
-An offer takes a place by the capacity rule (`repository._place_is_free`) and moves the entry
+An offer takes a place by the capacity rule (`claims.place_is_free`) and moves the entry
 from `waiting` to `offered` in one transaction, with the inbox event (outbox): a freed place goes
 to exactly one entry, and an entry never holds two offers.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
+from chalicelib.storage.claims import PersonSeen, claim_is, person_part, place_attr, place_is_free, slot_key_item
 from chalicelib.storage.models import (
     MarkerItem,
     OutboxItem,
@@ -22,18 +23,8 @@ from chalicelib.storage.models import (
     WaitlistGuardItem,
     WaitlistsItem,
 )
-from chalicelib.storage.repository import (
-    ConditionFailed,
-    PersonSeen,
-    _claim_is,
-    _get,
-    _person_part,
-    _place,
-    _place_is_free,
-    _slot_key_item,
-    _Transaction,
-    prepare_outbox,
-)
+from chalicelib.storage.repository import prepare_outbox
+from chalicelib.storage.transactions import ConditionFailed, Transaction, get_item
 
 
 def prepare_entry(entry: WaitlistEntryItem) -> WaitlistEntryItem:
@@ -60,7 +51,7 @@ def join(entry: WaitlistEntryItem) -> None:
     registry = WaitlistsItem(
         registry_pk, registry_sk, gsi1pk=keys.WAITLISTS, gsi1sk=entry.timebook_id, timebook_id=entry.timebook_id
     )
-    tx = _Transaction()
+    tx = Transaction()
     tx.save("guard", guard, WaitlistGuardItem.pk.does_not_exist() | (WaitlistGuardItem.live == False))  # noqa: E712
     tx.save("entry", entry, WaitlistEntryItem.pk.does_not_exist())
     tx.save("registry", registry)
@@ -69,12 +60,12 @@ def join(entry: WaitlistEntryItem) -> None:
 
 def get_guard(timebook_id: str, pid: str) -> WaitlistGuardItem | None:
     pk, sk = keys.waitlist_guard(timebook_id, pid)
-    return _get(WaitlistGuardItem, pk, sk, consistent=True)
+    return get_item(WaitlistGuardItem, pk, sk, consistent=True)
 
 
 def get_entry(entry_id: str, consistent: bool = False) -> WaitlistEntryItem | None:
     pk, sk = keys.waitlist_entry(entry_id)
-    return _get(WaitlistEntryItem, pk, sk, consistent)
+    return get_item(WaitlistEntryItem, pk, sk, consistent)
 
 
 def queue(timebook_id: str, limit: int = 100) -> list[WaitlistEntryItem]:
@@ -127,23 +118,23 @@ def offer(new: NewOffer, now_epoch: int) -> None:
     prepare_outbox(new.outbox)
     shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
     slot_actions = [
-        _place(new.place).set(new.claim),
+        place_attr(new.place).set(new.claim),
         # The hold sweep tidies the claim once it lapses; an earlier sweep time is kept.
         SlotItem.gsi2pk.set(SlotItem.gsi2pk | keys.holds_to_sweep(shard)),
-        SlotItem.gsi2sk.set(SlotItem.gsi2sk | f"{int(new.claim['expires_at']):012d}"),
+        SlotItem.gsi2sk.set(SlotItem.gsi2sk | keys.sweep_sort(int(new.claim["expires_at"]))),
     ]
-    tx = _Transaction()
-    slot_condition = _place_is_free(new.place, now_epoch)
+    tx = Transaction()
+    slot_condition = place_is_free(new.place, now_epoch)
     if new.free_old is not None:  # a person has one live hold per timebook: the offer replaces it
         old_ref, old_place, old_id = new.free_old
         if old_ref.slot_id == new.slot.slot_id:
-            slot_actions.append(_place(old_place).remove())  # one item is one part of a transaction
-            slot_condition &= _claim_is(old_place, old_id)
+            slot_actions.append(place_attr(old_place).remove())  # one item is one part of a transaction
+            slot_condition &= claim_is(old_place, old_id)
         else:
-            tx.update("old", _slot_key_item(old_ref), [_place(old_place).remove()], _claim_is(old_place, old_id))
-    tx.update("place", _slot_key_item(new.slot), slot_actions, slot_condition)
+            tx.update("old", slot_key_item(old_ref), [place_attr(old_place).remove()], claim_is(old_place, old_id))
+    tx.update("place", slot_key_item(new.slot), slot_actions, slot_condition)
     if new.person is not None:
-        _person_part(
+        person_part(
             tx, new.person, now_epoch, set_hold=(new.claim["ref"], int(new.claim["expires_at"])), lane_free=new.lane
         )
     tx.update(
@@ -170,7 +161,7 @@ def end(
 ) -> None:
     """An entry stops being live (booked, expired, withdrawn): it leaves the queue and the person
     may join again. `release` also frees the open offer's place, if it still carries that hold."""
-    tx = _Transaction()
+    tx = Transaction()
     tx.update(
         "entry",
         WaitlistEntryItem(entry.pk, entry.sk),
@@ -191,14 +182,14 @@ def end(
     )
     if release is not None:
         ref, place, hold_id = release
-        tx.update("place", _slot_key_item(ref), [_place(place).remove()], _place(place)["ref"] == hold_id)
+        tx.update("place", slot_key_item(ref), [place_attr(place).remove()], claim_is(place, hold_id))
     tx.commit()
 
 
 def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id: str, updated_at: str) -> None:
     """An offer in a slot staff closed: the entry waits again (its place in line kept) and the
     offer's hold leaves the place, at once."""
-    tx = _Transaction()
+    tx = Transaction()
     tx.update(
         "entry",
         WaitlistEntryItem(entry.pk, entry.sk),
@@ -210,14 +201,14 @@ def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id:
         ],
         (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == int(entry.version)),
     )
-    tx.update("place", _slot_key_item(ref), [_place(place).remove()], _place(place)["ref"] == hold_id)
+    tx.update("place", slot_key_item(ref), [place_attr(place).remove()], claim_is(place, hold_id))
     tx.commit()
 
 
 def tell_once(marker_key: tuple[str, str], outbox: OutboxItem) -> bool:
     """Write an event once per marker (a closure telling one entry): False if it was told before."""
     prepare_outbox(outbox)
-    tx = _Transaction()
+    tx = Transaction()
     tx.save("marker", MarkerItem(*marker_key, state="told"), MarkerItem.pk.does_not_exist())
     tx.save("outbox", outbox, OutboxItem.pk.does_not_exist())
     try:

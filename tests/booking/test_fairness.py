@@ -304,9 +304,9 @@ def test_throttled_health_contact_creation_is_429_not_her_id_taken(client, demo,
 
 
 def test_booking_connection_uses_the_models_short_timeouts(aws):
-    from chalicelib.storage import repository
+    from chalicelib.storage import transactions
 
-    config = repository._connection().client.meta.config
+    config = transactions.connection().client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (2, 5)
     assert config.max_pool_connections == 32
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
 from chalicelib import clock
-from chalicelib.booking import appointments, holds, lifecycle, setup
+from chalicelib.booking import appointments, holds, lifecycle, setup, slots
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.holds import new_hold_id, parse_hold_id, person_tag
 from chalicelib.domain.people import Principal
@@ -208,11 +208,11 @@ class BookingMachine(RuleBasedStateMachine):
         person = repository.get_person(self.timebook_id, CITIZENS[who].sub)
         old = self._live_hold(who, now)
         write = repository.HoldWrite(
-            slot=holds.parse_slot(slot.slot_id),
+            slot=slots.parse_slot(slot.slot_id),
             place=place,
             claim=Claim("hold", hold_id, CITIZENS[who].sub, expires),
             person=repository.person_seen(self.timebook_id, CITIZENS[who].sub, person),
-            free_old=(holds.parse_slot(old[0].slot_id), old[1], self.hold_of[who]) if old else None,
+            free_old=(slots.parse_slot(old[0].slot_id), old[1], self.hold_of[who]) if old else None,
             lane=lanes[0],
         )
         lane_free = self._lane_free(who, 0, now)
@@ -250,7 +250,7 @@ class BookingMachine(RuleBasedStateMachine):
             return
         hold_id = new_hold_id(target.slot_id, free[0], lane=None, minutes=15, for_pid=principal.sub)
         write = repository.HoldWrite(
-            slot=holds.parse_slot(target.slot_id),
+            slot=slots.parse_slot(target.slot_id),
             place=free[0],
             claim=Claim("hold", hold_id, principal.sub, now + HOLD_MINUTES * 60),
             person=stale,
@@ -434,7 +434,7 @@ class BookingMachine(RuleBasedStateMachine):
     def never_more_than_capacity(self) -> None:
         now = self._now()
         for slot in self.slots.values():
-            stored = repository.get_slot(holds.parse_slot(slot.slot_id), consistent=True)
+            stored = repository.get_slot(slots.parse_slot(slot.slot_id), consistent=True)
             claims = repository.claims_of(stored)
             live = [c for c in claims.values() if c.live(now)]
             assert len(live) <= slot.capacity
@@ -448,7 +448,7 @@ class BookingMachine(RuleBasedStateMachine):
         now = self._now()
         live_holds: dict[str, int] = {}
         for slot in self.slots.values():
-            stored = repository.get_slot(holds.parse_slot(slot.slot_id), consistent=True)
+            stored = repository.get_slot(slots.parse_slot(slot.slot_id), consistent=True)
             for claim in repository.claims_of(stored).values():
                 if claim.kind == "hold" and claim.live(now):
                     live_holds[claim.owner] = live_holds.get(claim.owner, 0) + 1

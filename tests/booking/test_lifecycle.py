@@ -176,7 +176,7 @@ def test_holds_leave_nothing_to_sweep_and_an_expired_one_is_free(client, demo):
     """A citizen's hold writes no sweep index entry (1 WCU less on the hold and on the booking):
     an expired hold is free by the capacity rule, and a new claim of its place overwrites it."""
     from chalicelib.booking import housekeeping
-    from chalicelib.booking.holds import parse_slot
+    from chalicelib.booking.slots import parse_slot
     from chalicelib.storage import repository
 
     slot = first_free_slot(client, demo.koronatest_id)

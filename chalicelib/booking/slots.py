@@ -1,0 +1,81 @@
+"""What the use cases that take a place share: naming a slot, reading one about to be taken, its
+length, the per-person limit of a timebook, the answers when a place cannot be had, and the short
+wait before a retry after a lost race (holds, appointments, reschedules, waitlist offers)."""
+
+from __future__ import annotations
+
+import random
+import time as _time
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib import clock
+from chalicelib.domain.capacity import free_places
+from chalicelib.domain.holds import begun
+from chalicelib.domain.slots import SlotRef, parse_slot_id
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.storage import repository
+from chalicelib.storage.models import SlotItem, TimebookItem
+
+
+def slot_unavailable() -> Conflict:
+    return Conflict("That time is no longer free. Please choose another.", code="slot_unavailable")
+
+
+def active_appointment_exists() -> Conflict:
+    return Conflict(
+        "There is already an active appointment in this timebook for this person.", code="active_appointment_exists"
+    )
+
+
+def parse_slot(slot_id: str) -> SlotRef:
+    ref = parse_slot_id(slot_id)
+    if ref is None:
+        raise NotFound("No such slot.", code="slot_not_found")
+    return ref
+
+
+def jitter() -> None:
+    """A transaction lost to a concurrent one on the same item: wait a little, at random, so the
+    retries of a crowd do not collide again."""
+    _time.sleep(random.uniform(0.005, 0.05))
+
+
+@dataclass(frozen=True)
+class Bookable:
+    """A slot as just read, when it could still be taken: the moment of reading, its free places."""
+
+    slot: SlotItem
+    now: datetime
+    free: list[int]
+
+    def random_free_place(self) -> int:
+        """Choosing at random among free places makes concurrent takers collide less often."""
+        if not self.free:
+            raise slot_unavailable()
+        return random.choice(self.free)
+
+
+def bookable_slot(slot: SlotItem | None) -> Bookable:
+    """A slot just read for a write about to take one of its places; one that has begun is not."""
+    if slot is None:
+        raise NotFound("No such slot.", code="slot_not_found")
+    now = clock.now()
+    if begun(datetime.fromisoformat(slot.start), now):
+        raise slot_unavailable()
+    free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now), bool(slot.closed))
+    return Bookable(slot, now, free)
+
+
+def bookable(ref: SlotRef) -> Bookable:
+    """Read a slot (consistently) for a write about to take one of its places."""
+    return bookable_slot(repository.get_slot(ref, consistent=True))
+
+
+def limit_of(tb: TimebookItem) -> int | None:
+    """The timebook's per-person limit of active appointments, if it has one."""
+    return int(tb.max_active_per_person) if tb.max_active_per_person else None
+
+
+def slot_minutes(slot: SlotItem) -> int:
+    return int((datetime.fromisoformat(slot.end) - datetime.fromisoformat(slot.start)).total_seconds() // 60)
