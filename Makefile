@@ -38,7 +38,7 @@ test: test-setup ## ruff and the whole suite: no network, no AWS account (minute
 
 # The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/ and tests/booking/ but the
 # stateful property test and a crowd test); only those directories are collected.
-FAST_PATHS := tests/domain tests/booking
+FAST_PATHS := tests/domain tests/storage tests/booking
 
 test-fast: test-setup ## unit tests of the rules and use-case tests on moto (about 35 s of CPU)
 	$(PYTEST) -m fast $(FAST_PATHS)
