@@ -27,6 +27,7 @@ from chalicelib.booking import (
 )
 from chalicelib.booking.paging import parse_page
 from chalicelib.http import auth, cors, presenters, schemas
+from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
 
@@ -113,7 +114,7 @@ def openapi_document() -> Response:
 @route("/holds", ("POST",), signed_in=True)
 def create_hold() -> Response:
     body = parse_body(request(), schemas.HoldIn)
-    hold, created = holds.hold(principal(request()), body, idempotency_key(request()))
+    hold, created = holds.hold(principal(request()), to_command(body), idempotency_key(request()))
     return respond(presenters.hold(hold), status=201 if created else 200)
 
 
@@ -127,7 +128,7 @@ def delete_hold(hold_id: str) -> Response:
 def create_appointment() -> Response:
     body = parse_body(request(), schemas.AppointmentIn)
     key = idempotency_key(request())
-    appointment, created = appointments.book(principal(request()), body, key)
+    appointment, created = appointments.book(principal(request()), to_command(body), key)
     return respond(presenters.appointment(appointment), status=201 if created else 200)
 
 
@@ -182,7 +183,7 @@ def reschedule_appointment(appointment_id: str) -> Response:
 @route("/waitlist", ("POST",), signed_in=True)
 def join_waitlist() -> Response:
     body = parse_body(request(), schemas.WaitlistIn)
-    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), body)), status=201)
+    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), to_command(body))), status=201)
 
 
 @route("/waitlist", signed_in=True)
@@ -210,26 +211,28 @@ def inbox() -> Response:
 @route("/admin/health-contacts", ("POST",), signed_in=True)
 def create_health_contact() -> Response:
     body = parse_body(request(), schemas.HealthContactIn)
-    return respond(presenters.health_contact(setup.create_health_contact(principal(request()), body)), status=201)
+    return respond(
+        presenters.health_contact(setup.create_health_contact(principal(request()), to_command(body))), status=201
+    )
 
 
 @route("/admin/timebooks", ("POST",), signed_in=True)
 def create_timebook() -> Response:
     body = parse_body(request(), schemas.TimebookIn)
-    return respond(presenters.timebook(setup.create_timebook(principal(request()), body)), status=201)
+    return respond(presenters.timebook(setup.create_timebook(principal(request()), to_command(body))), status=201)
 
 
 @route("/admin/timebooks/{timebook_id}/locations", ("POST",), signed_in=True)
 def create_location(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.LocationIn)
-    location = setup.add_location(principal(request()), timebook_id, body)
+    location = setup.add_location(principal(request()), timebook_id, to_command(body))
     return respond(schemas.LocationOut.model_validate(location), status=201)
 
 
 @route("/admin/timebooks/{timebook_id}/schedules", ("POST",), signed_in=True)
 def create_schedule(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.ScheduleIn)
-    created = setup.add_schedule(principal(request()), timebook_id, body)
+    created = setup.add_schedule(principal(request()), timebook_id, to_command(body))
     return respond(schemas.ScheduleOut(created=created), status=201)
 
 
@@ -277,13 +280,13 @@ def staff_cancel_appointment(appointment_id: str) -> Response:
 @route("/admin/slots/{slot_id}", ("PATCH",), signed_in=True)
 def change_slot(slot_id: str) -> Response:
     body = parse_body(request(), schemas.SlotPatchIn)
-    return respond(presenters.admin_slot(slot_admin.change(principal(request()), slot_id, body)))
+    return respond(presenters.admin_slot(slot_admin.change(principal(request()), slot_id, to_command(body))))
 
 
 @route("/admin/timebooks/{timebook_id}/closures", ("POST",), signed_in=True)
 def close_slots(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.ClosureIn)
-    return respond(presenters.closure(closures.close(principal(request()), timebook_id, body)))
+    return respond(presenters.closure(closures.close(principal(request()), timebook_id, to_command(body))))
 
 
 @route("/admin/timebooks/{timebook_id}/audit", signed_in=True)

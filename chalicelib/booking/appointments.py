@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.booking import waitlist
+from chalicelib.booking.commands import BookAppointment
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
     form_of,
@@ -39,7 +40,6 @@ from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
-from chalicelib.http.schemas import AppointmentIn
 from chalicelib.storage import repository
 from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
 
@@ -48,7 +48,7 @@ SCOPE = "appointments"
 
 
 def _validated(
-    principal: Principal, body: AppointmentIn, tb: TimebookItem, hold: HoldRef | None
+    principal: Principal, body: BookAppointment, tb: TimebookItem, hold: HoldRef | None
 ) -> tuple[str, str, list[dict]]:
     """Everything a client sent is checked before any write; errors are reported field by field."""
     fields: list[tuple[str, str]] = []
@@ -193,7 +193,9 @@ def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str,
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
 
 
-def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None = None) -> tuple[AppointmentItem, bool]:
+def book(
+    principal: Principal, body: BookAppointment, idempotency_key: str | None = None
+) -> tuple[AppointmentItem, bool]:
     """Step 5: make the appointment from a hold or straight from a slot.
 
     Returns (appointment, created); a repeated Idempotency-Key answers the first appointment.
@@ -211,7 +213,7 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
         raise
 
 
-def _book(principal: Principal, body: AppointmentIn, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
+def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
     hold = parse_hold_id(body.hold_id) if body.hold_id else None
     if body.hold_id and hold is None:
         raise NotFound("No such hold.", code="hold_not_found")

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from chalicelib import clock
 from chalicelib.booking import audit, lifecycle, waitlist
+from chalicelib.booking.commands import CloseSlots
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
@@ -26,7 +27,6 @@ from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import Window
 from chalicelib.errors import TimebokError
-from chalicelib.http.schemas import ClosureIn
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
 from chalicelib.storage.models import MarkerItem, plain
@@ -65,7 +65,7 @@ def closure_id_of(location_id: str | None, start: datetime, end: datetime) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def close(principal: Principal, timebook_id: str, body: ClosureIn) -> Totals:
+def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
     """POST /admin/timebooks/{id}/closures."""
     tb = get_timebook(timebook_id)
     require_staff_of(principal, tb.her_id, timebook_missing())

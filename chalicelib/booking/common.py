@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
 import time as _time
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
-
-from pydantic import BaseModel
 
 from chalicelib import clock, settings
 from chalicelib.domain.forms import Form, Question
@@ -28,10 +27,18 @@ settings.on_reset(_timebooks.clear)
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
-def request_hash_of(body: BaseModel) -> str:
-    """What makes two requests "the same" for an Idempotency-Key: their validated bodies."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def request_hash_of(command: Any) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: their commands (a dataclass of
+    the validated body's fields, so the hash is the body's as JSON, as it always was)."""
+    fields = dataclasses.asdict(command)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_as_json)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not part of a command")
 
 
 def idempotency_record(principal: Principal, scope: str, key: str, request_hash: str) -> IdempotencyItem | None:

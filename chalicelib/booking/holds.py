@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from chalicelib import clock
 from chalicelib.booking import discovery, waitlist
+from chalicelib.booking.commands import TakeHold
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
     idempotency_record,
@@ -31,7 +32,6 @@ from chalicelib.domain.limits import free_lanes
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, HoldExpired, NotFound
-from chalicelib.http.schemas import HoldIn
 from chalicelib.storage import repository
 from chalicelib.storage.models import PersonItem, SlotItem, TimebookItem
 
@@ -205,7 +205,7 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
     return Hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
 
 
-def hold(principal: Principal, body: HoldIn, idempotency_key: str | None = None) -> tuple[Hold, bool]:
+def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:
     """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
     require_citizen(principal)
     for_pid = resolve_for_pid(principal, body.for_pid)

@@ -9,13 +9,13 @@ from datetime import datetime
 
 from chalicelib import clock
 from chalicelib.booking import audit, waitlist
+from chalicelib.booking.commands import ChangeSlot
 from chalicelib.booking.common import require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places, taken_places
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.http.schemas import SlotPatchIn
 from chalicelib.storage import repository, staffwork
 from chalicelib.storage.models import SlotItem
 
@@ -43,7 +43,7 @@ def state_of(slot: SlotItem) -> SlotState:
     )
 
 
-def change(principal: Principal, slot_id: str, body: SlotPatchIn) -> SlotState:
+def change(principal: Principal, slot_id: str, body: ChangeSlot) -> SlotState:
     """PATCH /admin/slots/{id}. Lowering below the places taken is 409 capacity_below_taken; a
     place freed by raising or reopening goes to the waitlist first."""
     ref = parse_slot_id(slot_id)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from chalicelib import clock
+from chalicelib.booking.commands import JoinWaitlist
 from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
@@ -32,7 +33,6 @@ from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import LIVE, EntryStatus, Offer, Window, effective_status
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chalicelib.http.schemas import WaitlistIn
 from chalicelib.storage import repository
 from chalicelib.storage import waitlist as storage
 from chalicelib.storage.models import OutboxItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
@@ -76,7 +76,7 @@ def already_waiting() -> Conflict:
     return Conflict("This person is already on the waitlist of this timebook.", code="already_waiting")
 
 
-def join(principal: Principal, body: WaitlistIn) -> WaitlistEntryItem:
+def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntryItem:
     """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
