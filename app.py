@@ -25,7 +25,6 @@ from chalicelib.booking import (
     staff,
     waitlist,
 )
-from chalicelib.booking.paging import parse_page
 from chalicelib.http import auth, cors, presenters, schemas
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
@@ -188,9 +187,8 @@ def join_waitlist() -> Response:
 
 @route("/waitlist", signed_in=True)
 def list_waitlist() -> Response:
-    page = parse_page(query_param(request(), "limit"), query_param(request(), "cursor"))
-    found, next_cursor = waitlist.mine(principal(request()), page)
-    return respond(items([presenters.waitlist_entry(e) for e in found], next_cursor=next_cursor))
+    found, after = waitlist.mine(principal(request()), page_of(request()))
+    return respond(paged([presenters.waitlist_entry(e) for e in found], after))
 
 
 @route("/waitlist/{entry_id}", ("DELETE",), signed_in=True)
@@ -291,9 +289,8 @@ def close_slots(timebook_id: str) -> Response:
 
 @route("/admin/timebooks/{timebook_id}/audit", signed_in=True)
 def audit_log(timebook_id: str) -> Response:
-    page = parse_page(query_param(request(), "limit"), query_param(request(), "cursor"))
-    found, next_cursor = audit.log(principal(request()), timebook_id, page)
-    return respond(items([presenters.audit_record(r) for r in found], next_cursor=next_cursor))
+    found, after = audit.log(principal(request()), timebook_id, page_of(request()))
+    return respond(paged([presenters.audit_record(r) for r in found], after))
 
 
 # ---- events and schedules ---------------------------------------------------------------------

@@ -24,11 +24,11 @@ from chalicelib.booking.commands import JoinWaitlist
 from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
-from chalicelib.booking.paging import Page, encode_cursor
 from chalicelib.domain.capacity import Claim, free_places
 from chalicelib.domain.holds import HoldRef, new_hold_id, parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, validate_pid
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import LIVE, EntryStatus, Offer, Window, effective_status
@@ -137,11 +137,11 @@ def _mine(principal: Principal, entry_id: str) -> WaitlistEntryItem:
     return entry
 
 
-def mine(principal: Principal, page: Page) -> tuple[list[WaitlistEntryItem], str | None]:
+def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntryItem], Position | None]:
     """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
     require_citizen(principal)
-    found, last = storage.entries_of_people(principal.people(), page.limit, page.after)
-    return found, encode_cursor(last)
+    found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
+    return found, continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:
