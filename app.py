@@ -18,7 +18,6 @@ from chalicelib.booking import (
     discovery,
     holds,
     housekeeping,
-    ics,
     lifecycle,
     setup,
     slot_admin,
@@ -139,18 +138,17 @@ def list_appointments() -> Response:
 
 @route("/appointments/{appointment_id}", signed_in=True)
 def get_appointment(appointment_id: str) -> Response:
-    return respond(presenters.appointment(appointments.one_of_mine(principal(request()), appointment_id)))
+    return respond(presenters.appointment(appointments.appointment_of_mine(principal(request()), appointment_id)))
 
 
 @route("/appointments/{appointment_id}/ics", signed_in=True)
 def appointment_calendar(appointment_id: str) -> Response:
-    item = appointments.one_of_mine(principal(request()), appointment_id)
     return Response(
-        body=ics.appointment_ics(item),
+        body=appointments.calendar_of_mine(principal(request()), appointment_id),
         status_code=200,
         headers={
             "Content-Type": "text/calendar; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{item.id}.ics"',
+            "Content-Disposition": f'attachment; filename="{appointment_id}.ics"',
         },
     )
 
@@ -158,9 +156,7 @@ def appointment_calendar(appointment_id: str) -> Response:
 @route("/appointments/{appointment_id}/fhir", signed_in=True)
 def appointment_fhir(appointment_id: str) -> Response:
     """The same R4 Appointment that is sent to Helsenorge."""
-    from chalicelib.fhir.appointment import appointment_resource
-
-    resource = appointment_resource(appointments.one_of_mine(principal(request()), appointment_id))
+    resource = appointments.fhir_of_mine(principal(request()), appointment_id)
     return Response(
         body=json.dumps(resource, ensure_ascii=False),
         status_code=200,
@@ -224,7 +220,7 @@ def create_timebook() -> Response:
 def create_location(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.LocationIn)
     location = setup.add_location(principal(request()), timebook_id, to_command(body))
-    return respond(schemas.LocationOut.model_validate(location), status=201)
+    return respond(presenters.location(location), status=201)
 
 
 @route("/admin/timebooks/{timebook_id}/schedules", ("POST",), signed_in=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib import clock
 from chalicelib.booking import waitlist
 from chalicelib.booking.commands import BookAppointment
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
+    appointment_of,
     form_of,
     idempotency_record,
     iso,
@@ -36,11 +38,12 @@ from chalicelib.domain.forms import validate_answers
 from chalicelib.domain.holds import HoldRef, parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.model import Appointment, InboxMessage
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
-from chalicelib.storage import repository
+from chalicelib.storage import mapping, repository
 from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
 
 ATTEMPTS = 6
@@ -193,9 +196,7 @@ def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str,
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
 
 
-def book(
-    principal: Principal, body: BookAppointment, idempotency_key: str | None = None
-) -> tuple[AppointmentItem, bool]:
+def book(principal: Principal, body: BookAppointment, idempotency_key: str | None = None) -> tuple[Appointment, bool]:
     """Step 5: make the appointment from a hold or straight from a slot.
 
     Returns (appointment, created); a repeated Idempotency-Key answers the first appointment.
@@ -204,13 +205,14 @@ def book(
     """
     require_citizen(principal)
     try:
-        return _book(principal, body, idempotency_key)
+        appointment, created = _book(principal, body, idempotency_key)
     except (Conflict, HoldExpired):
         # A retry of a request that succeeded finds its hold consumed or its lane taken: the key
         # answers the first appointment. Read only on this path: a booking reads nothing first.
         if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash_of(body))):
-            return existing, False
+            return appointment_of(existing), False
         raise
+    return appointment_of(appointment), created
 
 
 def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
@@ -292,15 +294,17 @@ def mine(principal: Principal) -> list[AppointmentItem]:
     return repository.appointments_of_people(principal.people())
 
 
-def mine_page(principal: Principal, page: PageRequest) -> tuple[list[AppointmentItem], Position | None]:
+def mine_page(principal: Principal, page: PageRequest) -> tuple[list[Appointment], Position | None]:
     """«Timeavtaler», one page: the caller's own first, then each person they represent's."""
     require_citizen(principal)
-    return repository.appointments_of_people_page(principal.people(), page)
+    found, after = repository.appointments_of_people_page(principal.people(), page)
+    return [appointment_of(item) for item in found], after
 
 
-def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessage], Position | None]:
     require_citizen(principal)
-    return repository.inbox_page(principal.people(), page)
+    found, after = repository.inbox_page(principal.people(), page)
+    return [mapping.inbox_message(item) for item in found], after
 
 
 def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> AppointmentItem:
@@ -310,6 +314,25 @@ def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = Fa
     if item is None or item.for_pid not in principal.people():
         raise NotFound("No such appointment.", code="appointment_not_found")
     return item
+
+
+def appointment_of_mine(principal: Principal, appointment_id: str) -> Appointment:
+    """GET /appointments/{id}: one of the caller's appointments (or of whom they represent)."""
+    return appointment_of(one_of_mine(principal, appointment_id))
+
+
+def fhir_of_mine(principal: Principal, appointment_id: str) -> dict[str, Any]:
+    """The same R4 Appointment that is sent to Helsenorge."""
+    from chalicelib.fhir.appointment import appointment_resource
+
+    return appointment_resource(one_of_mine(principal, appointment_id))
+
+
+def calendar_of_mine(principal: Principal, appointment_id: str) -> str:
+    """«Legg i egen kalender»: the appointment as iCalendar text."""
+    from chalicelib.booking.ics import appointment_ics
+
+    return appointment_ics(one_of_mine(principal, appointment_id))
 
 
 def inbox(principal: Principal) -> list[InboxMessageItem]:

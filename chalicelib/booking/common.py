@@ -12,10 +12,11 @@ from typing import Any
 
 from chalicelib import clock, settings
 from chalicelib.domain.forms import Form, Question
+from chalicelib.domain.model import Appointment
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chalicelib.storage import repository
-from chalicelib.storage.models import HealthContactItem, IdempotencyItem, TimebookItem, plain
+from chalicelib.storage import mapping, repository
+from chalicelib.storage.models import AppointmentItem, HealthContactItem, IdempotencyItem, TimebookItem, plain
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
@@ -187,3 +188,15 @@ def answers_of(stored: list[dict[str, Any]], timebook_id: str) -> list[dict[str,
         }
         for a in stored
     ]
+
+
+def appointment_of(item: AppointmentItem) -> Appointment:
+    """The appointment a use case hands out, its answers named from its timebook's form (read
+    only for answers stored without their question's text, through the timebook cache)."""
+    texts: dict[str, str] = {}
+    if any("question" not in plain(a) for a in item.answers or []):
+        try:
+            texts = {q.id: q.text for q in form_of(timebook(plain(item.timebook).get("id", ""))).questions}
+        except NotFound:
+            texts = {}
+    return mapping.appointment(item, texts)

@@ -29,6 +29,7 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import Candidate, Claim, free_places, spread_choice
 from chalicelib.domain.holds import new_hold_id, parse_hold_id
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.model import Hold
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, HoldExpired, NotFound
@@ -46,11 +47,8 @@ SOLD_OUT_MEMO_SECONDS = 2.0
 _sold_out: dict[tuple[str, str | None, date], float] = {}
 
 
-@dataclass(frozen=True)
-class Hold:
-    id: str
-    slot: SlotItem
-    expires_at: datetime
+def _hold(hold_id: str, slot: SlotItem, expires_at: datetime) -> Hold:
+    return Hold(hold_id, slot.slot_id, slot.location_id, slot.start, slot.end, expires_at)
 
 
 def slot_unavailable() -> Conflict:
@@ -168,7 +166,7 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
         ),
         now_epoch,
     )
-    return Hold(hold_id, attempt.slot, expires)
+    return _hold(hold_id, attempt.slot, expires)
 
 
 def _old_hold(person: PersonItem | None, now_epoch: int) -> tuple[SlotRef, int, str] | None:
@@ -202,7 +200,7 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
         raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
     if not claim.live(clock.epoch()):
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
-    return Hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
+    return _hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
 
 
 def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:

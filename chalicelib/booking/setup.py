@@ -20,14 +20,15 @@ from chalicelib.booking.common import (
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
 from chalicelib.domain.forms import Form
+from chalicelib.domain.model import HealthContact, Location, Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
-from chalicelib.storage import keys, repository
+from chalicelib.storage import keys, mapping, repository
 from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
 
 
-def create_health_contact(principal: Principal, body: CreateHealthContact) -> HealthContactItem:
+def create_health_contact(principal: Principal, body: CreateHealthContact) -> HealthContact:
     if not principal.is_staff:
         raise Forbidden("Only staff may do this.", code="staff_only")
     if body.her_id not in principal.orgs:
@@ -46,10 +47,10 @@ def create_health_contact(principal: Principal, body: CreateHealthContact) -> He
     except repository.ConditionFailed as error:
         raise Conflict("This HER-id is already registered.", code="her_id_taken") from error
     audit.write(principal, item.id, "health_contact_created", item.id)  # the health contact's own log
-    return item
+    return mapping.health_contact(item)
 
 
-def create_timebook(principal: Principal, body: CreateTimebook) -> TimebookItem:
+def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
     contact = health_contact(body.health_contact_id)
     require_staff_of(principal, contact.her_id, health_contact_missing())
     item = TimebookItem(
@@ -72,7 +73,7 @@ def create_timebook(principal: Principal, body: CreateTimebook) -> TimebookItem:
     )
     repository.create_timebook(item)
     audit.write(principal, item.id, "timebook_created", item.id)
-    return item
+    return mapping.timebook(item)
 
 
 def _stored_form(form: Form) -> dict[str, Any]:
@@ -86,14 +87,14 @@ def _stored_form(form: Form) -> dict[str, Any]:
     }
 
 
-def add_location(principal: Principal, timebook_id: str, body: AddLocation) -> dict[str, str]:
+def add_location(principal: Principal, timebook_id: str, body: AddLocation) -> Location:
     tb = get_timebook(timebook_id, fresh=True)
     require_staff_of(principal, tb.her_id, timebook_missing())
     location = {"id": new_id("loc"), "name": body.name, "address": body.address, "directions": body.directions}
     repository.add_location(tb, location)
     forget_timebook(timebook_id)
     audit.write(principal, tb.id, "location_added", location["id"])
-    return location
+    return mapping.location(location)
 
 
 def add_schedule(principal: Principal, timebook_id: str, body: AddSchedule) -> int:

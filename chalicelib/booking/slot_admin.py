@@ -13,10 +13,11 @@ from chalicelib.booking.commands import ChangeSlot
 from chalicelib.booking.common import require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places, taken_places
+from chalicelib.domain.model import Slot
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.storage import repository, staffwork
+from chalicelib.storage import mapping, repository, staffwork
 from chalicelib.storage.models import SlotItem
 
 ATTEMPTS = 4
@@ -28,7 +29,7 @@ def _slot_missing() -> NotFound:
 
 @dataclass(frozen=True)
 class SlotState:
-    slot: SlotItem
+    slot: Slot
     taken: int
     free: int
 
@@ -37,7 +38,7 @@ def state_of(slot: SlotItem) -> SlotState:
     now = clock.epoch()
     claims = repository.claims_of(slot)
     return SlotState(
-        slot,
+        mapping.slot(slot),
         len(taken_places(claims, now)),
         len(free_places(int(slot.capacity), claims, now, bool(slot.closed))),
     )

@@ -28,12 +28,13 @@ from chalicelib.domain.capacity import Claim, free_places
 from chalicelib.domain.holds import HoldRef, new_hold_id, parse_hold_id
 from chalicelib.domain.identity import InvalidIdentity, validate_pid
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.model import WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import LIVE, EntryStatus, Offer, Window, effective_status
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chalicelib.storage import repository
+from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
 from chalicelib.storage.models import OutboxItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
 
@@ -64,6 +65,11 @@ def status_of(entry: WaitlistEntryItem, now: datetime | None = None) -> EntrySta
     return effective_status(entry.status, offer_of(entry), _window(entry), moment, clock.epoch(moment))
 
 
+def entry_of(entry: WaitlistEntryItem) -> WaitlistEntry:
+    """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`)."""
+    return mapping.waitlist_entry(entry, status_of(entry))
+
+
 def _stamp(now: datetime) -> str:
     """UTC with milliseconds: entries sort by it, first come first (also across DST changes)."""
     return now.astimezone(UTC).isoformat(timespec="milliseconds")
@@ -76,7 +82,7 @@ def already_waiting() -> Conflict:
     return Conflict("This person is already on the waitlist of this timebook.", code="already_waiting")
 
 
-def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntryItem:
+def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
     """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
@@ -115,7 +121,7 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntryItem:
             if "guard" not in lost.failed or attempt or not _end_lapsed_entry_of(tb.id, for_pid):
                 raise already_waiting() from lost
     advance(tb.id, newcomer=entry.id)
-    return storage.get_entry(entry.id, consistent=True) or entry
+    return entry_of(storage.get_entry(entry.id, consistent=True) or entry)
 
 
 def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
@@ -137,11 +143,11 @@ def _mine(principal: Principal, entry_id: str) -> WaitlistEntryItem:
     return entry
 
 
-def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntryItem], Position | None]:
+def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntry], Position | None]:
     """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
     require_citizen(principal)
     found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
-    return found, continue_after(last)
+    return [entry_of(e) for e in found], continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:

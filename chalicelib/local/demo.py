@@ -15,7 +15,6 @@ from chalicelib.booking.commands import AddSchedule
 from chalicelib.domain.people import Principal
 from chalicelib.http.commands import to_command
 from chalicelib.http.schemas import HealthContactIn, LocationIn, ScheduleIn, TimebookIn
-from chalicelib.storage.models import plain
 
 SMITTEVERN_HER_ID = "8100001"
 LEGEVAKT_HER_ID = "8100002"
@@ -107,7 +106,7 @@ def existing() -> Demo | None:
         smittevern.id,
         legevakt.id,
         koronatest.id,
-        plain(koronatest.locations[0])["id"],
+        koronatest.locations[0].id,
         books["koronavaksine"].id,
         legevakt_books["konsultasjon"].id,
     )
@@ -163,7 +162,7 @@ def seed(weeks: int = 8) -> Demo:
         koronatest.id,
         to_command(LocationIn(name="Korona teststasjon A", address="Gaten 1, 0271 Oslo", directions="Følg skilting")),
     )
-    setup.add_schedule(staff, koronatest.id, _schedule(station["id"], today, weeks, capacity=2))
+    setup.add_schedule(staff, koronatest.id, _schedule(station.id, today, weeks, capacity=2))
 
     vaksine = setup.create_timebook(
         staff,
@@ -186,7 +185,7 @@ def seed(weeks: int = 8) -> Demo:
         vaksine.id,
         to_command(LocationIn(name="Vaksinasjonssenteret", address="Gaten 3, 0271 Oslo", directions="Inngang B")),
     )
-    setup.add_schedule(staff, vaksine.id, _schedule(hall["id"], today, 2, capacity=4, end_hour=10))
+    setup.add_schedule(staff, vaksine.id, _schedule(hall.id, today, 2, capacity=4, end_hour=10))
 
     konsultasjon = setup.create_timebook(
         staff,
@@ -208,5 +207,5 @@ def seed(weeks: int = 8) -> Demo:
         konsultasjon.id,
         to_command(LocationIn(name="Legevakten", address="Gaten 5, 0271 Oslo", directions="2. etasje")),
     )
-    setup.add_schedule(staff, konsultasjon.id, _schedule(room["id"], today, 2, capacity=1, end_hour=10))
-    return Demo(smittevern.id, legevakt.id, koronatest.id, station["id"], vaksine.id, konsultasjon.id)
+    setup.add_schedule(staff, konsultasjon.id, _schedule(room.id, today, 2, capacity=1, end_hour=10))
+    return Demo(smittevern.id, legevakt.id, koronatest.id, station.id, vaksine.id, konsultasjon.id)

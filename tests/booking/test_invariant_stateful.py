@@ -130,7 +130,7 @@ class BookingMachine(RuleBasedStateMachine):
                 to_command(
                     ScheduleIn.model_validate(
                         {
-                            "location_id": location["id"],
+                            "location_id": location.id,
                             "from": day.isoformat(),
                             "to": day.isoformat(),
                             "weekdays": [1, 2, 3, 4, 5, 6, 7],

@@ -86,7 +86,7 @@ class WaitlistMachine(RuleBasedStateMachine):
             to_command(
                 ScheduleIn.model_validate(
                     {
-                        "location_id": location["id"],
+                        "location_id": location.id,
                         "from": day,
                         "to": day,
                         "weekdays": [1, 2, 3, 4, 5, 6, 7],
