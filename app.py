@@ -5,29 +5,48 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs, settings
-from chalicelib.booking import (
-    appointments,
-    audit,
-    closures,
-    discovery,
-    holds,
-    housekeeping,
-    lifecycle,
-    setup,
-    slot_admin,
-    staff,
-    waitlist,
-)
-from chalicelib.http import auth, cors, presenters, schemas
+from chalicelib.http import auth, cors, presenters
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
+from chalicelib.lazy import lazy_module
+
+# The use cases and the request models are loaded on first use (importlib's LazyLoader), not when
+# Lambda imports this file: a cold start pays only for what its first request needs.
+if TYPE_CHECKING:
+    from chalicelib.booking import (
+        appointments,
+        audit,
+        closures,
+        discovery,
+        holds,
+        housekeeping,
+        lifecycle,
+        setup,
+        slot_admin,
+        staff,
+        waitlist,
+    )
+    from chalicelib.http import schemas
+else:
+    appointments = lazy_module("chalicelib.booking.appointments")
+    audit = lazy_module("chalicelib.booking.audit")
+    closures = lazy_module("chalicelib.booking.closures")
+    discovery = lazy_module("chalicelib.booking.discovery")
+    holds = lazy_module("chalicelib.booking.holds")
+    housekeeping = lazy_module("chalicelib.booking.housekeeping")
+    lifecycle = lazy_module("chalicelib.booking.lifecycle")
+    setup = lazy_module("chalicelib.booking.setup")
+    slot_admin = lazy_module("chalicelib.booking.slot_admin")
+    staff = lazy_module("chalicelib.booking.staff")
+    waitlist = lazy_module("chalicelib.booking.waitlist")
+    schemas = lazy_module("chalicelib.http.schemas")
 
 logs.configure()
 app = Chalice(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
 from chalicelib.booking import waitlist
-from chalicelib.booking.commands import BookAppointment
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
     appointment_of,
@@ -45,6 +44,9 @@ from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import BookAppointment
 
 ATTEMPTS = 6
 SCOPE = "appointments"

@@ -16,10 +16,10 @@ import logging
 import time as _time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import audit, lifecycle, waitlist
-from chalicelib.booking.commands import CloseSlots
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
@@ -30,6 +30,9 @@ from chalicelib.errors import TimebokError
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
 from chalicelib.storage.models import MarkerItem, plain
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import CloseSlots
 
 logger = logging.getLogger("timebok.closures")
 

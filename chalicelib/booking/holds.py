@@ -12,10 +12,10 @@ import random
 import time as _time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import discovery, waitlist
-from chalicelib.booking.commands import TakeHold
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
     idempotency_record,
@@ -35,6 +35,9 @@ from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, HoldExpired, NotFound
 from chalicelib.storage import repository
 from chalicelib.storage.models import PersonItem, SlotItem, TimebookItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import TakeHold
 
 # How many of the earliest free places a "first available" request chooses among at random.
 FIRST_AVAILABLE_WINDOW = 24

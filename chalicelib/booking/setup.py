@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
 from chalicelib.booking import audit
-from chalicelib.booking.commands import AddLocation, AddSchedule, CreateHealthContact, CreateTimebook
 from chalicelib.booking.common import (
     forget_timebook,
     health_contact,
@@ -26,6 +25,9 @@ from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
 from chalicelib.storage import keys, mapping, repository
 from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import AddLocation, AddSchedule, CreateHealthContact, CreateTimebook
 
 
 def create_health_contact(principal: Principal, body: CreateHealthContact) -> HealthContact:

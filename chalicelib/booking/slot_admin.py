@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import audit, waitlist
-from chalicelib.booking.commands import ChangeSlot
 from chalicelib.booking.common import require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places, taken_places
@@ -19,6 +19,9 @@ from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage import mapping, repository, staffwork
 from chalicelib.storage.models import SlotItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import ChangeSlot
 
 ATTEMPTS = 4
 

@@ -18,9 +18,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking.commands import JoinWaitlist
 from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
@@ -37,6 +37,9 @@ from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
 from chalicelib.storage.models import OutboxItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import JoinWaitlist
 
 logger = logging.getLogger("timebok.waitlist")
 

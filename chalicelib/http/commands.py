@@ -1,15 +1,22 @@
-"""Validated request models (schemas.py) as the use cases' commands (booking/commands.py)."""
+"""Validated request models (schemas.py) as the use cases' commands (booking/commands.py).
+
+Each converter imports its command itself: the commands' dataclasses are built on the first
+request that posts one, not when app.py is imported (scripts/import_ratio.py).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.booking import commands
-from chalicelib.domain.forms import Form, Question
-from chalicelib.http import schemas
+if TYPE_CHECKING:
+    from chalicelib.booking import commands
+    from chalicelib.domain.forms import Form
+    from chalicelib.http import schemas
 
 
 def _form(body: schemas.FormIn) -> Form:
+    from chalicelib.domain.forms import Form, Question
+
     return Form(
         title=body.title,
         questions=tuple(
@@ -20,7 +27,9 @@ def _form(body: schemas.FormIn) -> Form:
 
 
 def _health_contact(body: schemas.HealthContactIn) -> commands.CreateHealthContact:
-    return commands.CreateHealthContact(
+    from chalicelib.booking.commands import CreateHealthContact
+
+    return CreateHealthContact(
         organisation=body.organisation,
         service=body.service,
         her_id=body.her_id,
@@ -30,12 +39,14 @@ def _health_contact(body: schemas.HealthContactIn) -> commands.CreateHealthConta
 
 
 def _timebook(body: schemas.TimebookIn) -> commands.CreateTimebook:
-    return commands.CreateTimebook(
+    from chalicelib.booking.commands import CreateTimebook, ResourceText
+
+    return CreateTimebook(
         health_contact_id=body.health_contact_id,
         name=body.name,
         type=body.type,
         description=body.description,
-        resource=commands.ResourceText(name=body.resource.name, description=body.resource.description),
+        resource=ResourceText(name=body.resource.name, description=body.resource.description),
         requires_confirmation=body.requires_confirmation,
         hold_minutes=body.hold_minutes,
         cancel_deadline_hours=body.cancel_deadline_hours,
@@ -46,11 +57,15 @@ def _timebook(body: schemas.TimebookIn) -> commands.CreateTimebook:
 
 
 def _location(body: schemas.LocationIn) -> commands.AddLocation:
-    return commands.AddLocation(name=body.name, address=body.address, directions=body.directions)
+    from chalicelib.booking.commands import AddLocation
+
+    return AddLocation(name=body.name, address=body.address, directions=body.directions)
 
 
 def _schedule(body: schemas.ScheduleIn) -> commands.AddSchedule:
-    return commands.AddSchedule(
+    from chalicelib.booking.commands import AddSchedule
+
+    return AddSchedule(
         location_id=body.location_id,
         date_from=body.date_from,
         date_to=body.date_to,
@@ -63,15 +78,21 @@ def _schedule(body: schemas.ScheduleIn) -> commands.AddSchedule:
 
 
 def _slot_patch(body: schemas.SlotPatchIn) -> commands.ChangeSlot:
-    return commands.ChangeSlot(capacity=body.capacity, closed=body.closed)
+    from chalicelib.booking.commands import ChangeSlot
+
+    return ChangeSlot(capacity=body.capacity, closed=body.closed)
 
 
 def _closure(body: schemas.ClosureIn) -> commands.CloseSlots:
-    return commands.CloseSlots(start=body.start, end=body.end, reason=body.reason, location_id=body.location_id)
+    from chalicelib.booking.commands import CloseSlots
+
+    return CloseSlots(start=body.start, end=body.end, reason=body.reason, location_id=body.location_id)
 
 
 def _hold(body: schemas.HoldIn) -> commands.TakeHold:
-    return commands.TakeHold(
+    from chalicelib.booking.commands import TakeHold
+
+    return TakeHold(
         slot_id=body.slot_id,
         timebook_id=body.timebook_id,
         location_id=body.location_id,
@@ -81,7 +102,9 @@ def _hold(body: schemas.HoldIn) -> commands.TakeHold:
 
 
 def _appointment(body: schemas.AppointmentIn) -> commands.BookAppointment:
-    return commands.BookAppointment(
+    from chalicelib.booking.commands import BookAppointment
+
+    return BookAppointment(
         phone=body.phone,
         hold_id=body.hold_id,
         slot_id=body.slot_id,
@@ -92,7 +115,9 @@ def _appointment(body: schemas.AppointmentIn) -> commands.BookAppointment:
 
 
 def _waitlist(body: schemas.WaitlistIn) -> commands.JoinWaitlist:
-    return commands.JoinWaitlist(
+    from chalicelib.booking.commands import JoinWaitlist
+
+    return JoinWaitlist(
         timebook_id=body.timebook_id,
         location_id=body.location_id,
         window_from=body.window_from,
@@ -101,19 +126,19 @@ def _waitlist(body: schemas.WaitlistIn) -> commands.JoinWaitlist:
     )
 
 
-_CONVERTERS: dict[type, Any] = {
-    schemas.HealthContactIn: _health_contact,
-    schemas.TimebookIn: _timebook,
-    schemas.LocationIn: _location,
-    schemas.ScheduleIn: _schedule,
-    schemas.SlotPatchIn: _slot_patch,
-    schemas.ClosureIn: _closure,
-    schemas.HoldIn: _hold,
-    schemas.AppointmentIn: _appointment,
-    schemas.WaitlistIn: _waitlist,
+_CONVERTERS: dict[str, Any] = {
+    "HealthContactIn": _health_contact,
+    "TimebookIn": _timebook,
+    "LocationIn": _location,
+    "ScheduleIn": _schedule,
+    "SlotPatchIn": _slot_patch,
+    "ClosureIn": _closure,
+    "HoldIn": _hold,
+    "AppointmentIn": _appointment,
+    "WaitlistIn": _waitlist,
 }
 
 
 def to_command(body: Any) -> Any:
     """The command a validated request model asks for (typed per model at the call site)."""
-    return _CONVERTERS[type(body)](body)
+    return _CONVERTERS[type(body).__name__](body)

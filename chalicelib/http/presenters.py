@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from chalicelib.booking.closures import Totals
-from chalicelib.booking.common import iso
-from chalicelib.booking.discovery import OpenSlot
-from chalicelib.booking.slot_admin import SlotState
-from chalicelib.booking.staff import OverviewRow
-from chalicelib.domain.forms import Form
-from chalicelib.domain.model import (
-    Appointment,
-    AuditRecord,
-    HealthContact,
-    Hold,
-    InboxMessage,
-    Location,
-    Timebook,
-    WaitlistEntry,
-)
-from chalicelib.domain.waitlist import EntryStatus
-from chalicelib.http import schemas
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.booking.closures import Totals
+    from chalicelib.booking.discovery import OpenSlot
+    from chalicelib.booking.slot_admin import SlotState
+    from chalicelib.booking.staff import OverviewRow
+    from chalicelib.domain.forms import Form
+    from chalicelib.domain.model import (
+        Appointment,
+        AuditRecord,
+        HealthContact,
+        Hold,
+        InboxMessage,
+        Location,
+        Timebook,
+        WaitlistEntry,
+    )
+    from chalicelib.http import schemas
+else:
+    schemas = lazy_module("chalicelib.http.schemas")  # pydantic classes built on first use
 
 
 def health_contact(contact: HealthContact) -> schemas.HealthContactOut:
@@ -80,6 +84,8 @@ def slot(found: OpenSlot) -> schemas.SlotOut:
 
 
 def hold(held: Hold) -> schemas.HoldOut:
+    from chalicelib.booking.common import iso  # loaded already by the use case that made the hold
+
     return schemas.HoldOut(
         id=held.id,
         slot_id=held.slot_id,
@@ -144,6 +150,9 @@ def overview_row(row: OverviewRow) -> schemas.OverviewSlotOut:
 
 def waitlist_entry(entry: WaitlistEntry) -> schemas.WaitlistEntryOut:
     """The entry as it is now: a lapsed offer or a passed window shows `expired` before any sweep."""
+    from chalicelib.booking.common import iso  # loaded already by the use case that read the entry
+    from chalicelib.domain.waitlist import EntryStatus
+
     offer = entry.offer
     offer_out = None
     if entry.status == EntryStatus.OFFERED and offer is not None:
