@@ -17,7 +17,7 @@ from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
 from chalicelib.lazy import lazy_module
 
-# The use cases and the request models are loaded on first use (importlib's LazyLoader), not when
+# The use cases and the request models are imported on first use (chalicelib/lazy.py), not when
 # Lambda imports this file: a cold start pays only for what its first request needs.
 if TYPE_CHECKING:
     from chalicelib.booking import (

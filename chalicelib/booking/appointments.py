@@ -82,7 +82,7 @@ def _validated(
     if hold is not None and not hold.is_for(for_pid):
         raise Conflict("The hold was taken for someone else.", code="hold_for_other_person")
     # Stored without the question's text: the form never changes once made (booking/setup.py),
-    # so the text is named from it when presenting (`answers_of`), and the appointment stays
+    # so the text is named from it when handed out (`common.appointment_of`), and the appointment stays
     # under 1 KB, one write unit a copy (docs/access-patterns.md).
     return for_pid, phone, [{"question_id": a.question_id, "answer": a.answer} for a in answers]
 

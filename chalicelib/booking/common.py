@@ -11,7 +11,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from chalicelib import clock, settings
-from chalicelib.domain.forms import Form, Question
+from chalicelib.domain.forms import Form
 from chalicelib.domain.model import Appointment
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -140,18 +140,7 @@ def location_of(tb: TimebookItem, location_id: str) -> dict[str, str]:
 
 
 def form_of(tb: TimebookItem) -> Form:
-    raw = plain(tb.form)
-    questions = tuple(
-        Question(
-            id=q["id"],
-            text=q["text"],
-            kind=q.get("kind", "yes_no"),
-            required=bool(q.get("required", True)),
-            options=tuple(q.get("options") or ()),
-        )
-        for q in raw.get("questions") or []
-    )
-    return Form(title=raw.get("title", ""), questions=questions)
+    return mapping.form(tb.form)
 
 
 def require_staff_of(principal: Principal, her_id: str, missing: NotFound | None = None) -> None:
@@ -166,28 +155,6 @@ def require_staff_of(principal: Principal, her_id: str, missing: NotFound | None
 def require_citizen(principal: Principal) -> None:
     if not principal.is_citizen:
         raise Forbidden("Only citizens may do this.", code="citizen_only")
-
-
-def answers_of(stored: list[dict[str, Any]], timebook_id: str) -> list[dict[str, str]]:
-    """An appointment's answers with each question's text, named from its timebook's form (a form
-    never changes once made, so the appointment stores only `{question_id, answer}`). Read
-    through the timebook cache: one GetItem per timebook and process, if any."""
-    if not stored:
-        return []
-    texts: dict[str, str] = {}
-    if any("question" not in a for a in stored):
-        try:
-            texts = {q.id: q.text for q in form_of(timebook(timebook_id)).questions}
-        except NotFound:
-            texts = {}
-    return [
-        {
-            "question_id": str(a["question_id"]),
-            "question": str(a.get("question") or texts.get(str(a["question_id"]), a["question_id"])),
-            "answer": str(a["answer"]),
-        }
-        for a in stored
-    ]
 
 
 def appointment_of(item: AppointmentItem) -> Appointment:
