@@ -67,6 +67,12 @@ def test_the_domain_imports_no_storage_and_no_aws_library() -> None:
     assert violations("domain", ("pynamodb", "boto3", "botocore", "chalicelib.storage")) == []
 
 
+def test_the_http_layer_never_sees_a_stored_item() -> None:
+    """Routes and presenters get domain objects from the use cases (storage/mapping.py makes them)."""
+    assert violations("http", ("chalicelib.storage",)) == []
+    assert [m for _, m in imports_of(ROOT / "app.py") if _under(m, "chalicelib.storage")] == []
+
+
 def test_the_check_sees_imports_inside_functions_and_relative_ones(tmp_path: Path) -> None:
     """The finder itself: an import hidden in a function or written relatively is still seen."""
     layer = tmp_path / "chalicelib" / "domain"
