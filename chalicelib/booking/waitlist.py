@@ -57,10 +57,7 @@ def _window(entry: WaitlistEntryItem) -> Window:
 
 
 def offer_of(entry: WaitlistEntryItem) -> Offer | None:
-    raw = plain(entry.offer) if entry.offer else {}
-    if not raw:
-        return None
-    return Offer(raw["hold_id"], raw["slot_id"], int(raw["place"]), raw["start"], raw["end"], int(raw["expires_at"]))
+    return mapping.offer(entry)
 
 
 def status_of(entry: WaitlistEntryItem, now: datetime | None = None) -> EntryStatus:
