@@ -5,30 +5,48 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import AuthResponse, Chalice, Cron, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs, settings
-from chalicelib.booking import (
-    appointments,
-    audit,
-    closures,
-    discovery,
-    holds,
-    housekeeping,
-    ics,
-    lifecycle,
-    setup,
-    slot_admin,
-    staff,
-    waitlist,
-)
-from chalicelib.booking.paging import parse_page
-from chalicelib.http import auth, cors, presenters, schemas
+from chalicelib.http import auth, cors, presenters
+from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
+from chalicelib.lazy import lazy_module
+
+# The use cases and the request models are imported on first use (chalicelib/lazy.py), not when
+# Lambda imports this file: a cold start pays only for what its first request needs.
+if TYPE_CHECKING:
+    from chalicelib.booking import (
+        appointments,
+        audit,
+        closures,
+        discovery,
+        holds,
+        housekeeping,
+        lifecycle,
+        setup,
+        slot_admin,
+        staff,
+        waitlist,
+    )
+    from chalicelib.http import schemas
+else:
+    appointments = lazy_module("chalicelib.booking.appointments")
+    audit = lazy_module("chalicelib.booking.audit")
+    closures = lazy_module("chalicelib.booking.closures")
+    discovery = lazy_module("chalicelib.booking.discovery")
+    holds = lazy_module("chalicelib.booking.holds")
+    housekeeping = lazy_module("chalicelib.booking.housekeeping")
+    lifecycle = lazy_module("chalicelib.booking.lifecycle")
+    setup = lazy_module("chalicelib.booking.setup")
+    slot_admin = lazy_module("chalicelib.booking.slot_admin")
+    staff = lazy_module("chalicelib.booking.staff")
+    waitlist = lazy_module("chalicelib.booking.waitlist")
+    schemas = lazy_module("chalicelib.http.schemas")
 
 logs.configure()
 app = Chalice(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
@@ -113,7 +131,7 @@ def openapi_document() -> Response:
 @route("/holds", ("POST",), signed_in=True)
 def create_hold() -> Response:
     body = parse_body(request(), schemas.HoldIn)
-    hold, created = holds.hold(principal(request()), body, idempotency_key(request()))
+    hold, created = holds.hold(principal(request()), to_command(body), idempotency_key(request()))
     return respond(presenters.hold(hold), status=201 if created else 200)
 
 
@@ -127,7 +145,7 @@ def delete_hold(hold_id: str) -> Response:
 def create_appointment() -> Response:
     body = parse_body(request(), schemas.AppointmentIn)
     key = idempotency_key(request())
-    appointment, created = appointments.book(principal(request()), body, key)
+    appointment, created = appointments.book(principal(request()), to_command(body), key)
     return respond(presenters.appointment(appointment), status=201 if created else 200)
 
 
@@ -139,18 +157,17 @@ def list_appointments() -> Response:
 
 @route("/appointments/{appointment_id}", signed_in=True)
 def get_appointment(appointment_id: str) -> Response:
-    return respond(presenters.appointment(appointments.one_of_mine(principal(request()), appointment_id)))
+    return respond(presenters.appointment(appointments.appointment_of_mine(principal(request()), appointment_id)))
 
 
 @route("/appointments/{appointment_id}/ics", signed_in=True)
 def appointment_calendar(appointment_id: str) -> Response:
-    item = appointments.one_of_mine(principal(request()), appointment_id)
     return Response(
-        body=ics.appointment_ics(item),
+        body=appointments.calendar_of_mine(principal(request()), appointment_id),
         status_code=200,
         headers={
             "Content-Type": "text/calendar; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{item.id}.ics"',
+            "Content-Disposition": f'attachment; filename="{appointment_id}.ics"',
         },
     )
 
@@ -158,9 +175,7 @@ def appointment_calendar(appointment_id: str) -> Response:
 @route("/appointments/{appointment_id}/fhir", signed_in=True)
 def appointment_fhir(appointment_id: str) -> Response:
     """The same R4 Appointment that is sent to Helsenorge."""
-    from chalicelib.fhir.appointment import appointment_resource
-
-    resource = appointment_resource(appointments.one_of_mine(principal(request()), appointment_id))
+    resource = appointments.fhir_of_mine(principal(request()), appointment_id)
     return Response(
         body=json.dumps(resource, ensure_ascii=False),
         status_code=200,
@@ -182,14 +197,13 @@ def reschedule_appointment(appointment_id: str) -> Response:
 @route("/waitlist", ("POST",), signed_in=True)
 def join_waitlist() -> Response:
     body = parse_body(request(), schemas.WaitlistIn)
-    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), body)), status=201)
+    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), to_command(body))), status=201)
 
 
 @route("/waitlist", signed_in=True)
 def list_waitlist() -> Response:
-    page = parse_page(query_param(request(), "limit"), query_param(request(), "cursor"))
-    found, next_cursor = waitlist.mine(principal(request()), page)
-    return respond(items([presenters.waitlist_entry(e) for e in found], next_cursor=next_cursor))
+    found, after = waitlist.mine(principal(request()), page_of(request()))
+    return respond(paged([presenters.waitlist_entry(e) for e in found], after))
 
 
 @route("/waitlist/{entry_id}", ("DELETE",), signed_in=True)
@@ -210,26 +224,28 @@ def inbox() -> Response:
 @route("/admin/health-contacts", ("POST",), signed_in=True)
 def create_health_contact() -> Response:
     body = parse_body(request(), schemas.HealthContactIn)
-    return respond(presenters.health_contact(setup.create_health_contact(principal(request()), body)), status=201)
+    return respond(
+        presenters.health_contact(setup.create_health_contact(principal(request()), to_command(body))), status=201
+    )
 
 
 @route("/admin/timebooks", ("POST",), signed_in=True)
 def create_timebook() -> Response:
     body = parse_body(request(), schemas.TimebookIn)
-    return respond(presenters.timebook(setup.create_timebook(principal(request()), body)), status=201)
+    return respond(presenters.timebook(setup.create_timebook(principal(request()), to_command(body))), status=201)
 
 
 @route("/admin/timebooks/{timebook_id}/locations", ("POST",), signed_in=True)
 def create_location(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.LocationIn)
-    location = setup.add_location(principal(request()), timebook_id, body)
-    return respond(schemas.LocationOut.model_validate(location), status=201)
+    location = setup.add_location(principal(request()), timebook_id, to_command(body))
+    return respond(presenters.location(location), status=201)
 
 
 @route("/admin/timebooks/{timebook_id}/schedules", ("POST",), signed_in=True)
 def create_schedule(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.ScheduleIn)
-    created = setup.add_schedule(principal(request()), timebook_id, body)
+    created = setup.add_schedule(principal(request()), timebook_id, to_command(body))
     return respond(schemas.ScheduleOut(created=created), status=201)
 
 
@@ -277,20 +293,19 @@ def staff_cancel_appointment(appointment_id: str) -> Response:
 @route("/admin/slots/{slot_id}", ("PATCH",), signed_in=True)
 def change_slot(slot_id: str) -> Response:
     body = parse_body(request(), schemas.SlotPatchIn)
-    return respond(presenters.admin_slot(slot_admin.change(principal(request()), slot_id, body)))
+    return respond(presenters.admin_slot(slot_admin.change(principal(request()), slot_id, to_command(body))))
 
 
 @route("/admin/timebooks/{timebook_id}/closures", ("POST",), signed_in=True)
 def close_slots(timebook_id: str) -> Response:
     body = parse_body(request(), schemas.ClosureIn)
-    return respond(presenters.closure(closures.close(principal(request()), timebook_id, body)))
+    return respond(presenters.closure(closures.close(principal(request()), timebook_id, to_command(body))))
 
 
 @route("/admin/timebooks/{timebook_id}/audit", signed_in=True)
 def audit_log(timebook_id: str) -> Response:
-    page = parse_page(query_param(request(), "limit"), query_param(request(), "cursor"))
-    found, next_cursor = audit.log(principal(request()), timebook_id, page)
-    return respond(items([presenters.audit_record(r) for r in found], next_cursor=next_cursor))
+    found, after = audit.log(principal(request()), timebook_id, page_of(request()))
+    return respond(paged([presenters.audit_record(r) for r in found], after))
 
 
 # ---- events and schedules ---------------------------------------------------------------------

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
 from chalicelib.booking import waitlist
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
+    appointment_of,
     form_of,
     idempotency_record,
     iso,
@@ -35,20 +37,23 @@ from chalicelib.domain.forms import validate_answers
 from chalicelib.domain.holds import HoldRef, Refusal, begun, parse_hold_id, refusal
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.model import Appointment, InboxMessage
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
-from chalicelib.http.schemas import AppointmentIn
-from chalicelib.storage import repository
+from chalicelib.storage import mapping, repository
 from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import BookAppointment
 
 ATTEMPTS = 6
 SCOPE = "appointments"
 
 
 def _validated(
-    principal: Principal, body: AppointmentIn, tb: TimebookItem, hold: HoldRef | None
+    principal: Principal, body: BookAppointment, tb: TimebookItem, hold: HoldRef | None
 ) -> tuple[str, str, list[dict]]:
     """Everything a client sent is checked before any write; errors are reported field by field."""
     fields: list[tuple[str, str]] = []
@@ -77,7 +82,7 @@ def _validated(
     if hold is not None and not hold.is_for(for_pid):
         raise Conflict("The hold was taken for someone else.", code="hold_for_other_person")
     # Stored without the question's text: the form never changes once made (booking/setup.py),
-    # so the text is named from it when presenting (`answers_of`), and the appointment stays
+    # so the text is named from it when handed out (`common.appointment_of`), and the appointment stays
     # under 1 KB, one write unit a copy (docs/access-patterns.md).
     return for_pid, phone, [{"question_id": a.question_id, "answer": a.answer} for a in answers]
 
@@ -194,7 +199,7 @@ def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str,
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
 
 
-def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None = None) -> tuple[AppointmentItem, bool]:
+def book(principal: Principal, body: BookAppointment, idempotency_key: str | None = None) -> tuple[Appointment, bool]:
     """Step 5: make the appointment from a hold or straight from a slot.
 
     Returns (appointment, created); a repeated Idempotency-Key answers the first appointment.
@@ -203,16 +208,17 @@ def book(principal: Principal, body: AppointmentIn, idempotency_key: str | None 
     """
     require_citizen(principal)
     try:
-        return _book(principal, body, idempotency_key)
+        appointment, created = _book(principal, body, idempotency_key)
     except (Conflict, HoldExpired):
         # A retry of a request that succeeded finds its hold consumed or its lane taken: the key
         # answers the first appointment. Read only on this path: a booking reads nothing first.
         if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash_of(body))):
-            return existing, False
+            return appointment_of(existing), False
         raise
+    return appointment_of(appointment), created
 
 
-def _book(principal: Principal, body: AppointmentIn, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
+def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
     hold = parse_hold_id(body.hold_id) if body.hold_id else None
     if body.hold_id and hold is None:
         raise NotFound("No such hold.", code="hold_not_found")
@@ -291,15 +297,17 @@ def mine(principal: Principal) -> list[AppointmentItem]:
     return repository.appointments_of_people(principal.people())
 
 
-def mine_page(principal: Principal, page: PageRequest) -> tuple[list[AppointmentItem], Position | None]:
+def mine_page(principal: Principal, page: PageRequest) -> tuple[list[Appointment], Position | None]:
     """«Timeavtaler», one page: the caller's own first, then each person they represent's."""
     require_citizen(principal)
-    return repository.appointments_of_people_page(principal.people(), page)
+    found, after = repository.appointments_of_people_page(principal.people(), page)
+    return [appointment_of(item) for item in found], after
 
 
-def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessage], Position | None]:
     require_citizen(principal)
-    return repository.inbox_page(principal.people(), page)
+    found, after = repository.inbox_page(principal.people(), page)
+    return [mapping.inbox_message(item) for item in found], after
 
 
 def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> AppointmentItem:
@@ -309,6 +317,25 @@ def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = Fa
     if item is None or item.for_pid not in principal.people():
         raise NotFound("No such appointment.", code="appointment_not_found")
     return item
+
+
+def appointment_of_mine(principal: Principal, appointment_id: str) -> Appointment:
+    """GET /appointments/{id}: one of the caller's appointments (or of whom they represent)."""
+    return appointment_of(one_of_mine(principal, appointment_id))
+
+
+def fhir_of_mine(principal: Principal, appointment_id: str) -> dict[str, Any]:
+    """The same R4 Appointment that is sent to Helsenorge."""
+    from chalicelib.fhir.appointment import appointment_resource
+
+    return appointment_resource(one_of_mine(principal, appointment_id))
+
+
+def calendar_of_mine(principal: Principal, appointment_id: str) -> str:
+    """«Legg i egen kalender»: the appointment as iCalendar text."""
+    from chalicelib.booking.ics import appointment_ics
+
+    return appointment_ics(one_of_mine(principal, appointment_id))
 
 
 def inbox(principal: Principal) -> list[InboxMessageItem]:

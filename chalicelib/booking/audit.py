@@ -14,9 +14,10 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.booking.common import iso, new_id, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.paging import Page, encode_cursor
+from chalicelib.domain.model import AuditRecord
+from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal
-from chalicelib.storage import staffwork
+from chalicelib.storage import mapping, staffwork
 from chalicelib.storage.models import AuditItem
 
 
@@ -39,9 +40,9 @@ def write(principal: Principal, timebook_id: str, action: str, target: str, **de
     staffwork.add_audit(record(principal, timebook_id, action, target, **detail))
 
 
-def log(principal: Principal, timebook_id: str, page: Page) -> tuple[list[AuditItem], str | None]:
+def log(principal: Principal, timebook_id: str, page: PageRequest) -> tuple[list[AuditRecord], Position | None]:
     """GET /admin/timebooks/{id}/audit: staff of the timebook's health contact, newest first."""
     tb = get_timebook(timebook_id)
     require_staff_of(principal, tb.her_id, timebook_missing())
-    found, last = staffwork.audit_log(tb.id, page.limit, page.after)
-    return found, encode_cursor(last)
+    found, last = staffwork.audit_log(tb.id, page.limit, sort_key_after(page))
+    return [mapping.audit_record(r) for r in found], continue_after(last)

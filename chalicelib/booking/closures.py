@@ -16,6 +16,7 @@ import logging
 import time as _time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import audit, lifecycle, waitlist
@@ -26,10 +27,12 @@ from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import Window
 from chalicelib.errors import TimebokError
-from chalicelib.http.schemas import ClosureIn
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
 from chalicelib.storage.models import plain
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import CloseSlots
 
 logger = logging.getLogger("timebok.closures")
 
@@ -65,7 +68,7 @@ def closure_id_of(location_id: str | None, start: datetime, end: datetime) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def close(principal: Principal, timebook_id: str, body: ClosureIn) -> Totals:
+def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
     """POST /admin/timebooks/{id}/closures."""
     tb = get_timebook(timebook_id)
     require_staff_of(principal, tb.her_id, timebook_missing())

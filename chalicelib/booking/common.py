@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
 import time as _time
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from pydantic import BaseModel
-
 from chalicelib import clock, settings
-from chalicelib.domain.forms import Form, Question
+from chalicelib.domain.forms import Form
+from chalicelib.domain.model import Appointment
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chalicelib.storage import repository
-from chalicelib.storage.models import HealthContactItem, IdempotencyItem, TimebookItem, plain
+from chalicelib.storage import mapping, repository
+from chalicelib.storage.models import AppointmentItem, HealthContactItem, IdempotencyItem, TimebookItem, plain
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
@@ -28,10 +28,18 @@ settings.on_reset(_timebooks.clear)
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
-def request_hash_of(body: BaseModel) -> str:
-    """What makes two requests "the same" for an Idempotency-Key: their validated bodies."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def request_hash_of(command: Any) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: their commands (a dataclass of
+    the validated body's fields, so the hash is the body's as JSON, as it always was)."""
+    fields = dataclasses.asdict(command)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_as_json)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not part of a command")
 
 
 def idempotency_record(principal: Principal, scope: str, key: str, request_hash: str) -> IdempotencyItem | None:
@@ -132,18 +140,7 @@ def location_of(tb: TimebookItem, location_id: str) -> dict[str, str]:
 
 
 def form_of(tb: TimebookItem) -> Form:
-    raw = plain(tb.form)
-    questions = tuple(
-        Question(
-            id=q["id"],
-            text=q["text"],
-            kind=q.get("kind", "yes_no"),
-            required=bool(q.get("required", True)),
-            options=tuple(q.get("options") or ()),
-        )
-        for q in raw.get("questions") or []
-    )
-    return Form(title=raw.get("title", ""), questions=questions)
+    return mapping.form(tb.form)
 
 
 def require_staff_of(principal: Principal, her_id: str, missing: NotFound | None = None) -> None:
@@ -160,23 +157,13 @@ def require_citizen(principal: Principal) -> None:
         raise Forbidden("Only citizens may do this.", code="citizen_only")
 
 
-def answers_of(stored: list[dict[str, Any]], timebook_id: str) -> list[dict[str, str]]:
-    """An appointment's answers with each question's text, named from its timebook's form (a form
-    never changes once made, so the appointment stores only `{question_id, answer}`). Read
-    through the timebook cache: one GetItem per timebook and process, if any."""
-    if not stored:
-        return []
+def appointment_of(item: AppointmentItem) -> Appointment:
+    """The appointment a use case hands out, its answers named from its timebook's form (read
+    only for answers stored without their question's text, through the timebook cache)."""
     texts: dict[str, str] = {}
-    if any("question" not in a for a in stored):
+    if any("question" not in plain(a) for a in item.answers or []):
         try:
-            texts = {q.id: q.text for q in form_of(timebook(timebook_id)).questions}
+            texts = {q.id: q.text for q in form_of(timebook(plain(item.timebook).get("id", ""))).questions}
         except NotFound:
             texts = {}
-    return [
-        {
-            "question_id": str(a["question_id"]),
-            "question": str(a.get("question") or texts.get(str(a["question_id"]), a["question_id"])),
-            "answer": str(a["answer"]),
-        }
-        for a in stored
-    ]
+    return mapping.appointment(item, texts)

@@ -23,28 +23,30 @@ from chalicelib import budget, clock
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places
+from chalicelib.domain.model import HealthContact, Timebook
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import InvalidInput
-from chalicelib.storage import repository
-from chalicelib.storage.models import DaySummaryItem, HealthContactItem, SlotItem, TimebookItem
+from chalicelib.storage import mapping, repository
+from chalicelib.storage.models import DaySummaryItem, SlotItem
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # Dates a timebook can sensibly have; outside them date arithmetic would overflow.
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
-def health_contacts() -> list[HealthContactItem]:
+def health_contacts() -> list[HealthContact]:
     """Step 1: those that switched on «Timebestilling» (it makes the «Bestill time» button)."""
-    return [hc for hc in repository.list_health_contacts() if "timebestilling" in (hc.processes or [])]
+    found = repository.list_health_contacts()
+    return [mapping.health_contact(hc) for hc in found if "timebestilling" in (hc.processes or [])]
 
 
-def timebooks(hc_id: str) -> list[TimebookItem]:
+def timebooks(hc_id: str) -> list[Timebook]:
     health_contact(hc_id)
-    return repository.list_timebooks(hc_id)
+    return [mapping.timebook(tb) for tb in repository.list_timebooks(hc_id)]
 
 
-def timebook(timebook_id: str) -> TimebookItem:
-    return get_timebook(timebook_id)
+def timebook(timebook_id: str) -> Timebook:
+    return mapping.timebook(get_timebook(timebook_id))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from typing import Any, Protocol
 from chalicelib import clock
 from chalicelib.booking import discovery
 from chalicelib.domain.capacity import free_places
+from chalicelib.domain.model import HealthContact
 from chalicelib.fhir import scheduling
 from chalicelib.storage import repository
-from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem, plain
+from chalicelib.storage.models import SlotItem, TimebookItem, plain
 
 MANIFEST = "$bulk-publish"
 FILES = {"Location": "locations.ndjson", "Schedule": "schedules.ndjson", "Slot": "slots.ndjson"}
@@ -86,7 +87,7 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
     locations: dict[str, dict[str, Any]] = {}
     schedules: list[dict[str, Any]] = []
     slots: list[dict[str, Any]] = []
-    contacts: list[HealthContactItem] = discovery.health_contacts()
+    contacts: list[HealthContact] = discovery.health_contacts()
     for contact in contacts:
         counter[0] += 1
         phone = getattr(contact, "phone", None) or None

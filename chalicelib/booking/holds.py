@@ -11,6 +11,7 @@ from __future__ import annotations
 import time as _time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import discovery, waitlist
@@ -36,12 +37,15 @@ from chalicelib.booking.slots import (
 from chalicelib.domain.capacity import Candidate, Claim, spread_choice
 from chalicelib.domain.holds import Refusal, hold_expires_at, live_hold, new_hold_id, parse_hold_id, refusal
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.model import Hold
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, HoldExpired, NotFound
-from chalicelib.http.schemas import HoldIn
 from chalicelib.storage import repository
 from chalicelib.storage.models import PersonItem, SlotItem, TimebookItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import TakeHold
 
 # How many of the earliest free places a "first available" request chooses among at random.
 FIRST_AVAILABLE_WINDOW = 24
@@ -54,11 +58,8 @@ SOLD_OUT_MEMO_SECONDS = 2.0
 _sold_out: dict[tuple[str, str | None, date], float] = {}
 
 
-@dataclass(frozen=True)
-class Hold:
-    id: str
-    slot: SlotItem
-    expires_at: datetime
+def _hold(hold_id: str, slot: SlotItem, expires_at: datetime) -> Hold:
+    return Hold(hold_id, slot.slot_id, slot.location_id, slot.start, slot.end, expires_at)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
         ),
         now_epoch,
     )
-    return Hold(hold_id, attempt.slot, expires)
+    return _hold(hold_id, attempt.slot, expires)
 
 
 def _old_hold(person: PersonItem | None, now_epoch: int) -> tuple[SlotRef, int, str] | None:
@@ -146,10 +147,10 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
     if why is not None or claim is None:
         raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
-    return Hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
+    return _hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
 
 
-def hold(principal: Principal, body: HoldIn, idempotency_key: str | None = None) -> tuple[Hold, bool]:
+def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:
     """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
     require_citizen(principal)
     for_pid = resolve_for_pid(principal, body.for_pid)

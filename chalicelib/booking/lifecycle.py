@@ -12,7 +12,7 @@ from datetime import datetime
 from chalicelib import clock
 from chalicelib.booking import audit, waitlist
 from chalicelib.booking.appointments import one_of_mine
-from chalicelib.booking.common import iso, location_of, require_staff_of
+from chalicelib.booking.common import appointment_of, iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import event_for, publish_now
 from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
@@ -26,6 +26,7 @@ from chalicelib.domain.appointments import (
     rescheduled_status,
 )
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
+from chalicelib.domain.model import Appointment
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
@@ -120,21 +121,21 @@ def _still_counts(item: AppointmentItem, now: datetime) -> bool:
     return item.lane is not None and datetime.fromisoformat(item.end) > now
 
 
-def confirm(principal: Principal, appointment_id: str) -> AppointmentItem:
+def confirm(principal: Principal, appointment_id: str) -> Appointment:
     """«Tildelt»: staff confirm a request."""
     load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
-    return _apply(load, Transition.CONFIRM, audit_of=_audited(principal, Transition.CONFIRM))
+    return appointment_of(_apply(load, Transition.CONFIRM, audit_of=_audited(principal, Transition.CONFIRM)))
 
 
-def reject(principal: Principal, appointment_id: str, reason: str) -> AppointmentItem:
+def reject(principal: Principal, appointment_id: str, reason: str) -> Appointment:
     load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
-    return _apply(load, Transition.REJECT, reason, audit_of=_audited(principal, Transition.REJECT))
+    return appointment_of(_apply(load, Transition.REJECT, reason, audit_of=_audited(principal, Transition.REJECT)))
 
 
-def cancel_as_staff(principal: Principal, appointment_id: str, reason: str) -> AppointmentItem:
+def cancel_as_staff(principal: Principal, appointment_id: str, reason: str) -> Appointment:
     """Staff may cancel at any time (a station closes), with a reason the citizen reads."""
     load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
-    return _apply(load, Transition.CANCEL, reason, audit_of=_audited(principal, Transition.CANCEL))
+    return appointment_of(_apply(load, Transition.CANCEL, reason, audit_of=_audited(principal, Transition.CANCEL)))
 
 
 def cancel_for_closure(appointment_id: str, reason: str) -> AppointmentItem:
@@ -161,12 +162,13 @@ def _citizen_appointment_before_deadline(principal: Principal, appointment_id: s
     return item
 
 
-def cancel(principal: Principal, appointment_id: str) -> AppointmentItem:
+def cancel(principal: Principal, appointment_id: str) -> Appointment:
     """«Avbestill time»: before the timebook's deadline; frees the place in the same step."""
-    return _apply(lambda: _citizen_appointment_before_deadline(principal, appointment_id), Transition.CANCEL)
+    load = lambda: _citizen_appointment_before_deadline(principal, appointment_id)  # noqa: E731
+    return appointment_of(_apply(load, Transition.CANCEL))
 
 
-def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> AppointmentItem:
+def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appointment:
     """Move to another slot of the same timebook: the new place is taken and the old one freed at
     once. The appointment takes the new slot's length; where the timebook needs confirmation, a
     confirmed appointment that moves is a request again until staff confirm it."""
@@ -219,5 +221,5 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             ("version", int(item.version) + 1),
         ):
             setattr(item, name, value)
-        return item
+        return appointment_of(item)
     raise slot_unavailable()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from chalicelib import clock
 from chalicelib.booking import audit
 from chalicelib.booking.common import (
@@ -16,15 +18,19 @@ from chalicelib.booking.common import (
 )
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
+from chalicelib.domain.forms import Form
+from chalicelib.domain.model import HealthContact, Location, Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
-from chalicelib.http.schemas import HealthContactIn, LocationIn, ScheduleIn, TimebookIn
-from chalicelib.storage import keys, repository
+from chalicelib.storage import keys, mapping, repository
 from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
 
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import AddLocation, AddSchedule, CreateHealthContact, CreateTimebook
 
-def create_health_contact(principal: Principal, body: HealthContactIn) -> HealthContactItem:
+
+def create_health_contact(principal: Principal, body: CreateHealthContact) -> HealthContact:
     if not principal.is_staff:
         raise Forbidden("Only staff may do this.", code="staff_only")
     if body.her_id not in principal.orgs:
@@ -43,10 +49,10 @@ def create_health_contact(principal: Principal, body: HealthContactIn) -> Health
     except repository.ConditionFailed as error:
         raise Conflict("This HER-id is already registered.", code="her_id_taken") from error
     audit.write(principal, item.id, "health_contact_created", item.id)  # the health contact's own log
-    return item
+    return mapping.health_contact(item)
 
 
-def create_timebook(principal: Principal, body: TimebookIn) -> TimebookItem:
+def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
     contact = health_contact(body.health_contact_id)
     require_staff_of(principal, contact.her_id, health_contact_missing())
     item = TimebookItem(
@@ -57,32 +63,43 @@ def create_timebook(principal: Principal, body: TimebookIn) -> TimebookItem:
         name=body.name,
         type=body.type,
         description=body.description,
-        resource=body.resource.model_dump(),
+        resource={"name": body.resource.name, "description": body.resource.description},
         requires_confirmation=body.requires_confirmation,
         hold_minutes=body.hold_minutes,
         cancel_deadline_hours=body.cancel_deadline_hours,
         max_active_per_person=body.max_active_per_person,
         waitlist_offer_minutes=body.waitlist_offer_minutes,
-        form=body.form.model_dump(),
+        form=_stored_form(body.form),
         locations=[],
         created_at=iso(clock.now()),
     )
     repository.create_timebook(item)
     audit.write(principal, item.id, "timebook_created", item.id)
-    return item
+    return mapping.timebook(item)
 
 
-def add_location(principal: Principal, timebook_id: str, body: LocationIn) -> dict[str, str]:
+def _stored_form(form: Form) -> dict[str, Any]:
+    """The form as the timebook stores it (read back by common.form_of)."""
+    return {
+        "title": form.title,
+        "questions": [
+            {"id": q.id, "text": q.text, "kind": q.kind, "required": q.required, "options": list(q.options)}
+            for q in form.questions
+        ],
+    }
+
+
+def add_location(principal: Principal, timebook_id: str, body: AddLocation) -> Location:
     tb = get_timebook(timebook_id, fresh=True)
     require_staff_of(principal, tb.her_id, timebook_missing())
-    location = {"id": new_id("loc"), **body.model_dump()}
+    location = {"id": new_id("loc"), "name": body.name, "address": body.address, "directions": body.directions}
     repository.add_location(tb, location)
     forget_timebook(timebook_id)
     audit.write(principal, tb.id, "location_added", location["id"])
-    return location
+    return mapping.location(location)
 
 
-def add_schedule(principal: Principal, timebook_id: str, body: ScheduleIn) -> int:
+def add_schedule(principal: Principal, timebook_id: str, body: AddSchedule) -> int:
     """Opening hours become slots; the same window posted again makes no slot twice."""
     tb = get_timebook(timebook_id, fresh=True)
     require_staff_of(principal, tb.her_id, timebook_missing())
@@ -123,7 +140,7 @@ def add_schedule(principal: Principal, timebook_id: str, body: ScheduleIn) -> in
     return created
 
 
-def _window_of(body: ScheduleIn) -> dict[str, str | int]:
+def _window_of(body: AddSchedule) -> dict[str, str | int]:
     return {
         "from": body.date_from.isoformat(),
         "to": body.date_to.isoformat(),

@@ -6,18 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import audit, waitlist
 from chalicelib.booking.common import require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places, taken_places
+from chalicelib.domain.model import Slot
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.http.schemas import SlotPatchIn
-from chalicelib.storage import repository, staffwork
+from chalicelib.storage import mapping, repository, staffwork
 from chalicelib.storage.models import SlotItem
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import ChangeSlot
 
 ATTEMPTS = 4
 
@@ -28,7 +32,7 @@ def _slot_missing() -> NotFound:
 
 @dataclass(frozen=True)
 class SlotState:
-    slot: SlotItem
+    slot: Slot
     taken: int
     free: int
 
@@ -37,13 +41,13 @@ def state_of(slot: SlotItem) -> SlotState:
     now = clock.epoch()
     claims = repository.claims_of(slot)
     return SlotState(
-        slot,
+        mapping.slot(slot),
         len(taken_places(claims, now)),
         len(free_places(int(slot.capacity), claims, now, bool(slot.closed))),
     )
 
 
-def change(principal: Principal, slot_id: str, body: SlotPatchIn) -> SlotState:
+def change(principal: Principal, slot_id: str, body: ChangeSlot) -> SlotState:
     """PATCH /admin/slots/{id}. Lowering below the places taken is 409 capacity_below_taken; a
     place freed by raising or reopening goes to the waitlist first."""
     ref = parse_slot_id(slot_id)

@@ -7,22 +7,23 @@ from dataclasses import dataclass
 from datetime import date
 
 from chalicelib import clock
-from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
+from chalicelib.booking.common import appointment_of, location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.appointments import ACTIVE, Status
 from chalicelib.domain.capacity import count
+from chalicelib.domain.model import Appointment, Slot
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import InvalidInput
-from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem, SlotItem
+from chalicelib.storage import mapping, repository
+from chalicelib.storage.models import AppointmentItem
 
 STATUSES = {s.value for s in Status}
 
 
 def appointments(
     principal: Principal, timebook_id: str | None, status: str | None, day: date | None, page: PageRequest | None = None
-) -> tuple[list[AppointmentItem], Position | None]:
+) -> tuple[list[Appointment], Position | None]:
     """One page of a timebook's appointments, by start (all of them without a page)."""
     if not timebook_id:
         raise InvalidInput("timebook_id is required.", fields=[("timebook_id", "is required")])
@@ -31,16 +32,18 @@ def appointments(
     tb = get_timebook(timebook_id)
     require_staff_of(principal, tb.her_id, timebook_missing())
     if page is None:
-        return repository.appointments_of_timebook(tb.id, day=day, status=status), None
-    return repository.appointments_of_timebook_page(tb.id, page, day=day, status=status)
+        found, after = repository.appointments_of_timebook(tb.id, day=day, status=status), None
+    else:
+        found, after = repository.appointments_of_timebook_page(tb.id, page, day=day, status=status)
+    return [appointment_of(item) for item in found], after
 
 
 @dataclass(frozen=True)
 class OverviewRow:
-    slot: SlotItem
+    slot: Slot
     booked: int
     held: int
-    appointments: list[AppointmentItem]
+    appointments: list[Appointment]
 
 
 def overview(principal: Principal, timebook_id: str, day: date, location_id: str | None) -> list[OverviewRow]:
@@ -60,10 +63,10 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
         claims = repository.claims_of(slot)
         rows.append(
             OverviewRow(
-                slot=slot,
+                slot=mapping.slot(slot),
                 booked=sum(1 for a in by_slot[slot.slot_id] if Status(a.status) in ACTIVE),
                 held=count(claims, "hold", now),
-                appointments=sorted(by_slot[slot.slot_id], key=lambda a: a.created_at),
+                appointments=[appointment_of(a) for a in sorted(by_slot[slot.slot_id], key=lambda a: a.created_at)],
             )
         )
     return sorted(rows, key=lambda r: (r.slot.start, r.slot.location_id))

@@ -18,25 +18,29 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import publish_now
-from chalicelib.booking.paging import Page, encode_cursor
 from chalicelib.booking.slots import limit_of, slot_minutes
 from chalicelib.domain.capacity import Claim, free_places
 from chalicelib.domain.holds import HoldRef, hold_expires_at, live_hold, new_hold_id
 from chalicelib.domain.identity import InvalidIdentity, validate_pid
 from chalicelib.domain.limits import free_lanes
+from chalicelib.domain.model import WaitlistEntry
+from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus, Offer, Window, effective_status
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chalicelib.http.schemas import WaitlistIn
-from chalicelib.storage import repository
+from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
 from chalicelib.storage.models import OutboxItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
+
+if TYPE_CHECKING:
+    from chalicelib.booking.commands import JoinWaitlist
 
 logger = logging.getLogger("timebok.waitlist")
 
@@ -54,15 +58,17 @@ def _window(entry: WaitlistEntryItem) -> Window:
 
 
 def offer_of(entry: WaitlistEntryItem) -> Offer | None:
-    raw = plain(entry.offer) if entry.offer else {}
-    if not raw:
-        return None
-    return Offer(raw["hold_id"], raw["slot_id"], int(raw["place"]), raw["start"], raw["end"], int(raw["expires_at"]))
+    return mapping.offer(entry)
 
 
 def status_of(entry: WaitlistEntryItem, now: datetime | None = None) -> EntryStatus:
     moment = now or clock.now()
     return effective_status(entry.status, offer_of(entry), _window(entry), moment, clock.epoch(moment))
+
+
+def entry_of(entry: WaitlistEntryItem) -> WaitlistEntry:
+    """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`)."""
+    return mapping.waitlist_entry(entry, status_of(entry))
 
 
 def _stamp(now: datetime) -> str:
@@ -77,7 +83,7 @@ def already_waiting() -> Conflict:
     return Conflict("This person is already on the waitlist of this timebook.", code="already_waiting")
 
 
-def join(principal: Principal, body: WaitlistIn) -> WaitlistEntryItem:
+def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
     """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
@@ -116,7 +122,7 @@ def join(principal: Principal, body: WaitlistIn) -> WaitlistEntryItem:
             if "guard" not in lost.failed or attempt or not _end_lapsed_entry_of(tb.id, for_pid):
                 raise already_waiting() from lost
     advance(tb.id, newcomer=entry.id)
-    return storage.get_entry(entry.id, consistent=True) or entry
+    return entry_of(storage.get_entry(entry.id, consistent=True) or entry)
 
 
 def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
@@ -138,11 +144,11 @@ def _mine(principal: Principal, entry_id: str) -> WaitlistEntryItem:
     return entry
 
 
-def mine(principal: Principal, page: Page) -> tuple[list[WaitlistEntryItem], str | None]:
+def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntry], Position | None]:
     """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
     require_citizen(principal)
-    found, last = storage.entries_of_people(principal.people(), page.limit, page.after)
-    return found, encode_cursor(last)
+    found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
+    return [entry_of(e) for e in found], continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:

@@ -32,6 +32,16 @@ class PageRequest:
     start: Position = Position()
 
 
+def sort_key_after(page: PageRequest) -> str | None:
+    """The one sort key a single list (not per person) continues after, if any."""
+    return page.start.after[0] if page.start.after else None
+
+
+def continue_after(sort_key: str | None) -> Position | None:
+    """Where a single list goes on: after this sort key, or nowhere (the last page)."""
+    return Position(0, (sort_key,)) if sort_key is not None else None
+
+
 def encode(position: Position | None) -> str | None:
     if position is None:
         return None

@@ -1,114 +1,133 @@
-"""Stored items as the response models of API.md."""
+"""The domain's objects (chalicelib/domain/model.py) as the response models of API.md."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from chalicelib.booking import waitlist as waitlist_cases
-from chalicelib.booking.closures import Totals
-from chalicelib.booking.common import answers_of, iso
-from chalicelib.booking.discovery import OpenSlot
-from chalicelib.booking.holds import Hold
-from chalicelib.booking.slot_admin import SlotState
-from chalicelib.booking.staff import OverviewRow
-from chalicelib.domain.waitlist import EntryStatus
-from chalicelib.http import schemas
-from chalicelib.storage.models import (
-    AppointmentItem,
-    AuditItem,
-    HealthContactItem,
-    InboxMessageItem,
-    TimebookItem,
-    WaitlistEntryItem,
-    plain,
-)
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.booking.closures import Totals
+    from chalicelib.booking.discovery import OpenSlot
+    from chalicelib.booking.slot_admin import SlotState
+    from chalicelib.booking.staff import OverviewRow
+    from chalicelib.domain.forms import Form
+    from chalicelib.domain.model import (
+        Appointment,
+        AuditRecord,
+        HealthContact,
+        Hold,
+        InboxMessage,
+        Location,
+        Timebook,
+        WaitlistEntry,
+    )
+    from chalicelib.http import schemas
+else:
+    schemas = lazy_module("chalicelib.http.schemas")  # pydantic classes built on first use
 
 
-def health_contact(item: HealthContactItem) -> schemas.HealthContactOut:
+def health_contact(contact: HealthContact) -> schemas.HealthContactOut:
     return schemas.HealthContactOut(
-        id=item.id,
-        name=item.name,
-        organisation=item.organisation,
-        service=item.service,
-        her_id=item.her_id,
-        processes=list(item.processes or []),
-        phone=item.phone,
+        id=contact.id,
+        name=contact.name,
+        organisation=contact.organisation,
+        service=contact.service,
+        her_id=contact.her_id,
+        processes=list(contact.processes),
+        phone=contact.phone,
     )
 
 
-def timebook_summary(item: TimebookItem) -> schemas.TimebookSummaryOut:
-    return schemas.TimebookSummaryOut(id=item.id, name=item.name, type=item.type, description=item.description)
+def timebook_summary(tb: Timebook) -> schemas.TimebookSummaryOut:
+    return schemas.TimebookSummaryOut(id=tb.id, name=tb.name, type=tb.type, description=tb.description)
 
 
-def timebook(item: TimebookItem) -> schemas.TimebookOut:
-    return schemas.TimebookOut(
-        id=item.id,
-        name=item.name,
-        type=item.type,
-        description=item.description,
-        health_contact=schemas.HealthContactRef(id=item.health_contact_id, name=item.health_contact_name),
-        resource=schemas.ResourceOut.model_validate(plain(item.resource)),
-        slot_minutes=int(item.slot_minutes) if item.slot_minutes is not None else None,
-        requires_confirmation=bool(item.requires_confirmation),
-        hold_minutes=int(item.hold_minutes),
-        cancel_deadline_hours=int(item.cancel_deadline_hours),
-        max_active_per_person=int(item.max_active_per_person) if item.max_active_per_person else None,
-        waitlist_offer_minutes=int(item.waitlist_offer_minutes or 30),
-        form=schemas.FormOut.model_validate(plain(item.form)),
-        locations=[schemas.LocationOut.model_validate(plain(loc)) for loc in item.locations or []],
-    )
+def location(place: Location) -> schemas.LocationOut:
+    return schemas.LocationOut(id=place.id, name=place.name, address=place.address, directions=place.directions)
 
 
-def slot(item: OpenSlot) -> schemas.SlotOut:
-    return schemas.SlotOut(
-        id=item.slot_id, start=item.start, end=item.end, location_id=item.location_id, free=item.free
-    )
-
-
-def hold(item: Hold) -> schemas.HoldOut:
-    return schemas.HoldOut(
-        id=item.id,
-        slot_id=item.slot.slot_id,
-        location_id=item.slot.location_id,
-        start=item.slot.start,
-        end=item.slot.end,
-        expires_at=iso(item.expires_at),
-    )
-
-
-def appointment(item: AppointmentItem) -> schemas.AppointmentOut:
-    return schemas.AppointmentOut(
-        id=item.id,
-        status=item.status,  # type: ignore[arg-type]
-        start=item.start,
-        end=item.end,
-        duration_minutes=int(item.duration_minutes),
-        timebook=schemas.TimebookRef.model_validate(plain(item.timebook)),
-        health_contact=schemas.HealthContactRef.model_validate(plain(item.health_contact)),
-        location=schemas.LocationOut.model_validate(plain(item.location)),
-        for_=schemas.PersonRef(name=item.for_name),
-        booked_by=schemas.PersonRef(name=item.booked_by_name),
-        answers=[
-            schemas.AnswerOut.model_validate(a)
-            for a in answers_of([plain(a) for a in item.answers or []], plain(item.timebook).get("id", ""))
+def form(found: Form) -> schemas.FormOut:
+    return schemas.FormOut(
+        title=found.title,
+        questions=[
+            schemas.QuestionOut(id=q.id, text=q.text, kind=q.kind, required=q.required, options=list(q.options))
+            for q in found.questions
         ],
-        phone=item.phone,
-        description=item.description,
-        reason=item.reason,
-        slot_id=item.slot_id,
-        created_at=item.created_at,
-        updated_at=item.updated_at,
     )
 
 
-def inbox_message(item: InboxMessageItem) -> schemas.InboxMessageOut:
+def timebook(tb: Timebook) -> schemas.TimebookOut:
+    return schemas.TimebookOut(
+        id=tb.id,
+        name=tb.name,
+        type=tb.type,
+        description=tb.description,
+        health_contact=schemas.HealthContactRef(id=tb.health_contact.id, name=tb.health_contact.name),
+        resource=schemas.ResourceOut(name=tb.resource.name, description=tb.resource.description),
+        slot_minutes=tb.slot_minutes,
+        requires_confirmation=tb.requires_confirmation,
+        hold_minutes=tb.hold_minutes,
+        cancel_deadline_hours=tb.cancel_deadline_hours,
+        max_active_per_person=tb.max_active_per_person,
+        waitlist_offer_minutes=tb.waitlist_offer_minutes,
+        form=form(tb.form),
+        locations=[location(place) for place in tb.locations],
+    )
+
+
+def slot(found: OpenSlot) -> schemas.SlotOut:
+    return schemas.SlotOut(
+        id=found.slot_id, start=found.start, end=found.end, location_id=found.location_id, free=found.free
+    )
+
+
+def hold(held: Hold) -> schemas.HoldOut:
+    from chalicelib.booking.common import iso  # loaded already by the use case that made the hold
+
+    return schemas.HoldOut(
+        id=held.id,
+        slot_id=held.slot_id,
+        location_id=held.location_id,
+        start=held.start,
+        end=held.end,
+        expires_at=iso(held.expires_at),
+    )
+
+
+def appointment(found: Appointment) -> schemas.AppointmentOut:
+    return schemas.AppointmentOut(
+        id=found.id,
+        status=found.status,  # type: ignore[arg-type]
+        start=found.start,
+        end=found.end,
+        duration_minutes=found.duration_minutes,
+        timebook=schemas.TimebookRef(id=found.timebook.id, name=found.timebook.name, type=found.timebook.type),
+        health_contact=schemas.HealthContactRef(id=found.health_contact.id, name=found.health_contact.name),
+        location=location(found.location),
+        for_=schemas.PersonRef(name=found.for_name),
+        booked_by=schemas.PersonRef(name=found.booked_by_name),
+        answers=[
+            schemas.AnswerOut(question_id=a.question_id, question=a.question, answer=a.answer) for a in found.answers
+        ],
+        phone=found.phone,
+        description=found.description,
+        reason=found.reason,
+        slot_id=found.slot_id,
+        created_at=found.created_at,
+        updated_at=found.updated_at,
+    )
+
+
+def inbox_message(message: InboxMessage) -> schemas.InboxMessageOut:
     return schemas.InboxMessageOut(
-        id=item.id,
-        appointment_id=item.appointment_id,
-        kind=item.kind,  # type: ignore[arg-type]
-        title=item.title,
-        body=item.body,
-        created_at=item.created_at,
+        id=message.id,
+        appointment_id=message.appointment_id,
+        kind=message.kind,  # type: ignore[arg-type]
+        title=message.title,
+        body=message.body,
+        created_at=message.created_at,
     )
 
 
@@ -118,10 +137,10 @@ def overview_row(row: OverviewRow) -> schemas.OverviewSlotOut:
         start=row.slot.start,
         end=row.slot.end,
         location_id=row.slot.location_id,
-        capacity=int(row.slot.capacity),
+        capacity=row.slot.capacity,
         booked=row.booked,
         held=row.held,
-        closed=bool(row.slot.closed),
+        closed=row.slot.closed,
         appointments=[
             schemas.OverviewAppointmentOut(id=a.id, status=a.status, for_=schemas.PersonRef(name=a.for_name))  # type: ignore[arg-type]
             for a in row.appointments
@@ -129,12 +148,14 @@ def overview_row(row: OverviewRow) -> schemas.OverviewSlotOut:
     )
 
 
-def waitlist_entry(item: WaitlistEntryItem) -> schemas.WaitlistEntryOut:
+def waitlist_entry(entry: WaitlistEntry) -> schemas.WaitlistEntryOut:
     """The entry as it is now: a lapsed offer or a passed window shows `expired` before any sweep."""
-    status = waitlist_cases.status_of(item)
-    offer = waitlist_cases.offer_of(item)
+    from chalicelib.booking.common import iso  # loaded already by the use case that read the entry
+    from chalicelib.domain.waitlist import EntryStatus
+
+    offer = entry.offer
     offer_out = None
-    if status == EntryStatus.OFFERED and offer is not None:
+    if entry.status == EntryStatus.OFFERED and offer is not None:
         offer_out = schemas.WaitlistOfferOut(
             hold_id=offer.hold_id,
             slot_id=offer.slot_id,
@@ -143,14 +164,14 @@ def waitlist_entry(item: WaitlistEntryItem) -> schemas.WaitlistEntryOut:
             expires_at=iso(datetime.fromtimestamp(offer.expires_at, UTC)),
         )
     return schemas.WaitlistEntryOut(
-        id=item.id,
-        timebook_id=item.timebook_id,
-        location_id=item.location_id,
-        from_=item.window_from,
-        to=item.window_to,
-        status=status.value,  # type: ignore[arg-type]
+        id=entry.id,
+        timebook_id=entry.timebook_id,
+        location_id=entry.location_id,
+        from_=entry.window_from,
+        to=entry.window_to,
+        status=entry.status.value,  # type: ignore[arg-type]
         offer=offer_out,
-        created_at=iso(datetime.fromisoformat(item.created_at)),
+        created_at=iso(datetime.fromisoformat(entry.created_at)),
     )
 
 
@@ -161,8 +182,8 @@ def admin_slot(state: SlotState) -> schemas.SlotAdminOut:
         start=slot.start,
         end=slot.end,
         location_id=slot.location_id,
-        capacity=int(slot.capacity),
-        closed=bool(slot.closed),
+        capacity=slot.capacity,
+        closed=slot.closed,
         taken=state.taken,
         free=state.free,
     )
@@ -172,7 +193,12 @@ def closure(totals: Totals) -> schemas.ClosureOut:
     return schemas.ClosureOut(**totals.as_counts(), complete=totals.complete)
 
 
-def audit_record(item: AuditItem) -> schemas.AuditRecordOut:
+def audit_record(record: AuditRecord) -> schemas.AuditRecordOut:
     return schemas.AuditRecordOut(
-        id=item.id, at=item.at, actor=item.actor, action=item.action, target=item.target, detail=plain(item.detail)
+        id=record.id,
+        at=record.at,
+        actor=record.actor,
+        action=record.action,
+        target=record.target,
+        detail=dict(record.detail),
     )

@@ -11,9 +11,10 @@ from typing import Any
 
 from chalicelib import clock
 from chalicelib.booking import discovery, setup
+from chalicelib.booking.commands import AddSchedule
 from chalicelib.domain.people import Principal
+from chalicelib.http.commands import to_command
 from chalicelib.http.schemas import HealthContactIn, LocationIn, ScheduleIn, TimebookIn
-from chalicelib.storage.models import plain
 
 SMITTEVERN_HER_ID = "8100001"
 LEGEVAKT_HER_ID = "8100002"
@@ -73,18 +74,20 @@ def demo_people() -> list[dict[str, Any]]:
     ]
 
 
-def _schedule(location_id: str, first: date, weeks: int, capacity: int, end_hour: int = 13) -> ScheduleIn:
-    return ScheduleIn.model_validate(
-        {
-            "location_id": location_id,
-            "from": first.isoformat(),
-            "to": (first + timedelta(weeks=weeks)).isoformat(),
-            "weekdays": [1, 2, 3, 4, 5],
-            "start_time": "08:00",
-            "end_time": f"{end_hour:02d}:00",
-            "slot_minutes": 15,
-            "capacity": capacity,
-        }
+def _schedule(location_id: str, first: date, weeks: int, capacity: int, end_hour: int = 13) -> AddSchedule:
+    return to_command(
+        ScheduleIn.model_validate(
+            {
+                "location_id": location_id,
+                "from": first.isoformat(),
+                "to": (first + timedelta(weeks=weeks)).isoformat(),
+                "weekdays": [1, 2, 3, 4, 5],
+                "start_time": "08:00",
+                "end_time": f"{end_hour:02d}:00",
+                "slot_minutes": 15,
+                "capacity": capacity,
+            }
+        )
     )
 
 
@@ -103,7 +106,7 @@ def existing() -> Demo | None:
         smittevern.id,
         legevakt.id,
         koronatest.id,
-        plain(koronatest.locations[0])["id"],
+        koronatest.locations[0].id,
         books["koronavaksine"].id,
         legevakt_books["konsultasjon"].id,
     )
@@ -118,75 +121,91 @@ def seed(weeks: int = 8) -> Demo:
     today = clock.local(clock.now()).date()
     smittevern = setup.create_health_contact(
         staff,
-        HealthContactIn(
-            organisation="Helsenorge Kommune", service="Smittevern", her_id=SMITTEVERN_HER_ID, phone="+47 22 00 00 00"
+        to_command(
+            HealthContactIn(
+                organisation="Helsenorge Kommune",
+                service="Smittevern",
+                her_id=SMITTEVERN_HER_ID,
+                phone="+47 22 00 00 00",
+            )
         ),
     )
     legevakt = setup.create_health_contact(
-        staff, HealthContactIn(organisation="Helsenorge Kommune", service="Legevakt", her_id=LEGEVAKT_HER_ID)
+        staff,
+        to_command(HealthContactIn(organisation="Helsenorge Kommune", service="Legevakt", her_id=LEGEVAKT_HER_ID)),
     )
     koronatest = setup.create_timebook(
         staff,
-        TimebookIn.model_validate(
-            {
-                "health_contact_id": smittevern.id,
-                "name": "Koronatest",
-                "type": "koronatest",
-                "description": "Timebestilling koronatest. På grunn av stor pågang prioriteres testing av "
-                "personer med mistanke om covid-19-sykdom.",
-                "resource": {
-                    "name": "Kovidtest (hs), Smittevern (Feberpoliklinikk), Helsenorge Kommune",
-                    "description": "Dette er en tjeneste ved kommunen sin helsestasjon hvor du kan bestille "
-                    "Covid-19 test. Den er ved tjeneste smittevern og har type Koronatest.",
-                },
-                "requires_confirmation": True,
-                "hold_minutes": 10,
-                "cancel_deadline_hours": 2,
-                "form": {"title": "Timebestilling koronatest", "questions": KORONATEST_QUESTIONS},
-            }
+        to_command(
+            TimebookIn.model_validate(
+                {
+                    "health_contact_id": smittevern.id,
+                    "name": "Koronatest",
+                    "type": "koronatest",
+                    "description": "Timebestilling koronatest. På grunn av stor pågang prioriteres testing av "
+                    "personer med mistanke om covid-19-sykdom.",
+                    "resource": {
+                        "name": "Kovidtest (hs), Smittevern (Feberpoliklinikk), Helsenorge Kommune",
+                        "description": "Dette er en tjeneste ved kommunen sin helsestasjon hvor du kan bestille "
+                        "Covid-19 test. Den er ved tjeneste smittevern og har type Koronatest.",
+                    },
+                    "requires_confirmation": True,
+                    "hold_minutes": 10,
+                    "cancel_deadline_hours": 2,
+                    "form": {"title": "Timebestilling koronatest", "questions": KORONATEST_QUESTIONS},
+                }
+            )
         ),
     )
     station = setup.add_location(
         staff,
         koronatest.id,
-        LocationIn(name="Korona teststasjon A", address="Gaten 1, 0271 Oslo", directions="Følg skilting"),
+        to_command(LocationIn(name="Korona teststasjon A", address="Gaten 1, 0271 Oslo", directions="Følg skilting")),
     )
-    setup.add_schedule(staff, koronatest.id, _schedule(station["id"], today, weeks, capacity=2))
+    setup.add_schedule(staff, koronatest.id, _schedule(station.id, today, weeks, capacity=2))
 
     vaksine = setup.create_timebook(
         staff,
-        TimebookIn.model_validate(
-            {
-                "health_contact_id": smittevern.id,
-                "name": "Koronavaksine",
-                "type": "koronavaksine",
-                "description": "Vaksinasjon mot covid-19.",
-                "resource": {"name": "Koronavaksinasjon, Smittevern, Helsenorge Kommune"},
-                "requires_confirmation": False,
-                "cancel_deadline_hours": 24,
-            }
+        to_command(
+            TimebookIn.model_validate(
+                {
+                    "health_contact_id": smittevern.id,
+                    "name": "Koronavaksine",
+                    "type": "koronavaksine",
+                    "description": "Vaksinasjon mot covid-19.",
+                    "resource": {"name": "Koronavaksinasjon, Smittevern, Helsenorge Kommune"},
+                    "requires_confirmation": False,
+                    "cancel_deadline_hours": 24,
+                }
+            )
         ),
     )
     hall = setup.add_location(
-        staff, vaksine.id, LocationIn(name="Vaksinasjonssenteret", address="Gaten 3, 0271 Oslo", directions="Inngang B")
+        staff,
+        vaksine.id,
+        to_command(LocationIn(name="Vaksinasjonssenteret", address="Gaten 3, 0271 Oslo", directions="Inngang B")),
     )
-    setup.add_schedule(staff, vaksine.id, _schedule(hall["id"], today, 2, capacity=4, end_hour=10))
+    setup.add_schedule(staff, vaksine.id, _schedule(hall.id, today, 2, capacity=4, end_hour=10))
 
     konsultasjon = setup.create_timebook(
         staff,
-        TimebookIn.model_validate(
-            {
-                "health_contact_id": legevakt.id,
-                "name": "Konsultasjon",
-                "type": "konsultasjon",
-                "description": "Konsultasjon ved legevakten.",
-                "resource": {"name": "Legevakt, Helsenorge Kommune"},
-                "requires_confirmation": True,
-            }
+        to_command(
+            TimebookIn.model_validate(
+                {
+                    "health_contact_id": legevakt.id,
+                    "name": "Konsultasjon",
+                    "type": "konsultasjon",
+                    "description": "Konsultasjon ved legevakten.",
+                    "resource": {"name": "Legevakt, Helsenorge Kommune"},
+                    "requires_confirmation": True,
+                }
+            )
         ),
     )
     room = setup.add_location(
-        staff, konsultasjon.id, LocationIn(name="Legevakten", address="Gaten 5, 0271 Oslo", directions="2. etasje")
+        staff,
+        konsultasjon.id,
+        to_command(LocationIn(name="Legevakten", address="Gaten 5, 0271 Oslo", directions="2. etasje")),
     )
-    setup.add_schedule(staff, konsultasjon.id, _schedule(room["id"], today, 2, capacity=1, end_hour=10))
-    return Demo(smittevern.id, legevakt.id, koronatest.id, station["id"], vaksine.id, konsultasjon.id)
+    setup.add_schedule(staff, konsultasjon.id, _schedule(room.id, today, 2, capacity=1, end_hour=10))
+    return Demo(smittevern.id, legevakt.id, koronatest.id, station.id, vaksine.id, konsultasjon.id)

@@ -372,6 +372,7 @@ def test_represents_is_bounded(client, demo):
 def test_lists_are_paged(client, demo, staff_token):
     from chalicelib.booking import appointments as booking
     from chalicelib.domain.people import Principal
+    from chalicelib.http.commands import to_command
     from chalicelib.http.schemas import AppointmentIn
 
     child = Citizen(471)
@@ -387,7 +388,7 @@ def test_lists_are_paged(client, demo, staff_token):
     for n, slot in enumerate(slots[:5]):
         for_pid = child.pid if n % 2 else None
         answers = {q["id"]: "nei" for q in client.get(f"/timebooks/{tb}").json["form"]["questions"]}
-        body = AppointmentIn(slot_id=slot["id"], phone=parent.phone, answers=answers, for_pid=for_pid)
+        body = to_command(AppointmentIn(slot_id=slot["id"], phone=parent.phone, answers=answers, for_pid=for_pid))
         made.append(booking.book(principal, body)[0].id)
     seen, cursor, pages = [], None, 0
     while True:

@@ -26,6 +26,7 @@ from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.holds import new_hold_id, parse_hold_id, person_tag
 from chalicelib.domain.people import Principal
 from chalicelib.errors import TimebokError
+from chalicelib.http.commands import to_command
 from chalicelib.http.schemas import AppointmentIn, HealthContactIn, LocationIn, ScheduleIn, TimebookIn
 from chalicelib.storage import repository
 from tests.conftest import moto_aws
@@ -98,41 +99,47 @@ class BookingMachine(RuleBasedStateMachine):
         day = (clock.local(clock.now()) + timedelta(days=30)).date()
         clock.advance(datetime.combine(day, time(7, 40), tzinfo=clock.OSLO) - clock.now())
         contact = setup.create_health_contact(
-            STAFF, HealthContactIn(organisation="Testkommune", service="Smittevern", her_id="900")
+            STAFF, to_command(HealthContactIn(organisation="Testkommune", service="Smittevern", her_id="900"))
         )
         book = setup.create_timebook(
             STAFF,
-            TimebookIn.model_validate(
-                {
-                    "health_contact_id": contact.id,
-                    "name": "Koronatest",
-                    "type": "koronatest",
-                    "resource": {"name": "Test"},
-                    "requires_confirmation": True,
-                    "hold_minutes": HOLD_MINUTES,
-                    "cancel_deadline_hours": 0,
-                    "max_active_per_person": LIMIT,
-                }
+            to_command(
+                TimebookIn.model_validate(
+                    {
+                        "health_contact_id": contact.id,
+                        "name": "Koronatest",
+                        "type": "koronatest",
+                        "resource": {"name": "Test"},
+                        "requires_confirmation": True,
+                        "hold_minutes": HOLD_MINUTES,
+                        "cancel_deadline_hours": 0,
+                        "max_active_per_person": LIMIT,
+                    }
+                )
             ),
         )
         self.timebook_id = book.id
         self.slots: dict[str, ModelSlot] = {}
         for capacity, end in ((2, "08:45"), (1, "08:15")):
-            location = setup.add_location(STAFF, book.id, LocationIn(name=f"Sted {capacity}", address="Gaten 1"))
+            location = setup.add_location(
+                STAFF, book.id, to_command(LocationIn(name=f"Sted {capacity}", address="Gaten 1"))
+            )
             setup.add_schedule(
                 STAFF,
                 book.id,
-                ScheduleIn.model_validate(
-                    {
-                        "location_id": location["id"],
-                        "from": day.isoformat(),
-                        "to": day.isoformat(),
-                        "weekdays": [1, 2, 3, 4, 5, 6, 7],
-                        "start_time": "08:00",
-                        "end_time": end,
-                        "slot_minutes": 15,
-                        "capacity": capacity,
-                    }
+                to_command(
+                    ScheduleIn.model_validate(
+                        {
+                            "location_id": location.id,
+                            "from": day.isoformat(),
+                            "to": day.isoformat(),
+                            "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                            "start_time": "08:00",
+                            "end_time": end,
+                            "slot_minutes": 15,
+                            "capacity": capacity,
+                        }
+                    )
                 ),
             )
         for slot in repository.query_slots(book.id, f"{day:%Y-%m}"):
@@ -289,7 +296,7 @@ class BookingMachine(RuleBasedStateMachine):
         now = self._now()
         live = slot.live_place_of(hold_id, now) is not None
         expected = not thief and live and slot.start > now and self._active(who, now) < LIMIT
-        body = AppointmentIn(hold_id=hold_id, phone=make_phone(who), answers={})
+        body = to_command(AppointmentIn(hold_id=hold_id, phone=make_phone(who), answers={}))
         try:
             made, _ = appointments.book(caller, body)
         except TimebokError as error:
@@ -314,7 +321,7 @@ class BookingMachine(RuleBasedStateMachine):
         slot = list(self.slots.values())[slot_index]
         now = self._now()
         expected = slot.taken(now) < slot.capacity and slot.start > now and self._active(who, now) < LIMIT
-        body = AppointmentIn(slot_id=slot.slot_id, phone=make_phone(who), answers={})
+        body = to_command(AppointmentIn(slot_id=slot.slot_id, phone=make_phone(who), answers={}))
         try:
             made, _ = appointments.book(CITIZENS[who], body)
         except TimebokError as error:

@@ -30,6 +30,7 @@ from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import EntryStatus
 from chalicelib.errors import TimebokError
+from chalicelib.http.commands import to_command
 from chalicelib.http.schemas import (
     AppointmentIn,
     HealthContactIn,
@@ -57,40 +58,44 @@ class WaitlistMachine(RuleBasedStateMachine):
         self._aws.enter_context(moto_aws())
         os.environ["RELAY_AFTER_COMMIT"] = "disabled"  # events stay in the outbox: SQS is not under test
         contact = setup.create_health_contact(
-            STAFF, HealthContactIn(organisation="Testkommune", service="Lab", her_id="901")
+            STAFF, to_command(HealthContactIn(organisation="Testkommune", service="Lab", her_id="901"))
         )
         book = setup.create_timebook(
             STAFF,
-            TimebookIn.model_validate(
-                {
-                    "health_contact_id": contact.id,
-                    "name": "Blodprøve",
-                    "type": "lab",
-                    "resource": {"name": "Lab"},
-                    "requires_confirmation": False,
-                    "cancel_deadline_hours": 0,
-                    "max_active_per_person": None,
-                    "waitlist_offer_minutes": OFFER_MINUTES,
-                }
+            to_command(
+                TimebookIn.model_validate(
+                    {
+                        "health_contact_id": contact.id,
+                        "name": "Blodprøve",
+                        "type": "lab",
+                        "resource": {"name": "Lab"},
+                        "requires_confirmation": False,
+                        "cancel_deadline_hours": 0,
+                        "max_active_per_person": None,
+                        "waitlist_offer_minutes": OFFER_MINUTES,
+                    }
+                )
             ),
         )
         self.timebook_id = book.id
-        location = setup.add_location(STAFF, book.id, LocationIn(name="Lab", address="Gaten 1"))
+        location = setup.add_location(STAFF, book.id, to_command(LocationIn(name="Lab", address="Gaten 1")))
         day = (clock.local(clock.now()) + timedelta(days=20)).date().isoformat()
         setup.add_schedule(
             STAFF,
             book.id,
-            ScheduleIn.model_validate(
-                {
-                    "location_id": location["id"],
-                    "from": day,
-                    "to": day,
-                    "weekdays": [1, 2, 3, 4, 5, 6, 7],
-                    "start_time": "08:00",
-                    "end_time": "08:30",
-                    "slot_minutes": 15,
-                    "capacity": 1,
-                }
+            to_command(
+                ScheduleIn.model_validate(
+                    {
+                        "location_id": location.id,
+                        "from": day,
+                        "to": day,
+                        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                        "start_time": "08:00",
+                        "end_time": "08:30",
+                        "slot_minutes": 15,
+                        "capacity": 1,
+                    }
+                )
             ),
         )
         self.slot_ids = [
@@ -130,7 +135,7 @@ class WaitlistMachine(RuleBasedStateMachine):
     @rule(who=st.integers(0, 4))
     def join(self, who: int) -> None:
         try:
-            waitlist.join(CITIZENS[who], WaitlistIn(timebook_id=self.timebook_id))
+            waitlist.join(CITIZENS[who], to_command(WaitlistIn(timebook_id=self.timebook_id)))
         except TimebokError as error:
             assert error.code == "already_waiting"
             assert waitlist.status_of(self._live_entry(who)) in (EntryStatus.WAITING, EntryStatus.OFFERED)
@@ -148,7 +153,7 @@ class WaitlistMachine(RuleBasedStateMachine):
         offer = waitlist.offer_of(entry) if entry else None
         if offer is None:
             return
-        body = AppointmentIn(hold_id=offer.hold_id, phone=make_phone(who), answers={})
+        body = to_command(AppointmentIn(hold_id=offer.hold_id, phone=make_phone(who), answers={}))
         try:
             made, _ = appointments.book(CITIZENS[who], body)
         except TimebokError as error:
@@ -160,7 +165,7 @@ class WaitlistMachine(RuleBasedStateMachine):
 
     @rule(who=st.integers(0, 4), slot=st.integers(0, 1))
     def book_slot(self, who: int, slot: int) -> None:
-        body = AppointmentIn(slot_id=self.slot_ids[slot], phone=make_phone(who), answers={})
+        body = to_command(AppointmentIn(slot_id=self.slot_ids[slot], phone=make_phone(who), answers={}))
         with contextlib.suppress(TimebokError):
             made, _ = appointments.book(CITIZENS[who], body)
             self.appointment_ids.append(made.id)
@@ -178,7 +183,7 @@ class WaitlistMachine(RuleBasedStateMachine):
     @rule(slot=st.integers(0, 1), capacity=st.integers(0, 3))
     def change_capacity(self, slot: int, capacity: int) -> None:
         with contextlib.suppress(TimebokError):
-            slot_admin.change(STAFF, self.slot_ids[slot], SlotPatchIn(capacity=capacity))
+            slot_admin.change(STAFF, self.slot_ids[slot], to_command(SlotPatchIn(capacity=capacity)))
 
     @rule(who=st.integers(0, 4), slot=st.integers(0, 1), place=st.integers(0, 2))
     def racing_offer(self, who: int, slot: int, place: int) -> None:

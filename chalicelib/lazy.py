@@ -1,0 +1,28 @@
+"""A module imported on first use, for what most of a Lambda cold start does not need yet: app.py
+names every use case and the request models, but each request loads only its own.
+
+The stand-in is a proxy, not the module: every attribute is read from the real module (imported
+once, by the import system's own per-module lock, so two threads that both touch it first are
+safe, unlike importlib's LazyLoader before Python 3.12), and a test that patches the real module
+is seen through it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import Any
+
+
+class LazyModule(ModuleType):
+    def __getattr__(self, attribute: str) -> Any:  # only for what the proxy itself does not have
+        return getattr(importlib.import_module(self.__name__), attribute)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self.__name__!r}>"
+
+
+def lazy_module(name: str) -> ModuleType:
+    """`name` if it is imported already, else a proxy that imports it on the first attribute read."""
+    return sys.modules.get(name) or LazyModule(name)

@@ -1,0 +1,188 @@
+"""Stored items as the domain's objects (chalicelib/domain/model.py): the one place that reads an
+item's attributes for the layers above, so the HTTP layer never sees PynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.domain.forms import Answer, Form, Question
+from chalicelib.domain.model import (
+    Appointment,
+    AuditRecord,
+    HealthContact,
+    HealthContactRef,
+    InboxMessage,
+    Location,
+    Resource,
+    Slot,
+    Timebook,
+    TimebookRef,
+    WaitlistEntry,
+)
+from chalicelib.domain.waitlist import EntryStatus, Offer
+from chalicelib.storage.models import (
+    AppointmentItem,
+    AuditItem,
+    HealthContactItem,
+    InboxMessageItem,
+    SlotItem,
+    TimebookItem,
+    WaitlistEntryItem,
+    plain,
+)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def health_contact(item: HealthContactItem) -> HealthContact:
+    return HealthContact(
+        id=item.id,
+        organisation=item.organisation,
+        service=item.service,
+        her_id=item.her_id,
+        processes=tuple(item.processes or ()),
+        phone=item.phone,
+    )
+
+
+def location(raw: Any) -> Location:
+    found = plain(raw)
+    return Location(
+        id=str(found.get("id", "")),
+        name=str(found.get("name", "")),
+        address=str(found.get("address", "")),
+        directions=str(found.get("directions") or ""),
+    )
+
+
+def form(raw: Any) -> Form:
+    """A timebook's stored form (a form never changes once made)."""
+    found = plain(raw)
+    return Form(
+        title=found.get("title", "") or "",
+        questions=tuple(
+            Question(
+                id=q["id"],
+                text=q["text"],
+                kind=q.get("kind", "yes_no"),
+                required=bool(q.get("required", True)),
+                options=tuple(q.get("options") or ()),
+            )
+            for q in found.get("questions") or []
+        ),
+    )
+
+
+def timebook(item: TimebookItem) -> Timebook:
+    resource = plain(item.resource)
+    return Timebook(
+        id=item.id,
+        name=item.name,
+        type=item.type,
+        description=item.description or "",
+        health_contact=HealthContactRef(item.health_contact_id, item.health_contact_name, item.her_id),
+        resource=Resource(name=str(resource.get("name", "")), description=str(resource.get("description") or "")),
+        slot_minutes=_int_or_none(item.slot_minutes),
+        requires_confirmation=bool(item.requires_confirmation),
+        hold_minutes=int(item.hold_minutes),
+        cancel_deadline_hours=int(item.cancel_deadline_hours),
+        max_active_per_person=int(item.max_active_per_person) if item.max_active_per_person else None,
+        waitlist_offer_minutes=int(item.waitlist_offer_minutes or 30),
+        form=form(item.form),
+        locations=tuple(location(raw) for raw in item.locations or []),
+    )
+
+
+def slot(item: SlotItem) -> Slot:
+    return Slot(
+        slot_id=item.slot_id,
+        timebook_id=item.timebook_id,
+        location_id=item.location_id,
+        start=item.start,
+        end=item.end,
+        capacity=int(item.capacity),
+        closed=bool(item.closed),
+    )
+
+
+def answers(stored: Any, question_texts: Mapping[str, str]) -> tuple[Answer, ...]:
+    """Stored answers ({question_id, answer}, older ones with the question's text), each named."""
+    named = []
+    for raw in stored or []:
+        found = plain(raw)
+        question_id = str(found["question_id"])
+        text = found.get("question") or question_texts.get(question_id, question_id)
+        named.append(Answer(question_id=question_id, question=str(text), answer=str(found["answer"])))
+    return tuple(named)
+
+
+def appointment(item: AppointmentItem, question_texts: Mapping[str, str] | None = None) -> Appointment:
+    """The appointment; its answers named from `question_texts` (its timebook's form)."""
+    tb, contact = plain(item.timebook), plain(item.health_contact)
+    return Appointment(
+        id=item.id,
+        status=item.status,
+        version=int(item.version or 0),
+        slot_id=item.slot_id,
+        place=int(item.place),
+        start=item.start,
+        end=item.end,
+        duration_minutes=int(item.duration_minutes),
+        cancel_deadline_hours=int(item.cancel_deadline_hours),
+        timebook=TimebookRef(id=str(tb.get("id", "")), name=str(tb.get("name", "")), type=str(tb.get("type", ""))),
+        health_contact=HealthContactRef(
+            id=str(contact.get("id", "")), name=str(contact.get("name", "")), her_id=str(contact.get("her_id", ""))
+        ),
+        location=location(item.location),
+        for_pid=item.for_pid,
+        for_name=item.for_name or "",
+        booked_by=item.booked_by,
+        booked_by_name=item.booked_by_name or "",
+        answers=answers(item.answers, question_texts or {}),
+        phone=item.phone,
+        description=item.description or "",
+        reason=item.reason,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+    )
+
+
+def inbox_message(item: InboxMessageItem) -> InboxMessage:
+    return InboxMessage(
+        id=item.id,
+        appointment_id=item.appointment_id,
+        kind=item.kind,
+        title=item.title,
+        body=item.body,
+        created_at=item.created_at,
+    )
+
+
+def offer(item: WaitlistEntryItem) -> Offer | None:
+    raw = plain(item.offer) if item.offer else {}
+    if not raw:
+        return None
+    return Offer(raw["hold_id"], raw["slot_id"], int(raw["place"]), raw["start"], raw["end"], int(raw["expires_at"]))
+
+
+def waitlist_entry(item: WaitlistEntryItem, status: EntryStatus) -> WaitlistEntry:
+    """The entry with its effective status (booking/waitlist.py decides it as of now)."""
+    return WaitlistEntry(
+        id=item.id,
+        timebook_id=item.timebook_id,
+        location_id=item.location_id,
+        window_from=item.window_from,
+        window_to=item.window_to,
+        status=status,
+        offer=offer(item),
+        created_at=item.created_at,
+    )
+
+
+def audit_record(item: AuditItem) -> AuditRecord:
+    return AuditRecord(
+        id=item.id, at=item.at, actor=item.actor, action=item.action, target=item.target, detail=plain(item.detail)
+    )
