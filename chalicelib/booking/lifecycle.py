@@ -1,7 +1,7 @@
 """Appointment transitions (step 6 and the municipality's side): confirm, reject, cancel, reschedule.
 
 Each is one transaction: the appointment's new state (conditioned on its current state and
-version), the place it frees or takes, and the event for the citizen's inbox (the outbox).
+version), the place it frees or takes, and the event for the citizen's inbox (on the item).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.booking import audit, waitlist
+from chalicelib.booking import audit
 from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import event_for, publish_now
+from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.holds import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
@@ -89,7 +89,7 @@ def _apply(
             expected_status=[item.status],
             expected_version=int(item.version),
             actions=actions,
-            outbox=event_for(item, event_kind or EVENT_KIND[transition], **extra),
+            event=change_event(event_kind or EVENT_KIND[transition], **extra),
             free=_place_of(item) if frees_place(transition) else None,
             free_lane=frees_place(transition) and _still_counts(item, now),
             audit=audit_of(item) if audit_of else None,
@@ -100,9 +100,7 @@ def _apply(
             if "conflict" in lost.failed:
                 jitter()
             continue  # someone changed it first: look again, and refuse if the state moved on
-        publish_now(change.outbox)
-        if change.free is not None:
-            waitlist.places_freed(item.slot_id)
+        after_commit(freed=[item.slot_id] if change.free is not None else [])
         item.status, item.updated_at, item.version = new_status.value, iso(now), int(item.version) + 1
         if reason:
             item.reason = reason
@@ -197,14 +195,12 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             AppointmentItem.updated_at.set(iso(now)),
             *repository.appointment_key_actions(item, slot.start),
         ]
-        moved = AppointmentItem(**{**item.attribute_values, "start": slot.start, "location": location})
-        extra = {"old_start": old_start, "status": status}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
             expected_version=int(item.version),
             actions=actions,
-            outbox=event_for(moved, "rescheduled", **extra),
+            event=change_event("rescheduled", old_start=old_start),
             free=_place_of(item),
             take=(new_ref, place, Claim("appointment", item.id, item.booked_by, NEVER_EXPIRES)),
             lane_ends_at=clock.epoch(datetime.fromisoformat(slot.end)) if _still_counts(item, now) else None,
@@ -215,8 +211,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             if "conflict" in lost.failed:
                 jitter()
             continue  # the place or the appointment changed meanwhile: look again
-        publish_now(change.outbox)
-        waitlist.places_freed(change.free[0].slot_id)
+        after_commit(freed=[change.free[0].slot_id])
         for name, value in (
             ("slot_id", slot.slot_id),
             ("place", place),
