@@ -62,12 +62,15 @@ class StreamReader:
     def _client(self) -> tuple[Any, Any]:
         if self._clients is None:
             import boto3
+            from botocore.config import Config
 
             session = boto3.session.Session()
             region = settings.get().region
+            # The stand-ins know the regional endpoints, not the account-based ones botocore prefers.
+            config = Config(account_id_endpoint_mode="disabled")
             self._clients = (
-                session.client("dynamodb", region_name=region),
-                session.client("dynamodbstreams", region_name=region),
+                session.client("dynamodb", region_name=region, config=config),
+                session.client("dynamodbstreams", region_name=region, config=config),
             )
         return self._clients
 
