@@ -125,4 +125,3 @@ def test_a_booking_costs_at_most_four_requests_and_twelve_write_units(client, de
     answers = made.json["answers"]
     assert [a["question_id"] for a in answers] == list(KORONATEST_ANSWERS)
     assert all(a["question"] and a["question"] != a["question_id"] for a in answers)
-
