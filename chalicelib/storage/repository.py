@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -826,11 +826,6 @@ def appointments_of_timebook(
             keys.appointments_of_timebook(timebook_id), condition, filter_condition=status_filter
         )
     )
-
-
-def delete_quietly(item: object) -> None:
-    with contextlib.suppress(DeleteError):
-        item.delete()  # type: ignore[attr-defined]
 
 
 # ---- inbox -------------------------------------------------------------------------------
