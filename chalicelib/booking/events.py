@@ -16,8 +16,9 @@ from chalicelib.domain.holds import HoldRef
 def change_event(kind: str, **extra: str) -> dict[str, str]:
     """The `event` attribute of an appointment change: its inbox kind (requested, confirmed,
     rejected, cancelled, closed, rescheduled, reminder) and the few extras its text needs
-    (reason, old_start; a reminder its time `t`). The rest (who, where, when, the new status, the
-    event's id and time) the relay reads from the item, so the attribute stays a few bytes."""
+    (a reschedule's old_start; a reminder its time `t`). The rest (who, where, when, the new
+    status, a reason, the event's id and time) the relay reads from the item, so the attribute
+    stays a few bytes."""
     return {"k": kind, **{name: value for name, value in extra.items() if value}}
 
 

@@ -83,13 +83,12 @@ def _apply(
         actions = [AppointmentItem.status.set(new_status.value), AppointmentItem.updated_at.set(iso(now))]
         if reason:
             actions.append(AppointmentItem.reason.set(reason))
-        extra = {"reason": reason} if reason else {}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
             expected_version=int(item.version),
             actions=actions,
-            event=change_event(event_kind or EVENT_KIND[transition], **extra),
+            event=change_event(event_kind or EVENT_KIND[transition]),  # its reason is the item's
             free=_place_of(item) if frees_place(transition) else None,
             free_lane=frees_place(transition) and _still_counts(item, now),
             audit=audit_of(item) if audit_of else None,

@@ -29,6 +29,8 @@ logger = logging.getLogger("timebok.messaging.relay")
 
 # What the event carries besides the kind that is not a payload field (a reminder's own time).
 _NOT_PAYLOAD = frozenset({"k", "t"})
+# Kinds whose text quotes the item's `reason` (staff's reject or cancel, a closure).
+_ENDED_WITH_REASON = frozenset({"rejected", "cancelled", "closed"})
 
 
 def error_name(error: BaseException) -> str:
@@ -60,6 +62,9 @@ def appointment_message(item: AppointmentItem) -> dict[str, Any] | None:
         "status": item.status,
         **{name: value for name, value in event.items() if name not in _NOT_PAYLOAD},
     }
+    if kind in _ENDED_WITH_REASON and item.reason:
+        # Set by the change that ended it (a final state): stored once, on the item.
+        payload["reason"] = item.reason
     return {
         "event_id": event_id(item.id, int(item.version), kind),
         "kind": kind,

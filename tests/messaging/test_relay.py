@@ -48,8 +48,8 @@ def test_committed_changes_reach_the_queue_in_their_appointments_group(aws, sqs)
 
 
 def test_the_event_id_and_time_come_from_the_item(aws):
-    item = carrying(appointment("apX"), "rejected", reason="Ingen kapasitet")
-    item.version = 3
+    item = carrying(appointment("apX"), "rejected")
+    item.version, item.reason, item.status = 3, "Ingen kapasitet", "rejected"
     (message,) = [m for m in [message_of(_record(item))] if m]
     assert message["event_id"] == "apX.3.rejected"
     assert message["created_at"] == item.updated_at
