@@ -313,18 +313,19 @@ def audit_log(timebook_id: str) -> Response:
 
 @app.on_sqs_message(queue=settings.get().events_queue_name, batch_size=10)
 def deliver_to_inbox(event: Any) -> dict[str, Any]:
-    """Outbox events from SQS become inbox messages, once each; failures are reported per message."""
+    """Events from SQS become inbox messages, once each; failures are reported per message."""
     from chalicelib.messaging import consumer
 
     return consumer.handle_batch(consumer.records_of(event))
 
 
-@app.schedule(Rate(1, unit=Rate.MINUTES))
-def relay_outbox(event: Any) -> None:
-    """Retry whatever the requests could not hand to SQS right after their commit."""
+@app.lambda_function(name="relay_events")
+def relay_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The table's stream (records that carry an event) to the events queue, in order; a failed
+    send is named in batchItemFailures and retried from there (infra/stack.yaml wires the stream)."""
     from chalicelib.messaging import relay
 
-    relay.relay_pending()
+    return relay.handle_records(event.get("Records", []))
 
 
 @app.on_sqs_message(queue=os.environ.get("HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo"), batch_size=5)

@@ -184,7 +184,7 @@ class MotoTables:
             return found.to_json()["Attributes"] if found is not None else None
 
     def sizes_by_kind(self, table_name: str) -> dict[str, dict[str, int]]:
-        """Item sizes by the kind of item (the pk's prefix: TB, HC, AP, OUTBOX; slots as SLOT)."""
+        """Item sizes by the kind of item (the pk's prefix: TB, HC, AP, EV; slots as SLOT)."""
         sizes: dict[str, list[int]] = {}
         for found in self._table(table_name).all_items():
             item = found.to_json()["Attributes"]
@@ -1094,14 +1094,13 @@ def quiet_logs() -> None:
 
 def forget_aws_clients() -> None:
     """Clients made under mock_aws point at AWS's real endpoints: drop every cached one."""
-    from chalicelib.booking import events
+    from chalicelib.local import stream
     from chalicelib.messaging import publisher
     from chalicelib.storage import repository
 
     repository.reset_connections()
     publisher.reset_default_publisher()
-    if hasattr(events, "_publisher"):
-        events._publisher = None  # publish_now's own cache (see docs/bench.md)
+    stream.reset()  # the stream relay's reader (tests' and the runner's)
 
 
 def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], repeat: int) -> list[dict[str, Any]]:

@@ -74,3 +74,44 @@ def timebook_body(health_contact_id: str, **changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+def relay_stream(handler: Any = None) -> Any:
+    """What the stream relay does in AWS: every record the table's stream got since the last call,
+    through the relay's Lambda handler (app.relay_events), to the queues. Returns the
+    DrainResult (records read, handed to the relay, failed batches)."""
+    from chalicelib.local.stream import drain_stream
+
+    if handler is None:
+        import app
+
+        handler = lambda event: app.relay_events(event, None)  # noqa: E731
+    return drain_stream(handler)
+
+
+def deliver_events() -> None:
+    """The stream relay, then the SQS consumer (visibility 0: a failed message comes back at once):
+    committed changes become inbox messages."""
+    from chalicelib import settings
+    from chalicelib.messaging import consumer
+    from chalicelib.messaging.local_consumer import drain_queue
+
+    relay_stream()
+    queue_url = settings.get().events_queue_url
+    assert queue_url, "no events queue"
+    drain_queue(queue_url, consumer.handle_batch, visibility_timeout=0)
+
+
+def stream_messages() -> list[dict[str, Any]]:
+    """The event messages the table's stream got since the last drain, as the relay makes them
+    (and sends nowhere): what the citizens will be told."""
+    from chalicelib.messaging.relay import message_of
+
+    found: list[dict[str, Any]] = []
+
+    def keep(event: dict[str, Any]) -> dict[str, Any]:
+        found.extend(m for m in (message_of(r) for r in event["Records"]) if m is not None)
+        return {"batchItemFailures": []}
+
+    relay_stream(keep)
+    return found

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
-from chalicelib.booking import waitlist
 from chalicelib.booking.common import (
     IDEMPOTENCY_SECONDS,
     appointment_of,
@@ -22,7 +21,7 @@ from chalicelib.booking.common import (
     require_citizen,
 )
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import event_for, publish_now
+from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.slots import (
     active_appointment_exists,
     bookable_slot,
@@ -252,16 +251,14 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
             place=plan.place,
             owner=principal.sub,
             hold_id=hold.hold_id if hold else None,
-            outbox=event_for(appointment, "requested" if appointment.status == "requested" else "confirmed"),
+            event=change_event("requested" if appointment.status == "requested" else "confirmed"),
             person=plan.person,
             lane=plan.lane,
             idempotency=idempotency,
         )
         try:
             repository.book(booking, clock.epoch(now), clock.epoch(datetime.fromisoformat(plan.times.end)))
-            publish_now(booking.outbox)
-            if hold:
-                waitlist.after_booking(hold, tb.id, for_pid)
+            after_commit(booked=(hold, tb.id, for_pid) if hold else None)
             return appointment, True
         except repository.ConditionFailed as lost:
             if "idempotency" in lost.failed and idempotency_key:

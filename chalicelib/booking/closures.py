@@ -22,7 +22,6 @@ from chalicelib import clock
 from chalicelib.booking import audit, lifecycle, waitlist
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import publish_now
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import Window
@@ -160,7 +159,6 @@ def _tell_waiting(closure: Closure) -> int:
         )
         if waitlist_storage.tell_once(keys.told(tb.id, closure.closure_id, entry.id), event):
             told += 1
-            publish_now(event)
     return told
 
 

@@ -1,49 +1,34 @@
-"""Events for the outbox: what happened to an appointment, told to the citizen's inbox.
+"""Events: what happened to an appointment, told to the citizen's inbox (decision 3).
 
-An event is written in the same DynamoDB transaction as the change it tells of (decision 3).
+An appointment change carries its event on the appointment item itself (`event`), written by
+the very write that makes the change: no change without its event, no event without its change.
+The table's stream brings the new item to the relay (chalicelib/messaging/relay.py), which makes
+the queue message from it; nothing is sent from the request (docs/outbox.md).
 """
 
 from __future__ import annotations
 
-from chalicelib import clock, settings
-from chalicelib.booking.common import new_id
-from chalicelib.storage.models import AppointmentItem, OutboxItem, plain
+from collections.abc import Iterable
+
+from chalicelib.domain.holds import HoldRef
 
 
-def event_for(appointment: AppointmentItem, kind: str, **extra: str) -> OutboxItem:
-    """`kind` is an inbox kind: requested, confirmed, rejected, cancelled, rescheduled, reminder."""
-    location, timebook, contact = (
-        plain(appointment.location),
-        plain(appointment.timebook),
-        plain(appointment.health_contact),
-    )
-    payload = {
-        "for_pid": appointment.for_pid,
-        "timebook_name": timebook["name"],
-        "health_contact_name": contact["name"],
-        "start": appointment.start,
-        "location_name": location.get("name", ""),
-        "location_address": location.get("address", ""),
-        **extra,
-    }
-    return OutboxItem(
-        event_id=new_id("ev"),
-        kind=kind,
-        appointment_id=appointment.id,
-        # Milliseconds: two events of one appointment in the same second keep their order.
-        created_at=clock.local(clock.now()).isoformat(timespec="milliseconds"),
-        payload=payload,
-    )
+def change_event(kind: str, **extra: str) -> dict[str, str]:
+    """The `event` attribute of an appointment change: its inbox kind (requested, confirmed,
+    rejected, cancelled, closed, rescheduled, reminder) and the few extras its text needs
+    (a reschedule's old_start; a reminder its time `t`). The rest (who, where, when, the new
+    status, a reason, the event's id and time) the relay reads from the item, so the attribute
+    stays a few bytes."""
+    return {"k": kind, **{name: value for name, value in extra.items() if value}}
 
 
-def publish_now(event: OutboxItem) -> None:
-    """Hand an event to SQS right after its commit, best effort.
+def after_commit(*, booked: tuple[HoldRef, str, str] | None = None, freed: Iterable[str] = ()) -> None:
+    """The one place for what follows a committed change, best effort (a failure never fails
+    the request; the every-minute sweep catches up): a booked waitlist offer ends its entry
+    (`booked` = hold, timebook id, for_pid), and freed places are offered to the waitlist."""
+    from chalicelib.booking import waitlist
 
-    If SQS is down the event simply stays in the outbox and the every-minute relay sends it
-    later: nothing is lost, and the citizen usually hears within a second.
-    """
-    if not settings.get().relay_after_commit:
-        return
-    from chalicelib.messaging.relay import relay_now
-
-    relay_now([event])
+    if booked is not None:
+        waitlist.after_booking(*booked)
+    for slot_id in freed:
+        waitlist.places_freed(slot_id)

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from chalicelib import clock
 from chalicelib.booking import closures, waitlist
-from chalicelib.booking.events import event_for
+from chalicelib.booking.common import iso
+from chalicelib.booking.events import change_event
 from chalicelib.storage import repository
 
 
@@ -30,5 +31,7 @@ def send_reminders() -> int:
             for item in repository.appointments_of_timebook(timebook.id, day=tomorrow, status="booked"):
                 if item.reminded_on == tomorrow.isoformat():
                     continue
-                sent += repository.mark_reminded(item, tomorrow.isoformat(), event_for(item, "reminder"))
+                # A reminder changes no version: its event carries its own time (`t`).
+                event = change_event("reminder", t=iso(clock.now()))
+                sent += repository.mark_reminded(item, tomorrow.isoformat(), event)
     return sent

@@ -1,7 +1,7 @@
 """Appointment transitions (step 6 and the municipality's side): confirm, reject, cancel, reschedule.
 
 Each is one transaction: the appointment's new state (conditioned on its current state and
-version), the place it frees or takes, and the event for the citizen's inbox (the outbox).
+version), the place it frees or takes, and the event for the citizen's inbox (on the item).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.booking import audit, waitlist
+from chalicelib.booking import audit
 from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import appointment_of, iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import event_for, publish_now
+from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
@@ -81,7 +81,6 @@ def _apply(
         now = clock.now()
         new_status = RESULT[transition]
         assert new_status is not None
-        extra = {"reason": reason} if reason else {}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
@@ -89,7 +88,7 @@ def _apply(
             status=new_status.value,
             updated_at=iso(now),
             reason=reason or None,
-            outbox=event_for(item, event_kind or EVENT_KIND[transition], **extra),
+            event=change_event(event_kind or EVENT_KIND[transition]),  # its reason is the item's
             free=_place_of(item) if frees_place(transition) else None,
             free_lane=frees_place(transition) and _still_counts(item, now),
             audit=audit_of(item) if audit_of else None,
@@ -100,9 +99,7 @@ def _apply(
             if "conflict" in lost.failed:
                 jitter()
             continue  # someone changed it first: look again, and refuse if the state moved on
-        publish_now(change.outbox)
-        if change.free is not None:
-            waitlist.places_freed(item.slot_id)
+        after_commit(freed=[item.slot_id] if change.free is not None else [])
         item.status, item.updated_at, item.version = new_status.value, iso(now), int(item.version) + 1
         if reason:
             item.reason = reason
@@ -187,15 +184,13 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
         status = rescheduled_status(Status(item.status), bool(tb.requires_confirmation)).value
         minutes = slot_minutes(slot)
         old_start = item.start
-        moved = AppointmentItem(**{**item.attribute_values, "start": slot.start, "location": location})
-        extra = {"old_start": old_start, "status": status}
         change = repository.Change(
             appointment=item,
             expected_status=[item.status],
             expected_version=int(item.version),
             status=status,
             updated_at=iso(now),
-            outbox=event_for(moved, "rescheduled", **extra),
+            event=change_event("rescheduled", old_start=old_start),
             free=_place_of(item),
             take=(new_ref, place, Claim("appointment", item.id, item.booked_by, NEVER_EXPIRES)),
             lane_ends_at=clock.epoch(datetime.fromisoformat(slot.end)) if _still_counts(item, now) else None,
@@ -207,8 +202,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             if "conflict" in lost.failed:
                 jitter()
             continue  # the place or the appointment changed meanwhile: look again
-        publish_now(change.outbox)
-        waitlist.places_freed(change.free[0].slot_id)
+        after_commit(freed=[change.free[0].slot_id])
         for name, value in (
             ("slot_id", slot.slot_id),
             ("place", place),

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from chalicelib import clock
 from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import publish_now
 from chalicelib.booking.slots import limit_of, slot_minutes
 from chalicelib.domain.capacity import Claim, free_places
 from chalicelib.domain.holds import HoldRef, hold_expires_at, live_hold, new_hold_id
@@ -37,7 +36,7 @@ from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus,
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import OutboxItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
+from chalicelib.storage.models import EventItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import JoinWaitlist
@@ -47,6 +46,7 @@ logger = logging.getLogger("timebok.waitlist")
 QUEUE_READ = 100  # entries considered per run, oldest first
 HORIZON_DAYS = 92  # how far ahead an open-ended window looks for places
 ATTEMPTS = 3
+EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
 
 
 def _window(entry: WaitlistEntryItem) -> Window:
@@ -393,10 +393,9 @@ def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, plac
         ),
         now_epoch,
     )
-    publish_now(event)
 
 
-def _offer_event(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, expires: datetime) -> OutboxItem:
+def _offer_event(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, expires: datetime) -> EventItem:
     location = location_of(tb, slot.location_id)
     return waitlist_event(
         tb,
@@ -409,9 +408,10 @@ def _offer_event(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, exp
     )
 
 
-def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extra: str) -> OutboxItem:
-    """An inbox event about a waitlist entry (its id stands where an appointment's would)."""
-    return OutboxItem(
+def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extra: str) -> EventItem:
+    """An inbox event about a waitlist entry (its id stands where an appointment's would); the
+    stream takes it to the relay, and TTL removes the item after EVENT_DAYS."""
+    return EventItem(
         event_id=new_id("ev"),
         kind=kind,
         appointment_id=entry.id,
@@ -423,6 +423,7 @@ def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extr
             "waitlist": "yes",
             **extra,
         },
+        ttl=clock.epoch(clock.now() + timedelta(days=EVENT_DAYS)),
     )
 
 

@@ -5,7 +5,7 @@
 3. the guide's demo data;
 4. the Chalice app behind Chalice's local gateway on 127.0.0.1:$PORT (as `chalice local`,
    plus the gateway responses API Gateway gives in AWS);
-5. the events Lambda would get: the outbox relay, the SQS consumer and the schedules;
+5. the events Lambda would get: the stream relay, the SQS consumer and the schedules;
 6. the portal's pages (web/) on 127.0.0.1:$PORTAL_PORT (default PORT+1), a second origin that
    the API's CORS allows (ALLOWED_ORIGINS of the local stage).
 

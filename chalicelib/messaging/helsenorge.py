@@ -1,6 +1,7 @@
 """Helsenorge «Timeavtaler»: every appointment change is PUT there as an R4 Appointment.
 
-Path: the change's outbox event → the relay → the Helsenorge SQS FIFO queue (group = the
+Path: the change's event (on the appointment item) → the table's stream → the relay → the
+Helsenorge SQS FIFO queue (group = the
 appointment, so one appointment's sends stay in order) → `send_batch` → `PUT
 {HELSENORGE_APPOINTMENT_URL}/Appointment/{id}` with a bearer token.
 
@@ -26,7 +27,6 @@ from typing import Any, Protocol
 
 from chalicelib.messaging.publisher import SqsPublisher, parse_message, sqs_client
 from chalicelib.messaging.relay import error_name
-from chalicelib.storage.models import OutboxItem
 
 logger = logging.getLogger("timebok.messaging.helsenorge")
 
@@ -54,16 +54,15 @@ class HelsenorgePublisher(SqsPublisher):
             raise ValueError("no Helsenorge queue: pass queue_url or set HELSENORGE_QUEUE_URL")
         super().__init__(url, client)
 
-    def publish(self, event: OutboxItem) -> None:
-        if event.kind not in CHANGE_KINDS or _about_waitlist(event):
+    def publish(self, message: Mapping[str, Any]) -> None:
+        if message["kind"] not in CHANGE_KINDS or _about_waitlist(message):
             return
-        super().publish(event)
+        super().publish(message)
 
 
-def _about_waitlist(event: OutboxItem) -> bool:
+def _about_waitlist(message: Mapping[str, Any]) -> bool:
     """A note to a waiting person (a closure of their window) names a waitlist entry, not an appointment."""
-    payload = event.payload.as_dict() if hasattr(event.payload, "as_dict") else dict(event.payload or {})
-    return payload.get("waitlist") == "yes"
+    return dict(message.get("payload") or {}).get("waitlist") == "yes"
 
 
 # ---- tokens ------------------------------------------------------------------------------------

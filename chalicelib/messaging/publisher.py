@@ -1,9 +1,10 @@
-"""Putting outbox events on the SQS FIFO queue, and the one message format both ends agree on.
+"""Putting events on the SQS FIFO queue, and the one message format both ends agree on.
 
 A message is `{"event_id", "kind", "appointment_id", "created_at", "payload"}` as JSON.
 MessageGroupId is the appointment id, so one appointment's messages reach the consumer in
 order; MessageDeduplicationId is the event id, so a relay that sends an event twice within
-SQS's five-minute window gets it queued once (and the consumer is idempotent beyond that).
+SQS's five-minute window (a retried stream batch) gets it queued once (and the consumer is
+idempotent beyond that). The relay (relay.py) makes the messages from stream records.
 
 boto3 is imported lazily: the HTTP handlers import this module, and most requests never send.
 """
@@ -17,26 +18,14 @@ from typing import Any, Protocol
 
 from chalicelib import settings
 from chalicelib.messaging.texts import KINDS
-from chalicelib.storage.models import OutboxItem, plain
 
 MESSAGE_KEYS: tuple[str, ...] = ("event_id", "kind", "appointment_id", "created_at", "payload")
 
 
 class Publisher(Protocol):
-    """Hands one event to the queue; raises if the queue did not take it."""
+    """Hands one event message (see MESSAGE_KEYS) to the queue; raises if the queue did not take it."""
 
-    def publish(self, event: OutboxItem) -> None: ...
-
-
-def event_message(event: OutboxItem) -> dict[str, Any]:
-    """The queue message of an outbox event (a plain, JSON-ready dict)."""
-    return {
-        "event_id": event.event_id,
-        "kind": event.kind,
-        "appointment_id": event.appointment_id,
-        "created_at": event.created_at,
-        "payload": plain(event.payload),
-    }
+    def publish(self, message: Mapping[str, Any]) -> None: ...
 
 
 def parse_message(body: str) -> dict[str, Any]:
@@ -100,11 +89,11 @@ class SqsPublisher:
             self._client = sqs_client()
         return self._client
 
-    def publish(self, event: OutboxItem) -> None:
-        self.send(event_message(event))
+    def publish(self, message: Mapping[str, Any]) -> None:
+        self.send(message)
 
     def send(self, message: Mapping[str, Any]) -> None:
-        """Send an already-built message (e.g. to replay one from the dead-letter queue)."""
+        """Send a message (the relay's, or one replayed from the dead-letter queue)."""
         self.client.send_message(
             QueueUrl=self.queue_url,
             MessageBody=json.dumps(message, separators=(",", ":")),
@@ -136,21 +125,21 @@ def reset_default_publisher() -> None:
 
 
 class FanOut:
-    """Publishes an event to several queues; raises if any refused it (the outbox keeps it, and a
-    resend is harmless on both: FIFO deduplication, idempotent consumers)."""
+    """Publishes an event to several queues; raises if any refused it (the stream record is
+    retried, and a resend is harmless on both: FIFO deduplication, idempotent consumers)."""
 
     def __init__(self, *publishers: Publisher) -> None:
         self.publishers = publishers
 
-    def publish(self, event: OutboxItem) -> None:
+    def publish(self, message: Mapping[str, Any]) -> None:
         for publisher in self.publishers:
-            publisher.publish(event)
+            publisher.publish(message)
 
 
 _helsenorge: Any = None
 
 
-def outbox_publisher() -> Publisher:
+def relay_publisher() -> Publisher:
     """What the relay sends to: the events queue, and the Helsenorge queue where that is configured."""
     global _helsenorge
     from chalicelib.messaging import helsenorge

@@ -1,41 +1,36 @@
-"""The outbox relay: moves events from DynamoDB's outbox to the SQS events queue (decision 3).
+"""The relay: from the table's DynamoDB stream to the SQS events queue (decision 3, docs/outbox.md).
 
-An event is written in the same transaction as the state change it tells of, so it exists if
-and only if the change happened. The relay then publishes it and deletes it from the outbox;
-an event that SQS refused stays in the outbox and is tried again. It runs two ways:
+Every appointment change writes its event on the appointment item (`event`: the kind and a few
+extras) in the same write as the change; a note that is not an appointment change (a waitlist
+offer, a closure told to a waiting person) is an EventItem put in the same transaction as what
+it tells of. Either way the change and its event are one write: a cancelled transaction leaves
+no stream record, and a committed one always leaves its record.
 
-1. right after a commit, best effort, by the request that made the event (`relay_now`), so a
-   confirmation reaches the inbox within a second; a failure there never fails the request;
-2. every minute, by a schedule (`relay_pending`), which retries whatever is still in the
-   outbox: events whose send failed, and those of requests that died between commit and send.
-
-Both may send the same event (the request and the schedule racing, or a delete that failed
-after a send). That is fine: SQS FIFO drops a repeated MessageDeduplicationId (the event id)
-within five minutes, and the consumer writes each event's inbox message exactly once anyway.
-
-Order: one appointment's events share a message group. When one of them fails to send, the
-later events of that appointment wait for the next run rather than overtaking it.
+Lambda reads the stream (an EventSourceMapping with a filter: only records whose new image
+carries `ev`) and calls `handle_records` with a batch in stream order. Each record becomes one
+queue message: MessageGroupId = the appointment (order per appointment), MessageDeduplicationId
+= the event id, made from the item (`{appointment id}.{version}.{kind}`; reminders do not bump
+the version, hence the kind). At the first send that fails the batch stops and reports that
+record's sequence number in `batchItemFailures`: Lambda retries from there, so nothing is lost
+and nothing overtakes. A record sent twice (a retried batch) is dropped by FIFO deduplication
+within five minutes and by the consumer's conditional put beyond that.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from chalicelib.messaging.publisher import Publisher, outbox_publisher
-from chalicelib.storage import repository
-from chalicelib.storage.models import OutboxItem
+from chalicelib.messaging.publisher import Publisher, relay_publisher
+from chalicelib.storage.models import AppointmentItem, EventItem, plain
 
 logger = logging.getLogger("timebok.messaging.relay")
 
-
-@dataclass
-class RelayResult:
-    """`sent`: events that left the outbox; `failed`: events still in it, to be retried."""
-
-    sent: int = 0
-    failed: int = 0
+# What the event carries besides the kind that is not a payload field (a reminder's own time).
+_NOT_PAYLOAD = frozenset({"k", "t"})
+# Kinds whose text quotes the item's `reason` (staff's reject or cancel, a closure).
+_ENDED_WITH_REASON = frozenset({"rejected", "cancelled", "closed"})
 
 
 def error_name(error: BaseException) -> str:
@@ -45,53 +40,81 @@ def error_name(error: BaseException) -> str:
     return f"{type(error).__name__}:{code}" if code else type(error).__name__
 
 
-def relay_events(events: Iterable[OutboxItem], publisher: Publisher) -> RelayResult:
-    """Publish each event and then delete it from the outbox; a failure leaves it for a retry."""
-    result = RelayResult()
-    held_back: set[str] = set()  # appointments with an unsent earlier event in this run
-    for event in events:
-        if event.appointment_id in held_back:
-            result.failed += 1
-            continue
+def event_id(appointment_id: str, version: int, kind: str) -> str:
+    """Deterministic: a retried record gets the same id (FIFO deduplication, the inbox's key)."""
+    return f"{appointment_id}.{version}.{kind}"
+
+
+def appointment_message(item: AppointmentItem) -> dict[str, Any] | None:
+    """The queue message of the event an appointment carries (None: it carries none)."""
+    event = plain(item.event)
+    kind = event.get("k")
+    if not kind:
+        return None
+    location, timebook, contact = plain(item.location), plain(item.timebook), plain(item.health_contact)
+    payload = {
+        "for_pid": item.for_pid,
+        "timebook_name": timebook.get("name", ""),
+        "health_contact_name": contact.get("name", ""),
+        "start": item.start,
+        "location_name": location.get("name", ""),
+        "location_address": location.get("address", ""),
+        "status": item.status,
+        **{name: value for name, value in event.items() if name not in _NOT_PAYLOAD},
+    }
+    if kind in _ENDED_WITH_REASON and item.reason:
+        # Set by the change that ended it (a final state): stored once, on the item.
+        payload["reason"] = item.reason
+    return {
+        "event_id": event_id(item.id, int(item.version), kind),
+        "kind": kind,
+        "appointment_id": item.id,
+        "created_at": event.get("t") or item.updated_at,
+        "payload": payload,
+    }
+
+
+def note_message(item: EventItem) -> dict[str, Any]:
+    """The queue message of a standalone event item."""
+    return {
+        "event_id": item.event_id,
+        "kind": item.kind,
+        "appointment_id": item.appointment_id,
+        "created_at": item.created_at,
+        "payload": plain(item.payload),
+    }
+
+
+def message_of(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The message a stream record carries, or None for a record without an event (a slot, a
+    person, a removal by TTL...: the deployed filter keeps those from the function anyway)."""
+    if record.get("eventName") not in ("INSERT", "MODIFY"):
+        return None
+    image = (record.get("dynamodb") or {}).get("NewImage")
+    if not image or "ev" not in image:
+        return None
+    if "payload" in image:
+        return note_message(EventItem.from_raw_data(dict(image)))
+    return appointment_message(AppointmentItem.from_raw_data(dict(image)))
+
+
+def handle_records(records: Iterable[Mapping[str, Any]], publisher: Publisher | None = None) -> dict[str, Any]:
+    """Send the events of a batch of stream records, in order; stop at the first failure and
+    name it, so Lambda retries the batch from that record (ReportBatchItemFailures)."""
+    sent = 0
+    for record in records:
+        sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
         try:
-            publisher.publish(event)
-        except Exception as error:  # SQS down, throttled, refused: the outbox keeps the event
-            held_back.add(event.appointment_id)
-            result.failed += 1
-            logger.warning(
-                "relay: send failed (%s); event %s (%s) stays in the outbox",
-                error_name(error),
-                event.event_id,
-                event.kind,
-            )
-            continue
-        try:
-            repository.delete_event(event)
-        except Exception as error:  # sent, but still in the outbox: the next run sends a duplicate
-            result.failed += 1
-            logger.warning(
-                "relay: sent event %s (%s) but could not delete it (%s)", event.event_id, event.kind, error_name(error)
-            )
-            continue
-        result.sent += 1
-    if result.failed:
-        logger.info("relay: %d sent, %d left in the outbox", result.sent, result.failed)
-    return result
-
-
-def relay_pending(publisher: Publisher | None = None, limit: int = 200) -> RelayResult:
-    """The schedule's run: relay up to `limit` events still in the outbox, oldest first."""
-    events = repository.pending_events(limit)
-    if not events:
-        return RelayResult()
-    return relay_events(events, publisher if publisher is not None else outbox_publisher())
-
-
-def relay_now(events: Iterable[OutboxItem], publisher: Publisher | None = None) -> RelayResult:
-    """Right after a commit, best effort: never raises; whatever is not sent the schedule sends."""
-    pending = list(events)
-    try:
-        return relay_events(pending, publisher if publisher is not None else outbox_publisher())
-    except Exception as error:  # e.g. no queue configured: the request has succeeded regardless
-        logger.warning("relay: not relayed after commit (%s); the schedule will", error_name(error))
-        return RelayResult(failed=len(pending))
+            message = message_of(record)
+            if message is None:
+                continue
+            if publisher is None:
+                publisher = relay_publisher()
+            publisher.publish(message)
+        except Exception as error:  # SQS down or throttled, a record we cannot read: retried from here
+            logger.warning("relay: record %s not sent (%s); retried from it", sequence, error_name(error))
+            if sent:
+                logger.info("relay: %d sent before it", sent)
+            return {"batchItemFailures": [{"itemIdentifier": sequence}]}
+        sent += 1
+    return {"batchItemFailures": []}

@@ -109,24 +109,10 @@ def person(timebook_id: str, pid: str) -> tuple[str, str]:
     return f"PT#{timebook_id}#{pid}", "PT"
 
 
-OUTBOX_SHARDS = 4
-
-
-def outbox(event_id: str, created_at: str) -> tuple[str, str]:
-    """An event not yet relayed to SQS: in one of a few partitions (the shard is a hash of the
-    event id, so its key is known from the event alone), oldest first. Table keys, not an
-    index: the relay queries the partitions, and a write costs no index write (1 WCU less to
-    put, 1 less to delete)."""
-    return outbox_pending(_shard_of(event_id)), f"{created_at}#{event_id}"
-
-
-def outbox_pending(shard: int) -> str:
-    """The partition of one outbox shard."""
-    return f"OUTBOX#{shard}"
-
-
-def _shard_of(event_id: str) -> int:
-    return int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) % OUTBOX_SHARDS
+def event(event_id: str) -> tuple[str, str]:
+    """A note that is not an appointment change (models.EventItem): its own partition, no index,
+    written once and never updated or deleted (TTL removes it)."""
+    return f"EV#{event_id}", "EV"
 
 
 HOLD_SWEEP_SHARDS = 8

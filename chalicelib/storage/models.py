@@ -184,6 +184,10 @@ class AppointmentItem(Model):
     reminded_on = UnicodeAttribute(null=True)  # the local date of the last reminder sent
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # The change's event, written by the change itself: {"k": kind, ...extras}. The table's
+    # stream carries it to the relay (chalicelib/messaging/relay.py); its id and time come from
+    # the item (id, version, updated_at), so it costs a few bytes, not an item (docs/outbox.md).
+    event = MapAttribute(null=True, attr_name="ev")
 
 
 class IdempotencyItem(Model):
@@ -212,19 +216,23 @@ class PersonItem(Model):
     lanes = MapAttribute(default=dict)
 
 
-class OutboxItem(Model):
-    """An event written in the same transaction as the state change it tells of."""
+class EventItem(Model):
+    """A note that is not an appointment change (a waitlist offer, a closure told to a waiting
+    person), written in the same transaction as what it tells of. Only its INSERT matters: the
+    stream carries it to the relay, and TTL removes it later (nobody deletes it)."""
 
     class Meta(_Meta):
         pass
 
-    pk = UnicodeAttribute(hash_key=True)  # OUTBOX#{shard} (keys.outbox): no index entry
-    sk = UnicodeAttribute(range_key=True)  # {created_at}#{event_id}
+    pk = UnicodeAttribute(hash_key=True)  # EV#{event_id} (keys.event): no index entry
+    sk = UnicodeAttribute(range_key=True)
     event_id = UnicodeAttribute()
     kind = UnicodeAttribute()
-    appointment_id = UnicodeAttribute()
+    appointment_id = UnicodeAttribute()  # the waitlist entry's id: the message group
     created_at = UnicodeAttribute()
     payload = MapAttribute(default=dict)
+    event = MapAttribute(null=True, attr_name="ev")  # {"k": kind}: what the stream filter looks for
+    ttl = NumberAttribute(null=True)
 
 
 class InboxMessageItem(Model):
@@ -338,7 +346,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     AppointmentItem,
     IdempotencyItem,
     PersonItem,
-    OutboxItem,
+    EventItem,
     InboxMessageItem,
     WaitlistEntryItem,
     WaitlistGuardItem,

@@ -35,11 +35,11 @@ from chalicelib.storage.models import (
     AppointmentItem,
     AuditItem,
     DaySummaryItem,
+    EventItem,
     HealthContactItem,
     HerIdItem,
     IdempotencyItem,
     InboxMessageItem,
-    OutboxItem,
     PersonItem,
     SlotItem,
     TimebookItem,
@@ -436,7 +436,7 @@ class Booking:
     place: int
     owner: str
     hold_id: str | None
-    outbox: OutboxItem
+    event: dict[str, str]  # the appointment's event (booking/events.change_event), on the item
     person: PersonSeen
     lane: int | None = None
     idempotency: IdempotencyItem | None = None
@@ -450,13 +450,17 @@ def _prepare_appointment(item: AppointmentItem) -> None:
     item.gsi2sk = keys.appointment_sort(item.start, item.id)
 
 
-def prepare_outbox(item: OutboxItem) -> OutboxItem:
-    item.pk, item.sk = keys.outbox(item.event_id, item.created_at)
+def prepare_event(item: EventItem) -> EventItem:
+    """A note that is not an appointment change: its key, and its `event` mark (what the stream
+    filter and the relay look for)."""
+    item.pk, item.sk = keys.event(item.event_id)
+    item.event = {"k": item.kind}
     return item
 
 
 def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
-    """The one guarded write that makes an appointment: place, person, appointment, event, key.
+    """The one guarded write that makes an appointment: place, person, appointment (carrying its
+    event, which the table's stream takes to the relay), key.
 
     From a hold: the place must still carry this caller's live hold, and the person's hold must
     be that hold (it is cleared). Straight from a slot: the place must be free by the capacity
@@ -465,7 +469,7 @@ def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
     """
     appointment = booking.appointment
     _prepare_appointment(appointment)
-    prepare_outbox(booking.outbox)
+    appointment.event = booking.event
     claim = Claim("appointment", appointment.id, booking.owner, NEVER_EXPIRES)
     if booking.hold_id:
         condition = claims.hold_is_usable(booking.place, booking.hold_id, booking.owner, now_epoch)
@@ -476,7 +480,6 @@ def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
         "place", claims.slot_key_item(booking.slot), [claims.place_attr(booking.place).set(claim.as_item())], condition
     )
     tx.save("appointment", appointment, AppointmentItem.pk.does_not_exist())
-    tx.save("outbox", booking.outbox, OutboxItem.pk.does_not_exist())
     lane = (booking.lane, Lane(appointment.id, ends_epoch)) if booking.lane is not None else None
     if booking.hold_id or lane:
         claims.person_part(tx, booking.person, now_epoch, clear_hold=bool(booking.hold_id), lane=lane)
@@ -498,7 +501,7 @@ class Change:
     expected_version: int
     status: str  # the new state
     updated_at: str
-    outbox: OutboxItem
+    event: dict[str, str]  # the change's event (booking/events.change_event), written on the item
     free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
     take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
     free_lane: bool = False  # it stops being active (cancel, reject): its lane is freed
@@ -526,6 +529,7 @@ def _change_actions(change: Change) -> list[Any]:
         AppointmentItem.status.set(change.status),
         AppointmentItem.updated_at.set(change.updated_at),
         AppointmentItem.version.set(change.expected_version + 1),
+        AppointmentItem.event.set(change.event),
     ]
     if change.reason:
         actions.append(AppointmentItem.reason.set(change.reason))
@@ -547,7 +551,6 @@ def _change_actions(change: Change) -> list[Any]:
 
 def change_appointment(change: Change, now_epoch: int) -> None:
     item = change.appointment
-    prepare_outbox(change.outbox)
     tx = Transaction()
     tx.update(
         "appointment",
@@ -576,7 +579,6 @@ def change_appointment(change: Change, now_epoch: int) -> None:
             [claims.place_attr(place).set(claim.as_item())],
             claims.place_is_free(place, now_epoch),
         )
-    tx.save("outbox", change.outbox, OutboxItem.pk.does_not_exist())
     if change.audit is not None:
         tx.save("audit", change.audit)
     tx.commit()
@@ -712,21 +714,7 @@ def appointments_of_timebook(
     return _timebook_appointments(timebook_id, day, status, None, None)[0]
 
 
-# ---- outbox and inbox -------------------------------------------------------------------------
-
-
-def pending_events(limit: int = 200) -> list[OutboxItem]:
-    """Events not yet relayed to SQS, oldest first per shard."""
-    found: list[OutboxItem] = []
-    for shard in range(keys.OUTBOX_SHARDS):
-        found.extend(OutboxItem.query(keys.outbox_pending(shard), limit=limit))
-    return sorted(found, key=lambda e: e.sk)[:limit]
-
-
-def delete_event(event: OutboxItem) -> None:
-    """An event leaves the outbox once SQS has it."""
-    pk, sk = keys.outbox(event.event_id, event.created_at)
-    OutboxItem(pk, sk).delete()
+# ---- inbox -------------------------------------------------------------------------------
 
 
 def add_inbox_message(item: InboxMessageItem, pid: str) -> bool:
@@ -783,20 +771,17 @@ def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
     return len(expired)
 
 
-def mark_reminded(item: AppointmentItem, day: str, outbox: OutboxItem) -> bool:
-    """Write the reminder event once per appointment and day, even if the schedule runs twice."""
-    prepare_outbox(outbox)
-    tx = Transaction()
-    tx.update(
-        "appointment",
-        AppointmentItem(item.pk, item.sk),
-        [AppointmentItem.reminded_on.set(day)],
-        (AppointmentItem.status == "booked")
-        & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
-    )
-    tx.save("outbox", outbox, OutboxItem.pk.does_not_exist())
+def mark_reminded(item: AppointmentItem, day: str, event: dict[str, str]) -> bool:
+    """Write the reminder event on the appointment once per appointment and day, even if the
+    schedule runs twice: one conditional UpdateItem (the stream takes the event to the relay)."""
     try:
-        tx.commit()
-    except ConditionFailed:
-        return False
+        AppointmentItem(item.pk, item.sk).update(
+            actions=[AppointmentItem.reminded_on.set(day), AppointmentItem.event.set(event)],
+            condition=(AppointmentItem.status == "booked")
+            & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
+        )
+    except UpdateError as error:
+        if is_condition_failure(error):
+            return False
+        raise
     return True

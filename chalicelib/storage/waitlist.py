@@ -1,7 +1,8 @@
 """The waitlist's reads and guarded writes (domain/waitlist.py has the rule).
 
 An offer takes a place by the capacity rule (`claims.place_is_free`) and moves the entry
-from `waiting` to `offered` in one transaction, with the inbox event (outbox): a freed place goes
+from `waiting` to `offered` in one transaction, with the inbox event (an EventItem, which the
+table's stream takes to the relay): a freed place goes
 to exactly one entry, and an entry never holds two offers.
 """
 
@@ -16,14 +17,14 @@ from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
 from chalicelib.storage.claims import PersonSeen, claim_is, person_part, place_attr, place_is_free, slot_key_item
 from chalicelib.storage.models import (
+    EventItem,
     MarkerItem,
-    OutboxItem,
     SlotItem,
     WaitlistEntryItem,
     WaitlistGuardItem,
     WaitlistsItem,
 )
-from chalicelib.storage.repository import prepare_outbox
+from chalicelib.storage.repository import prepare_event
 from chalicelib.storage.transactions import ConditionFailed, Transaction, get_item
 
 
@@ -102,7 +103,7 @@ class NewOffer:
     place: int
     claim: dict[str, Any]  # the hold's claim (domain/capacity.Claim.as_item) plus the entry's id
     offer: dict[str, Any]
-    outbox: OutboxItem
+    event: EventItem
     updated_at: str
     person: PersonSeen | None = None  # the person's item as read: the offer becomes their one hold
     free_old: tuple[SlotRef, int, str] | None = None  # their previous live hold: slot, place, id
@@ -115,7 +116,7 @@ def offer(new: NewOffer, now_epoch: int) -> None:
     The place must be free by the capacity rule; the entry must still be `waiting` at the version
     read. ConditionFailed names "place" or "entry"."""
     entry = new.entry
-    prepare_outbox(new.outbox)
+    prepare_event(new.event)
     shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
     slot_actions = [
         place_attr(new.place).set(new.claim),
@@ -148,7 +149,7 @@ def offer(new: NewOffer, now_epoch: int) -> None:
         ],
         (WaitlistEntryItem.status == "waiting") & (WaitlistEntryItem.version == int(entry.version)),
     )
-    tx.save("outbox", new.outbox, OutboxItem.pk.does_not_exist())
+    tx.save("event", new.event, EventItem.pk.does_not_exist())
     tx.commit()
 
 
@@ -205,12 +206,12 @@ def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id:
     tx.commit()
 
 
-def tell_once(marker_key: tuple[str, str], outbox: OutboxItem) -> bool:
+def tell_once(marker_key: tuple[str, str], event: EventItem) -> bool:
     """Write an event once per marker (a closure telling one entry): False if it was told before."""
-    prepare_outbox(outbox)
+    prepare_event(event)
     tx = Transaction()
     tx.save("marker", MarkerItem(*marker_key, state="told"), MarkerItem.pk.does_not_exist())
-    tx.save("outbox", outbox, OutboxItem.pk.does_not_exist())
+    tx.save("event", event, EventItem.pk.does_not_exist())
     try:
         tx.commit()
     except ConditionFailed as lost:

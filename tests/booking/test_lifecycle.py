@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib import clock
 from tests.conftest import KORONATEST_ANSWERS, Citizen, token_for
-from tests.helpers import book_body, first_free_slot, free_slots, slot_free
+from tests.helpers import book_body, first_free_slot, free_slots, slot_free, stream_messages
 
 
 @pytest.fixture
@@ -195,7 +195,6 @@ def test_holds_leave_nothing_to_sweep_and_an_expired_one_is_free(client, demo):
 
 def test_reminders_once_per_booked_appointment(client, demo, citizen, staff_token):
     from chalicelib.booking import housekeeping
-    from chalicelib.storage import repository
 
     tomorrow = (clock.local(clock.now()) + timedelta(days=1)).date().isoformat()
     location = client.get(f"/timebooks/{demo.koronavaksine_id}").json["locations"][0]["id"]
@@ -215,8 +214,8 @@ def test_reminders_once_per_booked_appointment(client, demo, citizen, staff_toke
     assert made.json["status"] == "booked"
     assert housekeeping.send_reminders() == 1
     assert housekeeping.send_reminders() == 0
-    reminders = [e for e in repository.pending_events() if e.kind == "reminder"]
-    assert [e.appointment_id for e in reminders] == [made.json["id"]]
+    reminders = [m for m in stream_messages() if m["kind"] == "reminder"]
+    assert [m["appointment_id"] for m in reminders] == [made.json["id"]]
 
 
 def test_one_active_appointment_per_person_and_timebook(client, demo, citizen, staff_token):

@@ -56,7 +56,6 @@ class WaitlistMachine(RuleBasedStateMachine):
         super().__init__()
         self._aws = contextlib.ExitStack()
         self._aws.enter_context(moto_aws())
-        os.environ["RELAY_AFTER_COMMIT"] = "disabled"  # events stay in the outbox: SQS is not under test
         contact = setup.create_health_contact(
             STAFF, to_command(HealthContactIn(organisation="Testkommune", service="Lab", her_id="901"))
         )
@@ -108,7 +107,6 @@ class WaitlistMachine(RuleBasedStateMachine):
         self.appointment_ids: list[str] = []
 
     def teardown(self) -> None:
-        os.environ.pop("RELAY_AFTER_COMMIT", None)
         self._aws.close()
 
     # ---- what is in the table ----

@@ -24,11 +24,12 @@ class Small:
     queue_url: str
 
     def deliver(self) -> None:
-        """What the relay schedule and the SQS consumer do in AWS."""
-        from chalicelib.messaging import consumer, relay
+        """What the stream relay and the SQS consumer do in AWS."""
+        from chalicelib.messaging import consumer
         from chalicelib.messaging.local_consumer import drain_queue
+        from tests.helpers import relay_stream
 
-        relay.relay_pending()
+        relay_stream()
         drain_queue(self.queue_url, consumer.handle_batch, visibility_timeout=0)
 
     def inbox_kinds(self, citizen: Citizen) -> list[str]:

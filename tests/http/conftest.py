@@ -105,12 +105,7 @@ def seeded_world(weeks: int = 2) -> Iterator[SeededWorld]:
 
 
 def deliver_inbox_messages() -> None:
-    """What the outbox relay and the SQS consumer do in AWS: pending events become inbox messages."""
-    from chalicelib import settings
-    from chalicelib.messaging import consumer, relay
-    from chalicelib.messaging.local_consumer import drain_queue
+    """What the stream relay and the SQS consumer do in AWS: committed events become inbox messages."""
+    from tests.helpers import deliver_events
 
-    relay.relay_pending()
-    queue_url = settings.get().events_queue_url
-    assert queue_url, "no events queue"
-    drain_queue(queue_url, consumer.handle_batch, visibility_timeout=0)
+    deliver_events()

@@ -5,9 +5,10 @@ their permissions, the alarms, and what refers to them): the table, the queues, 
 the alarm topic and every function's IAM role with its policy, resolved by CloudFormation.
 The handlers then run against what the stack made, with its names read from the stack: set-up,
 discovery, hold, booking, confirmation through the gateway; the SQS consumer on messages read
-from the stack's queue; the relay, the hold sweep and the reminders as their schedules call
-them; the authorizer as API Gateway calls it. Every AWS call is recorded by function and must
-be granted by that function's role, and every grant must be used by some call.
+from the stack's queue; the relay on the table's stream records; the hold sweep and the
+reminders as their schedules call them; the authorizer as API Gateway calls it. Every AWS call
+is recorded by function and must be granted by that function's role, and every grant must be
+used by some call.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ STATIC_OPERATIONS = awscalls.static_operations()
 HER_ID = "8100077"
 # The actions a Lambda SQS event source mapping performs with the function's role.
 EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# What a DynamoDB stream event source mapping does with it: read the stream, report what it gave up on.
+STREAM_SOURCE_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
 
 
 # ---- the stack --------------------------------------------------------------------------------
@@ -128,6 +136,16 @@ class Scenario:
                 logical_id = event["Properties"]["Queue"]["Fn::Sub"][2:].split(".")[0]  # "${X.Arn}"
                 queue = awscalls.queue_arn(self.physical[logical_id])
                 found += [Need(action, queue) for action in EVENT_SOURCE_ACTIONS]
+        for mapping in self.template["Resources"].values():
+            source = mapping.get("Properties", {})
+            if mapping["Type"] == "AWS::Lambda::EventSourceMapping" and source["FunctionName"] == {"Ref": function}:
+                table = source["EventSourceArn"]["Fn::GetAtt"][0]  # the table's StreamArn
+                stream = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=self.physical[table])[
+                    "Table"
+                ]["LatestStreamArn"]
+                found += [Need(action, stream) for action in STREAM_SOURCE_ACTIONS]
+                failures = source["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+                found.append(Need("sqs:SendMessage", awscalls.queue_arn(self.physical[failures])))
         return found
 
 
@@ -191,6 +209,20 @@ def deliver_queued(
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return answers
+
+
+def relay_stream(scenario: Scenario, lambdas: Any) -> Any:
+    """What Lambda's stream event source mapping does: the table's stream since the last run, only
+    records that carry an event (its filter), to RelayEvents, retried from a failed record."""
+    from chalicelib.local.stream import StreamReader
+
+    reader = scenario.results.setdefault("stream_reader", StreamReader(scenario.outputs["TableName"]))
+
+    def invoke(event: dict[str, Any]) -> Any:
+        with scenario.recorder.running("RelayEvents"):
+            return lambdas.relay_events(event, None)
+
+    return reader.drain(invoke)
 
 
 def _ok(response: Any, status: int = 200) -> Any:
@@ -291,34 +323,33 @@ def run_flows(scenario: Scenario) -> None:
         confirmed = _ok(client.post(f"/admin/appointments/{booked['id']}/confirm", {}, token=staff))
         assert confirmed["status"] == "booked"
 
-    # The consumer, on what the API handler put on the stack's queue right after each commit.
+    # The stream relay puts the changes on the stack's queue; the consumer writes the inbox.
+    assert relay_stream(scenario, lambdas).failed == 0
     scenario.results["first_delivery"] = deliver_queued(scenario, lambdas)
     with rec.running("APIHandler"):
         scenario.inbox["elise"] = _ok(client.get("/inbox", token=elise.token))["items"]
 
-    # Jon books while SQS is "unreachable" from the request: his event waits in the outbox for
-    # the relay. Elise moves her appointment; staff cancel Jon's.
+    # Jon books; Elise moves her appointment; staff cancel Jon's. SQS is "unreachable" for the
+    # relay's first run: the stream record is reported failed and retried.
     with rec.running("APIHandler"):
         taken = {slot["id"], booked["slot_id"]}
         later = [s for s in free_slots(client, tb["id"], day) if s["id"] not in taken]
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("RELAY_AFTER_COMMIT", "disabled")
-            settings.reset()  # settings are read once: read them again with the relay off
-            jons = _ok(
-                client.post(
-                    "/appointments", {"slot_id": later[0]["id"], "phone": jon.phone, "answers": {}}, token=jon.token
-                ),
-                201,
-            )
-        settings.reset()
+        jons = _ok(
+            client.post(
+                "/appointments", {"slot_id": later[0]["id"], "phone": jon.phone, "answers": {}}, token=jon.token
+            ),
+            201,
+        )
         moved = _ok(
             client.post(f"/appointments/{booked['id']}/reschedule", {"slot_id": later[1]["id"]}, token=elise.token)
         )
         assert moved["status"] == "requested"  # moved in a timebook that confirms: a request again
         _ok(client.post(f"/admin/appointments/{booked['id']}/confirm", {}, token=staff))
         _ok(client.post(f"/admin/appointments/{jons['id']}/cancel", {"reason": "Stasjonen stenger"}, token=staff))
-    with rec.running("RelayOutbox"):
-        lambdas.relay_outbox(schedule_event(scenario.account, "relay"), None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("chalicelib.messaging.publisher.SqsPublisher.send", _unreachable)
+        scenario.results["relay_refused"] = relay_stream(scenario, lambdas)
+    assert relay_stream(scenario, lambdas).failed == 0
     scenario.results["second_delivery"] = deliver_queued(scenario, lambdas)
     with rec.running("APIHandler"):
         scenario.inbox["jon"] = _ok(client.get("/inbox", token=jon.token))["items"]
@@ -371,8 +402,7 @@ def run_flows(scenario: Scenario) -> None:
     clock.advance(noon_before - clock.now())
     with rec.running("SendReminders"):
         lambdas.send_reminders(schedule_event(scenario.account, "reminders"), None)
-    with rec.running("RelayOutbox"):
-        lambdas.relay_outbox(schedule_event(scenario.account, "relay"), None)
+    assert relay_stream(scenario, lambdas).failed == 0
     clock.reset()
     scenario.results["third_delivery"] = deliver_queued(scenario, lambdas)
     with rec.running("APIHandler"):
@@ -494,7 +524,15 @@ def test_booking_and_confirmation_reach_the_inbox(scenario: Scenario) -> None:
     assert {m["kind"] for m in scenario.inbox["elise"]} == {"requested", "confirmed"}
 
 
+def _unreachable(*_: Any, **__: Any) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    raise EndpointConnectionError(endpoint_url="https://sqs.example")
+
+
 def test_the_relay_and_the_schedules_reach_the_inbox(scenario: Scenario) -> None:
+    assert scenario.results["relay_refused"].failed == 1  # retried from the failed record, then sent
+    assert ("sqs", "SendMessage") in scenario.recorder.operations("RelayEvents")
     assert {m["kind"] for m in scenario.inbox["jon"]} == {"requested", "cancelled"}
     assert {"rescheduled", "reminder"} <= {m["kind"] for m in scenario.inbox["elise_later"]}
     assert ("dynamodb", "UpdateItem") in scenario.recorder.operations("ReleaseExpiredHolds")

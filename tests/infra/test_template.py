@@ -21,7 +21,7 @@ FUNCTIONS = (
     "APIHandler",
     "Token",
     "DeliverToInbox",
-    "RelayOutbox",
+    "RelayEvents",
     "ReleaseExpiredHolds",
     "SendReminders",
     "PublishFeed",
@@ -67,13 +67,13 @@ def test_every_function_is_wired(templates: dict[str, dict[str, Any]], stage: st
 
 def test_the_check_catches_a_function_without_wiring(template: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(template))
-    del broken["Resources"]["RelayOutbox"]["Properties"]["Environment"]["Variables"]["TABLE_NAME"]
+    del broken["Resources"]["RelayEvents"]["Properties"]["Environment"]["Variables"]["TABLE_NAME"]
     broken["Resources"]["DeliverToInbox"]["Properties"]["Events"]["DeliverToInboxSqsEventSource"]["Properties"].pop(
         "FunctionResponseTypes"
     )
     broken["Resources"]["Typo"] = {"Properties": {}}
     problems = packaging.check_template(broken)
-    assert any(p.startswith("RelayOutbox: TABLE_NAME") for p in problems)
+    assert any(p.startswith("RelayEvents: TABLE_NAME") for p in problems)
     assert any("ReportBatchItemFailures" in p for p in problems)
     assert any(p.startswith("Typo:") for p in problems)
 
@@ -120,6 +120,51 @@ def test_queues_and_redrive(template: dict[str, Any]) -> None:
     assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
     assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+
+
+def test_the_relay_reads_the_tables_stream(template: dict[str, Any]) -> None:
+    """Issue 10: the relay is fed by the table's stream, only with records that carry an event,
+    retried from a failed record, bounded, and what it gives up on lands in a queue with an alarm."""
+    from chalicelib.messaging.relay import message_of
+
+    view = props(template, "TimebokTable")["StreamSpecification"]["StreamViewType"]
+    assert view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+    ((logical_id, mapping),) = [
+        (k, r) for k, r in resources(template).items() if r.get("Type") == "AWS::Lambda::EventSourceMapping"
+    ]
+    source = mapping["Properties"]
+    assert source["EventSourceArn"] == {"Fn::GetAtt": ["TimebokTable", "StreamArn"]}
+    assert source["FunctionName"] == {"Ref": "RelayEvents"}
+    assert source["StartingPosition"] == "TRIM_HORIZON"
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["BisectBatchOnFunctionError"] is True
+    assert 0 < source["MaximumRetryAttempts"] <= 10000
+    assert 60 <= source["MaximumRecordAgeInSeconds"] < 24 * 3600  # time left to replay from the stream
+    destination = source["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["RelayFailuresQueue", "Arn"]}
+    alarms = [
+        r["Properties"]
+        for r in resources(template).values()
+        if r.get("Type") == "AWS::CloudWatch::Alarm"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": ["RelayFailuresQueue", "QueueName"]}}
+        in r["Properties"].get("Dimensions", [])
+    ]
+    assert alarms and alarms[0]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    # The filter lets through what the relay turns into a message, and nothing else.
+    ((only,),) = [source["FilterCriteria"]["Filters"]]
+    pattern = json.loads(only["Pattern"])
+    assert pattern["eventName"] == ["INSERT", "MODIFY"]
+    assert pattern["dynamodb"]["NewImage"]["ev"] == {"M": {"k": {"S": [{"exists": True}]}}}
+    assert message_of({"eventName": "MODIFY", "dynamodb": {"NewImage": {"pk": {"S": "SLOT#x"}}}}) is None
+    # Its role may read the stream and report failed batches.
+    role = resources(template)[props(template, "RelayEvents")["Role"]["Fn::GetAtt"][0]]
+    statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    stream_actions = {
+        a for s in statements if s["Resource"] == {"Fn::GetAtt": ["TimebokTable", "StreamArn"]} for a in s["Action"]
+    }
+    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"} <= stream_actions
+    assert any(s["Resource"] == {"Fn::GetAtt": ["RelayFailuresQueue", "Arn"]} for s in statements)
+    assert logical_id
 
 
 def test_consumer_event_source(template: dict[str, Any]) -> None:
@@ -307,7 +352,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
         "APIHandler": (512, 10),
         "Token": (256, 10),
         "DeliverToInbox": (256, 10),
-        "RelayOutbox": (256, 50),
+        "RelayEvents": (256, 30),
         "ReleaseExpiredHolds": (256, 50),
         "SendReminders": (256, 900),
         "PublishFeed": (512, 50),
@@ -322,7 +367,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
     assert props(prod, "Token")["ReservedConcurrentExecutions"] == 20
     assert all("ReservedConcurrentExecutions" not in props(dev, name) for name in FUNCTIONS if name != "APIHandler")
     # A schedule's run ends before the next one starts (rate 1 minute).
-    for name in ("RelayOutbox", "ReleaseExpiredHolds", "PublishFeed"):
+    for name in ("ReleaseExpiredHolds", "PublishFeed"):
         assert props(prod, name)["Timeout"] < 60, name
 
 

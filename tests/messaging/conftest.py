@@ -1,18 +1,20 @@
-"""Shared pieces of the messaging tests: hand-made appointments and events, an SQS client."""
+"""Shared pieces of the messaging tests: hand-made appointments carrying events, an SQS client."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
-from chalicelib.booking.events import event_for
+from chalicelib.booking.events import change_event
+from chalicelib.messaging.relay import appointment_message
 from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem, OutboxItem
+from chalicelib.storage.models import AppointmentItem
 from tests.conftest import REGION
 from tests.factories import make_phone, make_pid
 
@@ -43,24 +45,60 @@ def appointment(
     )
 
 
-def event(appointment_id: str = "ap1", kind: str = "confirmed", pid: str = PID, **extra: str) -> OutboxItem:
-    return event_for(appointment(appointment_id, pid), kind, **extra)
+@dataclass(frozen=True)
+class Event:
+    """An event as the relay makes it from an appointment carrying it (`message`)."""
+
+    message: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return str(self.message["event_id"])
+
+    @property
+    def appointment_id(self) -> str:
+        return str(self.message["appointment_id"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.message["kind"])
+
+    @property
+    def created_at(self) -> str:
+        return str(self.message["created_at"])
 
 
-def stored_events(count: int, kind: str = "confirmed") -> list[OutboxItem]:
-    """Events committed to the outbox (as the booking transaction would), one appointment each."""
+def carrying(item: AppointmentItem, kind: str, **extra: str) -> AppointmentItem:
+    item.event = change_event(kind, **extra)
+    return item
+
+
+def event(appointment_id: str = "ap1", kind: str = "confirmed", pid: str = PID, **extra: str) -> Event:
+    message = appointment_message(carrying(appointment(appointment_id, pid), kind, **extra))
+    assert message is not None
+    return Event(message)
+
+
+def event_message(item: Event) -> dict[str, Any]:
+    return item.message
+
+
+def stored_events(count: int, kind: str = "confirmed") -> list[Event]:
+    """Appointments written with their event (as the booking transaction does), one each: the
+    table's stream has a record of each."""
     made = []
     for n in range(count):
-        item = repository.prepare_outbox(event(f"ap{n}", kind))
+        item = carrying(appointment(f"ap{n}"), kind)
+        repository._prepare_appointment(item)
         item.save()
-        made.append(item)
+        message = appointment_message(item)
+        assert message is not None
+        made.append(Event(message))
     return made
 
 
-def body_of(item: OutboxItem) -> str:
-    from chalicelib.messaging.publisher import event_message
-
-    return json.dumps(event_message(item))
+def body_of(item: Event) -> str:
+    return json.dumps(item.message)
 
 
 class RecordingNotifier:

@@ -9,11 +9,10 @@ from chalice.app import SQSEvent
 from chalicelib import clock
 from chalicelib.messaging import consumer
 from chalicelib.messaging.consumer import deliver, handle_batch, records_of
-from chalicelib.messaging.publisher import event_message
 from chalicelib.storage import repository
 from chalicelib.storage.models import InboxMessageItem
 from tests.factories import make_pid
-from tests.messaging.conftest import PHONE, PID, RecordingNotifier, body_of, event, logged
+from tests.messaging.conftest import PHONE, PID, RecordingNotifier, body_of, event, event_message, logged
 
 
 def test_deliver_writes_the_inbox_message_once_and_notifies_once(aws):

@@ -9,8 +9,8 @@ from typing import Any
 from chalicelib.messaging.consumer import handle_batch
 from chalicelib.messaging.local_consumer import DrainResult, drain_queue
 from chalicelib.messaging.publisher import SqsPublisher
-from chalicelib.messaging.relay import relay_pending
 from chalicelib.storage import repository
+from tests.helpers import relay_stream
 from tests.messaging.conftest import PID, body_of, event, receive_all, stored_events
 
 
@@ -30,7 +30,7 @@ def test_fault_a_message_that_always_fails_ends_in_the_dead_letter_queue(aws, sq
     assert max_receive_count(sqs, queue) == 5  # infra/resources.yaml
     send_garbage(sqs, queue)
     good = event("ap1", "confirmed")
-    SqsPublisher().publish(good)
+    SqsPublisher().publish(good.message)
 
     receives = 0
     for _ in range(max_receive_count(sqs, queue) + 1):
@@ -55,7 +55,7 @@ def test_fault_a_message_that_always_fails_ends_in_the_dead_letter_queue(aws, sq
 
 def test_drain_queue_delivers_relayed_events_and_deletes_them(aws, sqs):
     events = stored_events(12)  # more than one batch of 10
-    assert relay_pending(SqsPublisher()).sent == 12
+    assert relay_stream().handed == 12
 
     result = drain_queue(aws["queue_url"], handle_batch, max_rounds=5)
 
@@ -67,7 +67,7 @@ def test_drain_queue_delivers_relayed_events_and_deletes_them(aws, sqs):
 
 def test_drain_queue_leaves_failures_for_redelivery_after_the_visibility_timeout(aws, sqs):
     send_garbage(sqs, aws["queue_url"])
-    SqsPublisher().publish(event("ap1", "confirmed"))
+    SqsPublisher().publish(event("ap1", "confirmed").message)
 
     # The queue's own visibility timeout (60 s): the failure is not seen again in this drain.
     assert drain_queue(aws["queue_url"], handle_batch, max_rounds=5) == DrainResult(received=2, deleted=1, failed=1)
@@ -82,7 +82,7 @@ def test_drain_queue_sends_a_poison_message_to_the_dead_letter_queue(aws, sqs):
 
 
 def test_drain_queue_keeps_the_whole_batch_when_the_handler_itself_fails(aws, sqs):
-    SqsPublisher().publish(event("ap1", "confirmed"))
+    SqsPublisher().publish(event("ap1", "confirmed").message)
 
     def crash(records: list[tuple[str, str]]) -> dict[str, Any]:
         raise RuntimeError("cold start failed")
@@ -94,7 +94,7 @@ def test_drain_queue_keeps_the_whole_batch_when_the_handler_itself_fails(aws, sq
 
 def test_a_redelivered_duplicate_through_the_queue_is_written_once(aws, sqs):
     item = event("ap1", "confirmed")
-    SqsPublisher().publish(item)
+    SqsPublisher().publish(item.message)
     # Past the FIFO deduplication window the same event arrives again under a new deduplication id.
     sqs.send_message(
         QueueUrl=aws["queue_url"],

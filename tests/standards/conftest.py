@@ -31,9 +31,12 @@ class Standards:
     resources: dict[str, str]
 
     def send_to_helsenorge(self, rounds: int = 10) -> int:
-        """What Lambda's event source does with the Helsenorge queue, until it is empty or fails."""
+        """What the stream relay puts on the Helsenorge queue, then what Lambda's event source does
+        with that queue, until it is empty or fails."""
         import app
+        from tests.helpers import relay_stream
 
+        relay_stream()
         return drain(self.resources["helsenorge_queue_url"], lambda e: app.send_to_helsenorge(e, None), rounds)
 
     def queued(self, dead_letter: bool = False) -> int:

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.fhir import codes
 from chalicelib.messaging import helsenorge
 from tests.conftest import KORONATEST_ANSWERS, REGION, Citizen
-from tests.helpers import book_body, first_free_slot
+from tests.helpers import book_body, first_free_slot, relay_stream
 from tests.standards.conftest import Standards, http
 from tests.standards.fhir_checks import INSTANT, parse_r4b
 
@@ -93,6 +93,7 @@ def test_a_redelivered_old_message_does_not_go_backwards(
     sqs = boto3.client("sqs", region_name=REGION)
     queue = standards.resources["helsenorge_queue_url"]
     booked = book(client, demo, per)
+    relay_stream()
     (first_message,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
     standards.send_to_helsenorge()
     confirm(client, staff_token, booked["id"])
@@ -183,14 +184,15 @@ def test_reminders_are_not_changes_and_nothing_is_queued_without_an_endpoint(
 
     sqs = boto3.client("sqs", region_name=REGION)
     publisher = helsenorge.HelsenorgePublisher(standards.resources["helsenorge_queue_url"], sqs)
-    publisher.publish(event("ap9", "reminder"))
-    publisher.publish(event("wl9", "closed", waitlist="yes"))  # a note to a waiting person
+    publisher.publish(event("ap9", "reminder").message)
+    publisher.publish(event("wl9", "closed", waitlist="yes").message)  # a note to a waiting person
     assert standards.queued() == 0
     monkeypatch.delenv("HELSENORGE_APPOINTMENT_URL")
-    from chalicelib.messaging.publisher import SqsPublisher, outbox_publisher
+    from chalicelib.messaging.publisher import SqsPublisher, relay_publisher
 
-    assert isinstance(outbox_publisher(), SqsPublisher)  # only the inbox's queue
+    assert isinstance(relay_publisher(), SqsPublisher)  # only the inbox's queue
     book(client, demo, Citizen(50))
+    relay_stream()
     assert standards.queued() == 0
 
 

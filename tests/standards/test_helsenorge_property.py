@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import KORONATEST_ANSWERS, REGION, Citizen
-from tests.helpers import book_body, free_slots
+from tests.helpers import book_body, free_slots, relay_stream
 from tests.standards.conftest import Standards
 
 OPERATIONS = ("confirm", "cancel", "reschedule", "send", "send_while_down", "redeliver_first")
@@ -41,6 +41,7 @@ def test_helsenorge_ends_with_the_newest_state_and_never_goes_back(
     )
     assert booked.status == 201, booked
     appointment_id = booked.json["id"]
+    relay_stream()
     (first,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
     for step, operation in enumerate(operations):
         if operation == "confirm":
