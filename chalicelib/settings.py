@@ -47,7 +47,6 @@ class Settings:
     table_name: str
     events_queue_name: str
     events_queue_url: str | None
-    events_dead_letter_queue_url: str | None
     # Timeouts: Lambda reuses connections; short ones fail fast in a surge instead of hanging.
     dynamodb_connect_timeout: float
     dynamodb_read_timeout: float
@@ -55,11 +54,9 @@ class Settings:
     sqs_read_timeout: float
     jwks_fetch_timeout: float
     token_environment: Mapping[str, str]  # TOKEN_* as set (see chalicelib.http.tokens.TokenSettings)
-    token_mode: str
     token_secret: str | None
     pseudonym_key: str | None
     dev_tokens: bool  # POST /dev/token: the local stage only
-    relay_after_commit: bool
     log_level: str
     log_tracebacks: bool  # tracebacks can quote personal data: only where a stage allows it (local)
 
@@ -73,18 +70,15 @@ class Settings:
             table_name=_text(environ, "TABLE_NAME", "timebok-local") or "timebok-local",
             events_queue_name=_text(environ, "EVENTS_QUEUE_NAME", "timebok-events.fifo") or "timebok-events.fifo",
             events_queue_url=_text(environ, "EVENTS_QUEUE_URL"),
-            events_dead_letter_queue_url=_text(environ, "EVENTS_DEAD_LETTER_QUEUE_URL"),
             dynamodb_connect_timeout=_seconds(environ, "DYNAMODB_CONNECT_TIMEOUT_SECONDS", 2),
             dynamodb_read_timeout=_seconds(environ, "DYNAMODB_READ_TIMEOUT_SECONDS", 5),
             sqs_connect_timeout=_seconds(environ, "SQS_CONNECT_TIMEOUT_SECONDS", 2),
             sqs_read_timeout=_seconds(environ, "SQS_READ_TIMEOUT_SECONDS", 5),
             jwks_fetch_timeout=_seconds(environ, "TOKEN_JWKS_TIMEOUT_SECONDS", 5),
             token_environment={k: v for k, v in environ.items() if k.startswith("TOKEN_")},
-            token_mode=(_text(environ, "TOKEN_MODE", "hs256") or "hs256").lower(),
             token_secret=_text(environ, "TOKEN_SECRET"),
             pseudonym_key=_text(environ, "PSEUDONYM_KEY"),
             dev_tokens=_enabled(environ, "DEV_TOKENS"),
-            relay_after_commit=_enabled(environ, "RELAY_AFTER_COMMIT", default=True),
             log_level=_text(environ, "LOG_LEVEL", "INFO") or "INFO",
             log_tracebacks=_enabled(environ, "LOG_TRACEBACKS"),
         )

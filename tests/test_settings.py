@@ -31,10 +31,10 @@ def test_reset_runs_every_registered_hook() -> None:
 
 
 def test_the_stage_settings() -> None:
-    environment = {"AWS_DEFAULT_REGION": "eu-west-1", "DEV_TOKENS": "enabled", "RELAY_AFTER_COMMIT": "disabled"}
+    environment = {"AWS_DEFAULT_REGION": "eu-west-1", "DEV_TOKENS": "enabled", "LOG_TRACEBACKS": "enabled"}
     built = settings.Settings.from_environment({**environment, "TABLE_NAME": " "})
-    assert (built.region, built.dev_tokens, built.relay_after_commit) == ("eu-west-1", True, False)
+    assert (built.region, built.dev_tokens, built.log_tracebacks) == ("eu-west-1", True, True)
     assert built.table_name == "timebok-local", "blank is unset"
-    assert built.token_mode == "hs256" and built.dynamodb_read_timeout == 5
+    assert built.token_environment == {} and built.dynamodb_read_timeout == 5
     with pytest.raises(ValueError, match="SQS_READ_TIMEOUT_SECONDS"):
         settings.Settings.from_environment({"SQS_READ_TIMEOUT_SECONDS": "soon"})

@@ -41,8 +41,10 @@ def error_name(error: BaseException) -> str:
 
 
 def event_id(appointment_id: str, version: int, kind: str) -> str:
-    """Deterministic: a retried record gets the same id (FIFO deduplication, the inbox's key)."""
-    return f"{appointment_id}.{version}.{kind}"
+    """Deterministic: a retried record gets the same id (FIFO deduplication, the inbox's key).
+    The version is zero-padded so that two events of one appointment in the same second (the
+    inbox sorts by time, then id) keep their order past version 9."""
+    return f"{appointment_id}.{version:04d}.{kind}"
 
 
 def appointment_message(item: AppointmentItem) -> dict[str, Any] | None:

@@ -190,7 +190,7 @@ def test_booking_from_a_hold_is_not_half_written(world: World, monkeypatch: pyte
     [
         pytest.param(["ThrottlingError", "None", "None"], id="slot-throttled"),
         pytest.param(["None", "ProvisionedThroughputExceeded", "None"], id="appointment-over-capacity"),
-        pytest.param(["None", "None", "ThrottlingError"], id="outbox-throttled"),
+        pytest.param(["None", "None", "ThrottlingError"], id="third-part-throttled"),
     ],
 )
 def test_booking_transaction_cancelled_by_throttling(
