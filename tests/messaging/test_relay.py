@@ -51,7 +51,7 @@ def test_the_event_id_and_time_come_from_the_item(aws):
     item = carrying(appointment("apX"), "rejected")
     item.version, item.reason, item.status = 3, "Ingen kapasitet", "rejected"
     (message,) = [m for m in [message_of(_record(item))] if m]
-    assert message["event_id"] == "apX.3.rejected"
+    assert message["event_id"] == "apX.0003.rejected"
     assert message["created_at"] == item.updated_at
     assert message["payload"]["reason"] == "Ingen kapasitet" and message["payload"]["for_pid"] == PID
     reminder = carrying(appointment("apX"), "reminder", t="2022-10-04T17:00:00+02:00")
