@@ -56,7 +56,7 @@ def test_the_event_id_and_time_come_from_the_item(aws):
     assert message["payload"]["reason"] == "Ingen kapasitet" and message["payload"]["for_pid"] == PID
     reminder = carrying(appointment("apX"), "reminder", t="2022-10-04T17:00:00+02:00")
     reminder.version = 3
-    assert message_of(_record(reminder))["event_id"] == "apX.3.reminder"  # type: ignore[index]
+    assert message_of(_record(reminder))["event_id"] == "apX.0003.reminder"  # type: ignore[index]
     assert message_of(_record(reminder))["created_at"] == "2022-10-04T17:00:00+02:00"  # type: ignore[index]
     assert message_of(_record(appointment("apY"))) is None  # an item without an event
     assert message_of({**_record(item), "eventName": "REMOVE"}) is None
