@@ -180,7 +180,8 @@ def test_a_cancelled_transaction_leaves_no_stream_record(aws):
         appointment=item,
         expected_status=["booked"],
         expected_version=int(item.version),
-        actions=[AppointmentItem.status.set("cancelled")],
+        status="cancelled",
+        updated_at=item.updated_at,
         event=change_event("cancelled"),
         free=(nowhere, 0),
     )
