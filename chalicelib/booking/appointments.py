@@ -7,21 +7,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
+from chalicelib.booking import idempotency
 from chalicelib.booking.common import (
-    IDEMPOTENCY_SECONDS,
     appointment_of,
     form_of,
-    idempotency_record,
     iso,
     location_of,
     new_id,
     people_for_tag,
-    request_hash_of,
     require_bookable,
     require_citizen,
 )
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit, change_event
+from chalicelib.booking.idempotency import Key
 from chalicelib.booking.slots import (
     active_appointment_exists,
     bookable_slot,
@@ -86,9 +85,9 @@ def _validated(
     return for_pid, phone, [{"question_id": a.question_id, "answer": a.answer} for a in answers]
 
 
-def _replay(principal: Principal, key: str, request_hash: str) -> AppointmentItem | None:
-    record = idempotency_record(principal, SCOPE, key, request_hash)
-    return repository.get_appointment(record.result_id, consistent=True) if record else None
+def _replay(principal: Principal, key: Key | None) -> AppointmentItem | None:
+    appointment_id = idempotency.first_result(principal, key) if key else None
+    return repository.get_appointment(appointment_id, consistent=True) if appointment_id else None
 
 
 def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Exception:
@@ -211,7 +210,7 @@ def book(principal: Principal, body: BookAppointment, idempotency_key: str | Non
     except (Conflict, HoldExpired):
         # A retry of a request that succeeded finds its hold consumed or its lane taken: the key
         # answers the first appointment. Read only on this path: a booking reads nothing first.
-        if idempotency_key and (existing := _replay(principal, idempotency_key, request_hash_of(body))):
+        if existing := _replay(principal, Key.of(SCOPE, idempotency_key, body)):
             return appointment_of(existing), False
         raise
     return appointment_of(appointment), created
@@ -225,7 +224,7 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
     tb = get_timebook(ref.timebook_id)
     require_bookable(tb)
     for_pid, phone, answers = _validated(principal, body, tb, hold)
-    request_hash = request_hash_of(body)
+    key = Key.of(SCOPE, idempotency_key, body)
     lane = hold.lane if hold else None
     if hold and lane is not None and limit_of(tb) is None:
         lane = None  # the limit was lifted since the hold
@@ -235,16 +234,6 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
             principal, tb, plan.times, plan.place, plan.lane, for_pid, phone, answers, body.description
         )
         now = clock.now()
-        idempotency = None
-        if idempotency_key:
-            idempotency = repository.new_idempotency(
-                principal.sub,
-                SCOPE,
-                idempotency_key,
-                request_hash,
-                appointment.id,
-                clock.epoch(now + timedelta(seconds=IDEMPOTENCY_SECONDS)),
-            )
         booking = repository.Booking(
             appointment=appointment,
             slot=ref,
@@ -254,17 +243,15 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
             event=change_event("requested" if appointment.status == "requested" else "confirmed"),
             person=plan.person,
             lane=plan.lane,
-            idempotency=idempotency,
+            idempotency=idempotency.record(principal, key, appointment.id, clock.epoch(now)),
         )
         try:
             repository.book(booking, clock.epoch(now), clock.epoch(datetime.fromisoformat(plan.times.end)))
             after_commit(booked=(hold, tb.id, for_pid) if hold else None)
             return appointment, True
         except repository.ConditionFailed as lost:
-            if "idempotency" in lost.failed and idempotency_key:
-                existing = _replay(principal, idempotency_key, request_hash)
-                if existing:
-                    return existing, False
+            if "idempotency" in lost.failed and (existing := _replay(principal, key)):
+                return existing, False
             if "conflict" in lost.failed:
                 jitter()  # a concurrent write on the same item: the hold is still ours, try again
                 continue

@@ -3,7 +3,7 @@
 The HTTP layer validates a request against its model (chalicelib/http/schemas.py) and turns it
 into one of these (chalicelib/http/commands.py); a use case never sees the request model. Field
 names are the request's own (and the glossary's), so an Idempotency-Key's request hash stays
-what it was (`request_hash_of`).
+what it was (`idempotency.request_hash_of`).
 """
 
 from __future__ import annotations

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import secrets
 import time as _time
-from datetime import date, datetime, time
-from typing import Any
+from datetime import datetime
 
 from chalicelib import clock, settings
 from chalicelib.domain.forms import Form
@@ -16,40 +12,13 @@ from chalicelib.domain.model import Appointment
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, HealthContactItem, IdempotencyItem, TimebookItem, plain
+from chalicelib.storage.models import AppointmentItem, HealthContactItem, TimebookItem, plain
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
 _TIMEBOOK_TTL_SECONDS = 30.0
 _timebooks: dict[str, tuple[float, TimebookItem]] = {}
 settings.on_reset(_timebooks.clear)
-
-
-IDEMPOTENCY_SECONDS = 24 * 3600
-
-
-def request_hash_of(command: Any) -> str:
-    """What makes two requests "the same" for an Idempotency-Key: their commands (a dataclass of
-    the validated body's fields, so the hash is the body's as JSON, as it always was)."""
-    fields = dataclasses.asdict(command)
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_as_json)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _as_json(value: Any) -> Any:
-    if isinstance(value, date | datetime | time):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not part of a command")
-
-
-def idempotency_record(principal: Principal, scope: str, key: str, request_hash: str) -> IdempotencyItem | None:
-    """The first request's record for this key (within 24 h); another body with it is a conflict."""
-    record = repository.get_idempotency(principal.sub, scope, key)
-    if record is None or record.ttl <= clock.epoch():
-        return None
-    if record.request_hash != request_hash:
-        raise Conflict("This Idempotency-Key was used with another request.", code="idempotency_key_reused")
-    return record
 
 
 def new_id(prefix: str) -> str:

@@ -14,17 +14,15 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import discovery, waitlist
+from chalicelib.booking import discovery, idempotency, waitlist
 from chalicelib.booking.common import (
-    IDEMPOTENCY_SECONDS,
-    idempotency_record,
     people_for_tag,
-    request_hash_of,
     require_bookable,
     require_citizen,
     resolve_for_pid,
 )
 from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.idempotency import Key
 from chalicelib.booking.slots import (
     active_appointment_exists,
     bookable_slot,
@@ -62,14 +60,6 @@ def _hold(hold_id: str, slot: SlotItem, expires_at: datetime) -> Hold:
     return Hold(hold_id, slot.slot_id, slot.location_id, slot.start, slot.end, expires_at)
 
 
-@dataclass(frozen=True)
-class Key:
-    """A client's Idempotency-Key with the hash of the request it came with."""
-
-    key: str
-    request_hash: str
-
-
 @dataclass
 class _Attempt:
     """One try at a hold: the place chosen, and what was read of the person."""
@@ -97,11 +87,6 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
         for_pid=for_pid,
     )
     expires = hold_expires_at(now, int(tb.hold_minutes))
-    record = None
-    if key is not None:
-        record = repository.new_idempotency(
-            principal.sub, SCOPE, key.key, key.request_hash, hold_id, now_epoch + IDEMPOTENCY_SECONDS
-        )
     repository.take_hold(
         repository.HoldWrite(
             slot=attempt.ref,
@@ -110,7 +95,7 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
             person=repository.person_seen(tb.id, for_pid, attempt.person),
             free_old=None if attempt.skip_old else _old_hold(attempt.person, now_epoch),
             lane=lanes[0] if lanes else None,
-            idempotency=record,
+            idempotency=idempotency.record(principal, key, hold_id, now_epoch),
         ),
         now_epoch,
     )
@@ -135,26 +120,26 @@ def _own_place(person: PersonItem | None, slot: SlotItem, now_epoch: int) -> int
 def _replay(principal: Principal, key: Key) -> Hold | None:
     """The hold a key made, if it is still live; a key whose hold is gone says so (never answers a
     dead hold as if it were live)."""
-    record = idempotency_record(principal, SCOPE, key.key, key.request_hash)
-    if record is None:
+    hold_id = idempotency.first_result(principal, key)
+    if hold_id is None:
         return None
-    ref = parse_hold_id(record.result_id)
+    ref = parse_hold_id(hold_id)
     slot_ref = parse_slot_id(ref.slot_id) if ref else None
     slot = repository.get_slot(slot_ref, consistent=True) if slot_ref else None
     claim = repository.claims_of(slot).get(ref.place) if slot and ref else None
-    why = refusal(claim, record.result_id, principal.sub, clock.epoch())
+    why = refusal(claim, hold_id, principal.sub, clock.epoch())
     if why is Refusal.EXPIRED:
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
     if why is not None or claim is None:
         raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
-    return _hold(record.result_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
+    return _hold(hold_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
 
 
 def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:
     """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
     require_citizen(principal)
     for_pid = resolve_for_pid(principal, body.for_pid)
-    key = Key(idempotency_key, request_hash_of(body)) if idempotency_key else None
+    key = Key.of(SCOPE, idempotency_key, body)
     if key and (replayed := _replay(principal, key)):
         return replayed, False
     if body.slot_id:

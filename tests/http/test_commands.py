@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.booking import commands
-from chalicelib.booking.common import request_hash_of
+from chalicelib.booking.idempotency import request_hash_of
 from chalicelib.http import schemas
 from chalicelib.http.commands import to_command
 from chalicelib.lazy import LazyModule, lazy_module
