@@ -7,11 +7,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalice import AuthResponse, Chalice, Cron, Rate, Response
+from chalice import AuthResponse, Cron, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs, settings
 from chalicelib.http import auth, cors, presenters
+from chalicelib.http.application import TimebokApp
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
@@ -49,7 +50,7 @@ else:
     schemas = lazy_module("chalicelib.http.schemas")
 
 logs.configure()
-app = Chalice(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
+app = TimebokApp(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
 app.register_middleware(logs.middleware)  # the request id on every line; an access line per request
 app.register_middleware(reshape_chalice_errors, "http")
 
