@@ -35,9 +35,7 @@ MINIMAL = "import chalice.app, pynamodb.models, pynamodb.transactions\nfrom pyda
 APP = "import app"
 # What a cold start that books loads before it answers: app.py, then the modules its hold and
 # booking routes import on first use (app.py loads the use cases lazily, chalicelib/lazy.py).
-BOOKING_PATH = (
-    "import app\nimport chalicelib.booking.holds, chalicelib.booking.appointments, chalicelib.http.schemas"
-)
+BOOKING_PATH = "import app\nimport chalicelib.booking.holds, chalicelib.booking.appointments, chalicelib.http.schemas"
 STAGE = "prod"  # what Lambda imports (the local stage adds /dev/token)
 
 _TIMER = """
