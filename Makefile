@@ -32,8 +32,9 @@ browser: ## Debian's chromium for tests/browser/ (apt-get once; nothing when it 
 run: $(STAMP) ## the API on 127.0.0.1:$(PORT), the portal on $(PORTAL_PORT), AWS stand-in, demo data, events
 	@exec $(BIN)/python -m chalicelib.local.runner --port $(PORT) --portal-port $(PORTAL_PORT)
 
-test: test-setup ## ruff and the whole suite: no network, no AWS account (minutes)
+test: test-setup ## ruff, vulture (dead code) and the whole suite: no network, no AWS account (minutes)
 	$(BIN)/ruff check .
+	$(BIN)/vulture
 	$(PYTEST)
 
 # The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/ and tests/booking/ but the
@@ -43,8 +44,9 @@ FAST_PATHS := tests/domain tests/storage tests/booking
 test-fast: test-setup ## unit tests of the rules and use-case tests on moto (about 35 s of CPU)
 	$(PYTEST) -m fast $(FAST_PATHS)
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, and vulture for code nothing calls (its allow-list: pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/vulture
 
 bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time
 	$(BIN)/python scripts/bench.py

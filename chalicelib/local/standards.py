@@ -184,7 +184,7 @@ class StandardsServer:
                 server._get(self)
 
             def do_HEAD(self) -> None:
-                server._get(self, head=True)
+                server._get(self)  # _send leaves the body out of a HEAD answer
 
             def do_PUT(self) -> None:
                 server._put(self)
@@ -231,7 +231,7 @@ class StandardsServer:
     def _json(self, handler: BaseHTTPRequestHandler, status: int, value: Any, kind: str = "application/json") -> None:
         self._send(handler, status, json.dumps(value, ensure_ascii=False).encode(), {"Content-Type": kind})
 
-    def _get(self, handler: BaseHTTPRequestHandler, head: bool = False) -> None:
+    def _get(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?", 1)[0]
         if path.rstrip("/") == f"{HELSENORGE_PREFIX}/Appointment":
             self._json(handler, 200, {"items": self.receiver.items()})
