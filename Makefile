@@ -41,8 +41,8 @@ test: test-setup ## ruff, vulture (dead code) and the whole suite: no network, n
 # stateful property test and a crowd test); only those directories are collected.
 FAST_PATHS := tests/domain tests/storage tests/booking
 
-test-fast: test-setup ## unit tests of the rules and use-case tests on moto (about 35 s of CPU)
-	$(PYTEST) -m fast $(FAST_PATHS)
+test-fast: test-setup ## unit tests of the rules and use-case tests on moto, on every core
+	$(PYTEST) -n auto -m fast $(FAST_PATHS)
 
 lint: $(STAMP) ## ruff, and vulture for code nothing calls (its allow-list: pyproject.toml)
 	$(BIN)/ruff check .

@@ -44,11 +44,17 @@ DLQ = "timebok-test-events-dlq.fifo"
 
 # ---- tiers: `make test-fast` runs `-m fast` ------------------------------------------------------
 # Unit tests of the rules (tests/domain/) and use-case tests on the shared moto fixture
-# (tests/booking/) are the fast tier, except what is slow (the stateful property test, a crowd).
+# (tests/booking/, tests/storage/) are the fast tier, except what is slow (the stateful property
+# tests, the staff index's paging property, crowds of threads).
 # The Makefile collects only those directories (collecting the rest imports schemathesis, cfn-lint...).
-FAST_DIRECTORIES = ("domain", "booking")
-SLOW_MODULES = ("test_invariant_stateful.py",)  # hypothesis runs many whole histories: minutes
-SLOW_TESTS = ("test_first_available_spreads_over_early_places",)  # a crowd of 30 holds
+FAST_DIRECTORIES = ("domain", "storage", "booking")
+# hypothesis runs many whole histories: minutes
+SLOW_MODULES = ("test_invariant_stateful.py", "test_waitlist_stateful.py")
+SLOW_TESTS = (
+    "test_first_available_spreads_over_early_places",  # a crowd of 30 holds
+    "test_a_script_with_one_token_holds_at_most_one_place",  # 16 threads, 30 holds
+    "test_paging_the_merged_shards_gives_each_appointment_once_in_order",  # a fresh table per example
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
