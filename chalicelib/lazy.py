@@ -29,10 +29,13 @@ def lazy_module(name: str) -> ModuleType:
     return sys.modules.get(name) or LazyModule(name)
 
 
-def lazy_exports(package: str, areas: Mapping[str, tuple[str, ...]]) -> Callable[[str], Any]:
-    """The module `__getattr__` (PEP 562) of a package whose names live in its submodules (`areas`:
-    submodule -> the names it defines): a submodule is imported on the first read of one of its
-    names (`package.Name` or `from package import Name`), so a request loads only its own area."""
+def lazy_exports(
+    package: str, areas: Mapping[str, tuple[str, ...]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module `__getattr__` and `__dir__` (PEP 562) of a package whose names live in its
+    submodules (`areas`: submodule -> the names it defines): a submodule is imported on the first
+    read of one of its names (`package.Name` or `from package import Name`), so a request loads
+    only its own area; dir() lists every name, loaded or not."""
     area_of = {name: area for area, names in areas.items() for name in names}
 
     def __getattr__(name: str) -> Any:
@@ -43,4 +46,7 @@ def lazy_exports(package: str, areas: Mapping[str, tuple[str, ...]]) -> Callable
         setattr(sys.modules[package], name, value)  # found directly from now on
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *area_of})
+
+    return __getattr__, __dir__

@@ -23,11 +23,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "citizen": ("TakeHold", "BookAppointment", "JoinWaitlist"),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
-__getattr__ = lazy_exports(__name__, AREAS)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, AREAS)
 
 
 if TYPE_CHECKING:  # what the lazy look-up finds, spelled out for type checkers

@@ -35,11 +35,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
-__getattr__ = lazy_exports(__name__, AREAS)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, AREAS)
 
 
 if TYPE_CHECKING:  # what the lazy look-up finds, spelled out for type checkers
