@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -26,3 +27,26 @@ class LazyModule(ModuleType):
 def lazy_module(name: str) -> ModuleType:
     """`name` if it is imported already, else a proxy that imports it on the first attribute read."""
     return sys.modules.get(name) or LazyModule(name)
+
+
+def lazy_exports(
+    package: str, areas: Mapping[str, tuple[str, ...]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module `__getattr__` and `__dir__` (PEP 562) of a package whose names live in its
+    submodules (`areas`: submodule -> the names it defines): a submodule is imported on the first
+    read of one of its names (`package.Name` or `from package import Name`), so a request loads
+    only its own area; dir() lists every name, loaded or not."""
+    area_of = {name: area for area, names in areas.items() for name in names}
+
+    def __getattr__(name: str) -> Any:
+        area = area_of.get(name)
+        if area is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{area}"), name)
+        setattr(sys.modules[package], name, value)  # found directly from now on
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *area_of})
+
+    return __getattr__, __dir__

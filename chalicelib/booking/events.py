@@ -26,6 +26,9 @@ def after_commit(*, booked: tuple[HoldRef, str, str] | None = None, freed: Itera
     """The one place for what follows a committed change, best effort (a failure never fails
     the request; the every-minute sweep catches up): a booked waitlist offer ends its entry
     (`booked` = hold, timebook id, for_pid), and freed places are offered to the waitlist."""
+    freed = tuple(freed)
+    if (booked is None or not booked[0].offer) and not freed:
+        return  # an ordinary booking: nothing for the waitlist, so a cold start does not load it
     from chalicelib.booking import waitlist
 
     if booked is not None:

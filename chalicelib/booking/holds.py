@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import discovery, idempotency, waitlist
+from chalicelib.booking import idempotency
 from chalicelib.booking.common import (
     people_for_tag,
     require_bookable,
@@ -196,6 +196,8 @@ def hold_first_available(
     for_pid: str | None = None,
 ) -> tuple[Hold, bool]:
     """Hold the first available time, spreading a crowd over the earliest free places."""
+    from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
+
     require_citizen(principal)
     for_pid = for_pid or principal.sub
     tb = get_timebook(timebook_id)
@@ -244,6 +246,8 @@ def _no_free_time() -> Conflict:
 
 def release_hold(principal: Principal, hold_id: str) -> None:
     """Give a hold back; only its owner can, and a hold that is gone is not found."""
+    from chalicelib.booking import waitlist  # the place freed is offered on; loaded on first release
+
     require_citizen(principal)
     ref = parse_hold_id(hold_id)
     slot_ref = parse_slot_id(ref.slot_id) if ref else None

@@ -1,4 +1,4 @@
-"""Validated request models (schemas.py) as the use cases' commands (booking/commands.py).
+"""Validated request models (http/schemas/) as the use cases' commands (booking/commands/).
 
 Each converter imports its command itself: the commands' dataclasses are built on the first
 request that posts one, not when app.py is imported (scripts/import_ratio.py).

@@ -1,4 +1,4 @@
-"""The served OpenAPI 3.1 document (`GET /openapi.json`), built from the pydantic models of schemas.py.
+"""The served OpenAPI 3.1 document (`GET /openapi.json`), built from the pydantic models of schemas/.
 
 `OPERATIONS` is the declarative table: one row per route of app.py, with what it takes (body,
 query, headers), what it answers on success and which errors of API.md it can give. Request

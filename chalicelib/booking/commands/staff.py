@@ -1,21 +1,12 @@
-"""What the use cases are asked to do: small frozen dataclasses, one per request that carries data.
-
-The HTTP layer validates a request against its model (chalicelib/http/schemas.py) and turns it
-into one of these (chalicelib/http/commands.py); a use case never sees the request model. Field
-names are the request's own (and the glossary's), so an Idempotency-Key's request hash stays
-what it was (`idempotency.request_hash_of`).
-"""
+"""What staff ask: set-up of health contacts, timebooks, locations and opening hours; slot changes
+and closures."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from chalicelib.domain.forms import Form
-
-# ---- staff set-up ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -87,38 +78,3 @@ class CloseSlots:
     end: dt.datetime
     reason: str
     location_id: str | None = None
-
-
-# ---- citizen ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TakeHold:
-    """A hold on one slot, or on the first available time of a timebook (from `date`)."""
-
-    slot_id: str | None = None
-    timebook_id: str | None = None
-    location_id: str | None = None
-    date: dt.date | None = None
-    for_pid: str | None = None
-
-
-@dataclass(frozen=True)
-class BookAppointment:
-    """Step 5: from a hold or straight from a slot, with the form's answers."""
-
-    phone: str
-    hold_id: str | None = None
-    slot_id: str | None = None
-    for_pid: str | None = None
-    answers: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class JoinWaitlist:
-    timebook_id: str
-    location_id: str | None = None
-    window_from: dt.datetime | None = None
-    window_to: dt.datetime | None = None
-    for_pid: str | None = None

@@ -1,0 +1,40 @@
+"""What a citizen asks: a hold, an appointment, a place on the waitlist."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TakeHold:
+    """A hold on one slot, or on the first available time of a timebook (from `date`)."""
+
+    slot_id: str | None = None
+    timebook_id: str | None = None
+    location_id: str | None = None
+    date: dt.date | None = None
+    for_pid: str | None = None
+
+
+@dataclass(frozen=True)
+class BookAppointment:
+    """Step 5: from a hold or straight from a slot, with the form's answers."""
+
+    phone: str
+    hold_id: str | None = None
+    slot_id: str | None = None
+    for_pid: str | None = None
+    answers: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class JoinWaitlist:
+    timebook_id: str
+    location_id: str | None = None
+    window_from: dt.datetime | None = None
+    window_to: dt.datetime | None = None
+    for_pid: str | None = None

@@ -1,0 +1,102 @@
+"""The citizen's own: holds, appointments and the inbox (steps 4-6); the waitlist is in waitlist.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from chalicelib.http.schemas.common import (
+    AppointmentStatus,
+    HealthContactRef,
+    Identifier,
+    In,
+    InboxKind,
+    IsoDate,
+    LocationOut,
+    Out,
+    PersonRef,
+    TimebookRef,
+)
+
+
+class HoldIn(In):
+    slot_id: Identifier | None = None
+    timebook_id: Identifier | None = None
+    location_id: Identifier | None = None
+    date: IsoDate | None = None
+    # Whom the place is for: the caller (default) or someone in the token's `represents`.
+    for_pid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HoldIn:
+        if bool(self.slot_id) == bool(self.timebook_id):
+            raise ValueError("give either slot_id, or timebook_id for the first available time")
+        if self.slot_id and (self.location_id or self.date):
+            raise ValueError("location_id and date go with timebook_id, not slot_id")
+        return self
+
+
+class AppointmentIn(In):
+    hold_id: Identifier | None = None
+    slot_id: Identifier | None = None
+    for_pid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    answers: dict[Annotated[str, StringConstraints(max_length=40)], Any] = Field(default_factory=dict, max_length=50)
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AppointmentIn:
+        if bool(self.hold_id) == bool(self.slot_id):
+            raise ValueError("give either hold_id or slot_id")
+        return self
+
+
+class RescheduleIn(In):
+    slot_id: Identifier
+
+
+class HoldOut(Out):
+    id: str
+    slot_id: str
+    location_id: str
+    start: str
+    end: str
+    expires_at: str
+
+
+class AnswerOut(Out):
+    question_id: str
+    question: str
+    answer: str
+
+
+class AppointmentOut(Out):
+    id: str
+    status: AppointmentStatus
+    start: str
+    end: str
+    duration_minutes: int
+    timebook: TimebookRef
+    health_contact: HealthContactRef
+    location: LocationOut
+    for_: PersonRef = Field(alias="for", serialization_alias="for")
+    booked_by: PersonRef
+    answers: list[AnswerOut]
+    phone: str
+    description: str
+    reason: str | None = None
+    slot_id: str
+    created_at: str
+    updated_at: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class InboxMessageOut(Out):
+    id: str
+    appointment_id: str
+    kind: InboxKind
+    title: str
+    body: str
+    created_at: str
