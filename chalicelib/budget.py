@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import os
-import time
 
+from chalicelib import clock
 from chalicelib.errors import Throttled
 
 # The API handler's Lambda timeout is 10 s and one DynamoDB call may take up to its 5 s read
@@ -22,7 +22,7 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("timebo
 
 def start(seconds: float | None = None) -> contextvars.Token[float | None]:
     limit = seconds if seconds is not None else float(os.environ.get("REQUEST_BUDGET_SECONDS", DEFAULT_SECONDS))
-    return _deadline.set(time.monotonic() + limit)
+    return _deadline.set(clock.monotonic() + limit)
 
 
 def reset(token: contextvars.Token[float | None]) -> None:
@@ -32,5 +32,5 @@ def reset(token: contextvars.Token[float | None]) -> None:
 def check() -> None:
     """Raise Throttled (429) once this request's budget is spent."""
     deadline = _deadline.get()
-    if deadline is not None and time.monotonic() > deadline:
+    if deadline is not None and clock.monotonic() > deadline:
         raise Throttled("Too many requests, try again shortly.", retry_after=2)

@@ -69,6 +69,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.fast)
 
 
+@pytest.fixture(autouse=True)
+def _stopped_monotonic_clock() -> Iterator[None]:
+    """Durations (the request budget, caches, memos) move only when a test moves the clock: a
+    busy machine cannot make a request run out of budget or a cache lapse mid-test."""
+    clock.stop_monotonic()
+    yield
+    clock.reset()
+
+
 @contextlib.contextmanager
 def moto_aws() -> Iterator[dict[str, str]]:
     """moto as AWS with Timebok's table and queues (from infra/resources.yaml); a clean clock and

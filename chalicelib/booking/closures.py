@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time as _time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -90,7 +89,7 @@ def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
         **{"from": detail["from"], "to": detail["to"]},
     )
     staffwork.start_closure(tb.id, closure.closure_id, detail, record)
-    return run(closure, _time.monotonic() + BUDGET_SECONDS)
+    return run(closure, clock.monotonic() + BUDGET_SECONDS)
 
 
 def run(closure: Closure, deadline: float) -> Totals:
@@ -106,7 +105,7 @@ def run(closure: Closure, deadline: float) -> Totals:
     ]
     # First close every slot, so nothing new is booked into the range while the rest runs.
     for slot in slots:
-        if _time.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
+        if clock.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
             return _unfinished(closure, totals)
         ref = parse_slot_id(slot.slot_id)
         if ref is not None and staffwork.close_slot(ref):
@@ -120,7 +119,7 @@ def run(closure: Closure, deadline: float) -> Totals:
         for claim in claims.values():
             if claim.kind != "appointment":
                 continue
-            if _time.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
+            if clock.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
                 return _unfinished(closure, totals)
             try:
                 lifecycle.cancel_for_closure(claim.ref, closure.reason)
@@ -177,10 +176,10 @@ def _finish(closure: Closure, totals: Totals) -> None:
 def finish_unfinished(budget_seconds: float = 40.0) -> int:
     """The schedule's part: continue closures a request left unfinished (or died in). Returns how
     many were finished."""
-    deadline = _time.monotonic() + budget_seconds
+    deadline = clock.monotonic() + budget_seconds
     finished = 0
     for index, record in enumerate(staffwork.unfinished_closures()):
-        if index and _time.monotonic() > deadline:
+        if index and clock.monotonic() > deadline:
             break  # the next minute goes on
         detail = plain(record.detail)
         timebook_id, closure_id = staffwork.closure_of(record)

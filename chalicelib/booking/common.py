@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time as _time
 from datetime import datetime
 
 from chalicelib import clock, settings
@@ -32,12 +31,12 @@ def iso(moment: datetime) -> str:
 
 def timebook(timebook_id: str, *, fresh: bool = False) -> TimebookItem:
     cached = _timebooks.get(timebook_id)
-    if cached and not fresh and _time.monotonic() - cached[0] < _TIMEBOOK_TTL_SECONDS:
+    if cached and not fresh and clock.monotonic() - cached[0] < _TIMEBOOK_TTL_SECONDS:
         return cached[1]
     item = repository.get_timebook(timebook_id)
     if item is None:
         raise timebook_missing()
-    _timebooks[timebook_id] = (_time.monotonic(), item)
+    _timebooks[timebook_id] = (clock.monotonic(), item)
     return item
 
 
@@ -56,11 +55,11 @@ def require_bookable(tb: TimebookItem) -> None:
     """Only a health contact with «Timebestilling» switched on takes holds and bookings (its
     processes are read through a short in-process cache, like the timebook)."""
     cached = _contacts.get(tb.health_contact_id)
-    if cached is None or _time.monotonic() - cached[0] >= _TIMEBOOK_TTL_SECONDS:
+    if cached is None or clock.monotonic() - cached[0] >= _TIMEBOOK_TTL_SECONDS:
         contact = repository.get_health_contact(tb.health_contact_id)
         if contact is None:
             raise timebook_missing()
-        cached = (_time.monotonic(), contact)
+        cached = (clock.monotonic(), contact)
         _contacts[tb.health_contact_id] = cached
     if "timebestilling" not in (cached[1].processes or []):
         raise Conflict("This health contact does not take bookings online.", code="booking_not_offered")

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -82,7 +81,7 @@ _recent: dict[str, list[float]] = {}
 
 
 def _spread_for(timebook_id: str) -> int:
-    now = time.monotonic()
+    now = clock.monotonic()
     seen = [t for t in _recent.get(timebook_id, []) if t > now - 2.0][-SPREAD_PLACES:]
     seen.append(now)  # approximate under threads, which is all a spread needs
     if len(_recent) > 1000:
@@ -106,7 +105,7 @@ def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySu
     memo_seconds = min(VIEW_MEMO_SECONDS, staleness_seconds())
     key = (timebook_id, month, day)
     found = _view_memo.get(key)
-    if memo_seconds > 0 and found is not None and found[0] > time.monotonic():
+    if memo_seconds > 0 and found is not None and found[0] > clock.monotonic():
         return found[1]
     today = clock.local(clock.now()).date().isoformat()
     # Past days have nothing bookable: never worth a recount.
@@ -114,7 +113,7 @@ def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySu
     if memo_seconds > 0:
         if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
             _view_memo.clear()
-        _view_memo[key] = (time.monotonic() + memo_seconds, items)
+        _view_memo[key] = (clock.monotonic() + memo_seconds, items)
     return items
 
 

@@ -176,14 +176,13 @@ class S3FeedStore:
 def publish_for_a_minute(store: FeedStore, runs: int | None = None) -> list[Publication]:
     """The schedule's run: EventBridge fires once a minute, so publish `runs` times spread over it
     (FEED_RUNS_PER_MINUTE; the stack sets 2, so the data is at most ~30 s old when written)."""
-    import time
 
     count = runs if runs is not None else max(1, min(int(os.environ.get("FEED_RUNS_PER_MINUTE", "1") or 1), 4))
     done: list[Publication] = []
-    started = time.monotonic()
+    started = clock.monotonic()
     for index in range(count):
-        wait = started + index * 60 / count - time.monotonic()
+        wait = started + index * 60 / count - clock.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            clock.sleep(wait)
         done.append(publish(store))
     return done

@@ -8,7 +8,6 @@ timebook (domain/limits.py) gets no hold. Both are conditions of the one hold tr
 
 from __future__ import annotations
 
-import time as _time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -205,7 +204,7 @@ def hold_first_available(
     today = clock.local(clock.now()).date()
     start_day = max(from_day or today, today)
     sold_out_key = (tb.id, location_id, start_day)
-    if _sold_out.get(sold_out_key, 0.0) > _time.monotonic():
+    if _sold_out.get(sold_out_key, 0.0) > clock.monotonic():
         raise _no_free_time()
     person = repository.get_person(tb.id, for_pid)
     if limit_of(tb) is not None and not free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch()):
@@ -224,7 +223,7 @@ def hold_first_available(
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:
-            _sold_out[sold_out_key] = _time.monotonic() + SOLD_OUT_MEMO_SECONDS
+            _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
             raise _no_free_time()
         attempt = _Attempt(parse_slot(choice.slot_id), slots[choice.slot_id], choice.place, person, skip_old)
         try:

@@ -5,7 +5,6 @@ wait before a retry after a lost race (holds, appointments, reschedules, waitlis
 from __future__ import annotations
 
 import random
-import time as _time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,7 +37,7 @@ def parse_slot(slot_id: str) -> SlotRef:
 def jitter() -> None:
     """A transaction lost to a concurrent one on the same item: wait a little, at random, so the
     retries of a crowd do not collide again."""
-    _time.sleep(random.uniform(0.005, 0.05))
+    clock.sleep(random.uniform(0.005, 0.05))
 
 
 @dataclass(frozen=True)
