@@ -69,7 +69,21 @@ def test_every_call_of_api_md_is_documented(served: dict[str, Any]) -> None:
     assert len(calls) >= 20, f"parsed too few calls from {API_MD}: {sorted(calls)}"
     documented = {(method, _shape(path)) for method, path in _operations(served)}
     missing = {(method, path) for method, path in calls if (method, _shape(path)) not in documented}
-    assert missing == set()
+    assert missing == set(PENDING), "API.md calls not served, or PENDING lists a call that is served now"
+
+
+# Calls API.md added ahead of the work («Added for surges, staff days, languages and data
+# lifetime»), each with the open issue that builds it. Strict: a call served now must leave the list.
+PENDING = {
+    ("POST", "/timebooks/{id}/queue"): 20,
+    ("GET", "/queue/{ticket}"): 20,
+    ("POST", "/admin/appointments/{id}/arrived"): 21,
+    ("POST", "/admin/appointments/confirm"): 21,
+    ("GET", "/admin/timebooks/{id}/daylist"): 21,
+    ("GET", "/admin/closures/{id}"): 21,
+    ("GET", "/me/data"): 23,
+    ("GET", "/dev/sms"): 23,
+}
 
 
 def test_every_operation_has_an_id_a_tag_and_errors_with_the_error_body(served: dict[str, Any]) -> None:
