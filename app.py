@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalice import AuthResponse, Cron, Rate, Response
@@ -14,8 +13,10 @@ from chalicelib import logs, settings
 from chalicelib.http import auth, cors, presenters
 from chalicelib.http.application import TimebokApp
 from chalicelib.http.commands import to_command
-from chalicelib.http.handlers import handled, principal, reshape_chalice_errors
-from chalicelib.http.requests import idempotency_key, items, page_of, paged, parse_body, query_param, respond
+from chalicelib.http.handlers import principal, reshape_chalice_errors
+from chalicelib.http.parameters import DAY, IDEMPOTENCY_KEY, LOCATION, MONTH, OPTIONAL_DAY, PAGE, STATUS, TIMEBOOK
+from chalicelib.http.requests import idempotency_key, items, page_of, paged, query_param, respond
+from chalicelib.http.routes import Items, Routes
 from chalicelib.lazy import lazy_module
 
 # The use cases and the request models are imported on first use (chalicelib/lazy.py), not when
@@ -64,11 +65,9 @@ def token(auth_request: AuthRequest) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=principal_id, context=context)
 
 
-def route(path: str, methods: tuple[str, ...] = ("GET",), *, signed_in: bool = False) -> Callable[..., Any]:
-    def register(view: Callable[..., Response]) -> Callable[..., Response]:
-        return app.route(path, methods=list(methods), authorizer=token if signed_in else None)(handled(view))
-
-    return register
+# Each route is declared once (chalicelib/http/routes.py): Chalice serves it, GET /openapi.json documents it.
+api = Routes(app, authorizer=token)
+route = api.route
 
 
 def request() -> Any:
@@ -78,91 +77,130 @@ def request() -> Any:
 # ---- public: discovery and availability (steps 1-4) --------------------------------------------
 
 
-@route("/health-contacts")
+@route("GET", "/health-contacts", "public", ok=Items("HealthContactOut"))
 def list_health_contacts() -> Response:
+    """Health contacts that offer booking (step 1)"""
     return respond(items([presenters.health_contact(h) for h in discovery.health_contacts()]), cache_seconds=60)
 
 
-@route("/health-contacts/{hc_id}/timebooks")
+@route("GET", "/health-contacts/{hc_id}/timebooks", "public", ok=Items("TimebookSummaryOut"), errors=(404,))
 def list_timebooks(hc_id: str) -> Response:
+    """The timebooks of a health contact (step 2)"""
     return respond(items([presenters.timebook_summary(t) for t in discovery.timebooks(hc_id)]), cache_seconds=60)
 
 
-@route("/timebooks/{timebook_id}")
+@route("GET", "/timebooks/{timebook_id}", "public", ok="TimebookOut", errors=(404,))
 def get_timebook(timebook_id: str) -> Response:
+    """A timebook: resource, form and locations"""
     return respond(presenters.timebook(discovery.timebook(timebook_id)), cache_seconds=60)
 
 
-@route("/timebooks/{timebook_id}/calendar")
+@route(
+    "GET", "/timebooks/{timebook_id}/calendar", "public", ok="CalendarOut", params=(MONTH, LOCATION), errors=(400, 404)
+)
 def month_calendar(timebook_id: str) -> Response:
-    month = discovery.parse_month(query_param(request(), "month"))
-    days = discovery.month_calendar(timebook_id, month, query_param(request(), "location"))
+    """Free places per day of a month (step 3)"""
+    month = discovery.parse_month(query_param(request(), MONTH))
+    days = discovery.month_calendar(timebook_id, month, query_param(request(), LOCATION))
     body = schemas.CalendarOut(month=month, days=[schemas.CalendarDayOut(date=d, free=f) for d, f in days])
     return respond(body, cache_seconds=5)
 
 
-@route("/timebooks/{timebook_id}/slots")
+@route("GET", "/timebooks/{timebook_id}/slots", "public", ok="SlotsOut", params=(DAY, LOCATION), errors=(400, 404))
 def free_slots(timebook_id: str) -> Response:
-    day = discovery.parse_date(query_param(request(), "date"))
-    found = discovery.free_slots(timebook_id, day, query_param(request(), "location"))
+    """Bookable slots of a day, by start (step 4)"""
+    day = discovery.parse_date(query_param(request(), DAY))
+    found = discovery.free_slots(timebook_id, day, query_param(request(), LOCATION))
     return respond(schemas.SlotsOut(date=day, items=[presenters.slot(a) for a in found]), cache_seconds=5)
 
 
-@route("/fhir/$bulk-publish")
+@route("GET", "/fhir/$bulk-publish", "public", ok="redirect", status=302)
 def bulk_publish_manifest() -> Response:
-    """SMART Scheduling Links: the manifest is a static file; send the reader to it (decision 4)."""
+    """The SMART Scheduling Links manifest: a redirect to its published static copy
+
+    The manifest names NDJSON files of FHIR R4 Location, Schedule and Slot (docs/standards.md).
+    """
     from chalicelib.booking.feed import MANIFEST, MAX_AGE_SECONDS
 
+    # The manifest is a static file: send the reader to it (decision 4).
     location = f"{os.environ.get('FEED_BASE_URL', '').rstrip('/')}/{MANIFEST}"
     return Response(
         body="", status_code=302, headers={"Location": location, "Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"}
     )
 
 
-@route("/openapi.json")
+@route("GET", "/openapi.json", "public", ok="openapi")
 def openapi_document() -> Response:
-    from chalicelib.http.openapi import document
-
-    return respond(document(), cache_seconds=300)
+    """This OpenAPI document"""
+    return respond(api.document(), cache_seconds=300)
 
 
 # ---- citizen: holds and appointments (steps 4-6) ---------------------------------------------------
 
 
-@route("/holds", ("POST",), signed_in=True)
-def create_hold() -> Response:
-    body = parse_body(request(), schemas.HoldIn)
+@route(
+    "POST",
+    "/holds",
+    "citizen",
+    ok="HoldOut",
+    status=201,
+    also={200: "The hold of an earlier request with the same Idempotency-Key."},
+    params=(IDEMPOTENCY_KEY,),
+    errors=(404, 409),
+)
+def create_hold(body: schemas.HoldIn) -> Response:
+    """Hold a slot, or the first available time, for a while
+
+    Give either `slot_id`, or `timebook_id` (with `location_id` and `date` optionally) for the
+    first available time from `date`, else from now. 409 `slot_unavailable` when nothing is free.
+    """
     hold, created = holds.hold(principal(request()), to_command(body), idempotency_key(request()))
     return respond(presenters.hold(hold), status=201 if created else 200)
 
 
-@route("/holds/{hold_id}", ("DELETE",), signed_in=True)
+@route("DELETE", "/holds/{hold_id}", "citizen", ok="empty", status=204, errors=(404,))
 def delete_hold(hold_id: str) -> Response:
+    """Give a hold back"""
     holds.release_hold(principal(request()), hold_id)
     return Response(body="", status_code=204)
 
 
-@route("/appointments", ("POST",), signed_in=True)
-def create_appointment() -> Response:
-    body = parse_body(request(), schemas.AppointmentIn)
+@route(
+    "POST",
+    "/appointments",
+    "citizen",
+    ok="AppointmentOut",
+    status=201,
+    also={200: "The appointment of an earlier request with the same Idempotency-Key."},
+    params=(IDEMPOTENCY_KEY,),
+    errors=(404, 409, 410),
+)
+def create_appointment(body: schemas.AppointmentIn) -> Response:
+    """Book: from a hold or a slot (step 5)
+
+    Give either `hold_id` or `slot_id`; `answers` maps the timebook form's question ids to answers.
+    """
     key = idempotency_key(request())
     appointment, created = appointments.book(principal(request()), to_command(body), key)
     return respond(presenters.appointment(appointment), status=201 if created else 200)
 
 
-@route("/appointments", signed_in=True)
+@route("GET", "/appointments", "citizen", ok=Items("AppointmentOut"), params=PAGE, errors=(400,))
 def list_appointments() -> Response:
+    """The caller's appointments and those of people they represent"""
     found, after = appointments.mine_page(principal(request()), page_of(request()))
     return respond(paged([presenters.appointment(a) for a in found], after))
 
 
-@route("/appointments/{appointment_id}", signed_in=True)
+@route("GET", "/appointments/{appointment_id}", "citizen", ok="AppointmentOut", errors=(404,))
 def get_appointment(appointment_id: str) -> Response:
+    """An appointment"""
     return respond(presenters.appointment(appointments.appointment_of_mine(principal(request()), appointment_id)))
 
 
-@route("/appointments/{appointment_id}/ics", signed_in=True)
+@route("GET", "/appointments/{appointment_id}/ics", "citizen", ok="ics", errors=(404,))
 def appointment_calendar(appointment_id: str) -> Response:
+    """An appointment as iCalendar"""
     return Response(
         body=appointments.calendar_of_mine(principal(request()), appointment_id),
         status_code=200,
@@ -173,9 +211,9 @@ def appointment_calendar(appointment_id: str) -> Response:
     )
 
 
-@route("/appointments/{appointment_id}/fhir", signed_in=True)
+@route("GET", "/appointments/{appointment_id}/fhir", "citizen", ok="fhir", errors=(404,))
 def appointment_fhir(appointment_id: str) -> Response:
-    """The same R4 Appointment that is sent to Helsenorge."""
+    """An appointment as an HL7 FHIR R4 Appointment (as sent to Helsenorge)"""
     resource = appointments.fhir_of_mine(principal(request()), appointment_id)
     return Response(
         body=json.dumps(resource, ensure_ascii=False),
@@ -184,37 +222,49 @@ def appointment_fhir(appointment_id: str) -> Response:
     )
 
 
-@route("/appointments/{appointment_id}/cancel", ("POST",), signed_in=True)
+@route("POST", "/appointments/{appointment_id}/cancel", "citizen", ok="AppointmentOut", errors=(404, 409))
 def cancel_appointment(appointment_id: str) -> Response:
+    """Cancel an appointment
+
+    409 `cancel_deadline_passed` after the timebook's deadline, `wrong_state` if not active.
+    """
     return respond(presenters.appointment(lifecycle.cancel(principal(request()), appointment_id)))
 
 
-@route("/appointments/{appointment_id}/reschedule", ("POST",), signed_in=True)
-def reschedule_appointment(appointment_id: str) -> Response:
-    body = parse_body(request(), schemas.RescheduleIn)
+@route("POST", "/appointments/{appointment_id}/reschedule", "citizen", ok="AppointmentOut", errors=(404, 409))
+def reschedule_appointment(appointment_id: str, body: schemas.RescheduleIn) -> Response:
+    """Move an appointment to another slot; the old place is freed in the same step"""
     return respond(presenters.appointment(lifecycle.reschedule(principal(request()), appointment_id, body.slot_id)))
 
 
-@route("/waitlist", ("POST",), signed_in=True)
-def join_waitlist() -> Response:
-    body = parse_body(request(), schemas.WaitlistIn)
+@route("POST", "/waitlist", "citizen", ok="WaitlistEntryOut", status=201, errors=(404, 409))
+def join_waitlist(body: schemas.WaitlistIn) -> Response:
+    """Wait for a place in a timebook (at a location, in a time window)
+
+    One live entry per person and timebook (409 `already_waiting`). A freed place in a matching
+    slot is offered first come, first offered: a hold for `waitlist_offer_minutes`, booked with
+    POST /appointments {hold_id}.
+    """
     return respond(presenters.waitlist_entry(waitlist.join(principal(request()), to_command(body))), status=201)
 
 
-@route("/waitlist", signed_in=True)
+@route("GET", "/waitlist", "citizen", ok=Items("WaitlistEntryOut"), params=PAGE, errors=(400,))
 def list_waitlist() -> Response:
+    """The caller's waitlist entries and those of people they represent, with open offers"""
     found, after = waitlist.mine(principal(request()), page_of(request()))
     return respond(paged([presenters.waitlist_entry(e) for e in found], after))
 
 
-@route("/waitlist/{entry_id}", ("DELETE",), signed_in=True)
+@route("DELETE", "/waitlist/{entry_id}", "citizen", ok="empty", status=204, errors=(404, 409))
 def withdraw_from_waitlist(entry_id: str) -> Response:
+    """Leave the waitlist, or decline an offer (its place goes to the next)"""
     waitlist.withdraw(principal(request()), entry_id)
     return Response(body="", status_code=204)
 
 
-@route("/inbox", signed_in=True)
+@route("GET", "/inbox", "citizen", ok=Items("InboxMessageOut"), params=PAGE, errors=(400,))
 def inbox() -> Response:
+    """Messages about the caller's appointments"""
     found, after = appointments.inbox_page(principal(request()), page_of(request()))
     return respond(paged([presenters.inbox_message(m) for m in found], after))
 
@@ -222,89 +272,116 @@ def inbox() -> Response:
 # ---- staff: set-up ------------------------------------------------------------------------------
 
 
-@route("/admin/health-contacts", ("POST",), signed_in=True)
-def create_health_contact() -> Response:
-    body = parse_body(request(), schemas.HealthContactIn)
+@route("POST", "/admin/health-contacts", "staff", ok="HealthContactOut", status=201, errors=(409,))
+def create_health_contact(body: schemas.HealthContactIn) -> Response:
+    """Register a health contact"""
     return respond(
         presenters.health_contact(setup.create_health_contact(principal(request()), to_command(body))), status=201
     )
 
 
-@route("/admin/timebooks", ("POST",), signed_in=True)
-def create_timebook() -> Response:
-    body = parse_body(request(), schemas.TimebookIn)
+@route("POST", "/admin/timebooks", "staff", ok="TimebookOut", status=201, errors=(404,))
+def create_timebook(body: schemas.TimebookIn) -> Response:
+    """Create a timebook"""
     return respond(presenters.timebook(setup.create_timebook(principal(request()), to_command(body))), status=201)
 
 
-@route("/admin/timebooks/{timebook_id}/locations", ("POST",), signed_in=True)
-def create_location(timebook_id: str) -> Response:
-    body = parse_body(request(), schemas.LocationIn)
+@route("POST", "/admin/timebooks/{timebook_id}/locations", "staff", ok="LocationOut", status=201, errors=(404,))
+def create_location(timebook_id: str, body: schemas.LocationIn) -> Response:
+    """Add a location to a timebook"""
     location = setup.add_location(principal(request()), timebook_id, to_command(body))
     return respond(presenters.location(location), status=201)
 
 
-@route("/admin/timebooks/{timebook_id}/schedules", ("POST",), signed_in=True)
-def create_schedule(timebook_id: str) -> Response:
-    body = parse_body(request(), schemas.ScheduleIn)
+@route("POST", "/admin/timebooks/{timebook_id}/schedules", "staff", ok="ScheduleOut", status=201, errors=(404,))
+def create_schedule(timebook_id: str, body: schemas.ScheduleIn) -> Response:
+    """Make slots for a window of days; posting the same window again makes none twice"""
     created = setup.add_schedule(principal(request()), timebook_id, to_command(body))
     return respond(schemas.ScheduleOut(created=created), status=201)
 
 
-@route("/admin/timebooks/{timebook_id}/overview", signed_in=True)
+@route(
+    "GET",
+    "/admin/timebooks/{timebook_id}/overview",
+    "staff",
+    ok=Items("OverviewSlotOut"),
+    params=(DAY, LOCATION),
+    errors=(400, 404),
+)
 def resource_overview(timebook_id: str) -> Response:
-    day = discovery.parse_date(query_param(request(), "date"))
-    rows = staff.overview(principal(request()), timebook_id, day, query_param(request(), "location"))
+    """Per slot of a day: capacity, booked, held and who"""
+    day = discovery.parse_date(query_param(request(), DAY))
+    rows = staff.overview(principal(request()), timebook_id, day, query_param(request(), LOCATION))
     return respond(items([presenters.overview_row(r) for r in rows]))
 
 
-@route("/admin/appointments", signed_in=True)
+@route(
+    "GET",
+    "/admin/appointments",
+    "staff",
+    ok=Items("AppointmentOut"),
+    params=(TIMEBOOK, STATUS, OPTIONAL_DAY, *PAGE),
+    errors=(400, 404),
+)
 def staff_appointments() -> Response:
-    raw_day = query_param(request(), "date")
+    """A timebook's appointments"""
+    raw_day = query_param(request(), OPTIONAL_DAY)
     day = discovery.parse_date(raw_day) if raw_day else None
     found, after = staff.appointments(
         principal(request()),
-        query_param(request(), "timebook_id"),
-        query_param(request(), "status"),
+        query_param(request(), TIMEBOOK),
+        query_param(request(), STATUS),
         day,
         page_of(request()),
     )
     return respond(paged([presenters.appointment(a) for a in found], after))
 
 
-@route("/admin/appointments/{appointment_id}/confirm", ("POST",), signed_in=True)
+@route("POST", "/admin/appointments/{appointment_id}/confirm", "staff", ok="AppointmentOut", errors=(404, 409))
 def confirm_appointment(appointment_id: str) -> Response:
+    """Confirm a requested appointment (status `booked`)"""
     return respond(presenters.appointment(lifecycle.confirm(principal(request()), appointment_id)))
 
 
-@route("/admin/appointments/{appointment_id}/reject", ("POST",), signed_in=True)
-def reject_appointment(appointment_id: str) -> Response:
-    body = parse_body(request(), schemas.ReasonIn)
+@route("POST", "/admin/appointments/{appointment_id}/reject", "staff", ok="AppointmentOut", errors=(404, 409))
+def reject_appointment(appointment_id: str, body: schemas.ReasonIn) -> Response:
+    """Reject a requested appointment (status `rejected`)"""
     return respond(presenters.appointment(lifecycle.reject(principal(request()), appointment_id, body.reason)))
 
 
-@route("/admin/appointments/{appointment_id}/cancel", ("POST",), signed_in=True)
-def staff_cancel_appointment(appointment_id: str) -> Response:
-    body = parse_body(request(), schemas.ReasonIn)
+@route("POST", "/admin/appointments/{appointment_id}/cancel", "staff", ok="AppointmentOut", errors=(404, 409))
+def staff_cancel_appointment(appointment_id: str, body: schemas.ReasonIn) -> Response:
+    """Cancel an appointment (status `cancelled`)"""
     return respond(presenters.appointment(lifecycle.cancel_as_staff(principal(request()), appointment_id, body.reason)))
 
 
 # ---- staff: slot editing, closures, audit -----------------------------------------------------
 
 
-@route("/admin/slots/{slot_id}", ("PATCH",), signed_in=True)
-def change_slot(slot_id: str) -> Response:
-    body = parse_body(request(), schemas.SlotPatchIn)
+@route("PATCH", "/admin/slots/{slot_id}", "staff", ok="SlotAdminOut", errors=(404, 409))
+def change_slot(slot_id: str, body: schemas.SlotPatchIn) -> Response:
+    """Change a slot's capacity, or close or reopen it
+
+    409 `capacity_below_taken` when places that a lower capacity removes are taken.
+    """
     return respond(presenters.admin_slot(slot_admin.change(principal(request()), slot_id, to_command(body))))
 
 
-@route("/admin/timebooks/{timebook_id}/closures", ("POST",), signed_in=True)
-def close_slots(timebook_id: str) -> Response:
-    body = parse_body(request(), schemas.ClosureIn)
+@route("POST", "/admin/timebooks/{timebook_id}/closures", "staff", ok="ClosureOut", errors=(404,))
+def close_slots(timebook_id: str, body: schemas.ClosureIn) -> Response:
+    """Close the slots starting in [from, to), cancel their appointments, tell the waitlist
+
+    Posting the same closure again changes and sends nothing new. `complete: false`: the rest
+    is finished in the background within a minute or two.
+    """
     return respond(presenters.closure(closures.close(principal(request()), timebook_id, to_command(body))))
 
 
-@route("/admin/timebooks/{timebook_id}/audit", signed_in=True)
+@route(
+    "GET", "/admin/timebooks/{timebook_id}/audit", "staff", ok=Items("AuditRecordOut"), params=PAGE, errors=(400, 404)
+)
 def audit_log(timebook_id: str) -> Response:
+    """Who changed what in a timebook, newest first"""
     found, after = audit.log(principal(request()), timebook_id, page_of(request()))
     return respond(paged([presenters.audit_record(r) for r in found], after))
 
@@ -360,18 +437,18 @@ def send_reminders(event: Any) -> None:
 
 if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.json
 
-    @route("/dev/token", ("POST",))
-    def dev_token() -> Response:
+    @route("POST", "/dev/token", "local", ok="TokenOut")
+    def dev_token(body: schemas.DevTokenIn) -> Response:
+        """Issue a token for these claims (local stage only)"""
         from chalicelib.http.tokens import Claims, issue_token
 
-        body = parse_body(request(), schemas.DevTokenIn)
         claims = Claims.model_validate(body.model_dump(mode="json"))  # refuse what the verifier would
         token_text = issue_token(claims.model_dump(mode="json"), settings.get().token_secret or "")
         return respond(schemas.TokenOut(token=token_text))
 
-    @route("/dev/helsenorge/appointments")
+    @route("GET", "/dev/helsenorge/appointments", "local", ok="json")
     def dev_helsenorge_appointments() -> Response:
-        """What the local Helsenorge stand-in received: the newest version of each appointment."""
+        """What the Helsenorge stand-in received: the newest version of each appointment (local stage only)"""
         import urllib.request
 
         from chalicelib.errors import Unavailable

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypeVar
 
 from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.domain import paging
 from chalicelib.errors import InvalidInput
 from chalicelib.http.errors import from_validation
+from chalicelib.http.parameters import CURSOR, IDEMPOTENCY_KEY, LIMIT, Param
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -33,55 +34,51 @@ def parse_body(request: Request, model: type[Model]) -> Model:
         raise from_validation(error) from None
 
 
-def query_param(request: Request, name: str) -> str | None:
+def query_param(request: Request, param: Param) -> str | None:
+    """The value of a query parameter, None when absent or empty."""
     params = request.query_params or {}
-    value = params.get(name)
+    value = params.get(param.name)
     return value if value else None
 
 
-def header(request: Request, name: str) -> str | None:
-    return request.headers.get(name) if request.headers else None
-
-
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+def header(request: Request, param: Param) -> str | None:
+    return request.headers.get(param.name) if request.headers else None  # Chalice's headers ignore case
 
 
 def idempotency_key(request: Request) -> str | None:
     """Idempotency-Key: 1-200 visible ASCII characters, or absent."""
-    value = header(request, "idempotency-key")
+    value = header(request, IDEMPOTENCY_KEY)
     if value is None:
         return None
-    if not _KEY.match(value):
+    if not IDEMPOTENCY_KEY.matches(value):
         raise InvalidInput(
             "Idempotency-Key must be 1-200 visible ASCII characters.",
-            fields=[("Idempotency-Key", "1-200 visible ASCII characters")],
+            fields=[(IDEMPOTENCY_KEY.name, "1-200 visible ASCII characters")],
         )
     return value
 
 
-def page_of(request: Request) -> Any:
+def page_of(request: Request) -> paging.PageRequest:
     """`limit` (1-200, default 50) and `cursor` of a list the caller reads; 400 by field otherwise."""
-    from chalicelib.domain import paging
-
-    raw_limit = query_param(request, "limit")
+    raw_limit = query_param(request, LIMIT)
     limit = paging.DEFAULT_LIMIT
     if raw_limit is not None:
-        if not re.fullmatch(r"[0-9]{1,3}", raw_limit) or not 1 <= int(raw_limit) <= paging.MAX_LIMIT:
-            raise InvalidInput("limit must be 1-200.", fields=[("limit", f"an integer from 1 to {paging.MAX_LIMIT}")])
+        if not LIMIT.matches(raw_limit) or not 1 <= int(raw_limit) <= paging.MAX_LIMIT:
+            expected = f"an integer from 1 to {paging.MAX_LIMIT}"
+            raise InvalidInput(f"limit must be 1-{paging.MAX_LIMIT}.", fields=[(LIMIT.name, expected)])
         limit = int(raw_limit)
-    raw_cursor = query_param(request, "cursor")
+    raw_cursor = query_param(request, CURSOR)
     start = paging.Position()
     if raw_cursor is not None:
         try:
-            start = paging.decode(raw_cursor) if len(raw_cursor) <= 1000 else paging.decode("!")
+            # Longer than the document allows: refused as any other bad cursor, without decoding it.
+            start = paging.decode(raw_cursor) if CURSOR.matches(raw_cursor) else paging.decode("!")
         except paging.BadCursor:
-            raise InvalidInput("cursor is not valid.", fields=[("cursor", "use next_cursor as given")]) from None
+            raise InvalidInput("cursor is not valid.", fields=[(CURSOR.name, "use next_cursor as given")]) from None
     return paging.PageRequest(limit, start)
 
 
-def paged(models: list[BaseModel], position: Any) -> dict[str, Any]:
-    from chalicelib.domain import paging
-
+def paged(models: list[BaseModel], position: paging.Position | None) -> dict[str, Any]:
     return items(models, next_cursor=paging.encode(position))
 
 

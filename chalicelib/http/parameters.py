@@ -1,0 +1,73 @@
+"""The query and header parameters of the API, each defined once: requests.py reads a request by
+these definitions (name and rule) and openapi.py documents the same objects.
+
+A route lists the ones it takes in its declaration (routes.py); a view reads one with
+`requests.query_param(request, MONTH)`, so the name it reads is the name the document shows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chalicelib.domain import paging
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    location: Literal["query", "header"]
+    schema: dict[str, Any] = field(hash=False)  # JSON Schema of the value (always text on the wire)
+    description: str
+    required: bool = False
+
+    def matches(self, value: str) -> bool:
+        """True if `value` fits the schema's pattern and length (the document's rule, checked here)."""
+        pattern = self.schema.get("pattern")
+        if pattern is not None and not re.fullmatch(pattern, value):
+            return False
+        return self.schema.get("minLength", 0) <= len(value) <= self.schema.get("maxLength", len(value))
+
+    def as_openapi(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.location,
+            "required": self.required,
+            "description": self.description,
+            "schema": self.schema,
+        }
+
+
+# The app's own rule (discovery._MONTH), in ASCII digits.
+MONTH = Param(
+    "month", "query", {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"}, "The month, `YYYY-MM`.", True
+)
+DAY = Param("date", "query", {"type": "string", "format": "date"}, "The day, `YYYY-MM-DD`.", True)
+OPTIONAL_DAY = Param("date", "query", {"type": "string", "format": "date"}, "Only this day, `YYYY-MM-DD`.")
+LOCATION = Param("location", "query", {"type": "string"}, "Only this location of the timebook (its id).")
+TIMEBOOK = Param("timebook_id", "query", {"type": "string", "minLength": 1}, "The timebook.", True)
+STATUS = Param(
+    "status",
+    "query",
+    {"type": "string", "enum": ["requested", "booked", "rejected", "cancelled"]},
+    "Only appointments in this status.",
+)
+
+# Paging (API.md): a list the caller reads takes both, and answers `next_cursor` (domain/paging.py).
+LIMIT = Param(
+    "limit",
+    "query",
+    {"type": "string", "pattern": r"^[0-9]{1,3}$"},
+    f"Items per page, 1-{paging.MAX_LIMIT} (default {paging.DEFAULT_LIMIT}).",
+)
+CURSOR = Param("cursor", "query", {"type": "string", "maxLength": 1000}, "`next_cursor` of the previous page.")
+PAGE = (LIMIT, CURSOR)
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[\x21-\x7e]{1,200}$"},
+    "A client-chosen key: repeating the request with the same key and body within 24 hours answers the "
+    "first result (200) instead of making another; the same key with another body is 409.",
+)

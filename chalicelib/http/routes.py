@@ -1,0 +1,157 @@
+"""One declaration per route: Chalice registers it, and the OpenAPI document (openapi.py) is built
+from the same record, so a route cannot be served undocumented or documented unserved.
+
+app.py writes `@route(method, path, tag, ok=..., params=..., errors=...)` above each view, in the
+manner of Powertools' event handler (`@app.get(...)`): the tag also says who may call (`citizen`
+and `staff` need a token), `ok` what a success answers, `params` the query and header parameters
+it reads (parameters.py), `errors` the statuses of API.md it can give beyond those every route
+can. The view's docstring is the summary (first paragraph) and the description (the rest). A
+`body` argument of the view is the request body, parsed and validated against the model its
+annotation names before the view runs.
+
+Nothing here imports a pydantic model: model names are resolved when the document is built or a
+body first arrives, so a cold start pays for neither (scripts/import_ratio.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chalice.app import Chalice, ChaliceAuthorizer, Response
+
+from chalicelib import settings
+from chalicelib.http.handlers import handled
+from chalicelib.http.parameters import CURSOR, Param
+from chalicelib.http.requests import parse_body
+
+Tag = Literal["public", "citizen", "staff", "local"]
+SIGNED_IN_TAGS = ("citizen", "staff")
+View = Callable[..., Response]
+
+# Answers that are not a model of schemas/: `text/calendar`, nothing (204), the OpenAPI document,
+# a FHIR resource, a redirect (the SMART manifest) or free JSON (local stand-ins).
+KINDS = frozenset({"ics", "empty", "openapi", "fhir", "redirect", "json"})
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list answer: `{"items": [...]}` of this model of schemas/ (with `next_cursor` when paged)."""
+
+    model: str
+
+
+# What a success answers: a model of schemas/ by name, a list of one, or one of KINDS.
+Answer = str | Items
+
+
+@dataclass(frozen=True)
+class Route:
+    """Everything said about one route; Chalice and the document both read it."""
+
+    method: str
+    path: str
+    tag: Tag
+    view: View
+    ok: Answer
+    status: int = 200
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    also: dict[int, str] = field(default_factory=dict, hash=False)  # further successes: status -> description
+
+    @property
+    def operation_id(self) -> str:
+        first, *rest = self.view.__name__.split("_")
+        return first + "".join(word.capitalize() for word in rest)
+
+    @property
+    def summary(self) -> str:
+        return _paragraphs(self.view)[0] if _paragraphs(self.view) else self.operation_id
+
+    @property
+    def description(self) -> str:
+        return " ".join(_paragraphs(self.view)[1:])
+
+    @property
+    def signed_in(self) -> bool:
+        return self.tag in SIGNED_IN_TAGS
+
+    @property
+    def paged(self) -> bool:
+        """A list read page by page answers `next_cursor` (API.md: paging)."""
+        return CURSOR in self.params
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+    @property
+    def takes_body(self) -> bool:
+        return "body" in inspect.signature(self.view).parameters
+
+    def body_model(self) -> Any:
+        """The request model the view's `body` annotation names (imported now), or None."""
+        return _body_model(self.view) if self.takes_body else None
+
+
+def _paragraphs(view: View) -> list[str]:
+    text = inspect.cleandoc(view.__doc__ or "")
+    return [" ".join(part.split()) for part in text.split("\n\n") if part.strip()]
+
+
+@functools.cache
+def _body_model(view: View) -> Any:
+    return typing.get_type_hints(view)["body"]
+
+
+class Routes:
+    """The app's routes as declared: `route` registers a view with Chalice and keeps its record."""
+
+    def __init__(self, app: Chalice, authorizer: ChaliceAuthorizer) -> None:
+        self.app = app
+        self.authorizer = authorizer
+        self.declared: list[Route] = []
+        self._document: dict[str, Any] | None = None
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        tag: Tag,
+        *,
+        ok: Answer,
+        status: int = 200,
+        params: tuple[Param, ...] = (),
+        errors: tuple[int, ...] = (),
+        also: dict[int, str] | None = None,
+    ) -> Callable[[View], View]:
+        def register(view: View) -> View:
+            declared = Route(method, path, tag, view, ok, status, params, errors, also or {})
+            self.declared.append(declared)
+            endpoint = handled(self._with_body(view) if declared.takes_body else view)
+            authorizer = self.authorizer if declared.signed_in else None
+            return self.app.route(path, methods=[method], authorizer=authorizer)(endpoint)
+
+        return register
+
+    def _with_body(self, view: View) -> View:
+        @functools.wraps(view)
+        def parsing(*args: Any, **kwargs: Any) -> Response:
+            body = parse_body(self.app.current_request, _body_model(view))
+            return view(*args, **kwargs, body=body)
+
+        return parsing
+
+    def document(self) -> dict[str, Any]:
+        """The OpenAPI document of these routes for this stage, built on first use and kept (a Lambda
+        keeps it across invocations); a cold start that never serves it never builds it."""
+        if self._document is None:
+            from chalicelib.http import openapi
+
+            self._document = openapi.build(self.declared, settings.get().dev_tokens)
+        return self._document
