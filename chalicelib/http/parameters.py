@@ -8,19 +8,31 @@ A route lists the ones it takes in its declaration (routes.py); a view reads one
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from chalicelib.domain import paging
 
-
-@dataclass(frozen=True)
 class Param:
-    name: str
-    location: Literal["query", "header"]
-    schema: dict[str, Any] = field(hash=False)  # JSON Schema of the value (always text on the wire)
-    description: str
-    required: bool = False
+    """One parameter: its name, where it travels, its JSON Schema (text on the wire) and what it means."""
+
+    # A plain class, not a dataclass: a dataclass costs a millisecond of every cold start to create.
+    __slots__ = ("description", "location", "name", "required", "schema")
+
+    def __init__(
+        self,
+        name: str,
+        location: Literal["query", "header"],
+        schema: dict[str, Any],
+        description: str,
+        required: bool = False,
+    ) -> None:
+        self.name = name
+        self.location = location
+        self.schema = schema
+        self.description = description
+        self.required = required
+
+    def __repr__(self) -> str:
+        return f"<{self.location} parameter {self.name!r}>"
 
     def matches(self, value: str) -> bool:
         """True if `value` fits the schema's pattern and length (the document's rule, checked here)."""
@@ -54,13 +66,9 @@ STATUS = Param(
     "Only appointments in this status.",
 )
 
-# Paging (API.md): a list the caller reads takes both, and answers `next_cursor` (domain/paging.py).
-LIMIT = Param(
-    "limit",
-    "query",
-    {"type": "string", "pattern": r"^[0-9]{1,3}$"},
-    f"Items per page, 1-{paging.MAX_LIMIT} (default {paging.DEFAULT_LIMIT}).",
-)
+# Paging (API.md): a list the caller reads takes both, and answers `next_cursor`. The numbers are
+# domain/paging.py's (imported on first use, not at a cold start; tests/http/test_routes.py compares).
+LIMIT = Param("limit", "query", {"type": "string", "pattern": r"^[0-9]{1,3}$"}, "Items per page, 1-200 (default 50).")
 CURSOR = Param("cursor", "query", {"type": "string", "maxLength": 1000}, "`next_cursor` of the previous page.")
 PAGE = (LIMIT, CURSOR)
 

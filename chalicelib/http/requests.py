@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.domain import paging
 from chalicelib.errors import InvalidInput
 from chalicelib.http.errors import from_validation
 from chalicelib.http.parameters import CURSOR, IDEMPOTENCY_KEY, LIMIT, Param
+
+if TYPE_CHECKING:
+    from chalicelib.domain import paging
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -60,6 +62,8 @@ def idempotency_key(request: Request) -> str | None:
 
 def page_of(request: Request) -> paging.PageRequest:
     """`limit` (1-200, default 50) and `cursor` of a list the caller reads; 400 by field otherwise."""
+    from chalicelib.domain import paging  # on first use: its dataclasses cost a cold start time
+
     raw_limit = query_param(request, LIMIT)
     limit = paging.DEFAULT_LIMIT
     if raw_limit is not None:
@@ -79,6 +83,8 @@ def page_of(request: Request) -> paging.PageRequest:
 
 
 def paged(models: list[BaseModel], position: paging.Position | None) -> dict[str, Any]:
+    from chalicelib.domain import paging
+
     return items(models, next_cursor=paging.encode(position))
 
 

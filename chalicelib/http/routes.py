@@ -20,7 +20,6 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chalice.app import Chalice, ChaliceAuthorizer, Response
@@ -39,30 +38,49 @@ View = Callable[..., Response]
 KINDS = frozenset({"ics", "empty", "openapi", "fhir", "redirect", "json"})
 
 
-@dataclass(frozen=True)
 class Items:
     """A list answer: `{"items": [...]}` of this model of schemas/ (with `next_cursor` when paged)."""
 
-    model: str
+    __slots__ = ("model",)
+
+    def __init__(self, model: str) -> None:
+        self.model = model
 
 
 # What a success answers: a model of schemas/ by name, a list of one, or one of KINDS.
 Answer = str | Items
 
 
-@dataclass(frozen=True)
 class Route:
     """Everything said about one route; Chalice and the document both read it."""
 
-    method: str
-    path: str
-    tag: Tag
-    view: View
-    ok: Answer
-    status: int = 200
-    params: tuple[Param, ...] = ()
-    errors: tuple[int, ...] = ()
-    also: dict[int, str] = field(default_factory=dict, hash=False)  # further successes: status -> description
+    # A plain class, not a dataclass: a dataclass costs a millisecond of every cold start to create.
+    __slots__ = ("also", "errors", "method", "ok", "params", "path", "status", "tag", "view")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        tag: Tag,
+        view: View,
+        ok: Answer,
+        status: int = 200,
+        params: tuple[Param, ...] = (),
+        errors: tuple[int, ...] = (),
+        also: dict[int, str] | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.tag = tag
+        self.view = view
+        self.ok = ok
+        self.status = status
+        self.params = params
+        self.errors = errors
+        self.also = also or {}  # further successes: status -> description
+
+    def __repr__(self) -> str:
+        return f"<route {self.method} {self.path}>"
 
     @property
     def operation_id(self) -> str:
@@ -71,7 +89,8 @@ class Route:
 
     @property
     def summary(self) -> str:
-        return _paragraphs(self.view)[0] if _paragraphs(self.view) else self.operation_id
+        paragraphs = _paragraphs(self.view)
+        return paragraphs[0] if paragraphs else self.operation_id
 
     @property
     def description(self) -> str:
@@ -92,7 +111,8 @@ class Route:
 
     @property
     def takes_body(self) -> bool:
-        return "body" in inspect.signature(self.view).parameters
+        code = self.view.__code__  # the argument names, without inspect.signature's cost at import
+        return "body" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
     def body_model(self) -> Any:
         """The request model the view's `body` annotation names (imported now), or None."""
@@ -131,7 +151,7 @@ class Routes:
         also: dict[int, str] | None = None,
     ) -> Callable[[View], View]:
         def register(view: View) -> View:
-            declared = Route(method, path, tag, view, ok, status, params, errors, also or {})
+            declared = Route(method, path, tag, view, ok, status, params, errors, also)
             self.declared.append(declared)
             endpoint = handled(self._with_body(view) if declared.takes_body else view)
             authorizer = self.authorizer if declared.signed_in else None

@@ -161,3 +161,5 @@ def test_parameters_are_defined_once() -> None:
     names = [(p.location, p.name, p.required) for p in vars(parameters).values() if isinstance(p, Param)]
     assert len(names) == len(set(names)), "two definitions of the same parameter"
     assert IDEMPOTENCY_KEY.matches("k-1") and not IDEMPOTENCY_KEY.matches("two words")
+    # parameters.py does not import domain/paging.py (a cold start's cost): its text must agree.
+    assert f"1-{paging.MAX_LIMIT} (default {paging.DEFAULT_LIMIT})" in LIMIT.description
