@@ -132,7 +132,9 @@ def bulk_publish_manifest() -> Response:
 @route("GET", "/openapi.json", "public", ok="openapi")
 def openapi_document() -> Response:
     """This OpenAPI document"""
-    return respond(api.document(), cache_seconds=300)
+    from chalicelib.http import openapi
+
+    return respond(openapi.document(api), cache_seconds=300)
 
 
 # ---- citizen: holds and appointments (steps 4-6) ---------------------------------------------------

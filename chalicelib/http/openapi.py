@@ -10,14 +10,16 @@ appear as in API.md). tests/fuzz/ checks the live service against the document.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib import settings
 from chalicelib.http import schemas
-from chalicelib.http.routes import KINDS, Items, Route
+from chalicelib.http.routes import KINDS, Items, Route, Routes
 
 REF = "#/components/schemas/{model}"
 
@@ -198,3 +200,10 @@ def build(routes: Iterable[Route], dev_tokens: bool) -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+@functools.cache
+def document(routes: Routes) -> dict[str, Any]:
+    """The document of the app's routes for this process's stage, built on the first GET /openapi.json
+    and kept (a Lambda keeps it across invocations); a cold start that never serves it never builds it."""
+    return build(routes.declared, settings.get().dev_tokens)

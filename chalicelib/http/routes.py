@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 from chalice.app import Chalice, ChaliceAuthorizer, Response
 
-from chalicelib import settings
 from chalicelib.http.handlers import handled
 from chalicelib.http.parameters import CURSOR, Param
 from chalicelib.http.requests import parse_body
@@ -136,7 +135,6 @@ class Routes:
         self.app = app
         self.authorizer = authorizer
         self.declared: list[Route] = []
-        self._document: dict[str, Any] | None = None
 
     def route(
         self,
@@ -166,12 +164,3 @@ class Routes:
             return view(*args, **kwargs, body=body)
 
         return parsing
-
-    def document(self) -> dict[str, Any]:
-        """The OpenAPI document of these routes for this stage, built on first use and kept (a Lambda
-        keeps it across invocations); a cold start that never serves it never builds it."""
-        if self._document is None:
-            from chalicelib.http import openapi
-
-            self._document = openapi.build(self.declared, settings.get().dev_tokens)
-        return self._document

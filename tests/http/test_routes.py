@@ -163,3 +163,17 @@ def test_parameters_are_defined_once() -> None:
     assert IDEMPOTENCY_KEY.matches("k-1") and not IDEMPOTENCY_KEY.matches("two words")
     # parameters.py does not import domain/paging.py (a cold start's cost): its text must agree.
     assert f"1-{paging.MAX_LIMIT} (default {paging.DEFAULT_LIMIT})" in LIMIT.description
+
+
+def test_the_declaration_imports_neither_the_document_nor_the_models() -> None:
+    """No import circle with openapi.py, and a cold start builds no model to declare its routes."""
+    for module in ("routes", "parameters"):
+        tree = ast.parse((ROOT / "chalicelib" / "http" / f"{module}.py").read_text(encoding="utf-8"))
+        imported: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):  # `from chalicelib.http import openapi` names it in the alias
+                imported.update({node.module or "", *(f"{node.module}.{alias.name}" for alias in node.names)})
+        assert not {n for n in imported if n.startswith(("chalicelib.http.openapi", "chalicelib.http.schemas"))}, module
+        assert "pydantic" not in {n.split(".")[0] for n in imported}, module
