@@ -554,7 +554,7 @@ def measure_steps(counter: DynamoCounter) -> dict[str, Any]:
     from chalicelib.booking import common
     from chalicelib.local import demo as demo_data
     from chalicelib.local import moto_patches
-    from chalicelib.local.standin import create_resources
+    from chalicelib.local.resources import create_resources
     from chalicelib.storage import repository
 
     moto_patches.install()
@@ -1106,7 +1106,7 @@ def forget_aws_clients() -> None:
 def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], repeat: int) -> list[dict[str, Any]]:
     from chalicelib.booking import common
     from chalicelib.local import runner
-    from chalicelib.local.standin import _MOTO_LOCK
+    from chalicelib.local.moto_server import MOTO_LOCK
 
     quiet_logs()
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -1114,7 +1114,7 @@ def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], re
     stack = runner.start(free_port(), seed=False, workers=False)
     counter.local_endpoint = stack.endpoint_url
     counter.standin = stack.standin
-    counter.calculator = CapacityCalculator(MotoTables(REGION, lock=_MOTO_LOCK))
+    counter.calculator = CapacityCalculator(MotoTables(REGION, lock=MOTO_LOCK))
     surges = []
     try:
         common._timebooks.clear()
