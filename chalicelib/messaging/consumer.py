@@ -17,10 +17,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.notify import Notifier
 from chalicelib.messaging.notify import notifier as configured_notifier
 from chalicelib.messaging.publisher import parse_message
-from chalicelib.messaging.relay import error_name
 from chalicelib.messaging.texts import inbox_text
 from chalicelib.storage import repository
 from chalicelib.storage.models import InboxMessageItem
