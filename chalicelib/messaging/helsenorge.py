@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
 from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.publisher import HelsenorgePublisher as HelsenorgePublisher  # the relay's side
 from chalicelib.messaging.publisher import parse_message, sqs_client
@@ -156,32 +157,35 @@ def _back_off(records: list[Record], client: Any) -> None:
 
 
 def send_batch(records: Iterable[Record], token: TokenProvider | None = None, client: Any = None) -> dict[str, Any]:
-    """Send each message's appointment; the answer names the failed messages for SQS to redeliver."""
-    failed: list[Record] = []
-    held_back: set[str] = set()  # appointments whose earlier message failed in this batch
+    """Send each message's appointment; the answer names the failed messages for SQS to redeliver
+    (and the later ones of a failed appointment, held back untried: batches.py)."""
     provider = token or token_provider()
-    for record in records:
+    by_id = {record.message_id: record for record in records}
+
+    def handle(sqs: Any) -> None:
+        record = by_id[sqs.message_id]
         try:
             message = parse_message(record.body)
         except ValueError:
             logger.error("helsenorge: message %s is not a Timebok event", record.message_id)
-            failed.append(record)
-            continue
+            raise Undelivered("not a Timebok event") from None
         appointment_id = message["appointment_id"]
-        if appointment_id in held_back:
-            failed.append(record)
-            continue
         try:
             send(appointment_id, provider)
         except Exception as error:
+            name = error_name(error) if not isinstance(error, SendFailed) else f"SendFailed:{error.status}"
             logger.warning(
                 "helsenorge: appointment %s not sent (%s, try %d); retried later",
                 appointment_id,
-                error_name(error) if not isinstance(error, SendFailed) else f"SendFailed:{error.status}",
+                name,
                 record.receive_count,
             )
-            held_back.add(appointment_id)
-            failed.append(record)
+            raise Undelivered(name) from None
+
+    failed = [
+        by_id[message_id]
+        for message_id in process_fifo([sqs_record(r.message_id, r.body) for r in by_id.values()], handle)
+    ]
     _back_off(failed, client)
     return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in failed]}
 
