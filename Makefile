@@ -48,8 +48,8 @@ lint: $(STAMP) ## ruff, and vulture for code nothing calls (its allow-list: pypr
 	$(BIN)/ruff check .
 	$(BIN)/vulture
 
-bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time
-	$(BIN)/python scripts/bench.py
+bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time (BENCH_ARGS="--places 8 --repeat 1")
+	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
 
 package: $(STAMP) ## build/STAGE/sam.json + deployment.zip (STAGE=dev|prod, default prod); no AWS account
 	$(BIN)/python scripts/package.py --stage $(STAGE)

@@ -13,7 +13,7 @@ the same way against the library modules it loads, with the same target.
 
     .venv/bin/python scripts/import_ratio.py [--runs 15] [--json]
 
-`measure()` returns the same numbers as a dict (scripts/bench.py reports them).
+`measure()` returns the same numbers as a dict (`make bench`, scripts/bench/imports.py, reports them).
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ def start(
     os.environ["AWS_REGION"] = region
 
     from chalicelib.local import moto_patches
-    from chalicelib.local.standin import AtomicMotoServer, Shedding, create_resources
+    from chalicelib.local.moto_server import AtomicMotoServer, Shedding
+    from chalicelib.local.resources import create_resources
 
     moto_patches.install()
     # Sheds what it cannot serve in time (ThrottlingException, so the app answers 429), as

@@ -28,14 +28,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib.local.standin import (
+from chalicelib.local.cloudformation import (
     DEFAULT_TEMPLATE_PATH,
-    _Context,
-    _ensure_queue,
-    _load_resources,
-    _resolve,
-    _resource_properties,
+    Context,
+    load_resources,
+    resolve,
+    resource_properties,
 )
+from chalicelib.local.resources import ensure_queue
 
 logger = logging.getLogger("timebok.local.standards")
 
@@ -56,8 +56,8 @@ def create_standards_resources(
     session = boto3.session.Session(region_name=region, aws_access_key_id="local", aws_secret_access_key="local")
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     s3 = session.client("s3", endpoint_url=endpoint_url)
-    resources = _load_resources(template_path)
-    ctx = _Context(
+    resources = load_resources(template_path)
+    ctx = Context(
         region, lambda: str(session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"])
     )
     urls: dict[str, str] = {}
@@ -65,7 +65,7 @@ def create_standards_resources(
         ("HelsenorgeDeadLetterQueue", f"{prefix}-helsenorge-dlq.fifo"),
         ("HelsenorgeQueue", f"{prefix}-helsenorge.fifo"),
     ):
-        url = _ensure_queue(sqs, name, _resolve(_resource_properties(resources, logical_id, "AWS::SQS::Queue"), ctx))
+        url = ensure_queue(sqs, name, resolve(resource_properties(resources, logical_id, "AWS::SQS::Queue"), ctx))
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         ctx.resources[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name}
         urls[logical_id] = url

@@ -8,7 +8,7 @@ A batch reports partial failure (`batchItemFailures`): only the messages that fa
 after the visibility timeout; one that keeps failing (garbage, a bug) goes to the dead-letter
 queue after the queue's maxReceiveCount. Within a batch, once a message of an appointment fails,
 the later messages of that appointment are handed back too, untried, so they stay in order (as
-AWS advises for FIFO queues).
+AWS advises for FIFO queues: Powertools' SqsFifoPartialProcessor, batches.py).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
+from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.notify import Notifier
 from chalicelib.messaging.notify import notifier as configured_notifier
 from chalicelib.messaging.publisher import parse_message
-from chalicelib.messaging.relay import error_name
 from chalicelib.messaging.texts import inbox_text
 from chalicelib.storage import repository
 from chalicelib.storage.models import InboxMessageItem
@@ -62,19 +63,15 @@ def deliver(message: Mapping[str, Any], notifier: Notifier | None = None) -> boo
 
 
 def handle_batch(records: Iterable[tuple[str, str]], notifier: Notifier | None = None) -> dict[str, Any]:
-    """Deliver (message_id, body) pairs; the answer names the failed ones for SQS to redeliver."""
-    failures: list[dict[str, str]] = []
-    held_back: set[str] = set()  # appointments whose earlier message failed in this batch
-    for message_id, body in records:
+    """Deliver (message_id, body) pairs; the answer names the failed ones for SQS to redeliver
+    (and the later ones of a failed appointment, held back untried: batches.py)."""
+
+    def handle(record: Any) -> None:
         try:
-            message = parse_message(body)
+            message = parse_message(record.body)
         except ValueError:
-            logger.error("consumer: message %s is not a Timebok event", message_id)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        if message["appointment_id"] in held_back:
-            failures.append({"itemIdentifier": message_id})
-            continue
+            logger.error("consumer: message %s is not a Timebok event", record.message_id)
+            raise Undelivered("not a Timebok event") from None
         try:
             deliver(message, notifier)
         except Exception as error:
@@ -84,9 +81,10 @@ def handle_batch(records: Iterable[tuple[str, str]], notifier: Notifier | None =
                 message["kind"],
                 error_name(error),
             )
-            held_back.add(message["appointment_id"])
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+            raise Undelivered(error_name(error)) from None
+
+    failed = process_fifo([sqs_record(message_id, body) for message_id, body in records], handle)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
 def records_of(event: Any) -> list[tuple[str, str]]:

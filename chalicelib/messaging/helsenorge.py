@@ -1,8 +1,8 @@
 """Helsenorge «Timeavtaler»: every appointment change is PUT there as an R4 Appointment.
 
 Path: the change's event (on the appointment item) → the table's stream → the relay → the
-Helsenorge SQS FIFO queue (group = the
-appointment, so one appointment's sends stay in order) → `send_batch` → `PUT
+Helsenorge SQS FIFO queue (group = the appointment, so one appointment's sends stay in order;
+`publisher.HelsenorgePublisher` puts them there) → `send_batch` → `PUT
 {HELSENORGE_APPOINTMENT_URL}/Appointment/{id}` with a bearer token.
 
 Exactly-once effect: a message only says "appointment X changed"; the sender reads the
@@ -25,44 +25,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.messaging.publisher import SqsPublisher, parse_message, sqs_client
-from chalicelib.messaging.relay import error_name
+from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
+from chalicelib.messaging.errors import error_name
+from chalicelib.messaging.publisher import HelsenorgePublisher as HelsenorgePublisher  # the relay's side
+from chalicelib.messaging.publisher import parse_message, sqs_client
 
 logger = logging.getLogger("timebok.messaging.helsenorge")
 
-# The inbox kinds that are appointment changes (a reminder or a waitlist offer changes nothing).
-CHANGE_KINDS = frozenset({"requested", "confirmed", "rejected", "cancelled", "rescheduled", "closed"})
 DEFAULT_RETRY_BASE_SECONDS = 30
 MAX_BACKOFF_SECONDS = 900
 TIMEOUT_SECONDS = 5
-
-
-def enabled() -> bool:
-    """Sending is on where a Helsenorge endpoint and the queue are configured."""
-    return bool(os.environ.get("HELSENORGE_APPOINTMENT_URL") and os.environ.get("HELSENORGE_QUEUE_URL"))
-
-
-# ---- the relay's side: put change events on the Helsenorge queue ---------------------------------
-
-
-class HelsenorgePublisher(SqsPublisher):
-    """Hands appointment-change events to the Helsenorge queue; other kinds are not its business."""
-
-    def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
-        url = queue_url or os.environ.get("HELSENORGE_QUEUE_URL")
-        if not url:
-            raise ValueError("no Helsenorge queue: pass queue_url or set HELSENORGE_QUEUE_URL")
-        super().__init__(url, client)
-
-    def publish(self, message: Mapping[str, Any]) -> None:
-        if message["kind"] not in CHANGE_KINDS or _about_waitlist(message):
-            return
-        super().publish(message)
-
-
-def _about_waitlist(message: Mapping[str, Any]) -> bool:
-    """A note to a waiting person (a closure of their window) names a waitlist entry, not an appointment."""
-    return dict(message.get("payload") or {}).get("waitlist") == "yes"
 
 
 # ---- tokens ------------------------------------------------------------------------------------
@@ -185,32 +157,35 @@ def _back_off(records: list[Record], client: Any) -> None:
 
 
 def send_batch(records: Iterable[Record], token: TokenProvider | None = None, client: Any = None) -> dict[str, Any]:
-    """Send each message's appointment; the answer names the failed messages for SQS to redeliver."""
-    failed: list[Record] = []
-    held_back: set[str] = set()  # appointments whose earlier message failed in this batch
+    """Send each message's appointment; the answer names the failed messages for SQS to redeliver
+    (and the later ones of a failed appointment, held back untried: batches.py)."""
     provider = token or token_provider()
-    for record in records:
+    by_id = {record.message_id: record for record in records}
+
+    def handle(sqs: Any) -> None:
+        record = by_id[sqs.message_id]
         try:
             message = parse_message(record.body)
         except ValueError:
             logger.error("helsenorge: message %s is not a Timebok event", record.message_id)
-            failed.append(record)
-            continue
+            raise Undelivered("not a Timebok event") from None
         appointment_id = message["appointment_id"]
-        if appointment_id in held_back:
-            failed.append(record)
-            continue
         try:
             send(appointment_id, provider)
         except Exception as error:
+            name = error_name(error) if not isinstance(error, SendFailed) else f"SendFailed:{error.status}"
             logger.warning(
                 "helsenorge: appointment %s not sent (%s, try %d); retried later",
                 appointment_id,
-                error_name(error) if not isinstance(error, SendFailed) else f"SendFailed:{error.status}",
+                name,
                 record.receive_count,
             )
-            held_back.add(appointment_id)
-            failed.append(record)
+            raise Undelivered(name) from None
+
+    failed = [
+        by_id[message_id]
+        for message_id in process_fifo([sqs_record(r.message_id, r.body) for r in by_id.values()], handle)
+    ]
     _back_off(failed, client)
     return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in failed]}
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.publisher import sqs_client
-from chalicelib.messaging.relay import error_name
 
 logger = logging.getLogger("timebok.messaging.local")
 

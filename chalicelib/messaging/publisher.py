@@ -4,7 +4,9 @@ A message is `{"event_id", "kind", "appointment_id", "created_at", "payload"}` a
 MessageGroupId is the appointment id, so one appointment's messages reach the consumer in
 order; MessageDeduplicationId is the event id, so a relay that sends an event twice within
 SQS's five-minute window (a retried stream batch) gets it queued once (and the consumer is
-idempotent beyond that). The relay (relay.py) makes the messages from stream records.
+idempotent beyond that). The relay (relay.py) makes the messages from stream records and
+sends them to `relay_publisher()`: the events queue, and Helsenorge's queue (appointment changes
+only) where that is configured. What reads the queues: consumer.py and helsenorge.py.
 
 boto3 is imported lazily: the HTTP handlers import this module, and most requests never send.
 """
@@ -136,20 +138,47 @@ class FanOut:
             publisher.publish(message)
 
 
-_helsenorge: Any = None
+# The inbox kinds that are appointment changes (a reminder or a waitlist offer changes nothing).
+CHANGE_KINDS = frozenset({"requested", "confirmed", "rejected", "cancelled", "rescheduled", "closed"})
+
+
+def helsenorge_enabled() -> bool:
+    """Sending is on where a Helsenorge endpoint and the queue are configured."""
+    return bool(os.environ.get("HELSENORGE_APPOINTMENT_URL") and os.environ.get("HELSENORGE_QUEUE_URL"))
+
+
+class HelsenorgePublisher(SqsPublisher):
+    """Hands appointment-change events to the Helsenorge queue; other kinds are not its business."""
+
+    def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
+        url = queue_url or os.environ.get("HELSENORGE_QUEUE_URL")
+        if not url:
+            raise ValueError("no Helsenorge queue: pass queue_url or set HELSENORGE_QUEUE_URL")
+        super().__init__(url, client)
+
+    def publish(self, message: Mapping[str, Any]) -> None:
+        if message["kind"] not in CHANGE_KINDS or _about_waitlist(message):
+            return
+        super().publish(message)
+
+
+def _about_waitlist(message: Mapping[str, Any]) -> bool:
+    """A note to a waiting person (a closure of their window) names a waitlist entry, not an appointment."""
+    return dict(message.get("payload") or {}).get("waitlist") == "yes"
+
+
+_helsenorge: HelsenorgePublisher | None = None
 
 
 def relay_publisher() -> Publisher:
     """What the relay sends to: the events queue, and the Helsenorge queue where that is configured."""
     global _helsenorge
-    from chalicelib.messaging import helsenorge
-
     events = default_publisher()
-    if not helsenorge.enabled():
+    if not helsenorge_enabled():
         return events
     url = os.environ.get("HELSENORGE_QUEUE_URL")
     if _helsenorge is None or _helsenorge.queue_url != url:
-        _helsenorge = helsenorge.HelsenorgePublisher(url)
+        _helsenorge = HelsenorgePublisher(url)
     return FanOut(events, _helsenorge)
 
 

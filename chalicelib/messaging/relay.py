@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.publisher import Publisher, relay_publisher
 from chalicelib.storage.models import AppointmentItem, EventItem, plain
 
@@ -31,13 +32,6 @@ logger = logging.getLogger("timebok.messaging.relay")
 _NOT_PAYLOAD = frozenset({"k", "t"})
 # Kinds whose text quotes the item's `reason` (staff's reject or cancel, a closure).
 _ENDED_WITH_REASON = frozenset({"rejected", "cancelled", "closed"})
-
-
-def error_name(error: BaseException) -> str:
-    """What went wrong, without the message text (which may quote data we must not log)."""
-    response = getattr(error, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return f"{type(error).__name__}:{code}" if code else type(error).__name__
 
 
 def event_id(appointment_id: str, version: int, kind: str) -> str:

@@ -23,7 +23,9 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chalicelib.local.standin import DEFAULT_TEMPLATE_PATH, AtomicMotoServer, create_resources
+from chalicelib.local.cloudformation import DEFAULT_TEMPLATE_PATH
+from chalicelib.local.moto_server import AtomicMotoServer
+from chalicelib.local.resources import create_resources
 
 REGION = "eu-north-1"
 THREADS = 32
@@ -329,7 +331,7 @@ def test_a_full_queue_sheds_dynamodb_requests_with_throttling() -> None:
     request waits much longer than the stated wait: load never turns into client timeouts."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.local.standin import SerializedWSGIApp, Shedding
+    from chalicelib.local.moto_server import SerializedWSGIApp, Shedding
 
     app = SerializedWSGIApp(_slow_app(0.05), threading.Lock(), Shedding(max_waiting=3, max_wait_seconds=0.3))
     with ThreadPoolExecutor(16) as pool:
@@ -346,7 +348,7 @@ def test_shedding_spares_other_services() -> None:
     """Only DynamoDB requests are shed (SQS sends are few and would have no throttling answer)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.local.standin import SerializedWSGIApp, Shedding
+    from chalicelib.local.moto_server import SerializedWSGIApp, Shedding
 
     app = SerializedWSGIApp(_slow_app(0.01), threading.Lock(), Shedding(max_waiting=1, max_wait_seconds=0.01))
     with ThreadPoolExecutor(8) as pool:
@@ -358,7 +360,7 @@ def test_botocore_sees_shed_requests_as_throttling() -> None:
     """Through a real client the refusal is a ThrottlingException (botocore retries it; the app
     answers 429 once retries are spent)."""
     from chalicelib.http.errors import THROTTLING_CODES
-    from chalicelib.local.standin import Shedding
+    from chalicelib.local.moto_server import Shedding
 
     server = AtomicMotoServer(shedding=Shedding(max_waiting=0, max_wait_seconds=1.0))
     with server:

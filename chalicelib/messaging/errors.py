@@ -1,0 +1,10 @@
+"""How messaging logs a failure: by its type and AWS error code, never by its message text."""
+
+from __future__ import annotations
+
+
+def error_name(error: BaseException) -> str:
+    """What went wrong, without the message text (which may quote data we must not log)."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return f"{type(error).__name__}:{code}" if code else type(error).__name__
