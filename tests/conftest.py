@@ -78,6 +78,37 @@ def _stopped_monotonic_clock() -> Iterator[None]:
     clock.reset()
 
 
+class _SettingsMonkeyPatch(pytest.MonkeyPatch):
+    """pytest's monkeypatch; a change to the environment re-reads the settings (keeping the warm
+    caches, as when code read the variable itself), and its undo resets settings and caches."""
+
+    _environment_changed = False
+
+    def setenv(self, name: str, value: str, prepend: str | None = None) -> None:
+        super().setenv(name, value, prepend)
+        self._environment_changed = True
+        settings.reset(caches=False)
+
+    def delenv(self, name: str, raising: bool = True) -> None:
+        super().delenv(name, raising)
+        self._environment_changed = True
+        settings.reset(caches=False)
+
+    def undo(self) -> None:
+        super().undo()
+        if self._environment_changed:
+            self._environment_changed = False
+            settings.reset()  # the test is over: nothing it configured stays cached
+
+
+@pytest.fixture
+def monkeypatch() -> Iterator[pytest.MonkeyPatch]:
+    """Code reads `settings.get()`, read once: a test that sets a variable sees it at once."""
+    patch = _SettingsMonkeyPatch()
+    yield patch
+    patch.undo()
+
+
 @contextlib.contextmanager
 def moto_aws() -> Iterator[dict[str, str]]:
     """moto as AWS with Timebok's table and queues (from infra/resources.yaml); a clean clock and

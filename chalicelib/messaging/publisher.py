@@ -12,7 +12,6 @@ boto3 is imported lazily: the HTTP handlers import this module, and most request
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -147,7 +146,7 @@ def relay_publisher() -> Publisher:
     events = default_publisher()
     if not helsenorge.enabled():
         return events
-    url = os.environ.get("HELSENORGE_QUEUE_URL")
+    url = settings.get().helsenorge_queue_url
     if _helsenorge is None or _helsenorge.queue_url != url:
         _helsenorge = helsenorge.HelsenorgePublisher(url)
     return FanOut(events, _helsenorge)
