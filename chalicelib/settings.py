@@ -7,8 +7,8 @@ every per-process cache's reset hook (`on_reset`), so nothing keeps a stale tabl
 client or token verifier, and tests need not know which private caches exist.
 
 The rule, enforced by tests/test_settings.py: in `chalicelib/` and `app.py` only this module
-reads the environment; only `chalicelib/local/` writes it (the local runner sets up a stage as
-Lambda would), and it calls `reset()` after writing; nothing else does either.
+reads the environment, and only `chalicelib/local/` writes it (the local runner sets up a stage
+as Lambda would, then calls `reset()`).
 
 Every variable is named here. A knob whose default and parsing belong to the rule it tunes
 (REQUEST_BUDGET_SECONDS, FEED_DAYS, ...) is kept as its text (blank is unset) and parsed beside
