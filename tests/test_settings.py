@@ -52,12 +52,12 @@ def test_the_stage_settings() -> None:
         settings.Settings.from_environment({"SQS_READ_TIMEOUT_SECONDS": "soon"})
 
 
-
 def test_knobs_are_kept_as_text_for_the_rule_that_parses_them() -> None:
     built = settings.Settings.from_environment({"FEED_DAYS": " ", "REQUEST_BUDGET_SECONDS": "0", "PORT": "9000"})
     assert (built.feed_days, built.request_budget_seconds, built.port) == (None, "0", "9000"), "blank is unset"
     assert (built.helsenorge_queue_name, built.helsenorge_token_provider) == ("timebok-helsenorge.fifo", "helseid")
     assert (built.allowed_origins, built.portal_origin, built.helsenorge_queue_url) == ("", "", None)
+
 
 # ---- the rule: only settings.py reads the environment; only chalicelib/local/ writes it ------------
 
