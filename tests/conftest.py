@@ -29,6 +29,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+import hypothesis  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -38,6 +39,11 @@ from chalicelib.local.standin import create_resources  # noqa: E402
 from tests.factories import make_phone, make_pid  # noqa: E402
 
 moto_patches.install()
+
+# Property tests judge what the code does, not how fast a loaded machine runs it (make test-stress):
+# no per-example deadline and no "too slow to generate" check.
+hypothesis.settings.register_profile("timebok", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("timebok")
 
 REGION = "eu-north-1"
 QUEUE = "timebok-test-events.fifo"
