@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-setup browser lint bench package publish-portal clean
+.PHONY: help run test test-fast test-stress test-setup browser lint bench package publish-portal clean
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,12 @@ FAST_PATHS := tests/domain tests/storage tests/booking
 
 test-fast: test-setup ## unit tests of the rules and use-case tests on moto, on every core
 	$(PYTEST) -n auto -m fast $(FAST_PATHS)
+
+# `make test` while stress-ng loads every core (STRESS_CPUS, default 4): a test that depends on the
+# wall clock or a fast machine fails here. STRESS_TESTS="tests/test_budget.py -q" runs only those
+# pytest arguments instead (to try the target).
+test-stress: test-setup ## the whole suite while stress-ng --cpu 4 loads the machine (apt-get stress-ng once)
+	@sh scripts/test_stress.sh $(if $(STRESS_TESTS),$(PYTEST) $(STRESS_TESTS),$(MAKE) --no-print-directory test)
 
 lint: $(STAMP) ## ruff, and vulture for code nothing calls (its allow-list: pyproject.toml)
 	$(BIN)/ruff check .

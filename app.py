@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from chalice import AuthResponse, Cron, Rate, Response
@@ -122,8 +121,7 @@ def bulk_publish_manifest() -> Response:
     """
     from chalicelib.booking.feed import MANIFEST, MAX_AGE_SECONDS
 
-    # The manifest is a static file: send the reader to it (decision 4).
-    location = f"{os.environ.get('FEED_BASE_URL', '').rstrip('/')}/{MANIFEST}"
+    location = f"{(settings.get().feed_base_url or '').rstrip('/')}/{MANIFEST}"
     return Response(
         body="", status_code=302, headers={"Location": location, "Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"}
     )
@@ -408,7 +406,7 @@ def relay_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return relay.handle_records(event.get("Records", []))
 
 
-@app.on_sqs_message(queue=os.environ.get("HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo"), batch_size=5)
+@app.on_sqs_message(queue=settings.get().helsenorge_queue_name, batch_size=5)
 def send_to_helsenorge(event: Any) -> dict[str, Any]:
     """Appointment changes become PUTs of the R4 Appointment to Helsenorge; failures back off."""
     from chalicelib.messaging import helsenorge
@@ -455,7 +453,7 @@ if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.
 
         from chalicelib.errors import Unavailable
 
-        url = f"{os.environ.get('HELSENORGE_APPOINTMENT_URL', '').rstrip('/')}/Appointment"
+        url = f"{(settings.get().helsenorge_appointment_url or '').rstrip('/')}/Appointment"
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 body = answer.read().decode()

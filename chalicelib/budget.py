@@ -8,9 +8,8 @@ refreshes, first-available's candidate reads); one call is bounded by botocore's
 from __future__ import annotations
 
 import contextvars
-import os
 
-from chalicelib import clock
+from chalicelib import clock, settings
 from chalicelib.errors import Throttled
 
 # The API handler's Lambda timeout is 10 s and one DynamoDB call may take up to its 5 s read
@@ -21,7 +20,7 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("timebo
 
 
 def start(seconds: float | None = None) -> contextvars.Token[float | None]:
-    limit = seconds if seconds is not None else float(os.environ.get("REQUEST_BUDGET_SECONDS", DEFAULT_SECONDS))
+    limit = seconds if seconds is not None else float(settings.get().request_budget_seconds or DEFAULT_SECONDS)
     return _deadline.set(clock.monotonic() + limit)
 
 

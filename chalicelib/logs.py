@@ -30,7 +30,10 @@ from chalicelib import settings
 
 # Word boundaries, not digit boundaries: digits inside hex ids (ev28e1234567c) are not numbers.
 _PID = re.compile(r"(?<!\w)\d{6}[ -]?\d{5}(?!\w)")
-_PHONE = re.compile(r"(?<!\w)(?:\+|00)\d[\d ]{7,14}\d(?!\w)|(?<!\w)[2-9]\d{2}[ ]?\d{2}[ ]?\d{3}(?!\w)")
+# A Norwegian number as it is written: 8 digits together, 3-2-3 (mobile) or 2-2-2-2 (landline);
+# not any 3 digits then 5, which is an access line's status and milliseconds (`200 12905 ms`).
+_NATIONAL = r"[2-9]\d{7}|[2-9]\d{2} \d{2} \d{3}|[2-9]\d \d{2} \d{2} \d{2}"
+_PHONE = re.compile(rf"(?<!\w)(?:(?:\+|00)\d[\d ]{{7,14}}\d|{_NATIONAL})(?!\w)")
 MASK = "[redacted]"
 
 _request_id: ContextVar[str | None] = ContextVar("timebok_request_id", default=None)

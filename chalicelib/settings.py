@@ -5,6 +5,18 @@ and the stack's template; code reads `settings.get()`, never `os.environ`. A tes
 runner that changes the environment calls `settings.reset()`: it forgets these settings and runs
 every per-process cache's reset hook (`on_reset`), so nothing keeps a stale table, queue,
 client or token verifier, and tests need not know which private caches exist.
+
+The rule, enforced by tests/test_settings.py: in `chalicelib/` and `app.py` only this module
+reads the environment, and only `chalicelib/local/` writes it (the local runner sets up a stage
+as Lambda would, then calls `reset()`).
+
+Every variable is named here. A knob whose default and parsing belong to the rule it tunes
+(REQUEST_BUDGET_SECONDS, FEED_DAYS, ...) is kept as its text (blank is unset) and parsed beside
+that rule, so the reason for the default stays next to it and a bad value fails as it did.
+
+Why a frozen dataclass and not pydantic-settings: importing pydantic_settings costs 130-250 ms
+of CPU on top of pydantic (it loads asyncio, pydantic.dataclasses and dotenv), more than all of
+`import app` (~90 ms), on every Lambda cold start; this reading costs microseconds.
 """
 
 from __future__ import annotations
@@ -59,6 +71,26 @@ class Settings:
     dev_tokens: bool  # POST /dev/token: the local stage only
     log_level: str
     log_tracebacks: bool  # tracebacks can quote personal data: only where a stage allows it (local)
+    request_budget_seconds: str | None  # chalicelib.budget parses it (default 6 s)
+    availability_staleness_seconds: str | None  # chalicelib.booking.discovery parses it
+    allowed_origins: str  # the stage's CORS origins, spaces or commas between (chalicelib.http.cors)
+    portal_origin: str  # the portal's CloudFront origin, set by the deployed stack
+    portal_url: str | None  # the portal's base URL for deep links in the feed
+    feed_bucket: str | None
+    feed_base_url: str | None
+    feed_days: str | None  # chalicelib.booking.feed parses it
+    feed_runs_per_minute: str | None  # chalicelib.booking.feed parses it
+    fhir_identifier_system: str | None
+    helsenorge_queue_name: str
+    helsenorge_queue_url: str | None
+    helsenorge_appointment_url: str | None
+    helsenorge_token_provider: str
+    helsenorge_static_token: str | None  # the local stand-in and tests only
+    helsenorge_retry_base_seconds: str | None  # chalicelib.messaging.helsenorge parses it
+    # `make run`'s ports (chalicelib/local/runner.py parses them): the API's, the portal's, the stand-ins'
+    port: str | None
+    portal_port: str | None
+    standards_port: str | None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -81,6 +113,26 @@ class Settings:
             dev_tokens=_enabled(environ, "DEV_TOKENS"),
             log_level=_text(environ, "LOG_LEVEL", "INFO") or "INFO",
             log_tracebacks=_enabled(environ, "LOG_TRACEBACKS"),
+            request_budget_seconds=_text(environ, "REQUEST_BUDGET_SECONDS"),
+            availability_staleness_seconds=_text(environ, "AVAILABILITY_STALENESS_SECONDS"),
+            allowed_origins=_text(environ, "ALLOWED_ORIGINS", "") or "",
+            portal_origin=_text(environ, "PORTAL_ORIGIN", "") or "",
+            portal_url=_text(environ, "PORTAL_URL"),
+            feed_bucket=_text(environ, "FEED_BUCKET"),
+            feed_base_url=_text(environ, "FEED_BASE_URL"),
+            feed_days=_text(environ, "FEED_DAYS"),
+            feed_runs_per_minute=_text(environ, "FEED_RUNS_PER_MINUTE"),
+            fhir_identifier_system=_text(environ, "FHIR_IDENTIFIER_SYSTEM"),
+            helsenorge_queue_name=_text(environ, "HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo")
+            or "timebok-helsenorge.fifo",
+            helsenorge_queue_url=_text(environ, "HELSENORGE_QUEUE_URL"),
+            helsenorge_appointment_url=_text(environ, "HELSENORGE_APPOINTMENT_URL"),
+            helsenorge_token_provider=_text(environ, "HELSENORGE_TOKEN_PROVIDER", "helseid") or "helseid",
+            helsenorge_static_token=_text(environ, "HELSENORGE_STATIC_TOKEN"),
+            helsenorge_retry_base_seconds=_text(environ, "HELSENORGE_RETRY_BASE_SECONDS"),
+            port=_text(environ, "PORT"),
+            portal_port=_text(environ, "PORTAL_PORT"),
+            standards_port=_text(environ, "STANDARDS_PORT"),
         )
 
 
@@ -103,9 +155,10 @@ def on_reset(hook: Callable[[], None]) -> Callable[[], None]:
     return hook
 
 
-def reset() -> None:
-    """Read the environment again and empty every registered cache (tests, the local runner)."""
+def reset(*, caches: bool = True) -> None:
+    """Read the environment again and empty every registered cache (tests, the local runner);
+    `caches=False` only re-reads (tests' monkeypatch: a knob changed, the warm caches kept)."""
     global _current
     _current = None
-    for hook in list(_hooks):
+    for hook in list(_hooks) if caches else ():
         hook()

@@ -29,6 +29,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+import hypothesis  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -38,6 +39,11 @@ from chalicelib.local.standin import create_resources  # noqa: E402
 from tests.factories import make_phone, make_pid  # noqa: E402
 
 moto_patches.install()
+
+# Property tests judge what the code does, not how fast a loaded machine runs it (make test-stress):
+# no per-example deadline and no "too slow to generate" check.
+hypothesis.settings.register_profile("timebok", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("timebok")
 
 REGION = "eu-north-1"
 QUEUE = "timebok-test-events.fifo"
@@ -76,6 +82,37 @@ def _stopped_monotonic_clock() -> Iterator[None]:
     clock.stop_monotonic()
     yield
     clock.reset()
+
+
+class _SettingsMonkeyPatch(pytest.MonkeyPatch):
+    """pytest's monkeypatch; a change to the environment re-reads the settings (keeping the warm
+    caches, as when code read the variable itself), and its undo resets settings and caches."""
+
+    _environment_changed = False
+
+    def setenv(self, name: str, value: str, prepend: str | None = None) -> None:
+        super().setenv(name, value, prepend)
+        self._environment_changed = True
+        settings.reset(caches=False)
+
+    def delenv(self, name: str, raising: bool = True) -> None:
+        super().delenv(name, raising)
+        self._environment_changed = True
+        settings.reset(caches=False)
+
+    def undo(self) -> None:
+        super().undo()
+        if self._environment_changed:
+            self._environment_changed = False
+            settings.reset()  # the test is over: nothing it configured stays cached
+
+
+@pytest.fixture
+def monkeypatch() -> Iterator[pytest.MonkeyPatch]:
+    """Code reads `settings.get()`, read once: a test that sets a variable sees it at once."""
+    patch = _SettingsMonkeyPatch()
+    yield patch
+    patch.undo()
 
 
 @contextlib.contextmanager

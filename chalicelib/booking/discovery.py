@@ -9,7 +9,6 @@ candidates against the slots themselves before anyone writes.
 from __future__ import annotations
 
 import calendar as _calendar
-import os
 import random
 import re
 import threading
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 
-from chalicelib import budget, clock
+from chalicelib import budget, clock, settings
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.capacity import free_places
@@ -91,7 +90,7 @@ def _spread_for(timebook_id: str) -> int:
 
 
 def staleness_seconds() -> float:
-    return float(os.environ.get("AVAILABILITY_STALENESS_SECONDS", DEFAULT_STALENESS_SECONDS))
+    return float(settings.get().availability_staleness_seconds or DEFAULT_STALENESS_SECONDS)
 
 
 # The public views keep a month's or a day's summaries this long per process (at most the

@@ -12,13 +12,12 @@ that the horizon (FEED_DAYS, default 28) touches: bounded by the horizon, never 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib import clock
+from chalicelib import clock, settings
 from chalicelib.booking import discovery
 from chalicelib.domain.capacity import free_places
 from chalicelib.domain.model import HealthContact
@@ -50,7 +49,7 @@ class Publication:
 
 def horizon_days() -> int:
     try:
-        return max(1, min(int(os.environ.get("FEED_DAYS", DEFAULT_DAYS)), 92))
+        return max(1, min(int(settings.get().feed_days or DEFAULT_DAYS), 92))
     except ValueError:
         return DEFAULT_DAYS
 
@@ -78,8 +77,8 @@ def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]
 def build(now: datetime | None = None, base_url: str | None = None, portal_url: str | None = None) -> Publication:
     """The manifest and files as of `now`; slots that have begun are left out, full ones are `busy`."""
     now = now or clock.now()
-    base = (base_url if base_url is not None else os.environ.get("FEED_BASE_URL", "")).rstrip("/")
-    portal = portal_url if portal_url is not None else os.environ.get("PORTAL_URL", "")
+    base = (base_url if base_url is not None else (settings.get().feed_base_url or "")).rstrip("/")
+    portal = portal_url if portal_url is not None else (settings.get().portal_url or "")
     first = clock.local(now).date()
     last = first + timedelta(days=horizon_days() - 1)
     now_epoch = clock.epoch(now)
@@ -145,7 +144,7 @@ class S3FeedStore:
     """The feed bucket (FEED_BUCKET). S3 makes the ETag; CloudFront answers If-None-Match with 304."""
 
     def __init__(self, bucket: str | None = None, client: Any = None) -> None:
-        name = bucket or os.environ.get("FEED_BUCKET")
+        name = bucket or settings.get().feed_bucket
         if not name:
             raise ValueError("no feed bucket: pass bucket or set FEED_BUCKET")
         self.bucket: str = name
@@ -177,7 +176,7 @@ def publish_for_a_minute(store: FeedStore, runs: int | None = None) -> list[Publ
     """The schedule's run: EventBridge fires once a minute, so publish `runs` times spread over it
     (FEED_RUNS_PER_MINUTE; the stack sets 2, so the data is at most ~30 s old when written)."""
 
-    count = runs if runs is not None else max(1, min(int(os.environ.get("FEED_RUNS_PER_MINUTE", "1") or 1), 4))
+    count = runs if runs is not None else max(1, min(int(settings.get().feed_runs_per_minute or 1), 4))
     done: list[Publication] = []
     started = clock.monotonic()
     for index in range(count):

@@ -6,9 +6,9 @@ The same resource is PUT to Helsenorge «Timeavtaler» and answered by
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from chalicelib import settings
 from chalicelib.fhir import codes
 from chalicelib.storage.models import AppointmentItem, plain
 
@@ -19,7 +19,7 @@ DEFAULT_IDENTIFIER_SYSTEM = "urn:timebok:appointment"
 
 def identifier_system() -> str:
     """The system of our appointment ids; set FHIR_IDENTIFIER_SYSTEM to the one agreed with Helsenorge."""
-    return os.environ.get("FHIR_IDENTIFIER_SYSTEM") or DEFAULT_IDENTIFIER_SYSTEM
+    return settings.get().fhir_identifier_system or DEFAULT_IDENTIFIER_SYSTEM
 
 
 def _participant_status(status: str, reason: str | None) -> tuple[str, str]:

@@ -14,12 +14,13 @@ API Gateway's own error answers in AWS carry the portal origin (infra/stack.yaml
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice.app import Chalice, Request, Response
+
+from chalicelib import settings
 
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
@@ -32,9 +33,10 @@ MAX_AGE_SECONDS = 7200
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
-def allowed_origins(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+def allowed_origins() -> frozenset[str]:
     """ALLOWED_ORIGINS (spaces or commas between) and PORTAL_ORIGIN; malformed entries are ignored."""
-    raw = f"{environ.get('ALLOWED_ORIGINS', '')} {environ.get('PORTAL_ORIGIN', '')}"
+    current = settings.get()
+    raw = f"{current.allowed_origins} {current.portal_origin}"
     return frozenset(o.rstrip("/") for o in re.split(r"[\s,]+", raw) if _ORIGIN.match(o.rstrip("/")))
 
 

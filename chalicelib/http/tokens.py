@@ -397,6 +397,8 @@ def issue_token(
 
     if len(secret.encode("utf-8")) < MIN_HS256_SECRET_BYTES:
         raise ValueError(f"secret must be at least {MIN_HS256_SECRET_BYTES} bytes")
+    # The real clock, not chalicelib.clock: PyJWT checks exp and iat against the real clock (it takes
+    # no other, pyjwt#921), so a token made on a test's moved clock would be refused.
     now = int(time.time())
     payload: dict[str, Any] = {**claims, "iat": now, "exp": now + ttl_seconds}
     if issuer is not None:

@@ -8,7 +8,6 @@ inbox locally too.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -98,7 +97,7 @@ def default_tasks(app: Any) -> list[Periodic]:
     def send_to_helsenorge() -> None:
         from chalicelib.local.standards import drain
 
-        drain(os.environ["HELSENORGE_QUEUE_URL"], lambda event: app_module.send_to_helsenorge(event, None))
+        drain(settings.get().helsenorge_queue_url or "", lambda event: app_module.send_to_helsenorge(event, None))
 
     return [
         Periodic("publish feed", 30.0, lambda: app_module.publish_feed(_scheduled_event(), None)),

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib import settings
+
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "local"
 
@@ -75,7 +77,7 @@ def start(
     os.environ.update(stage_environment())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    region = os.environ["AWS_DEFAULT_REGION"]
+    region = stage_environment()["AWS_DEFAULT_REGION"]
     os.environ["AWS_REGION"] = region
 
     from chalicelib.local import moto_patches
@@ -89,9 +91,13 @@ def start(
     standin.start()
     stoppers: list[Any] = [standin.stop]
     os.environ["AWS_ENDPOINT_URL"] = standin.endpoint_url  # botocore (and so PynamoDB) follow it
-    queue_name = os.environ["EVENTS_QUEUE_NAME"]
+    queue_name = stage_environment()["EVENTS_QUEUE_NAME"]
     resources = create_resources(
-        standin.endpoint_url, region, os.environ["TABLE_NAME"], queue_name, queue_name.replace(".fifo", "-dlq.fifo")
+        standin.endpoint_url,
+        region,
+        stage_environment()["TABLE_NAME"],
+        queue_name,
+        queue_name.replace(".fifo", "-dlq.fifo"),
     )
     os.environ["EVENTS_QUEUE_URL"] = resources["queue_url"]
     os.environ["EVENTS_DEAD_LETTER_QUEUE_URL"] = resources["dead_letter_queue_url"]
@@ -99,10 +105,8 @@ def start(
     from chalicelib.local.standards import start_local
 
     os.environ.setdefault("PORTAL_URL", f"http://127.0.0.1:{port + 1}")
-    standards = start_local(standin.endpoint_url, region, os.environ["TABLE_NAME"], standards_port)
+    standards = start_local(standin.endpoint_url, region, stage_environment()["TABLE_NAME"], standards_port)
     stoppers.append(standards.stop)  # the SMART feed files and the Helsenorge stand-in
-
-    from chalicelib import settings
 
     settings.reset()  # the stage, the stand-in's endpoint and queues: forget any client made before
     if seed:
@@ -140,9 +144,10 @@ def _start_portal(port: int, api_url: str) -> Any:
 
     portal = PortalServer("127.0.0.1", port, api_url)
     portal.start()
-    template = Template(os.environ.get("ALLOWED_ORIGINS", ""))
+    template = Template(settings.get().allowed_origins)
     os.environ["ALLOWED_ORIGINS"] = template.safe_substitute(PORTAL_PORT=str(portal.port))
     os.environ["PORTAL_URL"] = f"http://127.0.0.1:{portal.port}"
+    settings.reset()  # the API's CORS and the feed's links follow the portal's port
     return portal.stop
 
 
@@ -167,7 +172,7 @@ def _stop_on_sigterm(*_: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Timebok locally on an AWS stand-in.")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--port", type=int, default=int(settings.get().port or "8000"))
     parser.add_argument(
         "--portal-port", type=int, default=None, help="the portal's port (default $PORTAL_PORT, else --port + 1)"
     )
@@ -185,16 +190,16 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     portal_port = args.portal_port
     if portal_port is None:
-        portal_port = int(os.environ.get("PORTAL_PORT") or args.port + 1)
-    standards_port = int(os.environ.get("STANDARDS_PORT") or args.port + 2)
+        portal_port = int(settings.get().portal_port or args.port + 1)
+    standards_port = int(settings.get().standards_port or args.port + 2)
     print(f"Starting Timebok on http://127.0.0.1:{args.port} (the AWS stand-in, then the demo data) ...", flush=True)
     stack: Stack | None = None
     try:
         stack = start(args.port, seed=not args.no_demo, portal_port=portal_port, standards_port=standards_port)
         print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
-        print(f"The portal: {os.environ['PORTAL_URL']}/  (staff: {os.environ['PORTAL_URL']}/staff.html)")
-        print(f"SMART feed: {os.environ['FEED_BASE_URL']}/$bulk-publish")
-        print(f"Helsenorge stand-in: {os.environ['HELSENORGE_APPOINTMENT_URL']} (GET /dev/helsenorge/appointments)")
+        print(f"The portal: {settings.get().portal_url}/  (staff: {settings.get().portal_url}/staff.html)")
+        print(f"SMART feed: {settings.get().feed_base_url}/$bulk-publish")
+        print(f"Helsenorge stand-in: {settings.get().helsenorge_appointment_url} (GET /dev/helsenorge/appointments)")
         print("Each request is logged as one line: method, path, status, milliseconds.", flush=True)
         while True:
             time.sleep(3600)  # interruptible: Ctrl-C and SIGTERM arrive as KeyboardInterrupt

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib import settings
 from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
 from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.publisher import HelsenorgePublisher as HelsenorgePublisher  # the relay's side
@@ -48,7 +48,7 @@ class StaticToken:
     """A fixed token (HELSENORGE_STATIC_TOKEN): the local stand-in and tests only."""
 
     def token(self) -> str:
-        value = os.environ.get("HELSENORGE_STATIC_TOKEN", "")
+        value = settings.get().helsenorge_static_token or ""
         if not value:
             raise TokenUnavailable("HELSENORGE_STATIC_TOKEN is not set")
         return value
@@ -72,7 +72,7 @@ class TokenUnavailable(Exception):
 
 
 def token_provider() -> TokenProvider:
-    name = os.environ.get("HELSENORGE_TOKEN_PROVIDER", "helseid")
+    name = settings.get().helsenorge_token_provider
     if name == "static":
         return StaticToken()
     return HelseIdClientCredentials()
@@ -89,7 +89,7 @@ class SendFailed(Exception):
 
 def put_appointment(resource: Mapping[str, Any], token: str, base_url: str | None = None) -> int:
     """PUT …/Appointment/{id}; returns the status (2xx), raises SendFailed otherwise."""
-    base = (base_url or os.environ.get("HELSENORGE_APPOINTMENT_URL", "")).rstrip("/")
+    base = (base_url or settings.get().helsenorge_appointment_url or "").rstrip("/")
     if not base:
         raise SendFailed(None, "HELSENORGE_APPOINTMENT_URL is not set")
     request = urllib.request.Request(
@@ -136,13 +136,13 @@ class Record:
 
 def backoff_seconds(receive_count: int) -> int:
     """30 s, 1, 2, 4, 8 min, then 15 min per try (HELSENORGE_RETRY_BASE_SECONDS scales it)."""
-    base = int(os.environ.get("HELSENORGE_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS))
+    base = int(settings.get().helsenorge_retry_base_seconds or DEFAULT_RETRY_BASE_SECONDS)
     return int(min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, min(receive_count - 1, 10))))
 
 
 def _back_off(records: list[Record], client: Any) -> None:
     """Delay each failed message's next delivery; best effort (the queue's own timeout is the floor)."""
-    url = os.environ.get("HELSENORGE_QUEUE_URL")
+    url = settings.get().helsenorge_queue_url
     if not url or not records:
         return
     for record in records:

@@ -14,7 +14,6 @@ boto3 is imported lazily: the HTTP handlers import this module, and most request
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -144,14 +143,14 @@ CHANGE_KINDS = frozenset({"requested", "confirmed", "rejected", "cancelled", "re
 
 def helsenorge_enabled() -> bool:
     """Sending is on where a Helsenorge endpoint and the queue are configured."""
-    return bool(os.environ.get("HELSENORGE_APPOINTMENT_URL") and os.environ.get("HELSENORGE_QUEUE_URL"))
+    return bool(settings.get().helsenorge_appointment_url and settings.get().helsenorge_queue_url)
 
 
 class HelsenorgePublisher(SqsPublisher):
     """Hands appointment-change events to the Helsenorge queue; other kinds are not its business."""
 
     def __init__(self, queue_url: str | None = None, client: Any = None) -> None:
-        url = queue_url or os.environ.get("HELSENORGE_QUEUE_URL")
+        url = queue_url or settings.get().helsenorge_queue_url
         if not url:
             raise ValueError("no Helsenorge queue: pass queue_url or set HELSENORGE_QUEUE_URL")
         super().__init__(url, client)
@@ -176,7 +175,7 @@ def relay_publisher() -> Publisher:
     events = default_publisher()
     if not helsenorge_enabled():
         return events
-    url = os.environ.get("HELSENORGE_QUEUE_URL")
+    url = settings.get().helsenorge_queue_url
     if _helsenorge is None or _helsenorge.queue_url != url:
         _helsenorge = HelsenorgePublisher(url)
     return FanOut(events, _helsenorge)

@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import phonenumbers
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from chalicelib import clock
-from chalicelib.logs import RedactingJsonFormatter, redact
+from chalicelib.logs import RedactingConsoleFormatter, RedactingJsonFormatter, access_logger, redact
 from tests.conftest import Citizen, token_for
 from tests.factories import make_pid
 from tests.helpers import free_days, free_slots, relay_stream
@@ -336,6 +339,79 @@ def test_redaction_masks_what_slips_through(text: str) -> None:
     line = RedactingJsonFormatter().format(record)
     assert text not in line and json.loads(line)["message"] == "for [redacted]"
     assert redact(f"ring {text} i dag") == "ring [redacted] i dag"
+
+
+# ---- the mask eats personal data, never a status or a duration ----------------------------------
+
+STATUSES = st.integers(100, 599)
+SHORT_NUMBERS = st.integers(100, 999_999)  # 3 to 6 digits: durations, counts, sizes
+NORWEGIAN = st.integers(20_000_000, 99_999_999).map(str)  # 8 digits, first 2-9: every national number
+
+
+def _access_line(status: int, milliseconds: int) -> tuple[str, str]:
+    """`chalicelib.logs.access`'s record (`GET /x 200 12905 ms`) as both formatters write it."""
+    record = access_logger.makeRecord(
+        access_logger.name,
+        logging.INFO,
+        __file__,
+        1,
+        "%s %s %d %.0f ms",
+        ("GET", "/holds/h1", status, milliseconds),
+        None,
+    )
+    return json.loads(RedactingJsonFormatter().format(record))["message"], RedactingConsoleFormatter().format(record)
+
+
+@pytest.mark.parametrize("milliseconds", [100, 999, 1000, 12905, 99999, 100000, 234567, 999999])
+@pytest.mark.parametrize("status", [200, 201, 404, 429, 503])
+def test_an_access_line_keeps_its_status_and_milliseconds(status: int, milliseconds: int) -> None:
+    message, console = _access_line(status, milliseconds)
+    assert message == f"GET /holds/h1 {status} {milliseconds} ms"
+    assert console.endswith(f" GET /holds/h1 {status} {milliseconds} ms")
+
+
+@given(status=STATUSES, milliseconds=st.integers(0, 999_999))
+def test_no_access_line_loses_its_status_or_duration(status: int, milliseconds: int) -> None:
+    line = f"POST /appointments {status} {milliseconds} ms"
+    assert redact(line) == line
+    assert _access_line(status, milliseconds)[0] == f"GET /holds/h1 {status} {milliseconds} ms"
+
+
+@given(
+    numbers=st.lists(SHORT_NUMBERS, min_size=1, max_size=6),
+    separators=st.lists(st.sampled_from([" ", " ms ", ", ", "/", " of ", " -> ", ": "]), min_size=6, max_size=6),
+)
+def test_short_numbers_in_free_text_are_kept(numbers: list[int], separators: list[str]) -> None:
+    text = "".join(f"{n}{separator}" for n, separator in zip(numbers, separators, strict=False)).strip()
+    # A 6-digit number, one space and a 5-digit one is a spaced identity number: masked on purpose.
+    assume(re.search(r"(?<!\d)\d{6} \d{5}(?!\d)", text) is None)
+    assert redact(f"relay moved {text} events") == f"relay moved {text} events"
+
+
+@given(number=NORWEGIAN, status=STATUSES, milliseconds=SHORT_NUMBERS)
+def test_every_spelling_of_a_norwegian_number_is_masked(number: str, status: int, milliseconds: int) -> None:
+    parsed = phonenumbers.parse(f"+47{number}")
+    spellings = {
+        number,
+        f"{number[:3]} {number[3:5]} {number[5:]}",
+        f"{number[:2]} {number[2:4]} {number[4:6]} {number[6:]}",
+        f"+47{number}",
+        f"0047{number}",
+        f"+47 {number[:3]} {number[3:5]} {number[5:]}",
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL),
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+    }
+    for spelling in spellings:
+        assert redact(f"ring {spelling} i dag") == "ring [redacted] i dag", spelling
+        line = f"POST /x {status} {milliseconds} ms; sms to {spelling} failed"
+        assert redact(line) == f"POST /x {status} {milliseconds} ms; sms to [redacted] failed", spelling
+
+
+@given(st.integers(0, 99_999_999_999).map(lambda n: f"{n:011d}"), st.sampled_from(["", " ", "-"]))
+def test_every_eleven_digit_identity_number_is_masked(digits: str, separator: str) -> None:
+    pid = f"{digits[:6]}{separator}{digits[6:]}"
+    assert redact(f"for {pid}: 200 1234 ms") == "for [redacted]: 200 1234 ms"
 
 
 def test_app_loggers_reach_the_json_handler(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from chalicelib import clock
 from chalicelib.http.tokens import (
     Claims,
     InvalidToken,
@@ -489,3 +491,13 @@ class TestIssueToken:
     def test_rejects_short_secret(self) -> None:
         with pytest.raises(ValueError):
             issue_token(_claims(), "short")
+
+
+@pytest.mark.parametrize("moved", [timedelta(days=-1), timedelta(hours=25)])
+def test_tokens_keep_the_real_clock_when_a_test_moves_time(hs_verifier: TokenVerifier, moved: timedelta) -> None:
+    """PyJWT verifies on the real clock, so tokens are issued on it too: a token made before or
+    after `clock.advance()` stays valid (tests move time past holds and deadlines, not tokens)."""
+    before = issue_token(_claims(), SECRET)
+    clock.advance(moved)
+    after = issue_token(_claims(), SECRET)
+    assert hs_verifier.verify(before).sub == hs_verifier.verify(after).sub == PID
