@@ -443,9 +443,15 @@ if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.
     def dev_token(body: schemas.DevTokenIn) -> Response:
         """Issue a token for these claims (local stage only)"""
         from chalicelib.http.tokens import Claims, issue_token
+        from chalicelib.local import oidc
 
         claims = Claims.model_validate(body.model_dump(mode="json"))  # refuse what the verifier would
-        token_text = issue_token(claims.model_dump(mode="json"), settings.get().token_secret or "")
+        provider = oidc.running()  # make run: signed by the local OpenID provider, verified by its JWKS
+        token_text = (
+            provider.access_token(claims.model_dump(mode="json"))
+            if provider
+            else issue_token(claims.model_dump(mode="json"), settings.get().token_secret or "")
+        )
         return respond(schemas.TokenOut(token=token_text))
 
     @route("GET", "/dev/helsenorge/appointments", "local", ok="json")
