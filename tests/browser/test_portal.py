@@ -30,6 +30,8 @@ def _expect(page: Any, text: str, timeout: float = 15_000) -> None:
 
 
 def _sign_in(page: Any, who: str) -> None:
+    """From the portal's «Logg inn» through the local OpenID provider's page, as through ID-porten."""
+    page.get_by_role("button", name="Logg inn").click()
     page.get_by_label(who).check()
     page.get_by_role("button", name="Logg inn").click()
 
