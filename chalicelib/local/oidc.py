@@ -23,7 +23,6 @@ import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -291,9 +290,9 @@ def error_page(error: ProviderError) -> str:
 
 
 class OidcHandler(BaseHTTPRequestHandler):
-    def __init__(self, *args: Any, provider: Provider, **kwargs: Any) -> None:
-        self.provider = provider
-        super().__init__(*args, **kwargs)
+    @property
+    def provider(self) -> Provider:
+        return self.server.provider  # type: ignore[attr-defined,no-any-return]  # set by OidcServer
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
@@ -409,10 +408,9 @@ class OidcServer:
             from chalicelib.local.demo import demo_people
 
             people = demo_people()
-        self._server = ThreadingHTTPServer((host, port), partial(OidcHandler, provider=None))  # type: ignore[arg-type]
+        self._server = ThreadingHTTPServer((host, port), OidcHandler)
         self._server.daemon_threads = True
-        self.provider = Provider(f"http://{host}:{self.port}", people)
-        self._server.RequestHandlerClass = partial(OidcHandler, provider=self.provider)  # type: ignore[assignment]
+        self.provider = self._server.provider = Provider(f"http://{host}:{self.port}", people)  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, name="oidc", daemon=True)
 
     @property
