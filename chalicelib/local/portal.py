@@ -3,7 +3,7 @@
 A second origin on purpose: the pages call the API across origins, so CORS is exercised locally
 exactly as in production. `config.json` is made here from the running API's URL (in AWS the
 deploy step writes it: scripts/publish_portal.py). The same security headers as the deployed
-distribution: the pages may talk only to their own origin and the API.
+distribution: the pages may talk only to their own origin, the API and the OpenID provider.
 """
 
 from __future__ import annotations
