@@ -798,7 +798,7 @@ async function finishSignIn() {
     if (!(error instanceof signin.SignInError)) throw error;
     console.error(error);
     header();
-    render("Innloggingen ble ikke fullført", notice("Du er ikke logget inn.", "bad"), h("p", {}, h("a", { href: "#/logg-inn", text: "Logg inn på nytt" })));
+    render("Innloggingen ble ikke fullført", notice("Ingen ble logget inn fra denne lenken. Vil du logge inn, start på nytt.", "bad"), h("p", {}, h("a", { href: "#/logg-inn", text: "Logg inn på nytt" })));
     return;
   }
   route();

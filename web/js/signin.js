@@ -107,13 +107,21 @@ export async function finish() {
   if (!pending || !answer.get("state") || answer.get("state") !== pending.state) throw new SignInError("not a sign-in this tab started");
   if (answer.has("iss") && answer.get("iss") !== pending.issuer) throw new SignInError("answer from another provider");
   if (answer.has("error") || !answer.get("code")) throw new SignInError(answer.get("error") || "no code");
+  try {
+    return await exchange(answer.get("code"), pending);
+  } catch (error) {
+    throw error instanceof SignInError ? error : new SignInError(String(error)); // a network or format fault
+  }
+}
+
+async function exchange(code, pending) {
   const provider = await discover(pending.issuer);
   const tokens = await getJson(provider.token_endpoint, {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({
       grant_type: "authorization_code",
-      code: answer.get("code"),
+      code,
       redirect_uri: pending.redirectUri,
       client_id: pending.clientId,
       code_verifier: pending.verifier,
