@@ -60,8 +60,8 @@ bench: $(STAMP) ## DynamoDB requests per step, conflicts in a surge, import time
 package: $(STAMP) ## build/STAGE/sam.json + deployment.zip (STAGE=dev|prod, default prod); no AWS account
 	$(BIN)/python scripts/package.py --stage $(STAGE)
 
-publish-portal: $(STAMP) ## web/ + config.json into a deployed stack: STACK=timebok-prod SIGN_IN_URL=https://...
-	$(BIN)/python scripts/publish_portal.py --stack-name $(STACK) --stage $(STAGE) --sign-in-url $(SIGN_IN_URL)
+publish-portal: $(STAMP) ## web/ + config.json into a deployed stack: STACK=timebok-prod CLIENT_ID=... [ISSUER=https://...]
+	$(BIN)/python scripts/publish_portal.py --stack-name $(STACK) --stage $(STAGE) --client-id $(CLIENT_ID) $(if $(ISSUER),--issuer $(ISSUER))
 
 clean: ## remove the venv, build/ and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

@@ -440,10 +440,10 @@ if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.
     @route("POST", "/dev/token", "local", ok="TokenOut")
     def dev_token(body: schemas.DevTokenIn) -> Response:
         """Issue a token for these claims (local stage only)"""
-        from chalicelib.http.tokens import Claims, issue_token
+        from chalicelib.http.tokens import Claims, dev_token
 
         claims = Claims.model_validate(body.model_dump(mode="json"))  # refuse what the verifier would
-        token_text = issue_token(claims.model_dump(mode="json"), settings.get().token_secret or "")
+        token_text = dev_token(claims.model_dump(mode="json"), settings.get().token_secret or "")
         return respond(schemas.TokenOut(token=token_text))
 
     @route("GET", "/dev/helsenorge/appointments", "local", ok="json")

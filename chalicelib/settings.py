@@ -91,6 +91,7 @@ class Settings:
     port: str | None
     portal_port: str | None
     standards_port: str | None
+    oidc_port: str | None  # the local OpenID provider (make run: PORT+3)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -133,6 +134,7 @@ class Settings:
             port=_text(environ, "PORT"),
             portal_port=_text(environ, "PORTAL_PORT"),
             standards_port=_text(environ, "STANDARDS_PORT"),
+            oidc_port=_text(environ, "OIDC_PORT"),
         )
 
 

@@ -6,9 +6,10 @@ and cache lifetime, writes config.json naming the API (the step that binds the p
 stack's API), and invalidates the distribution so the new files show at once. Needs AWS
 credentials allowed to read the stack, write the bucket and invalidate the distribution.
 
-The sign-in hook: `--sign-in-url` is the identity provider's authorization page; the portal
-sends the citizen there and takes the token back from `#/innlogget#access_token=...`
-(docs/portal.md, "Sign-in in AWS").
+Sign-in: config.json names the OpenID provider (`--issuer`, by default the stack's TokenIssuer,
+the issuer the API trusts) and the portal's client id there (`--client-id`); the portal signs in
+with the authorization code flow, PKCE, `state` and `nonce` (web/js/signin.js, docs/security.md).
+The provider must list `<PortalURL>/` as a redirect URI of that client.
 """
 
 from __future__ import annotations
@@ -37,13 +38,17 @@ CONTENT_TYPES = {
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    """The stack's outputs, and its parameters (TokenIssuer) under their own names."""
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    found = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    found.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+    return found
 
 
-def portal_config(api_url: str, stage: str, sign_in_url: str) -> dict[str, Any]:
+def portal_config(api_url: str, stage: str, issuer: str, client_id: str) -> dict[str, Any]:
     """The deployed config.json: the same shape as the local one (chalicelib/local/portal.py)."""
-    return {"api": api_url.rstrip("/"), "stage": stage, "sign_in": {"mode": "external", "url": sign_in_url}}
+    sign_in = {"mode": "oidc", "issuer": issuer.rstrip("/"), "client_id": client_id}
+    return {"api": api_url.rstrip("/"), "stage": stage, "sign_in": sign_in}
 
 
 def portal_files(web: Path = WEB) -> Iterator[tuple[str, Path]]:
@@ -62,16 +67,25 @@ def headers_for(key: str) -> dict[str, str]:
 
 
 def publish(
-    session: Any, stack_name: str, stage: str, sign_in_url: str, web: Path = WEB, invalidate: bool = True
+    session: Any,
+    stack_name: str,
+    stage: str,
+    client_id: str,
+    issuer: str | None = None,
+    web: Path = WEB,
+    invalidate: bool = True,
 ) -> dict[str, Any]:
     outputs = stack_outputs(session.client("cloudformation"), stack_name)
     bucket, api_url = outputs["PortalBucketName"], outputs["EndpointURL"]
+    issuer = issuer or outputs.get("TokenIssuer", "")
+    if not issuer.startswith("https://"):
+        raise ValueError("the OpenID issuer must be an https URL (--issuer or the stack's TokenIssuer)")
     s3 = session.client("s3")
     keys = []
     for key, path in portal_files(web):
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), **headers_for(key))
         keys.append(key)
-    config = json.dumps(portal_config(api_url, stage, sign_in_url)).encode()
+    config = json.dumps(portal_config(api_url, stage, issuer, client_id)).encode()
     s3.put_object(Bucket=bucket, Key="config.json", Body=config, **headers_for("config.json"))
     keys.append("config.json")
     if invalidate:
@@ -79,24 +93,30 @@ def publish(
             DistributionId=outputs["PortalDistributionId"],
             InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": str(time.time_ns())},
         )
-    return {"bucket": bucket, "api": api_url, "portal": outputs.get("PortalURL", ""), "files": keys}
+    return {"bucket": bucket, "api": api_url, "issuer": issuer, "portal": outputs.get("PortalURL", ""), "files": keys}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack-name", required=True)
     parser.add_argument("--stage", default="prod", choices=("dev", "prod"))
-    parser.add_argument("--sign-in-url", required=True, help="the identity provider's authorization page (https)")
+    parser.add_argument("--client-id", required=True, help="the portal's client id at the OpenID provider")
+    parser.add_argument("--issuer", default=None, help="the OpenID provider (https; default: the stack's TokenIssuer)")
     parser.add_argument("--region", default=None)
     args = parser.parse_args(argv)
-    if not args.sign_in_url.startswith("https://"):
-        print("publish-portal: --sign-in-url must be an https URL", file=sys.stderr)
+    if args.issuer is not None and not args.issuer.startswith("https://"):
+        print("publish-portal: --issuer must be an https URL", file=sys.stderr)
         return 1
     import boto3
 
-    summary = publish(boto3.session.Session(region_name=args.region), args.stack_name, args.stage, args.sign_in_url)
+    session = boto3.session.Session(region_name=args.region)
+    try:
+        summary = publish(session, args.stack_name, args.stage, args.client_id, args.issuer)
+    except ValueError as error:
+        print(f"publish-portal: {error}", file=sys.stderr)
+        return 1
     print(f"published {len(summary['files'])} files to s3://{summary['bucket']} (API {summary['api']})")
-    print(f"the portal: {summary['portal']}/")
+    print(f"the portal: {summary['portal']}/  (sign-in at {summary['issuer']}; register {summary['portal']}/)")
     return 0
 
 

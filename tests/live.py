@@ -32,7 +32,18 @@ def local_stack(*, demo: bool, start_seconds: float = 90, portal_port: int | Non
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     portal = portal_port or free_port()  # never PORT+1: another worktree's stack may have it
-    command = [sys.executable, "-m", "chalicelib.local.runner", "--port", str(port), "--portal-port", str(portal)]
+    oidc = free_port()  # the OpenID provider: never PORT+3 either
+    command = [
+        sys.executable,
+        "-m",
+        "chalicelib.local.runner",
+        "--port",
+        str(port),
+        "--portal-port",
+        str(portal),
+        "--oidc-port",
+        str(oidc),
+    ]
     if not demo:
         command.append("--no-demo")
     with tempfile.TemporaryFile(mode="w+") as output:

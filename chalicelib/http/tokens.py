@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -406,3 +406,20 @@ def issue_token(
     if audience is not None:
         payload["aud"] = audience
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+# POST /dev/token (local stage only): `make run` signs with its OpenID provider, so the API verifies
+# every local token by JWKS as in AWS; the provider registers itself here (chalicelib/local/oidc.py)
+# because the deployed package has no chalicelib/local to import.
+_dev_signer: Callable[[Mapping[str, Any]], str] | None = None
+
+
+def set_dev_signer(signer: Callable[[Mapping[str, Any]], str] | None) -> None:
+    global _dev_signer
+    _dev_signer = signer
+
+
+def dev_token(claims: dict[str, Any], secret: str) -> str:
+    """A local token: the running OpenID provider's, or HS256 with the stage's secret (tests)."""
+    signer = _dev_signer
+    return signer(claims) if signer is not None else issue_token(claims, secret)

@@ -7,7 +7,9 @@
    plus the gateway responses API Gateway gives in AWS);
 5. the events Lambda would get: the stream relay, the SQS consumer and the schedules;
 6. the portal's pages (web/) on 127.0.0.1:$PORTAL_PORT (default PORT+1), a second origin that
-   the API's CORS allows (ALLOWED_ORIGINS of the local stage).
+   the API's CORS allows (ALLOWED_ORIGINS of the local stage);
+7. an OpenID provider for the demo people on 127.0.0.1:$OIDC_PORT (default PORT+3), whose JWKS
+   the API verifies tokens by, as it does ID-porten's and HelseID's in AWS (chalicelib/local/oidc.py).
 
 
 SIGTERM (an IDE's stop button, `timeout`, `kill`) stops it as Ctrl-C does, at any moment, start-up
@@ -73,6 +75,7 @@ def start(
     aws_port: int = 0,
     portal_port: int | None = None,
     standards_port: int = 0,
+    oidc_port: int = 0,
 ) -> Stack:
     os.environ.update(stage_environment())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -108,6 +111,8 @@ def start(
     standards = start_local(standin.endpoint_url, region, stage_environment()["TABLE_NAME"], standards_port)
     stoppers.append(standards.stop)  # the SMART feed files and the Helsenorge stand-in
 
+    stoppers.append(_start_oidc(oidc_port))
+
     settings.reset()  # the stage, the stand-in's endpoint and queues: forget any client made before
     if seed:
         from chalicelib.local import demo
@@ -126,7 +131,7 @@ def start(
     stoppers.append(server.shutdown)
     api_url = f"http://127.0.0.1:{server.server.server_port}"
     if portal_port is not None:
-        stoppers.append(_start_portal(portal_port, api_url))
+        stoppers.append(_start_portal(portal_port, api_url, settings.get().token_environment.get("TOKEN_ISSUER", "")))
     if workers:
         from chalicelib.local.events import LocalEvents
 
@@ -136,18 +141,43 @@ def start(
     return Stack(standin.endpoint_url, api_url, resources, standin, stoppers)
 
 
-def _start_portal(port: int, api_url: str) -> Any:
-    """The pages on their own origin; the API allows that origin (the stage's $PORTAL_PORT)."""
+def _start_oidc(port: int) -> Any:
+    """The local OpenID provider; the API trusts its issuer and verifies by its JWKS (rs256), and
+    POST /dev/token signs with its key, so every local token is verified as in AWS."""
+    from chalicelib.local.oidc import API_AUDIENCE, OidcServer
+
+    provider = OidcServer("127.0.0.1", port)
+    provider.start()
+    os.environ.update(
+        {
+            "TOKEN_MODE": "rs256",
+            "TOKEN_JWKS_URL": f"{provider.issuer}/jwks",
+            "TOKEN_ISSUER": provider.issuer,
+            "TOKEN_AUDIENCE": API_AUDIENCE,
+        }
+    )
+    settings.reset()
+    return provider.stop
+
+
+def _start_portal(port: int, api_url: str, issuer: str = "") -> Any:
+    """The pages on their own origin; the API allows that origin (the stage's $PORTAL_PORT), and
+    the OpenID provider sends the citizen back to it."""
     from string import Template
 
+    from chalicelib.local import oidc
     from chalicelib.local.portal import PortalServer
 
-    portal = PortalServer("127.0.0.1", port, api_url)
+    portal = PortalServer("127.0.0.1", port, api_url, issuer)
     portal.start()
     template = Template(settings.get().allowed_origins)
     os.environ["ALLOWED_ORIGINS"] = template.safe_substitute(PORTAL_PORT=str(portal.port))
     os.environ["PORTAL_URL"] = f"http://127.0.0.1:{portal.port}"
     settings.reset()  # the API's CORS and the feed's links follow the portal's port
+    provider = oidc.running()
+    if provider is not None:
+        for origin in settings.get().allowed_origins.replace(",", " ").split():
+            provider.register(oidc.PORTAL_CLIENT, f"{origin}/", f"{origin}/index.html")
     return portal.stop
 
 
@@ -176,6 +206,9 @@ def main() -> None:
     parser.add_argument(
         "--portal-port", type=int, default=None, help="the portal's port (default $PORTAL_PORT, else --port + 1)"
     )
+    parser.add_argument(
+        "--oidc-port", type=int, default=None, help="the OpenID provider's port (default $OIDC_PORT, else --port + 3)"
+    )
     parser.add_argument("--no-demo", action="store_true", help="start empty, without the guide's demo data")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -192,12 +225,22 @@ def main() -> None:
     if portal_port is None:
         portal_port = int(settings.get().portal_port or args.port + 1)
     standards_port = int(settings.get().standards_port or args.port + 2)
+    oidc_port = args.oidc_port
+    if oidc_port is None:
+        oidc_port = int(settings.get().oidc_port or args.port + 3)
     print(f"Starting Timebok on http://127.0.0.1:{args.port} (the AWS stand-in, then the demo data) ...", flush=True)
     stack: Stack | None = None
     try:
-        stack = start(args.port, seed=not args.no_demo, portal_port=portal_port, standards_port=standards_port)
+        stack = start(
+            args.port,
+            seed=not args.no_demo,
+            portal_port=portal_port,
+            standards_port=standards_port,
+            oidc_port=oidc_port,
+        )
         print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
         print(f"The portal: {settings.get().portal_url}/  (staff: {settings.get().portal_url}/staff.html)")
+        print(f"Sign-in (OpenID provider for the demo people): {settings.get().token_environment.get('TOKEN_ISSUER')}")
         print(f"SMART feed: {settings.get().feed_base_url}/$bulk-publish")
         print(f"Helsenorge stand-in: {settings.get().helsenorge_appointment_url} (GET /dev/helsenorge/appointments)")
         print("Each request is logged as one line: method, path, status, milliseconds.", flush=True)

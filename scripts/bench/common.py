@@ -52,7 +52,11 @@ def use_local_stage() -> None:
 
 def token_for(sub: str, role: str = "citizen", name: str = "Bench Person", **claims: Any) -> str:
     from chalicelib.http.tokens import issue_token
+    from chalicelib.local import oidc
 
+    provider = oidc.running()  # runner.start's stack verifies by the local OpenID provider's JWKS
+    if provider is not None:
+        return provider.access_token({"sub": sub, "role": role, "name": name, **claims})
     return issue_token({"sub": sub, "role": role, "name": name, **claims}, os.environ["TOKEN_SECRET"])
 
 

@@ -85,6 +85,7 @@ def deployed() -> Any:
             }
         )["Distribution"]
         stack = {
+            "Parameters": {"TokenIssuer": {"Type": "String"}},
             "Resources": {"PortalBucket": {"Type": "AWS::S3::Bucket"}},
             "Outputs": {
                 "PortalBucketName": {"Value": {"Ref": "PortalBucket"}},
@@ -93,13 +94,17 @@ def deployed() -> Any:
                 "PortalDistributionId": {"Value": distribution["Id"]},
             },
         }
-        session.client("cloudformation").create_stack(StackName="timebok-test", TemplateBody=json.dumps(stack))
+        session.client("cloudformation").create_stack(
+            StackName="timebok-test",
+            TemplateBody=json.dumps(stack),
+            Parameters=[{"ParameterKey": "TokenIssuer", "ParameterValue": "https://idporten.no"}],
+        )
         yield session, distribution["Id"]
 
 
 def test_publish_puts_the_pages_and_a_config_naming_the_stacks_api(deployed: Any) -> None:
     session, distribution_id = deployed
-    summary = publishing.publish(session, "timebok-test", "prod", "https://idp.example.no/authorize")
+    summary = publishing.publish(session, "timebok-test", "prod", "timebok-portal")
     s3 = session.client("s3")
     stored = {o["Key"] for o in s3.list_objects_v2(Bucket=summary["bucket"])["Contents"]}
     web = ROOT / "web"
@@ -108,7 +113,7 @@ def test_publish_puts_the_pages_and_a_config_naming_the_stacks_api(deployed: Any
     assert config == {
         "api": "https://abc123.execute-api.eu-north-1.amazonaws.com/api",
         "stage": "prod",
-        "sign_in": {"mode": "external", "url": "https://idp.example.no/authorize"},
+        "sign_in": {"mode": "oidc", "issuer": "https://idporten.no", "client_id": "timebok-portal"},
     }
     script = s3.head_object(Bucket=summary["bucket"], Key="js/portal.js")
     assert script["ContentType"].startswith("text/javascript")
@@ -117,5 +122,14 @@ def test_publish_puts_the_pages_and_a_config_naming_the_stacks_api(deployed: Any
     assert invalidations["InvalidationList"]["Quantity"] == 1
 
 
-def test_publish_refuses_a_sign_in_url_that_is_not_https() -> None:
-    assert publishing.main(["--stack-name", "x", "--sign-in-url", "http://idp.example.no"]) == 1
+def test_publish_names_another_issuer_when_told(deployed: Any) -> None:
+    session, _ = deployed
+    summary = publishing.publish(
+        session, "timebok-test", "prod", "portal", "https://helseid-sts.nhn.no/", invalidate=False
+    )
+    config = json.loads(session.client("s3").get_object(Bucket=summary["bucket"], Key="config.json")["Body"].read())
+    assert config["sign_in"] == {"mode": "oidc", "issuer": "https://helseid-sts.nhn.no", "client_id": "portal"}
+
+
+def test_publish_refuses_an_issuer_that_is_not_https() -> None:
+    assert publishing.main(["--stack-name", "x", "--client-id", "p", "--issuer", "http://idp.example.no"]) == 1

@@ -1,9 +1,7 @@
-// Who is signed in: a bearer token kept for this tab only (sessionStorage).
+// Who is signed in: a bearer token kept for this tab only (sessionStorage), never in a URL.
 //
-// Locally (config.sign_in.mode "dev") the sign-in page asks POST /dev/token for a demo person's
-// token. Deployed (mode "external"), the identity provider hands the page a token; see
-// docs/portal.md, "Sign-in in AWS": the hook is setToken(), called with the provider's JWT,
-// e.g. from the redirect back to /#/innlogget#access_token=...
+// The token comes from the OpenID provider through the authorization code flow with PKCE, state
+// and nonce (signin.js); nothing else hands one to the page: a link cannot sign anybody in.
 const KEY = "timebok.token";
 
 function decode(token) {
@@ -19,6 +17,11 @@ function decode(token) {
   } catch {
     return null;
   }
+}
+
+// The claims of a token as the page reads them (display only: the API verifies the token).
+export function claimsOf(value) {
+  return value ? decode(value) : null;
 }
 
 export function token() {
@@ -46,6 +49,7 @@ export function setToken(value) {
 export function signOut() {
   sessionStorage.removeItem(KEY);
   sessionStorage.removeItem("timebok.flow");
+  sessionStorage.removeItem("timebok.signin");
   window.dispatchEvent(new Event("timebok:signed-in"));
 }
 
@@ -55,16 +59,3 @@ export function people() {
   if (!c) return [];
   return [{ pid: c.sub, name: c.name || "Meg selv", self: true }, ...(c.represents || []).map((p) => ({ ...p, self: false }))];
 }
-
-// Deployed: a token from the identity provider arrives in the fragment after its redirect.
-export function takeTokenFromFragment() {
-  const match = /[#&]access_token=([^&]+)/.exec(location.hash);
-  if (match) {
-    setToken(decodeURIComponent(match[1]));
-    return true;
-  }
-  return false;
-}
-
-// Let an identity provider's script hand over a token without knowing our modules.
-window.timebok = Object.assign(window.timebok || {}, { setToken });

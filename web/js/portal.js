@@ -2,6 +2,7 @@
 import { api, ApiError, listAll, loadConfig, serverNow } from "./api.js";
 import * as auth from "./auth.js";
 import * as f from "./format.js";
+import * as signin from "./signin.js";
 import { announce, h, notice, present, radio, render, showAlert, showFieldErrors, uid } from "./ui.js";
 
 const MAX_DESCRIPTION = 1000;
@@ -780,44 +781,27 @@ function afterSignIn(next) {
 async function stepSignIn(query) {
   const config = await loadConfig();
   const next = query.get("neste");
-  if (config.sign_in?.mode !== "dev") {
-    const url = new URL(config.sign_in.url);
-    url.searchParams.set("redirect_uri", `${location.origin}${location.pathname}#/innlogget`);
-    if (next) sessionStorage.setItem("timebok.next", next);
-    render("Logg inn", h("p", { text: "Du logges inn hos identitetsleverandøren og kommer tilbake hit." }), h("div", { class: "actions" }, h("a", { class: "button", href: url.toString(), text: "Logg inn" })));
-    return;
-  }
-  const form = h("form", { novalidate: true });
-  const group = h(
-    "fieldset",
-    {},
-    h("legend", { text: "Hvem vil du logge inn som?" }),
-    config.sign_in.people.map((p, i) => radio("person", String(i), p.label, { checked: i === 0 })),
-  );
-  form.append(group, h("div", { class: "actions" }, h("button", { type: "submit", text: "Logg inn" })));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const chosen = config.sign_in.people[Number(form.querySelector("input[name=person]:checked").value)];
-    guarded(async () => {
-      const { token } = await api("/dev/token", { method: "POST", body: chosen.claims });
-      auth.setToken(token);
-      afterSignIn(next);
-    });
-  });
   render(
     "Logg inn",
-    notice("Lokal demo: velg en testperson. Utenfor den lokale kjøringen kommer innloggingen fra identitetsleverandøren."),
-    form,
+    h("p", { text: "Du logges inn hos identitetsleverandøren (ID-porten) og kommer tilbake hit." }),
+    config.stage === "local" ? notice("Lokal demo: du velger en testperson hos den lokale identitetsleverandøren.") : null,
+    h("div", { class: "actions" }, h("button", { type: "button", onclick: () => guarded(() => signin.start(config, next)) }, "Logg inn")),
   );
 }
 
-function stepSignedIn() {
-  if (auth.takeTokenFromFragment()) {
-    const next = sessionStorage.getItem("timebok.next");
-    sessionStorage.removeItem("timebok.next");
-    return afterSignIn(next);
+// Back from the identity provider (?code=&state=): signed in only if this tab started it.
+async function finishSignIn() {
+  try {
+    const done = await signin.finish();
+    if (done) return afterSignIn(done.next);
+  } catch (error) {
+    if (!(error instanceof signin.SignInError)) throw error;
+    console.error(error);
+    header();
+    render("Innloggingen ble ikke fullført", notice("Ingen ble logget inn fra denne lenken. Vil du logge inn, start på nytt.", "bad"), h("p", {}, h("a", { href: "#/logg-inn", text: "Logg inn på nytt" })));
+    return;
   }
-  return go("#/logg-inn");
+  route();
 }
 
 // ---- header and router ---------------------------------------------------------------------------
@@ -849,7 +833,7 @@ const ROUTES = [
   [/^\/timeavtaler$/, () => stepAppointments()],
   [/^\/innboks$/, () => stepInbox()],
   [/^\/logg-inn$/, (m, q) => stepSignIn(q)],
-  [/^\/innlogget/, () => stepSignedIn()],
+  [/^\/innlogget/, () => go("#/logg-inn")], // no token is ever taken from a link
 ];
 
 async function route() {
@@ -873,4 +857,4 @@ document.querySelector(".skip")?.addEventListener("click", (event) => {
   event.preventDefault();
   document.querySelector("main h1")?.focus();
 });
-route();
+finishSignIn();
