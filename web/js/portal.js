@@ -119,6 +119,7 @@ const statusName = (status) => t(`status.${status}`);
 // ---- step 1: «Bestill time» → «Hvem vil du bestille time hos?» --------------------------------
 
 async function stepHealthContacts() {
+  if (flow.get().reschedule) flow.set({ reschedule: null, rescheduleTo: null });
   const contacts = await listAll("/health-contacts");
   render(
     t("start.title"),
@@ -1088,6 +1089,7 @@ function appointmentCard(a, onChange, highlighted) {
 
 async function stepAppointments(query) {
   if (!auth.token()) return needSignIn(t("appointments.title"));
+  if (flow.get().reschedule) flow.set({ reschedule: null, rescheduleTo: null }); // a change left unconfirmed
   const wanted = query.get("time");
   const show = async () => {
     const items = await listAll("/appointments");
