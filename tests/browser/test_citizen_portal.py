@@ -264,9 +264,10 @@ def test_focus_after_errors_first_available_time_and_a_gone_hold(live: Live, bro
     assert focused_text(page).startswith("Tiden gikk ut")
     check(page, "nb", "c15-holdet-er-borte", True)
     # An error from the API: the alert takes focus.
-    page.route(re.compile(r".*/appointments$"), lambda route: route.fulfill(status=503, body="{}"))
+    refusal = {"error": {"code": "citizen_only", "message": "citizens only"}}
+    page.route(re.compile(r".*/appointments$"), lambda route: route.fulfill(**_cors(live, 403, refusal)))
     page.goto(f"{live.portal}/#/timeavtaler")
-    page.locator("#alert").filter(has_text="midlertidig").wait_for(timeout=30_000)
+    page.locator("#alert").filter(has_text="Logg inn som innbygger").wait_for()
     assert page.evaluate("document.activeElement.id") == "alert"
     page.context.close()
 
@@ -298,16 +299,7 @@ def test_a_waitlist_offer_is_counted_down_and_taken(live: Live, browser: Any) ->
     page = csp_page(browser, live)
     page.route(
         re.compile(r".*/waitlist(\?.*)?$"),
-        lambda route: route.fulfill(
-            status=200,
-            content_type="application/json",
-            headers={
-                "Access-Control-Allow-Origin": live.portal,
-                "Access-Control-Allow-Headers": "Authorization, Content-Type",
-                "Access-Control-Allow-Methods": "GET, DELETE, OPTIONS",
-            },
-            body=json.dumps({"items": [entry], "next_cursor": None}),
-        ),
+        lambda route: route.fulfill(**_cors(live, 200, {"items": [entry], "next_cursor": None})),
     )
     page.goto(f"{live.portal}/#/")
     sign_in_as(page, live, citizen(9331))
@@ -346,6 +338,16 @@ def test_unread_inbox_messages_are_counted_and_link_to_their_appointment(live: L
     assert page.evaluate("document.activeElement.id") == f"a-{booked['id']}"
     assert page.locator("#unread .count").count() == 0
     page.context.close()
+
+
+def _cors(live: Live, status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """A stubbed API answer the portal's origin may read (the preflight gets the same)."""
+    headers = {
+        "Access-Control-Allow-Origin": live.portal,
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
+        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    }
+    return {"status": status, "content_type": "application/json", "headers": headers, "body": json.dumps(body)}
 
 
 def _expect_text(page: Any, text: str) -> None:

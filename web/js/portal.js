@@ -78,6 +78,8 @@ const ERROR_CODES = [
 function errorText(error) {
   if (error instanceof ApiError) {
     if (ERROR_CODES.includes(error.code)) return t(`error.${error.code}`);
+    const byStatus = { 0: "network", 429: "throttled", 502: "service_unavailable", 503: "service_unavailable", 504: "service_unavailable" };
+    if (byStatus[error.status] !== undefined) return t(`error.${byStatus[error.status]}`);
     return error.message || t("error.unknown");
   }
   return t("error.unknown");
@@ -1302,10 +1304,20 @@ const ROUTES = [
   [/^\/innlogget/, () => stepSignedIn()],
 ];
 
-async function route() {
-  if (location.hash && !location.hash.startsWith("#/")) return; // in-page anchors (skip link)
-  stopTimers();
+// One view at a time, the latest wins: a slow earlier view never renders over a later one
+// (its answer arrives first, then the view asked for last replaces it).
+let routing = Promise.resolve();
+let asked = 0;
+function route() {
+  if (location.hash && !location.hash.startsWith("#/")) return routing; // in-page anchors (skip link)
   busy(true); // progress at once; render() ends it
+  const mine = ++asked;
+  routing = routing.then(() => (mine === asked ? showView() : null));
+  return routing;
+}
+
+async function showView() {
+  stopTimers();
   const [path, search] = location.hash.slice(1).split("?");
   header();
   for (const [pattern, view] of ROUTES) {
