@@ -170,11 +170,8 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
     check(page, lang, "c10-waitlist", shots)
     page.locator("#waitlist ul.cards button.secondary").first.click()  # leave
     # Left: the entry has no buttons any more, and focus is on the message that says so.
-    _wait_until(
-        lambda: page.evaluate(
-            "!document.querySelector('#waitlist ul.cards button') && document.activeElement.matches('#waitlist .notice')"
-        )
-    )
+    left = "!document.querySelector('#waitlist ul.cards button')"
+    _wait_until(lambda: page.evaluate(f"{left} && document.activeElement.matches('#waitlist .notice')"))
 
     page.goto(f"{live.portal}/?lang={lang}#/innboks")
     page.locator("main h1").wait_for()
