@@ -12,18 +12,29 @@ const WORDS = {
 let words = WORDS.nb;
 let F = {};
 
+// Chromium's ICU has no nynorsk data of its own and answers in bokmål; the weekdays differ
+// (months are the same), so nynorsk's are put in when the browser gives bokmål's.
+const NYNORSK_DAYS = [
+  [/\bmandag/g, "måndag"], [/\btirsdag/g, "tysdag"], [/\blørdag/g, "laurdag"], [/\bsøndag/g, "sundag"],
+  [/\bman\./g, "må."], [/\btir\./g, "ty."], [/\blør\./g, "lau."], [/\bsøn\./g, "su."],
+];
+const nynorsk = (formatter) => ({
+  format: (date) => NYNORSK_DAYS.reduce((text, [nb, nn]) => text.replace(nb, nn), formatter.format(date)),
+});
+
 export function setLanguage(lang) {
   const locale = LOCALES[lang] || LOCALES.nb;
   words = WORDS[lang] || WORDS.nb;
   const fmt = (options) => new Intl.DateTimeFormat(locale, { timeZone: ZONE, ...options });
+  const days = lang === "nn" ? nynorsk : (formatter) => formatter;
   F = {
     time: fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-    longDate: fmt({ weekday: "long", day: "numeric", month: "long", year: "numeric" }),
+    longDate: days(fmt({ weekday: "long", day: "numeric", month: "long", year: "numeric" })),
     shortDate: fmt({ day: "numeric", month: "short", year: "numeric" }),
     dayMonth: fmt({ day: "numeric", month: "long", year: "numeric" }),
     month: fmt({ month: "long", year: "numeric" }),
-    weekdayShort: fmt({ weekday: "short" }),
-    weekdayLong: fmt({ weekday: "long" }),
+    weekdayShort: days(fmt({ weekday: "short" })),
+    weekdayLong: days(fmt({ weekday: "long" })),
     parts: new Intl.DateTimeFormat("en-CA", { timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit" }),
   };
 }
