@@ -267,11 +267,13 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
     # The hold runs out (the clock jumps past expires_at): said aloud, and no sending.
     page.clock.fast_forward("11:00")
     page.get_by_text("Tiden gikk ut").wait_for()
+    assert page.evaluate("document.activeElement.id") == "hold-expiry"  # focus on what happened
     assert page.get_by_role("button", name="Send bestilling").is_disabled()
     check_page(page, "17-tiden-gikk-ut")
     # «Avbryt» gives the place back.
     page.get_by_role("button", name="Avbryt").click()
     page.get_by_text("Bestillingen er avbrutt").wait_for()
+    assert page.evaluate("document.activeElement.textContent").startswith("Bestillingen er avbrutt")
     page.context.close()
 
 

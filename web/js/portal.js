@@ -1177,7 +1177,7 @@ async function stepInbox() {
               h("h2", {}, read.has(m.id) ? null : h("span", { class: "new", text: `${t("inbox.new")} ` }), m.title),
               h("p", { class: "meta", text: f.stamp(m.created_at) }),
               h("p", { class: "message-body", text: m.body }),
-              m.appointment_id
+              m.appointment_id && m.kind !== "offer"
                 ? h("a", { href: `#/timeavtaler?time=${encodeURIComponent(m.appointment_id)}`, text: t("inbox.see_appointment") })
                 : h("a", { href: "#/venteliste", text: t("inbox.see_waitlist") }),
             ),
