@@ -174,6 +174,15 @@ def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, bro
     page.locator(f"button[data-date='{day}']").click()
     page.get_by_role("heading", name=re.compile("^Ledige timer")).wait_for()
     page.locator("ul.times button").nth(2).click()
+    # Issue 22: nothing changes before a review of the current and the new time and of what
+    # happens to the confirmation (koronatest requires confirmation: a request again).
+    page.get_by_role("heading", name="Se gjennom endringen").wait_for()
+    _expect(page, "Nåværende time:")
+    _expect(page, "Ny time:")
+    _expect(page, "Timen blir en forespørsel igjen")
+    assert page.evaluate("document.activeElement.tagName") == "H1"
+    check_page(page, "13-endre-se-gjennom")
+    page.get_by_role("button", name="Bekreft endringen").click()
     page.get_by_role("heading", name="Timen er endret").wait_for()
     check_page(page, "13-timen-er-endret")
     page.get_by_role("link", name="Gå til timeavtaler").click()
@@ -186,6 +195,8 @@ def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, bro
     card.get_by_role("button", name="Avbestill time").click()
     page.get_by_role("dialog").get_by_role("button", name="Ja, avbestill").click()
     page.get_by_text("Timen er avbestilt.").wait_for()
+    # Focus on the message after the action, not on <body>.
+    assert page.evaluate("document.activeElement.textContent") == "Timen er avbestilt."
     page.locator("ul.cards > li").filter(has_text=CHILD).first.get_by_text("● Avbestilt").wait_for()
     check_page(page, "14-avbestilt")
     for tab in (page, staff):
@@ -259,11 +270,13 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
     # The hold runs out (the clock jumps past expires_at): said aloud, and no sending.
     page.clock.fast_forward("11:00")
     page.get_by_text("Tiden gikk ut").wait_for()
+    assert page.evaluate("document.activeElement.id") == "hold-expiry"  # focus on what happened
     assert page.get_by_role("button", name="Send bestilling").is_disabled()
     check_page(page, "17-tiden-gikk-ut")
     # «Avbryt» gives the place back.
     page.get_by_role("button", name="Avbryt").click()
     page.get_by_text("Bestillingen er avbrutt").wait_for()
+    assert page.evaluate("document.activeElement.textContent").startswith("Bestillingen er avbrutt")
     page.context.close()
 
 

@@ -24,6 +24,12 @@ export class ApiError extends Error {
   }
 }
 
+// The words api.js says itself; the portal puts its language's in (staff pages: these).
+export const texts = {
+  network: "Får ikke kontakt med tjenesten. Sjekk nettet og prøv igjen.",
+  busy: (seconds) => `Mange bestiller nå. Vi prøver igjen om ${seconds} sekund${seconds === 1 ? "" : "er"} …`,
+};
+
 const PUBLIC = /^\/(health-contacts|timebooks)(\/|\?|$)/;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const MAX_TRIES = 5;
@@ -42,14 +48,14 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
     try {
       response = await fetch(base + path, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch {
-      throw new ApiError(0, { code: "network", message: "Får ikke kontakt med tjenesten. Sjekk nettet og prøv igjen." });
+      throw new ApiError(0, { code: "network", message: texts.network });
     }
     // Only from answers that cannot come from a cache (a cached GET keeps its old Date).
     const date = response.headers.get("Date");
     if (date && method !== "GET") skewMs = new Date(date).getTime() - Date.now();
     if ((response.status === 429 || response.status === 503) && attempt < MAX_TRIES) {
       const seconds = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 1, 1), 30);
-      announce(`Mange bestiller nå. Vi prøver igjen om ${seconds} sekund${seconds === 1 ? "" : "er"} …`);
+      announce(texts.busy(seconds));
       await sleep(seconds * 1000);
       continue;
     }

@@ -35,6 +35,7 @@ export function render(title, ...children) {
   main().replaceChildren(heading, ...present(children));
   document.title = `${title} – Timebok`;
   clearAlert();
+  busy(false);
   heading.focus();
   window.scrollTo(0, 0);
   return heading;
@@ -44,9 +45,30 @@ export function announce(message) {
   document.getElementById("status").textContent = message || "";
 }
 
-export function showAlert(message) {
+// An error is said where the reader is: the alert (with an optional link onwards) takes focus.
+export function showAlert(message, ...more) {
   const alert = document.getElementById("alert");
-  alert.textContent = message || "";
+  alert.replaceChildren(...present([message || "", ...more]));
+  if (message) {
+    alert.setAttribute("tabindex", "-1");
+    alert.focus();
+    alert.scrollIntoView({ block: "nearest" });
+  }
+}
+
+// Progress at once on every view change or action (the old page dimmed, a bar, aria-busy);
+// render() ends it.
+export function busy(on) {
+  const progress = document.getElementById("progress");
+  if (progress) progress.hidden = !on;
+  if (on) main().setAttribute("aria-busy", "true");
+  else main().removeAttribute("aria-busy");
+}
+
+// A message that takes focus (after an action: cancelled, joined, left …).
+export function focusedNotice(text, kind = "", ...more) {
+  const node = h("div", { class: `notice ${kind}`.trim(), tabindex: "-1", role: kind === "bad" ? "alert" : "status" }, text, ...more);
+  return node;
 }
 
 export function clearAlert() {
@@ -68,7 +90,7 @@ export function radio(name, value, label, { checked = false, sub = "" } = {}) {
 }
 
 // Field errors next to their field and in a summary at the top, which takes focus.
-export function showFieldErrors(form, errors) {
+export function showFieldErrors(form, errors, title = "Noe må rettes") {
   form.querySelectorAll(".field-error").forEach((n) => n.remove());
   form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
   form.querySelector(".error-summary")?.remove();
@@ -90,7 +112,7 @@ export function showFieldErrors(form, errors) {
       list.append(h("li", { text: message }));
     }
   }
-  const summary = h("div", { class: "error-summary", tabindex: "-1", role: "alert" }, h("h2", { text: "Noe må rettes" }), list);
+  const summary = h("div", { class: "error-summary", tabindex: "-1", role: "alert" }, h("h2", { text: title }), list);
   form.prepend(summary);
   summary.focus();
 }
