@@ -21,27 +21,18 @@ from chalicelib.booking.common import (
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.idempotency import Key
-from chalicelib.booking.slots import (
-    active_appointment_exists,
-    bookable_slot,
-    jitter,
-    limit_of,
-    parse_slot,
-    slot_minutes,
-    slot_unavailable,
-)
+from chalicelib.booking.slots import bookable_slot, jitter, limit_of, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import initial_status
 from chalicelib.domain.forms import validate_answers
-from chalicelib.domain.holds import HoldRef, Refusal, begun, parse_hold_id, refusal
-from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
-from chalicelib.domain.limits import free_lanes
-from chalicelib.domain.model import Appointment, InboxMessage
+from chalicelib.domain.holds import HoldRef, Refusal, parse_hold_id, refusal
+from chalicelib.domain.identity import InvalidIdentity, normalize_phone
+from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot
 from chalicelib.domain.paging import PageRequest, Position
-from chalicelib.domain.people import Principal
-from chalicelib.domain.slots import SlotRef
-from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
+from chalicelib.domain.people import Principal, valid_for_pid
+from chalicelib.domain.slots import SlotRef, begun
+from chalicelib.errors import Conflict, HoldExpired, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
+from chalicelib.storage.models import AppointmentItem, InboxMessageItem, TimebookItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import BookAppointment
@@ -58,9 +49,9 @@ def _validated(
     for_pid = principal.sub
     if body.for_pid:
         try:
-            for_pid = validate_pid(body.for_pid)
-        except InvalidIdentity as error:
-            fields.append(("for_pid", str(error)))
+            for_pid = valid_for_pid(body.for_pid)
+        except InvalidInput as error:
+            fields.extend(error.fields)
     elif hold is not None:
         # The appointment made from a hold is for whom the hold was taken.
         for_pid = next(iter(people_for_tag(principal, hold.tag)), principal.sub)
@@ -73,8 +64,7 @@ def _validated(
     fields.extend(answer_errors.fields)
     if fields:
         raise InvalidInput("Some fields are not valid.", fields=fields)
-    if not principal.may_act_for(for_pid):
-        raise Forbidden("You may not book on behalf of this person.", code="not_representative")
+    principal.require_acts_for(for_pid)
     if hold is not None and not people_for_tag(principal, hold.tag):
         raise NotFound("No such hold.", code="hold_not_found")  # not for anyone the caller acts for
     if hold is not None and not hold.is_for(for_pid):
@@ -93,7 +83,7 @@ def _replay(principal: Principal, key: Key | None) -> AppointmentItem | None:
 def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Exception:
     """Why a hold could not be consumed: expired (410), someone else's (404) or gone (409)."""
     slot = repository.get_slot(ref, consistent=True)
-    claim = repository.claims_of(slot).get(place) if slot else None
+    claim = slot.claims.get(place) if slot else None
     why = refusal(claim, hold_id, owner, clock.epoch())
     if why is Refusal.GONE:
         return Conflict("The hold is gone. Please choose a time again.", code="hold_gone")
@@ -121,8 +111,8 @@ def _times_of_hold(ref: SlotRef, hold: HoldRef) -> SlotTimes:
     return SlotTimes(ref.slot_id, ref.location_id, iso(start), iso(end), hold.minutes)
 
 
-def _times_of_slot(slot: SlotItem) -> SlotTimes:
-    return SlotTimes(slot.slot_id, slot.location_id, slot.start, slot.end, slot_minutes(slot))
+def _times_of_slot(slot: Slot) -> SlotTimes:
+    return SlotTimes(slot.slot_id, slot.location_id, slot.start, slot.end, slot.minutes)
 
 
 def _new_appointment(
@@ -170,22 +160,15 @@ class _Plan:
     times: SlotTimes
     place: int
     lane: int | None
-    person: repository.PersonSeen
+    person: Person
 
 
 def _plan_from_slot(principal: Principal, tb: TimebookItem, ref: SlotRef, for_pid: str) -> _Plan:
     """Straight from a slot: read the slot and the person at once, choose a place and a lane."""
     slot, person = repository.read_slot_and_person(ref, for_pid)
     found = bookable_slot(slot)
-    lanes = free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch(found.now))
-    if limit_of(tb) is not None and not lanes:
-        raise active_appointment_exists()
-    return _Plan(
-        _times_of_slot(found.slot),
-        found.random_free_place(),
-        lanes[0] if lanes else None,
-        repository.person_seen(tb.id, for_pid, person),
-    )
+    lane = person.require_lane(limit_of(tb), found.now)
+    return _Plan(_times_of_slot(found.slot), found.random_free_place(), lane, person)
 
 
 def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
@@ -193,7 +176,7 @@ def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str,
     transaction checks the exact hold id on the slot and on the person."""
     if begun(datetime.fromisoformat(_times_of_hold(ref, hold).start), clock.now()):
         raise slot_unavailable()
-    seen = repository.PersonSeen(tb.id, for_pid, exists=True, hold=hold.hold_id)
+    seen = Person(tb.id, for_pid, exists=True, hold=hold.hold_id)
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
 
 
@@ -267,12 +250,9 @@ def _lane_after_lost(tb: TimebookItem, for_pid: str, hold: HoldRef) -> int | Non
     """The person part of a booking from a live hold lost: their hold was replaced (409), or the
     lane the hold named was taken by another booking of theirs: try a free one, or 409."""
     person = repository.get_person(tb.id, for_pid)
-    if person is None or person.hold != hold.hold_id:
+    if person.hold != hold.hold_id:
         raise Conflict("The hold is gone. Please choose a time again.", code="hold_gone")
-    lanes = free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch())
-    if not lanes:
-        raise active_appointment_exists()
-    return lanes[0]
+    return person.require_lane(limit_of(tb), clock.now())
 
 
 def mine(principal: Principal) -> list[AppointmentItem]:

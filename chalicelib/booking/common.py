@@ -9,7 +9,7 @@ from chalicelib import clock, settings
 from chalicelib.domain.forms import Form
 from chalicelib.domain.model import Appointment
 from chalicelib.domain.people import Principal
-from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
+from chalicelib.errors import Conflict, Forbidden, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage.models import AppointmentItem, HealthContactItem, TimebookItem, plain
 
@@ -63,22 +63,6 @@ def require_bookable(tb: TimebookItem) -> None:
         _contacts[tb.health_contact_id] = cached
     if "timebestilling" not in (cached[1].processes or []):
         raise Conflict("This health contact does not take bookings online.", code="booking_not_offered")
-
-
-def resolve_for_pid(principal: Principal, for_pid: str | None) -> str:
-    """Whom a hold or booking is for: the caller, or someone they represent (400 if the number is
-    not valid, 403 if they may not act for that person)."""
-    from chalicelib.domain.identity import InvalidIdentity, validate_pid
-
-    if not for_pid:
-        return principal.sub
-    try:
-        pid = validate_pid(for_pid)
-    except InvalidIdentity as error:
-        raise InvalidInput("Some fields are not valid.", fields=[("for_pid", str(error))]) from None
-    if not principal.may_act_for(pid):
-        raise Forbidden("You may not book on behalf of this person.", code="not_representative")
-    return pid
 
 
 def people_for_tag(principal: Principal, tag: str) -> list[str]:

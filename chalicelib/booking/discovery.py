@@ -21,12 +21,11 @@ from itertools import groupby
 from chalicelib import budget, clock
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.capacity import free_places
-from chalicelib.domain.model import HealthContact, Timebook
-from chalicelib.domain.slots import parse_slot_id
+from chalicelib.domain.model import HealthContact, Slot, Timebook
+from chalicelib.domain.slots import begun, parse_slot_id
 from chalicelib.errors import InvalidInput
 from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import DaySummaryItem, SlotItem
+from chalicelib.storage.models import DaySummaryItem
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # Dates a timebook can sensibly have; outside them date arithmetic would overflow.
@@ -52,7 +51,7 @@ def timebook(timebook_id: str) -> Timebook:
 class Availability:
     """A slot as just read from the slot itself, with its free place numbers."""
 
-    slot: SlotItem
+    slot: Slot
     free: list[int]  # free place numbers
 
 
@@ -151,7 +150,7 @@ def _open_slots(summary: DaySummaryItem, now: datetime) -> Iterator[OpenSlot]:
     now_epoch = clock.epoch(now)
     for entry, ref in zip(repository.summary_entries(summary), repository.summary_refs(summary), strict=True):
         start = entry.start(day)
-        if start <= now:
+        if begun(start, now):
             continue  # a time that has begun cannot be booked
         yield OpenSlot(ref.slot_id, iso(start), iso(entry.end(day)), summary.location_id, entry.free(now_epoch))
 
@@ -259,8 +258,8 @@ def _truly_free(candidates: list[OpenSlot], shuffle: bool) -> Iterator[Availabil
         refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
         read_at = clock.now()
         for slot in repository.get_slots(refs, consistent=True):
-            if datetime.fromisoformat(slot.start) <= read_at:
+            if slot.begun(read_at):
                 continue
-            free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(read_at))
+            free = slot.free_places(read_at)
             if free:
                 yield Availability(slot, free)

@@ -20,11 +20,10 @@ from typing import Any, Protocol
 
 from chalicelib import clock
 from chalicelib.booking import discovery
-from chalicelib.domain.capacity import free_places
-from chalicelib.domain.model import HealthContact
+from chalicelib.domain.model import HealthContact, Slot
 from chalicelib.fhir import scheduling
 from chalicelib.storage import repository
-from chalicelib.storage.models import SlotItem, TimebookItem, plain
+from chalicelib.storage.models import TimebookItem, plain
 
 MANIFEST = "$bulk-publish"
 FILES = {"Location": "locations.ndjson", "Schedule": "schedules.ndjson", "Slot": "slots.ndjson"}
@@ -63,7 +62,7 @@ def _months(first: date, last: date) -> list[str]:
     return months
 
 
-def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]) -> Iterator[SlotItem]:
+def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]) -> Iterator[Slot]:
     """Every slot (free or full) of a timebook from `first` to `last`, one Query per month.
 
     The one place that reads slots for the feed (issue 10 changes the slot layout: adapt here).
@@ -71,7 +70,7 @@ def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]
     for index, month in enumerate(_months(first, last)):
         counter[0] += 1
         for slot in repository.query_slots(tb.id, month, from_day=first if index == 0 else None):
-            if datetime.fromisoformat(slot.start).date() <= last:
+            if clock.local(slot.starts_at).date() <= last:
                 yield slot
 
 
@@ -82,7 +81,6 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
     portal = portal_url if portal_url is not None else os.environ.get("PORTAL_URL", "")
     first = clock.local(now).date()
     last = first + timedelta(days=horizon_days() - 1)
-    now_epoch = clock.epoch(now)
     counter = [1]
     locations: dict[str, dict[str, Any]] = {}
     schedules: list[dict[str, Any]] = []
@@ -99,9 +97,9 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
                 schedules.append(scheduling.schedule_resource(tb.id, tb.type, tb.name, location["id"]))
             known = {plain(raw)["id"] for raw in tb.locations or []}
             for slot in _slots_between(tb, first, last, counter):
-                if slot.location_id not in known or datetime.fromisoformat(slot.start) <= now:
+                if slot.location_id not in known or slot.begun(now):
                     continue
-                free = len(free_places(int(slot.capacity), repository.claims_of(slot), now_epoch))
+                free = len(slot.free_places(now))
                 link = (
                     scheduling.deep_link(portal, tb.id, slot.slot_id, slot.location_id, slot.start[:10])
                     if portal

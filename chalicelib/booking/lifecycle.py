@@ -15,7 +15,7 @@ from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import appointment_of, iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit, change_event
-from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
+from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
     RESULT,
@@ -182,7 +182,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
         slot, now, place = found.slot, found.now, found.random_free_place()
         location = location_of(tb, slot.location_id)
         status = rescheduled_status(Status(item.status), bool(tb.requires_confirmation)).value
-        minutes = slot_minutes(slot)
+        minutes = slot.minutes
         old_start = item.start
         change = repository.Change(
             appointment=item,

@@ -19,12 +19,12 @@ from chalicelib.booking.common import (
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
 from chalicelib.domain.forms import Form
-from chalicelib.domain.model import HealthContact, Location, Timebook
+from chalicelib.domain.model import HealthContact, Location, Slot, Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
-from chalicelib.storage import keys, mapping, repository
-from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
+from chalicelib.storage import mapping, repository
+from chalicelib.storage.models import HealthContactItem, TimebookItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import AddLocation, AddSchedule, CreateHealthContact, CreateTimebook
@@ -117,20 +117,7 @@ def add_schedule(principal: Principal, timebook_id: str, body: AddSchedule) -> i
     slots = []
     for times in slot_times(hours):
         ref = slot_ref(tb.id, body.location_id, times.start)
-        pk, sk = keys.slot(ref)
-        slots.append(
-            SlotItem(
-                pk,
-                sk,
-                slot_id=ref.slot_id,
-                timebook_id=tb.id,
-                location_id=body.location_id,
-                start=iso(times.start),
-                end=iso(times.end),
-                capacity=body.capacity,
-                places={},
-            )
-        )
+        slots.append(Slot(ref.slot_id, tb.id, body.location_id, iso(times.start), iso(times.end), body.capacity))
     check_no_overlap(tb.id, body.location_id, slots)
     created = repository.create_slots(slots)
     audit.write(principal, tb.id, "schedule_added", body.location_id, created=created, **_window_of(body))

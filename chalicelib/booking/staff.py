@@ -15,7 +15,7 @@ from chalicelib.domain.model import Appointment, Slot
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import InvalidInput
-from chalicelib.storage import mapping, repository
+from chalicelib.storage import repository
 from chalicelib.storage.models import AppointmentItem
 
 STATUSES = {s.value for s in Status}
@@ -60,12 +60,11 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
     for slot in repository.query_slots(tb.id, f"{day:%Y-%m}", day=day):
         if location_id and slot.location_id != location_id:
             continue
-        claims = repository.claims_of(slot)
         rows.append(
             OverviewRow(
-                slot=mapping.slot(slot),
+                slot=slot,
                 booked=sum(1 for a in by_slot[slot.slot_id] if Status(a.status) in ACTIVE),
-                held=count(claims, "hold", now),
+                held=count(slot.claims, "hold", now),
                 appointments=[appointment_of(a) for a in sorted(by_slot[slot.slot_id], key=lambda a: a.created_at)],
             )
         )

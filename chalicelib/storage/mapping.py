@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form, Question
+from chalicelib.domain.limits import Lane
 from chalicelib.domain.model import (
     Appointment,
     AuditRecord,
@@ -14,6 +16,7 @@ from chalicelib.domain.model import (
     HealthContactRef,
     InboxMessage,
     Location,
+    Person,
     Resource,
     Slot,
     Timebook,
@@ -26,6 +29,7 @@ from chalicelib.storage.models import (
     AuditItem,
     HealthContactItem,
     InboxMessageItem,
+    PersonItem,
     SlotItem,
     TimebookItem,
     WaitlistEntryItem,
@@ -105,7 +109,21 @@ def slot(item: SlotItem) -> Slot:
         end=item.end,
         capacity=int(item.capacity),
         closed=bool(item.closed),
+        claims=claims(item),
     )
+
+
+def claims(item: SlotItem) -> dict[int, Claim]:
+    return {int(place): Claim.from_item(claim) for place, claim in plain(item.places).items()}
+
+
+def person(timebook_id: str, pid: str, item: PersonItem | None) -> Person:
+    """The person as read; a missing item is a person with nothing stored yet."""
+    if item is None:
+        return Person(timebook_id, pid)
+    lanes = {int(n): Lane.from_item(lane) for n, lane in plain(item.lanes).items()}
+    expires = int(item.hold_expires_at) if item.hold_expires_at is not None else None
+    return Person(timebook_id, pid, True, item.hold, expires, lanes)
 
 
 def answers(stored: Any, question_texts: Mapping[str, str]) -> tuple[Answer, ...]:

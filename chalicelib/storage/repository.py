@@ -24,12 +24,11 @@ from chalicelib.clock import OSLO
 from chalicelib.domain.availability import SlotSummary, empty, summarize
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
+from chalicelib.domain.model import Person, Slot
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Unavailable
-from chalicelib.storage import claims, keys
-from chalicelib.storage.claims import PersonSeen
-from chalicelib.storage.claims import person_seen as person_seen  # the use cases' name for it
+from chalicelib.storage import claims, keys, mapping
 from chalicelib.storage.models import (
     ALL_MODELS,
     AppointmentItem,
@@ -161,8 +160,7 @@ def refresh_summaries(summaries: Sequence[DaySummaryItem], now_epoch: int, now_m
             if slot is None:  # listed before it was written (add_schedule writes slots first): none free
                 entries[old.hhmm] = SlotSummary(old.hhmm, old.capacity, old.minutes, old.capacity, ()).as_item()
                 continue
-            capacity = 0 if slot.closed else int(slot.capacity)  # a closed slot offers nothing
-            counted = summarize(old.hhmm, capacity, old.minutes, claims_of(slot), now_epoch)
+            counted = summarize(old.hhmm, slot.offered_places, old.minutes, slot.claims, now_epoch)
             entries[old.hhmm] = counted.as_item()
         try:
             summary.update(
@@ -185,8 +183,12 @@ def invalidate_summary(timebook_id: str, day: date, location_id: str) -> None:
         )
 
 
-def get_slots(refs: Sequence[SlotRef], consistent: bool = False) -> list[SlotItem]:
+def get_slots(refs: Sequence[SlotRef], consistent: bool = False) -> list[Slot]:
     """The slots named, in the order named (missing ones left out); BatchGetItem of 100 at a time."""
+    return [mapping.slot(item) for item in _slot_items(refs, consistent)]
+
+
+def _slot_items(refs: Sequence[SlotRef], consistent: bool) -> list[SlotItem]:
     if not refs:
         return []
     wanted = {keys.slot(ref): ref.slot_id for ref in refs}
@@ -197,9 +199,7 @@ def get_slots(refs: Sequence[SlotRef], consistent: bool = False) -> list[SlotIte
     return [found[ref.slot_id] for ref in refs if ref.slot_id in found]
 
 
-def slots_of_day(
-    timebook_id: str, day: date, location_id: str | None = None, consistent: bool = False
-) -> list[SlotItem]:
+def slots_of_day(timebook_id: str, day: date, location_id: str | None = None, consistent: bool = False) -> list[Slot]:
     """Every slot of a timebook on one day (optionally of one location), by start then location:
     the day's summaries name them, one BatchGetItem reads them."""
     return slots_between(timebook_id, day, day, location_id, consistent)
@@ -207,7 +207,7 @@ def slots_of_day(
 
 def slots_between(
     timebook_id: str, from_day: date, to_day: date, location_id: str | None = None, consistent: bool = False
-) -> list[SlotItem]:
+) -> list[Slot]:
     """Every slot of a timebook from one day to another (both included), by start then location."""
     refs: list[SlotRef] = []
     month = date(from_day.year, from_day.month, 1)
@@ -227,7 +227,7 @@ def query_slots(
     *,
     day: date | None = None,
     from_day: date | None = None,
-) -> Iterator[SlotItem]:
+) -> Iterator[Slot]:
     """Slots of one timebook-month in start order; optionally of one day or from a day on."""
     first = date.fromisoformat(f"{month}-01")
     last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
@@ -238,15 +238,15 @@ def query_slots(
     return iter(slots_between(timebook_id, first, last) if first <= last else [])
 
 
-def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
+def get_slot(ref: SlotRef, consistent: bool = False) -> Slot | None:
     pk, sk = keys.slot(ref)
     slot = get_item(SlotItem, pk, sk, consistent)
-    if slot is not None and slot.slot_id != ref.slot_id:
+    if slot is None or slot.slot_id != ref.slot_id:
         return None
-    return slot
+    return mapping.slot(slot)
 
 
-def create_slots(slots: Sequence[SlotItem]) -> int:
+def create_slots(new_slots: Sequence[Slot]) -> int:
     """Create the slots that do not exist yet, then list them in their day summaries; returns
     how many slots were made.
 
@@ -255,10 +255,9 @@ def create_slots(slots: Sequence[SlotItem]) -> int:
     written after the slots and only add entries that are missing, so posting the same window
     again repairs a summary a crash left short and changes nothing else.
     """
-    if not slots:
+    if not new_slots:
         return 0
-    for slot in slots:
-        slot.pk, slot.sk = keys.slot_of_id(slot.slot_id)
+    slots = [_new_slot_item(slot) for slot in new_slots]
     created = 0
     for start in range(0, len(slots), 100):
         chunk = slots[start : start + 100]
@@ -277,6 +276,21 @@ def create_slots(slots: Sequence[SlotItem]) -> int:
                         raise
     _list_in_summaries(slots)
     return created
+
+
+def _new_slot_item(slot: Slot) -> SlotItem:
+    pk, sk = keys.slot_of_id(slot.slot_id)
+    return SlotItem(
+        pk,
+        sk,
+        slot_id=slot.slot_id,
+        timebook_id=slot.timebook_id,
+        location_id=slot.location_id,
+        start=slot.start,
+        end=slot.end,
+        capacity=slot.capacity,
+        places={},
+    )
 
 
 def _list_in_summaries(slots: Sequence[SlotItem]) -> None:
@@ -309,21 +323,10 @@ def _list_in_summaries(slots: Sequence[SlotItem]) -> None:
             )
 
 
-def claims_of(slot: SlotItem) -> dict[int, Claim]:
-    raw = plain(slot.places)
-    return {int(place): Claim.from_item(claim) for place, claim in raw.items()}
-
-
 # ---- people: one live hold, and the per-person limit -------------------------------------------
 
 
-def lanes_of(person: PersonItem | None) -> dict[int, Lane]:
-    if person is None:
-        return {}
-    return {int(n): Lane.from_item(lane) for n, lane in plain(person.lanes).items()}
-
-
-def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[SlotItem | None, PersonItem | None]:
+def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[Slot | None, Person]:
     """The slot and the person (in this slot's timebook) in one consistent BatchGetItem."""
     slot_key, person_key = keys.slot(ref), keys.person(ref.timebook_id, pid)
     wanted = [slot_key, person_key]
@@ -345,7 +348,7 @@ def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[SlotItem | None, Perso
     if slot is not None and slot.slot_id != ref.slot_id:
         slot = None
     person = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
-    return slot, person
+    return (mapping.slot(slot) if slot else None), mapping.person(ref.timebook_id, pid, person)
 
 
 @dataclass
@@ -355,7 +358,7 @@ class HoldWrite:
     slot: SlotRef
     place: int
     claim: Claim
-    person: PersonSeen
+    person: Person
     free_old: tuple[SlotRef, int, str] | None = None  # the replaced live hold: slot, place, id
     lane: int | None = None  # a lane the person must still have free (the per-person limit)
     idempotency: IdempotencyItem | None = None
@@ -422,9 +425,9 @@ def forget_hold(timebook_id: str, pid: str, hold_id: str) -> None:
             raise
 
 
-def get_person(timebook_id: str, pid: str) -> PersonItem | None:
+def get_person(timebook_id: str, pid: str) -> Person:
     pk, sk = keys.person(timebook_id, pid)
-    return get_item(PersonItem, pk, sk, consistent=True)
+    return mapping.person(timebook_id, pid, get_item(PersonItem, pk, sk, consistent=True))
 
 
 @dataclass
@@ -437,7 +440,7 @@ class Booking:
     owner: str
     hold_id: str | None
     event: dict[str, str]  # the appointment's event (booking/events.change_event), on the item
-    person: PersonSeen
+    person: Person
     lane: int | None = None
     idempotency: IdempotencyItem | None = None
 
@@ -751,7 +754,7 @@ def slots_with_expired_holds(now_epoch: int) -> Iterator[SlotItem]:
 def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
     """Remove a slot's expired holds; returns how many. Correctness never depends on this:
     an expired hold already counts as free. Skips the slot if it changed since it was read."""
-    held = claims_of(slot)
+    held = mapping.claims(slot)
     expired = {p: c for p, c in held.items() if c.kind == "hold" and not c.live(now_epoch)}
     live_holds = [c for c in held.values() if c.kind == "hold" and c.live(now_epoch)]
     actions: list[Any] = [claims.place_attr(p).remove() for p in expired]

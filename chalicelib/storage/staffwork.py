@@ -46,6 +46,7 @@ def change_slot(
     tx.update("slot", slot_key_item(ref), actions, condition)
     tx.save("audit", audit)
     tx.commit()
+    invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
 
 
 def close_slot(ref: SlotRef) -> bool:

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.model import Person
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
-from chalicelib.storage.claims import PersonSeen, claim_is, person_part, place_attr, place_is_free, slot_key_item
+from chalicelib.storage.claims import claim_is, person_part, place_attr, place_is_free, slot_key_item
 from chalicelib.storage.models import (
     EventItem,
     MarkerItem,
@@ -105,7 +106,7 @@ class NewOffer:
     offer: dict[str, Any]
     event: EventItem
     updated_at: str
-    person: PersonSeen | None = None  # the person's item as read: the offer becomes their one hold
+    person: Person | None = None  # the person's item as read: the offer becomes their one hold
     free_old: tuple[SlotRef, int, str] | None = None  # their previous live hold: slot, place, id
     lane: int | None = None  # a lane they must still have free (the per-person limit)
 

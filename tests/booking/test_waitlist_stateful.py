@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chalicelib import clock
 from chalicelib.booking import appointments, housekeeping, lifecycle, setup, slot_admin, waitlist
-from chalicelib.domain.capacity import Claim, free_places
+from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import new_hold_id
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
@@ -42,7 +42,7 @@ from chalicelib.http.schemas import (
 )
 from chalicelib.storage import repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import AppointmentItem, WaitlistEntryItem, plain
+from chalicelib.storage.models import AppointmentItem, WaitlistEntryItem
 from tests.conftest import moto_aws
 from tests.factories import make_phone, make_pid
 
@@ -216,12 +216,10 @@ class WaitlistMachine(RuleBasedStateMachine):
     @rule()
     def sweep(self) -> None:
         housekeeping.release_expired_holds()
-        now = clock.epoch()
+        now = clock.now()
         waiting = [e for e in self._entries() if waitlist.status_of(e) == EntryStatus.WAITING]
         if waiting:
-            free = sum(
-                len(free_places(int(s.capacity), repository.claims_of(s), now, bool(s.closed))) for s in self._slots()
-            )
+            free = sum(len(s.free_places(now)) for s in self._slots())
             assert free == 0, "an entry waits while a place is free, after the sweep"
 
     # ---- invariants ----
@@ -231,8 +229,7 @@ class WaitlistMachine(RuleBasedStateMachine):
         now = clock.epoch()
         claims_by_place: dict[tuple[str, int], dict] = {}
         for slot in self._slots():
-            raw = plain(slot.places)
-            live = {int(p): c for p, c in raw.items() if int(c["expires_at"]) > now}
+            live = {p: c.as_item() for p, c in slot.claims.items() if c.expires_at > now}
             assert all(p < int(slot.capacity) for p in live), f"a live claim outside capacity: {sorted(live)}"
             for place, claim in live.items():
                 claims_by_place[(slot.slot_id, place)] = claim
