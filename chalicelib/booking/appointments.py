@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +26,13 @@ from chalicelib.domain.appointments import initial_status
 from chalicelib.domain.forms import validate_answers
 from chalicelib.domain.holds import HoldRef, Refusal, parse_hold_id, refusal
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone
-from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot
+from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot, Timebook
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal, valid_for_pid
 from chalicelib.domain.slots import SlotRef, begun
 from chalicelib.errors import Conflict, HoldExpired, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, InboxMessageItem, TimebookItem
+from chalicelib.storage.models import AppointmentItem, InboxMessageItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import BookAppointment
@@ -42,7 +42,7 @@ SCOPE = "appointments"
 
 
 def _validated(
-    principal: Principal, body: BookAppointment, tb: TimebookItem, hold: HoldRef | None
+    principal: Principal, body: BookAppointment, tb: Timebook, hold: HoldRef | None
 ) -> tuple[str, str, list[dict]]:
     """Everything a client sent is checked before any write; errors are reported field by field."""
     fields: list[tuple[str, str]] = []
@@ -117,7 +117,7 @@ def _times_of_slot(slot: Slot) -> SlotTimes:
 
 def _new_appointment(
     principal: Principal,
-    tb: TimebookItem,
+    tb: Timebook,
     times: SlotTimes,
     place: int,
     lane: int | None,
@@ -135,12 +135,12 @@ def _new_appointment(
         place=place,
         lane=lane,
         timebook={"id": tb.id, "name": tb.name, "type": tb.type},
-        health_contact={"id": tb.health_contact_id, "name": tb.health_contact_name, "her_id": tb.her_id},
-        location=location_of(tb, times.location_id),
+        health_contact={"id": tb.health_contact.id, "name": tb.health_contact.name, "her_id": tb.her_id},
+        location=asdict(location_of(tb, times.location_id)),
         start=times.start,
         end=times.end,
         duration_minutes=times.minutes,
-        cancel_deadline_hours=int(tb.cancel_deadline_hours),
+        cancel_deadline_hours=tb.cancel_deadline_hours,
         for_pid=for_pid,
         for_name=principal.name_of(for_pid),
         booked_by=principal.sub,
@@ -163,7 +163,7 @@ class _Plan:
     person: Person
 
 
-def _plan_from_slot(principal: Principal, tb: TimebookItem, ref: SlotRef, for_pid: str) -> _Plan:
+def _plan_from_slot(principal: Principal, tb: Timebook, ref: SlotRef, for_pid: str) -> _Plan:
     """Straight from a slot: read the slot and the person at once, choose a place and a lane."""
     slot, person = repository.read_slot_and_person(ref, for_pid)
     found = bookable_slot(slot)
@@ -171,7 +171,7 @@ def _plan_from_slot(principal: Principal, tb: TimebookItem, ref: SlotRef, for_pi
     return _Plan(_times_of_slot(found.slot), found.random_free_place(), lane, person)
 
 
-def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
+def _plan_from_hold(tb: Timebook, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
     """From a hold nothing is read: the hold id names the slot, place, length and lane, and the
     transaction checks the exact hold id on the slot and on the person."""
     if begun(datetime.fromisoformat(_times_of_hold(ref, hold).start), clock.now()):
@@ -246,7 +246,7 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
     raise slot_unavailable()
 
 
-def _lane_after_lost(tb: TimebookItem, for_pid: str, hold: HoldRef) -> int | None:
+def _lane_after_lost(tb: Timebook, for_pid: str, hold: HoldRef) -> int | None:
     """The person part of a booking from a live hold lost: their hold was replaced (409), or the
     lane the hold named was taken by another booking of theirs: try a free one, or 409."""
     person = repository.get_person(tb.id, for_pid)

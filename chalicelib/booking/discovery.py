@@ -24,7 +24,7 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.model import HealthContact, Slot, Timebook
 from chalicelib.domain.slots import begun, parse_slot_id
 from chalicelib.errors import InvalidInput
-from chalicelib.storage import mapping, repository
+from chalicelib.storage import repository
 from chalicelib.storage.models import DaySummaryItem
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
@@ -34,17 +34,16 @@ MIN_YEAR, MAX_YEAR = 2000, 2100
 
 def health_contacts() -> list[HealthContact]:
     """Step 1: those that switched on «Timebestilling» (it makes the «Bestill time» button)."""
-    found = repository.list_health_contacts()
-    return [mapping.health_contact(hc) for hc in found if "timebestilling" in (hc.processes or [])]
+    return [hc for hc in repository.list_health_contacts() if "timebestilling" in hc.processes]
 
 
 def timebooks(hc_id: str) -> list[Timebook]:
     health_contact(hc_id)
-    return [mapping.timebook(tb) for tb in repository.list_timebooks(hc_id)]
+    return repository.list_timebooks(hc_id)
 
 
 def timebook(timebook_id: str) -> Timebook:
-    return mapping.timebook(get_timebook(timebook_id))
+    return get_timebook(timebook_id)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,9 @@ from typing import Any, Protocol
 
 from chalicelib import clock
 from chalicelib.booking import discovery
-from chalicelib.domain.model import HealthContact, Slot
+from chalicelib.domain.model import HealthContact, Slot, Timebook
 from chalicelib.fhir import scheduling
 from chalicelib.storage import repository
-from chalicelib.storage.models import TimebookItem, plain
 
 MANIFEST = "$bulk-publish"
 FILES = {"Location": "locations.ndjson", "Schedule": "schedules.ndjson", "Slot": "slots.ndjson"}
@@ -62,7 +61,7 @@ def _months(first: date, last: date) -> list[str]:
     return months
 
 
-def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]) -> Iterator[Slot]:
+def _slots_between(tb: Timebook, first: date, last: date, counter: list[int]) -> Iterator[Slot]:
     """Every slot (free or full) of a timebook from `first` to `last`, one Query per month.
 
     The one place that reads slots for the feed (issue 10 changes the slot layout: adapt here).
@@ -91,11 +90,10 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
         phone = getattr(contact, "phone", None) or None
         for tb in repository.list_timebooks(contact.id):
             timebook_url = f"{portal.rstrip('/')}/#/timebooks/{tb.id}" if portal else None
-            for raw in tb.locations or []:
-                location = plain(raw)
-                locations.setdefault(location["id"], scheduling.location_resource(location, phone, timebook_url))
-                schedules.append(scheduling.schedule_resource(tb.id, tb.type, tb.name, location["id"]))
-            known = {plain(raw)["id"] for raw in tb.locations or []}
+            for location in tb.locations:
+                locations.setdefault(location.id, scheduling.location_resource(location, phone, timebook_url))
+                schedules.append(scheduling.schedule_resource(tb.id, tb.type, tb.name, location.id))
+            known = {location.id for location in tb.locations}
             for slot in _slots_between(tb, first, last, counter):
                 if slot.location_id not in known or slot.begun(now):
                     continue

@@ -25,12 +25,11 @@ from chalicelib.booking.idempotency import Key
 from chalicelib.booking.slots import bookable_slot, jitter, limit_of, parse_slot, slot_unavailable
 from chalicelib.domain.capacity import Candidate, Claim, spread_choice
 from chalicelib.domain.holds import Refusal, hold_expires_at, new_hold_id, parse_hold_id, refusal
-from chalicelib.domain.model import Hold, Person, Slot
+from chalicelib.domain.model import Hold, Person, Slot, Timebook
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, HoldExpired, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import TimebookItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import TakeHold
@@ -61,7 +60,7 @@ class _Attempt:
     skip_old: bool = False  # the previous hold was found gone: do not try to free it again
 
 
-def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attempt, key: Key | None) -> Hold:
+def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, key: Key | None) -> Hold:
     """The hold transaction for one attempt; raises ConditionFailed naming what lost."""
     now = clock.now()
     now_epoch = clock.epoch(now)

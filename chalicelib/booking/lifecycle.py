@@ -7,6 +7,7 @@ version), the place it frees or takes, and the event for the citizen's inbox (on
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 
 from chalicelib import clock
@@ -194,7 +195,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             free=_place_of(item),
             take=(new_ref, place, Claim("appointment", item.id, item.booked_by, NEVER_EXPIRES)),
             lane_ends_at=clock.epoch(datetime.fromisoformat(slot.end)) if _still_counts(item, now) else None,
-            move=repository.Move(slot.slot_id, place, slot.start, slot.end, minutes, location),
+            move=repository.Move(slot.slot_id, place, slot.start, slot.end, minutes, asdict(location)),
         )
         try:
             repository.change_appointment(change, clock.epoch(now))
@@ -210,7 +211,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
             ("end", slot.end),
             ("duration_minutes", minutes),
             ("status", status),
-            ("location", location),
+            ("location", asdict(location)),
             ("updated_at", iso(now)),
             ("version", int(item.version) + 1),
         ):

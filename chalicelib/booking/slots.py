@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.domain.model import Slot
+from chalicelib.domain.model import Slot, Timebook
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import TimebookItem
 
 
 def slot_unavailable() -> Conflict:
@@ -63,6 +62,6 @@ def bookable(ref: SlotRef) -> Bookable:
     return bookable_slot(repository.get_slot(ref, consistent=True))
 
 
-def limit_of(tb: TimebookItem) -> int | None:
+def limit_of(tb: Timebook) -> int | None:
     """The timebook's per-person limit of active appointments, if it has one."""
-    return int(tb.max_active_per_person) if tb.max_active_per_person else None
+    return tb.max_active_per_person or None

@@ -27,7 +27,7 @@ from chalicelib.booking.events import after_commit
 from chalicelib.booking.slots import limit_of
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
-from chalicelib.domain.model import Slot, WaitlistEntry
+from chalicelib.domain.model import Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
@@ -35,7 +35,7 @@ from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus,
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import EventItem, TimebookItem, WaitlistEntryItem
+from chalicelib.storage.models import EventItem, WaitlistEntryItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import JoinWaitlist
@@ -278,7 +278,7 @@ def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None
 
 
 def _candidates(
-    tb: TimebookItem, waiting: list[WaitlistEntryItem], now: datetime, only_slot: str | None
+    tb: Timebook, waiting: list[WaitlistEntryItem], now: datetime, only_slot: str | None
 ) -> list[_Candidate]:
     if only_slot is not None:
         ref = parse_slot_id(only_slot)
@@ -309,7 +309,7 @@ def _days_to_read(waiting: list[WaitlistEntryItem], now: datetime) -> tuple[date
     return max(today, min(starts)), min(horizon, max(ends))
 
 
-def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: list[_Candidate], now: datetime) -> int:
+def _offer_first_match(tb: Timebook, entry: WaitlistEntryItem, candidates: list[_Candidate], now: datetime) -> int:
     window = _window(entry)
     tries = 0
     for candidate in candidates:
@@ -332,7 +332,7 @@ def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: l
     return 0
 
 
-def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: Slot, place: int, now: datetime) -> None:
+def _make_offer(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, place: int, now: datetime) -> None:
     """The offer is the person's one hold in this timebook (it replaces a live one) and takes a free
     lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
     now_epoch = clock.epoch(now)
@@ -384,20 +384,20 @@ def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: Slot, place: i
     )
 
 
-def _offer_event(tb: TimebookItem, entry: WaitlistEntryItem, slot: Slot, expires: datetime) -> EventItem:
+def _offer_event(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, expires: datetime) -> EventItem:
     location = location_of(tb, slot.location_id)
     return waitlist_event(
         tb,
         entry,
         "offer",
         start=slot.start,
-        location_name=location.get("name", ""),
-        location_address=location.get("address", ""),
+        location_name=location.name,
+        location_address=location.address,
         expires_at=iso(expires),
     )
 
 
-def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extra: str) -> EventItem:
+def waitlist_event(tb: Timebook, entry: WaitlistEntryItem, kind: str, **extra: str) -> EventItem:
     """An inbox event about a waitlist entry (its id stands where an appointment's would); the
     stream takes it to the relay, and TTL removes the item after EVENT_DAYS."""
     return EventItem(
@@ -408,7 +408,7 @@ def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extr
         payload={
             "for_pid": entry.for_pid,
             "timebook_name": tb.name,
-            "health_contact_name": tb.health_contact_name,
+            "health_contact_name": tb.health_contact.name,
             "waitlist": "yes",
             **extra,
         },

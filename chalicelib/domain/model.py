@@ -79,6 +79,14 @@ class Timebook:
     form: Form
     locations: tuple[Location, ...] = ()
 
+    @property
+    def her_id(self) -> str:
+        """Whose staff administer it (their token's orgs)."""
+        return self.health_contact.her_id
+
+    def location(self, location_id: str) -> Location | None:
+        return next((place for place in self.locations if place.id == location_id), None)
+
 
 @dataclass(frozen=True)
 class TimebookRef:

@@ -52,6 +52,55 @@ def health_contact(item: HealthContactItem) -> HealthContact:
     )
 
 
+def health_contact_item(contact: HealthContact, created_at: str) -> HealthContactItem:
+    return HealthContactItem(
+        id=contact.id,
+        organisation=contact.organisation,
+        service=contact.service,
+        her_id=contact.her_id,
+        processes=list(contact.processes),
+        phone=contact.phone,
+        created_at=created_at,
+    )
+
+
+def location_item(place: Location) -> dict[str, str]:
+    return {"id": place.id, "name": place.name, "address": place.address, "directions": place.directions}
+
+
+def form_item(form: Form) -> dict[str, Any]:
+    """The form as the timebook stores it (a form never changes once made)."""
+    return {
+        "title": form.title,
+        "questions": [
+            {"id": q.id, "text": q.text, "kind": q.kind, "required": q.required, "options": list(q.options)}
+            for q in form.questions
+        ],
+    }
+
+
+def timebook_item(timebook: Timebook, created_at: str) -> TimebookItem:
+    return TimebookItem(
+        id=timebook.id,
+        health_contact_id=timebook.health_contact.id,
+        health_contact_name=timebook.health_contact.name,
+        her_id=timebook.health_contact.her_id,
+        name=timebook.name,
+        type=timebook.type,
+        description=timebook.description,
+        resource={"name": timebook.resource.name, "description": timebook.resource.description},
+        requires_confirmation=timebook.requires_confirmation,
+        hold_minutes=timebook.hold_minutes,
+        cancel_deadline_hours=timebook.cancel_deadline_hours,
+        max_active_per_person=timebook.max_active_per_person,
+        slot_minutes=timebook.slot_minutes,
+        waitlist_offer_minutes=timebook.waitlist_offer_minutes,
+        form=form_item(timebook.form),
+        locations=[location_item(place) for place in timebook.locations],
+        created_at=created_at,
+    )
+
+
 def location(raw: Any) -> Location:
     found = plain(raw)
     return Location(

@@ -24,7 +24,7 @@ from chalicelib.clock import OSLO
 from chalicelib.domain.availability import SlotSummary, empty, summarize
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.model import Person, Slot
+from chalicelib.domain.model import HealthContact, Location, Person, Slot, Timebook
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Unavailable
@@ -70,8 +70,9 @@ settings.on_reset(reset_connections)
 # ---- health contacts and timebooks ---------------------------------------------------------
 
 
-def create_health_contact(item: HealthContactItem) -> None:
+def create_health_contact(contact: HealthContact, created_at: str) -> None:
     """The HER-id guard and the health contact are written together: a HER-id is registered once."""
+    item = mapping.health_contact_item(contact, created_at)
     item.pk, item.sk = keys.health_contact(item.id)
     item.gsi1pk, item.gsi1sk = keys.HEALTH_CONTACTS, keys.by_name(item.name, item.id)
     guard_pk, guard_sk = keys.her_id(item.her_id)
@@ -82,39 +83,42 @@ def create_health_contact(item: HealthContactItem) -> None:
     tx.commit()  # throttling or a fault is raised as such (429/503), never as "taken"
 
 
-def list_health_contacts() -> list[HealthContactItem]:
-    return list(HealthContactItem.by_name.query(keys.HEALTH_CONTACTS))
+def list_health_contacts() -> list[HealthContact]:
+    return [mapping.health_contact(item) for item in HealthContactItem.by_name.query(keys.HEALTH_CONTACTS)]
 
 
-def get_health_contact(hc_id: str) -> HealthContactItem | None:
+def get_health_contact(hc_id: str) -> HealthContact | None:
     pk, sk = keys.health_contact(hc_id)
-    return get_item(HealthContactItem, pk, sk)
+    item = get_item(HealthContactItem, pk, sk)
+    return mapping.health_contact(item) if item is not None else None
 
 
-def create_timebook(item: TimebookItem) -> None:
+def create_timebook(timebook: Timebook, created_at: str) -> None:
+    item = mapping.timebook_item(timebook, created_at)
     item.pk, item.sk = keys.timebook(item.id)
     item.gsi1pk, item.gsi1sk = keys.timebooks_of(item.health_contact_id), keys.by_name(item.name, item.id)
     item.save(condition=TimebookItem.pk.does_not_exist())
 
 
-def list_timebooks(hc_id: str) -> list[TimebookItem]:
-    return list(TimebookItem.by_health_contact.query(keys.timebooks_of(hc_id)))
+def list_timebooks(hc_id: str) -> list[Timebook]:
+    return [mapping.timebook(item) for item in TimebookItem.by_health_contact.query(keys.timebooks_of(hc_id))]
 
 
-def get_timebook(timebook_id: str) -> TimebookItem | None:
+def get_timebook(timebook_id: str) -> Timebook | None:
     pk, sk = keys.timebook(timebook_id)
-    return get_item(TimebookItem, pk, sk)
+    item = get_item(TimebookItem, pk, sk)
+    return mapping.timebook(item) if item is not None else None
 
 
-def add_location(timebook: TimebookItem, location: dict[str, str]) -> None:
-    timebook.update(
-        actions=[TimebookItem.locations.set(TimebookItem.locations.append([location]))],
+def add_location(timebook_id: str, location: Location) -> None:
+    TimebookItem(*keys.timebook(timebook_id)).update(
+        actions=[TimebookItem.locations.set(TimebookItem.locations.append([mapping.location_item(location)]))],
         condition=TimebookItem.pk.exists(),
     )
 
 
-def set_slot_minutes(timebook: TimebookItem, slot_minutes: int) -> None:
-    timebook.update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
+def set_slot_minutes(timebook_id: str, slot_minutes: int) -> None:
+    TimebookItem(*keys.timebook(timebook_id)).update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
 
 
 # ---- slots ----------------------------------------------------------------------------------
