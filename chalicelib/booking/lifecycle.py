@@ -27,12 +27,12 @@ from chalicelib.domain.appointments import (
     rescheduled_status,
 )
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
-from chalicelib.domain.model import Appointment
+from chalicelib.domain.model import Appointment, AuditRecord
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem, AuditItem, plain
+from chalicelib.storage.models import AppointmentItem, plain
 
 ATTEMPTS = 4
 
@@ -73,7 +73,7 @@ def _apply(
     transition: Transition,
     reason: str | None = None,
     event_kind: str | None = None,
-    audit_of: Callable[[AppointmentItem], AuditItem] | None = None,
+    audit_of: Callable[[AppointmentItem], AuditRecord] | None = None,
 ) -> AppointmentItem:
     """State-only transitions: confirm, reject, cancel. Retries when only the version moved."""
     for _ in range(ATTEMPTS):
@@ -108,7 +108,7 @@ def _apply(
     raise Conflict("The appointment changed meanwhile; please try again.", code="conflict")
 
 
-def _audited(principal: Principal, transition: Transition) -> Callable[[AppointmentItem], AuditItem]:
+def _audited(principal: Principal, transition: Transition) -> Callable[[AppointmentItem], AuditRecord]:
     """A staff action's audit record (ids only), written in the same transaction as the change."""
     return lambda item: audit.record(principal, plain(item.timebook)["id"], f"appointment_{transition.value}", item.id)
 

@@ -27,7 +27,7 @@ from chalicelib.booking.events import after_commit
 from chalicelib.booking.slots import limit_of
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
-from chalicelib.domain.model import Slot, Timebook, WaitlistEntry
+from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
@@ -35,7 +35,7 @@ from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus,
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import EventItem, WaitlistEntryItem
+from chalicelib.storage.models import WaitlistEntryItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import JoinWaitlist
@@ -384,7 +384,7 @@ def _make_offer(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, place: int, 
     )
 
 
-def _offer_event(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, expires: datetime) -> EventItem:
+def _offer_event(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, expires: datetime) -> Event:
     location = location_of(tb, slot.location_id)
     return waitlist_event(
         tb,
@@ -397,10 +397,10 @@ def _offer_event(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, expires: da
     )
 
 
-def waitlist_event(tb: Timebook, entry: WaitlistEntryItem, kind: str, **extra: str) -> EventItem:
+def waitlist_event(tb: Timebook, entry: WaitlistEntryItem, kind: str, **extra: str) -> Event:
     """An inbox event about a waitlist entry (its id stands where an appointment's would); the
     stream takes it to the relay, and TTL removes the item after EVENT_DAYS."""
-    return EventItem(
+    return Event(
         event_id=new_id("ev"),
         kind=kind,
         appointment_id=entry.id,

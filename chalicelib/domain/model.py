@@ -233,3 +233,30 @@ class AuditRecord:
     action: str
     target: str
     detail: dict[str, Any] = field(default_factory=dict)
+    timebook_id: str = ""  # whose log it is in
+    at_utc: str = ""  # the same moment in UTC with milliseconds: the log's order across DST
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an Idempotency-Key's first request made (`result_id`), kept until `ttl` (epoch)."""
+
+    owner: str
+    scope: str
+    key: str
+    request_hash: str
+    result_id: str
+    ttl: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A note for someone's inbox that is not an appointment change (a waitlist offer, a closure
+    told to a waiting person); `appointment_id` names what it is about (a waitlist entry's id)."""
+
+    event_id: str
+    kind: str
+    appointment_id: str
+    created_at: str
+    payload: dict[str, str]
+    ttl: int  # epoch seconds: the stored event is removed after it

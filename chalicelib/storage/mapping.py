@@ -12,8 +12,10 @@ from chalicelib.domain.limits import Lane
 from chalicelib.domain.model import (
     Appointment,
     AuditRecord,
+    Event,
     HealthContact,
     HealthContactRef,
+    IdempotencyRecord,
     InboxMessage,
     Location,
     Person,
@@ -24,10 +26,13 @@ from chalicelib.domain.model import (
     WaitlistEntry,
 )
 from chalicelib.domain.waitlist import EntryStatus, Offer
+from chalicelib.storage import keys
 from chalicelib.storage.models import (
     AppointmentItem,
     AuditItem,
+    EventItem,
     HealthContactItem,
+    IdempotencyItem,
     InboxMessageItem,
     PersonItem,
     SlotItem,
@@ -247,6 +252,39 @@ def waitlist_entry(item: WaitlistEntryItem, status: EntryStatus) -> WaitlistEntr
         offer=offer(item),
         created_at=item.created_at,
     )
+
+
+def audit_item(record: AuditRecord) -> AuditItem:
+    """An audit record as stored; its sort key is the UTC time, so the log reads in order across DST."""
+    return AuditItem(
+        keys.audit_log(record.timebook_id),
+        keys.audit_sort(record.at_utc, record.id),
+        id=record.id,
+        at=record.at,
+        actor=record.actor,
+        action=record.action,
+        target=record.target,
+        detail=record.detail,
+    )
+
+
+def event_item(event: Event) -> EventItem:
+    item = EventItem(
+        event_id=event.event_id,
+        kind=event.kind,
+        appointment_id=event.appointment_id,
+        created_at=event.created_at,
+        payload=event.payload,
+        ttl=event.ttl,
+    )
+    item.pk, item.sk = keys.event(item.event_id)
+    item.event = {"k": item.kind}  # what the stream filter and the relay look for
+    return item
+
+
+def idempotency_item(record: IdempotencyRecord) -> IdempotencyItem:
+    pk, sk = keys.idempotency(record.owner, record.scope, record.key)
+    return IdempotencyItem(pk, sk, request_hash=record.request_hash, result_id=record.result_id, ttl=record.ttl)
 
 
 def audit_record(item: AuditItem) -> AuditRecord:

@@ -24,7 +24,7 @@ from chalicelib.clock import OSLO
 from chalicelib.domain.availability import SlotSummary, empty, summarize
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.model import HealthContact, Location, Person, Slot, Timebook
+from chalicelib.domain.model import AuditRecord, HealthContact, IdempotencyRecord, Location, Person, Slot, Timebook
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Unavailable
@@ -32,9 +32,7 @@ from chalicelib.storage import claims, keys, mapping
 from chalicelib.storage.models import (
     ALL_MODELS,
     AppointmentItem,
-    AuditItem,
     DaySummaryItem,
-    EventItem,
     HealthContactItem,
     HerIdItem,
     IdempotencyItem,
@@ -365,7 +363,7 @@ class HoldWrite:
     person: Person
     free_old: tuple[SlotRef, int, str] | None = None  # the replaced live hold: slot, place, id
     lane: int | None = None  # a lane the person must still have free (the per-person limit)
-    idempotency: IdempotencyItem | None = None
+    idempotency: IdempotencyRecord | None = None
 
 
 def take_hold(write: HoldWrite, now_epoch: int) -> None:
@@ -399,7 +397,7 @@ def take_hold(write: HoldWrite, now_epoch: int) -> None:
         tx, write.person, now_epoch, set_hold=(write.claim.ref, write.claim.expires_at), lane_free=write.lane
     )
     if write.idempotency is not None:
-        tx.save("idempotency", write.idempotency, _key_unused(now_epoch))
+        tx.save("idempotency", mapping.idempotency_item(write.idempotency), _key_unused(now_epoch))
     tx.commit()
 
 
@@ -446,7 +444,7 @@ class Booking:
     event: dict[str, str]  # the appointment's event (booking/events.change_event), on the item
     person: Person
     lane: int | None = None
-    idempotency: IdempotencyItem | None = None
+    idempotency: IdempotencyRecord | None = None
 
 
 def _prepare_appointment(item: AppointmentItem) -> None:
@@ -455,14 +453,6 @@ def _prepare_appointment(item: AppointmentItem) -> None:
     item.gsi1sk = keys.appointment_sort(item.start, item.id)
     item.gsi2pk = keys.appointments_of_timebook(plain(item.timebook)["id"], keys.appointment_shard(item.id))
     item.gsi2sk = keys.appointment_sort(item.start, item.id)
-
-
-def prepare_event(item: EventItem) -> EventItem:
-    """A note that is not an appointment change: its key, and its `event` mark (what the stream
-    filter and the relay look for)."""
-    item.pk, item.sk = keys.event(item.event_id)
-    item.event = {"k": item.kind}
-    return item
 
 
 def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
@@ -491,7 +481,7 @@ def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
     if booking.hold_id or lane:
         claims.person_part(tx, booking.person, now_epoch, clear_hold=bool(booking.hold_id), lane=lane)
     if booking.idempotency is not None:
-        tx.save("idempotency", booking.idempotency, _key_unused(now_epoch))
+        tx.save("idempotency", mapping.idempotency_item(booking.idempotency), _key_unused(now_epoch))
     tx.commit()
 
 
@@ -513,7 +503,7 @@ class Change:
     take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
     free_lane: bool = False  # it stops being active (cancel, reject): its lane is freed
     lane_ends_at: int | None = None  # it moves (reschedule): its lane now lasts until the new end
-    audit: AuditItem | None = None  # a staff action's audit record, written with it
+    audit: AuditRecord | None = None  # a staff action's audit record, written with it
     reason: str | None = None  # why (a rejection, a staff cancel), for the citizen to read
     move: Move | None = None  # where it moves to (reschedule)
 
@@ -587,18 +577,16 @@ def change_appointment(change: Change, now_epoch: int) -> None:
             claims.place_is_free(place, now_epoch),
         )
     if change.audit is not None:
-        tx.save("audit", change.audit)
+        tx.save("audit", mapping.audit_item(change.audit))
     tx.commit()
 
 
-def get_idempotency(owner: str, scope: str, key: str) -> IdempotencyItem | None:
+def get_idempotency(owner: str, scope: str, key: str) -> IdempotencyRecord | None:
     pk, sk = keys.idempotency(owner, scope, key)
-    return get_item(IdempotencyItem, pk, sk, consistent=True)
-
-
-def new_idempotency(owner: str, scope: str, key: str, request_hash: str, result_id: str, ttl: int) -> IdempotencyItem:
-    pk, sk = keys.idempotency(owner, scope, key)
-    return IdempotencyItem(pk, sk, request_hash=request_hash, result_id=result_id, ttl=ttl)
+    item = get_item(IdempotencyItem, pk, sk, consistent=True)
+    if item is None:
+        return None
+    return IdempotencyRecord(owner, scope, key, item.request_hash, str(item.result_id), int(item.ttl))
 
 
 def _key_unused(now_epoch: int) -> Condition:

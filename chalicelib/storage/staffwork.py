@@ -12,8 +12,9 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.model import AuditRecord
 from chalicelib.domain.slots import SlotRef
-from chalicelib.storage import keys
+from chalicelib.storage import keys, mapping
 from chalicelib.storage.claims import place_attr, place_unclaimed, slot_is_open, slot_key_item
 from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem
 from chalicelib.storage.repository import invalidate_summary
@@ -25,7 +26,7 @@ def change_slot(
     expected_capacity: int,
     capacity: int | None,
     closed: bool | None,
-    audit: AuditItem,
+    audit: AuditRecord,
     now_epoch: int,
 ) -> None:
     """Set a slot's capacity and/or closed flag, with its audit record, at once.
@@ -44,7 +45,7 @@ def change_slot(
         actions.append(SlotItem.closed.set(closed))
     tx = Transaction()
     tx.update("slot", slot_key_item(ref), actions, condition)
-    tx.save("audit", audit)
+    tx.save("audit", mapping.audit_item(audit))
     tx.commit()
     invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
 
@@ -65,7 +66,7 @@ def close_slot(ref: SlotRef) -> bool:
 # ---- closures: a record per closure, so an unfinished one is found and finished ------------------
 
 
-def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], audit: AuditItem) -> None:
+def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], audit: AuditRecord) -> None:
     """Record a closure (with its audit record) before it changes anything; a repeat of the same
     closure records it again as unfinished, so whatever it still has to do is finished too."""
     pk, sk = keys.closure(timebook_id, closure_id)
@@ -79,7 +80,7 @@ def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], aud
     )
     tx = Transaction()
     tx.save("closure", record)
-    tx.save("audit", audit)
+    tx.save("audit", mapping.audit_item(audit))
     tx.commit()
 
 
@@ -107,23 +108,8 @@ def closure_of(record: MarkerItem) -> tuple[str, str]:
 # ---- audit -------------------------------------------------------------------------------------
 
 
-def audit_record(
-    timebook_id: str, record_id: str, at_utc: str, at: str, actor: str, action: str, target: str, detail: dict
-) -> AuditItem:
-    """An audit record; its sort key is the UTC time, so the log reads in order across DST."""
-    return AuditItem(
-        keys.audit_log(timebook_id),
-        keys.audit_sort(at_utc, record_id),
-        id=record_id,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        detail=detail,
-    )
-
-
-def add_audit(item: AuditItem) -> None:
+def add_audit(record: AuditRecord) -> None:
+    item = mapping.audit_item(record)
     try:
         item.save(condition=AuditItem.pk.does_not_exist())
     except PutError as error:
@@ -131,7 +117,7 @@ def add_audit(item: AuditItem) -> None:
             raise
 
 
-def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[AuditItem], str | None]:
+def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[AuditRecord], str | None]:
     """Newest first, a page at a time: (records, the sort key to continue before, or None)."""
     condition = AuditItem.sk < before if before else None
     found: Iterator[AuditItem] = AuditItem.query(
@@ -140,4 +126,4 @@ def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[Au
     page = list(found)
     more = len(page) > limit
     page = page[:limit]
-    return page, (page[-1].sk if more and page else None)
+    return [mapping.audit_record(item) for item in page], (page[-1].sk if more and page else None)

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.model import Person
+from chalicelib.domain.model import Event, Person
 from chalicelib.domain.slots import SlotRef
-from chalicelib.storage import keys
+from chalicelib.storage import keys, mapping
 from chalicelib.storage.claims import claim_is, person_part, place_attr, place_is_free, slot_key_item
 from chalicelib.storage.models import (
     EventItem,
@@ -25,7 +25,6 @@ from chalicelib.storage.models import (
     WaitlistGuardItem,
     WaitlistsItem,
 )
-from chalicelib.storage.repository import prepare_event
 from chalicelib.storage.transactions import ConditionFailed, Transaction, get_item
 
 
@@ -104,7 +103,7 @@ class NewOffer:
     place: int
     claim: dict[str, Any]  # the hold's claim (domain/capacity.Claim.as_item) plus the entry's id
     offer: dict[str, Any]
-    event: EventItem
+    event: Event
     updated_at: str
     person: Person | None = None  # the person's item as read: the offer becomes their one hold
     free_old: tuple[SlotRef, int, str] | None = None  # their previous live hold: slot, place, id
@@ -117,7 +116,6 @@ def offer(new: NewOffer, now_epoch: int) -> None:
     The place must be free by the capacity rule; the entry must still be `waiting` at the version
     read. ConditionFailed names "place" or "entry"."""
     entry = new.entry
-    prepare_event(new.event)
     shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
     slot_actions = [
         place_attr(new.place).set(new.claim),
@@ -150,7 +148,7 @@ def offer(new: NewOffer, now_epoch: int) -> None:
         ],
         (WaitlistEntryItem.status == "waiting") & (WaitlistEntryItem.version == int(entry.version)),
     )
-    tx.save("event", new.event, EventItem.pk.does_not_exist())
+    tx.save("event", mapping.event_item(new.event), EventItem.pk.does_not_exist())
     tx.commit()
 
 
@@ -207,12 +205,11 @@ def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id:
     tx.commit()
 
 
-def tell_once(marker_key: tuple[str, str], event: EventItem) -> bool:
+def tell_once(marker_key: tuple[str, str], event: Event) -> bool:
     """Write an event once per marker (a closure telling one entry): False if it was told before."""
-    prepare_event(event)
     tx = Transaction()
     tx.save("marker", MarkerItem(*marker_key, state="told"), MarkerItem.pk.does_not_exist())
-    tx.save("event", event, EventItem.pk.does_not_exist())
+    tx.save("event", mapping.event_item(event), EventItem.pk.does_not_exist())
     try:
         tx.commit()
     except ConditionFailed as lost:
