@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,16 +23,15 @@ from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.idempotency import Key
 from chalicelib.booking.slots import bookable_slot, jitter, limit_of, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import initial_status
-from chalicelib.domain.forms import validate_answers
+from chalicelib.domain.forms import Answer, validate_answers
 from chalicelib.domain.holds import HoldRef, Refusal, parse_hold_id, refusal
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone
-from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot, Timebook
+from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot, Timebook, TimebookRef
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal, valid_for_pid
 from chalicelib.domain.slots import SlotRef, begun
 from chalicelib.errors import Conflict, HoldExpired, InvalidInput, NotFound
-from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, InboxMessageItem
+from chalicelib.storage import repository
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import BookAppointment
@@ -43,7 +42,7 @@ SCOPE = "appointments"
 
 def _validated(
     principal: Principal, body: BookAppointment, tb: Timebook, hold: HoldRef | None
-) -> tuple[str, str, list[dict]]:
+) -> tuple[str, str, tuple[Answer, ...]]:
     """Everything a client sent is checked before any write; errors are reported field by field."""
     fields: list[tuple[str, str]] = []
     for_pid = principal.sub
@@ -69,13 +68,10 @@ def _validated(
         raise NotFound("No such hold.", code="hold_not_found")  # not for anyone the caller acts for
     if hold is not None and not hold.is_for(for_pid):
         raise Conflict("The hold was taken for someone else.", code="hold_for_other_person")
-    # Stored without the question's text: the form never changes once made (booking/setup.py),
-    # so the text is named from it when handed out (`common.appointment_of`), and the appointment stays
-    # under 1 KB, one write unit a copy (docs/access-patterns.md).
-    return for_pid, phone, [{"question_id": a.question_id, "answer": a.answer} for a in answers]
+    return for_pid, phone, tuple(answers)
 
 
-def _replay(principal: Principal, key: Key | None) -> AppointmentItem | None:
+def _replay(principal: Principal, key: Key | None) -> Appointment | None:
     appointment_id = idempotency.first_result(principal, key) if key else None
     return repository.get_appointment(appointment_id, consistent=True) if appointment_id else None
 
@@ -123,24 +119,23 @@ def _new_appointment(
     lane: int | None,
     for_pid: str,
     phone: str,
-    answers: list[dict],
+    answers: tuple[Answer, ...],
     description: str,
-) -> AppointmentItem:
+) -> Appointment:
     now = iso(clock.now())
-    return AppointmentItem(
+    return Appointment(
         id=new_id("ap"),
-        status=initial_status(bool(tb.requires_confirmation)).value,
+        status=initial_status(tb.requires_confirmation).value,
         version=0,
         slot_id=times.slot_id,
         place=place,
-        lane=lane,
-        timebook={"id": tb.id, "name": tb.name, "type": tb.type},
-        health_contact={"id": tb.health_contact.id, "name": tb.health_contact.name, "her_id": tb.her_id},
-        location=asdict(location_of(tb, times.location_id)),
         start=times.start,
         end=times.end,
         duration_minutes=times.minutes,
         cancel_deadline_hours=tb.cancel_deadline_hours,
+        timebook=TimebookRef(tb.id, tb.name, tb.type),
+        health_contact=tb.health_contact,
+        location=location_of(tb, times.location_id),
         for_pid=for_pid,
         for_name=principal.name_of(for_pid),
         booked_by=principal.sub,
@@ -148,8 +143,10 @@ def _new_appointment(
         answers=answers,
         phone=phone,
         description=description,
+        reason=None,
         created_at=now,
         updated_at=now,
+        lane=lane,
     )
 
 
@@ -199,7 +196,7 @@ def book(principal: Principal, body: BookAppointment, idempotency_key: str | Non
     return appointment_of(appointment), created
 
 
-def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
+def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[Appointment, bool]:
     hold = parse_hold_id(body.hold_id) if body.hold_id else None
     if body.hold_id and hold is None:
         raise NotFound("No such hold.", code="hold_not_found")
@@ -255,7 +252,7 @@ def _lane_after_lost(tb: Timebook, for_pid: str, hold: HoldRef) -> int | None:
     return person.require_lane(limit_of(tb), clock.now())
 
 
-def mine(principal: Principal) -> list[AppointmentItem]:
+def mine(principal: Principal) -> list[Appointment]:
     """«Timeavtaler»: the caller's appointments and those of the people they represent."""
     require_citizen(principal)
     return repository.appointments_of_people(principal.people())
@@ -271,10 +268,10 @@ def mine_page(principal: Principal, page: PageRequest) -> tuple[list[Appointment
 def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessage], Position | None]:
     require_citizen(principal)
     found, after = repository.inbox_page(principal.people(), page)
-    return [mapping.inbox_message(item) for item in found], after
+    return found, after
 
 
-def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> AppointmentItem:
+def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> Appointment:
     """An appointment the caller may see; anyone else's is 'not found', never 'forbidden'."""
     require_citizen(principal)
     item = repository.get_appointment(appointment_id, consistent=consistent)
@@ -302,7 +299,7 @@ def calendar_of_mine(principal: Principal, appointment_id: str) -> str:
     return appointment_ics(one_of_mine(principal, appointment_id))
 
 
-def inbox(principal: Principal) -> list[InboxMessageItem]:
+def inbox(principal: Principal) -> list[InboxMessage]:
     """«Innboks»: messages to the caller and to the people they represent, newest first."""
     require_citizen(principal)
     return repository.inbox_of(principal.people())

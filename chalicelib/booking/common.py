@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 
 from chalicelib import clock, settings
@@ -10,8 +11,7 @@ from chalicelib.domain.forms import Form
 from chalicelib.domain.model import Appointment, HealthContact, Location, Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, NotFound
-from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, plain
+from chalicelib.storage import repository
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
@@ -108,13 +108,16 @@ def require_citizen(principal: Principal) -> None:
         raise Forbidden("Only citizens may do this.", code="citizen_only")
 
 
-def appointment_of(item: AppointmentItem) -> Appointment:
+def appointment_of(appointment: Appointment) -> Appointment:
     """The appointment a use case hands out, its answers named from its timebook's form (read
     only for answers stored without their question's text, through the timebook cache)."""
-    texts: dict[str, str] = {}
-    if any("question" not in plain(a) for a in item.answers or []):
-        try:
-            texts = {q.id: q.text for q in form_of(timebook(plain(item.timebook).get("id", ""))).questions}
-        except NotFound:
-            texts = {}
-    return mapping.appointment(item, texts)
+    if all(answer.question for answer in appointment.answers):
+        return appointment
+    try:
+        texts = {q.id: q.text for q in form_of(timebook(appointment.timebook.id)).questions}
+    except NotFound:
+        texts = {}
+    named = tuple(
+        a if a.question else replace(a, question=texts.get(a.question_id, a.question_id)) for a in appointment.answers
+    )
+    return replace(appointment, answers=named)

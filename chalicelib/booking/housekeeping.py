@@ -33,5 +33,5 @@ def send_reminders() -> int:
                     continue
                 # A reminder changes no version: its event carries its own time (`t`).
                 event = change_event("reminder", t=iso(clock.now()))
-                sent += repository.mark_reminded(item, tomorrow.isoformat(), event)
+                sent += repository.mark_reminded(item.id, tomorrow.isoformat(), event)
     return sent

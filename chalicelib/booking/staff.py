@@ -16,7 +16,6 @@ from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import InvalidInput
 from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem
 
 STATUSES = {s.value for s in Status}
 
@@ -52,7 +51,7 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
     require_staff_of(principal, tb.her_id, timebook_missing())
     if location_id:
         location_of(tb, location_id)
-    by_slot: dict[str, list[AppointmentItem]] = defaultdict(list)
+    by_slot: dict[str, list[Appointment]] = defaultdict(list)
     for item in repository.appointments_of_timebook(tb.id, day=day):
         by_slot[item.slot_id].append(item)
     now = clock.epoch()

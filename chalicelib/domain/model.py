@@ -199,6 +199,8 @@ class Appointment:
     reason: str | None
     created_at: str
     updated_at: str
+    lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
+    reminded_on: str | None = None  # the local date of the last reminder sent
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ item's attributes for the layers above, so the HTTP layer never sees PynamoDB.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain.capacity import Claim
@@ -180,19 +179,47 @@ def person(timebook_id: str, pid: str, item: PersonItem | None) -> Person:
     return Person(timebook_id, pid, True, item.hold, expires, lanes)
 
 
-def answers(stored: Any, question_texts: Mapping[str, str]) -> tuple[Answer, ...]:
-    """Stored answers ({question_id, answer}, older ones with the question's text), each named."""
-    named = []
-    for raw in stored or []:
-        found = plain(raw)
-        question_id = str(found["question_id"])
-        text = found.get("question") or question_texts.get(question_id, question_id)
-        named.append(Answer(question_id=question_id, question=str(text), answer=str(found["answer"])))
-    return tuple(named)
+def answers(stored: Any) -> tuple[Answer, ...]:
+    """Stored answers ({question_id, answer}, older ones with the question's text); `question` is
+    "" where it was stored without (the use cases name it from the timebook's form)."""
+    found = [plain(raw) for raw in stored or []]
+    return tuple(Answer(str(a["question_id"]), str(a.get("question") or ""), str(a["answer"])) for a in found)
 
 
-def appointment(item: AppointmentItem, question_texts: Mapping[str, str] | None = None) -> Appointment:
-    """The appointment; its answers named from `question_texts` (its timebook's form)."""
+def appointment_item(appointment: Appointment) -> AppointmentItem:
+    """A new appointment as stored: its answers without the question's text (a form never changes,
+    and the item stays under 1 KB, one write unit a copy: docs/access-patterns.md)."""
+    return AppointmentItem(
+        id=appointment.id,
+        status=appointment.status,
+        version=appointment.version,
+        slot_id=appointment.slot_id,
+        place=appointment.place,
+        lane=appointment.lane,
+        timebook={"id": appointment.timebook.id, "name": appointment.timebook.name, "type": appointment.timebook.type},
+        health_contact={
+            "id": appointment.health_contact.id,
+            "name": appointment.health_contact.name,
+            "her_id": appointment.health_contact.her_id,
+        },
+        location=location_item(appointment.location),
+        start=appointment.start,
+        end=appointment.end,
+        duration_minutes=appointment.duration_minutes,
+        cancel_deadline_hours=appointment.cancel_deadline_hours,
+        for_pid=appointment.for_pid,
+        for_name=appointment.for_name,
+        booked_by=appointment.booked_by,
+        booked_by_name=appointment.booked_by_name,
+        answers=[{"question_id": a.question_id, "answer": a.answer} for a in appointment.answers],
+        phone=appointment.phone,
+        description=appointment.description,
+        created_at=appointment.created_at,
+        updated_at=appointment.updated_at,
+    )
+
+
+def appointment(item: AppointmentItem) -> Appointment:
     tb, contact = plain(item.timebook), plain(item.health_contact)
     return Appointment(
         id=item.id,
@@ -213,12 +240,14 @@ def appointment(item: AppointmentItem, question_texts: Mapping[str, str] | None 
         for_name=item.for_name or "",
         booked_by=item.booked_by,
         booked_by_name=item.booked_by_name or "",
-        answers=answers(item.answers, question_texts or {}),
+        answers=answers(item.answers),
         phone=item.phone,
         description=item.description or "",
         reason=item.reason,
         created_at=item.created_at,
         updated_at=item.updated_at,
+        lane=_int_or_none(item.lane),
+        reminded_on=item.reminded_on,
     )
 
 

@@ -24,7 +24,17 @@ from chalicelib.clock import OSLO
 from chalicelib.domain.availability import SlotSummary, empty, summarize
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.model import AuditRecord, HealthContact, IdempotencyRecord, Location, Person, Slot, Timebook
+from chalicelib.domain.model import (
+    Appointment,
+    AuditRecord,
+    HealthContact,
+    IdempotencyRecord,
+    InboxMessage,
+    Location,
+    Person,
+    Slot,
+    Timebook,
+)
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.errors import Unavailable
@@ -436,7 +446,7 @@ def get_person(timebook_id: str, pid: str) -> Person:
 class Booking:
     """Everything the booking transaction writes (see `book`)."""
 
-    appointment: AppointmentItem
+    appointment: Appointment
     slot: SlotRef
     place: int
     owner: str
@@ -464,7 +474,7 @@ def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
     rule. With a per-person limit the lane must be free by domain/limits.py. Nothing is read
     first: the conditions decide. Raises ConditionFailed naming what lost.
     """
-    appointment = booking.appointment
+    appointment = mapping.appointment_item(booking.appointment)
     _prepare_appointment(appointment)
     appointment.event = booking.event
     claim = Claim("appointment", appointment.id, booking.owner, NEVER_EXPIRES)
@@ -493,7 +503,7 @@ class Change:
     transitions (two staff confirming, a cancel racing a confirm) exactly one is written.
     """
 
-    appointment: AppointmentItem
+    appointment: Appointment
     expected_status: Sequence[str]
     expected_version: int
     status: str  # the new state
@@ -517,7 +527,7 @@ class Move:
     start: str
     end: str
     minutes: int
-    location: dict[str, Any]
+    location: Location
 
 
 def _change_actions(change: Change) -> list[Any]:
@@ -539,7 +549,7 @@ def _change_actions(change: Change) -> list[Any]:
             AppointmentItem.start.set(move.start),
             AppointmentItem.end.set(move.end),
             AppointmentItem.duration_minutes.set(move.minutes),
-            AppointmentItem.location.set(move.location),
+            AppointmentItem.location.set(mapping.location_item(move.location)),
             AppointmentItem.gsi1sk.set(sort),
             AppointmentItem.gsi2sk.set(sort),
         ]
@@ -551,7 +561,7 @@ def change_appointment(change: Change, now_epoch: int) -> None:
     tx = Transaction()
     tx.update(
         "appointment",
-        AppointmentItem(item.pk, item.sk),
+        AppointmentItem(*keys.appointment(item.id)),
         _change_actions(change),
         AppointmentItem.status.is_in(*change.expected_status) & (AppointmentItem.version == change.expected_version),
     )
@@ -560,9 +570,9 @@ def change_appointment(change: Change, now_epoch: int) -> None:
         tx.update(
             "free", claims.slot_key_item(ref), [claims.place_attr(place).remove()], claims.claim_is(place, item.id)
         )
-    lane = int(item.lane) if item.lane is not None else None
+    lane = item.lane
     if lane is not None and (change.free_lane or change.lane_ends_at is not None):
-        person = claims.person_key_item(plain(item.timebook)["id"], item.for_pid)
+        person = claims.person_key_item(item.timebook.id, item.for_pid)
         still_counts = claims.lane_attr(lane)["ref"] == item.id
         if change.free_lane:
             tx.update("lane", person, [claims.lane_attr(lane).remove()], still_counts)
@@ -597,17 +607,18 @@ def _key_unused(now_epoch: int) -> Condition:
 # ---- appointments ---------------------------------------------------------------------------
 
 
-def get_appointment(appointment_id: str, consistent: bool = False) -> AppointmentItem | None:
+def get_appointment(appointment_id: str, consistent: bool = False) -> Appointment | None:
     pk, sk = keys.appointment(appointment_id)
-    return get_item(AppointmentItem, pk, sk, consistent)
+    item = get_item(AppointmentItem, pk, sk, consistent)
+    return mapping.appointment(item) if item is not None else None
 
 
-def appointments_of_people(pids: Iterable[str]) -> list[AppointmentItem]:
+def appointments_of_people(pids: Iterable[str]) -> list[Appointment]:
     found: dict[str, AppointmentItem] = {}
     for pid in dict.fromkeys(pids):
         for item in AppointmentItem.by_person.query(keys.appointments_of_person(pid)):
             found[item.id] = item
-    return sorted(found.values(), key=lambda a: (a.start, a.id))
+    return [mapping.appointment(item) for item in sorted(found.values(), key=lambda a: (a.start, a.id))]
 
 
 def _page(query: Any) -> tuple[list[Any], dict[str, Any] | None]:
@@ -615,9 +626,7 @@ def _page(query: Any) -> tuple[list[Any], dict[str, Any] | None]:
     return found, query.last_evaluated_key
 
 
-def appointments_of_people_page(
-    pids: Sequence[str], page: PageRequest
-) -> tuple[list[AppointmentItem], Position | None]:
+def appointments_of_people_page(pids: Sequence[str], page: PageRequest) -> tuple[list[Appointment], Position | None]:
     """One page of the appointments of several people, person by person, each by start."""
     found: list[AppointmentItem] = []
     person, after = page.start.person, page.start.after
@@ -639,12 +648,16 @@ def appointments_of_people_page(
         items, last = _page(query)
         found.extend(items)
         if last is not None and items:
-            return found, Position(person, (items[-1].id, items[-1].gsi1sk))
+            return _appointments(found), Position(person, (items[-1].id, items[-1].gsi1sk))
         person, after = person + 1, ()
-    return found, (Position(person, ()) if person < len(pids) else None)
+    return _appointments(found), (Position(person, ()) if person < len(pids) else None)
 
 
-def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
+def _appointments(items: Iterable[AppointmentItem]) -> list[Appointment]:
+    return [mapping.appointment(item) for item in items]
+
+
+def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessage], Position | None]:
     """One page of the inbox of several people, person by person, newest first."""
     found: list[InboxMessageItem] = []
     person, after = page.start.person, page.start.after
@@ -657,9 +670,13 @@ def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessag
         items, last = _page(query)
         found.extend(items)
         if last is not None and items:
-            return found, Position(person, (items[-1].sk,))
+            return _messages(found), Position(person, (items[-1].sk,))
         person, after = person + 1, ()
-    return found, (Position(person, ()) if person < len(pids) else None)
+    return _messages(found), (Position(person, ()) if person < len(pids) else None)
+
+
+def _messages(items: Iterable[InboxMessageItem]) -> list[InboxMessage]:
+    return [mapping.inbox_message(item) for item in items]
 
 
 def _timebook_appointments(
@@ -697,16 +714,16 @@ def _timebook_appointments(
 
 def appointments_of_timebook_page(
     timebook_id: str, page: PageRequest, *, day: date | None = None, status: str | None = None
-) -> tuple[list[AppointmentItem], Position | None]:
+) -> tuple[list[Appointment], Position | None]:
     after = page.start.after[-1] if page.start.after else None
     items, next_after = _timebook_appointments(timebook_id, day, status, after, page.limit)
-    return items, (Position(0, (next_after,)) if next_after is not None else None)
+    return _appointments(items), (Position(0, (next_after,)) if next_after is not None else None)
 
 
 def appointments_of_timebook(
     timebook_id: str, *, day: date | None = None, status: str | None = None
-) -> list[AppointmentItem]:
-    return _timebook_appointments(timebook_id, day, status, None, None)[0]
+) -> list[Appointment]:
+    return _appointments(_timebook_appointments(timebook_id, day, status, None, None)[0])
 
 
 # ---- inbox -------------------------------------------------------------------------------
@@ -725,11 +742,11 @@ def add_inbox_message(item: InboxMessageItem, pid: str) -> bool:
     return True
 
 
-def inbox_of(pids: Iterable[str]) -> list[InboxMessageItem]:
+def inbox_of(pids: Iterable[str]) -> list[InboxMessage]:
     found: list[InboxMessageItem] = []
     for pid in dict.fromkeys(pids):
         found.extend(InboxMessageItem.query(keys.inbox(pid), scan_index_forward=False))
-    return sorted(found, key=lambda m: (m.created_at, m.id), reverse=True)
+    return _messages(sorted(found, key=lambda m: (m.created_at, m.id), reverse=True))
 
 
 # ---- housekeeping ----------------------------------------------------------------------------
@@ -766,11 +783,11 @@ def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
     return len(expired)
 
 
-def mark_reminded(item: AppointmentItem, day: str, event: dict[str, str]) -> bool:
+def mark_reminded(appointment_id: str, day: str, event: dict[str, str]) -> bool:
     """Write the reminder event on the appointment once per appointment and day, even if the
     schedule runs twice: one conditional UpdateItem (the stream takes the event to the relay)."""
     try:
-        AppointmentItem(item.pk, item.sk).update(
+        AppointmentItem(*keys.appointment(appointment_id)).update(
             actions=[AppointmentItem.reminded_on.set(day), AppointmentItem.event.set(event)],
             condition=(AppointmentItem.status == "booked")
             & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
