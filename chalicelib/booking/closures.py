@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
@@ -24,11 +23,9 @@ from chalicelib.booking.events import after_commit
 from chalicelib.domain.closures import Closure, closure_id_of
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import Window
 from chalicelib.errors import TimebokError
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
-from chalicelib.storage.models import plain
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import CloseSlots
@@ -121,12 +118,7 @@ def _tell_waiting(closure: Closure) -> int:
     tb = get_timebook(closure.timebook_id)
     told = 0
     for entry in waitlist_storage.queue(tb.id, limit=1000):
-        window = Window(
-            None,
-            datetime.fromisoformat(entry.window_from) if entry.window_from else None,
-            datetime.fromisoformat(entry.window_to) if entry.window_to else None,
-        )
-        if not closure.meets(entry.location_id, window):
+        if not closure.meets(entry.location_id, entry.window):
             continue
         event = waitlist.waitlist_event(
             tb,
@@ -158,23 +150,12 @@ def finish_unfinished(budget_seconds: float = 40.0) -> int:
     many were finished."""
     deadline = clock.monotonic() + budget_seconds
     finished = 0
-    for index, record in enumerate(staffwork.unfinished_closures()):
+    for index, closure in enumerate(staffwork.unfinished_closures()):
         if index and clock.monotonic() > deadline:
             break  # the next minute goes on
-        detail = plain(record.detail)
-        timebook_id, closure_id = staffwork.closure_of(record)
-        closure = Closure(
-            timebook_id,
-            closure_id,
-            detail.get("location_id") or None,
-            datetime.fromisoformat(detail["from"]),
-            datetime.fromisoformat(detail["to"]),
-            detail["reason"],
-            {k: int(v) for k, v in plain(detail.get("totals") or {}).items()},
-        )
         try:
             if run(closure, deadline).complete:
                 finished += 1
         except Exception as error:
-            logger.warning("closure %s: background run failed (%s)", closure_id, type(error).__name__)
+            logger.warning("closure %s: background run failed (%s)", closure.closure_id, type(error).__name__)
     return finished

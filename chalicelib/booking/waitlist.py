@@ -31,11 +31,10 @@ from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus, Offer, Window, effective_status
+from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, Entry, EntryStatus, Offer, Window
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import WaitlistEntryItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import JoinWaitlist
@@ -48,24 +47,19 @@ ATTEMPTS = 3
 EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
 
 
-def _window(entry: WaitlistEntryItem) -> Window:
-    return Window(
-        entry.location_id,
-        datetime.fromisoformat(entry.window_from) if entry.window_from else None,
-        datetime.fromisoformat(entry.window_to) if entry.window_to else None,
-    )
+def _window(entry: Entry) -> Window:
+    return entry.window
 
 
-def offer_of(entry: WaitlistEntryItem) -> Offer | None:
-    return mapping.offer(entry)
+def offer_of(entry: Entry) -> Offer | None:
+    return entry.offer
 
 
-def status_of(entry: WaitlistEntryItem, now: datetime | None = None) -> EntryStatus:
-    moment = now or clock.now()
-    return effective_status(entry.status, offer_of(entry), _window(entry), moment, clock.epoch(moment))
+def status_of(entry: Entry, now: datetime | None = None) -> EntryStatus:
+    return entry.status_at(now or clock.now())
 
 
-def entry_of(entry: WaitlistEntryItem) -> WaitlistEntry:
+def entry_of(entry: Entry) -> WaitlistEntry:
     """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`)."""
     return mapping.waitlist_entry(entry, status_of(entry))
 
@@ -92,7 +86,7 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
     now = clock.now()
     if body.window_to is not None and body.window_to <= now:
         raise InvalidInput("The time window has passed.", fields=[("to", "must be in the future")])
-    entry = WaitlistEntryItem(
+    entry = Entry(
         id=new_id("wl"),
         timebook_id=tb.id,
         location_id=body.location_id,
@@ -128,7 +122,7 @@ def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
     return True
 
 
-def _mine(principal: Principal, entry_id: str) -> WaitlistEntryItem:
+def _mine(principal: Principal, entry_id: str) -> Entry:
     require_citizen(principal)
     entry = storage.get_entry(entry_id, consistent=True)
     if entry is None or entry.for_pid not in principal.people():
@@ -228,7 +222,7 @@ def take_back_offers(slot: Slot) -> int:
     return taken_back
 
 
-def _lapse(entry: WaitlistEntryItem) -> None:
+def _lapse(entry: Entry) -> None:
     """End an entry whose offer ran out (or window passed): `booked` if its offer's place now holds
     the owner's appointment (the booking's own marking was lost), else `expired`."""
     status = EntryStatus.EXPIRED
@@ -277,9 +271,7 @@ def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None
     return offers
 
 
-def _candidates(
-    tb: Timebook, waiting: list[WaitlistEntryItem], now: datetime, only_slot: str | None
-) -> list[_Candidate]:
+def _candidates(tb: Timebook, waiting: list[Entry], now: datetime, only_slot: str | None) -> list[_Candidate]:
     if only_slot is not None:
         ref = parse_slot_id(only_slot)
         slot = repository.get_slot(ref, consistent=True) if ref else None
@@ -299,7 +291,7 @@ def _candidates(
     return sorted(found, key=lambda c: (c.start, c.slot.location_id))
 
 
-def _days_to_read(waiting: list[WaitlistEntryItem], now: datetime) -> tuple[date, date]:
+def _days_to_read(waiting: list[Entry], now: datetime) -> tuple[date, date]:
     """The local dates the waiting entries' windows cover, from today to at most HORIZON_DAYS on."""
     today = clock.local(now).date()
     horizon = today + timedelta(days=HORIZON_DAYS)
@@ -309,7 +301,7 @@ def _days_to_read(waiting: list[WaitlistEntryItem], now: datetime) -> tuple[date
     return max(today, min(starts)), min(horizon, max(ends))
 
 
-def _offer_first_match(tb: Timebook, entry: WaitlistEntryItem, candidates: list[_Candidate], now: datetime) -> int:
+def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate], now: datetime) -> int:
     window = _window(entry)
     tries = 0
     for candidate in candidates:
@@ -332,7 +324,7 @@ def _offer_first_match(tb: Timebook, entry: WaitlistEntryItem, candidates: list[
     return 0
 
 
-def _make_offer(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, place: int, now: datetime) -> None:
+def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime) -> None:
     """The offer is the person's one hold in this timebook (it replaces a live one) and takes a free
     lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
     now_epoch = clock.epoch(now)
@@ -350,15 +342,8 @@ def _make_offer(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, place: int, 
         for_pid=entry.for_pid,
         offer=True,
     )
-    claim = Claim("hold", hold_id, entry.owner, clock.epoch(expires), waitlist=entry.id).as_item()
-    offer = {
-        "hold_id": hold_id,
-        "slot_id": slot.slot_id,
-        "place": place,
-        "start": slot.start,
-        "end": slot.end,
-        "expires_at": clock.epoch(expires),
-    }
+    claim = Claim("hold", hold_id, entry.owner, clock.epoch(expires), waitlist=entry.id)
+    offer = Offer(hold_id, slot.slot_id, place, slot.start, slot.end, clock.epoch(expires))
     ref = parse_slot_id(slot.slot_id)
     assert ref is not None  # made by us
     free_old = None
@@ -384,7 +369,7 @@ def _make_offer(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, place: int, 
     )
 
 
-def _offer_event(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, expires: datetime) -> Event:
+def _offer_event(tb: Timebook, entry: Entry, slot: Slot, expires: datetime) -> Event:
     location = location_of(tb, slot.location_id)
     return waitlist_event(
         tb,
@@ -397,7 +382,7 @@ def _offer_event(tb: Timebook, entry: WaitlistEntryItem, slot: Slot, expires: da
     )
 
 
-def waitlist_event(tb: Timebook, entry: WaitlistEntryItem, kind: str, **extra: str) -> Event:
+def waitlist_event(tb: Timebook, entry: Entry, kind: str, **extra: str) -> Event:
     """An inbox event about a waitlist entry (its id stands where an appointment's would); the
     stream takes it to the relay, and TTL removes the item after EVENT_DAYS."""
     return Event(

@@ -24,7 +24,7 @@ from chalicelib.domain.model import (
     TimebookRef,
     WaitlistEntry,
 )
-from chalicelib.domain.waitlist import EntryStatus, Offer
+from chalicelib.domain.waitlist import Entry, EntryStatus, Offer
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
     AppointmentItem,
@@ -269,17 +269,62 @@ def offer(item: WaitlistEntryItem) -> Offer | None:
     return Offer(raw["hold_id"], raw["slot_id"], int(raw["place"]), raw["start"], raw["end"], int(raw["expires_at"]))
 
 
-def waitlist_entry(item: WaitlistEntryItem, status: EntryStatus) -> WaitlistEntry:
-    """The entry with its effective status (booking/waitlist.py decides it as of now)."""
-    return WaitlistEntry(
+def offer_item(offer: Offer) -> dict[str, Any]:
+    return {
+        "hold_id": offer.hold_id,
+        "slot_id": offer.slot_id,
+        "place": offer.place,
+        "start": offer.start,
+        "end": offer.end,
+        "expires_at": offer.expires_at,
+    }
+
+
+def entry(item: WaitlistEntryItem) -> Entry:
+    return Entry(
         id=item.id,
         timebook_id=item.timebook_id,
         location_id=item.location_id,
         window_from=item.window_from,
         window_to=item.window_to,
-        status=status,
+        for_pid=item.for_pid,
+        owner=item.owner,
+        status=item.status,
+        version=int(item.version or 0),
         offer=offer(item),
         created_at=item.created_at,
+        updated_at=item.updated_at,
+    )
+
+
+def entry_item(entry: Entry) -> WaitlistEntryItem:
+    return WaitlistEntryItem(
+        id=entry.id,
+        timebook_id=entry.timebook_id,
+        location_id=entry.location_id,
+        window_from=entry.window_from,
+        window_to=entry.window_to,
+        for_pid=entry.for_pid,
+        owner=entry.owner,
+        status=entry.status,
+        version=entry.version,
+        offer=offer_item(entry.offer) if entry.offer else None,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+    )
+
+
+def waitlist_entry(entry: Entry, status: EntryStatus) -> WaitlistEntry:
+    """The entry with its effective status (booking/waitlist.py decides it as of now)."""
+    return WaitlistEntry(
+        id=entry.id,
+        timebook_id=entry.timebook_id,
+        location_id=entry.location_id,
+        window_from=entry.window_from,
+        window_to=entry.window_to,
+        status=status,
+        offer=entry.offer,
+        created_at=entry.created_at,
     )
 
 

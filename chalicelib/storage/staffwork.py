@@ -8,15 +8,17 @@ rule of domain/capacity.py), so no claim is ever left outside a slot's places.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.closures import Closure
 from chalicelib.domain.model import AuditRecord
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys, mapping
 from chalicelib.storage.claims import place_attr, place_unclaimed, slot_is_open, slot_key_item
-from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem
+from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem, plain
 from chalicelib.storage.repository import invalidate_summary
 from chalicelib.storage.transactions import Transaction, is_condition_failure
 
@@ -96,13 +98,23 @@ def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) ->
     )
 
 
-def unfinished_closures(limit: int = 20) -> list[MarkerItem]:
-    return list(MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit))
+def unfinished_closures(limit: int = 20) -> list[Closure]:
+    """Closures a request left unfinished (or died in), as recorded, with what they did so far."""
+    return [_closure(record) for record in MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit)]
 
 
-def closure_of(record: MarkerItem) -> tuple[str, str]:
-    """The timebook and closure an unfinished closure's record is of."""
-    return keys.closure_of_unfinished(record.gsi2sk)
+def _closure(record: MarkerItem) -> Closure:
+    timebook_id, closure_id = keys.closure_of_unfinished(record.gsi2sk)
+    detail = plain(record.detail)
+    return Closure(
+        timebook_id,
+        closure_id,
+        detail.get("location_id") or None,
+        datetime.fromisoformat(detail["from"]),
+        datetime.fromisoformat(detail["to"]),
+        detail["reason"],
+        {k: int(v) for k, v in plain(detail.get("totals") or {}).items()},
+    )
 
 
 # ---- audit -------------------------------------------------------------------------------------

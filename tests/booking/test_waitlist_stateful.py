@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import HealthCheck, event, settings
@@ -28,7 +29,7 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import new_hold_id
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import EntryStatus
+from chalicelib.domain.waitlist import EntryStatus, Offer
 from chalicelib.errors import TimebokError
 from chalicelib.http.commands import to_command
 from chalicelib.http.schemas import (
@@ -189,18 +190,11 @@ class WaitlistMachine(RuleBasedStateMachine):
         entry = self._live_entry(who)
         if entry is None:
             return
-        entry.status = "waiting"  # what a stale reader believed
+        entry = replace(entry, status="waiting")  # what a stale reader believed
         now = clock.epoch()
         hold_id = new_hold_id(self.slot_ids[slot], place, lane=None, minutes=15, for_pid=entry.for_pid, offer=True)
-        claim = {**Claim("hold", hold_id, entry.owner, now + 600).as_item(), "waitlist": entry.id}
-        offer = {
-            "hold_id": hold_id,
-            "slot_id": self.slot_ids[slot],
-            "place": place,
-            "start": "x",
-            "end": "x",
-            "expires_at": now + 600,
-        }
+        claim = Claim("hold", hold_id, entry.owner, now + 600, waitlist=entry.id)
+        offer = Offer(hold_id, self.slot_ids[slot], place, "x", "x", now + 600)
         tb = repository.get_timebook(self.timebook_id)
         told = waitlist.waitlist_event(tb, entry, "offer", start="2030-01-01T08:00:00+01:00")
         with contextlib.suppress(repository.ConditionFailed):
