@@ -150,13 +150,9 @@ class S3FeedStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from chalicelib.storage.feed_store import s3_client  # boto3: only for the schedule's run
 
-            from chalicelib.messaging.publisher import region
-
-            config = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-            self._client = boto3.session.Session().client("s3", region_name=region(), config=config)
+            self._client = s3_client()
         return self._client
 
     def put(self, name: str, body: bytes, content_type: str, max_age: int) -> None:

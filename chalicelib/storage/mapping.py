@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.availability import DaySummary, SlotSummary
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form, Question
 from chalicelib.domain.limits import Lane
@@ -29,6 +30,7 @@ from chalicelib.storage import keys
 from chalicelib.storage.models import (
     AppointmentItem,
     AuditItem,
+    DaySummaryItem,
     EventItem,
     HealthContactItem,
     IdempotencyItem,
@@ -163,6 +165,13 @@ def slot(item: SlotItem) -> Slot:
         capacity=int(item.capacity),
         closed=bool(item.closed),
         claims=claims(item),
+    )
+
+
+def day_summary(item: DaySummaryItem) -> DaySummary:
+    entries = tuple(SlotSummary.from_item(hhmm, entry) for hhmm, entry in sorted(plain(item.slots).items()))
+    return DaySummary(
+        item.timebook_id, item.location_id, item.date, entries, int(item.refreshed_at or 0), int(item.version or 0)
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
 from chalicelib.clock import OSLO
-from chalicelib.domain.availability import SlotSummary, empty, summarize
+from chalicelib.domain.availability import DaySummary, SlotSummary, empty, summarize
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.limits import Lane
 from chalicelib.domain.model import (
@@ -134,55 +134,46 @@ def set_slot_minutes(timebook_id: str, slot_minutes: int) -> None:
 
 def query_summaries(
     timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
-) -> Iterator[DaySummaryItem]:
+) -> Iterator[DaySummary]:
     """Availability summaries of one timebook-month, by date then location; optionally of one
-    day or from a day on. One Query of one partition; its cost depends on how many slots the
-    month has, not on how many are taken."""
+    day or from a day on. One Query of one partition (read lazily, page by page); its cost depends
+    on how many slots the month has, not on how many are taken."""
     partition = keys.summary_partition(timebook_id, month)
     condition = None
     if day is not None:
         condition = DaySummaryItem.sk.startswith(keys.summary_day_prefix(day))
     elif from_day is not None:
         condition = DaySummaryItem.sk >= keys.summary_sort(from_day.isoformat())
-    return DaySummaryItem.query(partition, condition)
+    return (mapping.day_summary(item) for item in DaySummaryItem.query(partition, condition))
 
 
-def summary_refs(summary: DaySummaryItem) -> list[SlotRef]:
-    """The slots a summary lists, by start."""
-    day = date.fromisoformat(summary.date)
-    return [
-        SlotRef(summary.timebook_id, summary.location_id, entry.local_start(day), entry.fold)
-        for entry in summary_entries(summary)
-    ]
-
-
-def summary_entries(summary: DaySummaryItem) -> list[SlotSummary]:
-    return [SlotSummary.from_item(hhmm, entry) for hhmm, entry in sorted(plain(summary.slots).items())]
-
-
-def refresh_summaries(summaries: Sequence[DaySummaryItem], now_epoch: int, now_ms: int) -> None:
+def refresh_summaries(summaries: Sequence[DaySummary], now_epoch: int, now_ms: int) -> list[DaySummary]:
     """Recount the slots of these summaries (one BatchGetItem per 100 slots) and store the result
-    unless slots were added meanwhile (`version`); the summaries are updated in place either way."""
-    refs = [ref for summary in summaries for ref in summary_refs(summary)]
-    by_id = {slot.slot_id: slot for slot in get_slots(refs)}
+    unless slots were added meanwhile (`version`); returns the recounted summaries either way."""
+    by_id = {slot.slot_id: slot for slot in get_slots([ref for summary in summaries for ref in summary.refs()])}
+    recounted = []
     for summary in summaries:
-        entries = {}
-        for old, ref in zip(summary_entries(summary), summary_refs(summary), strict=True):
+        entries = []
+        for old, ref in zip(summary.entries, summary.refs(), strict=True):
             slot = by_id.get(ref.slot_id)
             if slot is None:  # listed before it was written (add_schedule writes slots first): none free
-                entries[old.hhmm] = SlotSummary(old.hhmm, old.capacity, old.minutes, old.capacity, ()).as_item()
+                entries.append(SlotSummary(old.hhmm, old.capacity, old.minutes, old.capacity, ()))
                 continue
-            counted = summarize(old.hhmm, slot.offered_places, old.minutes, slot.claims, now_epoch)
-            entries[old.hhmm] = counted.as_item()
+            entries.append(summarize(old.hhmm, slot.offered_places, old.minutes, slot.claims, now_epoch))
+        pk, sk = keys.day_summary(summary.timebook_id, summary.day, summary.location_id)
         try:
-            summary.update(
-                actions=[DaySummaryItem.slots.set(entries), DaySummaryItem.refreshed_at.set(now_ms)],
-                condition=DaySummaryItem.version == int(summary.version or 0),
+            DaySummaryItem(pk, sk).update(
+                actions=[
+                    DaySummaryItem.slots.set({e.hhmm: e.as_item() for e in entries}),
+                    DaySummaryItem.refreshed_at.set(now_ms),
+                ],
+                condition=DaySummaryItem.version == summary.version,
             )
         except UpdateError as error:
             if not is_condition_failure(error):
                 raise
-            summary.slots, summary.refreshed_at = entries, now_ms  # ours is still a fresh count
+        recounted.append(replace(summary, entries=tuple(entries), refreshed_at=now_ms))  # fresh either way
+    return recounted
 
 
 def invalidate_summary(timebook_id: str, day: date, location_id: str) -> None:
@@ -228,7 +219,7 @@ def slots_between(
             if summary.date > to_day.isoformat():
                 break
             if location_id is None or summary.location_id == location_id:
-                refs.extend(summary_refs(summary))
+                refs.extend(summary.refs())
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     return sorted(get_slots(refs, consistent), key=lambda s: (s.start, s.location_id))
 
