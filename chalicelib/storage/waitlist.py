@@ -28,6 +28,21 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.transactions import ConditionFailed, Transaction, get_item
 
+# The names a fake replaces (storage/repository.py says how).
+__all__ = [
+    "NewOffer",
+    "end",
+    "entries_of_people",
+    "get_entry",
+    "get_guard",
+    "join",
+    "offer",
+    "queue",
+    "take_back_offer",
+    "tell_once",
+    "timebooks_with_waitlists",
+]
+
 
 def prepare_entry(entry: WaitlistEntryItem) -> WaitlistEntryItem:
     entry.pk, entry.sk = keys.waitlist_entry(entry.id)
