@@ -22,6 +22,7 @@ and `storage.staffwork` (the use cases look each up on the module when they call
 from __future__ import annotations
 
 from chalicelib import settings
+from chalicelib.storage import appointments as _appointments
 from chalicelib.storage.appointments import (
     Booking,
     Change,
@@ -75,6 +76,8 @@ from chalicelib.storage.slots import (
     tidy_expired_holds,
 )
 from chalicelib.storage.transactions import ConditionFailed
+
+_prepare_appointment = _appointments.prepare_appointment  # tests index items they write by it
 
 __all__ = [
     "Booking",
