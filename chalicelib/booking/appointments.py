@@ -21,27 +21,17 @@ from chalicelib.booking.common import (
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.idempotency import Key
-from chalicelib.booking.slots import (
-    active_appointment_exists,
-    bookable_slot,
-    jitter,
-    limit_of,
-    parse_slot,
-    slot_minutes,
-    slot_unavailable,
-)
+from chalicelib.booking.slots import bookable_slot, jitter, limit_of, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import initial_status
-from chalicelib.domain.forms import validate_answers
-from chalicelib.domain.holds import HoldRef, Refusal, begun, parse_hold_id, refusal
-from chalicelib.domain.identity import InvalidIdentity, normalize_phone, validate_pid
-from chalicelib.domain.limits import free_lanes
-from chalicelib.domain.model import Appointment, InboxMessage
+from chalicelib.domain.forms import Answer, validate_answers
+from chalicelib.domain.holds import HoldRef, Refusal, parse_hold_id, refusal
+from chalicelib.domain.identity import InvalidIdentity, normalize_phone
+from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot, Timebook, TimebookRef
 from chalicelib.domain.paging import PageRequest, Position
-from chalicelib.domain.people import Principal
-from chalicelib.domain.slots import SlotRef
-from chalicelib.errors import Conflict, Forbidden, HoldExpired, InvalidInput, NotFound
-from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, InboxMessageItem, SlotItem, TimebookItem
+from chalicelib.domain.people import Principal, valid_for_pid
+from chalicelib.domain.slots import SlotRef, begun
+from chalicelib.errors import Conflict, HoldExpired, InvalidInput, NotFound
+from chalicelib.storage import repository
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import BookAppointment
@@ -51,16 +41,16 @@ SCOPE = "appointments"
 
 
 def _validated(
-    principal: Principal, body: BookAppointment, tb: TimebookItem, hold: HoldRef | None
-) -> tuple[str, str, list[dict]]:
+    principal: Principal, body: BookAppointment, tb: Timebook, hold: HoldRef | None
+) -> tuple[str, str, tuple[Answer, ...]]:
     """Everything a client sent is checked before any write; errors are reported field by field."""
     fields: list[tuple[str, str]] = []
     for_pid = principal.sub
     if body.for_pid:
         try:
-            for_pid = validate_pid(body.for_pid)
-        except InvalidIdentity as error:
-            fields.append(("for_pid", str(error)))
+            for_pid = valid_for_pid(body.for_pid)
+        except InvalidInput as error:
+            fields.extend(error.fields)
     elif hold is not None:
         # The appointment made from a hold is for whom the hold was taken.
         for_pid = next(iter(people_for_tag(principal, hold.tag)), principal.sub)
@@ -73,19 +63,15 @@ def _validated(
     fields.extend(answer_errors.fields)
     if fields:
         raise InvalidInput("Some fields are not valid.", fields=fields)
-    if not principal.may_act_for(for_pid):
-        raise Forbidden("You may not book on behalf of this person.", code="not_representative")
+    principal.require_acts_for(for_pid)
     if hold is not None and not people_for_tag(principal, hold.tag):
         raise NotFound("No such hold.", code="hold_not_found")  # not for anyone the caller acts for
     if hold is not None and not hold.is_for(for_pid):
         raise Conflict("The hold was taken for someone else.", code="hold_for_other_person")
-    # Stored without the question's text: the form never changes once made (booking/setup.py),
-    # so the text is named from it when handed out (`common.appointment_of`), and the appointment stays
-    # under 1 KB, one write unit a copy (docs/access-patterns.md).
-    return for_pid, phone, [{"question_id": a.question_id, "answer": a.answer} for a in answers]
+    return for_pid, phone, tuple(answers)
 
 
-def _replay(principal: Principal, key: Key | None) -> AppointmentItem | None:
+def _replay(principal: Principal, key: Key | None) -> Appointment | None:
     appointment_id = idempotency.first_result(principal, key) if key else None
     return repository.get_appointment(appointment_id, consistent=True) if appointment_id else None
 
@@ -93,7 +79,7 @@ def _replay(principal: Principal, key: Key | None) -> AppointmentItem | None:
 def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Exception:
     """Why a hold could not be consumed: expired (410), someone else's (404) or gone (409)."""
     slot = repository.get_slot(ref, consistent=True)
-    claim = repository.claims_of(slot).get(place) if slot else None
+    claim = slot.claims.get(place) if slot else None
     why = refusal(claim, hold_id, owner, clock.epoch())
     if why is Refusal.GONE:
         return Conflict("The hold is gone. Please choose a time again.", code="hold_gone")
@@ -121,36 +107,35 @@ def _times_of_hold(ref: SlotRef, hold: HoldRef) -> SlotTimes:
     return SlotTimes(ref.slot_id, ref.location_id, iso(start), iso(end), hold.minutes)
 
 
-def _times_of_slot(slot: SlotItem) -> SlotTimes:
-    return SlotTimes(slot.slot_id, slot.location_id, slot.start, slot.end, slot_minutes(slot))
+def _times_of_slot(slot: Slot) -> SlotTimes:
+    return SlotTimes(slot.slot_id, slot.location_id, slot.start, slot.end, slot.minutes)
 
 
 def _new_appointment(
     principal: Principal,
-    tb: TimebookItem,
+    tb: Timebook,
     times: SlotTimes,
     place: int,
     lane: int | None,
     for_pid: str,
     phone: str,
-    answers: list[dict],
+    answers: tuple[Answer, ...],
     description: str,
-) -> AppointmentItem:
+) -> Appointment:
     now = iso(clock.now())
-    return AppointmentItem(
+    return Appointment(
         id=new_id("ap"),
-        status=initial_status(bool(tb.requires_confirmation)).value,
+        status=initial_status(tb.requires_confirmation).value,
         version=0,
         slot_id=times.slot_id,
         place=place,
-        lane=lane,
-        timebook={"id": tb.id, "name": tb.name, "type": tb.type},
-        health_contact={"id": tb.health_contact_id, "name": tb.health_contact_name, "her_id": tb.her_id},
-        location=location_of(tb, times.location_id),
         start=times.start,
         end=times.end,
         duration_minutes=times.minutes,
-        cancel_deadline_hours=int(tb.cancel_deadline_hours),
+        cancel_deadline_hours=tb.cancel_deadline_hours,
+        timebook=TimebookRef(tb.id, tb.name, tb.type),
+        health_contact=tb.health_contact,
+        location=location_of(tb, times.location_id),
         for_pid=for_pid,
         for_name=principal.name_of(for_pid),
         booked_by=principal.sub,
@@ -158,8 +143,10 @@ def _new_appointment(
         answers=answers,
         phone=phone,
         description=description,
+        reason=None,
         created_at=now,
         updated_at=now,
+        lane=lane,
     )
 
 
@@ -170,30 +157,23 @@ class _Plan:
     times: SlotTimes
     place: int
     lane: int | None
-    person: repository.PersonSeen
+    person: Person
 
 
-def _plan_from_slot(principal: Principal, tb: TimebookItem, ref: SlotRef, for_pid: str) -> _Plan:
+def _plan_from_slot(principal: Principal, tb: Timebook, ref: SlotRef, for_pid: str) -> _Plan:
     """Straight from a slot: read the slot and the person at once, choose a place and a lane."""
     slot, person = repository.read_slot_and_person(ref, for_pid)
     found = bookable_slot(slot)
-    lanes = free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch(found.now))
-    if limit_of(tb) is not None and not lanes:
-        raise active_appointment_exists()
-    return _Plan(
-        _times_of_slot(found.slot),
-        found.random_free_place(),
-        lanes[0] if lanes else None,
-        repository.person_seen(tb.id, for_pid, person),
-    )
+    lane = person.require_lane(limit_of(tb), found.now)
+    return _Plan(_times_of_slot(found.slot), found.random_free_place(), lane, person)
 
 
-def _plan_from_hold(tb: TimebookItem, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
+def _plan_from_hold(tb: Timebook, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
     """From a hold nothing is read: the hold id names the slot, place, length and lane, and the
     transaction checks the exact hold id on the slot and on the person."""
     if begun(datetime.fromisoformat(_times_of_hold(ref, hold).start), clock.now()):
         raise slot_unavailable()
-    seen = repository.PersonSeen(tb.id, for_pid, exists=True, hold=hold.hold_id)
+    seen = Person(tb.id, for_pid, exists=True, hold=hold.hold_id)
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
 
 
@@ -216,7 +196,7 @@ def book(principal: Principal, body: BookAppointment, idempotency_key: str | Non
     return appointment_of(appointment), created
 
 
-def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[AppointmentItem, bool]:
+def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[Appointment, bool]:
     hold = parse_hold_id(body.hold_id) if body.hold_id else None
     if body.hold_id and hold is None:
         raise NotFound("No such hold.", code="hold_not_found")
@@ -263,19 +243,16 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
     raise slot_unavailable()
 
 
-def _lane_after_lost(tb: TimebookItem, for_pid: str, hold: HoldRef) -> int | None:
+def _lane_after_lost(tb: Timebook, for_pid: str, hold: HoldRef) -> int | None:
     """The person part of a booking from a live hold lost: their hold was replaced (409), or the
     lane the hold named was taken by another booking of theirs: try a free one, or 409."""
     person = repository.get_person(tb.id, for_pid)
-    if person is None or person.hold != hold.hold_id:
+    if person.hold != hold.hold_id:
         raise Conflict("The hold is gone. Please choose a time again.", code="hold_gone")
-    lanes = free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch())
-    if not lanes:
-        raise active_appointment_exists()
-    return lanes[0]
+    return person.require_lane(limit_of(tb), clock.now())
 
 
-def mine(principal: Principal) -> list[AppointmentItem]:
+def mine(principal: Principal) -> list[Appointment]:
     """«Timeavtaler»: the caller's appointments and those of the people they represent."""
     require_citizen(principal)
     return repository.appointments_of_people(principal.people())
@@ -291,10 +268,10 @@ def mine_page(principal: Principal, page: PageRequest) -> tuple[list[Appointment
 def inbox_page(principal: Principal, page: PageRequest) -> tuple[list[InboxMessage], Position | None]:
     require_citizen(principal)
     found, after = repository.inbox_page(principal.people(), page)
-    return [mapping.inbox_message(item) for item in found], after
+    return found, after
 
 
-def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> AppointmentItem:
+def one_of_mine(principal: Principal, appointment_id: str, consistent: bool = False) -> Appointment:
     """An appointment the caller may see; anyone else's is 'not found', never 'forbidden'."""
     require_citizen(principal)
     item = repository.get_appointment(appointment_id, consistent=consistent)
@@ -322,7 +299,7 @@ def calendar_of_mine(principal: Principal, appointment_id: str) -> str:
     return appointment_ics(one_of_mine(principal, appointment_id))
 
 
-def inbox(principal: Principal) -> list[InboxMessageItem]:
+def inbox(principal: Principal) -> list[InboxMessage]:
     """«Innboks»: messages to the caller and to the people they represent, newest first."""
     require_citizen(principal)
     return repository.inbox_of(principal.people())

@@ -17,23 +17,14 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.model import AuditRecord
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal
-from chalicelib.storage import mapping, staffwork
-from chalicelib.storage.models import AuditItem
+from chalicelib.storage import staffwork
 
 
-def record(principal: Principal, timebook_id: str, action: str, target: str, **detail: Any) -> AuditItem:
+def record(principal: Principal, timebook_id: str, action: str, target: str, **detail: Any) -> AuditRecord:
     """A record to write with the change it describes."""
     now = clock.now()
-    return staffwork.audit_record(
-        timebook_id,
-        new_id("au"),
-        now.astimezone(UTC).isoformat(timespec="milliseconds"),
-        iso(now),
-        principal.sub,
-        action,
-        target,
-        detail,
-    )
+    at_utc = now.astimezone(UTC).isoformat(timespec="milliseconds")
+    return AuditRecord(new_id("au"), iso(now), principal.sub, action, target, detail, timebook_id, at_utc)
 
 
 def write(principal: Principal, timebook_id: str, action: str, target: str, **detail: Any) -> None:
@@ -45,4 +36,4 @@ def log(principal: Principal, timebook_id: str, page: PageRequest) -> tuple[list
     tb = get_timebook(timebook_id)
     require_staff_of(principal, tb.her_id, timebook_missing())
     found, last = staffwork.audit_log(tb.id, page.limit, sort_key_after(page))
-    return [mapping.audit_record(r) for r in found], continue_after(last)
+    return found, continue_after(last)

@@ -11,23 +11,21 @@ so a closure is never left half-done without a way to finish.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import audit, lifecycle, waitlist
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.events import after_commit
+from chalicelib.domain.closures import Closure, closure_id_of
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import Window
 from chalicelib.errors import TimebokError
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
-from chalicelib.storage.models import plain
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import CloseSlots
@@ -47,23 +45,6 @@ class Totals:
 
     def as_counts(self) -> dict[str, int]:
         return {"closed_slots": self.closed_slots, "cancelled": self.cancelled, "notified": self.notified}
-
-
-@dataclass(frozen=True)
-class Closure:
-    timebook_id: str
-    closure_id: str
-    location_id: str | None
-    start: datetime
-    end: datetime
-    reason: str
-    done: dict[str, int] = field(default_factory=dict)
-
-
-def closure_id_of(location_id: str | None, start: datetime, end: datetime) -> str:
-    """The same closure (place and range, whatever offset it was written with) has the same id."""
-    text = f"{location_id or '*'}|{start.astimezone(UTC).isoformat()}|{end.astimezone(UTC).isoformat()}"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
@@ -101,7 +82,7 @@ def run(closure: Closure, deadline: float) -> Totals:
         for s in repository.slots_between(
             tb.id, clock.local(closure.start).date(), clock.local(closure.end).date(), closure.location_id
         )
-        if closure.start <= datetime.fromisoformat(s.start) < closure.end
+        if closure.covers(s.location_id, s.starts_at)
     ]
     # First close every slot, so nothing new is booked into the range while the rest runs.
     for slot in slots:
@@ -113,7 +94,7 @@ def run(closure: Closure, deadline: float) -> Totals:
     for slot in slots:
         ref = parse_slot_id(slot.slot_id)
         fresh = repository.get_slot(ref, consistent=True) if ref else None
-        claims = repository.claims_of(fresh) if fresh else {}
+        claims = fresh.claims if fresh else {}
         if fresh is not None:
             waitlist.take_back_offers(fresh)
         for claim in claims.values():
@@ -128,7 +109,7 @@ def run(closure: Closure, deadline: float) -> Totals:
                 pass  # cancelled already (a repeat), or changed meanwhile: the repeat finds it
     totals.notified = _tell_waiting(closure)
     _finish(closure, totals)
-    waitlist.places_freed_in(tb.id)  # offers taken back may find a place outside the closure
+    after_commit(freed_in=tb.id)  # offers taken back may find a place outside the closure
     return totals
 
 
@@ -137,16 +118,7 @@ def _tell_waiting(closure: Closure) -> int:
     tb = get_timebook(closure.timebook_id)
     told = 0
     for entry in waitlist_storage.queue(tb.id, limit=1000):
-        if closure.location_id and entry.location_id and entry.location_id != closure.location_id:
-            continue
-        window = Window(
-            None,
-            datetime.fromisoformat(entry.window_from) if entry.window_from else None,
-            datetime.fromisoformat(entry.window_to) if entry.window_to else None,
-        )
-        if (window.end is not None and window.end <= closure.start) or (
-            window.start is not None and closure.end <= window.start
-        ):
+        if not closure.meets(entry.location_id, entry.window):
             continue
         event = waitlist.waitlist_event(
             tb,
@@ -178,23 +150,12 @@ def finish_unfinished(budget_seconds: float = 40.0) -> int:
     many were finished."""
     deadline = clock.monotonic() + budget_seconds
     finished = 0
-    for index, record in enumerate(staffwork.unfinished_closures()):
+    for index, closure in enumerate(staffwork.unfinished_closures()):
         if index and clock.monotonic() > deadline:
             break  # the next minute goes on
-        detail = plain(record.detail)
-        timebook_id, closure_id = staffwork.closure_of(record)
-        closure = Closure(
-            timebook_id,
-            closure_id,
-            detail.get("location_id") or None,
-            datetime.fromisoformat(detail["from"]),
-            datetime.fromisoformat(detail["to"]),
-            detail["reason"],
-            {k: int(v) for k, v in plain(detail.get("totals") or {}).items()},
-        )
         try:
             if run(closure, deadline).complete:
                 finished += 1
         except Exception as error:
-            logger.warning("closure %s: background run failed (%s)", closure_id, type(error).__name__)
+            logger.warning("closure %s: background run failed (%s)", closure.closure_id, type(error).__name__)
     return finished

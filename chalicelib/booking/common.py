@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 
 from chalicelib import clock, settings
 from chalicelib.domain.forms import Form
-from chalicelib.domain.model import Appointment
+from chalicelib.domain.model import Appointment, HealthContact, Location, Timebook
 from chalicelib.domain.people import Principal
-from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem, HealthContactItem, TimebookItem, plain
+from chalicelib.errors import Conflict, Forbidden, NotFound
+from chalicelib.storage import repository
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
 _TIMEBOOK_TTL_SECONDS = 30.0
-_timebooks: dict[str, tuple[float, TimebookItem]] = {}
+_timebooks: dict[str, tuple[float, Timebook]] = {}
 settings.on_reset(_timebooks.clear)
 
 
@@ -29,7 +29,7 @@ def iso(moment: datetime) -> str:
     return clock.local(moment).isoformat(timespec="seconds")
 
 
-def timebook(timebook_id: str, *, fresh: bool = False) -> TimebookItem:
+def timebook(timebook_id: str, *, fresh: bool = False) -> Timebook:
     cached = _timebooks.get(timebook_id)
     if cached and not fresh and clock.monotonic() - cached[0] < _TIMEBOOK_TTL_SECONDS:
         return cached[1]
@@ -48,37 +48,21 @@ def forget_timebook(timebook_id: str) -> None:
     _timebooks.pop(timebook_id, None)
 
 
-_contacts: dict[str, tuple[float, HealthContactItem]] = {}
+_contacts: dict[str, tuple[float, HealthContact]] = {}
 
 
-def require_bookable(tb: TimebookItem) -> None:
+def require_bookable(tb: Timebook) -> None:
     """Only a health contact with «Timebestilling» switched on takes holds and bookings (its
     processes are read through a short in-process cache, like the timebook)."""
-    cached = _contacts.get(tb.health_contact_id)
+    cached = _contacts.get(tb.health_contact.id)
     if cached is None or clock.monotonic() - cached[0] >= _TIMEBOOK_TTL_SECONDS:
-        contact = repository.get_health_contact(tb.health_contact_id)
+        contact = repository.get_health_contact(tb.health_contact.id)
         if contact is None:
             raise timebook_missing()
         cached = (clock.monotonic(), contact)
-        _contacts[tb.health_contact_id] = cached
+        _contacts[tb.health_contact.id] = cached
     if "timebestilling" not in (cached[1].processes or []):
         raise Conflict("This health contact does not take bookings online.", code="booking_not_offered")
-
-
-def resolve_for_pid(principal: Principal, for_pid: str | None) -> str:
-    """Whom a hold or booking is for: the caller, or someone they represent (400 if the number is
-    not valid, 403 if they may not act for that person)."""
-    from chalicelib.domain.identity import InvalidIdentity, validate_pid
-
-    if not for_pid:
-        return principal.sub
-    try:
-        pid = validate_pid(for_pid)
-    except InvalidIdentity as error:
-        raise InvalidInput("Some fields are not valid.", fields=[("for_pid", str(error))]) from None
-    if not principal.may_act_for(pid):
-        raise Forbidden("You may not book on behalf of this person.", code="not_representative")
-    return pid
 
 
 def people_for_tag(principal: Principal, tag: str) -> list[str]:
@@ -88,7 +72,7 @@ def people_for_tag(principal: Principal, tag: str) -> list[str]:
     return [pid for pid in principal.people() if person_tag(pid) == tag]
 
 
-def health_contact(hc_id: str) -> HealthContactItem:
+def health_contact(hc_id: str) -> HealthContact:
     item = repository.get_health_contact(hc_id)
     if item is None:
         raise health_contact_missing()
@@ -99,16 +83,15 @@ def health_contact_missing() -> NotFound:
     return NotFound("No such health contact.", code="health_contact_not_found")
 
 
-def location_of(tb: TimebookItem, location_id: str) -> dict[str, str]:
-    for location in tb.locations or []:
-        found = plain(location)
-        if found.get("id") == location_id:
-            return found
+def location_of(tb: Timebook, location_id: str) -> Location:
+    found = tb.location(location_id)
+    if found is not None:
+        return found
     raise NotFound("No such location for this timebook.", code="location_not_found")
 
 
-def form_of(tb: TimebookItem) -> Form:
-    return mapping.form(tb.form)
+def form_of(tb: Timebook) -> Form:
+    return tb.form
 
 
 def require_staff_of(principal: Principal, her_id: str, missing: NotFound | None = None) -> None:
@@ -125,13 +108,16 @@ def require_citizen(principal: Principal) -> None:
         raise Forbidden("Only citizens may do this.", code="citizen_only")
 
 
-def appointment_of(item: AppointmentItem) -> Appointment:
+def appointment_of(appointment: Appointment) -> Appointment:
     """The appointment a use case hands out, its answers named from its timebook's form (read
     only for answers stored without their question's text, through the timebook cache)."""
-    texts: dict[str, str] = {}
-    if any("question" not in plain(a) for a in item.answers or []):
-        try:
-            texts = {q.id: q.text for q in form_of(timebook(plain(item.timebook).get("id", ""))).questions}
-        except NotFound:
-            texts = {}
-    return mapping.appointment(item, texts)
+    if all(answer.question for answer in appointment.answers):
+        return appointment
+    try:
+        texts = {q.id: q.text for q in form_of(timebook(appointment.timebook.id)).questions}
+    except NotFound:
+        texts = {}
+    named = tuple(
+        a if a.question else replace(a, question=texts.get(a.question_id, a.question_id)) for a in appointment.answers
+    )
+    return replace(appointment, answers=named)

@@ -20,12 +20,11 @@ from itertools import groupby
 from chalicelib import budget, clock, settings
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.capacity import free_places
-from chalicelib.domain.model import HealthContact, Timebook
-from chalicelib.domain.slots import parse_slot_id
+from chalicelib.domain.availability import DaySummary
+from chalicelib.domain.model import HealthContact, Slot, Timebook
+from chalicelib.domain.slots import begun, parse_slot_id
 from chalicelib.errors import InvalidInput
-from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import DaySummaryItem, SlotItem
+from chalicelib.storage import repository
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # Dates a timebook can sensibly have; outside them date arithmetic would overflow.
@@ -34,24 +33,23 @@ MIN_YEAR, MAX_YEAR = 2000, 2100
 
 def health_contacts() -> list[HealthContact]:
     """Step 1: those that switched on «Timebestilling» (it makes the «Bestill time» button)."""
-    found = repository.list_health_contacts()
-    return [mapping.health_contact(hc) for hc in found if "timebestilling" in (hc.processes or [])]
+    return [hc for hc in repository.list_health_contacts() if "timebestilling" in hc.processes]
 
 
 def timebooks(hc_id: str) -> list[Timebook]:
     health_contact(hc_id)
-    return [mapping.timebook(tb) for tb in repository.list_timebooks(hc_id)]
+    return repository.list_timebooks(hc_id)
 
 
 def timebook(timebook_id: str) -> Timebook:
-    return mapping.timebook(get_timebook(timebook_id))
+    return get_timebook(timebook_id)
 
 
 @dataclass(frozen=True)
 class Availability:
     """A slot as just read from the slot itself, with its free place numbers."""
 
-    slot: SlotItem
+    slot: Slot
     free: list[int]  # free place numbers
 
 
@@ -96,10 +94,10 @@ def staleness_seconds() -> float:
 # The public views keep a month's or a day's summaries this long per process (at most the
 # staleness): without a CDN in front, a read storm reaches DynamoDB once a second per Lambda.
 VIEW_MEMO_SECONDS = 1.0
-_view_memo: dict[tuple[str, str, date | None], tuple[float, list[DaySummaryItem]]] = {}
+_view_memo: dict[tuple[str, str, date | None], tuple[float, list[DaySummary]]] = {}
 
 
-def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySummaryItem]:
+def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySummary]:
     """Summaries for the calendar (day None) or the day view, fresh, memoised briefly."""
     memo_seconds = min(VIEW_MEMO_SECONDS, staleness_seconds())
     key = (timebook_id, month, day)
@@ -116,41 +114,46 @@ def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySu
     return items
 
 
-_refreshing: set[tuple[str, str]] = set()
+_refreshing: set[tuple[str, str, str]] = set()
 _refreshing_lock = threading.Lock()
 
 
-def _fresh(summaries: Iterable[DaySummaryItem]) -> list[DaySummaryItem]:
+def _fresh(summaries: Iterable[DaySummary]) -> list[DaySummary]:
     """The summaries, with those older than the stated staleness recounted first. One thread
     per process recounts a summary; the others meanwhile use it as it is (at most one recount
     older), so a crowd in one Lambda does not recount the same day together."""
     items = list(summaries)
     now = clock.now()
     now_ms = int(now.timestamp() * 1000)
-    stale = [s for s in items if now_ms - int(s.refreshed_at or 0) > staleness_seconds() * 1000]
+    stale = [s for s in items if now_ms - s.refreshed_at > staleness_seconds() * 1000]
     if not stale:
         return items
     with _refreshing_lock:
-        mine = [s for s in stale if (s.pk, s.sk) not in _refreshing]
-        _refreshing.update((s.pk, s.sk) for s in mine)
+        mine = [s for s in stale if _key(s) not in _refreshing]
+        _refreshing.update(_key(s) for s in mine)
     try:
         if mine:
             budget.check()
-            repository.refresh_summaries(mine, clock.epoch(now), now_ms)
+            recounted = {_key(s): s for s in repository.refresh_summaries(mine, clock.epoch(now), now_ms)}
+            items = [recounted.get(_key(s), s) for s in items]
     finally:
         with _refreshing_lock:
-            _refreshing.difference_update((s.pk, s.sk) for s in mine)
+            _refreshing.difference_update(_key(s) for s in mine)
     return items
 
 
-def _open_slots(summary: DaySummaryItem, now: datetime) -> Iterator[OpenSlot]:
+def _key(summary: DaySummary) -> tuple[str, str, str]:
+    return summary.timebook_id, summary.date, summary.location_id
+
+
+def _open_slots(summary: DaySummary, now: datetime) -> Iterator[OpenSlot]:
     """The slots of a summary that have not begun, with their free places counted now (a hold
     that expired since the summary was made counts as free)."""
-    day = date.fromisoformat(summary.date)
+    day = summary.day
     now_epoch = clock.epoch(now)
-    for entry, ref in zip(repository.summary_entries(summary), repository.summary_refs(summary), strict=True):
+    for entry, ref in zip(summary.entries, summary.refs(), strict=True):
         start = entry.start(day)
-        if start <= now:
+        if begun(start, now):
             continue  # a time that has begun cannot be booked
         yield OpenSlot(ref.slot_id, iso(start), iso(entry.end(day)), summary.location_id, entry.free(now_epoch))
 
@@ -241,7 +244,7 @@ def first_free(
     yield from _truly_free(group, shuffle=spread > 0)
 
 
-def _looking_free(summaries: list[DaySummaryItem]) -> list[OpenSlot]:
+def _looking_free(summaries: list[DaySummary]) -> list[OpenSlot]:
     """The slots of one day that the summaries say have a free place, by start."""
     now = clock.now()
     return sorted(
@@ -258,8 +261,8 @@ def _truly_free(candidates: list[OpenSlot], shuffle: bool) -> Iterator[Availabil
         refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
         read_at = clock.now()
         for slot in repository.get_slots(refs, consistent=True):
-            if datetime.fromisoformat(slot.start) <= read_at:
+            if slot.begun(read_at):
                 continue
-            free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(read_at))
+            free = slot.free_places(read_at)
             if free:
                 yield Availability(slot, free)

@@ -22,12 +22,15 @@ def change_event(kind: str, **extra: str) -> dict[str, str]:
     return {"k": kind, **{name: value for name, value in extra.items() if value}}
 
 
-def after_commit(*, booked: tuple[HoldRef, str, str] | None = None, freed: Iterable[str] = ()) -> None:
+def after_commit(
+    *, booked: tuple[HoldRef, str, str] | None = None, freed: Iterable[str] = (), freed_in: str | None = None
+) -> None:
     """The one place for what follows a committed change, best effort (a failure never fails
     the request; the every-minute sweep catches up): a booked waitlist offer ends its entry
-    (`booked` = hold, timebook id, for_pid), and freed places are offered to the waitlist."""
+    (`booked` = hold, timebook id, for_pid), freed places are offered to the waitlist, and
+    `freed_in` (a timebook id) offers anywhere in it (after offers were taken back)."""
     freed = tuple(freed)
-    if (booked is None or not booked[0].offer) and not freed:
+    if (booked is None or not booked[0].offer) and not freed and freed_in is None:
         return  # an ordinary booking: nothing for the waitlist, so a cold start does not load it
     from chalicelib.booking import waitlist
 
@@ -35,3 +38,5 @@ def after_commit(*, booked: tuple[HoldRef, str, str] | None = None, freed: Itera
         waitlist.after_booking(*booked)
     for slot_id in freed:
         waitlist.places_freed(slot_id)
+    if freed_in is not None:
+        waitlist.places_freed_in(freed_in)

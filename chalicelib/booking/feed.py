@@ -19,11 +19,9 @@ from typing import Any, Protocol
 
 from chalicelib import clock, settings
 from chalicelib.booking import discovery
-from chalicelib.domain.capacity import free_places
-from chalicelib.domain.model import HealthContact
+from chalicelib.domain.model import HealthContact, Slot, Timebook
 from chalicelib.fhir import scheduling
 from chalicelib.storage import repository
-from chalicelib.storage.models import SlotItem, TimebookItem, plain
 
 MANIFEST = "$bulk-publish"
 FILES = {"Location": "locations.ndjson", "Schedule": "schedules.ndjson", "Slot": "slots.ndjson"}
@@ -62,7 +60,7 @@ def _months(first: date, last: date) -> list[str]:
     return months
 
 
-def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]) -> Iterator[SlotItem]:
+def _slots_between(tb: Timebook, first: date, last: date, counter: list[int]) -> Iterator[Slot]:
     """Every slot (free or full) of a timebook from `first` to `last`, one Query per month.
 
     The one place that reads slots for the feed (issue 10 changes the slot layout: adapt here).
@@ -70,7 +68,7 @@ def _slots_between(tb: TimebookItem, first: date, last: date, counter: list[int]
     for index, month in enumerate(_months(first, last)):
         counter[0] += 1
         for slot in repository.query_slots(tb.id, month, from_day=first if index == 0 else None):
-            if datetime.fromisoformat(slot.start).date() <= last:
+            if clock.local(slot.starts_at).date() <= last:
                 yield slot
 
 
@@ -81,7 +79,6 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
     portal = portal_url if portal_url is not None else (settings.get().portal_url or "")
     first = clock.local(now).date()
     last = first + timedelta(days=horizon_days() - 1)
-    now_epoch = clock.epoch(now)
     counter = [1]
     locations: dict[str, dict[str, Any]] = {}
     schedules: list[dict[str, Any]] = []
@@ -92,15 +89,14 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
         phone = getattr(contact, "phone", None) or None
         for tb in repository.list_timebooks(contact.id):
             timebook_url = f"{portal.rstrip('/')}/#/timebooks/{tb.id}" if portal else None
-            for raw in tb.locations or []:
-                location = plain(raw)
-                locations.setdefault(location["id"], scheduling.location_resource(location, phone, timebook_url))
-                schedules.append(scheduling.schedule_resource(tb.id, tb.type, tb.name, location["id"]))
-            known = {plain(raw)["id"] for raw in tb.locations or []}
+            for location in tb.locations:
+                locations.setdefault(location.id, scheduling.location_resource(location, phone, timebook_url))
+                schedules.append(scheduling.schedule_resource(tb.id, tb.type, tb.name, location.id))
+            known = {location.id for location in tb.locations}
             for slot in _slots_between(tb, first, last, counter):
-                if slot.location_id not in known or datetime.fromisoformat(slot.start) <= now:
+                if slot.location_id not in known or slot.begun(now):
                     continue
-                free = len(free_places(int(slot.capacity), repository.claims_of(slot), now_epoch))
+                free = len(slot.free_places(now))
                 link = (
                     scheduling.deep_link(portal, tb.id, slot.slot_id, slot.location_id, slot.start[:10])
                     if portal
@@ -153,13 +149,9 @@ class S3FeedStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from chalicelib.storage.feed_store import s3_client  # boto3: only for the schedule's run
 
-            from chalicelib.messaging.publisher import region
-
-            config = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-            self._client = boto3.session.Session().client("s3", region_name=region(), config=config)
+            self._client = s3_client()
         return self._client
 
     def put(self, name: str, body: bytes, content_type: str, max_age: int) -> None:

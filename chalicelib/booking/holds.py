@@ -18,28 +18,18 @@ from chalicelib.booking.common import (
     people_for_tag,
     require_bookable,
     require_citizen,
-    resolve_for_pid,
 )
 from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.booking.events import after_commit
 from chalicelib.booking.idempotency import Key
-from chalicelib.booking.slots import (
-    active_appointment_exists,
-    bookable_slot,
-    jitter,
-    limit_of,
-    parse_slot,
-    slot_minutes,
-    slot_unavailable,
-)
+from chalicelib.booking.slots import bookable_slot, jitter, limit_of, parse_slot, slot_unavailable
 from chalicelib.domain.capacity import Candidate, Claim, spread_choice
-from chalicelib.domain.holds import Refusal, hold_expires_at, live_hold, new_hold_id, parse_hold_id, refusal
-from chalicelib.domain.limits import free_lanes
-from chalicelib.domain.model import Hold
-from chalicelib.domain.people import Principal
+from chalicelib.domain.holds import Refusal, hold_expires_at, new_hold_id, parse_hold_id, refusal
+from chalicelib.domain.model import Hold, Person, Slot, Timebook
+from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, HoldExpired, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import PersonItem, SlotItem, TimebookItem
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import TakeHold
@@ -55,7 +45,7 @@ SOLD_OUT_MEMO_SECONDS = 2.0
 _sold_out: dict[tuple[str, str | None, date], float] = {}
 
 
-def _hold(hold_id: str, slot: SlotItem, expires_at: datetime) -> Hold:
+def _hold(hold_id: str, slot: Slot, expires_at: datetime) -> Hold:
     return Hold(hold_id, slot.slot_id, slot.location_id, slot.start, slot.end, expires_at)
 
 
@@ -64,36 +54,27 @@ class _Attempt:
     """One try at a hold: the place chosen, and what was read of the person."""
 
     ref: SlotRef
-    slot: SlotItem
+    slot: Slot
     place: int
-    person: PersonItem | None
+    person: Person
     skip_old: bool = False  # the previous hold was found gone: do not try to free it again
 
 
-def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attempt, key: Key | None) -> Hold:
+def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, key: Key | None) -> Hold:
     """The hold transaction for one attempt; raises ConditionFailed naming what lost."""
     now = clock.now()
     now_epoch = clock.epoch(now)
-    limit = limit_of(tb)
-    lanes = free_lanes(limit, repository.lanes_of(attempt.person), now_epoch)
-    if limit is not None and not lanes:
-        raise active_appointment_exists()
-    hold_id = new_hold_id(
-        attempt.ref.slot_id,
-        attempt.place,
-        lane=lanes[0] if lanes else None,
-        minutes=slot_minutes(attempt.slot),
-        for_pid=for_pid,
-    )
+    lane = attempt.person.require_lane(limit_of(tb), now)
+    hold_id = new_hold_id(attempt.ref.slot_id, attempt.place, lane=lane, minutes=attempt.slot.minutes, for_pid=for_pid)
     expires = hold_expires_at(now, int(tb.hold_minutes))
     repository.take_hold(
         repository.HoldWrite(
             slot=attempt.ref,
             place=attempt.place,
             claim=Claim("hold", hold_id, principal.sub, clock.epoch(expires)),
-            person=repository.person_seen(tb.id, for_pid, attempt.person),
-            free_old=None if attempt.skip_old else _old_hold(attempt.person, now_epoch),
-            lane=lanes[0] if lanes else None,
+            person=attempt.person,
+            free_old=None if attempt.skip_old else _old_hold(attempt.person, now),
+            lane=lane,
             idempotency=idempotency.record(principal, key, hold_id, now_epoch),
         ),
         now_epoch,
@@ -101,18 +82,18 @@ def _write(principal: Principal, tb: TimebookItem, for_pid: str, attempt: _Attem
     return _hold(hold_id, attempt.slot, expires)
 
 
-def _old_hold(person: PersonItem | None, now_epoch: int) -> tuple[SlotRef, int, str] | None:
+def _old_hold(person: Person, now: datetime) -> tuple[SlotRef, int, str] | None:
     """The person's previous hold, if it is still live: its place is freed by the new hold."""
-    old = live_hold(person.hold, person.hold_expires_at, now_epoch) if person is not None else None
+    old = person.live_hold(now)
     old_slot = parse_slot_id(old.slot_id) if old else None
     if old is None or old_slot is None:
         return None
     return old_slot, old.place, old.hold_id
 
 
-def _own_place(person: PersonItem | None, slot: SlotItem, now_epoch: int) -> int | None:
+def _own_place(person: Person, slot: Slot, now: datetime) -> int | None:
     """The place of the person's live hold in this very slot: holding the slot again reuses it."""
-    old = _old_hold(person, now_epoch)
+    old = _old_hold(person, now)
     return old[1] if old and old[0].slot_id == slot.slot_id else None
 
 
@@ -125,7 +106,7 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
     ref = parse_hold_id(hold_id)
     slot_ref = parse_slot_id(ref.slot_id) if ref else None
     slot = repository.get_slot(slot_ref, consistent=True) if slot_ref else None
-    claim = repository.claims_of(slot).get(ref.place) if slot and ref else None
+    claim = slot.claims.get(ref.place) if slot and ref else None
     why = refusal(claim, hold_id, principal.sub, clock.epoch())
     if why is Refusal.EXPIRED:
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
@@ -137,7 +118,7 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
 def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:
     """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
     require_citizen(principal)
-    for_pid = resolve_for_pid(principal, body.for_pid)
+    for_pid = whom_for(principal, body.for_pid)
     key = Key.of(SCOPE, idempotency_key, body)
     if key and (replayed := _replay(principal, key)):
         return replayed, False
@@ -171,9 +152,8 @@ def hold_slot(
     for _ in range(ATTEMPTS):
         slot, person = repository.read_slot_and_person(ref, for_pid)
         found = bookable_slot(slot)
-        if limit_of(tb) is not None and not free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch()):
-            raise active_appointment_exists()  # nobody gets a hold they could not use
-        own = _own_place(person, found.slot, clock.epoch(found.now))
+        person.require_lane(limit_of(tb), found.now)  # nobody gets a hold they could not use
+        own = _own_place(person, found.slot, found.now)
         place = own if own is not None else found.random_free_place()
         attempt = _Attempt(ref, found.slot, place, person, skip_old)
         try:
@@ -207,13 +187,12 @@ def hold_first_available(
     if _sold_out.get(sold_out_key, 0.0) > clock.monotonic():
         raise _no_free_time()
     person = repository.get_person(tb.id, for_pid)
-    if limit_of(tb) is not None and not free_lanes(limit_of(tb), repository.lanes_of(person), clock.epoch()):
-        raise active_appointment_exists()
+    person.require_lane(limit_of(tb), clock.now())
     lost_places: set[Candidate] = set()
     skip_old = False
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
-        slots: dict[str, SlotItem] = {}
+        slots: dict[str, Slot] = {}
         for availability in discovery.first_free(tb.id, location_id, start_day):
             slots[availability.slot.slot_id] = availability.slot
             candidates.extend(
@@ -245,8 +224,6 @@ def _no_free_time() -> Conflict:
 
 def release_hold(principal: Principal, hold_id: str) -> None:
     """Give a hold back; only its owner can, and a hold that is gone is not found."""
-    from chalicelib.booking import waitlist  # the place freed is offered on; loaded on first release
-
     require_citizen(principal)
     ref = parse_hold_id(hold_id)
     slot_ref = parse_slot_id(ref.slot_id) if ref else None
@@ -258,4 +235,4 @@ def release_hold(principal: Principal, hold_id: str) -> None:
         raise NotFound("No such hold.", code="hold_not_found") from error
     for pid in people_for_tag(principal, ref.tag):
         repository.forget_hold(slot_ref.timebook_id, pid, hold_id)
-    waitlist.places_freed(ref.slot_id)
+    after_commit(freed=[ref.slot_id])

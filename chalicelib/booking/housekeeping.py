@@ -16,7 +16,7 @@ def release_expired_holds() -> int:
     waitlist is offered the places that lapsed holds and offers freed, and closures a request left
     unfinished are finished (booking/waitlist.py, booking/closures.py)."""
     now = clock.epoch()
-    tidied = sum(repository.tidy_slot(slot, now) for slot in repository.slots_with_expired_holds(now))
+    tidied = repository.tidy_expired_holds(now)
     waitlist.sweep()
     closures.finish_unfinished()
     return tidied
@@ -33,5 +33,5 @@ def send_reminders() -> int:
                     continue
                 # A reminder changes no version: its event carries its own time (`t`).
                 event = change_event("reminder", t=iso(clock.now()))
-                sent += repository.mark_reminded(item, tomorrow.isoformat(), event)
+                sent += repository.mark_reminded(item.id, tomorrow.isoformat(), event)
     return sent

@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.storage.models import AppointmentItem, plain
+from chalicelib.domain.model import Appointment
 
 _STATUS = {"requested": "TENTATIVE", "booked": "CONFIRMED", "rejected": "CANCELLED", "cancelled": "CANCELLED"}
 
 
-def appointment_ics(item: AppointmentItem) -> str:
+def appointment_ics(item: Appointment) -> str:
     from icalendar import Calendar, Event  # heavy: only for this route
 
-    timebook, contact, location = plain(item.timebook), plain(item.health_contact), plain(item.location)
+    location = item.location
     cancelled = item.status in ("cancelled", "rejected")
     calendar = Calendar()
     calendar.add("prodid", "-//Timebok//Timeavtaler//NO")
@@ -26,16 +26,16 @@ def appointment_ics(item: AppointmentItem) -> str:
     calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
     event = Event()
     event.add("uid", f"{item.id}@timebok")
-    event.add("sequence", int(item.version))
+    event.add("sequence", item.version)
     event.add("dtstamp", clock.now())
     event.add("dtstart", datetime.fromisoformat(item.start).astimezone(clock.OSLO))
     event.add("dtend", datetime.fromisoformat(item.end).astimezone(clock.OSLO))
-    event.add("summary", f"Time til {timebook.get('name', '').lower()} hos {contact.get('name', '')}")
-    where = ", ".join(part for part in (location.get("name"), location.get("address")) if part)
-    if location.get("directions"):
-        where += f" ({location['directions']})"
+    event.add("summary", f"Time til {item.timebook.name.lower()} hos {item.health_contact.name}")
+    where = ", ".join(part for part in (location.name, location.address) if part)
+    if location.directions:
+        where += f" ({location.directions})"
     event.add("location", where)
-    event.add("description", f"Status: {item.status}. Antatt varighet: {int(item.duration_minutes)} min.")
+    event.add("description", f"Status: {item.status}. Antatt varighet: {item.duration_minutes} min.")
     event.add("status", _STATUS.get(item.status, "TENTATIVE"))
     calendar.add_component(event)
     calendar.add_missing_timezones()

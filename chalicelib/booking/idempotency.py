@@ -16,10 +16,10 @@ from datetime import date, datetime, time
 from typing import Any
 
 from chalicelib import clock
+from chalicelib.domain.model import IdempotencyRecord
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict
 from chalicelib.storage import repository
-from chalicelib.storage.models import IdempotencyItem
 
 SECONDS = 24 * 3600  # how long a key answers its first request
 
@@ -59,13 +59,11 @@ def first_result(principal: Principal, key: Key) -> str | None:
         return None
     if record.request_hash != key.request_hash:
         raise Conflict("This Idempotency-Key was used with another request.", code="idempotency_key_reused")
-    return str(record.result_id)
+    return record.result_id
 
 
-def record(principal: Principal, key: Key | None, result_id: str, now_epoch: int) -> IdempotencyItem | None:
+def record(principal: Principal, key: Key | None, result_id: str, now_epoch: int) -> IdempotencyRecord | None:
     """The record to write in the transaction that makes `result_id` (None without a key)."""
     if key is None:
         return None
-    return repository.new_idempotency(
-        principal.sub, key.scope, key.key, key.request_hash, result_id, now_epoch + SECONDS
-    )
+    return IdempotencyRecord(principal.sub, key.scope, key.key, key.request_hash, result_id, now_epoch + SECONDS)

@@ -7,6 +7,7 @@ version), the place it frees or takes, and the event for the citizen's inbox (on
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from chalicelib import clock
@@ -15,7 +16,7 @@ from chalicelib.booking.appointments import one_of_mine
 from chalicelib.booking.common import appointment_of, iso, location_of, require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit, change_event
-from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_minutes, slot_unavailable
+from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
     RESULT,
@@ -26,12 +27,11 @@ from chalicelib.domain.appointments import (
     rescheduled_status,
 )
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
-from chalicelib.domain.model import Appointment
+from chalicelib.domain.model import Appointment, AuditRecord
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import AppointmentItem, AuditItem, plain
 
 ATTEMPTS = 4
 
@@ -43,37 +43,37 @@ EVENT_KIND = {
 }
 
 
-def _wrong_state(item: AppointmentItem, transition: Transition) -> Conflict:
+def _wrong_state(item: Appointment, transition: Transition) -> Conflict:
     return Conflict(f"The appointment is {item.status}; it cannot be {transition.value}ed now.", code="wrong_state")
 
 
-def _check_state(item: AppointmentItem, transition: Transition) -> None:
+def _check_state(item: Appointment, transition: Transition) -> None:
     if Status(item.status) not in ALLOWED_FROM[transition]:
         raise _wrong_state(item, transition)
 
 
-def _staff_appointment(principal: Principal, appointment_id: str) -> AppointmentItem:
+def _staff_appointment(principal: Principal, appointment_id: str) -> Appointment:
     item = repository.get_appointment(appointment_id, consistent=True)
     missing = NotFound("No such appointment.", code="appointment_not_found")
     if item is None:
         raise missing
-    require_staff_of(principal, plain(item.health_contact).get("her_id", ""), missing)
+    require_staff_of(principal, item.health_contact.her_id, missing)
     return item
 
 
-def _place_of(item: AppointmentItem) -> tuple[SlotRef, int]:
+def _place_of(item: Appointment) -> tuple[SlotRef, int]:
     ref = parse_slot_id(item.slot_id)
     assert ref is not None  # made by us
     return ref, int(item.place)
 
 
 def _apply(
-    load: Callable[[], AppointmentItem],
+    load: Callable[[], Appointment],
     transition: Transition,
     reason: str | None = None,
     event_kind: str | None = None,
-    audit_of: Callable[[AppointmentItem], AuditItem] | None = None,
-) -> AppointmentItem:
+    audit_of: Callable[[Appointment], AuditRecord] | None = None,
+) -> Appointment:
     """State-only transitions: confirm, reject, cancel. Retries when only the version moved."""
     for _ in range(ATTEMPTS):
         item = load()
@@ -100,19 +100,17 @@ def _apply(
                 jitter()
             continue  # someone changed it first: look again, and refuse if the state moved on
         after_commit(freed=[item.slot_id] if change.free is not None else [])
-        item.status, item.updated_at, item.version = new_status.value, iso(now), int(item.version) + 1
-        if reason:
-            item.reason = reason
-        return item
+        done = replace(item, status=new_status.value, updated_at=iso(now), version=item.version + 1)
+        return replace(done, reason=reason) if reason else done
     raise Conflict("The appointment changed meanwhile; please try again.", code="conflict")
 
 
-def _audited(principal: Principal, transition: Transition) -> Callable[[AppointmentItem], AuditItem]:
+def _audited(principal: Principal, transition: Transition) -> Callable[[Appointment], AuditRecord]:
     """A staff action's audit record (ids only), written in the same transaction as the change."""
-    return lambda item: audit.record(principal, plain(item.timebook)["id"], f"appointment_{transition.value}", item.id)
+    return lambda item: audit.record(principal, item.timebook.id, f"appointment_{transition.value}", item.id)
 
 
-def _still_counts(item: AppointmentItem, now: datetime) -> bool:
+def _still_counts(item: Appointment, now: datetime) -> bool:
     """An appointment holds its person lane until it ends; one that has ended already gave it up
     (and the lane may be someone else's now), so freeing it again would be wrong."""
     return item.lane is not None and datetime.fromisoformat(item.end) > now
@@ -135,10 +133,10 @@ def cancel_as_staff(principal: Principal, appointment_id: str, reason: str) -> A
     return appointment_of(_apply(load, Transition.CANCEL, reason, audit_of=_audited(principal, Transition.CANCEL)))
 
 
-def cancel_for_closure(appointment_id: str, reason: str) -> AppointmentItem:
+def cancel_for_closure(appointment_id: str, reason: str) -> Appointment:
     """A staff closure cancels (booking/closures.py): inbox kind `closed`, told like any cancel."""
 
-    def load() -> AppointmentItem:
+    def load() -> Appointment:
         item = repository.get_appointment(appointment_id, consistent=True)
         if item is None:
             raise NotFound("No such appointment.", code="appointment_not_found")
@@ -147,7 +145,7 @@ def cancel_for_closure(appointment_id: str, reason: str) -> AppointmentItem:
     return _apply(load, Transition.CANCEL, reason, event_kind="closed")
 
 
-def _citizen_appointment_before_deadline(principal: Principal, appointment_id: str) -> AppointmentItem:
+def _citizen_appointment_before_deadline(principal: Principal, appointment_id: str) -> Appointment:
     item = one_of_mine(principal, appointment_id, consistent=True)
     if Status(item.status) in ALLOWED_FROM[Transition.CANCEL] and not citizen_may_cancel(
         datetime.fromisoformat(item.start), int(item.cancel_deadline_hours), clock.now()
@@ -173,7 +171,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
     for _ in range(ATTEMPTS):
         item = _citizen_appointment_before_deadline(principal, appointment_id)
         _check_state(item, Transition.RESCHEDULE)
-        if new_ref.timebook_id != plain(item.timebook)["id"]:
+        if new_ref.timebook_id != item.timebook.id:
             raise Conflict("A new time must be in the same timebook.", code="other_timebook")
         if new_ref.slot_id == item.slot_id:
             raise Conflict("The appointment is already at this time.", code="same_slot")
@@ -182,7 +180,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
         slot, now, place = found.slot, found.now, found.random_free_place()
         location = location_of(tb, slot.location_id)
         status = rescheduled_status(Status(item.status), bool(tb.requires_confirmation)).value
-        minutes = slot_minutes(slot)
+        minutes = slot.minutes
         old_start = item.start
         change = repository.Change(
             appointment=item,
@@ -203,17 +201,17 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
                 jitter()
             continue  # the place or the appointment changed meanwhile: look again
         after_commit(freed=[change.free[0].slot_id])
-        for name, value in (
-            ("slot_id", slot.slot_id),
-            ("place", place),
-            ("start", slot.start),
-            ("end", slot.end),
-            ("duration_minutes", minutes),
-            ("status", status),
-            ("location", location),
-            ("updated_at", iso(now)),
-            ("version", int(item.version) + 1),
-        ):
-            setattr(item, name, value)
-        return appointment_of(item)
+        moved = replace(
+            item,
+            slot_id=slot.slot_id,
+            place=place,
+            start=slot.start,
+            end=slot.end,
+            duration_minutes=minutes,
+            status=status,
+            location=location,
+            updated_at=iso(now),
+            version=item.version + 1,
+        )
+        return appointment_of(moved)
     raise slot_unavailable()

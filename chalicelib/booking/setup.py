@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 from chalicelib.booking import audit
@@ -18,13 +18,11 @@ from chalicelib.booking.common import (
 )
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
-from chalicelib.domain.forms import Form
-from chalicelib.domain.model import HealthContact, Location, Timebook
+from chalicelib.domain.model import HealthContact, HealthContactRef, Location, Resource, Slot, Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
-from chalicelib.storage import keys, mapping, repository
-from chalicelib.storage.models import HealthContactItem, SlotItem, TimebookItem
+from chalicelib.storage import repository
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import AddLocation, AddSchedule, CreateHealthContact, CreateTimebook
@@ -35,68 +33,53 @@ def create_health_contact(principal: Principal, body: CreateHealthContact) -> He
         raise Forbidden("Only staff may do this.", code="staff_only")
     if body.her_id not in principal.orgs:
         raise Forbidden("You do not administer this HER-id.", code="not_your_organisation")
-    item = HealthContactItem(
+    contact = HealthContact(
         id=new_id("hc"),
         organisation=body.organisation,
         service=body.service,
         her_id=body.her_id,
-        processes=list(dict.fromkeys(body.processes)),
+        processes=tuple(dict.fromkeys(body.processes)),
         phone=body.phone,
-        created_at=iso(clock.now()),
     )
     try:
-        repository.create_health_contact(item)
+        repository.create_health_contact(contact, iso(clock.now()))
     except repository.ConditionFailed as error:
         raise Conflict("This HER-id is already registered.", code="her_id_taken") from error
-    audit.write(principal, item.id, "health_contact_created", item.id)  # the health contact's own log
-    return mapping.health_contact(item)
+    audit.write(principal, contact.id, "health_contact_created", contact.id)  # the health contact's own log
+    return contact
 
 
 def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
     contact = health_contact(body.health_contact_id)
     require_staff_of(principal, contact.her_id, health_contact_missing())
-    item = TimebookItem(
+    timebook = Timebook(
         id=new_id("tb"),
-        health_contact_id=contact.id,
-        health_contact_name=contact.name,
-        her_id=contact.her_id,
         name=body.name,
         type=body.type,
         description=body.description,
-        resource={"name": body.resource.name, "description": body.resource.description},
+        health_contact=HealthContactRef(contact.id, contact.name, contact.her_id),
+        resource=Resource(body.resource.name, body.resource.description),
+        slot_minutes=None,
         requires_confirmation=body.requires_confirmation,
         hold_minutes=body.hold_minutes,
         cancel_deadline_hours=body.cancel_deadline_hours,
-        max_active_per_person=body.max_active_per_person,
+        max_active_per_person=body.max_active_per_person or None,
         waitlist_offer_minutes=body.waitlist_offer_minutes,
-        form=_stored_form(body.form),
-        locations=[],
-        created_at=iso(clock.now()),
+        form=body.form,
     )
-    repository.create_timebook(item)
-    audit.write(principal, item.id, "timebook_created", item.id)
-    return mapping.timebook(item)
-
-
-def _stored_form(form: Form) -> dict[str, Any]:
-    """The form as the timebook stores it (read back by common.form_of)."""
-    return {
-        "title": form.title,
-        "questions": [
-            {"id": q.id, "text": q.text, "kind": q.kind, "required": q.required, "options": list(q.options)}
-            for q in form.questions
-        ],
-    }
+    repository.create_timebook(timebook, iso(clock.now()))
+    audit.write(principal, timebook.id, "timebook_created", timebook.id)
+    return timebook
 
 
 def add_location(principal: Principal, timebook_id: str, body: AddLocation) -> Location:
     tb = get_timebook(timebook_id, fresh=True)
     require_staff_of(principal, tb.her_id, timebook_missing())
-    location = {"id": new_id("loc"), "name": body.name, "address": body.address, "directions": body.directions}
-    repository.add_location(tb, location)
+    location = Location(new_id("loc"), body.name, body.address, body.directions)
+    repository.add_location(tb.id, location)
     forget_timebook(timebook_id)
-    audit.write(principal, tb.id, "location_added", location["id"])
-    return mapping.location(location)
+    audit.write(principal, tb.id, "location_added", location.id)
+    return location
 
 
 def add_schedule(principal: Principal, timebook_id: str, body: AddSchedule) -> int:
@@ -117,25 +100,12 @@ def add_schedule(principal: Principal, timebook_id: str, body: AddSchedule) -> i
     slots = []
     for times in slot_times(hours):
         ref = slot_ref(tb.id, body.location_id, times.start)
-        pk, sk = keys.slot(ref)
-        slots.append(
-            SlotItem(
-                pk,
-                sk,
-                slot_id=ref.slot_id,
-                timebook_id=tb.id,
-                location_id=body.location_id,
-                start=iso(times.start),
-                end=iso(times.end),
-                capacity=body.capacity,
-                places={},
-            )
-        )
+        slots.append(Slot(ref.slot_id, tb.id, body.location_id, iso(times.start), iso(times.end), body.capacity))
     check_no_overlap(tb.id, body.location_id, slots)
     created = repository.create_slots(slots)
     audit.write(principal, tb.id, "schedule_added", body.location_id, created=created, **_window_of(body))
     if tb.slot_minutes != body.slot_minutes:
-        repository.set_slot_minutes(tb, body.slot_minutes)
+        repository.set_slot_minutes(tb.id, body.slot_minutes)
         forget_timebook(timebook_id)
     return created
 

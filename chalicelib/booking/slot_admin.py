@@ -12,13 +12,12 @@ from chalicelib import clock
 from chalicelib.booking import audit, waitlist
 from chalicelib.booking.common import require_staff_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.capacity import free_places, taken_places
+from chalicelib.booking.events import after_commit
 from chalicelib.domain.model import Slot
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.storage import mapping, repository, staffwork
-from chalicelib.storage.models import SlotItem
+from chalicelib.storage import repository, staffwork
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import ChangeSlot
@@ -37,14 +36,9 @@ class SlotState:
     free: int
 
 
-def state_of(slot: SlotItem) -> SlotState:
-    now = clock.epoch()
-    claims = repository.claims_of(slot)
-    return SlotState(
-        mapping.slot(slot),
-        len(taken_places(claims, now)),
-        len(free_places(int(slot.capacity), claims, now, bool(slot.closed))),
-    )
+def state_of(slot: Slot) -> SlotState:
+    now = clock.now()
+    return SlotState(slot, len(slot.taken_places(now)), len(slot.free_places(now)))
 
 
 def change(principal: Principal, slot_id: str, body: ChangeSlot) -> SlotState:
@@ -75,20 +69,20 @@ def change(principal: Principal, slot_id: str, body: ChangeSlot) -> SlotState:
         except repository.ConditionFailed:
             continue  # changed meanwhile (another edit, a new claim above the new capacity): look again
         if (body.capacity or 0) > old or body.closed is False:
-            waitlist.places_freed(slot.slot_id)
+            after_commit(freed=[slot.slot_id])
         fresh = repository.get_slot(ref, consistent=True)
         assert fresh is not None
         if body.closed and waitlist.take_back_offers(fresh):
-            waitlist.places_freed_in(tb.id)  # those waiting again may find a place elsewhere
+            after_commit(freed_in=tb.id)  # those waiting again may find a place elsewhere
             fresh = repository.get_slot(ref, consistent=True) or fresh
         return state_of(fresh)
     raise Conflict("The slot changed meanwhile; please try again.", code="conflict")
 
 
-def _check_lowering(slot: SlotItem, capacity: int) -> None:
+def _check_lowering(slot: Slot, capacity: int) -> None:
     """Places are numbered; a claim stays on its place, so the places a lower capacity removes
     must be free. Refused with the count of places taken (and which are in the way)."""
-    taken = taken_places(repository.claims_of(slot), clock.epoch())
+    taken = slot.taken_places(clock.now())
     if len(taken) > capacity:
         raise Conflict(
             f"{len(taken)} places are taken; the capacity cannot be lower than that.", code="capacity_below_taken"
@@ -105,7 +99,7 @@ def _check_lowering(slot: SlotItem, capacity: int) -> None:
 # ---- schedules: no window over existing slots ---------------------------------------------------
 
 
-def check_no_overlap(timebook_id: str, location_id: str, new_slots: Sequence[SlotItem]) -> None:
+def check_no_overlap(timebook_id: str, location_id: str, new_slots: Sequence[Slot]) -> None:
     """A schedule may repeat existing slots exactly (posting the same window again makes none
     twice) but not lay different ones over them: 409 `overlap`."""
     if not new_slots:

@@ -9,22 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib import clock
-from chalicelib.domain.capacity import free_places
-from chalicelib.domain.holds import begun
+from chalicelib.domain.model import Slot, Timebook
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.storage import repository
-from chalicelib.storage.models import SlotItem, TimebookItem
 
 
 def slot_unavailable() -> Conflict:
     return Conflict("That time is no longer free. Please choose another.", code="slot_unavailable")
-
-
-def active_appointment_exists() -> Conflict:
-    return Conflict(
-        "There is already an active appointment in this timebook for this person.", code="active_appointment_exists"
-    )
 
 
 def parse_slot(slot_id: str) -> SlotRef:
@@ -44,7 +36,7 @@ def jitter() -> None:
 class Bookable:
     """A slot as just read, when it could still be taken: the moment of reading, its free places."""
 
-    slot: SlotItem
+    slot: Slot
     now: datetime
     free: list[int]
 
@@ -55,15 +47,14 @@ class Bookable:
         return random.choice(self.free)
 
 
-def bookable_slot(slot: SlotItem | None) -> Bookable:
+def bookable_slot(slot: Slot | None) -> Bookable:
     """A slot just read for a write about to take one of its places; one that has begun is not."""
     if slot is None:
         raise NotFound("No such slot.", code="slot_not_found")
     now = clock.now()
-    if begun(datetime.fromisoformat(slot.start), now):
+    if slot.begun(now):
         raise slot_unavailable()
-    free = free_places(int(slot.capacity), repository.claims_of(slot), clock.epoch(now), bool(slot.closed))
-    return Bookable(slot, now, free)
+    return Bookable(slot, now, slot.free_places(now))
 
 
 def bookable(ref: SlotRef) -> Bookable:
@@ -71,10 +62,6 @@ def bookable(ref: SlotRef) -> Bookable:
     return bookable_slot(repository.get_slot(ref, consistent=True))
 
 
-def limit_of(tb: TimebookItem) -> int | None:
+def limit_of(tb: Timebook) -> int | None:
     """The timebook's per-person limit of active appointments, if it has one."""
-    return int(tb.max_active_per_person) if tb.max_active_per_person else None
-
-
-def slot_minutes(slot: SlotItem) -> int:
-    return int((datetime.fromisoformat(slot.end) - datetime.fromisoformat(slot.start)).total_seconds() // 60)
+    return tb.max_active_per_person or None

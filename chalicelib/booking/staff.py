@@ -15,8 +15,7 @@ from chalicelib.domain.model import Appointment, Slot
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import InvalidInput
-from chalicelib.storage import mapping, repository
-from chalicelib.storage.models import AppointmentItem
+from chalicelib.storage import repository
 
 STATUSES = {s.value for s in Status}
 
@@ -52,7 +51,7 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
     require_staff_of(principal, tb.her_id, timebook_missing())
     if location_id:
         location_of(tb, location_id)
-    by_slot: dict[str, list[AppointmentItem]] = defaultdict(list)
+    by_slot: dict[str, list[Appointment]] = defaultdict(list)
     for item in repository.appointments_of_timebook(tb.id, day=day):
         by_slot[item.slot_id].append(item)
     now = clock.epoch()
@@ -60,12 +59,11 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
     for slot in repository.query_slots(tb.id, f"{day:%Y-%m}", day=day):
         if location_id and slot.location_id != location_id:
             continue
-        claims = repository.claims_of(slot)
         rows.append(
             OverviewRow(
-                slot=mapping.slot(slot),
+                slot=slot,
                 booked=sum(1 for a in by_slot[slot.slot_id] if Status(a.status) in ACTIVE),
-                held=count(claims, "hold", now),
+                held=count(slot.claims, "hold", now),
                 appointments=[appointment_of(a) for a in sorted(by_slot[slot.slot_id], key=lambda a: a.created_at)],
             )
         )

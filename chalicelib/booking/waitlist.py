@@ -23,20 +23,18 @@ from typing import TYPE_CHECKING
 from chalicelib import clock
 from chalicelib.booking.common import iso, location_of, new_id, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.slots import limit_of, slot_minutes
-from chalicelib.domain.capacity import Claim, free_places
-from chalicelib.domain.holds import HoldRef, hold_expires_at, live_hold, new_hold_id
-from chalicelib.domain.identity import InvalidIdentity, validate_pid
-from chalicelib.domain.limits import free_lanes
-from chalicelib.domain.model import WaitlistEntry
+from chalicelib.booking.events import after_commit
+from chalicelib.booking.slots import limit_of
+from chalicelib.domain.capacity import Claim
+from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
+from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
-from chalicelib.domain.people import Principal
+from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, EntryStatus, Offer, Window, effective_status
-from chalicelib.errors import Conflict, Forbidden, InvalidInput, NotFound
+from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, Entry, EntryStatus, Offer, Window
+from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import EventItem, SlotItem, TimebookItem, WaitlistEntryItem, plain
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import JoinWaitlist
@@ -49,24 +47,19 @@ ATTEMPTS = 3
 EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
 
 
-def _window(entry: WaitlistEntryItem) -> Window:
-    return Window(
-        entry.location_id,
-        datetime.fromisoformat(entry.window_from) if entry.window_from else None,
-        datetime.fromisoformat(entry.window_to) if entry.window_to else None,
-    )
+def _window(entry: Entry) -> Window:
+    return entry.window
 
 
-def offer_of(entry: WaitlistEntryItem) -> Offer | None:
-    return mapping.offer(entry)
+def offer_of(entry: Entry) -> Offer | None:
+    return entry.offer
 
 
-def status_of(entry: WaitlistEntryItem, now: datetime | None = None) -> EntryStatus:
-    moment = now or clock.now()
-    return effective_status(entry.status, offer_of(entry), _window(entry), moment, clock.epoch(moment))
+def status_of(entry: Entry, now: datetime | None = None) -> EntryStatus:
+    return entry.status_at(now or clock.now())
 
 
-def entry_of(entry: WaitlistEntryItem) -> WaitlistEntry:
+def entry_of(entry: Entry) -> WaitlistEntry:
     """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`)."""
     return mapping.waitlist_entry(entry, status_of(entry))
 
@@ -87,20 +80,13 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
     """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
-    for_pid = principal.sub
-    if body.for_pid:
-        try:
-            for_pid = validate_pid(body.for_pid)
-        except InvalidIdentity as error:
-            raise InvalidInput("Some fields are not valid.", fields=[("for_pid", str(error))]) from None
-    if not principal.may_act_for(for_pid):
-        raise Forbidden("You may not act on behalf of this person.", code="not_representative")
+    for_pid = whom_for(principal, body.for_pid)
     if body.location_id:
         location_of(tb, body.location_id)
     now = clock.now()
     if body.window_to is not None and body.window_to <= now:
         raise InvalidInput("The time window has passed.", fields=[("to", "must be in the future")])
-    entry = WaitlistEntryItem(
+    entry = Entry(
         id=new_id("wl"),
         timebook_id=tb.id,
         location_id=body.location_id,
@@ -136,7 +122,7 @@ def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
     return True
 
 
-def _mine(principal: Principal, entry_id: str) -> WaitlistEntryItem:
+def _mine(principal: Principal, entry_id: str) -> Entry:
     require_citizen(principal)
     entry = storage.get_entry(entry_id, consistent=True)
     if entry is None or entry.for_pid not in principal.people():
@@ -171,7 +157,7 @@ def withdraw(principal: Principal, entry_id: str) -> None:
             continue  # booked or offered meanwhile, or the offer was used: look again
         if release is not None:
             repository.forget_hold(entry.timebook_id, entry.for_pid, release[2])  # the person's pointer too
-            places_freed(offer.slot_id if offer else "")
+            after_commit(freed=[offer.slot_id] if offer else [])
         return
     raise Conflict("The waitlist entry changed meanwhile; please try again.", code="conflict")
 
@@ -217,16 +203,15 @@ def after_booking(hold: HoldRef, timebook_id: str, for_pid: str) -> None:
         logger.warning("waitlist: marking the offer %s booked failed (%s)", hold.hold_id, type(error).__name__)
 
 
-def take_back_offers(slot: SlotItem) -> int:
+def take_back_offers(slot: Slot) -> int:
     """Staff closed this slot: its open offers are taken back and their entries wait again, first
     in line as before (the closure then offers them a place elsewhere, if there is one)."""
     ref = parse_slot_id(slot.slot_id)
     taken_back = 0
-    for place, raw in plain(slot.places).items():
-        entry_id = (raw or {}).get("waitlist")
-        entry = storage.get_entry(entry_id, consistent=True) if entry_id else None
+    for place, claim in slot.claims.items():
+        entry = storage.get_entry(claim.waitlist, consistent=True) if claim.waitlist else None
         offer = offer_of(entry) if entry else None
-        if entry is None or ref is None or offer is None or offer.hold_id != raw.get("ref"):
+        if entry is None or ref is None or offer is None or offer.hold_id != claim.ref:
             continue
         if status_of(entry) != EntryStatus.OFFERED:
             continue
@@ -237,7 +222,7 @@ def take_back_offers(slot: SlotItem) -> int:
     return taken_back
 
 
-def _lapse(entry: WaitlistEntryItem) -> None:
+def _lapse(entry: Entry) -> None:
     """End an entry whose offer ran out (or window passed): `booked` if its offer's place now holds
     the owner's appointment (the booking's own marking was lost), else `expired`."""
     status = EntryStatus.EXPIRED
@@ -245,7 +230,7 @@ def _lapse(entry: WaitlistEntryItem) -> None:
     ref = parse_slot_id(offer.slot_id) if offer else None
     slot = repository.get_slot(ref, consistent=True) if ref else None
     if offer is not None and slot is not None:
-        claim = repository.claims_of(slot).get(offer.place)
+        claim = slot.claims.get(offer.place)
         if claim is not None and claim.kind == "appointment" and claim.owner == entry.owner:
             status = EntryStatus.BOOKED
     with contextlib.suppress(repository.ConditionFailed):  # someone else ended or changed it first
@@ -254,7 +239,7 @@ def _lapse(entry: WaitlistEntryItem) -> None:
 
 @dataclass
 class _Candidate:
-    slot: SlotItem
+    slot: Slot
     start: datetime
     free: list[int]
 
@@ -286,31 +271,27 @@ def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None
     return offers
 
 
-def _candidates(
-    tb: TimebookItem, waiting: list[WaitlistEntryItem], now: datetime, only_slot: str | None
-) -> list[_Candidate]:
+def _candidates(tb: Timebook, waiting: list[Entry], now: datetime, only_slot: str | None) -> list[_Candidate]:
     if only_slot is not None:
         ref = parse_slot_id(only_slot)
         slot = repository.get_slot(ref, consistent=True) if ref else None
-        slots: Iterable[SlotItem] = [slot] if slot is not None else []
+        slots: Iterable[Slot] = [slot] if slot is not None else []
     else:
         first, last = _days_to_read(waiting, now)
         locations = {e.location_id for e in waiting}
         location = next(iter(locations)) if len(locations) == 1 else None
         slots = repository.slots_between(tb.id, first, last, location)
-    now_epoch = clock.epoch(now)
     found = []
     for slot in slots:
-        start = datetime.fromisoformat(slot.start)
-        if start <= now:
+        if slot.begun(now):
             continue
-        free = free_places(int(slot.capacity), repository.claims_of(slot), now_epoch, bool(slot.closed))
+        free = slot.free_places(now)
         if free:
-            found.append(_Candidate(slot, start, free))
+            found.append(_Candidate(slot, slot.starts_at, free))
     return sorted(found, key=lambda c: (c.start, c.slot.location_id))
 
 
-def _days_to_read(waiting: list[WaitlistEntryItem], now: datetime) -> tuple[date, date]:
+def _days_to_read(waiting: list[Entry], now: datetime) -> tuple[date, date]:
     """The local dates the waiting entries' windows cover, from today to at most HORIZON_DAYS on."""
     today = clock.local(now).date()
     horizon = today + timedelta(days=HORIZON_DAYS)
@@ -320,7 +301,7 @@ def _days_to_read(waiting: list[WaitlistEntryItem], now: datetime) -> tuple[date
     return max(today, min(starts)), min(horizon, max(ends))
 
 
-def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: list[_Candidate], now: datetime) -> int:
+def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate], now: datetime) -> int:
     window = _window(entry)
     tries = 0
     for candidate in candidates:
@@ -343,37 +324,30 @@ def _offer_first_match(tb: TimebookItem, entry: WaitlistEntryItem, candidates: l
     return 0
 
 
-def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, place: int, now: datetime) -> None:
+def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime) -> None:
     """The offer is the person's one hold in this timebook (it replaces a live one) and takes a free
     lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
     now_epoch = clock.epoch(now)
     person = repository.get_person(tb.id, entry.for_pid)
-    limit = limit_of(tb)
-    lanes = free_lanes(limit, repository.lanes_of(person), now_epoch)
-    if limit is not None and not lanes:
-        raise repository.ConditionFailed(["person"])
+    try:
+        lane = person.require_lane(limit_of(tb), now)
+    except Conflict:
+        raise repository.ConditionFailed(["person"]) from None
     expires = hold_expires_at(now, int(tb.waitlist_offer_minutes or DEFAULT_OFFER_MINUTES))
     hold_id = new_hold_id(
         slot.slot_id,
         place,
-        lane=lanes[0] if lanes else None,
-        minutes=slot_minutes(slot),
+        lane=lane,
+        minutes=slot.minutes,
         for_pid=entry.for_pid,
         offer=True,
     )
-    claim = {**Claim("hold", hold_id, entry.owner, clock.epoch(expires)).as_item(), "waitlist": entry.id}
-    offer = {
-        "hold_id": hold_id,
-        "slot_id": slot.slot_id,
-        "place": place,
-        "start": slot.start,
-        "end": slot.end,
-        "expires_at": clock.epoch(expires),
-    }
+    claim = Claim("hold", hold_id, entry.owner, clock.epoch(expires), waitlist=entry.id)
+    offer = Offer(hold_id, slot.slot_id, place, slot.start, slot.end, clock.epoch(expires))
     ref = parse_slot_id(slot.slot_id)
     assert ref is not None  # made by us
     free_old = None
-    old = live_hold(person.hold, person.hold_expires_at, now_epoch) if person is not None else None
+    old = person.live_hold(now)
     old_ref = parse_slot_id(old.slot_id) if old else None
     if old is not None and old_ref is not None:
         free_old = (old_ref, old.place, old.hold_id)
@@ -387,31 +361,31 @@ def _make_offer(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, plac
             offer,
             event,
             _stamp(now),
-            person=repository.person_seen(tb.id, entry.for_pid, person),
+            person=person,
             free_old=free_old,
-            lane=lanes[0] if lanes else None,
+            lane=lane,
         ),
         now_epoch,
     )
 
 
-def _offer_event(tb: TimebookItem, entry: WaitlistEntryItem, slot: SlotItem, expires: datetime) -> EventItem:
+def _offer_event(tb: Timebook, entry: Entry, slot: Slot, expires: datetime) -> Event:
     location = location_of(tb, slot.location_id)
     return waitlist_event(
         tb,
         entry,
         "offer",
         start=slot.start,
-        location_name=location.get("name", ""),
-        location_address=location.get("address", ""),
+        location_name=location.name,
+        location_address=location.address,
         expires_at=iso(expires),
     )
 
 
-def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extra: str) -> EventItem:
+def waitlist_event(tb: Timebook, entry: Entry, kind: str, **extra: str) -> Event:
     """An inbox event about a waitlist entry (its id stands where an appointment's would); the
     stream takes it to the relay, and TTL removes the item after EVENT_DAYS."""
-    return EventItem(
+    return Event(
         event_id=new_id("ev"),
         kind=kind,
         appointment_id=entry.id,
@@ -419,7 +393,7 @@ def waitlist_event(tb: TimebookItem, entry: WaitlistEntryItem, kind: str, **extr
         payload={
             "for_pid": entry.for_pid,
             "timebook_name": tb.name,
-            "health_contact_name": tb.health_contact_name,
+            "health_contact_name": tb.health_contact.name,
             "waitlist": "yes",
             **extra,
         },

@@ -22,6 +22,9 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+# «Avbestill time» up to this many hours before, unless the timebook says otherwise.
+DEFAULT_CANCEL_DEADLINE_HOURS = 24
+
 ACTIVE = frozenset({Status.REQUESTED, Status.BOOKED})
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.clock import OSLO
 from chalicelib.domain.capacity import Claim
+from chalicelib.domain.slots import SlotRef
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,28 @@ class SlotSummary:
     def from_item(cls, hhmm: str, item: Mapping[str, Any]) -> SlotSummary:
         holds = tuple(int(h) for h in item.get("h", []))
         return cls(hhmm, int(item["c"]), int(item["m"]), int(item.get("b", 0)), holds)
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """The summary of one timebook's slots at one location on one local date, as last counted
+    (`refreshed_at`, epoch milliseconds; 0: recount before use). `version` grows when slots are
+    added, so a recount made before that is not stored over them."""
+
+    timebook_id: str
+    location_id: str
+    date: str  # the local date, YYYY-MM-DD
+    entries: tuple[SlotSummary, ...]  # by local start
+    refreshed_at: int
+    version: int
+
+    @property
+    def day(self) -> date:
+        return date.fromisoformat(self.date)
+
+    def refs(self) -> list[SlotRef]:
+        """The slots it lists, by start."""
+        return [SlotRef(self.timebook_id, self.location_id, e.local_start(self.day), e.fold) for e in self.entries]
 
 
 def summarize(hhmm: str, capacity: int, minutes: int, claims: Mapping[int, Claim], now_epoch: int) -> SlotSummary:

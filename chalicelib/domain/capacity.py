@@ -6,7 +6,8 @@ holds at most one claim: a hold (expires) or an appointment (never expires while
     A place is free when it has no claim, or its claim has expired, and the slot is not closed.
 
 Free places of a slot are therefore counted without any cleanup having run: an expired hold is
-simply free. The storage module states the same rule as a DynamoDB condition
+simply free. `domain.model.Slot.free_places(now)` applies this to a slot as read, closed flag
+included, so no reader can leave one of them out. The storage module states the same rule as a DynamoDB condition
 (`storage.claims.place_is_free`) so the write that takes a place cannot overbook.
 """
 
@@ -30,26 +31,29 @@ class Claim:
     ref: str  # hold id or appointment id
     owner: str  # the person who took it (the token's sub)
     expires_at: int  # epoch seconds
+    waitlist: str = ""  # the waitlist entry a hold was offered to, if it is an offer
 
     def live(self, now_epoch: int) -> bool:
         return self.expires_at > now_epoch
 
     def as_item(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ref": self.ref, "owner": self.owner, "expires_at": self.expires_at}
+        item: dict[str, Any] = {"kind": self.kind, "ref": self.ref, "owner": self.owner, "expires_at": self.expires_at}
+        if self.waitlist:
+            item["waitlist"] = self.waitlist
+        return item
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Claim:
-        return cls(item["kind"], item["ref"], item["owner"], int(item["expires_at"]))
+        return cls(item["kind"], item["ref"], item["owner"], int(item["expires_at"]), str(item.get("waitlist") or ""))
 
 
 def place_is_free(claim: Claim | None, now_epoch: int) -> bool:
     return claim is None or not claim.live(now_epoch)
 
 
-def free_places(capacity: int, claims: Mapping[int, Claim], now_epoch: int, closed: bool = False) -> list[int]:
-    """A closed slot (staff closed it) has no free place, whatever its claims."""
-    if closed:
-        return []
+def free_places(capacity: int, claims: Mapping[int, Claim], now_epoch: int) -> list[int]:
+    """The free places among the first `capacity`; a slot's own count (closed or not) is
+    `domain.model.Slot.free_places`, the one every reader uses."""
     return [p for p in range(capacity) if place_is_free(claims.get(p), now_epoch)]
 
 

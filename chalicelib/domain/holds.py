@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from chalicelib.domain.capacity import Claim
+from chalicelib.domain.slots import begun
 
 DEFAULT_HOLD_MINUTES = 10
 NO_LANE = "x"
@@ -94,11 +95,6 @@ class Refusal(StrEnum):
 def is_live(expires_at: int, now_epoch: int) -> bool:
     """A hold lives until its expiry second (exclusive): the same comparison as the capacity rule's."""
     return expires_at > now_epoch
-
-
-def begun(slot_start: datetime, now: datetime) -> bool:
-    """A slot that has begun takes no booking, from a hold or not."""
-    return slot_start <= now
 
 
 def refusal(

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.errors import Conflict
+
 
 @dataclass(frozen=True)
 class Lane:
@@ -35,3 +37,18 @@ def free_lanes(limit: int | None, lanes: Mapping[int, Lane], now_epoch: int) -> 
     if limit is None:
         return []
     return [n for n in range(limit) if n not in lanes or not lanes[n].occupied(now_epoch)]
+
+
+def active_appointment_exists() -> Conflict:
+    return Conflict(
+        "There is already an active appointment in this timebook for this person.", code="active_appointment_exists"
+    )
+
+
+def require_lane(limit: int | None, lanes: Mapping[int, Lane], now_epoch: int) -> int | None:
+    """The lane a new hold or appointment takes (None: the timebook has no limit); 409 when the
+    person has none free. The one home of "refuse if no free lane"."""
+    free = free_lanes(limit, lanes, now_epoch)
+    if limit is not None and not free:
+        raise active_appointment_exists()
+    return free[0] if free else None

@@ -7,11 +7,17 @@ are ISO 8601 text with offset, as stored and as the API speaks them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.clock import epoch
+from chalicelib.domain import capacity, limits, slots
+from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form
+from chalicelib.domain.holds import HoldRef, live_hold
+from chalicelib.domain.limits import Lane
 from chalicelib.domain.waitlist import EntryStatus, Offer
 
 
@@ -73,6 +79,14 @@ class Timebook:
     form: Form
     locations: tuple[Location, ...] = ()
 
+    @property
+    def her_id(self) -> str:
+        """Whose staff administer it (their token's orgs)."""
+        return self.health_contact.her_id
+
+    def location(self, location_id: str) -> Location | None:
+        return next((place for place in self.locations if place.id == location_id), None)
+
 
 @dataclass(frozen=True)
 class TimebookRef:
@@ -83,6 +97,9 @@ class TimebookRef:
 
 @dataclass(frozen=True)
 class Slot:
+    """Ledig time: a start and end in one location with `capacity` places, each carrying at most
+    one claim (domain/capacity.py). Its rules live here so that no reader can leave one out."""
+
     slot_id: str
     timebook_id: str
     location_id: str
@@ -90,6 +107,58 @@ class Slot:
     end: str
     capacity: int
     closed: bool = False
+    claims: Mapping[int, Claim] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.fromisoformat(self.start)
+
+    @property
+    def ends_at(self) -> datetime:
+        return datetime.fromisoformat(self.end)
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    def begun(self, now: datetime) -> bool:
+        return slots.begun(self.starts_at, now)
+
+    @property
+    def offered_places(self) -> int:
+        """A slot staff closed (PATCH, or a closure) offers no place, whatever its capacity."""
+        return 0 if self.closed else self.capacity
+
+    def free_places(self, now: datetime) -> list[int]:
+        """The places a hold or booking may take now: within the capacity of an open slot, with
+        no live claim (an expired hold is free at once)."""
+        return capacity.free_places(self.offered_places, self.claims, epoch(now))
+
+    def taken_places(self, now: datetime) -> list[int]:
+        return capacity.taken_places(self.claims, epoch(now))
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person in one timebook as last read: their one live hold and their lanes (the
+    per-person limit). `exists` False: nothing stored yet. A write that changes the person is
+    conditioned on exactly this state (storage/claims.py `person_part`)."""
+
+    timebook_id: str
+    pid: str
+    exists: bool = False
+    hold: str | None = None
+    hold_expires_at: int | None = None
+    lanes: Mapping[int, Lane] = field(default_factory=dict, compare=False)
+
+    def require_lane(self, limit: int | None, now: datetime) -> int | None:
+        """The lane a new hold or appointment of theirs takes (None: no limit); 409
+        active_appointment_exists when every lane is taken."""
+        return limits.require_lane(limit, self.lanes, epoch(now))
+
+    def live_hold(self, now: datetime) -> HoldRef | None:
+        """Their current hold, if still live: a new hold replaces it and frees its place."""
+        return live_hold(self.hold, self.hold_expires_at, epoch(now))
 
 
 @dataclass(frozen=True)
@@ -130,6 +199,8 @@ class Appointment:
     reason: str | None
     created_at: str
     updated_at: str
+    lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
+    reminded_on: str | None = None  # the local date of the last reminder sent
 
 
 @dataclass(frozen=True)
@@ -164,3 +235,30 @@ class AuditRecord:
     action: str
     target: str
     detail: dict[str, Any] = field(default_factory=dict)
+    timebook_id: str = ""  # whose log it is in
+    at_utc: str = ""  # the same moment in UTC with milliseconds: the log's order across DST
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an Idempotency-Key's first request made (`result_id`), kept until `ttl` (epoch)."""
+
+    owner: str
+    scope: str
+    key: str
+    request_hash: str
+    result_id: str
+    ttl: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A note for someone's inbox that is not an appointment change (a waitlist offer, a closure
+    told to a waiting person); `appointment_id` names what it is about (a waitlist entry's id)."""
+
+    event_id: str
+    kind: str
+    appointment_id: str
+    created_at: str
+    payload: dict[str, str]
+    ttl: int  # epoch seconds: the stored event is removed after it

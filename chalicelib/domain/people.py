@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from chalicelib.domain.identity import InvalidIdentity, validate_pid
+from chalicelib.errors import Forbidden, InvalidInput
+
 Role = Literal["citizen", "staff"]
 
 
@@ -31,8 +34,29 @@ class Principal:
         """Whose appointments and inbox this citizen sees: their own and those they represent."""
         return [self.sub, *self.represents] if self.is_citizen else []
 
+    def require_acts_for(self, pid: str) -> None:
+        """The who-is-it-for rule: a citizen books, holds and waits for themselves and for those
+        they represent, nobody else (403 not_representative)."""
+        if not self.may_act_for(pid):
+            raise Forbidden("You may not act on behalf of this person.", code="not_representative")
+
     def name_of(self, pid: str) -> str:
         return self.name if pid == self.sub else self.represents.get(pid, "")
 
     def administers(self, her_id: str) -> bool:
         return self.is_staff and her_id in self.orgs
+
+
+def valid_for_pid(for_pid: str) -> str:
+    """A `for_pid` as sent, validated (400 naming the field `for_pid`)."""
+    try:
+        return validate_pid(for_pid)
+    except InvalidIdentity as error:
+        raise InvalidInput("Some fields are not valid.", fields=[("for_pid", str(error))]) from None
+
+
+def whom_for(principal: Principal, for_pid: str | None) -> str:
+    """Whom a hold, booking or waitlist entry is for: the caller, or someone they represent."""
+    pid = valid_for_pid(for_pid) if for_pid else principal.sub
+    principal.require_acts_for(pid)
+    return pid

@@ -38,6 +38,11 @@ class SlotTime:
         return self.start.date()
 
 
+def begun(slot_start: datetime, now: datetime) -> bool:
+    """A slot that has begun takes no hold and no booking, and is not shown as bookable."""
+    return slot_start <= now
+
+
 def _local(day: date, wall: time) -> datetime:
     """A local opening or closing time; an ambiguous autumn time means its first occurrence."""
     return datetime.combine(day, wall).replace(tzinfo=OSLO)

@@ -68,6 +68,41 @@ class Offer:
         return is_live(self.expires_at, now_epoch)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A waitlist entry as stored (its `status` as last written; `status_at` says what it is now)."""
+
+    id: str
+    timebook_id: str
+    location_id: str | None
+    window_from: str | None  # ISO with offset; slots starting in [from, to)
+    window_to: str | None
+    for_pid: str
+    owner: str  # who joined (the token's sub): the offer hold is theirs
+    status: str
+    version: int
+    offer: Offer | None
+    created_at: str  # UTC with milliseconds, as entries sort
+    updated_at: str
+
+    @property
+    def window(self) -> Window:
+        start = datetime.fromisoformat(self.window_from) if self.window_from else None
+        end = datetime.fromisoformat(self.window_to) if self.window_to else None
+        return Window(self.location_id, start, end)
+
+    def status_at(self, now: datetime) -> EntryStatus:
+        return effective_status(self.status, self.offer, self.window, now, int(now.timestamp()))
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The one entry a person has in a timebook's waitlist, and whether it is still live."""
+
+    entry_id: str
+    live: bool
+
+
 def effective_status(status: str, offer: Offer | None, window: Window, now: datetime, now_epoch: int) -> EntryStatus:
     """What an entry is now, before any sweep has written it: a lapsed offer or a passed window
     is expired at once (an expired hold never blocks anyone, decision 2)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import settings
+from chalicelib.domain.model import Appointment
 from chalicelib.fhir import codes
-from chalicelib.storage.models import AppointmentItem, plain
 
 # Our status → FHIR Appointment.status. A request waits for the health contact: `pending`.
 STATUS = {"requested": "pending", "booked": "booked", "rejected": "cancelled", "cancelled": "cancelled"}
@@ -46,32 +46,32 @@ def _cancelation_reason(status: str, reason: str | None) -> dict[str, Any] | Non
     return {"coding": [coding], "text": text}
 
 
-def appointment_resource(item: AppointmentItem) -> dict[str, Any]:
+def appointment_resource(item: Appointment) -> dict[str, Any]:
     """The R4 Appointment of one appointment as it is now; meta.versionId is its version."""
-    timebook, contact, location = plain(item.timebook), plain(item.health_contact), plain(item.location)
-    her_id, pid = contact.get("her_id", ""), item.for_pid
+    timebook, contact, location = item.timebook, item.health_contact, item.location
+    her_id, pid = contact.her_id, item.for_pid
     patient_status, contact_status = _participant_status(item.status, item.reason)
     organisation = {
         "type": "Organization",
         "identifier": {"system": codes.HER_ID, "value": her_id},
-        "display": contact.get("name", ""),
+        "display": contact.name,
     }
     resource: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": codes.fhir_id(item.id),
-        "meta": {"versionId": str(int(item.version)), "lastUpdated": codes.instant(item.updated_at)},
+        "meta": {"versionId": str(item.version), "lastUpdated": codes.instant(item.updated_at)},
         "identifier": [{"system": identifier_system(), "value": item.id, "assigner": organisation}],
         "status": STATUS[item.status],
-        "serviceCategory": [{"coding": [codes.timebook_type_coding(timebook.get("type", "annet"))]}],
-        "serviceType": codes.service_type(timebook.get("type", "annet")),
+        "serviceCategory": [{"coding": [codes.timebook_type_coding(timebook.type or "annet")]}],
+        "serviceType": codes.service_type(timebook.type or "annet"),
         "appointmentType": {
             "coding": [{"system": codes.V2_APPOINTMENT_TYPE, "code": "ROUTINE", "display": "Routine appointment"}],
-            "text": timebook.get("name", ""),
+            "text": timebook.name,
         },
-        "description": f"{timebook.get('name', '')}, {contact.get('name', '')}",
+        "description": f"{timebook.name}, {contact.name}",
         "start": codes.instant(item.start),
         "end": codes.instant(item.end),
-        "minutesDuration": int(item.duration_minutes),
+        "minutesDuration": item.duration_minutes,
         "created": codes.instant(item.created_at),
         "participant": [
             {
@@ -85,8 +85,8 @@ def appointment_resource(item: AppointmentItem) -> dict[str, Any]:
             },
             {
                 "actor": {
-                    "reference": f"Location/{codes.fhir_id(location.get('id', ''))}",
-                    "display": location.get("name", ""),
+                    "reference": f"Location/{codes.fhir_id(location.id)}",
+                    "display": location.name,
                 },
                 "required": "required",
                 "status": "accepted",

@@ -10,10 +10,13 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from chalicelib.fhir import codes
+
+if TYPE_CHECKING:
+    from chalicelib.domain.model import Location
 
 COUNTRY = "NO"
 _POSTAL = re.compile(r"^(?P<line>.*?)[,\s]+(?P<postal>\d{4})\s+(?P<city>\S.*)$")
@@ -34,7 +37,7 @@ def schedule_id(timebook_id: str, location_id: str) -> str:
     return codes.fhir_id(f"{timebook_id}.{location_id}")
 
 
-def location_resource(location: dict[str, str], phone: str | None, url: str | None) -> dict[str, Any]:
+def location_resource(location: Location, phone: str | None, url: str | None) -> dict[str, Any]:
     telecom = []
     if phone:
         telecom.append({"system": "phone", "value": phone})
@@ -42,13 +45,13 @@ def location_resource(location: dict[str, str], phone: str | None, url: str | No
         telecom.append({"system": "url", "value": url})
     resource: dict[str, Any] = {
         "resourceType": "Location",
-        "id": codes.fhir_id(location["id"]),
-        "name": location.get("name", ""),
+        "id": codes.fhir_id(location.id),
+        "name": location.name,
         "telecom": telecom,
-        "address": address(location.get("address", "")),
+        "address": address(location.address),
     }
-    if location.get("directions"):
-        resource["description"] = location["directions"]
+    if location.directions:
+        resource["description"] = location.directions
     return resource
 
 

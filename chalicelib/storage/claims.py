@@ -8,12 +8,12 @@ module writes it (repository, waitlist, staffwork).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.domain.limits import Lane
+from chalicelib.domain.model import Person
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import keys
 from chalicelib.storage.models import PersonItem, SlotItem
@@ -81,23 +81,9 @@ def lane_is_free(number: int, now_epoch: int) -> Condition:
     return lane_attr(number).does_not_exist() | (lane_attr(number)["ends_at"] <= now_epoch)
 
 
-@dataclass
-class PersonSeen:
-    """A person item as read: the write that changes it is conditioned on what was seen."""
-
-    timebook_id: str
-    pid: str
-    exists: bool
-    hold: str | None
-
-
-def person_seen(timebook_id: str, pid: str, person: PersonItem | None) -> PersonSeen:
-    return PersonSeen(timebook_id, pid, person is not None, person.hold if person is not None else None)
-
-
 def person_part(
     tx: Transaction,
-    seen: PersonSeen,
+    seen: Person,
     now_epoch: int,
     *,
     set_hold: tuple[str, int] | None = None,

@@ -3,29 +3,39 @@ item's attributes for the layers above, so the HTTP layer never sees PynamoDB.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.domain.availability import DaySummary, SlotSummary
+from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form, Question
+from chalicelib.domain.limits import Lane
 from chalicelib.domain.model import (
     Appointment,
     AuditRecord,
+    Event,
     HealthContact,
     HealthContactRef,
+    IdempotencyRecord,
     InboxMessage,
     Location,
+    Person,
     Resource,
     Slot,
     Timebook,
     TimebookRef,
     WaitlistEntry,
 )
-from chalicelib.domain.waitlist import EntryStatus, Offer
+from chalicelib.domain.waitlist import Entry, EntryStatus, Offer
+from chalicelib.storage import keys
 from chalicelib.storage.models import (
     AppointmentItem,
     AuditItem,
+    DaySummaryItem,
+    EventItem,
     HealthContactItem,
+    IdempotencyItem,
     InboxMessageItem,
+    PersonItem,
     SlotItem,
     TimebookItem,
     WaitlistEntryItem,
@@ -45,6 +55,55 @@ def health_contact(item: HealthContactItem) -> HealthContact:
         her_id=item.her_id,
         processes=tuple(item.processes or ()),
         phone=item.phone,
+    )
+
+
+def health_contact_item(contact: HealthContact, created_at: str) -> HealthContactItem:
+    return HealthContactItem(
+        id=contact.id,
+        organisation=contact.organisation,
+        service=contact.service,
+        her_id=contact.her_id,
+        processes=list(contact.processes),
+        phone=contact.phone,
+        created_at=created_at,
+    )
+
+
+def location_item(place: Location) -> dict[str, str]:
+    return {"id": place.id, "name": place.name, "address": place.address, "directions": place.directions}
+
+
+def form_item(form: Form) -> dict[str, Any]:
+    """The form as the timebook stores it (a form never changes once made)."""
+    return {
+        "title": form.title,
+        "questions": [
+            {"id": q.id, "text": q.text, "kind": q.kind, "required": q.required, "options": list(q.options)}
+            for q in form.questions
+        ],
+    }
+
+
+def timebook_item(timebook: Timebook, created_at: str) -> TimebookItem:
+    return TimebookItem(
+        id=timebook.id,
+        health_contact_id=timebook.health_contact.id,
+        health_contact_name=timebook.health_contact.name,
+        her_id=timebook.health_contact.her_id,
+        name=timebook.name,
+        type=timebook.type,
+        description=timebook.description,
+        resource={"name": timebook.resource.name, "description": timebook.resource.description},
+        requires_confirmation=timebook.requires_confirmation,
+        hold_minutes=timebook.hold_minutes,
+        cancel_deadline_hours=timebook.cancel_deadline_hours,
+        max_active_per_person=timebook.max_active_per_person,
+        slot_minutes=timebook.slot_minutes,
+        waitlist_offer_minutes=timebook.waitlist_offer_minutes,
+        form=form_item(timebook.form),
+        locations=[location_item(place) for place in timebook.locations],
+        created_at=created_at,
     )
 
 
@@ -105,22 +164,71 @@ def slot(item: SlotItem) -> Slot:
         end=item.end,
         capacity=int(item.capacity),
         closed=bool(item.closed),
+        claims=claims(item),
     )
 
 
-def answers(stored: Any, question_texts: Mapping[str, str]) -> tuple[Answer, ...]:
-    """Stored answers ({question_id, answer}, older ones with the question's text), each named."""
-    named = []
-    for raw in stored or []:
-        found = plain(raw)
-        question_id = str(found["question_id"])
-        text = found.get("question") or question_texts.get(question_id, question_id)
-        named.append(Answer(question_id=question_id, question=str(text), answer=str(found["answer"])))
-    return tuple(named)
+def day_summary(item: DaySummaryItem) -> DaySummary:
+    entries = tuple(SlotSummary.from_item(hhmm, entry) for hhmm, entry in sorted(plain(item.slots).items()))
+    return DaySummary(
+        item.timebook_id, item.location_id, item.date, entries, int(item.refreshed_at or 0), int(item.version or 0)
+    )
 
 
-def appointment(item: AppointmentItem, question_texts: Mapping[str, str] | None = None) -> Appointment:
-    """The appointment; its answers named from `question_texts` (its timebook's form)."""
+def claims(item: SlotItem) -> dict[int, Claim]:
+    return {int(place): Claim.from_item(claim) for place, claim in plain(item.places).items()}
+
+
+def person(timebook_id: str, pid: str, item: PersonItem | None) -> Person:
+    """The person as read; a missing item is a person with nothing stored yet."""
+    if item is None:
+        return Person(timebook_id, pid)
+    lanes = {int(n): Lane.from_item(lane) for n, lane in plain(item.lanes).items()}
+    expires = int(item.hold_expires_at) if item.hold_expires_at is not None else None
+    return Person(timebook_id, pid, True, item.hold, expires, lanes)
+
+
+def answers(stored: Any) -> tuple[Answer, ...]:
+    """Stored answers ({question_id, answer}, older ones with the question's text); `question` is
+    "" where it was stored without (the use cases name it from the timebook's form)."""
+    found = [plain(raw) for raw in stored or []]
+    return tuple(Answer(str(a["question_id"]), str(a.get("question") or ""), str(a["answer"])) for a in found)
+
+
+def appointment_item(appointment: Appointment) -> AppointmentItem:
+    """A new appointment as stored: its answers without the question's text (a form never changes,
+    and the item stays under 1 KB, one write unit a copy: docs/access-patterns.md)."""
+    return AppointmentItem(
+        id=appointment.id,
+        status=appointment.status,
+        version=appointment.version,
+        slot_id=appointment.slot_id,
+        place=appointment.place,
+        lane=appointment.lane,
+        timebook={"id": appointment.timebook.id, "name": appointment.timebook.name, "type": appointment.timebook.type},
+        health_contact={
+            "id": appointment.health_contact.id,
+            "name": appointment.health_contact.name,
+            "her_id": appointment.health_contact.her_id,
+        },
+        location=location_item(appointment.location),
+        start=appointment.start,
+        end=appointment.end,
+        duration_minutes=appointment.duration_minutes,
+        cancel_deadline_hours=appointment.cancel_deadline_hours,
+        for_pid=appointment.for_pid,
+        for_name=appointment.for_name,
+        booked_by=appointment.booked_by,
+        booked_by_name=appointment.booked_by_name,
+        answers=[{"question_id": a.question_id, "answer": a.answer} for a in appointment.answers],
+        phone=appointment.phone,
+        description=appointment.description,
+        created_at=appointment.created_at,
+        updated_at=appointment.updated_at,
+    )
+
+
+def appointment(item: AppointmentItem) -> Appointment:
     tb, contact = plain(item.timebook), plain(item.health_contact)
     return Appointment(
         id=item.id,
@@ -141,12 +249,14 @@ def appointment(item: AppointmentItem, question_texts: Mapping[str, str] | None 
         for_name=item.for_name or "",
         booked_by=item.booked_by,
         booked_by_name=item.booked_by_name or "",
-        answers=answers(item.answers, question_texts or {}),
+        answers=answers(item.answers),
         phone=item.phone,
         description=item.description or "",
         reason=item.reason,
         created_at=item.created_at,
         updated_at=item.updated_at,
+        lane=_int_or_none(item.lane),
+        reminded_on=item.reminded_on,
     )
 
 
@@ -168,18 +278,96 @@ def offer(item: WaitlistEntryItem) -> Offer | None:
     return Offer(raw["hold_id"], raw["slot_id"], int(raw["place"]), raw["start"], raw["end"], int(raw["expires_at"]))
 
 
-def waitlist_entry(item: WaitlistEntryItem, status: EntryStatus) -> WaitlistEntry:
-    """The entry with its effective status (booking/waitlist.py decides it as of now)."""
-    return WaitlistEntry(
+def offer_item(offer: Offer) -> dict[str, Any]:
+    return {
+        "hold_id": offer.hold_id,
+        "slot_id": offer.slot_id,
+        "place": offer.place,
+        "start": offer.start,
+        "end": offer.end,
+        "expires_at": offer.expires_at,
+    }
+
+
+def entry(item: WaitlistEntryItem) -> Entry:
+    return Entry(
         id=item.id,
         timebook_id=item.timebook_id,
         location_id=item.location_id,
         window_from=item.window_from,
         window_to=item.window_to,
-        status=status,
+        for_pid=item.for_pid,
+        owner=item.owner,
+        status=item.status,
+        version=int(item.version or 0),
         offer=offer(item),
         created_at=item.created_at,
+        updated_at=item.updated_at,
     )
+
+
+def entry_item(entry: Entry) -> WaitlistEntryItem:
+    return WaitlistEntryItem(
+        id=entry.id,
+        timebook_id=entry.timebook_id,
+        location_id=entry.location_id,
+        window_from=entry.window_from,
+        window_to=entry.window_to,
+        for_pid=entry.for_pid,
+        owner=entry.owner,
+        status=entry.status,
+        version=entry.version,
+        offer=offer_item(entry.offer) if entry.offer else None,
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+    )
+
+
+def waitlist_entry(entry: Entry, status: EntryStatus) -> WaitlistEntry:
+    """The entry with its effective status (booking/waitlist.py decides it as of now)."""
+    return WaitlistEntry(
+        id=entry.id,
+        timebook_id=entry.timebook_id,
+        location_id=entry.location_id,
+        window_from=entry.window_from,
+        window_to=entry.window_to,
+        status=status,
+        offer=entry.offer,
+        created_at=entry.created_at,
+    )
+
+
+def audit_item(record: AuditRecord) -> AuditItem:
+    """An audit record as stored; its sort key is the UTC time, so the log reads in order across DST."""
+    return AuditItem(
+        keys.audit_log(record.timebook_id),
+        keys.audit_sort(record.at_utc, record.id),
+        id=record.id,
+        at=record.at,
+        actor=record.actor,
+        action=record.action,
+        target=record.target,
+        detail=record.detail,
+    )
+
+
+def event_item(event: Event) -> EventItem:
+    item = EventItem(
+        event_id=event.event_id,
+        kind=event.kind,
+        appointment_id=event.appointment_id,
+        created_at=event.created_at,
+        payload=event.payload,
+        ttl=event.ttl,
+    )
+    item.pk, item.sk = keys.event(item.event_id)
+    item.event = {"k": item.kind}  # what the stream filter and the relay look for
+    return item
+
+
+def idempotency_item(record: IdempotencyRecord) -> IdempotencyItem:
+    pk, sk = keys.idempotency(record.owner, record.scope, record.key)
+    return IdempotencyItem(pk, sk, request_hash=record.request_hash, result_id=record.result_id, ttl=record.ttl)
 
 
 def audit_record(item: AuditItem) -> AuditRecord:

@@ -17,6 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import settings
+from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
 from chalicelib.domain.holds import DEFAULT_HOLD_MINUTES
 from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES
 
@@ -100,7 +101,7 @@ class TimebookItem(Model):
     resource = MapAttribute(default=dict)
     requires_confirmation = BooleanAttribute(default=True)
     hold_minutes = NumberAttribute(default=DEFAULT_HOLD_MINUTES)
-    cancel_deadline_hours = NumberAttribute(default=24)
+    cancel_deadline_hours = NumberAttribute(default=DEFAULT_CANCEL_DEADLINE_HOURS)
     max_active_per_person = NumberAttribute(null=True)
     slot_minutes = NumberAttribute(null=True)
     waitlist_offer_minutes = NumberAttribute(default=DEFAULT_OFFER_MINUTES)
@@ -172,7 +173,7 @@ class AppointmentItem(Model):
     start = UnicodeAttribute()
     end = UnicodeAttribute()
     duration_minutes = NumberAttribute()
-    cancel_deadline_hours = NumberAttribute(default=24)
+    cancel_deadline_hours = NumberAttribute(default=DEFAULT_CANCEL_DEADLINE_HOURS)
     for_pid = UnicodeAttribute()
     for_name = UnicodeAttribute(default="")
     booked_by = UnicodeAttribute()

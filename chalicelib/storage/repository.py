@@ -1,59 +1,127 @@
-"""Everything that reads or writes DynamoDB, and the guarded writes that keep the invariants.
+"""The seam between the use cases and DynamoDB: the use cases (chalicelib/booking/) reach storage
+only through this module and two more capability modules, `storage.waitlist` and
+`storage.staffwork`, and every name they call takes and returns domain objects
+(chalicelib/domain/: Slot, Person, Timebook, Appointment, ...), never a PynamoDB item.
 
-Nothing else in Timebok talks to DynamoDB. The writes that take a place in a slot state the
-capacity rule (domain/capacity.py) as their condition; the write that turns a hold into an
-appointment states the hold rule (domain/holds.py); both conditions are built in claims.py,
-the transactions in transactions.py, every key in keys.py. No read-then-write decides anything:
-reads only choose which place to try, and the conditional write decides.
+Capabilities, one module each (nothing else in Timebok talks to DynamoDB):
+- catalog.py: health contacts, timebooks and their locations
+- slots.py: slots, their day summaries (availability), creating slots, the lapsed-hold sweep
+- holds.py: the hold transaction (`take_hold`), giving a hold back, reading a person
+- appointments.py: the booking transaction (`book`), transitions (`change_appointment`), lists
+- inbox.py: inbox messages; idempotency.py: Idempotency-Key records
+- waitlist.py: entries, offers, the queue; staffwork.py: slot edits, closures, the audit log
+The guarded conditions are built in claims.py, the transactions in transactions.py, every key in
+keys.py, items <-> domain objects in mapping.py. No read-then-write decides anything: reads only
+choose which place to try, and the conditional write decides (ConditionFailed names what lost).
+
+A fake (an in-memory repository) replaces the names in `__all__` here and in `storage.waitlist`
+and `storage.staffwork` (the use cases look each up on the module when they call it, so
+`monkeypatch.setattr(module, name, fake)` for every listed name swaps all of storage).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
-
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
-from pynamodb.expressions.condition import Condition
-from pynamodb.transactions import TransactWrite
-
 from chalicelib import settings
-from chalicelib.clock import OSLO
-from chalicelib.domain.availability import SlotSummary, empty, summarize
-from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
-from chalicelib.domain.limits import Lane
-from chalicelib.domain.paging import PageRequest, Position
-from chalicelib.domain.slots import SlotRef
-from chalicelib.errors import Unavailable
-from chalicelib.storage import claims, keys
-from chalicelib.storage.claims import PersonSeen
-from chalicelib.storage.claims import person_seen as person_seen  # the use cases' name for it
-from chalicelib.storage.models import (
-    ALL_MODELS,
-    AppointmentItem,
-    AuditItem,
-    DaySummaryItem,
-    EventItem,
-    HealthContactItem,
-    HerIdItem,
-    IdempotencyItem,
-    InboxMessageItem,
-    PersonItem,
-    SlotItem,
-    TimebookItem,
-    plain,
-    region,
-    table_name,
+from chalicelib.storage import appointments as _appointments
+from chalicelib.storage.appointments import (
+    Booking,
+    Change,
+    Move,
+    appointments_of_people,
+    appointments_of_people_page,
+    appointments_of_timebook,
+    appointments_of_timebook_page,
+    book,
+    change_appointment,
+    get_appointment,
+    mark_reminded,
 )
-from chalicelib.storage.transactions import (
-    ConditionFailed,
-    Transaction,
-    connection,
-    get_item,
-    is_condition_failure,
+from chalicelib.storage.catalog import (
+    add_location,
+    create_health_contact,
+    create_timebook,
+    get_health_contact,
+    get_timebook,
+    list_health_contacts,
+    list_timebooks,
+    set_slot_minutes,
 )
+from chalicelib.storage.holds import (
+    HoldWrite,
+    forget_hold,
+    get_person,
+    read_slot_and_person,
+    release_place,
+    take_hold,
+)
+from chalicelib.storage.idempotency import (
+    get_idempotency,
+)
+from chalicelib.storage.inbox import (
+    add_inbox_message,
+    inbox_of,
+    inbox_page,
+)
+from chalicelib.storage.models import ALL_MODELS, region, table_name
+from chalicelib.storage.slots import (
+    create_slots,
+    get_slot,
+    get_slots,
+    invalidate_summary,
+    query_slots,
+    query_summaries,
+    refresh_summaries,
+    slots_between,
+    slots_of_day,
+    tidy_expired_holds,
+)
+from chalicelib.storage.transactions import ConditionFailed
+
+_prepare_appointment = _appointments.prepare_appointment  # tests index items they write by it
+
+__all__ = [
+    "Booking",
+    "Change",
+    "ConditionFailed",
+    "HoldWrite",
+    "Move",
+    "add_inbox_message",
+    "add_location",
+    "appointments_of_people",
+    "appointments_of_people_page",
+    "appointments_of_timebook",
+    "appointments_of_timebook_page",
+    "book",
+    "change_appointment",
+    "create_health_contact",
+    "create_slots",
+    "create_timebook",
+    "forget_hold",
+    "get_appointment",
+    "get_health_contact",
+    "get_idempotency",
+    "get_person",
+    "get_slot",
+    "get_slots",
+    "get_timebook",
+    "inbox_of",
+    "inbox_page",
+    "invalidate_summary",
+    "list_health_contacts",
+    "list_timebooks",
+    "mark_reminded",
+    "query_slots",
+    "query_summaries",
+    "read_slot_and_person",
+    "refresh_summaries",
+    "release_place",
+    "reset_connections",
+    "set_slot_minutes",
+    "slots_between",
+    "slots_of_day",
+    "take_hold",
+    "tidy_expired_holds",
+]
 
 
 def reset_connections() -> None:
@@ -66,722 +134,3 @@ def reset_connections() -> None:
 
 
 settings.on_reset(reset_connections)
-
-
-# ---- health contacts and timebooks ---------------------------------------------------------
-
-
-def create_health_contact(item: HealthContactItem) -> None:
-    """The HER-id guard and the health contact are written together: a HER-id is registered once."""
-    item.pk, item.sk = keys.health_contact(item.id)
-    item.gsi1pk, item.gsi1sk = keys.HEALTH_CONTACTS, keys.by_name(item.name, item.id)
-    guard_pk, guard_sk = keys.her_id(item.her_id)
-    guard = HerIdItem(guard_pk, guard_sk, health_contact_id=item.id)
-    tx = Transaction()
-    tx.save("her_id", guard, HerIdItem.pk.does_not_exist())
-    tx.save("health_contact", item, HealthContactItem.pk.does_not_exist())
-    tx.commit()  # throttling or a fault is raised as such (429/503), never as "taken"
-
-
-def list_health_contacts() -> list[HealthContactItem]:
-    return list(HealthContactItem.by_name.query(keys.HEALTH_CONTACTS))
-
-
-def get_health_contact(hc_id: str) -> HealthContactItem | None:
-    pk, sk = keys.health_contact(hc_id)
-    return get_item(HealthContactItem, pk, sk)
-
-
-def create_timebook(item: TimebookItem) -> None:
-    item.pk, item.sk = keys.timebook(item.id)
-    item.gsi1pk, item.gsi1sk = keys.timebooks_of(item.health_contact_id), keys.by_name(item.name, item.id)
-    item.save(condition=TimebookItem.pk.does_not_exist())
-
-
-def list_timebooks(hc_id: str) -> list[TimebookItem]:
-    return list(TimebookItem.by_health_contact.query(keys.timebooks_of(hc_id)))
-
-
-def get_timebook(timebook_id: str) -> TimebookItem | None:
-    pk, sk = keys.timebook(timebook_id)
-    return get_item(TimebookItem, pk, sk)
-
-
-def add_location(timebook: TimebookItem, location: dict[str, str]) -> None:
-    timebook.update(
-        actions=[TimebookItem.locations.set(TimebookItem.locations.append([location]))],
-        condition=TimebookItem.pk.exists(),
-    )
-
-
-def set_slot_minutes(timebook: TimebookItem, slot_minutes: int) -> None:
-    timebook.update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
-
-
-# ---- slots ----------------------------------------------------------------------------------
-
-
-def query_summaries(
-    timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
-) -> Iterator[DaySummaryItem]:
-    """Availability summaries of one timebook-month, by date then location; optionally of one
-    day or from a day on. One Query of one partition; its cost depends on how many slots the
-    month has, not on how many are taken."""
-    partition = keys.summary_partition(timebook_id, month)
-    condition = None
-    if day is not None:
-        condition = DaySummaryItem.sk.startswith(keys.summary_day_prefix(day))
-    elif from_day is not None:
-        condition = DaySummaryItem.sk >= keys.summary_sort(from_day.isoformat())
-    return DaySummaryItem.query(partition, condition)
-
-
-def summary_refs(summary: DaySummaryItem) -> list[SlotRef]:
-    """The slots a summary lists, by start."""
-    day = date.fromisoformat(summary.date)
-    return [
-        SlotRef(summary.timebook_id, summary.location_id, entry.local_start(day), entry.fold)
-        for entry in summary_entries(summary)
-    ]
-
-
-def summary_entries(summary: DaySummaryItem) -> list[SlotSummary]:
-    return [SlotSummary.from_item(hhmm, entry) for hhmm, entry in sorted(plain(summary.slots).items())]
-
-
-def refresh_summaries(summaries: Sequence[DaySummaryItem], now_epoch: int, now_ms: int) -> None:
-    """Recount the slots of these summaries (one BatchGetItem per 100 slots) and store the result
-    unless slots were added meanwhile (`version`); the summaries are updated in place either way."""
-    refs = [ref for summary in summaries for ref in summary_refs(summary)]
-    by_id = {slot.slot_id: slot for slot in get_slots(refs)}
-    for summary in summaries:
-        entries = {}
-        for old, ref in zip(summary_entries(summary), summary_refs(summary), strict=True):
-            slot = by_id.get(ref.slot_id)
-            if slot is None:  # listed before it was written (add_schedule writes slots first): none free
-                entries[old.hhmm] = SlotSummary(old.hhmm, old.capacity, old.minutes, old.capacity, ()).as_item()
-                continue
-            capacity = 0 if slot.closed else int(slot.capacity)  # a closed slot offers nothing
-            counted = summarize(old.hhmm, capacity, old.minutes, claims_of(slot), now_epoch)
-            entries[old.hhmm] = counted.as_item()
-        try:
-            summary.update(
-                actions=[DaySummaryItem.slots.set(entries), DaySummaryItem.refreshed_at.set(now_ms)],
-                condition=DaySummaryItem.version == int(summary.version or 0),
-            )
-        except UpdateError as error:
-            if not is_condition_failure(error):
-                raise
-            summary.slots, summary.refreshed_at = entries, now_ms  # ours is still a fresh count
-
-
-def invalidate_summary(timebook_id: str, day: date, location_id: str) -> None:
-    """Make the next reader recount a day (after a change that bypasses the places map, such as
-    a capacity edit or a closure)."""
-    pk, sk = keys.day_summary(timebook_id, day, location_id)
-    with contextlib.suppress(UpdateError):
-        DaySummaryItem(pk, sk).update(
-            actions=[DaySummaryItem.refreshed_at.set(0)], condition=DaySummaryItem.pk.exists()
-        )
-
-
-def get_slots(refs: Sequence[SlotRef], consistent: bool = False) -> list[SlotItem]:
-    """The slots named, in the order named (missing ones left out); BatchGetItem of 100 at a time."""
-    if not refs:
-        return []
-    wanted = {keys.slot(ref): ref.slot_id for ref in refs}
-    found: dict[str, SlotItem] = {}
-    for slot in SlotItem.batch_get(list(wanted), consistent_read=consistent):
-        if wanted.get((slot.pk, slot.sk)) == slot.slot_id:
-            found[slot.slot_id] = slot
-    return [found[ref.slot_id] for ref in refs if ref.slot_id in found]
-
-
-def slots_of_day(
-    timebook_id: str, day: date, location_id: str | None = None, consistent: bool = False
-) -> list[SlotItem]:
-    """Every slot of a timebook on one day (optionally of one location), by start then location:
-    the day's summaries name them, one BatchGetItem reads them."""
-    return slots_between(timebook_id, day, day, location_id, consistent)
-
-
-def slots_between(
-    timebook_id: str, from_day: date, to_day: date, location_id: str | None = None, consistent: bool = False
-) -> list[SlotItem]:
-    """Every slot of a timebook from one day to another (both included), by start then location."""
-    refs: list[SlotRef] = []
-    month = date(from_day.year, from_day.month, 1)
-    while month <= to_day:
-        for summary in query_summaries(timebook_id, f"{month:%Y-%m}", from_day=from_day):
-            if summary.date > to_day.isoformat():
-                break
-            if location_id is None or summary.location_id == location_id:
-                refs.extend(summary_refs(summary))
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return sorted(get_slots(refs, consistent), key=lambda s: (s.start, s.location_id))
-
-
-def query_slots(
-    timebook_id: str,
-    month: str,
-    *,
-    day: date | None = None,
-    from_day: date | None = None,
-) -> Iterator[SlotItem]:
-    """Slots of one timebook-month in start order; optionally of one day or from a day on."""
-    first = date.fromisoformat(f"{month}-01")
-    last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
-    if day is not None:
-        first = last = day
-    elif from_day is not None:
-        first = max(first, from_day)
-    return iter(slots_between(timebook_id, first, last) if first <= last else [])
-
-
-def get_slot(ref: SlotRef, consistent: bool = False) -> SlotItem | None:
-    pk, sk = keys.slot(ref)
-    slot = get_item(SlotItem, pk, sk, consistent)
-    if slot is not None and slot.slot_id != ref.slot_id:
-        return None
-    return slot
-
-
-def create_slots(slots: Sequence[SlotItem]) -> int:
-    """Create the slots that do not exist yet, then list them in their day summaries; returns
-    how many slots were made.
-
-    Existing slots are never overwritten (they carry claims): each put is conditional, in
-    transactions of 100 (one guarded put each if a concurrent post made some). Summaries are
-    written after the slots and only add entries that are missing, so posting the same window
-    again repairs a summary a crash left short and changes nothing else.
-    """
-    if not slots:
-        return 0
-    for slot in slots:
-        slot.pk, slot.sk = keys.slot_of_id(slot.slot_id)
-    created = 0
-    for start in range(0, len(slots), 100):
-        chunk = slots[start : start + 100]
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                for slot in chunk:
-                    tx.save(slot, condition=SlotItem.pk.does_not_exist())
-            created += len(chunk)
-        except TransactWriteError:
-            for slot in chunk:
-                try:
-                    slot.save(condition=SlotItem.pk.does_not_exist())
-                    created += 1
-                except PutError as error:
-                    if not is_condition_failure(error):
-                        raise
-    _list_in_summaries(slots)
-    return created
-
-
-def _list_in_summaries(slots: Sequence[SlotItem]) -> None:
-    by_day: dict[tuple[str, str, str], dict[str, SlotSummary]] = {}
-    for slot in slots:
-        start, end = datetime.fromisoformat(slot.start), datetime.fromisoformat(slot.end)
-        local = start.astimezone(OSLO)
-        minutes = round((end - start).total_seconds() / 60)  # real minutes (slots are stepped in UTC)
-        entry = empty(f"{local:%H%M}{'f' if local.fold else ''}", int(slot.capacity), minutes)
-        by_day.setdefault((slot.timebook_id, local.date().isoformat(), slot.location_id), {})[entry.hhmm] = entry
-    for (timebook_id, day, location_id), entries in by_day.items():
-        pk, sk = keys.day_summary(timebook_id, date.fromisoformat(day), location_id)
-        item = DaySummaryItem(pk, sk)
-        item.update(
-            actions=[
-                DaySummaryItem.slots.set(DaySummaryItem.slots | {}),
-                DaySummaryItem.timebook_id.set(timebook_id),
-                DaySummaryItem.location_id.set(location_id),
-                DaySummaryItem.date.set(day),
-                DaySummaryItem.version.add(1),
-            ]
-        )
-        names = sorted(entries)
-        for first in range(0, len(names), 50):  # stays well inside DynamoDB's expression limits
-            item.update(
-                actions=[
-                    DaySummaryItem.slots[name].set(DaySummaryItem.slots[name] | entries[name].as_item())
-                    for name in names[first : first + 50]
-                ]
-            )
-
-
-def claims_of(slot: SlotItem) -> dict[int, Claim]:
-    raw = plain(slot.places)
-    return {int(place): Claim.from_item(claim) for place, claim in raw.items()}
-
-
-# ---- people: one live hold, and the per-person limit -------------------------------------------
-
-
-def lanes_of(person: PersonItem | None) -> dict[int, Lane]:
-    if person is None:
-        return {}
-    return {int(n): Lane.from_item(lane) for n, lane in plain(person.lanes).items()}
-
-
-def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[SlotItem | None, PersonItem | None]:
-    """The slot and the person (in this slot's timebook) in one consistent BatchGetItem."""
-    slot_key, person_key = keys.slot(ref), keys.person(ref.timebook_id, pid)
-    wanted = [slot_key, person_key]
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for _ in range(3):
-        raw_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
-        answer = connection().dispatch(
-            "BatchGetItem", {"RequestItems": {table_name(): {"Keys": raw_keys, "ConsistentRead": True}}}
-        )
-        for item in answer.get("Responses", {}).get(table_name(), []):
-            found[(item["pk"]["S"], item["sk"]["S"])] = item
-        left = answer.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
-        wanted = [(k["pk"]["S"], k["sk"]["S"]) for k in left]
-        if not wanted:
-            break
-    if wanted:
-        raise Unavailable()
-    slot = SlotItem.from_raw_data(found[slot_key]) if slot_key in found else None
-    if slot is not None and slot.slot_id != ref.slot_id:
-        slot = None
-    person = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
-    return slot, person
-
-
-@dataclass
-class HoldWrite:
-    """Everything the hold transaction writes (see `take_hold`)."""
-
-    slot: SlotRef
-    place: int
-    claim: Claim
-    person: PersonSeen
-    free_old: tuple[SlotRef, int, str] | None = None  # the replaced live hold: slot, place, id
-    lane: int | None = None  # a lane the person must still have free (the per-person limit)
-    idempotency: IdempotencyItem | None = None
-
-
-def take_hold(write: HoldWrite, now_epoch: int) -> None:
-    """One transaction: take a free place by the capacity rule, free the person's previous live
-    hold, and make the new one their hold, if their hold is still the one read and a lane is
-    free. Raises ConditionFailed naming what lost: place, old, person, idempotency, conflict."""
-    tx = Transaction()
-    # No sweep index entry (gsi2 `SWEEP#n`) for a citizen's hold: an expired hold is free by the
-    # capacity rule and the next claim of its place overwrites it, and the places map is bounded
-    # by the capacity, so tidying it bought nothing but 1 WCU on the hold and 1 on the booking.
-    # Waitlist offers still carry it (storage/waitlist.py): the sweep moves lapsed offers on.
-    actions = [claims.place_attr(write.place).set(write.claim.as_item())]
-    condition = claims.place_is_free(write.place, now_epoch)
-    if write.free_old is not None:
-        old_ref, old_place, old_id = write.free_old
-        if old_ref.slot_id == write.slot.slot_id and old_place == write.place:
-            condition = SlotItem.pk.exists() & claims.claim_is(old_place, old_id)  # the same place, held anew
-        elif old_ref.slot_id == write.slot.slot_id:
-            # The same item cannot be two parts of one transaction: one update does both.
-            actions.append(claims.place_attr(old_place).remove())
-            condition &= claims.claim_is(old_place, old_id)
-        else:
-            tx.update(
-                "old",
-                claims.slot_key_item(old_ref),
-                [claims.place_attr(old_place).remove()],
-                claims.claim_is(old_place, old_id),
-            )
-    tx.update("place", claims.slot_key_item(write.slot), actions, condition)
-    claims.person_part(
-        tx, write.person, now_epoch, set_hold=(write.claim.ref, write.claim.expires_at), lane_free=write.lane
-    )
-    if write.idempotency is not None:
-        tx.save("idempotency", write.idempotency, _key_unused(now_epoch))
-    tx.commit()
-
-
-def release_place(ref: SlotRef, place: int, claim_ref: str, owner: str | None = None) -> None:
-    """Free a place, but only if it still carries this claim (and, for holds, this owner)."""
-    condition = claims.claim_is(place, claim_ref)
-    if owner is not None:
-        condition &= claims.place_attr(place)["owner"] == owner
-    try:
-        claims.slot_key_item(ref).update(actions=[claims.place_attr(place).remove()], condition=condition)
-    except UpdateError as error:
-        if is_condition_failure(error):
-            raise ConditionFailed(["place"]) from error
-        raise
-
-
-def forget_hold(timebook_id: str, pid: str, hold_id: str) -> None:
-    """After a release: the person's pointer to that hold goes too (best effort; a stale pointer
-    only costs the next hold one retry)."""
-    try:
-        claims.person_key_item(timebook_id, pid).update(
-            actions=claims.forget_hold_actions(),
-            condition=PersonItem.hold == hold_id,
-        )
-    except UpdateError as error:
-        if not is_condition_failure(error):
-            raise
-
-
-def get_person(timebook_id: str, pid: str) -> PersonItem | None:
-    pk, sk = keys.person(timebook_id, pid)
-    return get_item(PersonItem, pk, sk, consistent=True)
-
-
-@dataclass
-class Booking:
-    """Everything the booking transaction writes (see `book`)."""
-
-    appointment: AppointmentItem
-    slot: SlotRef
-    place: int
-    owner: str
-    hold_id: str | None
-    event: dict[str, str]  # the appointment's event (booking/events.change_event), on the item
-    person: PersonSeen
-    lane: int | None = None
-    idempotency: IdempotencyItem | None = None
-
-
-def _prepare_appointment(item: AppointmentItem) -> None:
-    item.pk, item.sk = keys.appointment(item.id)
-    item.gsi1pk = keys.appointments_of_person(item.for_pid)
-    item.gsi1sk = keys.appointment_sort(item.start, item.id)
-    item.gsi2pk = keys.appointments_of_timebook(plain(item.timebook)["id"], keys.appointment_shard(item.id))
-    item.gsi2sk = keys.appointment_sort(item.start, item.id)
-
-
-def prepare_event(item: EventItem) -> EventItem:
-    """A note that is not an appointment change: its key, and its `event` mark (what the stream
-    filter and the relay look for)."""
-    item.pk, item.sk = keys.event(item.event_id)
-    item.event = {"k": item.kind}
-    return item
-
-
-def book(booking: Booking, now_epoch: int, ends_epoch: int) -> None:
-    """The one guarded write that makes an appointment: place, person, appointment (carrying its
-    event, which the table's stream takes to the relay), key.
-
-    From a hold: the place must still carry this caller's live hold, and the person's hold must
-    be that hold (it is cleared). Straight from a slot: the place must be free by the capacity
-    rule. With a per-person limit the lane must be free by domain/limits.py. Nothing is read
-    first: the conditions decide. Raises ConditionFailed naming what lost.
-    """
-    appointment = booking.appointment
-    _prepare_appointment(appointment)
-    appointment.event = booking.event
-    claim = Claim("appointment", appointment.id, booking.owner, NEVER_EXPIRES)
-    if booking.hold_id:
-        condition = claims.hold_is_usable(booking.place, booking.hold_id, booking.owner, now_epoch)
-    else:
-        condition = claims.place_is_free(booking.place, now_epoch)
-    tx = Transaction()
-    tx.update(
-        "place", claims.slot_key_item(booking.slot), [claims.place_attr(booking.place).set(claim.as_item())], condition
-    )
-    tx.save("appointment", appointment, AppointmentItem.pk.does_not_exist())
-    lane = (booking.lane, Lane(appointment.id, ends_epoch)) if booking.lane is not None else None
-    if booking.hold_id or lane:
-        claims.person_part(tx, booking.person, now_epoch, clear_hold=bool(booking.hold_id), lane=lane)
-    if booking.idempotency is not None:
-        tx.save("idempotency", booking.idempotency, _key_unused(now_epoch))
-    tx.commit()
-
-
-@dataclass
-class Change:
-    """One appointment transition, written at once with the places it frees or takes.
-
-    The appointment's condition is its current state and version, so of two concurrent
-    transitions (two staff confirming, a cancel racing a confirm) exactly one is written.
-    """
-
-    appointment: AppointmentItem
-    expected_status: Sequence[str]
-    expected_version: int
-    status: str  # the new state
-    updated_at: str
-    event: dict[str, str]  # the change's event (booking/events.change_event), written on the item
-    free: tuple[SlotRef, int] | None = None  # the place the appointment gives back
-    take: tuple[SlotRef, int, Claim] | None = None  # the place it moves to (reschedule)
-    free_lane: bool = False  # it stops being active (cancel, reject): its lane is freed
-    lane_ends_at: int | None = None  # it moves (reschedule): its lane now lasts until the new end
-    audit: AuditItem | None = None  # a staff action's audit record, written with it
-    reason: str | None = None  # why (a rejection, a staff cancel), for the citizen to read
-    move: Move | None = None  # where it moves to (reschedule)
-
-
-@dataclass(frozen=True)
-class Move:
-    """A rescheduled appointment's new slot, place and times (its index keys move with it)."""
-
-    slot_id: str
-    place: int
-    start: str
-    end: str
-    minutes: int
-    location: dict[str, Any]
-
-
-def _change_actions(change: Change) -> list[Any]:
-    """The appointment's update: its new state, and where it moves to; the version goes up by one."""
-    actions = [
-        AppointmentItem.status.set(change.status),
-        AppointmentItem.updated_at.set(change.updated_at),
-        AppointmentItem.version.set(change.expected_version + 1),
-        AppointmentItem.event.set(change.event),
-    ]
-    if change.reason:
-        actions.append(AppointmentItem.reason.set(change.reason))
-    move = change.move
-    if move is not None:
-        sort = keys.appointment_sort(move.start, change.appointment.id)
-        actions += [
-            AppointmentItem.slot_id.set(move.slot_id),
-            AppointmentItem.place.set(move.place),
-            AppointmentItem.start.set(move.start),
-            AppointmentItem.end.set(move.end),
-            AppointmentItem.duration_minutes.set(move.minutes),
-            AppointmentItem.location.set(move.location),
-            AppointmentItem.gsi1sk.set(sort),
-            AppointmentItem.gsi2sk.set(sort),
-        ]
-    return actions
-
-
-def change_appointment(change: Change, now_epoch: int) -> None:
-    item = change.appointment
-    tx = Transaction()
-    tx.update(
-        "appointment",
-        AppointmentItem(item.pk, item.sk),
-        _change_actions(change),
-        AppointmentItem.status.is_in(*change.expected_status) & (AppointmentItem.version == change.expected_version),
-    )
-    if change.free is not None:
-        ref, place = change.free
-        tx.update(
-            "free", claims.slot_key_item(ref), [claims.place_attr(place).remove()], claims.claim_is(place, item.id)
-        )
-    lane = int(item.lane) if item.lane is not None else None
-    if lane is not None and (change.free_lane or change.lane_ends_at is not None):
-        person = claims.person_key_item(plain(item.timebook)["id"], item.for_pid)
-        still_counts = claims.lane_attr(lane)["ref"] == item.id
-        if change.free_lane:
-            tx.update("lane", person, [claims.lane_attr(lane).remove()], still_counts)
-        else:
-            tx.update("lane", person, [claims.lane_attr(lane)["ends_at"].set(change.lane_ends_at)], still_counts)
-    if change.take is not None:
-        ref, place, claim = change.take
-        tx.update(
-            "take",
-            claims.slot_key_item(ref),
-            [claims.place_attr(place).set(claim.as_item())],
-            claims.place_is_free(place, now_epoch),
-        )
-    if change.audit is not None:
-        tx.save("audit", change.audit)
-    tx.commit()
-
-
-def get_idempotency(owner: str, scope: str, key: str) -> IdempotencyItem | None:
-    pk, sk = keys.idempotency(owner, scope, key)
-    return get_item(IdempotencyItem, pk, sk, consistent=True)
-
-
-def new_idempotency(owner: str, scope: str, key: str, request_hash: str, result_id: str, ttl: int) -> IdempotencyItem:
-    pk, sk = keys.idempotency(owner, scope, key)
-    return IdempotencyItem(pk, sk, request_hash=request_hash, result_id=result_id, ttl=ttl)
-
-
-def _key_unused(now_epoch: int) -> Condition:
-    """An Idempotency-Key is free if never used, or used more than 24 h ago (TTL deletes late)."""
-    return IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.ttl <= now_epoch)
-
-
-# ---- appointments ---------------------------------------------------------------------------
-
-
-def get_appointment(appointment_id: str, consistent: bool = False) -> AppointmentItem | None:
-    pk, sk = keys.appointment(appointment_id)
-    return get_item(AppointmentItem, pk, sk, consistent)
-
-
-def appointments_of_people(pids: Iterable[str]) -> list[AppointmentItem]:
-    found: dict[str, AppointmentItem] = {}
-    for pid in dict.fromkeys(pids):
-        for item in AppointmentItem.by_person.query(keys.appointments_of_person(pid)):
-            found[item.id] = item
-    return sorted(found.values(), key=lambda a: (a.start, a.id))
-
-
-def _page(query: Any) -> tuple[list[Any], dict[str, Any] | None]:
-    found = list(query)
-    return found, query.last_evaluated_key
-
-
-def appointments_of_people_page(
-    pids: Sequence[str], page: PageRequest
-) -> tuple[list[AppointmentItem], Position | None]:
-    """One page of the appointments of several people, person by person, each by start."""
-    found: list[AppointmentItem] = []
-    person, after = page.start.person, page.start.after
-    while person < len(pids) and len(found) < page.limit:
-        pid = pids[person]
-        start_key = None
-        if after:
-            (appointment_id, sort) = after[:2]
-            pk, sk = keys.appointment(appointment_id)
-            start_key = {
-                "pk": {"S": pk},
-                "sk": {"S": sk},
-                "gsi1pk": {"S": keys.appointments_of_person(pid)},
-                "gsi1sk": {"S": sort},
-            }
-        query = AppointmentItem.by_person.query(
-            keys.appointments_of_person(pid), limit=page.limit - len(found), last_evaluated_key=start_key
-        )
-        items, last = _page(query)
-        found.extend(items)
-        if last is not None and items:
-            return found, Position(person, (items[-1].id, items[-1].gsi1sk))
-        person, after = person + 1, ()
-    return found, (Position(person, ()) if person < len(pids) else None)
-
-
-def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessageItem], Position | None]:
-    """One page of the inbox of several people, person by person, newest first."""
-    found: list[InboxMessageItem] = []
-    person, after = page.start.person, page.start.after
-    while person < len(pids) and len(found) < page.limit:
-        pk = keys.inbox(pids[person])
-        start_key = {"pk": {"S": pk}, "sk": {"S": after[0]}} if after else None
-        query = InboxMessageItem.query(
-            pk, scan_index_forward=False, limit=page.limit - len(found), last_evaluated_key=start_key
-        )
-        items, last = _page(query)
-        found.extend(items)
-        if last is not None and items:
-            return found, Position(person, (items[-1].sk,))
-        person, after = person + 1, ()
-    return found, (Position(person, ()) if person < len(pids) else None)
-
-
-def _timebook_appointments(
-    timebook_id: str, day: date | None, status: str | None, after: str | None, limit: int | None
-) -> tuple[list[AppointmentItem], str | None]:
-    """A timebook's appointments by start, merged from its gsi2 shards (keys.APPOINTMENT_SHARDS).
-
-    Each shard is read from just after `after` (the last sort key given) up to `limit` matching
-    items. A shard that stopped short gave `limit` items, so the first `limit` of the merge are
-    certainly the first overall; the page ends there. Returns the items and where the next page
-    starts (None: the end)."""
-    low = after + "\x01" if after else None  # sort keys are printable: nothing lies in between
-    if day is not None:
-        low = max(low or "", day.isoformat())
-    high = f"{day.isoformat()}~" if day is not None else None  # "~" sorts after any time of the day
-    if low is not None and high is not None:
-        condition = AppointmentItem.gsi2sk.between(low, high)
-    elif low is not None:
-        condition = AppointmentItem.gsi2sk >= low
-    else:
-        condition = None
-    status_filter = (AppointmentItem.status == status) if status else None
-    found: list[AppointmentItem] = []
-    more = False
-    for partition in keys.appointments_of_timebook_all(timebook_id):
-        query = AppointmentItem.by_timebook.query(partition, condition, filter_condition=status_filter, limit=limit)
-        found.extend(query)
-        more = more or query.last_evaluated_key is not None
-    found.sort(key=lambda a: a.gsi2sk)
-    if limit is not None and (more or len(found) > limit):
-        found = found[:limit]
-        return found, found[-1].gsi2sk
-    return found, None
-
-
-def appointments_of_timebook_page(
-    timebook_id: str, page: PageRequest, *, day: date | None = None, status: str | None = None
-) -> tuple[list[AppointmentItem], Position | None]:
-    after = page.start.after[-1] if page.start.after else None
-    items, next_after = _timebook_appointments(timebook_id, day, status, after, page.limit)
-    return items, (Position(0, (next_after,)) if next_after is not None else None)
-
-
-def appointments_of_timebook(
-    timebook_id: str, *, day: date | None = None, status: str | None = None
-) -> list[AppointmentItem]:
-    return _timebook_appointments(timebook_id, day, status, None, None)[0]
-
-
-# ---- inbox -------------------------------------------------------------------------------
-
-
-def add_inbox_message(item: InboxMessageItem, pid: str) -> bool:
-    """Write an inbox message once: False if this event's message is already there."""
-    item.pk = keys.inbox(pid)
-    item.sk = keys.inbox_sort(item.created_at, item.id)
-    try:
-        item.save(condition=InboxMessageItem.pk.does_not_exist())
-    except PutError as error:
-        if is_condition_failure(error):
-            return False
-        raise
-    return True
-
-
-def inbox_of(pids: Iterable[str]) -> list[InboxMessageItem]:
-    found: list[InboxMessageItem] = []
-    for pid in dict.fromkeys(pids):
-        found.extend(InboxMessageItem.query(keys.inbox(pid), scan_index_forward=False))
-    return sorted(found, key=lambda m: (m.created_at, m.id), reverse=True)
-
-
-# ---- housekeeping ----------------------------------------------------------------------------
-
-
-def slots_with_expired_holds(now_epoch: int) -> Iterator[SlotItem]:
-    """Slots whose latest hold has expired (the sweep index is sparse: only slots with holds)."""
-    for shard in range(keys.HOLD_SWEEP_SHARDS):
-        yield from SlotItem.holds_to_sweep.query(
-            keys.holds_to_sweep(shard), SlotItem.gsi2sk <= keys.sweep_sort(now_epoch)
-        )
-
-
-def tidy_slot(slot: SlotItem, now_epoch: int) -> int:
-    """Remove a slot's expired holds; returns how many. Correctness never depends on this:
-    an expired hold already counts as free. Skips the slot if it changed since it was read."""
-    held = claims_of(slot)
-    expired = {p: c for p, c in held.items() if c.kind == "hold" and not c.live(now_epoch)}
-    live_holds = [c for c in held.values() if c.kind == "hold" and c.live(now_epoch)]
-    actions: list[Any] = [claims.place_attr(p).remove() for p in expired]
-    if live_holds:
-        actions.append(SlotItem.gsi2sk.set(keys.sweep_sort(max(c.expires_at for c in live_holds))))
-    else:
-        actions += [SlotItem.gsi2pk.remove(), SlotItem.gsi2sk.remove()]
-    condition = SlotItem.gsi2sk == slot.gsi2sk
-    for place, claim in expired.items():
-        condition &= claims.claim_is(place, claim.ref)
-    try:
-        SlotItem(slot.pk, slot.sk).update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if is_condition_failure(error):
-            return 0
-        raise
-    return len(expired)
-
-
-def mark_reminded(item: AppointmentItem, day: str, event: dict[str, str]) -> bool:
-    """Write the reminder event on the appointment once per appointment and day, even if the
-    schedule runs twice: one conditional UpdateItem (the stream takes the event to the relay)."""
-    try:
-        AppointmentItem(item.pk, item.sk).update(
-            actions=[AppointmentItem.reminded_on.set(day), AppointmentItem.event.set(event)],
-            condition=(AppointmentItem.status == "booked")
-            & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
-        )
-    except UpdateError as error:
-        if is_condition_failure(error):
-            return False
-        raise
-    return True

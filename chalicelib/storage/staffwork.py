@@ -8,16 +8,30 @@ rule of domain/capacity.py), so no claim is ever left outside a slot's places.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.closures import Closure
+from chalicelib.domain.model import AuditRecord
 from chalicelib.domain.slots import SlotRef
-from chalicelib.storage import keys
+from chalicelib.storage import keys, mapping
 from chalicelib.storage.claims import place_attr, place_unclaimed, slot_is_open, slot_key_item
-from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem
-from chalicelib.storage.repository import invalidate_summary
+from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem, plain
+from chalicelib.storage.slots import invalidate_summary
 from chalicelib.storage.transactions import Transaction, is_condition_failure
+
+# The names a fake replaces (storage/repository.py says how).
+__all__ = [
+    "add_audit",
+    "audit_log",
+    "change_slot",
+    "close_slot",
+    "finish_closure",
+    "start_closure",
+    "unfinished_closures",
+]
 
 
 def change_slot(
@@ -25,7 +39,7 @@ def change_slot(
     expected_capacity: int,
     capacity: int | None,
     closed: bool | None,
-    audit: AuditItem,
+    audit: AuditRecord,
     now_epoch: int,
 ) -> None:
     """Set a slot's capacity and/or closed flag, with its audit record, at once.
@@ -44,8 +58,9 @@ def change_slot(
         actions.append(SlotItem.closed.set(closed))
     tx = Transaction()
     tx.update("slot", slot_key_item(ref), actions, condition)
-    tx.save("audit", audit)
+    tx.save("audit", mapping.audit_item(audit))
     tx.commit()
+    invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
 
 
 def close_slot(ref: SlotRef) -> bool:
@@ -64,7 +79,7 @@ def close_slot(ref: SlotRef) -> bool:
 # ---- closures: a record per closure, so an unfinished one is found and finished ------------------
 
 
-def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], audit: AuditItem) -> None:
+def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], audit: AuditRecord) -> None:
     """Record a closure (with its audit record) before it changes anything; a repeat of the same
     closure records it again as unfinished, so whatever it still has to do is finished too."""
     pk, sk = keys.closure(timebook_id, closure_id)
@@ -78,7 +93,7 @@ def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], aud
     )
     tx = Transaction()
     tx.save("closure", record)
-    tx.save("audit", audit)
+    tx.save("audit", mapping.audit_item(audit))
     tx.commit()
 
 
@@ -94,35 +109,30 @@ def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) ->
     )
 
 
-def unfinished_closures(limit: int = 20) -> list[MarkerItem]:
-    return list(MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit))
+def unfinished_closures(limit: int = 20) -> list[Closure]:
+    """Closures a request left unfinished (or died in), as recorded, with what they did so far."""
+    return [_closure(record) for record in MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit)]
 
 
-def closure_of(record: MarkerItem) -> tuple[str, str]:
-    """The timebook and closure an unfinished closure's record is of."""
-    return keys.closure_of_unfinished(record.gsi2sk)
+def _closure(record: MarkerItem) -> Closure:
+    timebook_id, closure_id = keys.closure_of_unfinished(record.gsi2sk)
+    detail = plain(record.detail)
+    return Closure(
+        timebook_id,
+        closure_id,
+        detail.get("location_id") or None,
+        datetime.fromisoformat(detail["from"]),
+        datetime.fromisoformat(detail["to"]),
+        detail["reason"],
+        {k: int(v) for k, v in plain(detail.get("totals") or {}).items()},
+    )
 
 
 # ---- audit -------------------------------------------------------------------------------------
 
 
-def audit_record(
-    timebook_id: str, record_id: str, at_utc: str, at: str, actor: str, action: str, target: str, detail: dict
-) -> AuditItem:
-    """An audit record; its sort key is the UTC time, so the log reads in order across DST."""
-    return AuditItem(
-        keys.audit_log(timebook_id),
-        keys.audit_sort(at_utc, record_id),
-        id=record_id,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        detail=detail,
-    )
-
-
-def add_audit(item: AuditItem) -> None:
+def add_audit(record: AuditRecord) -> None:
+    item = mapping.audit_item(record)
     try:
         item.save(condition=AuditItem.pk.does_not_exist())
     except PutError as error:
@@ -130,7 +140,7 @@ def add_audit(item: AuditItem) -> None:
             raise
 
 
-def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[AuditItem], str | None]:
+def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[AuditRecord], str | None]:
     """Newest first, a page at a time: (records, the sort key to continue before, or None)."""
     condition = AuditItem.sk < before if before else None
     found: Iterator[AuditItem] = AuditItem.query(
@@ -139,4 +149,4 @@ def audit_log(timebook_id: str, limit: int, before: str | None) -> tuple[list[Au
     page = list(found)
     more = len(page) > limit
     page = page[:limit]
-    return page, (page[-1].sk if more and page else None)
+    return [mapping.audit_record(item) for item in page], (page[-1].sk if more and page else None)

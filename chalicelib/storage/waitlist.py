@@ -11,11 +11,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from chalicelib.domain.capacity import Claim
+from chalicelib.domain.model import Event, Person
 from chalicelib.domain.slots import SlotRef
-from chalicelib.storage import keys
-from chalicelib.storage.claims import PersonSeen, claim_is, person_part, place_attr, place_is_free, slot_key_item
+from chalicelib.domain.waitlist import Entry, Guard, Offer
+from chalicelib.storage import keys, mapping
+from chalicelib.storage.claims import claim_is, person_part, place_attr, place_is_free, slot_key_item
 from chalicelib.storage.models import (
     EventItem,
     MarkerItem,
@@ -24,8 +26,22 @@ from chalicelib.storage.models import (
     WaitlistGuardItem,
     WaitlistsItem,
 )
-from chalicelib.storage.repository import prepare_event
 from chalicelib.storage.transactions import ConditionFailed, Transaction, get_item
+
+# The names a fake replaces (storage/repository.py says how).
+__all__ = [
+    "NewOffer",
+    "end",
+    "entries_of_people",
+    "get_entry",
+    "get_guard",
+    "join",
+    "offer",
+    "queue",
+    "take_back_offer",
+    "tell_once",
+    "timebooks_with_waitlists",
+]
 
 
 def prepare_entry(entry: WaitlistEntryItem) -> WaitlistEntryItem:
@@ -42,10 +58,10 @@ def _guard(timebook_id: str, pid: str) -> WaitlistGuardItem:
     return WaitlistGuardItem(pk, sk)
 
 
-def join(entry: WaitlistEntryItem) -> None:
+def join(new: Entry) -> None:
     """Write a new entry, if the person has no live entry in this timebook (else ConditionFailed
     naming "guard"). The timebook is registered for the every-minute sweep in the same step."""
-    prepare_entry(entry)
+    entry = prepare_entry(mapping.entry_item(new))
     guard = _guard(entry.timebook_id, entry.for_pid)
     guard.entry_id, guard.live = entry.id, True
     registry_pk, registry_sk = keys.waitlists(entry.timebook_id)
@@ -59,26 +75,30 @@ def join(entry: WaitlistEntryItem) -> None:
     tx.commit()
 
 
-def get_guard(timebook_id: str, pid: str) -> WaitlistGuardItem | None:
+def get_guard(timebook_id: str, pid: str) -> Guard | None:
     pk, sk = keys.waitlist_guard(timebook_id, pid)
-    return get_item(WaitlistGuardItem, pk, sk, consistent=True)
+    item = get_item(WaitlistGuardItem, pk, sk, consistent=True)
+    return Guard(item.entry_id, bool(item.live)) if item is not None else None
 
 
-def get_entry(entry_id: str, consistent: bool = False) -> WaitlistEntryItem | None:
+def get_entry(entry_id: str, consistent: bool = False) -> Entry | None:
     pk, sk = keys.waitlist_entry(entry_id)
-    return get_item(WaitlistEntryItem, pk, sk, consistent)
+    item = get_item(WaitlistEntryItem, pk, sk, consistent)
+    return mapping.entry(item) if item is not None else None
 
 
-def queue(timebook_id: str, limit: int = 100) -> list[WaitlistEntryItem]:
+def queue(timebook_id: str, limit: int = 100) -> list[Entry]:
     """Live entries of a timebook, first come first (an index read: the writes' conditions decide)."""
-    return list(WaitlistEntryItem.queue.query(keys.waitlist_queue(timebook_id), limit=limit))
+    return [
+        mapping.entry(item) for item in WaitlistEntryItem.queue.query(keys.waitlist_queue(timebook_id), limit=limit)
+    ]
 
 
 def timebooks_with_waitlists() -> list[str]:
     return [item.timebook_id for item in WaitlistsItem.registry.query(keys.WAITLISTS)]
 
 
-def entries_of_people(pids: Iterable[str], limit: int, after: str | None) -> tuple[list[WaitlistEntryItem], str | None]:
+def entries_of_people(pids: Iterable[str], limit: int, after: str | None) -> tuple[list[Entry], str | None]:
     """Entries of these people, newest first, a page at a time: (items, the sort key to continue
     after, or None).
 
@@ -91,21 +111,21 @@ def entries_of_people(pids: Iterable[str], limit: int, after: str | None) -> tup
         found = [e for e in found if e.gsi1sk < after]
     page = found[:limit]
     more = len(found) > limit
-    return page, (page[-1].gsi1sk if more and page else None)
+    return [mapping.entry(item) for item in page], (page[-1].gsi1sk if more and page else None)
 
 
 @dataclass
 class NewOffer:
     """Everything an offer writes: the hold on the place, the entry's new state, the inbox event."""
 
-    entry: WaitlistEntryItem
+    entry: Entry
     slot: SlotRef
     place: int
-    claim: dict[str, Any]  # the hold's claim (domain/capacity.Claim.as_item) plus the entry's id
-    offer: dict[str, Any]
-    event: EventItem
+    claim: Claim  # the hold's claim, naming the entry (`waitlist`)
+    offer: Offer
+    event: Event
     updated_at: str
-    person: PersonSeen | None = None  # the person's item as read: the offer becomes their one hold
+    person: Person | None = None  # the person's item as read: the offer becomes their one hold
     free_old: tuple[SlotRef, int, str] | None = None  # their previous live hold: slot, place, id
     lane: int | None = None  # a lane they must still have free (the per-person limit)
 
@@ -116,13 +136,12 @@ def offer(new: NewOffer, now_epoch: int) -> None:
     The place must be free by the capacity rule; the entry must still be `waiting` at the version
     read. ConditionFailed names "place" or "entry"."""
     entry = new.entry
-    prepare_event(new.event)
     shard = random.randrange(keys.HOLD_SWEEP_SHARDS)
     slot_actions = [
-        place_attr(new.place).set(new.claim),
+        place_attr(new.place).set(new.claim.as_item()),
         # The hold sweep tidies the claim once it lapses; an earlier sweep time is kept.
         SlotItem.gsi2pk.set(SlotItem.gsi2pk | keys.holds_to_sweep(shard)),
-        SlotItem.gsi2sk.set(SlotItem.gsi2sk | keys.sweep_sort(int(new.claim["expires_at"]))),
+        SlotItem.gsi2sk.set(SlotItem.gsi2sk | keys.sweep_sort(new.claim.expires_at)),
     ]
     tx = Transaction()
     slot_condition = place_is_free(new.place, now_epoch)
@@ -135,26 +154,24 @@ def offer(new: NewOffer, now_epoch: int) -> None:
             tx.update("old", slot_key_item(old_ref), [place_attr(old_place).remove()], claim_is(old_place, old_id))
     tx.update("place", slot_key_item(new.slot), slot_actions, slot_condition)
     if new.person is not None:
-        person_part(
-            tx, new.person, now_epoch, set_hold=(new.claim["ref"], int(new.claim["expires_at"])), lane_free=new.lane
-        )
+        person_part(tx, new.person, now_epoch, set_hold=(new.claim.ref, new.claim.expires_at), lane_free=new.lane)
     tx.update(
         "entry",
-        WaitlistEntryItem(entry.pk, entry.sk),
+        WaitlistEntryItem(*keys.waitlist_entry(entry.id)),
         [
             WaitlistEntryItem.status.set("offered"),
-            WaitlistEntryItem.offer.set(new.offer),
-            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.offer.set(mapping.offer_item(new.offer)),
+            WaitlistEntryItem.version.set(entry.version + 1),
             WaitlistEntryItem.updated_at.set(new.updated_at),
         ],
-        (WaitlistEntryItem.status == "waiting") & (WaitlistEntryItem.version == int(entry.version)),
+        (WaitlistEntryItem.status == "waiting") & (WaitlistEntryItem.version == entry.version),
     )
-    tx.save("event", new.event, EventItem.pk.does_not_exist())
+    tx.save("event", mapping.event_item(new.event), EventItem.pk.does_not_exist())
     tx.commit()
 
 
 def end(
-    entry: WaitlistEntryItem,
+    entry: Entry,
     status: str,
     expected_status: Iterable[str],
     updated_at: str,
@@ -165,15 +182,15 @@ def end(
     tx = Transaction()
     tx.update(
         "entry",
-        WaitlistEntryItem(entry.pk, entry.sk),
+        WaitlistEntryItem(*keys.waitlist_entry(entry.id)),
         [
             WaitlistEntryItem.status.set(status),
-            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.version.set(entry.version + 1),
             WaitlistEntryItem.updated_at.set(updated_at),
             WaitlistEntryItem.gsi2pk.remove(),
             WaitlistEntryItem.gsi2sk.remove(),
         ],
-        WaitlistEntryItem.status.is_in(*expected_status) & (WaitlistEntryItem.version == int(entry.version)),
+        WaitlistEntryItem.status.is_in(*expected_status) & (WaitlistEntryItem.version == entry.version),
     )
     tx.update(
         "guard",
@@ -187,31 +204,30 @@ def end(
     tx.commit()
 
 
-def take_back_offer(entry: WaitlistEntryItem, ref: SlotRef, place: int, hold_id: str, updated_at: str) -> None:
+def take_back_offer(entry: Entry, ref: SlotRef, place: int, hold_id: str, updated_at: str) -> None:
     """An offer in a slot staff closed: the entry waits again (its place in line kept) and the
     offer's hold leaves the place, at once."""
     tx = Transaction()
     tx.update(
         "entry",
-        WaitlistEntryItem(entry.pk, entry.sk),
+        WaitlistEntryItem(*keys.waitlist_entry(entry.id)),
         [
             WaitlistEntryItem.status.set("waiting"),
             WaitlistEntryItem.offer.remove(),
-            WaitlistEntryItem.version.set(int(entry.version) + 1),
+            WaitlistEntryItem.version.set(entry.version + 1),
             WaitlistEntryItem.updated_at.set(updated_at),
         ],
-        (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == int(entry.version)),
+        (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == entry.version),
     )
     tx.update("place", slot_key_item(ref), [place_attr(place).remove()], claim_is(place, hold_id))
     tx.commit()
 
 
-def tell_once(marker_key: tuple[str, str], event: EventItem) -> bool:
+def tell_once(marker_key: tuple[str, str], event: Event) -> bool:
     """Write an event once per marker (a closure telling one entry): False if it was told before."""
-    prepare_event(event)
     tx = Transaction()
     tx.save("marker", MarkerItem(*marker_key, state="told"), MarkerItem.pk.does_not_exist())
-    tx.save("event", event, EventItem.pk.does_not_exist())
+    tx.save("event", mapping.event_item(event), EventItem.pk.does_not_exist())
     try:
         tx.commit()
     except ConditionFailed as lost:

@@ -277,7 +277,7 @@ def check_table(timebook_id: str, day: str, size: SurgeSize) -> dict[str, Any]:
     from chalicelib.storage import repository
 
     slots = repository.slots_of_day(timebook_id, date.fromisoformat(day), consistent=True)
-    claims = [(s.slot_id, place, c) for s in slots for place, c in repository.claims_of(s).items()]
+    claims = [(s.slot_id, place, c) for s in slots for place, c in s.claims.items()]
     given = [c for c in claims if c[2].kind == "appointment"]
     appointments = [a for a in repository.appointments_of_timebook(timebook_id) if a.status in ("booked", "requested")]
     per_place = Counter((a.slot_id, int(a.place)) for a in appointments)

@@ -218,7 +218,7 @@ class BookingMachine(RuleBasedStateMachine):
             slot=slots.parse_slot(slot.slot_id),
             place=place,
             claim=Claim("hold", hold_id, CITIZENS[who].sub, expires),
-            person=repository.person_seen(self.timebook_id, CITIZENS[who].sub, person),
+            person=person,
             free_old=(slots.parse_slot(old[0].slot_id), old[1], self.hold_of[who]) if old else None,
             lane=lanes[0],
         )
@@ -236,7 +236,7 @@ class BookingMachine(RuleBasedStateMachine):
         return (slot.slot_id, hold_id, who)
 
     def _lane_free(self, who: int, lane: int, now: int) -> bool:
-        stored = repository.lanes_of(repository.get_person(self.timebook_id, CITIZENS[who].sub))
+        stored = repository.get_person(self.timebook_id, CITIZENS[who].sub).lanes
         return lane not in stored or not stored[lane].occupied(now)
 
     @rule(slot_a=st.integers(0, 3), slot_b=st.integers(0, 3), who=st.integers(0, 3))
@@ -244,9 +244,7 @@ class BookingMachine(RuleBasedStateMachine):
         """Two requests of one person read the person item, then both write: the second write,
         made on what it read before the first won, must lose (never two live holds)."""
         principal = CITIZENS[who]
-        stale = repository.person_seen(
-            self.timebook_id, principal.sub, repository.get_person(self.timebook_id, principal.sub)
-        )
+        stale = repository.get_person(self.timebook_id, principal.sub)
         first = self.hold(slot_a, who)
         if first is None:
             return
@@ -442,7 +440,7 @@ class BookingMachine(RuleBasedStateMachine):
         now = self._now()
         for slot in self.slots.values():
             stored = repository.get_slot(slots.parse_slot(slot.slot_id), consistent=True)
-            claims = repository.claims_of(stored)
+            claims = stored.claims
             live = [c for c in claims.values() if c.live(now)]
             assert len(live) <= slot.capacity
             assert len(live) == slot.taken(now), "storage and model disagree on taken places"
@@ -456,12 +454,12 @@ class BookingMachine(RuleBasedStateMachine):
         live_holds: dict[str, int] = {}
         for slot in self.slots.values():
             stored = repository.get_slot(slots.parse_slot(slot.slot_id), consistent=True)
-            for claim in repository.claims_of(stored).values():
+            for claim in stored.claims.values():
                 if claim.kind == "hold" and claim.live(now):
                     live_holds[claim.owner] = live_holds.get(claim.owner, 0) + 1
         assert all(n <= 1 for n in live_holds.values()), live_holds
         for who, citizen in enumerate(CITIZENS):
-            lanes = repository.lanes_of(repository.get_person(self.timebook_id, citizen.sub))
+            lanes = repository.get_person(self.timebook_id, citizen.sub).lanes
             occupied = sum(1 for lane in lanes.values() if lane.occupied(now))
             assert occupied <= LIMIT
             assert occupied == self._active(who, now), "stored lanes and the model's active appointments differ"

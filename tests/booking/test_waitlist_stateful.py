@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import HealthCheck, event, settings
@@ -24,11 +25,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chalicelib import clock
 from chalicelib.booking import appointments, housekeeping, lifecycle, setup, slot_admin, waitlist
-from chalicelib.domain.capacity import Claim, free_places
+from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import new_hold_id
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import EntryStatus
+from chalicelib.domain.waitlist import EntryStatus, Offer
 from chalicelib.errors import TimebokError
 from chalicelib.http.commands import to_command
 from chalicelib.http.schemas import (
@@ -42,7 +43,7 @@ from chalicelib.http.schemas import (
 )
 from chalicelib.storage import repository
 from chalicelib.storage import waitlist as storage
-from chalicelib.storage.models import AppointmentItem, WaitlistEntryItem, plain
+from chalicelib.storage.models import AppointmentItem, WaitlistEntryItem
 from tests.conftest import moto_aws
 from tests.factories import make_phone, make_pid
 
@@ -189,18 +190,11 @@ class WaitlistMachine(RuleBasedStateMachine):
         entry = self._live_entry(who)
         if entry is None:
             return
-        entry.status = "waiting"  # what a stale reader believed
+        entry = replace(entry, status="waiting")  # what a stale reader believed
         now = clock.epoch()
         hold_id = new_hold_id(self.slot_ids[slot], place, lane=None, minutes=15, for_pid=entry.for_pid, offer=True)
-        claim = {**Claim("hold", hold_id, entry.owner, now + 600).as_item(), "waitlist": entry.id}
-        offer = {
-            "hold_id": hold_id,
-            "slot_id": self.slot_ids[slot],
-            "place": place,
-            "start": "x",
-            "end": "x",
-            "expires_at": now + 600,
-        }
+        claim = Claim("hold", hold_id, entry.owner, now + 600, waitlist=entry.id)
+        offer = Offer(hold_id, self.slot_ids[slot], place, "x", "x", now + 600)
         tb = repository.get_timebook(self.timebook_id)
         told = waitlist.waitlist_event(tb, entry, "offer", start="2030-01-01T08:00:00+01:00")
         with contextlib.suppress(repository.ConditionFailed):
@@ -216,12 +210,10 @@ class WaitlistMachine(RuleBasedStateMachine):
     @rule()
     def sweep(self) -> None:
         housekeeping.release_expired_holds()
-        now = clock.epoch()
+        now = clock.now()
         waiting = [e for e in self._entries() if waitlist.status_of(e) == EntryStatus.WAITING]
         if waiting:
-            free = sum(
-                len(free_places(int(s.capacity), repository.claims_of(s), now, bool(s.closed))) for s in self._slots()
-            )
+            free = sum(len(s.free_places(now)) for s in self._slots())
             assert free == 0, "an entry waits while a place is free, after the sweep"
 
     # ---- invariants ----
@@ -231,8 +223,7 @@ class WaitlistMachine(RuleBasedStateMachine):
         now = clock.epoch()
         claims_by_place: dict[tuple[str, int], dict] = {}
         for slot in self._slots():
-            raw = plain(slot.places)
-            live = {int(p): c for p, c in raw.items() if int(c["expires_at"]) > now}
+            live = {p: c.as_item() for p, c in slot.claims.items() if c.expires_at > now}
             assert all(p < int(slot.capacity) for p in live), f"a live claim outside capacity: {sorted(live)}"
             for place, claim in live.items():
                 claims_by_place[(slot.slot_id, place)] = claim

@@ -67,6 +67,13 @@ def test_the_domain_imports_no_storage_and_no_aws_library() -> None:
     assert violations("domain", ("pynamodb", "boto3", "botocore", "chalicelib.storage")) == []
 
 
+def test_the_use_cases_import_no_stored_item_and_no_aws_library() -> None:
+    """The repository takes and returns domain objects (chalicelib/domain/): a use case never
+    builds or reads a PynamoDB item, and talks to AWS only through storage/."""
+    assert violations("booking", ("chalicelib.storage.models", "pynamodb", "boto3", "botocore")) == []
+    assert violations("fhir", ("chalicelib.storage", "pynamodb", "boto3", "botocore")) == []
+
+
 def test_the_http_layer_never_sees_a_stored_item() -> None:
     """Routes and presenters get domain objects from the use cases (storage/mapping.py makes them)."""
     assert violations("http", ("chalicelib.storage",)) == []

@@ -5,13 +5,14 @@ one guarded by `place_is_free` exactly when domain/capacity finds the place free
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chalicelib import clock
 from chalicelib.domain import capacity, holds
 from chalicelib.domain.capacity import Claim
+from chalicelib.domain.model import Slot
 from chalicelib.domain.slots import SlotRef, slot_ref
 from chalicelib.storage import claims, keys
 from chalicelib.storage.models import SlotItem
@@ -46,6 +47,11 @@ def _put(ref: SlotRef, claim: Claim | None, closed: bool = False) -> None:
         places={str(PLACE): claim.as_item()} if claim else {},
         closed=closed or None,
     ).save()
+
+
+def _slot(ref: SlotRef, claims: dict[int, Claim] | None = None, closed: bool = False) -> Slot:
+    start = ref.start.isoformat()
+    return Slot(ref.slot_id, ref.timebook_id, ref.location_id, start, start, 2, closed, claims or {})
 
 
 def _written(ref: SlotRef, condition: object) -> bool:
@@ -86,7 +92,7 @@ def test_the_booking_condition_is_the_hold_rule(slot: SlotRef, case: str) -> Non
 def test_the_taking_condition_is_the_capacity_rule(slot: SlotRef, case: str) -> None:
     claim = CASES[case](_hold(slot.slot_id))
     _put(slot, claim)
-    free = capacity.free_places(2, {PLACE: claim} if claim else {}, NOW)
+    free = _slot(slot, {PLACE: claim} if claim else {}).free_places(datetime.fromtimestamp(NOW, UTC))
     assert _written(slot, claims.place_is_free(PLACE, NOW)) == (PLACE in free)
 
 
@@ -95,5 +101,5 @@ def test_a_closed_slot_takes_no_claim_and_no_booking_from_a_hold(slot: SlotRef) 
     _put(slot, Claim("hold", hold_id, OWNER, NOW + 60), closed=True)
     assert not _written(slot, claims.hold_is_usable(PLACE, hold_id, OWNER, NOW))
     _put(slot, None, closed=True)
-    assert capacity.free_places(2, {}, NOW, closed=True) == []
+    assert _slot(slot, closed=True).free_places(datetime.fromtimestamp(NOW, UTC)) == []
     assert not _written(slot, claims.place_is_free(PLACE, NOW))

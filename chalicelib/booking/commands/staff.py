@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
 from chalicelib.domain.forms import Form
 
 
@@ -35,7 +36,7 @@ class CreateTimebook:
     description: str = ""
     requires_confirmation: bool = True
     hold_minutes: int = 10
-    cancel_deadline_hours: int = 24
+    cancel_deadline_hours: int = DEFAULT_CANCEL_DEADLINE_HOURS
     max_active_per_person: int | None = 1
     waitlist_offer_minutes: int = 30
     form: Form = field(default_factory=Form)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
 from chalicelib.http.schemas.common import (
     AppointmentStatus,
     Identifier,
@@ -73,7 +74,7 @@ class TimebookIn(In):
     resource: ResourceIn
     requires_confirmation: bool = True
     hold_minutes: int = Field(default=10, ge=1, le=60)
-    cancel_deadline_hours: int = Field(default=24, ge=0, le=720)
+    cancel_deadline_hours: int = Field(default=DEFAULT_CANCEL_DEADLINE_HOURS, ge=0, le=720)
     # At most this many active appointments per person in this timebook; null means no limit.
     max_active_per_person: int | None = Field(default=1, ge=1, le=100)
     # How long a waitlist offer holds its place for the person offered it.

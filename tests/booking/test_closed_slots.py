@@ -1,0 +1,77 @@
+"""A closed slot is closed everywhere: the SMART feed, the month calendar, the day view and "first
+available" agree, whether staff closed it alone (PATCH) or a closure range covered it.
+
+The feed and one discovery path once counted free places without the closed flag (an optional
+argument of the capacity function they left out) and published a closed slot as free; the rule
+now lives on `Slot.free_places`, which every reader calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from chalicelib.booking import feed
+from chalicelib.fhir import codes
+from tests.booking.waitlist_world import Small, small_world
+from tests.conftest import Citizen
+
+
+@pytest.fixture
+def small(client, demo, staff_token, aws) -> Small:
+    return small_world(client, demo, staff_token, aws["queue_url"], slots=4, capacity=2)
+
+
+def _close_by_patch(small: Small) -> None:
+    closed = small.client.request(
+        "PATCH", f"/admin/slots/{small.slot_ids[0]}", json_body={"closed": True}, token=small.staff
+    )
+    assert closed.status == 200 and closed.json["free"] == 0, closed
+
+
+def _close_by_range(small: Small) -> None:
+    start = small.client.get(f"/timebooks/{small.timebook_id}/slots?date={small.day}").json["items"][0]["start"]
+    body = {"from": start, "to": f"{small.day}T08:15:00{start[-6:]}", "reason": "Strømbrudd"}
+    done = small.client.post(f"/admin/timebooks/{small.timebook_id}/closures", body, token=small.staff)
+    assert done.status == 200 and done.json["closed_slots"] == 1, done
+
+
+def _feed_status(slot_id: str) -> str:
+    lines = feed.build().files[feed.FILES["Slot"]].decode().splitlines()
+    import json
+
+    found = [s for s in map(json.loads, lines) if s["id"] == codes.fhir_id(slot_id)]
+    assert len(found) == 1, found
+    return found[0]["status"]
+
+
+@pytest.mark.parametrize("close", [_close_by_patch, _close_by_range], ids=["patch", "closure"])
+def test_every_reader_agrees_a_closed_slot_is_not_free(small: Small, close: Callable[[Small], None]) -> None:
+    closed, others = small.slot_ids[0], small.slot_ids[1:]
+    assert _feed_status(closed) == "free"
+    close(small)
+
+    assert _feed_status(closed) == "busy"
+    assert all(_feed_status(slot_id) == "free" for slot_id in others)
+    day_view = small.client.get(f"/timebooks/{small.timebook_id}/slots?date={small.day}").json["items"]
+    assert [s["id"] for s in day_view] == others
+    days = small.client.get(f"/timebooks/{small.timebook_id}/calendar?month={small.day[:7]}").json["days"]
+    assert next(d["free"] for d in days if d["date"] == small.day) == 2 * len(others)
+
+    held = []
+    for n in range(2 * len(others)):
+        made = small.client.post("/holds", {"timebook_id": small.timebook_id}, token=Citizen(170 + n).token)
+        assert made.status == 201, made
+        held.append(made.json["slot_id"])
+    assert closed not in held and sorted(held) == sorted(others * 2)
+    none_left = small.client.post("/holds", {"timebook_id": small.timebook_id}, token=Citizen(169).token)
+    assert none_left.status == 409, none_left
+
+
+def test_a_stale_summary_does_not_show_a_slot_just_closed(small: Small, monkeypatch) -> None:
+    """The day view may read a summary up to the staleness old; closing a slot makes it recount."""
+    monkeypatch.setenv("AVAILABILITY_STALENESS_SECONDS", "3600")
+    _close_by_patch(small)
+    day_view = small.client.get(f"/timebooks/{small.timebook_id}/slots?date={small.day}").json["items"]
+    assert small.slot_ids[0] not in [s["id"] for s in day_view]
