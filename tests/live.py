@@ -53,10 +53,10 @@ def local_stack(*, demo: bool, start_seconds: float = 90, portal_port: int | Non
         try:
             while True:
                 try:
-                    if requests.get(f"{url}/health-contacts", timeout=2).status_code == 200:
+                    if requests.get(f"{url}/health-contacts", timeout=10).status_code == 200:
                         break
-                except requests.ConnectionError:
-                    pass
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # not up yet, or slow on a busy machine (the first answer seeds the demo)
                 if process.poll() is not None or time.monotonic() > deadline:
                     output.seek(0)
                     raise RuntimeError(f"local stack did not start:\n{output.read()[-5000:]}")

@@ -123,8 +123,8 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
     page.locator("ul.choices a").first.click()
     page.locator("input[name=timebook]").first.wait_for()
     check(page, lang, "c02-timebooks")
-    page.locator("#who a").click()  # «Logg inn», before signing in
-    page.locator("input[name=person]").first.wait_for()
+    page.locator("#who a").click()  # «Logg inn», before signing in: the button to the OpenID provider
+    page.locator("main .actions button").first.wait_for()
     check(page, lang, "c02-sign-in")
     who = citizen({"nb": 9301, "nn": 9302, "en": 9303}[lang])
     sign_in_as(page, live, who)
