@@ -143,10 +143,6 @@ def day_list_csv(rows: list[DayListRow]) -> str:
     return "\ufeff" + out.getvalue()
 
 
-# At most this many ids in one bulk confirm (one request stays well inside the Lambda's time).
-MAX_BULK = 50
-
-
 @dataclass(frozen=True)
 class BulkResult:
     id: str
