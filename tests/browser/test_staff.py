@@ -6,6 +6,7 @@ photographed (conftest.check_page)."""
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,7 +56,7 @@ def test_staff_requests_first_bulk_confirm_day_list_capacity_closure_and_log(liv
     check_page(staff, "staff-03-dagsliste")
     with staff.expect_download() as download:
         daylist.get_by_role("button", name="Last ned som CSV").click()
-    raw = open(download.value.path(), "rb").read()
+    raw = Path(download.value.path()).read_bytes()
     assert raw.startswith("\ufeff".encode()) and "Åse Ødegård".encode() in raw
     staff.emulate_media(media="print")
     assert staff.locator("table.overview").is_hidden() and daylist.is_visible()
