@@ -359,7 +359,8 @@ def staff_cancel_appointment(appointment_id: str, body: schemas.ReasonIn) -> Res
 def confirm_appointments(body: schemas.BulkConfirmIn) -> Response:
     """Confirm several requests; one result per id (the new status, or why not)"""
     results = staff.confirm_many(principal(request()), list(body.ids))
-    return respond(schemas.BulkConfirmOut(results=[presenters.bulk_result(r) for r in results]))
+    answer = schemas.BulkConfirmOut(results=[presenters.bulk_result(r) for r in results])
+    return respond(answer.model_dump(mode="json", exclude_none=True))  # each result: a status or an error
 
 
 @route("GET", "/admin/requests", "staff", ok=Items("AppointmentOut"))

@@ -153,6 +153,8 @@ class BulkResult:
 def confirm_many(principal: Principal, ids: list[str]) -> list[BulkResult]:
     """Bulk «Tildelt»: each id confirmed on its own (one transaction, one inbox message each); a
     failure is that id's result, not the whole call's. A repeated id is answered once."""
+    if not principal.is_staff:
+        raise Forbidden("Only staff may do this.", code="staff_only")
     results = []
     for appointment_id in dict.fromkeys(ids):
         try:
