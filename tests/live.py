@@ -55,7 +55,7 @@ def local_stack(*, demo: bool, start_seconds: float = 90, portal_port: int | Non
                 try:
                     if requests.get(f"{url}/health-contacts", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # a loaded machine: still starting
                     pass
                 if process.poll() is not None or time.monotonic() > deadline:
                     output.seek(0)
