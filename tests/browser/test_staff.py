@@ -82,7 +82,8 @@ def test_staff_requests_first_bulk_confirm_day_list_capacity_closure_and_log(liv
     form.get_by_label("Til dato").fill(far)
     for box in form.locator("input[name=weekdays]").all():
         box.check()
-    form.get_by_label("Stenger").fill("09:00")
+    form.get_by_label("Åpner").fill("08:10")  # other times over the same hours: an overlap
+    form.get_by_label("Stenger").fill("09:10")
     form.get_by_role("button", name="Legg inn tidene").click()
     form.locator(".error-summary").get_by_text("overlapper").wait_for()
     check_page(staff, "staff-05-overlapp")

@@ -355,8 +355,10 @@ const ACTIONS = {
   appointment_arrive: "Registrerte møtt",
   appointment_noshow: "Registrerte ikke møtt",
   closure: "Stengte",
-  slot_change: "Endret tid",
-  schedule: "La inn åpningstider",
+  slot_changed: "Endret tid",
+  schedule_added: "La inn åpningstider",
+  location_added: "La til oppmøtested",
+  timebook_created: "Opprettet timeboken",
 };
 
 async function auditView(timebookId, cursor) {
@@ -439,6 +441,7 @@ export async function show() {
 }
 
 window.addEventListener("hashchange", () => {
+  announce(""); // a message of the last view does not follow to the next
   if (location.hash.startsWith("#?") || location.hash === "") show().catch((e) => showAlert(errorText(e)));
 });
 document.querySelector(".skip")?.addEventListener("click", (event) => {
