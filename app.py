@@ -430,6 +430,12 @@ def close_slots(timebook_id: str, body: schemas.ClosureIn) -> Response:
     return respond(presenters.closure(closures.close(principal(request()), timebook_id, to_command(body))))
 
 
+@route("GET", "/admin/timebooks/{timebook_id}/waitlist", "staff", ok=Items("WaitingOut"), errors=(404,))
+def staff_waitlist(timebook_id: str) -> Response:
+    """Who waits in a timebook, in order, and the open offers (identity numbers masked)"""
+    return respond(items([presenters.waiting_row(r) for r in staff.waiting(principal(request()), timebook_id)]))
+
+
 @route("GET", "/admin/closures/{closure_id}", "staff", ok="ClosureOut", errors=(404,))
 def closure_progress(closure_id: str) -> Response:
     """A closure: what it did, and while it goes on in the background, its progress"""

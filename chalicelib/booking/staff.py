@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from chalicelib import clock
 from chalicelib.booking import lifecycle
@@ -19,6 +19,7 @@ from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Forbidden, InvalidInput, TimebokError
 from chalicelib.storage import repository
+from chalicelib.storage import waitlist as waitlist_storage
 
 STATUSES = {s.value for s in Status}
 
@@ -162,3 +163,51 @@ def confirm_many(principal: Principal, ids: list[str]) -> list[BulkResult]:
         except TimebokError as error:
             results.append(BulkResult(appointment_id, error=error))
     return results
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    position: int
+    entry_id: str
+    status: str
+    location_id: str | None
+    window_from: str | None
+    window_to: str | None
+    person: str  # the identity number masked: birth date digits and five dots
+    birth_date: str
+    created_at: str
+    offer_start: str | None
+    offer_end: str | None
+    offer_expires_at: str | None
+
+
+def waiting(principal: Principal, timebook_id: str, limit: int = 200) -> list[WaitingRow]:
+    """Who waits in a timebook, first come first, and the open offers with when they run out. The
+    identity number is never shown whole (staff see the birth date digits)."""
+    tb = get_timebook(timebook_id)
+    require_staff_of(principal, tb.her_id, timebook_missing())
+    now = clock.now()
+    rows = []
+    for entry in waitlist_storage.queue(tb.id, limit=limit):
+        status = entry.status_at(now).value
+        if status not in ("waiting", "offered"):
+            continue
+        offer = entry.offer if status == "offered" else None
+        expires = clock.local(datetime.fromtimestamp(offer.expires_at, UTC)).isoformat() if offer else None
+        rows.append(
+            WaitingRow(
+                position=len(rows) + 1,
+                entry_id=entry.id,
+                status=status,
+                location_id=entry.location_id,
+                window_from=entry.window_from,
+                window_to=entry.window_to,
+                person=f"{entry.for_pid[:6]} •••••",
+                birth_date=birth_date(entry.for_pid),
+                created_at=entry.created_at,
+                offer_start=offer.start if offer else None,
+                offer_end=offer.end if offer else None,
+                offer_expires_at=expires,
+            )
+        )
+    return rows

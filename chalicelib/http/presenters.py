@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from chalicelib.booking.closures import Totals
     from chalicelib.booking.discovery import OpenSlot
     from chalicelib.booking.slot_admin import SlotState
-    from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow
+    from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow, WaitingRow
     from chalicelib.domain.forms import Form
     from chalicelib.domain.model import (
         Appointment,
@@ -221,4 +221,22 @@ def audit_record(record: AuditRecord) -> schemas.AuditRecordOut:
         action=record.action,
         target=record.target,
         detail=dict(record.detail),
+    )
+
+
+def waiting_row(row: WaitingRow) -> schemas.WaitingOut:
+    offer = None
+    if row.offer_start and row.offer_end and row.offer_expires_at:
+        offer = {"start": row.offer_start, "end": row.offer_end, "expires_at": row.offer_expires_at}
+    return schemas.WaitingOut(
+        position=row.position,
+        id=row.entry_id,
+        status=row.status,
+        location_id=row.location_id,
+        from_=row.window_from,
+        to=row.window_to,
+        person=row.person,
+        birth_date=row.birth_date,
+        created_at=row.created_at,
+        offer=offer,
     )

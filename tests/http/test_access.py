@@ -78,6 +78,7 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("GET", "/admin/requests"): "test_staff_day_access",
     ("GET", "/admin/timebooks/{timebook_id}/daylist"): "test_staff_day_access",
     ("GET", "/admin/closures/{closure_id}"): "test_staff_day_access",
+    ("GET", "/admin/timebooks/{timebook_id}/waitlist"): "test_staff_day_access",
     ("POST", "/dev/token"): "test_dev_token_is_local_only",
 }
 
@@ -516,6 +517,7 @@ def test_staff_day_access(world: World) -> None:
         ("POST", f"/admin/appointments/{ap}/noshow", {}),
         ("GET", f"/admin/timebooks/{tb}/daylist?date={world.appointment['start'][:10]}", None),
         ("GET", f"/admin/closures/{tb}_{'0' * 20}", None),
+        ("GET", f"/admin/timebooks/{tb}/waitlist", None),
     ]
     for method, path, body in calls:
         assert_error(c.request(method, path, json_body=body), 401, "unauthorized")

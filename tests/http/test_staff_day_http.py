@@ -252,3 +252,25 @@ def test_an_unfinished_closure_shows_progress_until_complete(booked: Small, monk
     assert closures.finish_unfinished() == 1
     done = booked.client.get(f"/admin/closures/{closed.json['id']}", token=booked.staff)
     assert done.json["complete"] is True and done.json["closed_slots"] == 4 and done.json["cancelled"] == 3
+
+
+# ---- the waitlist, as staff see it -----------------------------------------------------------------------
+
+
+def test_staff_see_who_waits_in_order_and_the_open_offer_without_whole_ids(client, demo, staff_token, aws) -> None:
+    world = _world(client, demo, staff_token, aws["queue_url"], confirm=False, slots=1)
+    first, second, third = Citizen(291), Citizen(292), Citizen(293)
+    world.book(first, slot_id=world.slot_ids[0])
+    world.book(Citizen(294), slot_id=world.slot_ids[0])  # full now
+    world.join(second)
+    world.join(third)
+    listed = client.get(f"/admin/timebooks/{world.timebook_id}/waitlist", token=world.staff)
+    assert listed.status == 200, listed
+    items = listed.json["items"]
+    assert [i["position"] for i in items] == [1, 2] and [i["status"] for i in items] == ["waiting", "waiting"]
+    assert items[0]["person"].startswith(second.pid[:6]) and second.pid not in str(listed.json)
+    mine = client.get("/appointments", token=first.token).json["items"][0]
+    assert client.post(f"/appointments/{mine['id']}/cancel", {}, token=first.token).status == 200
+    offered = client.get(f"/admin/timebooks/{world.timebook_id}/waitlist", token=world.staff).json["items"]
+    assert offered[0]["status"] == "offered" and offered[0]["offer"]["expires_at"]
+    assert offered[1]["status"] == "waiting" and offered[1]["offer"] is None

@@ -285,3 +285,16 @@ class AuditRecordOut(Out):
     action: str
     target: str
     detail: dict[str, Any]
+
+
+class WaitingOut(Out):
+    position: int
+    id: str
+    status: str
+    location_id: str | None = None
+    from_: str | None = Field(default=None, serialization_alias="from")
+    to: str | None = None
+    person: str  # the identity number masked, never whole
+    birth_date: str
+    created_at: str
+    offer: dict[str, str] | None = None  # {start, end, expires_at} while offered
