@@ -101,9 +101,13 @@ def test_staff_requests_first_bulk_confirm_day_list_capacity_closure_and_log(liv
     staff.locator("#result").get_by_text("Stengt: 4 tider stengt").wait_for()
     check_page(staff, "staff-07-stengt")
 
+    staff.get_by_role("link", name="Venteliste").click()
+    staff.get_by_role("heading", name="Venteliste:").wait_for()
+    check_page(staff, "staff-08-venteliste")
+
     staff.get_by_role("link", name="Logg").click()
     staff.get_by_role("heading", name="Logg: hvem gjorde hva, og når").wait_for()
     staff.get_by_text("Bekreftet time").first.wait_for()
-    check_page(staff, "staff-08-logg")
+    check_page(staff, "staff-09-logg")
     assert not staff.errors, staff.errors
     staff.context.close()

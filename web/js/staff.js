@@ -5,7 +5,7 @@ import * as auth from "./auth.js";
 import * as f from "./format.js";
 import { capacityView, slotDialog } from "./staff-capacity.js";
 import { dayList } from "./staff-day.js";
-import { phone } from "./staff-format.js";
+import { birthDate, phone } from "./staff-format.js";
 import { announce, focusedNotice, h, notice, present, render, showAlert, uid } from "./ui.js";
 
 const params = () => new URLSearchParams(location.hash.startsWith("#?") ? location.hash.slice(2) : "");
@@ -225,6 +225,7 @@ const VIEWS = [
   ["foresporsler", "Forespørsler"],
   ["dag", "Dagen"],
   ["kapasitet", "Kapasitet og stenging"],
+  ["venteliste", "Venteliste"],
   ["logg", "Logg"],
 ];
 
@@ -361,6 +362,42 @@ const ACTIONS = {
   timebook_created: "Opprettet timeboken",
 };
 
+async function waitlistView(timebookId, tb) {
+  const rows = await listAll(`/admin/timebooks/${encodeURIComponent(timebookId)}/waitlist`);
+  const offers = rows.filter((r) => r.offer);
+  const place = (id) => tb.locations.find((l) => l.id === id)?.name || "Alle steder";
+  return [
+    h("h2", { text: `Venteliste: ${rows.length} venter, ${offers.length} med tilbud` }),
+    rows.length
+      ? h(
+          "div",
+          { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Venteliste" },
+          h(
+            "table",
+            { class: "waitlist stack" },
+            h("caption", { class: "visually-hidden", text: "Venteliste i rekkefølge" }),
+            h("thead", {}, h("tr", {}, ["Nr.", "Person", "Sted", "Status", "Tilbud utløper"].map((t) => h("th", { scope: "col", text: t })))),
+            h(
+              "tbody",
+              {},
+              rows.map((r) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", { "data-label": "Nr.", text: r.position }),
+                  h("td", { "data-label": "Person", text: `${r.person} (født ${birthDate(r.birth_date)})` }),
+                  h("td", { "data-label": "Sted", text: place(r.location_id) }),
+                  h("td", { "data-label": "Status", text: r.offer ? `Tilbud: ${f.shortWhen(r.offer.start)}` : "Venter" }),
+                  h("td", { "data-label": "Tilbud utløper", text: r.offer ? f.stamp(r.offer.expires_at) : "" }),
+                ),
+              ),
+            ),
+          ),
+        )
+      : notice("Ingen venter på ventelisten."),
+  ];
+}
+
 async function auditView(timebookId, cursor) {
   const path = `/admin/timebooks/${encodeURIComponent(timebookId)}/audit?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
   const page = await api(path);
@@ -424,6 +461,7 @@ export async function show() {
   if (view === "dag") body = await dayView(timebookId, tb, locationId, date);
   else if (view === "kapasitet") body = await capacityView(timebookId, tb, locationId, date);
   else if (view === "logg") body = await auditView(timebookId, q.get("fra"));
+  else if (view === "venteliste") body = await waitlistView(timebookId, tb);
   else body = await requestsView();
   const shown = result;
   result = null;
