@@ -355,6 +355,59 @@ def staff_cancel_appointment(appointment_id: str, body: schemas.ReasonIn) -> Res
     return respond(presenters.appointment(lifecycle.cancel_as_staff(principal(request()), appointment_id, body.reason)))
 
 
+@route("POST", "/admin/appointments/confirm", "staff", ok="BulkConfirmOut", errors=(404,))
+def confirm_appointments(body: schemas.BulkConfirmIn) -> Response:
+    """Confirm several requests; one result per id (the new status, or why not)"""
+    results = staff.confirm_many(principal(request()), list(body.ids))
+    answer = schemas.BulkConfirmOut(results=[presenters.bulk_result(r) for r in results])
+    return respond(answer.model_dump(mode="json", exclude_none=True))  # each result: a status or an error
+
+
+@route("GET", "/admin/requests", "staff", ok=Items("AppointmentOut"))
+def staff_requests() -> Response:
+    """Requests waiting in every timebook of the caller's health contacts, oldest first"""
+    return respond(items([presenters.appointment(a) for a in staff.requests(principal(request()))]))
+
+
+@route("POST", "/admin/appointments/{appointment_id}/arrived", "staff", ok="AppointmentOut", errors=(404, 409))
+def appointment_arrived(appointment_id: str) -> Response:
+    """«Møtt»: the person came (from `booked`, on the appointment's day only)"""
+    found = lifecycle.arrived(principal(request()), appointment_id)
+    return respond(presenters.appointment(found))
+
+
+@route("POST", "/admin/appointments/{appointment_id}/noshow", "staff", ok="AppointmentOut", errors=(404, 409))
+def appointment_noshow(appointment_id: str) -> Response:
+    """«Ikke møtt»: the person did not come (from `booked`, on the appointment's day only)"""
+    found = lifecycle.noshow(principal(request()), appointment_id)
+    return respond(presenters.appointment(found))
+
+
+@route(
+    "GET",
+    "/admin/timebooks/{timebook_id}/daylist",
+    "staff",
+    ok=Items("DayListItemOut", csv=True),
+    params=(DAY, LOCATION),
+    errors=(400, 404),
+)
+def day_list(timebook_id: str) -> Response:
+    """The station's day list: time, name, birth date, status; CSV with `Accept: text/csv`"""
+    day = discovery.parse_date(query_param(request(), DAY))
+    rows = staff.day_list(principal(request()), timebook_id, day, query_param(request(), LOCATION))
+    if "text/csv" in (request().headers.get("accept") or ""):
+        return Response(
+            body=staff.day_list_csv(rows),
+            status_code=200,
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="dagsliste-{day.isoformat()}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+    return respond(items([presenters.day_list_row(r) for r in rows]))
+
+
 # ---- staff: slot editing, closures, audit -----------------------------------------------------
 
 
@@ -375,6 +428,18 @@ def close_slots(timebook_id: str, body: schemas.ClosureIn) -> Response:
     is finished in the background within a minute or two.
     """
     return respond(presenters.closure(closures.close(principal(request()), timebook_id, to_command(body))))
+
+
+@route("GET", "/admin/timebooks/{timebook_id}/waitlist", "staff", ok=Items("WaitingOut"), errors=(404,))
+def staff_waitlist(timebook_id: str) -> Response:
+    """Who waits in a timebook, in order, and the open offers (identity numbers masked)"""
+    return respond(items([presenters.waiting_row(r) for r in staff.waiting(principal(request()), timebook_id)]))
+
+
+@route("GET", "/admin/closures/{closure_id}", "staff", ok="ClosureOut", errors=(404,))
+def closure_progress(closure_id: str) -> Response:
+    """A closure: what it did, and while it goes on in the background, its progress"""
+    return respond(presenters.closure(closures.progress(principal(request()), closure_id)))
 
 
 @route(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
@@ -20,10 +21,11 @@ from chalicelib.booking import audit, lifecycle, waitlist
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit
+from chalicelib.domain.appointments import ACTIVE, Status
 from chalicelib.domain.closures import Closure, closure_id_of
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.errors import TimebokError
+from chalicelib.errors import NotFound, TimebokError
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
 
@@ -42,6 +44,8 @@ class Totals:
     cancelled: int = 0
     notified: int = 0
     complete: bool = True
+    id: str = ""  # the closure's public id (timebook and closure), for GET /admin/closures/{id}
+    remaining: int = 0  # active appointments still to cancel (known while not complete)
 
     def as_counts(self) -> dict[str, int]:
         return {"closed_slots": self.closed_slots, "cancelled": self.cancelled, "notified": self.notified}
@@ -70,7 +74,52 @@ def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
         **{"from": detail["from"], "to": detail["to"]},
     )
     staffwork.start_closure(tb.id, closure.closure_id, detail, record)
-    return run(closure, clock.monotonic() + BUDGET_SECONDS)
+    totals = run(closure, clock.monotonic() + BUDGET_SECONDS)
+    totals.id = public_id(closure)
+    return totals
+
+
+def public_id(closure: Closure) -> str:
+    return f"{closure.timebook_id}_{closure.closure_id}"
+
+
+def progress(principal: Principal, closure_public_id: str) -> Totals:
+    """GET /admin/closures/{id}: what a closure did; while it goes on, counted from the slots and
+    appointments in its range (reads only), so staff see it advance until `complete`."""
+    missing = NotFound("No such closure.", code="closure_not_found")
+    timebook_id, _, closure_id = closure_public_id.rpartition("_")
+    tb = repository.get_timebook(timebook_id) if timebook_id and closure_id else None
+    if tb is None:
+        raise missing
+    require_staff_of(principal, tb.her_id, missing)
+    found = staffwork.get_closure(tb.id, closure_id)
+    if found is None:
+        raise missing
+    closure, done = found
+    if done:
+        counts = closure.done or {}
+        return Totals(**{k: int(counts.get(k, 0)) for k in Totals().as_counts()}, id=closure_public_id)
+    first, last = clock.local(closure.start).date(), clock.local(closure.end).date()
+    slots = [
+        s
+        for s in repository.slots_between(tb.id, first, last, closure.location_id)
+        if closure.covers(s.location_id, s.starts_at)
+    ]
+    in_range = {s.slot_id for s in slots}
+    cancelled = remaining = 0
+    day = first
+    while day <= last:
+        for item in repository.appointments_of_timebook(tb.id, day=day):
+            if item.slot_id not in in_range:
+                continue
+            if item.status == Status.CANCELLED.value and item.reason == closure.reason:
+                cancelled += 1
+            elif Status(item.status) in ACTIVE:
+                remaining += 1
+        day += timedelta(days=1)
+    notified = int((closure.done or {}).get("notified", 0))
+    closed = sum(1 for s in slots if s.closed)
+    return Totals(closed, cancelled, notified, complete=False, id=closure_public_id, remaining=remaining)
 
 
 def run(closure: Closure, deadline: float) -> Totals:
@@ -136,13 +185,18 @@ def _tell_waiting(closure: Closure) -> int:
 def _unfinished(closure: Closure, totals: Totals) -> Totals:
     totals.complete = False
     logger.info("closure %s goes on in the background", closure.closure_id)
+    staffwork.note_closure_progress(closure.timebook_id, closure.closure_id, _summed(closure, totals))
     return totals
 
 
-def _finish(closure: Closure, totals: Totals) -> None:
+def _summed(closure: Closure, totals: Totals) -> dict[str, int]:
+    """What every run of the closure did so far (a later run adds its part to the record's)."""
     before = closure.done or {}
-    summed = {k: int(before.get(k, 0)) + v for k, v in totals.as_counts().items()}
-    staffwork.finish_closure(closure.timebook_id, closure.closure_id, summed)
+    return {k: int(before.get(k, 0)) + v for k, v in totals.as_counts().items()}
+
+
+def _finish(closure: Closure, totals: Totals) -> None:
+    staffwork.finish_closure(closure.timebook_id, closure.closure_id, _summed(closure, totals))
 
 
 def finish_unfinished(budget_seconds: float = 40.0) -> int:

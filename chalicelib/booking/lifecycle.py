@@ -19,9 +19,11 @@ from chalicelib.booking.events import after_commit, change_event
 from chalicelib.booking.slots import bookable, jitter, parse_slot, slot_unavailable
 from chalicelib.domain.appointments import (
     ALLOWED_FROM,
+    ATTENDANCE,
     RESULT,
     Status,
     Transition,
+    attendance_may_be_marked,
     citizen_may_cancel,
     frees_place,
     rescheduled_status,
@@ -40,11 +42,17 @@ EVENT_KIND = {
     Transition.REJECT: "rejected",
     Transition.CANCEL: "cancelled",
     Transition.RESCHEDULE: "rescheduled",
+    Transition.ARRIVE: "arrived",  # no inbox message; sent to Helsenorge like every change
+    Transition.NOSHOW: "noshow",
 }
 
 
+_DONE = {Transition.ARRIVE: "marked as arrived", Transition.NOSHOW: "marked as not arrived"}
+
+
 def _wrong_state(item: Appointment, transition: Transition) -> Conflict:
-    return Conflict(f"The appointment is {item.status}; it cannot be {transition.value}ed now.", code="wrong_state")
+    done = _DONE.get(transition, f"{transition.value}ed")
+    return Conflict(f"The appointment is {item.status}; it cannot be {done} now.", code="wrong_state")
 
 
 def _check_state(item: Appointment, transition: Transition) -> None:
@@ -131,6 +139,32 @@ def cancel_as_staff(principal: Principal, appointment_id: str, reason: str) -> A
     """Staff may cancel at any time (a station closes), with a reason the citizen reads."""
     load = lambda: _staff_appointment(principal, appointment_id)  # noqa: E731
     return appointment_of(_apply(load, Transition.CANCEL, reason, audit_of=_audited(principal, Transition.CANCEL)))
+
+
+def arrived(principal: Principal, appointment_id: str) -> Appointment:
+    """«Møtt»."""
+    return _mark_attendance(principal, appointment_id, Transition.ARRIVE)
+
+
+def noshow(principal: Principal, appointment_id: str) -> Appointment:
+    """«Ikke møtt»."""
+    return _mark_attendance(principal, appointment_id, Transition.NOSHOW)
+
+
+def _mark_attendance(principal: Principal, appointment_id: str, transition: Transition) -> Appointment:
+    """«Møtt» / «Ikke møtt» at the station: from `booked`, on the appointment's own day only."""
+    assert transition in ATTENDANCE
+
+    def load() -> Appointment:
+        item = _staff_appointment(principal, appointment_id)
+        today = clock.local(clock.now()).date()
+        if not attendance_may_be_marked(clock.local(datetime.fromisoformat(item.start)).date(), today):
+            raise Conflict(
+                f"Attendance can be marked only on the appointment's own day ({item.start[:10]}).", code="wrong_state"
+            )
+        return item
+
+    return appointment_of(_apply(load, transition, audit_of=_audited(principal, transition)))
 
 
 def cancel_for_closure(appointment_id: str, reason: str) -> Appointment:

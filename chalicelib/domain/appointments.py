@@ -4,6 +4,8 @@ requested --confirm--> booked
 requested --reject---> rejected
 requested|booked --cancel--> cancelled
 requested|booked --reschedule--> (same state, other slot)
+booked --arrive--> arrived      (on the appointment's own day only: «Møtt»)
+booked --noshow--> noshow       (on the appointment's own day only: «Ikke møtt»)
 
 Every transition is written as a conditional write on the current state, so two staff
 confirming at once, or a cancel racing a confirm, end in exactly one well-defined state.
@@ -11,7 +13,7 @@ confirming at once, or a cancel racing a confirm, end in exactly one well-define
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 
@@ -20,12 +22,16 @@ class Status(StrEnum):
     BOOKED = "booked"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    ARRIVED = "arrived"  # FHIR's own: the person came
+    NOSHOW = "noshow"  # FHIR's own: the person did not come
 
 
 # «Avbestill time» up to this many hours before, unless the timebook says otherwise.
 DEFAULT_CANCEL_DEADLINE_HOURS = 24
 
 ACTIVE = frozenset({Status.REQUESTED, Status.BOOKED})
+# Still on the day's list with its place: active, or met (or missed) on the day.
+ON_THE_DAY = ACTIVE | {Status.ARRIVED, Status.NOSHOW}
 
 
 class Transition(StrEnum):
@@ -33,6 +39,8 @@ class Transition(StrEnum):
     REJECT = "reject"
     CANCEL = "cancel"
     RESCHEDULE = "reschedule"
+    ARRIVE = "arrive"
+    NOSHOW = "noshow"
 
 
 ALLOWED_FROM: dict[Transition, frozenset[Status]] = {
@@ -40,6 +48,8 @@ ALLOWED_FROM: dict[Transition, frozenset[Status]] = {
     Transition.REJECT: frozenset({Status.REQUESTED}),
     Transition.CANCEL: ACTIVE,
     Transition.RESCHEDULE: ACTIVE,
+    Transition.ARRIVE: frozenset({Status.BOOKED}),
+    Transition.NOSHOW: frozenset({Status.BOOKED}),
 }
 
 RESULT: dict[Transition, Status | None] = {
@@ -47,7 +57,11 @@ RESULT: dict[Transition, Status | None] = {
     Transition.REJECT: Status.REJECTED,
     Transition.CANCEL: Status.CANCELLED,
     Transition.RESCHEDULE: None,  # keeps its state
+    Transition.ARRIVE: Status.ARRIVED,
+    Transition.NOSHOW: Status.NOSHOW,
 }
+
+ATTENDANCE = frozenset({Transition.ARRIVE, Transition.NOSHOW})
 
 
 def initial_status(requires_confirmation: bool) -> Status:
@@ -73,3 +87,8 @@ def cancel_deadline(start: datetime, cancel_deadline_hours: int) -> datetime:
 
 def citizen_may_cancel(start: datetime, cancel_deadline_hours: int, now: datetime) -> bool:
     return now < cancel_deadline(start, cancel_deadline_hours)
+
+
+def attendance_may_be_marked(start_day: date, today: date) -> bool:
+    """«Møtt» / «Ikke møtt» only on the appointment's own (local) day: not before, not after."""
+    return start_day == today

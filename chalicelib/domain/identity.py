@@ -7,7 +7,7 @@ milliseconds to a Lambda cold start, and most requests never need them.
 
 from __future__ import annotations
 
-__all__ = ["InvalidIdentity", "normalize_phone", "validate_pid"]
+__all__ = ["InvalidIdentity", "birth_date", "normalize_phone", "validate_pid"]
 
 
 class InvalidIdentity(ValueError):
@@ -48,6 +48,14 @@ def validate_pid(value: str) -> str:
     if int(number[2:4]) > 40:
         raise InvalidIdentity("H-numbers are not accepted.")
     return number
+
+
+def birth_date(pid: str) -> str:
+    """The birth date a fødselsnummer or D-nummer carries (YYYY-MM-DD): how staff at the station tell
+    two people of one name apart without reading the whole number aloud."""
+    from stdnum.no import fodselsnummer
+
+    return fodselsnummer.get_birth_date(pid).isoformat()
 
 
 def normalize_phone(value: str) -> str:

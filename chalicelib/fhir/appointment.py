@@ -14,6 +14,7 @@ from chalicelib.fhir import codes
 
 # Our status → FHIR Appointment.status. A request waits for the health contact: `pending`.
 STATUS = {"requested": "pending", "booked": "booked", "rejected": "cancelled", "cancelled": "cancelled"}
+STATUS |= {"arrived": "arrived", "noshow": "noshow"}  # «Møtt» / «Ikke møtt» at the station
 DEFAULT_IDENTIFIER_SYSTEM = "urn:timebok:appointment"
 
 

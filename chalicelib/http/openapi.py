@@ -124,7 +124,10 @@ def _success(route: Route, refs: Refs) -> dict[str, Any]:
         if route.paged:
             schema["required"].append("next_cursor")
             schema["properties"]["next_cursor"] = {"type": ["string", "null"], "description": "null on the last page"}
-        return {"description": "The items.", "content": _json(schema)}
+        content = _json(schema)
+        if route.ok.csv:
+            content["text/csv"] = {"schema": {"type": "string", "description": "UTF-8 with BOM, `;`-separated"}}
+        return {"description": "The items.", "content": content}
     return {"description": "OK.", "content": _json(refs[(answer, "serialization")])}
 
 

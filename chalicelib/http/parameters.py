@@ -62,7 +62,7 @@ TIMEBOOK = Param("timebook_id", "query", {"type": "string", "minLength": 1}, "Th
 STATUS = Param(
     "status",
     "query",
-    {"type": "string", "enum": ["requested", "booked", "rejected", "cancelled"]},
+    {"type": "string", "enum": ["requested", "booked", "rejected", "cancelled", "arrived", "noshow"]},
     "Only appointments in this status.",
 )
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from chalicelib.booking.closures import Totals
     from chalicelib.booking.discovery import OpenSlot
     from chalicelib.booking.slot_admin import SlotState
-    from chalicelib.booking.staff import OverviewRow
+    from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow, WaitingRow
     from chalicelib.domain.forms import Form
     from chalicelib.domain.model import (
         Appointment,
@@ -190,7 +190,27 @@ def admin_slot(state: SlotState) -> schemas.SlotAdminOut:
 
 
 def closure(totals: Totals) -> schemas.ClosureOut:
-    return schemas.ClosureOut(**totals.as_counts(), complete=totals.complete)
+    return schemas.ClosureOut(**totals.as_counts(), complete=totals.complete, id=totals.id, remaining=totals.remaining)
+
+
+def bulk_result(result: BulkResult) -> schemas.BulkResultOut:
+    if result.error is not None:
+        error = schemas.BulkErrorOut(code=result.error.code, message=result.error.message)
+        return schemas.BulkResultOut(id=result.id, error=error)
+    assert result.appointment is not None
+    return schemas.BulkResultOut(id=result.id, status=result.appointment.status)
+
+
+def day_list_row(row: DayListRow) -> schemas.DayListItemOut:
+    return schemas.DayListItemOut(
+        appointment_id=row.appointment_id,
+        start=row.start,
+        end=row.end,
+        location_id=row.location_id,
+        name=row.name,
+        birth_date=row.birth_date,
+        status=row.status,
+    )
 
 
 def audit_record(record: AuditRecord) -> schemas.AuditRecordOut:
@@ -201,4 +221,22 @@ def audit_record(record: AuditRecord) -> schemas.AuditRecordOut:
         action=record.action,
         target=record.target,
         detail=dict(record.detail),
+    )
+
+
+def waiting_row(row: WaitingRow) -> schemas.WaitingOut:
+    offer = None
+    if row.offer_start and row.offer_end and row.offer_expires_at:
+        offer = {"start": row.offer_start, "end": row.offer_end, "expires_at": row.offer_expires_at}
+    return schemas.WaitingOut(
+        position=row.position,
+        id=row.entry_id,
+        status=row.status,
+        location_id=row.location_id,
+        from_=row.window_from,
+        to=row.window_to,
+        person=row.person,
+        birth_date=row.birth_date,
+        created_at=row.created_at,
+        offer=offer,
     )

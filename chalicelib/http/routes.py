@@ -40,10 +40,11 @@ KINDS = frozenset({"ics", "empty", "openapi", "fhir", "redirect", "json"})
 class Items:
     """A list answer: `{"items": [...]}` of this model of schemas/ (with `next_cursor` when paged)."""
 
-    __slots__ = ("model",)
+    __slots__ = ("csv", "model")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, csv: bool = False) -> None:
         self.model = model
+        self.csv = csv  # also as `text/csv` (UTF-8 with BOM) when asked with `Accept: text/csv`
 
 
 # What a success answers: a model of schemas/ by name, a list of one, or one of KINDS.

@@ -21,7 +21,7 @@ from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
 from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.notify import Notifier
 from chalicelib.messaging.notify import notifier as configured_notifier
-from chalicelib.messaging.publisher import parse_message
+from chalicelib.messaging.publisher import NOT_FOR_INBOX, parse_message
 from chalicelib.messaging.texts import inbox_text
 from chalicelib.storage import repository
 from chalicelib.storage.models import InboxMessageItem
@@ -36,6 +36,8 @@ def deliver(message: Mapping[str, Any], notifier: Notifier | None = None) -> boo
     a failing gateway is logged, not retried (a redelivery finds the message and stays quiet),
     so a citizen may miss a nudge but never gets the same one twice from a redelivery.
     """
+    if message["kind"] in NOT_FOR_INBOX:
+        return False  # «Møtt» / «Ikke møtt»: for Helsenorge, not the citizen's inbox
     payload = message["payload"]
     pid = payload["for_pid"]
     title, body = inbox_text(message["kind"], payload)

@@ -139,6 +139,8 @@ class FanOut:
 
 # The inbox kinds that are appointment changes (a reminder or a waitlist offer changes nothing).
 CHANGE_KINDS = frozenset({"requested", "confirmed", "rejected", "cancelled", "rescheduled", "closed"})
+# Changes Helsenorge hears about that are no inbox message (the person was there, or was not).
+NOT_FOR_INBOX = frozenset({"arrived", "noshow"})
 
 
 def helsenorge_enabled() -> bool:
@@ -156,7 +158,7 @@ class HelsenorgePublisher(SqsPublisher):
         super().__init__(url, client)
 
     def publish(self, message: Mapping[str, Any]) -> None:
-        if message["kind"] not in CHANGE_KINDS or _about_waitlist(message):
+        if message["kind"] not in CHANGE_KINDS | NOT_FOR_INBOX or _about_waitlist(message):
             return
         super().publish(message)
 

@@ -29,6 +29,8 @@ __all__ = [
     "change_slot",
     "close_slot",
     "finish_closure",
+    "get_closure",
+    "note_closure_progress",
     "start_closure",
     "unfinished_closures",
 ]
@@ -109,13 +111,34 @@ def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) ->
     )
 
 
+def note_closure_progress(timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
+    """What an unfinished closure did so far; the run that finishes it adds its part to this."""
+    try:
+        MarkerItem(*keys.closure(timebook_id, closure_id)).update(
+            actions=[MarkerItem.detail["totals"].set(totals)], condition=MarkerItem.state == "running"
+        )
+    except UpdateError as error:
+        if not is_condition_failure(error):
+            raise  # else: another run finished it meanwhile, and its totals stand
+
+
 def unfinished_closures(limit: int = 20) -> list[Closure]:
     """Closures a request left unfinished (or died in), as recorded, with what they did so far."""
     return [_closure(record) for record in MarkerItem.unfinished.query(keys.UNFINISHED_CLOSURES, limit=limit)]
 
 
-def _closure(record: MarkerItem) -> Closure:
-    timebook_id, closure_id = keys.closure_of_unfinished(record.gsi2sk)
+def get_closure(timebook_id: str, closure_id: str) -> tuple[Closure, bool] | None:
+    """A closure as recorded, and whether it is done (None: no such closure)."""
+    try:
+        record = MarkerItem.get(*keys.closure(timebook_id, closure_id), consistent_read=True)
+    except MarkerItem.DoesNotExist:
+        return None
+    return _closure(record, timebook_id, closure_id), record.state == "done"
+
+
+def _closure(record: MarkerItem, timebook_id: str | None = None, closure_id: str | None = None) -> Closure:
+    if timebook_id is None or closure_id is None:
+        timebook_id, closure_id = keys.closure_of_unfinished(record.gsi2sk)
     detail = plain(record.detail)
     return Closure(
         timebook_id,

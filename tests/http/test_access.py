@@ -72,6 +72,13 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("PATCH", "/admin/slots/{slot_id}"): "test_admin_slot_closure_audit_access",
     ("POST", "/admin/timebooks/{timebook_id}/closures"): "test_admin_slot_closure_audit_access",
     ("GET", "/admin/timebooks/{timebook_id}/audit"): "test_admin_slot_closure_audit_access",
+    ("POST", "/admin/appointments/{appointment_id}/arrived"): "test_staff_day_access",
+    ("POST", "/admin/appointments/{appointment_id}/noshow"): "test_staff_day_access",
+    ("POST", "/admin/appointments/confirm"): "test_staff_day_access",
+    ("GET", "/admin/requests"): "test_staff_day_access",
+    ("GET", "/admin/timebooks/{timebook_id}/daylist"): "test_staff_day_access",
+    ("GET", "/admin/closures/{closure_id}"): "test_staff_day_access",
+    ("GET", "/admin/timebooks/{timebook_id}/waitlist"): "test_staff_day_access",
     ("POST", "/dev/token"): "test_dev_token_is_local_only",
 }
 
@@ -499,6 +506,35 @@ def test_admin_slot_closure_audit_access(world: World) -> None:
     assert world.free_slot["free"] == next(
         s["free"] for s in free_slots(c, tb, world.free_slot["start"][:10]) if s["id"] == world.free_slot["id"]
     )
+
+
+def test_staff_day_access(world: World) -> None:
+    """Issue 21's staff calls: the owning municipality's staff only; to others nothing exists."""
+    c, tb, ap = world.client, world.demo.koronatest_id, world.appointment["id"]
+    legevakt_only = token_for(DEMO_STAFF_PID, "staff", "Lege Vakt", orgs=[LEGEVAKT_HER_ID])
+    calls = [
+        ("POST", f"/admin/appointments/{ap}/arrived", {}),
+        ("POST", f"/admin/appointments/{ap}/noshow", {}),
+        ("GET", f"/admin/timebooks/{tb}/daylist?date={world.appointment['start'][:10]}", None),
+        ("GET", f"/admin/closures/{tb}_{'0' * 20}", None),
+        ("GET", f"/admin/timebooks/{tb}/waitlist", None),
+    ]
+    for method, path, body in calls:
+        assert_error(c.request(method, path, json_body=body), 401, "unauthorized")
+        for citizen in (world.owner.token, world.parent.token):
+            assert_error(c.request(method, path, json_body=body, token=citizen), 403)
+        assert_error(c.request(method, path, json_body=body, token=world.outsider), 404)
+        assert_error(c.request(method, path, json_body=body, token=legevakt_only), 404)
+    # Lists and bulk answers: nothing of another municipality's, and nothing done to it.
+    assert_error(c.post("/admin/appointments/confirm", {"ids": [ap]}), 401, "unauthorized")
+    assert_error(c.get("/admin/requests"), 401, "unauthorized")
+    assert_error(c.post("/admin/appointments/confirm", {"ids": [ap]}, token=world.owner.token), 403)
+    assert_error(c.get("/admin/requests", token=world.owner.token), 403)
+    for staff in (world.outsider, legevakt_only):
+        bulk = c.post("/admin/appointments/confirm", {"ids": [ap]}, token=staff)
+        assert bulk.status == 200 and bulk.json["results"][0]["error"]["code"] == "appointment_not_found"
+        mine = c.get("/admin/requests", token=staff)
+        assert mine.status == 200 and ap not in {a["id"] for a in mine.json["items"]}
 
 
 # ---- not revealing existence ----------------------------------------------------------------

@@ -31,6 +31,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("HealthContactIn", "QuestionIn", "FormIn", "ResourceIn", "TimebookIn", "LocationIn", "ScheduleIn"),
         *("SlotPatchIn", "ClosureIn", "ReasonIn", "MAX_SLOTS_PER_SCHEDULE", "MAX_CLOSURE_DAYS"),
         *("ScheduleOut", "OverviewAppointmentOut", "OverviewSlotOut", "SlotAdminOut", "ClosureOut", "AuditRecordOut"),
+        *("BulkConfirmIn", "BulkErrorOut", "BulkResultOut", "BulkConfirmOut", "DayListItemOut", "WaitingOut"),
     ),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
 }

@@ -239,10 +239,43 @@ class SlotAdminOut(Out):
 
 
 class ClosureOut(Out):
+    id: str = ""  # GET /admin/closures/{id} answers its progress
     closed_slots: int
     cancelled: int
     notified: int
     complete: bool = True  # false: the rest goes on in the background (within a minute or two)
+    remaining: int = 0  # active appointments still to cancel (0 once complete)
+
+
+class BulkConfirmIn(In):
+    """POST /admin/appointments/confirm: confirm several requests; each is its own transaction."""
+
+    ids: Annotated[list[Identifier], Field(min_length=1, max_length=50)]
+
+
+class BulkErrorOut(Out):
+    code: str
+    message: str
+
+
+class BulkResultOut(Out):
+    id: str
+    status: str | None = None  # the new status, where it was confirmed
+    error: BulkErrorOut | None = None  # why not, where it was not
+
+
+class BulkConfirmOut(Out):
+    results: list[BulkResultOut]
+
+
+class DayListItemOut(Out):
+    appointment_id: str
+    start: str
+    end: str
+    location_id: str
+    name: str
+    birth_date: str  # from the identity number; the number itself is not shown
+    status: str
 
 
 class AuditRecordOut(Out):
@@ -252,3 +285,16 @@ class AuditRecordOut(Out):
     action: str
     target: str
     detail: dict[str, Any]
+
+
+class WaitingOut(Out):
+    position: int
+    id: str
+    status: str
+    location_id: str | None = None
+    from_: str | None = Field(default=None, serialization_alias="from")
+    to: str | None = None
+    person: str  # the identity number masked, never whole
+    birth_date: str
+    created_at: str
+    offer: dict[str, str] | None = None  # {start, end, expires_at} while offered

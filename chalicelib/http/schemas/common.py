@@ -15,7 +15,7 @@ Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 TimebookType = Literal["koronatest", "koronavaksine", "lab", "vaksine", "konsultasjon", "annet"]
 Process = Literal["timebestilling", "timereservasjon", "ressursoversikt"]
 QuestionKind = Literal["yes_no", "choice", "text"]
-AppointmentStatus = Literal["requested", "booked", "rejected", "cancelled"]
+AppointmentStatus = Literal["requested", "booked", "rejected", "cancelled", "arrived", "noshow"]
 InboxKind = Literal["requested", "confirmed", "rejected", "cancelled", "rescheduled", "reminder", "offer", "closed"]
 WaitlistStatus = Literal["waiting", "offered", "booked", "expired", "withdrawn"]
 
