@@ -81,6 +81,7 @@ class Settings:
     feed_days: str | None  # chalicelib.booking.feed parses it
     feed_runs_per_minute: str | None  # chalicelib.booking.feed parses it
     fhir_identifier_system: str | None
+    organisation_number: str | None  # the municipality's organisasjonsnummer (FHIR partOf)
     helsenorge_queue_name: str
     helsenorge_queue_url: str | None
     helsenorge_appointment_url: str | None
@@ -124,6 +125,7 @@ class Settings:
             feed_days=_text(environ, "FEED_DAYS"),
             feed_runs_per_minute=_text(environ, "FEED_RUNS_PER_MINUTE"),
             fhir_identifier_system=_text(environ, "FHIR_IDENTIFIER_SYSTEM"),
+            organisation_number=_text(environ, "ORGANISATION_NUMBER"),
             helsenorge_queue_name=_text(environ, "HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo")
             or "timebok-helsenorge.fifo",
             helsenorge_queue_url=_text(environ, "HELSENORGE_QUEUE_URL"),
