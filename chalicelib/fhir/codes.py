@@ -24,7 +24,6 @@ SERVICE_CATEGORY = "http://terminology.hl7.org/CodeSystem/service-category"
 COMMUNITY_HEALTH_CARE = {"system": SERVICE_CATEGORY, "code": "7", "display": "Community Health Care"}
 VOLVEN_INNBYGGER_TIMETYPE = "urn:oid:2.16.578.1.12.4.1.1.7617"
 HN_APPOINTMENT_TYPE = "http://helsenorge.no/fhir/CodeSystem/Hn-AppointmentTypeProposed-New-Codes-cs"
-VOLVEN_ORGANISATORISK_BETEGNELSE = "urn:oid:2.16.578.1.12.4.1.1.8624"
 
 # SMART Scheduling Links, the 2021 extension URLs (the later HL7 draft dropped slot-capacity).
 SMART_REGISTRY = "http://fhir-registry.smarthealthit.org"

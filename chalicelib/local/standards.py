@@ -179,6 +179,7 @@ class HelsenorgeReceiver:
 
     token: str = ""
     down: bool = False
+    refuse_next: int = 0  # tests: answer the next PUTs 422, as Helsenorge refusing a resource would
     newest: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[tuple[str, int, str]] = field(default_factory=list)  # (id, version, status)
     refused: list[str] = field(default_factory=list)
@@ -194,6 +195,9 @@ class HelsenorgeReceiver:
         except ValueError:
             resource = None
         found = problems_of(resource)
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            found = found or ["meta: refused by the test"]
         if not found and resource["id"] != appointment_id:
             found = ["id: differs from the URL"]
         if found:
