@@ -3,7 +3,9 @@
 One small HTTP server on 127.0.0.1 (FEED and Helsenorge; the port is printed at start):
 
 * `GET /feed/{name}`: the feed files from the stand-in's S3 bucket, as CloudFront serves them in
-  AWS: Cache-Control and ETag from the object, `If-None-Match` answered with 304.
+  AWS: Cache-Control, ETag and Last-Modified from the object; `If-None-Match` (RFC 9110: `*`,
+  lists, weak comparison) or else `If-Modified-Since` answered with 304; `%24bulk-publish` is
+  `$bulk-publish`.
 * `PUT /helsenorge/Appointment/{id}`: a Helsenorge «Timeavtaler» stand-in, a strict receiver. It
   validates every PUT (bearer token, parses as R4B `Appointment`, hn-basis-appointment's rules:
   meta.profile, the bound serviceCategory, a kommunikasjonspart in supportingInformation, R4's
@@ -25,9 +27,12 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.exceptions import ClientError
@@ -232,6 +237,29 @@ def invalid(problems: list[str]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 
+def _opaque(tag: str) -> str:
+    """RFC 9110 weak comparison: the opaque tags compared, a `W/` prefix ignored."""
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def not_modified(
+    etag: str, modified: datetime | None, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
+    """RFC 9110 13.1.2 and 13.1.3 for a GET: If-None-Match (`*`, a list, weak comparison) decides;
+    If-Modified-Since only where there is no If-None-Match."""
+    if if_none_match is not None:
+        tags = [t for t in (part.strip() for part in if_none_match.split(",")) if t]
+        return "*" in tags or _opaque(etag) in {_opaque(t) for t in tags}
+    if if_modified_since and modified is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False  # an invalid date is ignored
+        return modified.replace(microsecond=0) <= since
+    return False
+
+
 # ---- the server ------------------------------------------------------------------------------------
 
 
@@ -307,16 +335,20 @@ class StandardsServer:
             self._json(handler, 404, {"error": {"code": "not_found", "message": "No such resource."}})
             return
         try:
-            found = self.s3.get_object(Bucket=self.bucket, Key=path[len(FEED_PREFIX) :])
+            found = self.s3.get_object(Bucket=self.bucket, Key=unquote(path[len(FEED_PREFIX) :]))
         except ClientError:
             self._json(handler, 404, {"error": {"code": "not_found", "message": "Not published yet."}})
             return
+        modified = found.get("LastModified")
         headers = {
             "ETag": found["ETag"],
             "Cache-Control": found.get("CacheControl", "max-age=30"),
             "Content-Type": found.get("ContentType", "application/octet-stream"),
+            **({"Last-Modified": format_datetime(modified.astimezone(UTC), usegmt=True)} if modified else {}),
         }
-        if found["ETag"] in [t.strip() for t in handler.headers.get("If-None-Match", "").split(",")]:
+        if not_modified(
+            found["ETag"], modified, handler.headers.get("If-None-Match"), handler.headers.get("If-Modified-Since")
+        ):
             self._send(handler, 304, b"", {k: v for k, v in headers.items() if k != "Content-Type"})
             return
         self._send(handler, 200, found["Body"].read(), headers)
