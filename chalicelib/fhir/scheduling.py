@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from chalicelib.fhir import codes
 
@@ -78,9 +78,10 @@ def schedule_resource(timebook_id: str, timebook_type: str, timebook_name: str, 
 
 
 def deep_link(portal_url: str, timebook_id: str, slot_id: str, location_id: str, local_date: str) -> str:
-    """Into the portal's step 4 for this slot: `{PORTAL_URL}/#/timebooks/{id}/slots?date=...&slot=...`."""
-    query = urlencode({"date": local_date, "location": location_id, "slot": slot_id})
-    return f"{portal_url.rstrip('/')}/#/timebooks/{timebook_id}/slots?{query}"
+    """The portal's calendar step on that slot's day with the time selected:
+    `{PORTAL_URL}/#/timebok/{id}/kalender?sted=...&maaned=YYYY-MM&dato=YYYY-MM-DD&tid={slot id}`."""
+    query = urlencode({"sted": location_id, "maaned": local_date[:7], "dato": local_date, "tid": slot_id})
+    return f"{portal_url.rstrip('/')}/#/timebok/{quote(timebook_id, safe='')}/kalender?{query}"
 
 
 def slot_resource(

@@ -46,8 +46,14 @@ def test_deep_link_names_the_portal_step_4_and_the_slot() -> None:
     parts = urlsplit(link)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "portal.example.no", "/")
     route, _, query = parts.fragment.partition("?")
-    assert route == "/timebooks/tb1/slots"
-    assert parse_qs(query) == {"date": ["2026-01-05"], "location": ["lo1"], "slot": ["tb1_lo1_202601050800"]}
+    # issue 19: the portal's own calendar route (the old /timebooks/{id}/slots opened «Fant ikke siden»)
+    assert route == "/timebok/tb1/kalender"
+    assert parse_qs(query) == {
+        "sted": ["lo1"],
+        "maaned": ["2026-01"],
+        "dato": ["2026-01-05"],
+        "tid": ["tb1_lo1_202601050800"],
+    }
 
 
 def test_service_types_by_timebook_type() -> None:
