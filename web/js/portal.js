@@ -467,7 +467,6 @@ async function stepCalendar(timebookId, query) {
   if (wanted) {
     wanted.setAttribute("aria-current", "true");
     wanted.classList.add("selected");
-    wanted.focus();
   }
   // Back from signing in: take the time chosen before (if it went meanwhile, the API says so
   // and the page offers the next free one).
@@ -476,7 +475,7 @@ async function stepCalendar(timebookId, query) {
     flow.set({ pendingSlot: null });
     return takeTime(tb, place, pending, section);
   }
-  section.querySelector("h2").focus();
+  (wanted || section.querySelector("h2")).focus();
 }
 
 async function timesSection(tb, place, date, reschedule, lost = null) {
