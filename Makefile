@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-stress test-setup browser lint bench package publish-portal clean
+.PHONY: help run test test-fast test-stress test-setup browser fhir-schema lint bench package publish-portal clean
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +24,10 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/install.py
 	@touch $(STAMP)
 
 # Set-up the tests need beyond the venv: Debian's chromium for the portal's browser tests.
-test-setup: $(STAMP) browser
+test-setup: $(STAMP) browser fhir-schema
+
+fhir-schema: ## the official FHIR R4 JSON schema (npm) into build/fhir-schema/ for tests/standards/
+	@sh scripts/install_fhir_schema.sh
 
 browser: ## Debian's chromium for tests/browser/ (apt-get once; nothing when it is there)
 	@sh scripts/install_browser.sh

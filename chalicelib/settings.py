@@ -81,8 +81,10 @@ class Settings:
     feed_days: str | None  # chalicelib.booking.feed parses it
     feed_runs_per_minute: str | None  # chalicelib.booking.feed parses it
     fhir_identifier_system: str | None
+    organisation_number: str | None  # the municipality's organisasjonsnummer (FHIR partOf)
     helsenorge_queue_name: str
     helsenorge_queue_url: str | None
+    helsenorge_dead_letter_queue_url: str | None  # where a refused (4xx) appointment change goes at once
     helsenorge_appointment_url: str | None
     helsenorge_token_provider: str
     helsenorge_static_token: str | None  # the local stand-in and tests only
@@ -124,9 +126,11 @@ class Settings:
             feed_days=_text(environ, "FEED_DAYS"),
             feed_runs_per_minute=_text(environ, "FEED_RUNS_PER_MINUTE"),
             fhir_identifier_system=_text(environ, "FHIR_IDENTIFIER_SYSTEM"),
+            organisation_number=_text(environ, "ORGANISATION_NUMBER"),
             helsenorge_queue_name=_text(environ, "HELSENORGE_QUEUE_NAME", "timebok-helsenorge.fifo")
             or "timebok-helsenorge.fifo",
             helsenorge_queue_url=_text(environ, "HELSENORGE_QUEUE_URL"),
+            helsenorge_dead_letter_queue_url=_text(environ, "HELSENORGE_DEAD_LETTER_QUEUE_URL"),
             helsenorge_appointment_url=_text(environ, "HELSENORGE_APPOINTMENT_URL"),
             helsenorge_token_provider=_text(environ, "HELSENORGE_TOKEN_PROVIDER", "helseid") or "helseid",
             helsenorge_static_token=_text(environ, "HELSENORGE_STATIC_TOKEN"),

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib import settings
 from chalicelib.domain.model import Appointment
-from chalicelib.fhir import codes
+from chalicelib.fhir import codes, scheduling
 
 # Our status → FHIR Appointment.status. A request waits for the health contact: `pending`.
 STATUS = {"requested": "pending", "booked": "booked", "rejected": "cancelled", "cancelled": "cancelled"}
@@ -47,12 +47,57 @@ def _cancelation_reason(status: str, reason: str | None) -> dict[str, Any] | Non
     return {"coding": [coding], "text": text}
 
 
+def _contained(item: Appointment) -> list[dict[str, Any]]:
+    """The parties as contained resources (hn-basis-appointment wants them in the resource):
+
+    `#org` the organisation (no-basis-Organization, by organisasjonsnummer where ORGANISATION_NUMBER
+    is set); `#kp` the health contact as kommunikasjonspart (by HER-id, `partOf` `#org`) for
+    `supportingInformation`; `#hc` the health contact as a HealthcareService (an allowed
+    participant actor) provided by `#kp`; `#loc` the location, managed by `#org`."""
+    contact, location = item.health_contact, item.location
+    number = settings.get().organisation_number
+    organisation: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": "org",
+        "meta": {"profile": [codes.NO_BASIS_ORGANIZATION]},
+    }
+    if number:
+        organisation["identifier"] = [{"system": codes.ORGANISASJONSNUMMER, "value": number}]
+    organisation["name"] = contact.name
+    party = {
+        "resourceType": "Organization",
+        "id": "kp",
+        "meta": {"profile": [codes.KOMMUNIKASJONSPART]},
+        "identifier": [{"system": codes.HER_ID, "value": contact.her_id}],
+        "type": [{"text": "Helsetjeneste"}],
+        "name": contact.name,
+        "partOf": {"reference": "#org"},
+    }
+    service = {
+        "resourceType": "HealthcareService",
+        "id": "hc",
+        "providedBy": {"reference": "#kp", "display": contact.name},
+        "name": contact.name,
+    }
+    place = {
+        "resourceType": "Location",
+        "id": "loc",
+        "meta": {"profile": [codes.NO_BASIS_LOCATION]},
+        "identifier": [{"system": codes.LOCATION_IDENTIFIER, "value": location.id}],
+        "name": location.name,
+        "address": scheduling.address(location.address),
+        "managingOrganization": {"reference": "#org"},
+    }
+    return [organisation, party, service, place]
+
+
 def appointment_resource(item: Appointment) -> dict[str, Any]:
     """The R4 Appointment of one appointment as it is now; meta.versionId is its version."""
     timebook, contact, location = item.timebook, item.health_contact, item.location
     her_id, pid = contact.her_id, item.for_pid
+    kind = timebook.type or "annet"
     patient_status, contact_status = _participant_status(item.status, item.reason)
-    organisation = {
+    assigner = {
         "type": "Organization",
         "identifier": {"system": codes.HER_ID, "value": her_id},
         "display": contact.name,
@@ -60,16 +105,25 @@ def appointment_resource(item: Appointment) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": codes.fhir_id(item.id),
-        "meta": {"versionId": str(item.version), "lastUpdated": codes.instant(item.updated_at)},
-        "identifier": [{"system": identifier_system(), "value": item.id, "assigner": organisation}],
+        "meta": {
+            "versionId": str(item.version),
+            "lastUpdated": codes.instant(item.updated_at),
+            "profile": [codes.HN_BASIS_APPOINTMENT],
+        },
+        "contained": _contained(item),
+        "identifier": [{"system": identifier_system(), "value": item.id, "assigner": assigner}],
         "status": STATUS[item.status],
-        "serviceCategory": [{"coding": [codes.timebook_type_coding(timebook.type or "annet")]}],
-        "serviceType": codes.service_type(timebook.type or "annet"),
+        "serviceCategory": [{"coding": [codes.COMMUNITY_HEALTH_CARE]}],
+        "serviceType": codes.service_type(kind),
         "appointmentType": {
-            "coding": [{"system": codes.V2_APPOINTMENT_TYPE, "code": "ROUTINE", "display": "Routine appointment"}],
+            "coding": [
+                {"system": codes.V2_APPOINTMENT_TYPE, "code": "ROUTINE", "display": "Routine appointment"},
+                codes.hn_appointment_type(kind),
+            ],
             "text": timebook.name,
         },
-        "description": f"{timebook.name}, {contact.name}",
+        "description": f"{timebook.name}, {contact.name}"[:1000],
+        "supportingInformation": [{"reference": "#kp", "type": "Organization", "display": contact.name}],
         "start": codes.instant(item.start),
         "end": codes.instant(item.end),
         "minutesDuration": item.duration_minutes,
@@ -85,14 +139,15 @@ def appointment_resource(item: Appointment) -> dict[str, Any]:
                 "status": patient_status,
             },
             {
-                "actor": {
-                    "reference": f"Location/{codes.fhir_id(location.id)}",
-                    "display": location.name,
-                },
+                "actor": {"reference": "#loc", "type": "Location", "display": location.name},
                 "required": "required",
                 "status": "accepted",
             },
-            {"actor": organisation, "required": "required", "status": contact_status},
+            {
+                "actor": {"reference": "#hc", "type": "HealthcareService", "display": contact.name},
+                "required": "required",
+                "status": contact_status,
+            },
         ],
     }
     reason = _cancelation_reason(item.status, item.reason)

@@ -11,6 +11,19 @@ from chalicelib import clock
 FODSELSNUMMER = "urn:oid:2.16.578.1.12.4.1.4.1"
 D_NUMMER = "urn:oid:2.16.578.1.12.4.1.4.2"
 HER_ID = "urn:oid:2.16.578.1.12.4.1.2"
+ORGANISASJONSNUMMER = "urn:oid:2.16.578.1.12.4.1.4.101"  # Enhetsregisteret (ENH)
+LOCATION_IDENTIFIER = "urn:timebok:location"  # our location ids: stable, never reused
+
+# Helsenorge's profiles (hn-basis package, NorskHelsenett/nyTimelosningPages) and their bindings.
+HN_BASIS_APPOINTMENT = "http://helsenorge.no/fhir/StructureDefinition/hn-basis-appointment"
+KOMMUNIKASJONSPART = "http://helsenorge.no/fhir/StructureDefinition/kommunikasjonspart-Organization"
+NO_BASIS_ORGANIZATION = "http://hl7.no/fhir/StructureDefinition/no-basis-Organization"
+NO_BASIS_LOCATION = "http://hl7.no/fhir/StructureDefinition/no-basis-Location"
+SERVICE_CATEGORY = "http://terminology.hl7.org/CodeSystem/service-category"
+# hn-appointment-ServiceCategory-code-vs (required): municipal services are Community Health Care.
+COMMUNITY_HEALTH_CARE = {"system": SERVICE_CATEGORY, "code": "7", "display": "Community Health Care"}
+VOLVEN_INNBYGGER_TIMETYPE = "urn:oid:2.16.578.1.12.4.1.1.7617"
+HN_APPOINTMENT_TYPE = "http://helsenorge.no/fhir/CodeSystem/Hn-AppointmentTypeProposed-New-Codes-cs"
 
 # SMART Scheduling Links, the 2021 extension URLs (the later HL7 draft dropped slot-capacity).
 SMART_REGISTRY = "http://fhir-registry.smarthealthit.org"
@@ -34,6 +47,22 @@ TIMEBOOK_TYPES: dict[str, str] = {
     "annet": "Annet",
 }
 IMMUNIZATION = {"system": HL7_SERVICE_TYPE, "code": "57", "display": "Immunization"}
+GENERAL_PRACTICE = {"system": HL7_SERVICE_TYPE, "code": "124", "display": "General Practice"}
+# Every timebook type has one HL7 service-type (SMART consumers keep only schedules coded with one):
+# vaccines are Immunization; tests, lab and consultations at the municipal health service are
+# General Practice (HL7 has no code for a covid test; docs/standards.md).
+HL7_SERVICE_TYPES: dict[str, dict[str, str]] = {
+    "koronavaksine": IMMUNIZATION,
+    "vaksine": IMMUNIZATION,
+}
+# Helsenorge's appointment types (hn-appointment-AppointmentType-code-vs), official displays.
+HN_APPOINTMENT_TYPES: dict[str, dict[str, str]] = {
+    "koronavaksine": {"system": VOLVEN_INNBYGGER_TIMETYPE, "code": "Vaksine", "display": "Vaksine time"},
+    "vaksine": {"system": VOLVEN_INNBYGGER_TIMETYPE, "code": "Vaksine", "display": "Vaksine time"},
+    "koronatest": {"system": VOLVEN_INNBYGGER_TIMETYPE, "code": "Lab", "display": "Lab time"},
+    "lab": {"system": VOLVEN_INNBYGGER_TIMETYPE, "code": "Lab", "display": "Lab time"},
+}
+KONSULTASJON = {"system": HN_APPOINTMENT_TYPE, "code": "Konsultasjon", "display": "Konsultasjon"}
 COVID19_IMMUNIZATION = {
     "system": SMART_SERVICE_TYPE,
     "code": "covid19-immunization",
@@ -46,13 +75,15 @@ def timebook_type_coding(timebook_type: str) -> dict[str, str]:
 
 
 def service_type(timebook_type: str) -> list[dict]:
-    """Schedule.serviceType: our type; immunisations also as HL7 57, covid vaccines as SMART's code."""
-    coding = [timebook_type_coding(timebook_type)]
-    if timebook_type in ("koronavaksine", "vaksine"):
-        coding.append(IMMUNIZATION)
+    """Schedule.serviceType: our type and its HL7 service-type; covid vaccines also SMART's code."""
+    coding = [timebook_type_coding(timebook_type), HL7_SERVICE_TYPES.get(timebook_type, GENERAL_PRACTICE)]
     if timebook_type == "koronavaksine":
         coding.append(COVID19_IMMUNIZATION)
     return [{"coding": coding}]
+
+
+def hn_appointment_type(timebook_type: str) -> dict[str, str]:
+    return HN_APPOINTMENT_TYPES.get(timebook_type, KONSULTASJON)
 
 
 def person_identifier_system(pid: str) -> str:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from chalicelib.fhir import codes
 
@@ -19,17 +19,28 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Location
 
 COUNTRY = "NO"
+STATE = "NO"  # SMART consumers need a two-letter address.state; the manifest's extension.state says NO
 _POSTAL = re.compile(r"^(?P<line>.*?)[,\s]+(?P<postal>\d{4})\s+(?P<city>\S.*)$")
 
 
 def address(text: str) -> dict[str, Any]:
-    """'Gaten 1, 0271 Oslo' → line, postalCode, city; what does not parse stays a line."""
+    """'Gaten 1, 0271 Oslo' → line, postalCode, city; what does not parse stays a line.
+
+    `state` is always `NO` (as the manifest's `state`); `district` (the municipality) is the city,
+    the poststed, where one parses: the location model has no municipality of its own."""
     text = " ".join(text.split())
     match = _POSTAL.match(text)
     if not match:
-        return {"line": [text], "country": COUNTRY}
+        return {"line": [text], "state": STATE, "country": COUNTRY}
     lines = [part.strip() for part in match["line"].split(",") if part.strip()]
-    return {"line": lines or [text], "city": match["city"], "postalCode": match["postal"], "country": COUNTRY}
+    return {
+        "line": lines or [text],
+        "city": match["city"],
+        "district": match["city"],
+        "state": STATE,
+        "postalCode": match["postal"],
+        "country": COUNTRY,
+    }
 
 
 def schedule_id(timebook_id: str, location_id: str) -> str:
@@ -46,6 +57,7 @@ def location_resource(location: Location, phone: str | None, url: str | None) ->
     resource: dict[str, Any] = {
         "resourceType": "Location",
         "id": codes.fhir_id(location.id),
+        "identifier": [{"system": codes.LOCATION_IDENTIFIER, "value": location.id}],
         "name": location.name,
         "telecom": telecom,
         "address": address(location.address),
@@ -66,9 +78,10 @@ def schedule_resource(timebook_id: str, timebook_type: str, timebook_name: str, 
 
 
 def deep_link(portal_url: str, timebook_id: str, slot_id: str, location_id: str, local_date: str) -> str:
-    """Into the portal's step 4 for this slot: `{PORTAL_URL}/#/timebooks/{id}/slots?date=...&slot=...`."""
-    query = urlencode({"date": local_date, "location": location_id, "slot": slot_id})
-    return f"{portal_url.rstrip('/')}/#/timebooks/{timebook_id}/slots?{query}"
+    """The portal's calendar step on that slot's day with the time selected:
+    `{PORTAL_URL}/#/timebok/{id}/kalender?sted=...&maaned=YYYY-MM&dato=YYYY-MM-DD&tid={slot id}`."""
+    query = urlencode({"sted": location_id, "maaned": local_date[:7], "dato": local_date, "tid": slot_id})
+    return f"{portal_url.rstrip('/')}/#/timebok/{quote(timebook_id, safe='')}/kalender?{query}"
 
 
 def slot_resource(

@@ -3,9 +3,15 @@
 One small HTTP server on 127.0.0.1 (FEED and Helsenorge; the port is printed at start):
 
 * `GET /feed/{name}`: the feed files from the stand-in's S3 bucket, as CloudFront serves them in
-  AWS: Cache-Control and ETag from the object, `If-None-Match` answered with 304.
-* `PUT /helsenorge/Appointment/{id}`: a Helsenorge «Timeavtaler» stand-in. It validates every PUT
-  (bearer token, parses as R4B `Appointment`, the elements of hn-basis-appointment we promise)
+  AWS: Cache-Control, ETag and Last-Modified from the object; `If-None-Match` (RFC 9110: `*`,
+  lists, weak comparison) or else `If-Modified-Since` answered with 304; `%24bulk-publish` is
+  `$bulk-publish`.
+* `PUT /helsenorge/Appointment/{id}`: a Helsenorge «Timeavtaler» stand-in, a strict receiver. It
+  validates every PUT (bearer token, parses as R4B `Appointment`, hn-basis-appointment's rules:
+  meta.profile, the bound serviceCategory, a kommunikasjonspart in supportingInformation, R4's
+  actor types, a contained Location with managingOrganization; and, where the published package is
+  in ../shared/fhir/, every rule of its snapshot by tests/standards/profiles.py) and answers 422
+  with an OperationOutcome naming the element
   and keeps the newest version of each appointment; an older version is accepted and ignored, as
   a receiver that knows versions would. `GET /helsenorge/Appointment` lists what it keeps
   (the API's local-only `GET /dev/helsenorge/appointments` answers the same).
@@ -21,9 +27,12 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.exceptions import ClientError
@@ -47,6 +56,22 @@ FODSELSNUMMER, D_NUMMER, HER_ID = (
     "urn:oid:2.16.578.1.12.4.1.4.2",
     "urn:oid:2.16.578.1.12.4.1.2",
 )
+HN_BASIS_APPOINTMENT = "http://helsenorge.no/fhir/StructureDefinition/hn-basis-appointment"
+# hn-appointment-ServiceCategory-code-vs (its codes, as the published package lists them)
+SERVICE_CATEGORIES = {
+    ("http://terminology.hl7.org/CodeSystem/service-category", code) for code in ("10", "27", "17", "7")
+}
+# R4 Appointment.participant.actor: Patient | Practitioner | PractitionerRole | RelatedPerson | Device |
+# HealthcareService | Location (no Organization)
+ACTOR_TYPES = {
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "RelatedPerson",
+    "Device",
+    "HealthcareService",
+    "Location",
+}
 
 
 def create_standards_resources(
@@ -109,15 +134,48 @@ def problems_of(resource: Any) -> list[str]:
     for name in ("start", "end", "serviceCategory", "appointmentType"):
         if not resource.get(name):
             found.append(f"{name}: missing")
+    if HN_BASIS_APPOINTMENT not in (meta.get("profile") or []):
+        found.append(f"meta.profile: does not name {HN_BASIS_APPOINTMENT}")
+    categories = [c for cc in resource.get("serviceCategory") or [] for c in cc.get("coding") or []]
+    if len(resource.get("serviceCategory") or []) != 1 or not any(
+        (c.get("system"), c.get("code")) in SERVICE_CATEGORIES for c in categories
+    ):
+        found.append("serviceCategory: exactly one, from hn-appointment-ServiceCategory-code-vs")
+    contained = {f"#{r.get('id')}": r for r in resource.get("contained") or []}
+    supporting = [contained.get(str(r.get("reference"))) for r in resource.get("supportingInformation") or []]
+    if not any(r and r.get("resourceType") == "Organization" and _her_id(r) and r.get("partOf") for r in supporting):
+        found.append("supportingInformation: no kommunikasjonspart Organization by HER-id with partOf")
     actors = [p.get("actor", {}) for p in resource.get("participant", [])]
     systems = {a.get("identifier", {}).get("system") for a in actors}
     if not systems & {FODSELSNUMMER, D_NUMMER}:
         found.append("participant: no patient by fødselsnummer or D-nummer")
-    if HER_ID not in systems:
-        found.append("participant: no health contact by HER-id")
-    if not any(str(a.get("reference", "")).startswith("Location/") for a in actors):
-        found.append("participant: no location")
+    for actor in actors:
+        kind = actor.get("type") or (contained.get(str(actor.get("reference"))) or {}).get("resourceType")
+        if kind not in ACTOR_TYPES:
+            found.append(f"participant.actor: type {kind!r} is not allowed (R4 Appointment.participant.actor)")
+    places = [contained.get(str(a.get("reference"))) for a in actors]
+    if not any(p and p.get("resourceType") == "Location" and p.get("managingOrganization") for p in places):
+        found.append("participant: no contained Location with managingOrganization")
+    if validate_profile is not None:
+        found += validate_profile(resource)
     return found
+
+
+def _her_id(organisation: Mapping[str, Any]) -> bool:
+    return any(i.get("system") == HER_ID and i.get("value") for i in organisation.get("identifier") or [])
+
+
+def _profile_validator() -> Callable[[dict[str, Any]], list[str]] | None:
+    """The full validator of tests/standards/profiles.py against the published package in
+    ../shared/fhir/, where both are there (a development checkout); else None."""
+    try:
+        from tests.standards import profiles
+    except ImportError:
+        return None
+    return profiles.appointment_problems if profiles.package_dir() is not None else None
+
+
+validate_profile = _profile_validator()
 
 
 @dataclass
@@ -126,6 +184,7 @@ class HelsenorgeReceiver:
 
     token: str = ""
     down: bool = False
+    refuse_next: int = 0  # tests: answer the next PUTs 422, as Helsenorge refusing a resource would
     newest: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: list[tuple[str, int, str]] = field(default_factory=list)  # (id, version, status)
     refused: list[str] = field(default_factory=list)
@@ -141,12 +200,15 @@ class HelsenorgeReceiver:
         except ValueError:
             resource = None
         found = problems_of(resource)
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            found = found or ["meta: refused by the test"]
         if not found and resource["id"] != appointment_id:
             found = ["id: differs from the URL"]
         if found:
             with self._lock:
                 self.refused.append(appointment_id)
-            return 422, outcome("invalid", "; ".join(found))
+            return 422, invalid(found)
         version = int(resource["meta"]["versionId"])
         with self._lock:
             self.received.append((appointment_id, version, resource["status"]))
@@ -163,6 +225,39 @@ class HelsenorgeReceiver:
 def outcome(code: str, text: str) -> dict[str, Any]:
     """A FHIR OperationOutcome, as a FHIR server answers an error."""
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+
+
+def invalid(problems: list[str]) -> dict[str, Any]:
+    """422's OperationOutcome: one issue per problem, `expression` naming the element ("serviceCategory: ...")."""
+    issues = []
+    for problem in problems:
+        element = problem.split(":", 1)[0].strip()
+        path = element if element.startswith("Appointment") else f"Appointment.{element}"
+        issues.append({"severity": "error", "code": "invalid", "diagnostics": problem, "expression": [path]})
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def _opaque(tag: str) -> str:
+    """RFC 9110 weak comparison: the opaque tags compared, a `W/` prefix ignored."""
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def not_modified(
+    etag: str, modified: datetime | None, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
+    """RFC 9110 13.1.2 and 13.1.3 for a GET: If-None-Match (`*`, a list, weak comparison) decides;
+    If-Modified-Since only where there is no If-None-Match."""
+    if if_none_match is not None:
+        tags = [t for t in (part.strip() for part in if_none_match.split(",")) if t]
+        return "*" in tags or _opaque(etag) in {_opaque(t) for t in tags}
+    if if_modified_since and modified is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False  # an invalid date is ignored
+        return modified.replace(microsecond=0) <= since
+    return False
 
 
 # ---- the server ------------------------------------------------------------------------------------
@@ -240,16 +335,20 @@ class StandardsServer:
             self._json(handler, 404, {"error": {"code": "not_found", "message": "No such resource."}})
             return
         try:
-            found = self.s3.get_object(Bucket=self.bucket, Key=path[len(FEED_PREFIX) :])
+            found = self.s3.get_object(Bucket=self.bucket, Key=unquote(path[len(FEED_PREFIX) :]))
         except ClientError:
             self._json(handler, 404, {"error": {"code": "not_found", "message": "Not published yet."}})
             return
+        modified = found.get("LastModified")
         headers = {
             "ETag": found["ETag"],
             "Cache-Control": found.get("CacheControl", "max-age=30"),
             "Content-Type": found.get("ContentType", "application/octet-stream"),
+            **({"Last-Modified": format_datetime(modified.astimezone(UTC), usegmt=True)} if modified else {}),
         }
-        if found["ETag"] in [t.strip() for t in handler.headers.get("If-None-Match", "").split(",")]:
+        if not_modified(
+            found["ETag"], modified, handler.headers.get("If-None-Match"), handler.headers.get("If-Modified-Since")
+        ):
             self._send(handler, 304, b"", {k: v for k, v in headers.items() if k != "Content-Type"})
             return
         self._send(handler, 200, found["Body"].read(), headers)

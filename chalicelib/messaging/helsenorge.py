@@ -9,9 +9,12 @@ Exactly-once effect: a message only says "appointment X changed"; the sender rea
 appointment as it is now and sends that, with its version in meta.versionId. A resend, a
 redelivery or an old message arriving late therefore sends the newest state again (a harmless
 repeat of an idempotent PUT), never an older one. Helsenorge is not the source system: we keep
-sending until it answers 2xx. A failed send is retried with exponential backoff (the message's
-visibility timeout grows with its receive count); after maxReceiveCount it waits in the
-dead-letter queue, which has an alarm. No personal data is logged: ids, versions and statuses only.
+sending until it answers 2xx. A failed send (5xx, timeout, no token; also 401, 408 and 429) is
+retried with exponential backoff (the message's visibility timeout grows with its receive count);
+after maxReceiveCount it waits in the dead-letter queue, which has an alarm. Any other 4xx is
+permanent (Helsenorge refuses the resource itself; resending the same state cannot help): the
+message goes to the dead-letter queue at once (its alarm fires) and the batch goes on.
+No personal data is logged: ids, versions and statuses only.
 """
 
 from __future__ import annotations
@@ -81,10 +84,18 @@ def token_provider() -> TokenProvider:
 # ---- the consumer's side: read the appointment, PUT it ------------------------------------------
 
 
+RETRYABLE_4XX = frozenset({401, 408, 429})  # a stale token, a timeout, too many requests
+
+
 class SendFailed(Exception):
     def __init__(self, status: int | None, why: str) -> None:
         super().__init__(f"{status} {why}")
         self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """Helsenorge refused the resource (4xx but 401/408/429): resending cannot help."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in RETRYABLE_4XX
 
 
 def put_appointment(resource: Mapping[str, Any], token: str, base_url: str | None = None) -> int:
@@ -156,6 +167,19 @@ def _back_off(records: list[Record], client: Any) -> None:
             logger.warning("helsenorge: could not delay message %s (%s)", record.message_id, error_name(error))
 
 
+def dead_letter(record: Record, appointment_id: str, client: Any = None) -> None:
+    """Move a refused message to the dead-letter queue now (its alarm fires); raises if it cannot."""
+    url = settings.get().helsenorge_dead_letter_queue_url
+    if not url:
+        raise Undelivered("no dead-letter queue")
+    (client or sqs_client()).send_message(
+        QueueUrl=url,
+        MessageBody=record.body,
+        MessageGroupId=appointment_id,
+        MessageDeduplicationId=f"refused-{record.message_id}"[:128],
+    )
+
+
 def send_batch(records: Iterable[Record], token: TokenProvider | None = None, client: Any = None) -> dict[str, Any]:
     """Send each message's appointment; the answer names the failed messages for SQS to redeliver
     (and the later ones of a failed appointment, held back untried: batches.py)."""
@@ -172,15 +196,20 @@ def send_batch(records: Iterable[Record], token: TokenProvider | None = None, cl
         appointment_id = message["appointment_id"]
         try:
             send(appointment_id, provider)
-        except Exception as error:
-            name = error_name(error) if not isinstance(error, SendFailed) else f"SendFailed:{error.status}"
-            logger.warning(
-                "helsenorge: appointment %s not sent (%s, try %d); retried later",
+        except SendFailed as error:
+            if not error.permanent:
+                _retry_later(appointment_id, record, f"SendFailed:{error.status}")
+            try:
+                dead_letter(record, appointment_id, client)
+            except Exception as failure:
+                _retry_later(appointment_id, record, f"SendFailed:{error.status}, {error_name(failure)}")
+            logger.error(
+                "helsenorge: appointment %s refused (%s); moved to the dead-letter queue",
                 appointment_id,
-                name,
-                record.receive_count,
+                error.status,
             )
-            raise Undelivered(name) from None
+        except Exception as error:
+            _retry_later(appointment_id, record, error_name(error))
 
     failed = [
         by_id[message_id]
@@ -188,6 +217,13 @@ def send_batch(records: Iterable[Record], token: TokenProvider | None = None, cl
     ]
     _back_off(failed, client)
     return {"batchItemFailures": [{"itemIdentifier": r.message_id} for r in failed]}
+
+
+def _retry_later(appointment_id: str, record: Record, name: str) -> None:
+    logger.warning(
+        "helsenorge: appointment %s not sent (%s, try %d); retried later", appointment_id, name, record.receive_count
+    )
+    raise Undelivered(name) from None
 
 
 def records_of(event: Any) -> list[Record]:

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.booking import feed
 from chalicelib.fhir import codes
-from tests.booking.waitlist_world import Small, small_world
+from tests.booking.waitlist_world import ANSWERS, Small, small_world
 from tests.conftest import Citizen
 
 
@@ -37,6 +37,21 @@ def _close_by_range(small: Small) -> None:
     assert done.status == 200 and done.json["closed_slots"] == 1, done
 
 
+def _lower_to_taken(small: Small) -> None:
+    """Issue 19: a slot whose capacity is lowered to the places taken has none free either."""
+    from tests.helpers import book_body
+
+    citizen = Citizen(168)
+    booked = small.client.post(
+        "/appointments", book_body(citizen.phone, ANSWERS, slot_id=small.slot_ids[0]), token=citizen.token
+    )
+    assert booked.status == 201, booked
+    lowered = small.client.request(
+        "PATCH", f"/admin/slots/{small.slot_ids[0]}", json_body={"capacity": 1}, token=small.staff
+    )
+    assert lowered.status == 200 and lowered.json["free"] == 0, lowered
+
+
 def _feed_status(slot_id: str) -> str:
     lines = feed.build().files[feed.FILES["Slot"]].decode().splitlines()
     import json
@@ -46,7 +61,9 @@ def _feed_status(slot_id: str) -> str:
     return found[0]["status"]
 
 
-@pytest.mark.parametrize("close", [_close_by_patch, _close_by_range], ids=["patch", "closure"])
+@pytest.mark.parametrize(
+    "close", [_close_by_patch, _close_by_range, _lower_to_taken], ids=["patch", "closure", "capacity-to-taken"]
+)
 def test_every_reader_agrees_a_closed_slot_is_not_free(small: Small, close: Callable[[Small], None]) -> None:
     closed, others = small.slot_ids[0], small.slot_ids[1:]
     assert _feed_status(closed) == "free"

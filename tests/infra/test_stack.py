@@ -416,6 +416,13 @@ def run_flows(scenario: Scenario) -> None:
     )
     receiver.down = False
     deliver_queued(scenario, lambdas, "SendToHelsenorge", "HelsenorgeQueueUrl")
+    # Helsenorge refuses a change (422): dead-lettered at once (issue 19), nothing kept
+    from chalicelib.messaging.publisher import HelsenorgePublisher
+    from tests.messaging.conftest import event
+
+    receiver.refuse_next = 1
+    HelsenorgePublisher().publish(event(receiver.items()[0]["identifier"][0]["value"], "confirmed").message)
+    deliver_queued(scenario, lambdas, "SendToHelsenorge", "HelsenorgeQueueUrl")
 
     # The SMART feed, as its schedule publishes it.
     with rec.running("PublishFeed"):
@@ -466,6 +473,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         result.results["helsenorge_receiver"] = receiver
         for name, value in {
             "HELSENORGE_QUEUE_URL": outputs["HelsenorgeQueueUrl"],
+            "HELSENORGE_DEAD_LETTER_QUEUE_URL": outputs["HelsenorgeDeadLetterQueueUrl"],
             "HELSENORGE_APPOINTMENT_URL": standards.helsenorge_url,  # a stand-in on loopback
             "HELSENORGE_TOKEN_PROVIDER": "static",
             "HELSENORGE_STATIC_TOKEN": LOCAL_TOKEN,

@@ -59,6 +59,7 @@ def standards(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "FEED_BASE_URL": server.feed_url,
         "PORTAL_URL": "https://portal.example.no",
         "HELSENORGE_QUEUE_URL": made["helsenorge_queue_url"],
+        "HELSENORGE_DEAD_LETTER_QUEUE_URL": made["helsenorge_dead_letter_queue_url"],
         "HELSENORGE_APPOINTMENT_URL": server.helsenorge_url,
         "HELSENORGE_TOKEN_PROVIDER": "static",
         "HELSENORGE_STATIC_TOKEN": LOCAL_TOKEN,

@@ -106,9 +106,12 @@ def test_a_booked_out_slot_is_busy_in_the_next_publication(standards: Standards,
     before = {s["id"]: s for s in published(standards)[1]["Slot"]}[feed_id]
     assert before["status"] == "free" and slot_capacity(before) == 1
     link = next(e["valueUrl"] for e in before["extension"] if e["url"] == DEEP_LINK)
-    assert link == (
-        f"https://portal.example.no/#/timebooks/{demo.konsultasjon_id}/slots?date={slot['start'][:10]}"
-        f"&location={slot['location_id']}&slot={slot['id']}"
+    assert (
+        link
+        == (  # issue 19: the portal's calendar route, that day, the time selected
+            f"https://portal.example.no/#/timebok/{demo.konsultasjon_id}/kalender?sted={slot['location_id']}"
+            f"&maaned={slot['start'][:7]}&dato={slot['start'][:10]}&tid={slot['id']}"
+        )
     )
     elise = Citizen(31)
     booked = client.post("/appointments", book_body(elise.phone, {}, slot_id=slot["id"]), token=elise.token)

@@ -23,7 +23,8 @@ from chalicelib.fhir import codes, scheduling
     ],
 )
 def test_addresses_parse_into_line_postal_code_and_city(text: str, expected: dict) -> None:
-    assert scheduling.address(text) == {**expected, "country": "NO"}
+    district = {"district": expected["city"]} if "city" in expected else {}
+    assert scheduling.address(text) == {**expected, **district, "state": "NO", "country": "NO"}
 
 
 def test_ids_become_fhir_ids() -> None:
@@ -45,8 +46,14 @@ def test_deep_link_names_the_portal_step_4_and_the_slot() -> None:
     parts = urlsplit(link)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "portal.example.no", "/")
     route, _, query = parts.fragment.partition("?")
-    assert route == "/timebooks/tb1/slots"
-    assert parse_qs(query) == {"date": ["2026-01-05"], "location": ["lo1"], "slot": ["tb1_lo1_202601050800"]}
+    # issue 19: the portal's own calendar route (the old /timebooks/{id}/slots opened «Fant ikke siden»)
+    assert route == "/timebok/tb1/kalender"
+    assert parse_qs(query) == {
+        "sted": ["lo1"],
+        "maaned": ["2026-01"],
+        "dato": ["2026-01-05"],
+        "tid": ["tb1_lo1_202601050800"],
+    }
 
 
 def test_service_types_by_timebook_type() -> None:
@@ -55,7 +62,10 @@ def test_service_types_by_timebook_type() -> None:
 
     assert codes_of("koronavaksine") == {"koronavaksine", "57", "covid19-immunization"}
     assert codes_of("vaksine") == {"vaksine", "57"}
-    assert codes_of("koronatest") == {"koronatest"}
+    assert codes_of("koronatest") == {"koronatest", "124"}  # issue 19: every schedule has an HL7 service-type
+    for kind in codes.TIMEBOOK_TYPES:
+        systems = {c["system"] for c in codes.service_type(kind)[0]["coding"]}
+        assert codes.HL7_SERVICE_TYPE in systems
 
 
 def test_a_full_slot_is_busy_with_capacity_zero() -> None:

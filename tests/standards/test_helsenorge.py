@@ -138,8 +138,19 @@ def test_the_resource_is_r4b_in_the_hn_basis_shape(
     }
     actors = [p["actor"] for p in sent["participant"]]
     assert {"system": codes.FODSELSNUMMER, "value": elise.pid} in [a.get("identifier") for a in actors]
-    assert any(a.get("reference", "").startswith("Location/") for a in actors)
-    assert sent["serviceCategory"][0]["coding"][0]["code"] == "koronatest"
+    # issue 19: hn-basis-appointment as published: contained parties, Community Health Care,
+    # the timebook type in serviceType, the health contact as HealthcareService and kommunikasjonspart
+    assert sent["meta"]["profile"] == [codes.HN_BASIS_APPOINTMENT]
+    contained = {f"#{r['id']}": r for r in sent["contained"]}
+    assert [contained[a["reference"]]["resourceType"] for a in actors[1:]] == ["Location", "HealthcareService"]
+    assert contained["#loc"]["managingOrganization"] == {"reference": "#org"}
+    (party,) = [contained[r["reference"]] for r in sent["supportingInformation"]]
+    assert party["identifier"] == [{"system": codes.HER_ID, "value": "8100001"}] and party["partOf"]
+    assert sent["serviceCategory"] == [{"coding": [codes.COMMUNITY_HEALTH_CARE]}]
+    assert "koronatest" in {c["code"] for c in sent["serviceType"][0]["coding"]}
+    assert {"system": codes.VOLVEN_INNBYGGER_TIMETYPE, "code": "Lab", "display": "Lab time"} in sent["appointmentType"][
+        "coding"
+    ]
     assert sent["appointmentType"]["text"] == "Koronatest"
 
 

@@ -462,6 +462,12 @@ async function stepCalendar(timebookId, query) {
   const section = await timesSection(tb, place, selected, reschedule);
   busy(false);
   document.getElementById("main").append(section);
+  // A deep link (the SMART feed's booking-deep-link) names the time: it is shown selected, focused.
+  const wanted = query.get("tid") && [...section.querySelectorAll("button[data-slot]")].find((b) => b.dataset.slot === query.get("tid"));
+  if (wanted) {
+    wanted.setAttribute("aria-current", "true");
+    wanted.classList.add("selected");
+  }
   // Back from signing in: take the time chosen before (if it went meanwhile, the API says so
   // and the page offers the next free one).
   const pending = flow.get().pendingSlot;
@@ -469,7 +475,7 @@ async function stepCalendar(timebookId, query) {
     flow.set({ pendingSlot: null });
     return takeTime(tb, place, pending, section);
   }
-  section.querySelector("h2").focus();
+  (wanted || section.querySelector("h2")).focus();
 }
 
 async function timesSection(tb, place, date, reschedule, lost = null) {
@@ -502,7 +508,7 @@ async function timesSection(tb, place, date, reschedule, lost = null) {
         h(
           "li",
           {},
-          h("button", { type: "button", class: "secondary", "aria-label": `${f.span(slot.start, slot.end)}, ${tn("times.free", slot.free)}`, onclick: () => takeTime(tb, place, slot, section, reschedule) }, f.span(slot.start, slot.end)),
+          h("button", { type: "button", class: "secondary", "data-slot": slot.id, "aria-label": `${f.span(slot.start, slot.end)}, ${tn("times.free", slot.free)}`, onclick: () => takeTime(tb, place, slot, section, reschedule) }, f.span(slot.start, slot.end)),
         ),
       ),
     ),
@@ -1279,6 +1285,8 @@ const ROUTES = [
   [/^\/timebok\/([^/]+)$/, (m) => stepForm(decodeURIComponent(m[1]))],
   [/^\/timebok\/([^/]+)\/sted$/, (m) => stepLocation(decodeURIComponent(m[1]))],
   [/^\/timebok\/([^/]+)\/kalender$/, (m, q) => stepCalendar(decodeURIComponent(m[1]), q)],
+  // The feed's booking-deep-link as published before issue 19: that slot's day, the time selected.
+  [/^\/timebooks\/([^/]+)\/slots$/, (m, q) => go(`#/timebok/${m[1]}/kalender?${new URLSearchParams({ sted: q.get("location") || "", maaned: (q.get("date") || "").slice(0, 7), dato: q.get("date") || "", tid: q.get("slot") || "" })}`)],
   [/^\/oppsummering$/, () => stepSummary()],
   [/^\/endre$/, () => stepReschedule()],
   [/^\/sendt\/([^/]+)$/, (m, q) => stepSent(decodeURIComponent(m[1]), q)],
