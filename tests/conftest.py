@@ -112,6 +112,15 @@ class _SettingsMonkeyPatch(pytest.MonkeyPatch):
 # tests marked `moto`). Either way moto runs for SQS and S3 (the `aws` fixture).
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--storage",
+        choices=("memory", "moto"),
+        default="memory",
+        help="where the use-case tests of tests/booking/ store: the in-memory fake (default) or moto",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "moto: stays on moto's DynamoDB where the use-case tier runs on the in-memory fake"

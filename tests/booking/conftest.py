@@ -42,4 +42,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def storage_backend(request: pytest.FixtureRequest) -> str:
-    return "moto" if request.node.get_closest_marker("moto") else "memory"
+    """`pytest --storage=moto` runs the whole use-case tier on moto (as before the fake)."""
+    if request.config.getoption("storage") == "moto" or request.node.get_closest_marker("moto"):
+        return "moto"
+    return "memory"
