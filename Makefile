@@ -40,12 +40,15 @@ test: test-setup ## ruff, vulture (dead code) and the whole suite: no network, n
 	$(BIN)/vulture
 	$(PYTEST)
 
-# The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/ and tests/booking/ but the
-# stateful property test and a crowd test); only those directories are collected.
+# The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/, tests/storage/ and
+# tests/booking/ but the stateful property tests and crowds); only those directories are collected.
+# The use-case tests of tests/booking/ run on the in-memory repository (tests/fakes/memory.py) but
+# those marked `moto` (request counts, PynamoDB patched); tests/storage/test_contract.py runs the
+# seam's cases on both. FAST_ARGS=--storage=moto puts the whole tier on moto, as before the fake.
 FAST_PATHS := tests/domain tests/storage tests/booking
 
-test-fast: test-setup ## unit tests of the rules and use-case tests on moto, on every core
-	$(PYTEST) -n auto -m fast $(FAST_PATHS)
+test-fast: test-setup ## rules, the storage contract (moto and fake), use-case tests on the fake, on every core
+	$(PYTEST) -n auto -m fast $(FAST_ARGS) $(FAST_PATHS)
 
 # `make test` while stress-ng loads every core (STRESS_CPUS, default 4): a test that depends on the
 # wall clock or a fast machine fails here. STRESS_TESTS="tests/test_budget.py -q" runs only those

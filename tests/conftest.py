@@ -107,8 +107,57 @@ class _SettingsMonkeyPatch(pytest.MonkeyPatch):
             settings.reset()  # the test is over: nothing it configured stays cached
 
 
+# ---- the storage behind the use cases: moto, or the in-memory repository (tests/fakes/) -------------
+# "moto" unless a directory's conftest says otherwise (tests/booking/conftest.py: "memory" but for
+# tests marked `moto`). Either way moto runs for SQS and S3 (the `aws` fixture).
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--storage",
+        choices=("memory", "moto"),
+        default="memory",
+        help="where the use-case tests of tests/booking/ store: the in-memory fake (default) or moto",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "moto: stays on moto's DynamoDB where the use-case tier runs on the in-memory fake"
+    )
+
+
 @pytest.fixture
-def monkeypatch() -> Iterator[pytest.MonkeyPatch]:
+def storage_backend() -> str:
+    """Which storage the use cases reach in this test: "moto" or "memory"."""
+    return "moto"
+
+
+_memory: Any = None  # the fake installed for the running test, if any
+
+
+@pytest.fixture
+def memory_repository(storage_backend: str) -> Iterator[Any]:
+    """The in-memory repository installed behind the storage seam (None on moto). Set up before
+    `monkeypatch` (which asks for it), so a test's own patches of seam names are undone first."""
+    global _memory
+    if storage_backend != "memory":
+        yield None
+        return
+    from tests.fakes.memory import MemoryRepository
+
+    fake, patch = MemoryRepository(), pytest.MonkeyPatch()
+    fake.install(patch)
+    _memory = fake
+    try:
+        yield fake
+    finally:
+        _memory = None
+        patch.undo()
+
+
+@pytest.fixture
+def monkeypatch(memory_repository: Any) -> Iterator[pytest.MonkeyPatch]:
     """Code reads `settings.get()`, read once: a test that sets a variable sees it at once."""
     patch = _SettingsMonkeyPatch()
     yield patch
@@ -139,7 +188,7 @@ def moto_table() -> Any:
 
 
 @pytest.fixture
-def aws() -> Iterator[dict[str, str]]:
+def aws(memory_repository: Any) -> Iterator[dict[str, str]]:
     with moto_aws() as resources:
         yield resources
 
@@ -159,6 +208,7 @@ def token_for(sub: str, role: str = "citizen", name: str = "Test Person", **clai
 
 
 _seeded: dict[tuple[int, str], tuple[bytes, Any]] = {}
+_seeded_memory: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
 
 def _limited_size_dict(data: dict[str, Any]) -> Any:
@@ -186,6 +236,15 @@ def seed_demo(weeks: int = 2) -> Any:
     from a snapshot of moto's items (seeding through the use cases costs a second of CPU a test)."""
     from chalicelib.local import demo as demo_data
 
+    if _memory is not None:  # the in-memory repository: a copy of its whole state
+        key = ("memory", weeks, clock.local(clock.now()).date().isoformat())
+        if key in _seeded_memory:
+            state, seeded = _seeded_memory[key]
+            _memory.restore(state)
+            return seeded
+        seeded = demo_data.seed(weeks=weeks)
+        _seeded_memory[key] = (_memory.snapshot(), seeded)
+        return seeded
     table = moto_table()
     key = (weeks, clock.local(clock.now()).date().isoformat())
     if key in _seeded and not any(table.items.values()):

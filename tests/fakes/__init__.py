@@ -1,0 +1,1 @@
+"""Fakes of Timebok's storage seam (chalicelib/storage/repository.py says where the seam is)."""
