@@ -880,6 +880,18 @@ class Waitlist(_Capability):
 # ---- staffwork.py ----------------------------------------------------------------------------------
 
 
+def _closure_of(timebook_id: str, closure_id: str, detail: dict[str, Any]) -> Closure:
+    return Closure(
+        timebook_id,
+        closure_id,
+        detail.get("location_id") or None,
+        datetime.fromisoformat(detail["from"]),
+        datetime.fromisoformat(detail["to"]),
+        detail["reason"],
+        {k: int(v) for k, v in (detail.get("totals") or {}).items()},
+    )
+
+
 class Staffwork(_Capability):
     @staticmethod
     def store_audit(state: State, record: AuditRecord) -> None:
@@ -948,27 +960,29 @@ class Staffwork(_Capability):
         record.detail["totals"] = dict(totals)
 
     @_locked
+    def note_closure_progress(self, timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
+        record = self.state.closures.get((timebook_id, closure_id))
+        if record is not None and record.state == "running":  # else another run finished it
+            record.detail["totals"] = dict(totals)
+
+    @_locked
+    def get_closure(self, timebook_id: str, closure_id: str) -> tuple[Closure, bool] | None:
+        record = self.state.closures.get((timebook_id, closure_id))
+        if record is None:
+            return None
+        return _closure_of(timebook_id, closure_id, record.detail), record.state == "done"
+
+    @_locked
     def unfinished_closures(self, limit: int = 20) -> list[Closure]:
         found = sorted(
             (keys.unfinished_closure_sort(*key), key, record)
             for key, record in self.state.closures.items()
             if record.unfinished
         )
-        closures = []
-        for _, (timebook_id, closure_id), record in found[:limit]:
-            detail = record.detail
-            closures.append(
-                Closure(
-                    timebook_id,
-                    closure_id,
-                    detail.get("location_id") or None,
-                    datetime.fromisoformat(detail["from"]),
-                    datetime.fromisoformat(detail["to"]),
-                    detail["reason"],
-                    {k: int(v) for k, v in (detail.get("totals") or {}).items()},
-                )
-            )
-        return closures
+        return [
+            _closure_of(timebook_id, closure_id, record.detail)
+            for _, (timebook_id, closure_id), record in found[:limit]
+        ]
 
     @_locked
     def add_audit(self, record: AuditRecord) -> None:

@@ -602,6 +602,19 @@ def test_closures_are_found_until_finished(seam: Seam) -> None:
     assert [r.action for r in seam.audit_log(TB, 5, None)[0]] == ["closure"] * 3
 
 
+def test_a_closure_is_read_with_its_progress_until_done(seam: Seam) -> None:
+    detail = {"from": "2030-03-21T08:00:00+01:00", "to": "2030-03-21T12:00:00+01:00", "reason": "Stengt"}
+    assert seam.get_closure(TB, "cl3") is None
+    seam.start_closure(TB, "cl3", detail, audit(4, "closure"))
+    seam.note_closure_progress(TB, "cl3", {"closed_slots": 5})
+    closure, done = seam.get_closure(TB, "cl3")
+    assert (closure.closure_id, closure.reason, closure.done, done) == ("cl3", "Stengt", {"closed_slots": 5}, False)
+    seam.finish_closure(TB, "cl3", {"closed_slots": 8, "cancelled": 2})
+    seam.note_closure_progress(TB, "cl3", {"closed_slots": 6})  # a late run's progress does not undo the end
+    closure, done = seam.get_closure(TB, "cl3")
+    assert (closure.done, done) == ({"closed_slots": 8, "cancelled": 2}, True)
+
+
 def test_every_name_of_the_seam_is_in_a_case() -> None:
     """Every name the fake replaces is called by a case above (read from this file, so it holds
     however pytest or xdist spreads the cases)."""
