@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("timebok.waitlist")
 
-QUEUE_READ = 100  # entries considered per run, oldest first
+QUEUE_READ = 100  # entries read per page, oldest first (every page is read, see `advance`)
+ADVANCE_SECONDS = 4.0  # one run reads pages of the queue for at most this long
 HORIZON_DAYS = 92  # how far ahead an open-ended window looks for places
 ATTEMPTS = 3
 EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
@@ -244,31 +245,63 @@ class _Candidate:
     free: list[int]
 
 
-def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None = None) -> int:
+def advance(
+    timebook_id: str, only_slot: str | None = None, newcomer: str | None = None, budget_seconds: float = ADVANCE_SECONDS
+) -> int:
     """Offer free places to waiting entries, first come first; returns how many offers were made.
 
+    The whole queue is read, a page at a time, until no free place is left for anyone or the
+    queue ends: an entry that cannot be offered now (its person is at their limit, its window
+    matches nothing free) is skipped, never blocking those behind it, however many they are.
     With `only_slot`, looks at that slot only (a request just freed a place there). With
     `newcomer` (an entry just made), looks only if nobody waits before it: in a sold-out surge
-    a crowd joining does not each read the whole window; the sweep looks within a minute."""
-    entries = storage.queue(timebook_id, QUEUE_READ)
-    if not entries:
-        return 0
+    a crowd joining does not each read the whole window; the sweep looks within a minute.
+    Stops after `budget_seconds` (the next sweep starts again from the head)."""
+    deadline = clock.monotonic() + budget_seconds
     now = clock.now()
-    waiting = []
-    for entry in entries:
-        status = status_of(entry, now)
-        if status == EntryStatus.WAITING:
-            waiting.append(entry)
-        elif status not in LIVE:
-            _lapse(entry)
-    if not waiting or (newcomer is not None and waiting[0].id != newcomer):
-        return 0
-    tb = get_timebook(timebook_id)
-    candidates = _candidates(tb, waiting, now, only_slot)
+    tb: Timebook | None = None
     offers = 0
-    for entry in waiting:
-        offers += _offer_first_match(tb, entry, candidates, now)
+    seen: set[tuple[str, int]] = set()  # places tried this run (offered, or lost to someone)
+    single: list[_Candidate] | None = None
+    for number, page in enumerate(storage.queue_pages(timebook_id, QUEUE_READ)):
+        if number and clock.monotonic() > deadline:
+            logger.info("waitlist: %s read up to page %d this run; the sweep goes on", timebook_id, number)
+            break
+        waiting = []
+        for entry in page:
+            status = status_of(entry, now)
+            if status == EntryStatus.WAITING:
+                waiting.append(entry)
+            elif status not in LIVE:
+                _lapse(entry)
+        if number == 0 and newcomer is not None and (not waiting or waiting[0].id != newcomer):
+            return 0
+        if not waiting:
+            continue
+        tb = tb or get_timebook(timebook_id)
+        if only_slot is not None:
+            single = _candidates(tb, waiting, now, only_slot) if single is None else single
+            candidates = single
+        else:
+            candidates = _candidates(tb, waiting, now, None)
+            for candidate in candidates:
+                candidate.free = [p for p in candidate.free if (candidate.slot.slot_id, p) not in seen]
+        for entry in waiting:
+            offers += _offer_first_match(tb, entry, candidates, now, seen)
+        if only_slot is not None and not any(c.free for c in candidates):
+            break  # the freed place is taken: nobody further back can have it
+        if only_slot is None and _read_everything(waiting, now) and not any(c.free for c in candidates):
+            break  # nothing is free anywhere in the horizon
     return offers
+
+
+def _read_everything(waiting: list[Entry], now: datetime) -> bool:
+    """Whether the page's windows made `_candidates` read every location from today to the horizon."""
+    first, last = _days_to_read(waiting, now)
+    today = clock.local(now).date()
+    locations = {e.location_id for e in waiting}
+    every_location = len(locations) > 1 or locations == {None}
+    return every_location and first == today and last == today + timedelta(days=HORIZON_DAYS)
 
 
 def _candidates(tb: Timebook, waiting: list[Entry], now: datetime, only_slot: str | None) -> list[_Candidate]:
@@ -301,7 +334,9 @@ def _days_to_read(waiting: list[Entry], now: datetime) -> tuple[date, date]:
     return max(today, min(starts)), min(horizon, max(ends))
 
 
-def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate], now: datetime) -> int:
+def _offer_first_match(
+    tb: Timebook, entry: Entry, candidates: list[_Candidate], now: datetime, seen: set[tuple[str, int]]
+) -> int:
     window = _window(entry)
     tries = 0
     for candidate in candidates:
@@ -310,6 +345,7 @@ def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate],
         while candidate.free and tries < ATTEMPTS:
             place = candidate.free.pop(0)
             tries += 1
+            seen.add((candidate.slot.slot_id, place))
             try:
                 _make_offer(tb, entry, candidate.slot, place, now)
                 return 1
@@ -317,6 +353,7 @@ def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate],
                 if "entry" in lost.failed or "person" in lost.failed or "old" in lost.failed:
                     # the entry changed, or its person cannot take a hold now: the place is still free
                     candidate.free.insert(0, place)
+                    seen.discard((candidate.slot.slot_id, place))
                     return 0
                 # "place": taken meanwhile (a hold, a booking, another offer): try the next one
         if tries >= ATTEMPTS:

@@ -9,7 +9,7 @@ to exactly one entry, and an entry never holds two offers.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chalicelib.domain.capacity import Claim
@@ -38,6 +38,7 @@ __all__ = [
     "join",
     "offer",
     "queue",
+    "queue_pages",
     "take_back_offer",
     "tell_once",
     "timebooks_with_waitlists",
@@ -92,6 +93,19 @@ def queue(timebook_id: str, limit: int = 100) -> list[Entry]:
     return [
         mapping.entry(item) for item in WaitlistEntryItem.queue.query(keys.waitlist_queue(timebook_id), limit=limit)
     ]
+
+
+def queue_pages(timebook_id: str, page_size: int = 100) -> Iterator[list[Entry]]:
+    """All live entries of a timebook, first come first, a page at a time (read lazily: a caller
+    that stops early reads no more)."""
+    page: list[Entry] = []
+    for item in WaitlistEntryItem.queue.query(keys.waitlist_queue(timebook_id), page_size=page_size):
+        page.append(mapping.entry(item))
+        if len(page) >= page_size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def timebooks_with_waitlists() -> list[str]:

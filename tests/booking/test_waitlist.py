@@ -165,3 +165,40 @@ def test_a_newcomer_behind_others_is_offered_by_the_sweep(small: Small) -> None:
     housekeeping.release_expired_holds()
     assert small.entry(newcomer)["status"] == "offered"
     assert small.entry(early)["status"] == "waiting"
+
+
+def test_a_place_reaches_the_101st_past_a_hundred_who_cannot_take_it(small: Small) -> None:
+    """Issue 18: 100 entries that can never be offered stand first; the 101st still gets the place,
+    at once when it frees and from the sweep alike."""
+    holder, hundred_first = Citizen(95), Citizen(96)
+    booked = small.book(holder, slot_id=small.slot_ids[0])
+    for n in range(100):
+        small.join(Citizen(2000 + n), **{"from": "2099-01-01T08:00:00+01:00"})  # windows that match nothing
+    assert small.join(hundred_first)["status"] == "waiting"
+    cancelled = small.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token)
+    assert cancelled.status == 200, cancelled
+    offered = small.entry(hundred_first)
+    assert offered["status"] == "offered" and offered["offer"]["slot_id"] == small.slot_ids[0], offered
+    assert small.free(small.slot_ids[0]) == 0
+    assert small.entry(Citizen(2000))["status"] == "waiting"
+
+
+def test_a_freed_place_reaches_past_a_hundred_at_their_limit(client, demo, staff_token, aws) -> None:
+    """Entries whose person is at `max_active_per_person` (which join accepts) are skipped, not a wall:
+    the first entry behind a hundred of them is offered the freed place."""
+    world = small_world(client, demo, staff_token, aws["queue_url"], slots=2, capacity=100, max_active=1)
+    first, second = world.slot_ids
+    at_limit = [Citizen(3000 + n) for n in range(100)]
+    for citizen in at_limit:
+        world.book(citizen, slot_id=first)
+    filler, behind = Citizen(3200), Citizen(3201)
+    mine = world.book(filler, slot_id=second)
+    for n in range(99):
+        world.book(Citizen(3300 + n), slot_id=second)
+    assert world.free(second) == 0
+    for citizen in at_limit:  # each has their one appointment already: no offer can be theirs now
+        assert world.join(citizen)["status"] == "waiting"
+    assert world.join(behind)["status"] == "waiting"
+    assert world.client.post(f"/appointments/{mine['id']}/cancel", {}, token=filler.token).status == 200
+    assert world.entry(behind)["status"] == "offered"
+    assert world.entry(at_limit[0])["status"] == "waiting"
