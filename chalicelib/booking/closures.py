@@ -103,10 +103,10 @@ def run(closure: Closure, deadline: float) -> Totals:
             if clock.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
                 return _unfinished(closure, totals)
             try:
-                lifecycle.cancel_for_closure(claim.ref, closure.reason)
+                lifecycle.cancel_for_closure(claim.ref, closure.reason, slot_id=slot.slot_id)
                 totals.cancelled += 1
             except TimebokError:
-                pass  # cancelled already (a repeat), or changed meanwhile: the repeat finds it
+                pass  # cancelled already (a repeat), moved out of the slot, or changed meanwhile
     totals.notified = _tell_waiting(closure)
     _finish(closure, totals)
     after_commit(freed_in=tb.id)  # offers taken back may find a place outside the closure
