@@ -78,7 +78,8 @@ def already_waiting() -> Conflict:
 
 
 def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
-    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
+    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free.
+    A failure answers before anything is written, never after (the offer step is best effort)."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
     for_pid = whom_for(principal, body.for_pid)
@@ -108,8 +109,17 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
         except repository.ConditionFailed as lost:
             if "guard" not in lost.failed or attempt or not _end_lapsed_entry_of(tb.id, for_pid):
                 raise already_waiting() from lost
-    advance(tb.id, newcomer=entry.id)
-    return entry_of(storage.get_entry(entry.id, consistent=True) or entry)
+    # The entry is written: nothing after this may fail the request (a 429 now would make the
+    # retry answer `already_waiting`). Offering it a place at once is best effort; the sweep
+    # offers within a minute.
+    try:
+        advance(tb.id, newcomer=entry.id)
+        return entry_of(storage.get_entry(entry.id, consistent=True) or entry)
+    except Exception as error:
+        logger.warning(
+            "waitlist: offering the new entry %s failed (%s); the sweep will", entry.id, type(error).__name__
+        )
+        return entry_of(entry)
 
 
 def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:

@@ -202,3 +202,23 @@ def test_a_freed_place_reaches_past_a_hundred_at_their_limit(client, demo, staff
     assert world.client.post(f"/appointments/{mine['id']}/cancel", {}, token=filler.token).status == 200
     assert world.entry(behind)["status"] == "offered"
     assert world.entry(at_limit[0])["status"] == "waiting"
+
+
+def test_joining_never_answers_429_after_writing(small: Small, monkeypatch) -> None:
+    """Issue 18: the offer step after the entry's commit was throttled and the request answered 429;
+    the retry then got `already_waiting`. Now the join answers 201, and the sweep makes the offer."""
+    from chalicelib.booking import waitlist
+    from chalicelib.errors import Throttled
+
+    citizen = Citizen(97)
+
+    def throttled(*args, **kwargs):
+        raise Throttled()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(waitlist, "advance", throttled)
+        joined = small.client.post("/waitlist", {"timebook_id": small.timebook_id}, token=citizen.token)
+    assert joined.status == 201, joined
+    assert joined.json["status"] == "waiting"
+    housekeeping.release_expired_holds()
+    assert small.entry(citizen)["status"] == "offered"
