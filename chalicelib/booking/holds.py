@@ -1,7 +1,8 @@
 """Holds (step 4): a short claim on one place while the citizen fills in step 5.
 
 Fair under a crowd: a person has at most one live hold per timebook (a new one replaces the old
-one and frees its place in the same transaction), and a person who may not book more in the
+one and frees its place in the same transaction; an open waitlist offer is never replaced: 409
+`offer_open`, domain/waitlist.py), and a person who may not book more in the
 timebook (domain/limits.py) gets no hold. Both are conditions of the one hold transaction
 (storage.repository.take_hold), not checks before it.
 """
@@ -28,6 +29,7 @@ from chalicelib.domain.holds import Refusal, hold_expires_at, new_hold_id, parse
 from chalicelib.domain.model import Hold, Person, Slot, Timebook
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import SlotRef, parse_slot_id
+from chalicelib.domain.waitlist import blocks_hold
 from chalicelib.errors import Conflict, HoldExpired, NotFound
 from chalicelib.storage import repository
 
@@ -89,6 +91,15 @@ def _old_hold(person: Person, now: datetime) -> tuple[SlotRef, int, str] | None:
     if old is None or old_slot is None:
         return None
     return old_slot, old.place, old.hold_id
+
+
+def _refuse_over_offer(person: Person, now: datetime) -> None:
+    """An open waitlist offer is never silently replaced by another hold (domain/waitlist.py)."""
+    if blocks_hold(person.live_hold(now)):
+        raise Conflict(
+            "You have an open waitlist offer: book it or decline it before choosing another time.",
+            code="offer_open",
+        )
 
 
 def _own_place(person: Person, slot: Slot, now: datetime) -> int | None:
@@ -153,6 +164,7 @@ def hold_slot(
         slot, person = repository.read_slot_and_person(ref, for_pid)
         found = bookable_slot(slot)
         person.require_lane(limit_of(tb), found.now)  # nobody gets a hold they could not use
+        _refuse_over_offer(person, found.now)
         own = _own_place(person, found.slot, found.now)
         place = own if own is not None else found.random_free_place()
         attempt = _Attempt(ref, found.slot, place, person, skip_old)
@@ -188,6 +200,7 @@ def hold_first_available(
         raise _no_free_time()
     person = repository.get_person(tb.id, for_pid)
     person.require_lane(limit_of(tb), clock.now())
+    _refuse_over_offer(person, clock.now())
     lost_places: set[Candidate] = set()
     skip_old = False
     for _ in range(ATTEMPTS):
@@ -215,6 +228,7 @@ def hold_first_available(
                 lost_places.add(choice)
             if "person" in lost.failed:
                 person = repository.get_person(tb.id, for_pid)  # another hold or booking of theirs won
+                _refuse_over_offer(person, clock.now())
     raise slot_unavailable()
 
 

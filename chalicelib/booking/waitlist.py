@@ -31,7 +31,15 @@ from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, Entry, EntryStatus, Offer, Window
+from chalicelib.domain.waitlist import (
+    DEFAULT_OFFER_MINUTES,
+    LIVE,
+    Entry,
+    EntryStatus,
+    Offer,
+    Window,
+    blocks_offer,
+)
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
@@ -372,10 +380,13 @@ def _offer_first_match(
 
 
 def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime) -> None:
-    """The offer is the person's one hold in this timebook (it replaces a live one) and takes a free
-    lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
+    """The offer is the person's one hold in this timebook and takes a free lane of theirs, like any
+    hold; a person at their limit, or with a live hold, is not offered now ("person" fails; the
+    write's condition on their hold as read catches a hold taken meanwhile)."""
     now_epoch = clock.epoch(now)
     person = repository.get_person(tb.id, entry.for_pid)
+    if blocks_offer(person.live_hold(now)):  # never swap away the hold they are filling in
+        raise repository.ConditionFailed(["person"])
     try:
         lane = person.require_lane(limit_of(tb), now)
     except Conflict:
@@ -393,11 +404,6 @@ def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetim
     offer = Offer(hold_id, slot.slot_id, place, slot.start, slot.end, clock.epoch(expires))
     ref = parse_slot_id(slot.slot_id)
     assert ref is not None  # made by us
-    free_old = None
-    old = person.live_hold(now)
-    old_ref = parse_slot_id(old.slot_id) if old else None
-    if old is not None and old_ref is not None:
-        free_old = (old_ref, old.place, old.hold_id)
     event = _offer_event(tb, entry, slot, expires)
     storage.offer(
         storage.NewOffer(
@@ -409,7 +415,6 @@ def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetim
             event,
             _stamp(now),
             person=person,
-            free_old=free_old,
             lane=lane,
         ),
         now_epoch,

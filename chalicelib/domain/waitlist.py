@@ -4,6 +4,7 @@ waiting --a place frees in a matching slot--> offered (a hold for them, for wait
 offered --they book it--> booked
 offered --the offer lapses--> expired          (the place goes to the next entry)
 waiting|offered --they withdraw or decline--> withdrawn (an open offer's place is freed)
+(a person with a live hold is passed over while it lives: `blocks_offer`)
 waiting --the window has passed--> expired
 
 One freed place goes to exactly one entry: the offer is one transaction that takes the place by
@@ -18,9 +19,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from chalicelib.domain.holds import is_live
+from chalicelib.domain.holds import HoldRef, is_live
 
 DEFAULT_OFFER_MINUTES = 30
+
+
+# One live hold-or-offer per person and timebook, and neither ever silently replaces the other:
+# - a person filling in a hold (step 5) is passed over for an offer: their entry keeps waiting,
+#   first in line as before, and is offered a place after that hold is booked, given back or lapses;
+# - a person with an open offer gets no other hold (409 `offer_open`) until they book or decline it.
+def blocks_offer(live_hold: HoldRef | None) -> bool:
+    """A live hold (an ordinary one, or an offer) means no offer is made to this person now."""
+    return live_hold is not None
+
+
+def blocks_hold(live_hold: HoldRef | None) -> bool:
+    """An open offer means no new hold for this person: it would silently take the offer away."""
+    return live_hold is not None and live_hold.offer
 
 
 class EntryStatus(StrEnum):

@@ -222,3 +222,37 @@ def test_joining_never_answers_429_after_writing(small: Small, monkeypatch) -> N
     assert joined.json["status"] == "waiting"
     housekeeping.release_expired_holds()
     assert small.entry(citizen)["status"] == "offered"
+
+
+def test_an_offer_never_replaces_the_hold_someone_is_filling_in(client, demo, staff_token, aws) -> None:
+    """Issue 18: the offer replaced the hold a person was filling in at step 5 (their send got
+    `hold_gone`). Now a person with a live hold is passed over while it lives, keeping their place."""
+    world = small_world(client, demo, staff_token, aws["queue_url"], slots=2)
+    first, second = world.slot_ids
+    holder, filling_in, next_in_line = Citizen(111), Citizen(112), Citizen(113)
+    booked = world.book(holder, slot_id=first)
+    world.join(filling_in, **{"from": booked["start"], "to": booked["end"]})
+    world.join(next_in_line, **{"from": booked["start"], "to": booked["end"]})
+    held = world.client.post("/holds", {"slot_id": second}, token=filling_in.token)
+    assert held.status == 201, held
+    assert world.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token).status == 200
+    assert world.entry(filling_in)["status"] == "waiting"
+    assert world.entry(next_in_line)["status"] == "offered"
+    sent = world.book(filling_in, hold_id=held.json["id"])  # their hold is still theirs
+    assert sent["slot_id"] == second
+
+
+def test_a_hold_never_silently_takes_an_open_offer(small: Small) -> None:
+    """Issue 18: a normal hold freed an open offer while GET /waitlist still showed it `offered`.
+    Now the hold is refused (409 `offer_open`) and the offer stays."""
+    holder, citizen = Citizen(121), Citizen(122)
+    booked = small.book(holder, slot_id=small.slot_ids[0])
+    small.join(citizen)
+    assert small.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token).status == 200
+    offer = small.entry(citizen)["offer"]
+    again = small.client.post("/holds", {"slot_id": small.slot_ids[0]}, token=citizen.token)
+    assert again.status == 409 and again.json["error"]["code"] == "offer_open", again
+    first_free = small.client.post("/holds", {"timebook_id": small.timebook_id}, token=citizen.token)
+    assert first_free.status == 409, first_free
+    assert small.entry(citizen)["status"] == "offered"
+    assert small.book(citizen, hold_id=offer["hold_id"])["slot_id"] == small.slot_ids[0]
