@@ -222,6 +222,20 @@ def after_booking(hold: HoldRef, timebook_id: str, for_pid: str) -> None:
         logger.warning("waitlist: marking the offer %s booked failed (%s)", hold.hold_id, type(error).__name__)
 
 
+def offer_owner(principal: Principal, timebook_id: str, for_pid: str, hold_id: str) -> str | None:
+    """The offer belongs to the person it is for: the represented person, or any current
+    representative, may book it, whoever joined. Returns who joined (the offer hold's owner) if
+    `hold_id` is the open offer made for `for_pid` and the caller acts for them; else None."""
+    if for_pid not in principal.people():
+        return None
+    guard = storage.get_guard(timebook_id, for_pid)
+    entry = storage.get_entry(guard.entry_id, consistent=True) if guard is not None and guard.live else None
+    offer = offer_of(entry) if entry is not None else None
+    if entry is None or offer is None or offer.hold_id != hold_id:
+        return None
+    return entry.owner
+
+
 def take_back_offers(slot: Slot) -> int:
     """Staff closed this slot: its open offers are taken back and their entries wait again, first
     in line as before (the closure then offers them a place elsewhere, if there is one)."""

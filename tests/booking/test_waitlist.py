@@ -256,3 +256,22 @@ def test_a_hold_never_silently_takes_an_open_offer(small: Small) -> None:
     assert first_free.status == 409, first_free
     assert small.entry(citizen)["status"] == "offered"
     assert small.book(citizen, hold_id=offer["hold_id"])["slot_id"] == small.slot_ids[0]
+
+
+def test_the_offer_belongs_to_the_person_it_is_for(small: Small) -> None:
+    """Issue 18: the represented person got 404 for the offer made for them (the hold was the
+    parent's). Now they, or any current representative, may book or decline it; nobody else."""
+    holder, child, stranger = Citizen(141), Citizen(142), Citizen(143)
+    parent = Citizen(144, represents=[{"pid": child.pid, "name": "Barn Barnesen"}])
+    other_parent = Citizen(145, represents=[{"pid": child.pid, "name": "Barn Barnesen"}])
+    booked = small.book(holder, slot_id=small.slot_ids[0])
+    small.join(parent, for_pid=child.pid)
+    assert small.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token).status == 200
+    entry = small.entry(child)
+    assert entry["status"] == "offered" and small.entry(other_parent)["id"] == entry["id"]
+    body = {"hold_id": entry["offer"]["hold_id"], "answers": {"q1": "ja"}, "phone": child.phone}
+    refused = small.client.post("/appointments", body, token=stranger.token)
+    assert refused.status in (403, 404), refused
+    made = small.client.post("/appointments", body, token=child.token)
+    assert made.status == 201, made
+    assert small.entry(parent)["status"] == "booked"
