@@ -9,9 +9,10 @@ from datetime import date
 from chalicelib import clock
 from chalicelib.booking.common import appointment_of, location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.appointments import ACTIVE, Status
+from chalicelib.domain.appointments import Status
 from chalicelib.domain.capacity import count
 from chalicelib.domain.model import Appointment, Slot
+from chalicelib.domain.ordering import by_instant
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import InvalidInput
@@ -62,9 +63,10 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
         rows.append(
             OverviewRow(
                 slot=slot,
-                booked=sum(1 for a in by_slot[slot.slot_id] if Status(a.status) in ACTIVE),
+                # Both counts from the one slot item read (never 11 of 10 mid-race); the names from the index.
+                booked=count(slot.claims, "appointment", now),
                 held=count(slot.claims, "hold", now),
                 appointments=[appointment_of(a) for a in sorted(by_slot[slot.slot_id], key=lambda a: a.created_at)],
             )
         )
-    return sorted(rows, key=lambda r: (r.slot.start, r.slot.location_id))
+    return sorted(rows, key=lambda r: by_instant(r.slot.start, r.slot.location_id))
