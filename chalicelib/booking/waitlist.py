@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking.common import iso, location_of, new_id, require_citizen
+from chalicelib.booking.common import iso, location_of, new_id, require_bookable, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit
 from chalicelib.booking.slots import limit_of
@@ -32,13 +32,13 @@ from chalicelib.domain.paging import PageRequest, Position, continue_after, sort
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.domain.waitlist import (
-    DEFAULT_OFFER_MINUTES,
     LIVE,
     Entry,
     EntryStatus,
     Offer,
     Window,
     blocks_offer,
+    offer_minutes,
 )
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
@@ -86,10 +86,12 @@ def already_waiting() -> Conflict:
 
 
 def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
-    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free.
+    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free
+    (for as long as a hold lasts, domain/waitlist.offer_minutes).
     A failure answers before anything is written, never after (the offer step is best effort)."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
+    require_bookable(tb)  # a timebook that takes no bookings takes no waiting either
     for_pid = whom_for(principal, body.for_pid)
     if body.location_id:
         location_of(tb, body.location_id)
@@ -319,7 +321,7 @@ def advance(
             for candidate in candidates:
                 candidate.free = [p for p in candidate.free if (candidate.slot.slot_id, p) not in seen]
         for entry in waiting:
-            offers += _offer_first_match(tb, entry, candidates, now, seen)
+            offers += _offer_first_match(tb, entry, candidates, now, seen, was_free=entry.id == newcomer)
         if only_slot is not None and not any(c.free for c in candidates):
             break  # the freed place is taken: nobody further back can have it
         if only_slot is None and _read_everything(waiting, now) and not any(c.free for c in candidates):
@@ -367,7 +369,12 @@ def _days_to_read(waiting: list[Entry], now: datetime) -> tuple[date, date]:
 
 
 def _offer_first_match(
-    tb: Timebook, entry: Entry, candidates: list[_Candidate], now: datetime, seen: set[tuple[str, int]]
+    tb: Timebook,
+    entry: Entry,
+    candidates: list[_Candidate],
+    now: datetime,
+    seen: set[tuple[str, int]],
+    was_free: bool = False,
 ) -> int:
     window = _window(entry)
     tries = 0
@@ -379,7 +386,7 @@ def _offer_first_match(
             tries += 1
             seen.add((candidate.slot.slot_id, place))
             try:
-                _make_offer(tb, entry, candidate.slot, place, now)
+                _make_offer(tb, entry, candidate.slot, place, now, was_free)
                 return 1
             except repository.ConditionFailed as lost:
                 if "entry" in lost.failed or "person" in lost.failed or "old" in lost.failed:
@@ -393,7 +400,7 @@ def _offer_first_match(
     return 0
 
 
-def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime) -> None:
+def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime, was_free: bool = False) -> None:
     """The offer is the person's one hold in this timebook and takes a free lane of theirs, like any
     hold; a person at their limit, or with a live hold, is not offered now ("person" fails; the
     write's condition on their hold as read catches a hold taken meanwhile)."""
@@ -405,7 +412,7 @@ def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetim
         lane = person.require_lane(limit_of(tb), now)
     except Conflict:
         raise repository.ConditionFailed(["person"]) from None
-    expires = hold_expires_at(now, int(tb.waitlist_offer_minutes or DEFAULT_OFFER_MINUTES))
+    expires = hold_expires_at(now, offer_minutes(tb.waitlist_offer_minutes, int(tb.hold_minutes), was_free))
     hold_id = new_hold_id(
         slot.slot_id,
         place,

@@ -28,6 +28,17 @@ DEFAULT_OFFER_MINUTES = 30
 # - a person filling in a hold (step 5) is passed over for an offer: their entry keeps waiting,
 #   first in line as before, and is offered a place after that hold is booked, given back or lapses;
 # - a person with an open offer gets no other hold (409 `offer_open`) until they book or decline it.
+# An offer of a place that was free anyway (made as the person joins) is no scarcer than a hold:
+# it lasts as a hold does, at least MIN_OFFER_MINUTES (time to read the message), never the long
+# `waitlist_offer_minutes` meant for a place that freed while people waited.
+MIN_OFFER_MINUTES = 5
+
+
+def offer_minutes(waitlist_offer_minutes: int | None, hold_minutes: int, place_was_free: bool) -> int:
+    long = int(waitlist_offer_minutes or DEFAULT_OFFER_MINUTES)
+    return min(long, max(int(hold_minutes), MIN_OFFER_MINUTES)) if place_was_free else long
+
+
 def blocks_offer(live_hold: HoldRef | None) -> bool:
     """A live hold (an ordinary one, or an offer) means no offer is made to this person now."""
     return live_hold is not None

@@ -275,3 +275,15 @@ def test_the_offer_belongs_to_the_person_it_is_for(small: Small) -> None:
     made = small.client.post("/appointments", body, token=child.token)
     assert made.status == 201, made
     assert small.entry(parent)["status"] == "booked"
+
+
+def test_an_offer_of_a_place_that_was_free_lasts_as_a_hold(small: Small) -> None:
+    """Issue 18: joining while a place was free gave a `waitlist_offer_minutes` hold (a way round
+    `hold_minutes`). Now it lasts max(hold_minutes, MIN_OFFER_MINUTES); a freed place keeps the long offer."""
+    from chalicelib.domain.waitlist import MIN_OFFER_MINUTES
+
+    citizen = Citizen(151)
+    hold_minutes = small.client.get(f"/timebooks/{small.timebook_id}").json["hold_minutes"]
+    assert small.join(citizen)["status"] == "offered"
+    clock.advance(timedelta(minutes=max(hold_minutes, MIN_OFFER_MINUTES), seconds=1))
+    assert small.entry(citizen)["status"] == "expired"
