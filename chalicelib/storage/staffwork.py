@@ -27,6 +27,7 @@ __all__ = [
     "add_audit",
     "audit_log",
     "change_slot",
+    "checkpoint_closure",
     "close_slot",
     "finish_closure",
     "start_closure",
@@ -107,6 +108,11 @@ def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) ->
             MarkerItem.gsi2sk.remove(),
         ]
     )
+
+
+def checkpoint_closure(timebook_id: str, closure_id: str, progress: dict[str, int]) -> None:
+    """Save an unfinished closure's counts and how far it got (it stays in the unfinished index)."""
+    MarkerItem(*keys.closure(timebook_id, closure_id)).update(actions=[MarkerItem.detail["totals"].set(progress)])
 
 
 def unfinished_closures(limit: int = 20) -> list[Closure]:
