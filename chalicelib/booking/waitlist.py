@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from chalicelib import clock
 from chalicelib.booking.common import iso, location_of, new_id, require_bookable, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import after_commit
 from chalicelib.booking.slots import limit_of
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
@@ -178,7 +177,8 @@ def withdraw(principal: Principal, entry_id: str) -> None:
             continue  # booked or offered meanwhile, or the offer was used: look again
         if release is not None:
             repository.forget_hold(entry.timebook_id, entry.for_pid, release[2])  # the person's pointer too
-            after_commit(freed=[offer.slot_id] if offer else [])
+            if offer is not None:
+                places_freed(offer.slot_id)  # what events.after_commit does, without an import circle
         return
     raise Conflict("The waitlist entry changed meanwhile; please try again.", code="conflict")
 
