@@ -116,13 +116,17 @@ def entries_of_people(pids: Iterable[str], limit: int, after: str | None) -> tup
     """Entries of these people, newest first, a page at a time: (items, the sort key to continue
     after, or None).
 
-    A person has few entries (one live per timebook), so each person's are read whole and merged."""
+    Each person's entries are read newest first from where the page starts, at most limit + 1 of
+    them (never their whole history), and merged."""
     found: list[WaitlistEntryItem] = []
+    condition = WaitlistEntryItem.gsi1sk < after if after is not None else None
     for pid in dict.fromkeys(pids):
-        found.extend(WaitlistEntryItem.by_person.query(keys.waitlist_of_person(pid), scan_index_forward=False))
+        found.extend(
+            WaitlistEntryItem.by_person.query(
+                keys.waitlist_of_person(pid), condition, scan_index_forward=False, limit=limit + 1
+            )
+        )
     found.sort(key=lambda e: e.gsi1sk, reverse=True)
-    if after is not None:
-        found = [e for e in found if e.gsi1sk < after]
     page = found[:limit]
     more = len(found) > limit
     return [mapping.entry(item) for item in page], (page[-1].gsi1sk if more and page else None)
