@@ -132,15 +132,22 @@ def _covered(closure: Closure, timebook_id: str, day: date) -> list[Slot]:
 
 
 def _close_day(closure: Closure, timebook_id: str, day: date, totals: Totals, late: Callable[[], bool]) -> bool:
-    """Close the day's covered slots (an open one only: a closed slot is not written again)."""
-    for slot in _covered(closure, timebook_id, day):
-        if slot.closed:
-            continue
-        if late():
-            return False
-        ref = parse_slot_id(slot.slot_id)
-        if ref is not None and staffwork.close_slot(ref):
-            totals.closed_slots += 1
+    """Close the day's covered slots (an open one only: a closed slot is not written again); the
+    day's summaries recount once per location, not once per slot."""
+    recount: set[str] = set()
+    try:
+        for slot in _covered(closure, timebook_id, day):
+            if slot.closed:
+                continue
+            if late():
+                return False
+            ref = parse_slot_id(slot.slot_id)
+            if ref is not None and staffwork.close_slot(ref, recount=False):
+                totals.closed_slots += 1
+                recount.add(ref.location_id)
+    finally:
+        for location_id in recount:
+            repository.invalidate_summary(timebook_id, day, location_id)
     return True
 
 

@@ -68,7 +68,7 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
     now_epoch = clock.epoch(now)
     lane = attempt.person.require_lane(limit_of(tb), now)
     hold_id = new_hold_id(attempt.ref.slot_id, attempt.place, lane=lane, minutes=attempt.slot.minutes, for_pid=for_pid)
-    expires = hold_expires_at(now, int(tb.hold_minutes))
+    expires = _not_renewed(attempt, hold_expires_at(now, int(tb.hold_minutes)), now)
     repository.take_hold(
         repository.HoldWrite(
             slot=attempt.ref,
@@ -82,6 +82,15 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
         now_epoch,
     )
     return _hold(hold_id, attempt.slot, expires)
+
+
+def _not_renewed(attempt: _Attempt, expires: datetime, now: datetime) -> datetime:
+    """Holding the same place again (the back button) keeps the old hold's end: re-posting a hold
+    never renews it forever."""
+    old = attempt.person.live_hold(now)
+    if old is None or old.slot_id != attempt.ref.slot_id or old.place != attempt.place:
+        return expires
+    return min(expires, datetime.fromtimestamp(int(attempt.person.hold_expires_at or 0), UTC))
 
 
 def _old_hold(person: Person, now: datetime) -> tuple[SlotRef, int, str] | None:

@@ -64,8 +64,9 @@ def change_slot(
     invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
 
 
-def close_slot(ref: SlotRef) -> bool:
-    """Close a slot for new claims; False if it was closed already (or is gone)."""
+def close_slot(ref: SlotRef, recount: bool = True) -> bool:
+    """Close a slot for new claims; False if it was closed already (or is gone). With
+    `recount=False` the caller makes the day's summary recount once for many slots."""
     condition = SlotItem.pk.exists() & slot_is_open()
     try:
         slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition)
@@ -73,7 +74,8 @@ def close_slot(ref: SlotRef) -> bool:
         if is_condition_failure(error):
             return False
         raise
-    invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
+    if recount:
+        invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
     return True
 
 

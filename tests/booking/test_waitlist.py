@@ -287,3 +287,14 @@ def test_an_offer_of_a_place_that_was_free_lasts_as_a_hold(small: Small) -> None
     assert small.join(citizen)["status"] == "offered"
     clock.advance(timedelta(minutes=max(hold_minutes, MIN_OFFER_MINUTES), seconds=1))
     assert small.entry(citizen)["status"] == "expired"
+
+
+def test_holding_the_same_place_again_never_renews_the_hold(small: Small) -> None:
+    """Issue 18: re-posting a hold renewed it forever. The same place held again keeps its end."""
+    citizen = Citizen(161)
+    first = small.client.post("/holds", {"slot_id": small.slot_ids[0]}, token=citizen.token)
+    assert first.status == 201, first
+    clock.advance(timedelta(minutes=1))
+    again = small.client.post("/holds", {"slot_id": small.slot_ids[0]}, token=citizen.token)
+    assert again.status == 201, again
+    assert again.json["expires_at"] == first.json["expires_at"]
