@@ -208,6 +208,7 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
     lane = hold.lane if hold else None
     if hold and lane is not None and limit_of(tb) is None:
         lane = None  # the limit was lifted since the hold
+    owner = _offer_owner(principal, tb, for_pid, hold) or principal.sub
     for _ in range(ATTEMPTS):
         plan = _plan_from_hold(tb, ref, hold, for_pid, lane) if hold else _plan_from_slot(principal, tb, ref, for_pid)
         appointment = _new_appointment(
@@ -218,7 +219,7 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
             appointment=appointment,
             slot=ref,
             place=plan.place,
-            owner=principal.sub,
+            owner=owner,
             hold_id=hold.hold_id if hold else None,
             event=change_event("requested" if appointment.status == "requested" else "confirmed"),
             person=plan.person,
@@ -236,11 +237,21 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
                 jitter()  # a concurrent write on the same item: the hold is still ours, try again
                 continue
             if hold and "place" in lost.failed:
-                raise _hold_failure(ref, hold.place, hold.hold_id, principal.sub) from lost
+                raise _hold_failure(ref, hold.place, hold.hold_id, owner) from lost
             if hold and "person" in lost.failed:
                 lane = _lane_after_lost(tb, for_pid, hold)
             # Straight from a slot: another booking took that place first; try another one.
     raise slot_unavailable()
+
+
+def _offer_owner(principal: Principal, tb: Timebook, for_pid: str, hold: HoldRef | None) -> str | None:
+    """A waitlist offer may be booked by the person it is for or a current representative, not
+    only by who joined (booking/waitlist.py); only offers (their ids say so) cost this read."""
+    if hold is None or not hold.offer:
+        return None
+    from chalicelib.booking import waitlist  # loaded only for offers
+
+    return waitlist.offer_owner(principal, tb.id, for_pid, hold.hold_id)
 
 
 def _lane_after_lost(tb: Timebook, for_pid: str, hold: HoldRef) -> int | None:

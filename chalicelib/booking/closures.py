@@ -6,14 +6,17 @@ Every step is idempotent (a closed slot is not closed again, a cancelled appoint
 cancelled again, a waiting entry told once per closure), so posting the same closure again
 changes and sends nothing new. A closure is recorded before its first step; a request works for
 at most BUDGET_SECONDS and the every-minute schedule finishes what is left (`finish_unfinished`),
-so a closure is never left half-done without a way to finish.
+so a closure is never left half-done without a way to finish. Work goes day by day, all days
+closed first, then all cancelled; the progress is saved in the closure's record, so a later run
+starts where the last stopped and never re-reads or re-writes a finished day.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
@@ -23,6 +26,7 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit
 from chalicelib.domain.appointments import ACTIVE, Status
 from chalicelib.domain.closures import Closure, closure_id_of
+from chalicelib.domain.model import Slot
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.errors import NotFound, TimebokError
@@ -122,44 +126,111 @@ def progress(principal: Principal, closure_public_id: str) -> Totals:
     return Totals(closed, cancelled, notified, complete=False, id=closure_public_id, remaining=remaining)
 
 
+# Progress kept in the closure's record (with its counts): the last local day fully closed, and
+# the last fully cancelled. A later run starts after them, never re-reading what is done.
+CLOSED_THROUGH = "closed_through"
+CANCELLED_THROUGH = "cancelled_through"
+
+
 def run(closure: Closure, deadline: float) -> Totals:
-    """Do the closure's steps until done or past the deadline; a later run does the rest."""
+    """Do the closure's steps until done or past the deadline; a later run does the rest.
+
+    Day by day, first closing every slot of the range (so nothing new is booked into it while the
+    rest runs), then cancelling what the closed slots hold. After each day the progress is saved;
+    the deadline is checked before each day and each slot, so one run's work is bounded."""
     totals = Totals()
+    done = dict(closure.done or {})
     tb = get_timebook(closure.timebook_id)
-    slots = [
-        s
-        for s in repository.slots_between(
-            tb.id, clock.local(closure.start).date(), clock.local(closure.end).date(), closure.location_id
-        )
-        if closure.covers(s.location_id, s.starts_at)
-    ]
-    # First close every slot, so nothing new is booked into the range while the rest runs.
-    for slot in slots:
-        if clock.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
-            return _unfinished(closure, totals)
-        ref = parse_slot_id(slot.slot_id)
-        if ref is not None and staffwork.close_slot(ref):
-            totals.closed_slots += 1
-    for slot in slots:
-        ref = parse_slot_id(slot.slot_id)
-        fresh = repository.get_slot(ref, consistent=True) if ref else None
-        claims = fresh.claims if fresh else {}
-        if fresh is not None:
-            waitlist.take_back_offers(fresh)
-        for claim in claims.values():
-            if claim.kind != "appointment":
-                continue
-            if clock.monotonic() > deadline and (totals.closed_slots or totals.cancelled):
+    first, last = clock.local(closure.start).date(), clock.local(closure.end).date()
+    days_done = 0
+
+    def late() -> bool:
+        """Past the deadline, once this run has done something (so every run makes progress)."""
+        return bool(days_done or totals.closed_slots or totals.cancelled) and clock.monotonic() > deadline
+
+    for phase, step in ((CLOSED_THROUGH, _close_day), (CANCELLED_THROUGH, _cancel_day)):
+        day = max(first, date.fromordinal(done[phase] + 1)) if phase in done else first
+        while day <= last:
+            if late():
+                _checkpoint(closure, done, totals)
                 return _unfinished(closure, totals)
-            try:
-                lifecycle.cancel_for_closure(claim.ref, closure.reason)
-                totals.cancelled += 1
-            except TimebokError:
-                pass  # cancelled already (a repeat), or changed meanwhile: the repeat finds it
+            if not step(closure, tb.id, day, totals, late):
+                _checkpoint(closure, done, totals)  # stopped within the day: it is done again
+                return _unfinished(closure, totals)
+            days_done += 1
+            done[phase] = day.toordinal()
+            day += timedelta(days=1)
+            if day <= last and (day - first).days % CHECKPOINT_DAYS == 0:
+                _checkpoint(closure, done, totals)
     totals.notified = _tell_waiting(closure)
     _finish(closure, totals)
     after_commit(freed_in=tb.id)  # offers taken back may find a place outside the closure
     return totals
+
+
+CHECKPOINT_DAYS = 7  # progress is saved at least this often (and whenever a run stops)
+
+
+def _covered(closure: Closure, timebook_id: str, day: date) -> list[Slot]:
+    return [
+        s
+        for s in repository.slots_between(timebook_id, day, day, closure.location_id)
+        if closure.covers(s.location_id, s.starts_at)
+    ]
+
+
+def _close_day(closure: Closure, timebook_id: str, day: date, totals: Totals, late: Callable[[], bool]) -> bool:
+    """Close the day's covered slots (an open one only: a closed slot is not written again); the
+    day's summaries recount once per location, not once per slot."""
+    recount: set[str] = set()
+    try:
+        for slot in _covered(closure, timebook_id, day):
+            if slot.closed:
+                continue
+            if late():
+                return False
+            ref = parse_slot_id(slot.slot_id)
+            if ref is not None and staffwork.close_slot(ref, recount=False):
+                totals.closed_slots += 1
+                recount.add(ref.location_id)
+    finally:
+        for location_id in recount:
+            repository.invalidate_summary(timebook_id, day, location_id)
+    return True
+
+
+def _cancel_day(closure: Closure, timebook_id: str, day: date, totals: Totals, late: Callable[[], bool]) -> bool:
+    """Take back the offers in the day's closed slots and cancel their active appointments, each
+    only while it is still in that slot (lifecycle.cancel_for_closure)."""
+    for slot in _covered(closure, timebook_id, day):
+        if not slot.claims:
+            continue
+        if late():
+            return False
+        ref = parse_slot_id(slot.slot_id)
+        fresh = repository.get_slot(ref, consistent=True) if ref else None
+        if fresh is None:
+            continue
+        waitlist.take_back_offers(fresh)
+        for claim in fresh.claims.values():
+            if claim.kind != "appointment":
+                continue
+            try:
+                lifecycle.cancel_for_closure(claim.ref, closure.reason, slot_id=slot.slot_id)
+                totals.cancelled += 1
+            except TimebokError:
+                pass  # cancelled already (a repeat), moved out of the slot, or changed meanwhile
+    return True
+
+
+def _checkpoint(closure: Closure, done: dict[str, int], totals: Totals) -> None:
+    """Save how far the closure got and what it did so far (its record stays unfinished)."""
+    counts = {k: int((closure.done or {}).get(k, 0)) + v for k, v in totals.as_counts().items()}
+    progress = {k: v for k, v in done.items() if k in (CLOSED_THROUGH, CANCELLED_THROUGH)}
+    try:
+        staffwork.checkpoint_closure(closure.timebook_id, closure.closure_id, {**counts, **progress})
+    except Exception as error:  # the next run redoes what was not saved: every step is idempotent
+        logger.warning("closure %s: saving progress failed (%s)", closure.closure_id, type(error).__name__)
 
 
 def _tell_waiting(closure: Closure) -> int:
@@ -185,8 +256,7 @@ def _tell_waiting(closure: Closure) -> int:
 def _unfinished(closure: Closure, totals: Totals) -> Totals:
     totals.complete = False
     logger.info("closure %s goes on in the background", closure.closure_id)
-    staffwork.note_closure_progress(closure.timebook_id, closure.closure_id, _summed(closure, totals))
-    return totals
+    return totals  # its progress was saved by _checkpoint
 
 
 def _summed(closure: Closure, totals: Totals) -> dict[str, int]:

@@ -22,6 +22,7 @@ from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary
 from chalicelib.domain.model import HealthContact, Slot, Timebook
+from chalicelib.domain.ordering import by_instant
 from chalicelib.domain.slots import begun, parse_slot_id
 from chalicelib.errors import InvalidInput
 from chalicelib.storage import repository
@@ -208,7 +209,7 @@ def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[Ope
         for slot in _open_slots(summary, now)
         if slot.free
     ]
-    return sorted(found, key=lambda s: (s.start, s.location_id))
+    return sorted(found, key=lambda s: by_instant(s.start, s.location_id))
 
 
 def first_free(
@@ -249,7 +250,7 @@ def _looking_free(summaries: list[DaySummary]) -> list[OpenSlot]:
     now = clock.now()
     return sorted(
         (slot for summary in summaries for slot in _open_slots(summary, now) if slot.free),
-        key=lambda s: (s.start, s.location_id),
+        key=lambda s: by_instant(s.start, s.location_id),
     )
 
 

@@ -1,7 +1,8 @@
 """Holds (step 4): a short claim on one place while the citizen fills in step 5.
 
 Fair under a crowd: a person has at most one live hold per timebook (a new one replaces the old
-one and frees its place in the same transaction), and a person who may not book more in the
+one and frees its place in the same transaction; an open waitlist offer is never replaced: 409
+`offer_open`, domain/waitlist.py), and a person who may not book more in the
 timebook (domain/limits.py) gets no hold. Both are conditions of the one hold transaction
 (storage.repository.take_hold), not checks before it.
 """
@@ -28,6 +29,7 @@ from chalicelib.domain.holds import Refusal, hold_expires_at, new_hold_id, parse
 from chalicelib.domain.model import Hold, Person, Slot, Timebook
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import SlotRef, parse_slot_id
+from chalicelib.domain.waitlist import blocks_hold
 from chalicelib.errors import Conflict, HoldExpired, NotFound
 from chalicelib.storage import repository
 
@@ -66,7 +68,7 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
     now_epoch = clock.epoch(now)
     lane = attempt.person.require_lane(limit_of(tb), now)
     hold_id = new_hold_id(attempt.ref.slot_id, attempt.place, lane=lane, minutes=attempt.slot.minutes, for_pid=for_pid)
-    expires = hold_expires_at(now, int(tb.hold_minutes))
+    expires = _not_renewed(attempt, hold_expires_at(now, int(tb.hold_minutes)), now)
     repository.take_hold(
         repository.HoldWrite(
             slot=attempt.ref,
@@ -82,6 +84,15 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
     return _hold(hold_id, attempt.slot, expires)
 
 
+def _not_renewed(attempt: _Attempt, expires: datetime, now: datetime) -> datetime:
+    """Holding the same place again (the back button) keeps the old hold's end: re-posting a hold
+    never renews it forever."""
+    old = attempt.person.live_hold(now)
+    if old is None or old.slot_id != attempt.ref.slot_id or old.place != attempt.place:
+        return expires
+    return min(expires, datetime.fromtimestamp(int(attempt.person.hold_expires_at or 0), UTC))
+
+
 def _old_hold(person: Person, now: datetime) -> tuple[SlotRef, int, str] | None:
     """The person's previous hold, if it is still live: its place is freed by the new hold."""
     old = person.live_hold(now)
@@ -89,6 +100,15 @@ def _old_hold(person: Person, now: datetime) -> tuple[SlotRef, int, str] | None:
     if old is None or old_slot is None:
         return None
     return old_slot, old.place, old.hold_id
+
+
+def _refuse_over_offer(person: Person, now: datetime) -> None:
+    """An open waitlist offer is never silently replaced by another hold (domain/waitlist.py)."""
+    if blocks_hold(person.live_hold(now)):
+        raise Conflict(
+            "You have an open waitlist offer: book it or decline it before choosing another time.",
+            code="offer_open",
+        )
 
 
 def _own_place(person: Person, slot: Slot, now: datetime) -> int | None:
@@ -153,6 +173,7 @@ def hold_slot(
         slot, person = repository.read_slot_and_person(ref, for_pid)
         found = bookable_slot(slot)
         person.require_lane(limit_of(tb), found.now)  # nobody gets a hold they could not use
+        _refuse_over_offer(person, found.now)
         own = _own_place(person, found.slot, found.now)
         place = own if own is not None else found.random_free_place()
         attempt = _Attempt(ref, found.slot, place, person, skip_old)
@@ -188,6 +209,7 @@ def hold_first_available(
         raise _no_free_time()
     person = repository.get_person(tb.id, for_pid)
     person.require_lane(limit_of(tb), clock.now())
+    _refuse_over_offer(person, clock.now())
     lost_places: set[Candidate] = set()
     skip_old = False
     for _ in range(ATTEMPTS):
@@ -215,6 +237,7 @@ def hold_first_available(
                 lost_places.add(choice)
             if "person" in lost.failed:
                 person = repository.get_person(tb.id, for_pid)  # another hold or booking of theirs won
+                _refuse_over_offer(person, clock.now())
     raise slot_unavailable()
 
 

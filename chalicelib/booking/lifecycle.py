@@ -167,13 +167,18 @@ def _mark_attendance(principal: Principal, appointment_id: str, transition: Tran
     return appointment_of(_apply(load, transition, audit_of=_audited(principal, transition)))
 
 
-def cancel_for_closure(appointment_id: str, reason: str) -> Appointment:
-    """A staff closure cancels (booking/closures.py): inbox kind `closed`, told like any cancel."""
+def cancel_for_closure(appointment_id: str, reason: str, slot_id: str | None = None) -> Appointment:
+    """A staff closure cancels (booking/closures.py): inbox kind `closed`, told like any cancel.
+
+    Only while the appointment is still in `slot_id` (the closed slot it was read in): the write
+    is conditioned on the version read, so one moved out meanwhile is read again and left alone."""
 
     def load() -> Appointment:
         item = repository.get_appointment(appointment_id, consistent=True)
         if item is None:
             raise NotFound("No such appointment.", code="appointment_not_found")
+        if slot_id is not None and item.slot_id != slot_id:
+            raise Conflict("The appointment has moved out of the closed slot.", code="moved")
         return item
 
     return _apply(load, Transition.CANCEL, reason, event_kind="closed")

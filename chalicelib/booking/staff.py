@@ -15,6 +15,7 @@ from chalicelib.domain.appointments import ON_THE_DAY, Status
 from chalicelib.domain.capacity import count
 from chalicelib.domain.identity import birth_date
 from chalicelib.domain.model import Appointment, Slot
+from chalicelib.domain.ordering import by_instant
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Forbidden, InvalidInput, TimebokError
@@ -66,12 +67,13 @@ def overview(principal: Principal, timebook_id: str, day: date, location_id: str
         rows.append(
             OverviewRow(
                 slot=slot,
-                booked=sum(1 for a in by_slot[slot.slot_id] if Status(a.status) in ON_THE_DAY),
+                # Both counts from the one slot item read (never 11 of 10 mid-race); the names from the index.
+                booked=count(slot.claims, "appointment", now),
                 held=count(slot.claims, "hold", now),
                 appointments=[appointment_of(a) for a in sorted(by_slot[slot.slot_id], key=lambda a: a.created_at)],
             )
         )
-    return sorted(rows, key=lambda r: (r.slot.start, r.slot.location_id))
+    return sorted(rows, key=lambda r: by_instant(r.slot.start, r.slot.location_id))
 
 
 # Requests shown at once across timebooks; the oldest first, so the longest waiting are seen.

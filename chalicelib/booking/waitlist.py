@@ -21,9 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking.common import iso, location_of, new_id, require_citizen
+from chalicelib.booking.common import iso, location_of, new_id, require_bookable, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.booking.events import after_commit
 from chalicelib.booking.slots import limit_of
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
@@ -31,7 +30,15 @@ from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.domain.waitlist import DEFAULT_OFFER_MINUTES, LIVE, Entry, EntryStatus, Offer, Window
+from chalicelib.domain.waitlist import (
+    LIVE,
+    Entry,
+    EntryStatus,
+    Offer,
+    Window,
+    blocks_offer,
+    offer_minutes,
+)
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.storage import mapping, repository
 from chalicelib.storage import waitlist as storage
@@ -41,7 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("timebok.waitlist")
 
-QUEUE_READ = 100  # entries considered per run, oldest first
+QUEUE_READ = 100  # entries read per page, oldest first (every page is read, see `advance`)
+ADVANCE_SECONDS = 4.0  # one run reads pages of the queue for at most this long
 HORIZON_DAYS = 92  # how far ahead an open-ended window looks for places
 ATTEMPTS = 3
 EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
@@ -77,9 +85,12 @@ def already_waiting() -> Conflict:
 
 
 def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
-    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free."""
+    """POST /waitlist: one live entry per person and timebook; offered at once if a place is free
+    (for as long as a hold lasts, domain/waitlist.offer_minutes).
+    A failure answers before anything is written, never after (the offer step is best effort)."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
+    require_bookable(tb)  # a timebook that takes no bookings takes no waiting either
     for_pid = whom_for(principal, body.for_pid)
     if body.location_id:
         location_of(tb, body.location_id)
@@ -107,8 +118,17 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
         except repository.ConditionFailed as lost:
             if "guard" not in lost.failed or attempt or not _end_lapsed_entry_of(tb.id, for_pid):
                 raise already_waiting() from lost
-    advance(tb.id, newcomer=entry.id)
-    return entry_of(storage.get_entry(entry.id, consistent=True) or entry)
+    # The entry is written: nothing after this may fail the request (a 429 now would make the
+    # retry answer `already_waiting`). Offering it a place at once is best effort; the sweep
+    # offers within a minute.
+    try:
+        advance(tb.id, newcomer=entry.id)
+        return entry_of(storage.get_entry(entry.id, consistent=True) or entry)
+    except Exception as error:
+        logger.warning(
+            "waitlist: offering the new entry %s failed (%s); the sweep will", entry.id, type(error).__name__
+        )
+        return entry_of(entry)
 
 
 def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
@@ -157,7 +177,8 @@ def withdraw(principal: Principal, entry_id: str) -> None:
             continue  # booked or offered meanwhile, or the offer was used: look again
         if release is not None:
             repository.forget_hold(entry.timebook_id, entry.for_pid, release[2])  # the person's pointer too
-            after_commit(freed=[offer.slot_id] if offer else [])
+            if offer is not None:
+                places_freed(offer.slot_id)  # what events.after_commit does, without an import circle
         return
     raise Conflict("The waitlist entry changed meanwhile; please try again.", code="conflict")
 
@@ -203,6 +224,20 @@ def after_booking(hold: HoldRef, timebook_id: str, for_pid: str) -> None:
         logger.warning("waitlist: marking the offer %s booked failed (%s)", hold.hold_id, type(error).__name__)
 
 
+def offer_owner(principal: Principal, timebook_id: str, for_pid: str, hold_id: str) -> str | None:
+    """The offer belongs to the person it is for: the represented person, or any current
+    representative, may book it, whoever joined. Returns who joined (the offer hold's owner) if
+    `hold_id` is the open offer made for `for_pid` and the caller acts for them; else None."""
+    if for_pid not in principal.people():
+        return None
+    guard = storage.get_guard(timebook_id, for_pid)
+    entry = storage.get_entry(guard.entry_id, consistent=True) if guard is not None and guard.live else None
+    offer = offer_of(entry) if entry is not None else None
+    if entry is None or offer is None or offer.hold_id != hold_id:
+        return None
+    return entry.owner
+
+
 def take_back_offers(slot: Slot) -> int:
     """Staff closed this slot: its open offers are taken back and their entries wait again, first
     in line as before (the closure then offers them a place elsewhere, if there is one)."""
@@ -244,31 +279,63 @@ class _Candidate:
     free: list[int]
 
 
-def advance(timebook_id: str, only_slot: str | None = None, newcomer: str | None = None) -> int:
+def advance(
+    timebook_id: str, only_slot: str | None = None, newcomer: str | None = None, budget_seconds: float = ADVANCE_SECONDS
+) -> int:
     """Offer free places to waiting entries, first come first; returns how many offers were made.
 
+    The whole queue is read, a page at a time, until no free place is left for anyone or the
+    queue ends: an entry that cannot be offered now (its person is at their limit, its window
+    matches nothing free) is skipped, never blocking those behind it, however many they are.
     With `only_slot`, looks at that slot only (a request just freed a place there). With
     `newcomer` (an entry just made), looks only if nobody waits before it: in a sold-out surge
-    a crowd joining does not each read the whole window; the sweep looks within a minute."""
-    entries = storage.queue(timebook_id, QUEUE_READ)
-    if not entries:
-        return 0
+    a crowd joining does not each read the whole window; the sweep looks within a minute.
+    Stops after `budget_seconds` (the next sweep starts again from the head)."""
+    deadline = clock.monotonic() + budget_seconds
     now = clock.now()
-    waiting = []
-    for entry in entries:
-        status = status_of(entry, now)
-        if status == EntryStatus.WAITING:
-            waiting.append(entry)
-        elif status not in LIVE:
-            _lapse(entry)
-    if not waiting or (newcomer is not None and waiting[0].id != newcomer):
-        return 0
-    tb = get_timebook(timebook_id)
-    candidates = _candidates(tb, waiting, now, only_slot)
+    tb: Timebook | None = None
     offers = 0
-    for entry in waiting:
-        offers += _offer_first_match(tb, entry, candidates, now)
+    seen: set[tuple[str, int]] = set()  # places tried this run (offered, or lost to someone)
+    single: list[_Candidate] | None = None
+    for number, page in enumerate(storage.queue_pages(timebook_id, QUEUE_READ)):
+        if number and clock.monotonic() > deadline:
+            logger.info("waitlist: %s read up to page %d this run; the sweep goes on", timebook_id, number)
+            break
+        waiting = []
+        for entry in page:
+            status = status_of(entry, now)
+            if status == EntryStatus.WAITING:
+                waiting.append(entry)
+            elif status not in LIVE:
+                _lapse(entry)
+        if number == 0 and newcomer is not None and (not waiting or waiting[0].id != newcomer):
+            return 0
+        if not waiting:
+            continue
+        tb = tb or get_timebook(timebook_id)
+        if only_slot is not None:
+            single = _candidates(tb, waiting, now, only_slot) if single is None else single
+            candidates = single
+        else:
+            candidates = _candidates(tb, waiting, now, None)
+            for candidate in candidates:
+                candidate.free = [p for p in candidate.free if (candidate.slot.slot_id, p) not in seen]
+        for entry in waiting:
+            offers += _offer_first_match(tb, entry, candidates, now, seen, was_free=entry.id == newcomer)
+        if only_slot is not None and not any(c.free for c in candidates):
+            break  # the freed place is taken: nobody further back can have it
+        if only_slot is None and _read_everything(waiting, now) and not any(c.free for c in candidates):
+            break  # nothing is free anywhere in the horizon
     return offers
+
+
+def _read_everything(waiting: list[Entry], now: datetime) -> bool:
+    """Whether the page's windows made `_candidates` read every location from today to the horizon."""
+    first, last = _days_to_read(waiting, now)
+    today = clock.local(now).date()
+    locations = {e.location_id for e in waiting}
+    every_location = len(locations) > 1 or locations == {None}
+    return every_location and first == today and last == today + timedelta(days=HORIZON_DAYS)
 
 
 def _candidates(tb: Timebook, waiting: list[Entry], now: datetime, only_slot: str | None) -> list[_Candidate]:
@@ -301,7 +368,14 @@ def _days_to_read(waiting: list[Entry], now: datetime) -> tuple[date, date]:
     return max(today, min(starts)), min(horizon, max(ends))
 
 
-def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate], now: datetime) -> int:
+def _offer_first_match(
+    tb: Timebook,
+    entry: Entry,
+    candidates: list[_Candidate],
+    now: datetime,
+    seen: set[tuple[str, int]],
+    was_free: bool = False,
+) -> int:
     window = _window(entry)
     tries = 0
     for candidate in candidates:
@@ -310,13 +384,15 @@ def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate],
         while candidate.free and tries < ATTEMPTS:
             place = candidate.free.pop(0)
             tries += 1
+            seen.add((candidate.slot.slot_id, place))
             try:
-                _make_offer(tb, entry, candidate.slot, place, now)
+                _make_offer(tb, entry, candidate.slot, place, now, was_free)
                 return 1
             except repository.ConditionFailed as lost:
                 if "entry" in lost.failed or "person" in lost.failed or "old" in lost.failed:
                     # the entry changed, or its person cannot take a hold now: the place is still free
                     candidate.free.insert(0, place)
+                    seen.discard((candidate.slot.slot_id, place))
                     return 0
                 # "place": taken meanwhile (a hold, a booking, another offer): try the next one
         if tries >= ATTEMPTS:
@@ -324,16 +400,19 @@ def _offer_first_match(tb: Timebook, entry: Entry, candidates: list[_Candidate],
     return 0
 
 
-def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime) -> None:
-    """The offer is the person's one hold in this timebook (it replaces a live one) and takes a free
-    lane of theirs, like any hold; a person at their limit cannot be offered ("person" fails)."""
+def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetime, was_free: bool = False) -> None:
+    """The offer is the person's one hold in this timebook and takes a free lane of theirs, like any
+    hold; a person at their limit, or with a live hold, is not offered now ("person" fails; the
+    write's condition on their hold as read catches a hold taken meanwhile)."""
     now_epoch = clock.epoch(now)
     person = repository.get_person(tb.id, entry.for_pid)
+    if blocks_offer(person.live_hold(now)):  # never swap away the hold they are filling in
+        raise repository.ConditionFailed(["person"])
     try:
         lane = person.require_lane(limit_of(tb), now)
     except Conflict:
         raise repository.ConditionFailed(["person"]) from None
-    expires = hold_expires_at(now, int(tb.waitlist_offer_minutes or DEFAULT_OFFER_MINUTES))
+    expires = hold_expires_at(now, offer_minutes(tb.waitlist_offer_minutes, int(tb.hold_minutes), was_free))
     hold_id = new_hold_id(
         slot.slot_id,
         place,
@@ -346,11 +425,6 @@ def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetim
     offer = Offer(hold_id, slot.slot_id, place, slot.start, slot.end, clock.epoch(expires))
     ref = parse_slot_id(slot.slot_id)
     assert ref is not None  # made by us
-    free_old = None
-    old = person.live_hold(now)
-    old_ref = parse_slot_id(old.slot_id) if old else None
-    if old is not None and old_ref is not None:
-        free_old = (old_ref, old.place, old.hold_id)
     event = _offer_event(tb, entry, slot, expires)
     storage.offer(
         storage.NewOffer(
@@ -362,7 +436,6 @@ def _make_offer(tb: Timebook, entry: Entry, slot: Slot, place: int, now: datetim
             event,
             _stamp(now),
             person=person,
-            free_old=free_old,
             lane=lane,
         ),
         now_epoch,

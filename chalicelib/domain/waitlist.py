@@ -4,6 +4,7 @@ waiting --a place frees in a matching slot--> offered (a hold for them, for wait
 offered --they book it--> booked
 offered --the offer lapses--> expired          (the place goes to the next entry)
 waiting|offered --they withdraw or decline--> withdrawn (an open offer's place is freed)
+(a person with a live hold is passed over while it lives: `blocks_offer`)
 waiting --the window has passed--> expired
 
 One freed place goes to exactly one entry: the offer is one transaction that takes the place by
@@ -18,9 +19,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from chalicelib.domain.holds import is_live
+from chalicelib.domain.holds import HoldRef, is_live
 
 DEFAULT_OFFER_MINUTES = 30
+
+
+# One live hold-or-offer per person and timebook, and neither ever silently replaces the other:
+# - a person filling in a hold (step 5) is passed over for an offer: their entry keeps waiting,
+#   first in line as before, and is offered a place after that hold is booked, given back or lapses;
+# - a person with an open offer gets no other hold (409 `offer_open`) until they book or decline it.
+# An offer of a place that was free anyway (made as the person joins) is no scarcer than a hold:
+# it lasts as a hold does, at least MIN_OFFER_MINUTES (time to read the message), never the long
+# `waitlist_offer_minutes` meant for a place that freed while people waited.
+MIN_OFFER_MINUTES = 5
+
+
+def offer_minutes(waitlist_offer_minutes: int | None, hold_minutes: int, place_was_free: bool) -> int:
+    long = int(waitlist_offer_minutes or DEFAULT_OFFER_MINUTES)
+    return min(long, max(int(hold_minutes), MIN_OFFER_MINUTES)) if place_was_free else long
+
+
+def blocks_offer(live_hold: HoldRef | None) -> bool:
+    """A live hold (an ordinary one, or an offer) means no offer is made to this person now."""
+    return live_hold is not None
+
+
+def blocks_hold(live_hold: HoldRef | None) -> bool:
+    """An open offer means no new hold for this person: it would silently take the offer away."""
+    return live_hold is not None and live_hold.offer
 
 
 class EntryStatus(StrEnum):

@@ -196,6 +196,31 @@ def check_port_free(port: int, host: str = "127.0.0.1") -> None:
             raise PortInUse(reason) from None
 
 
+STOP_SECONDS = 4.0  # `make run` stops within 5 s of SIGTERM or Ctrl-C, whatever runs
+
+
+def stop_within(stack: Stack, seconds: float) -> bool:
+    """Stop the stack's parts side by side, waiting at most `seconds` in all: True if every part
+    stopped in time. A part still busy (a background closure, a long poll) is cut short, which is
+    safe: every background step is idempotent and resumes on the next run."""
+    deadline = time.monotonic() + seconds
+    stoppers: list[threading.Thread] = []
+    while stack._stoppers:
+        stopper = threading.Thread(target=_stop_one, args=(stack._stoppers.pop(),), name="stopping", daemon=True)
+        stopper.start()
+        stoppers.append(stopper)
+    for stopper in stoppers:
+        stopper.join(max(0.0, deadline - time.monotonic()))
+    return not any(stopper.is_alive() for stopper in stoppers)
+
+
+def _stop_one(stop: Any) -> None:
+    try:
+        stop()
+    except Exception:  # the others go on stopping
+        logger.exception("while stopping")
+
+
 def _stop_on_sigterm(*_: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the runner exactly as Ctrl-C does, wherever it is
 
@@ -228,6 +253,12 @@ def main() -> None:
     oidc_port = args.oidc_port
     if oidc_port is None:
         oidc_port = int(settings.get().oidc_port or args.port + 3)
+    try:  # every port we serve on: a busy one is one line, not a traceback from deep in a server
+        for port in (portal_port, standards_port, oidc_port):
+            check_port_free(port)
+    except PortInUse as error:
+        print(f"make run: {error}", file=sys.stderr)
+        sys.exit(1)
     print(f"Starting Timebok on http://127.0.0.1:{args.port} (the AWS stand-in, then the demo data) ...", flush=True)
     stack: Stack | None = None
     try:
@@ -250,9 +281,10 @@ def main() -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the stop short
-        if stack is not None:
-            stack.stop()
-        print("Timebok stopped.", flush=True)
+        stopped = stack is None or stop_within(stack, STOP_SECONDS)
+        print("Timebok stopped." if stopped else "Timebok stopped. (Background work was cut short.)", flush=True)
+        if not stopped:
+            os._exit(0)  # a thread still busy (a background closure) must not hold the exit up
 
 
 if __name__ == "__main__":

@@ -32,10 +32,9 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.local.cloudformation import (
     DEFAULT_TEMPLATE_PATH,
@@ -334,9 +333,13 @@ class StandardsServer:
         if not path.startswith(FEED_PREFIX):
             self._json(handler, 404, {"error": {"code": "not_found", "message": "No such resource."}})
             return
+        key = path[len(FEED_PREFIX) :]
+        if not key:  # `GET /feed/`: no file named (S3 refuses an empty key before asking)
+            self._json(handler, 404, {"error": {"code": "not_found", "message": "Name a feed file."}})
+            return
         try:
-            found = self.s3.get_object(Bucket=self.bucket, Key=unquote(path[len(FEED_PREFIX) :]))
-        except ClientError:
+            found = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError):
             self._json(handler, 404, {"error": {"code": "not_found", "message": "Not published yet."}})
             return
         modified = found.get("LastModified")

@@ -27,10 +27,10 @@ __all__ = [
     "add_audit",
     "audit_log",
     "change_slot",
+    "checkpoint_closure",
     "close_slot",
     "finish_closure",
     "get_closure",
-    "note_closure_progress",
     "start_closure",
     "unfinished_closures",
 ]
@@ -65,8 +65,9 @@ def change_slot(
     invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
 
 
-def close_slot(ref: SlotRef) -> bool:
-    """Close a slot for new claims; False if it was closed already (or is gone)."""
+def close_slot(ref: SlotRef, recount: bool = True) -> bool:
+    """Close a slot for new claims; False if it was closed already (or is gone). With
+    `recount=False` the caller makes the day's summary recount once for many slots."""
     condition = SlotItem.pk.exists() & slot_is_open()
     try:
         slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition)
@@ -74,7 +75,8 @@ def close_slot(ref: SlotRef) -> bool:
         if is_condition_failure(error):
             return False
         raise
-    invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
+    if recount:
+        invalidate_summary(ref.timebook_id, ref.local_date, ref.location_id)  # the next reader recounts
     return True
 
 
@@ -111,15 +113,16 @@ def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) ->
     )
 
 
-def note_closure_progress(timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
-    """What an unfinished closure did so far; the run that finishes it adds its part to this."""
+def checkpoint_closure(timebook_id: str, closure_id: str, progress: dict[str, int]) -> None:
+    """Save an unfinished closure's counts and how far it got (it stays in the unfinished index);
+    a run that finished it meanwhile keeps its totals."""
     try:
         MarkerItem(*keys.closure(timebook_id, closure_id)).update(
-            actions=[MarkerItem.detail["totals"].set(totals)], condition=MarkerItem.state == "running"
+            actions=[MarkerItem.detail["totals"].set(progress)], condition=MarkerItem.state == "running"
         )
     except UpdateError as error:
         if not is_condition_failure(error):
-            raise  # else: another run finished it meanwhile, and its totals stand
+            raise
 
 
 def unfinished_closures(limit: int = 20) -> list[Closure]:

@@ -9,7 +9,7 @@ to exactly one entry, and an entry never holds two offers.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from chalicelib.domain.capacity import Claim
@@ -38,6 +38,7 @@ __all__ = [
     "join",
     "offer",
     "queue",
+    "queue_pages",
     "take_back_offer",
     "tell_once",
     "timebooks_with_waitlists",
@@ -94,6 +95,19 @@ def queue(timebook_id: str, limit: int = 100) -> list[Entry]:
     ]
 
 
+def queue_pages(timebook_id: str, page_size: int = 100) -> Iterator[list[Entry]]:
+    """All live entries of a timebook, first come first, a page at a time (read lazily: a caller
+    that stops early reads no more)."""
+    page: list[Entry] = []
+    for item in WaitlistEntryItem.queue.query(keys.waitlist_queue(timebook_id), page_size=page_size):
+        page.append(mapping.entry(item))
+        if len(page) >= page_size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def timebooks_with_waitlists() -> list[str]:
     return [item.timebook_id for item in WaitlistsItem.registry.query(keys.WAITLISTS)]
 
@@ -102,13 +116,17 @@ def entries_of_people(pids: Iterable[str], limit: int, after: str | None) -> tup
     """Entries of these people, newest first, a page at a time: (items, the sort key to continue
     after, or None).
 
-    A person has few entries (one live per timebook), so each person's are read whole and merged."""
+    Each person's entries are read newest first from where the page starts, at most limit + 1 of
+    them (never their whole history), and merged."""
     found: list[WaitlistEntryItem] = []
+    condition = WaitlistEntryItem.gsi1sk < after if after is not None else None
     for pid in dict.fromkeys(pids):
-        found.extend(WaitlistEntryItem.by_person.query(keys.waitlist_of_person(pid), scan_index_forward=False))
+        found.extend(
+            WaitlistEntryItem.by_person.query(
+                keys.waitlist_of_person(pid), condition, scan_index_forward=False, limit=limit + 1
+            )
+        )
     found.sort(key=lambda e: e.gsi1sk, reverse=True)
-    if after is not None:
-        found = [e for e in found if e.gsi1sk < after]
     page = found[:limit]
     more = len(found) > limit
     return [mapping.entry(item) for item in page], (page[-1].gsi1sk if more and page else None)

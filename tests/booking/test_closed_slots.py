@@ -92,3 +92,31 @@ def test_a_stale_summary_does_not_show_a_slot_just_closed(small: Small, monkeypa
     _close_by_patch(small)
     day_view = small.client.get(f"/timebooks/{small.timebook_id}/slots?date={small.day}").json["items"]
     assert small.slot_ids[0] not in [s["id"] for s in day_view]
+
+
+def test_a_closure_leaves_alone_an_appointment_moved_out_after_it_read_the_slot(
+    client, demo, staff_token, aws, monkeypatch
+):
+    """Issue 18: the closure read the slot's claims, then cancelled each appointment by id; one
+    moved out meanwhile was cancelled in its new slot. The move here lands exactly in between."""
+    from chalicelib.booking import waitlist
+    from tests.booking.waitlist_world import small_world
+    from tests.conftest import Citizen
+
+    world = small_world(client, demo, staff_token, aws["queue_url"], slots=2)
+    closed, other = world.slot_ids
+    mover = Citizen(131)
+    booked = world.book(mover, slot_id=closed)
+    real = waitlist.take_back_offers
+
+    def move_first(slot):  # called after the closure read the slot, before it cancels
+        moved = client.post(f"/appointments/{booked['id']}/reschedule", {"slot_id": other}, token=mover.token)
+        assert moved.status == 200, moved
+        return real(slot)
+
+    monkeypatch.setattr(waitlist, "take_back_offers", move_first)
+    body = {"from": booked["start"], "to": booked["end"], "reason": "Stengt"}
+    done = client.post(f"/admin/timebooks/{world.timebook_id}/closures", body, token=staff_token)
+    assert done.status == 200, done
+    after = client.get(f"/appointments/{booked['id']}", token=mover.token).json
+    assert after["status"] == "booked" and after["slot_id"] == other, after

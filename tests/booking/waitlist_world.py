@@ -64,8 +64,17 @@ class Small:
         return next((s["free"] for s in response.json["items"] if s["id"] == slot_id), 0)
 
 
-def small_world(client: Any, demo: Any, staff: str, queue_url: str, *, slots: int = 1, capacity: int = 1) -> Small:
-    body = timebook_body(demo.smittevern_id, requires_confirmation=False, max_active_per_person=None)
+def small_world(
+    client: Any,
+    demo: Any,
+    staff: str,
+    queue_url: str,
+    *,
+    slots: int = 1,
+    capacity: int = 1,
+    max_active: int | None = None,
+) -> Small:
+    body = timebook_body(demo.smittevern_id, requires_confirmation=False, max_active_per_person=max_active)
     body["form"]["questions"][0]["id"] = "q1"
     made = client.post("/admin/timebooks", body, token=staff)
     assert made.status == 201, made

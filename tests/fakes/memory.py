@@ -756,6 +756,12 @@ class Waitlist(_Capability):
         found = [self.state.entries[i] for i in self.state.queued]
         return sorted((e for e in found if e.timebook_id == timebook_id), key=_entry_sort)[:limit]
 
+    def queue_pages(self, timebook_id: str, page_size: int = 100) -> Iterator[list[Entry]]:
+        """As storage: the live entries a page at a time (each page read under the lock)."""
+        found = self.queue(timebook_id, limit=len(self.state.queued) + 1)
+        for start in range(0, len(found), page_size):
+            yield found[start : start + page_size]
+
     @_locked
     def timebooks_with_waitlists(self) -> list[str]:
         return sorted(self.state.waitlists)
@@ -940,12 +946,13 @@ class Staffwork(_Capability):
             self.state.summaries[key] = replace(self.state.summaries[key], refreshed_at=0)
 
     @_locked
-    def close_slot(self, ref: SlotRef) -> bool:
+    def close_slot(self, ref: SlotRef, recount: bool = True) -> bool:
         slot = self.state.slots.get(ref.slot_id)
         if slot is None or slot.closed:
             return False
         self.state.slots[ref.slot_id] = replace(slot, closed=True)
-        self._invalidate(ref)
+        if recount:
+            self._invalidate(ref)
         return True
 
     @_locked
@@ -960,7 +967,7 @@ class Staffwork(_Capability):
         record.detail["totals"] = dict(totals)
 
     @_locked
-    def note_closure_progress(self, timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
+    def checkpoint_closure(self, timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
         record = self.state.closures.get((timebook_id, closure_id))
         if record is not None and record.state == "running":  # else another run finished it
             record.detail["totals"] = dict(totals)

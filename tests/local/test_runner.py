@@ -60,3 +60,32 @@ def test_sigterm_stops_the_runner_and_frees_its_port() -> None:
     assert "Timebok stopped." in stdout
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # free again
+
+
+def test_a_busy_portal_port_fails_at_once_with_one_line() -> None:
+    """Issue 18: a busy portal port (PORT+1) failed with a traceback; now one line, as a busy PORT."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        process = _runner(free_port(), "--no-demo", "--portal-port", str(busy), "--oidc-port", str(free_port()))
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().splitlines() == [stderr.strip()], stderr
+    assert f"port {busy}" in stderr and "in use" in stderr
+
+
+def test_stopping_never_waits_for_long_background_work() -> None:
+    """Issue 18: `make run` ignored SIGTERM for 35 s while a background closure ran. Stopping
+    waits at most STOP_SECONDS for what is stopping, then the runner exits anyway."""
+    import threading
+
+    from chalicelib.local.runner import STOP_SECONDS, Stack, stop_within
+
+    release = threading.Event()
+    stack = Stack("", "", {}, _stoppers=[lambda: release.wait(60)])
+    assert stop_within(stack, 0.2) is False  # it returns although the part is still stopping
+    release.set()
+    assert STOP_SECONDS < 5
+    quick = Stack("", "", {}, _stoppers=[lambda: None])
+    assert stop_within(quick, STOP_SECONDS) is True

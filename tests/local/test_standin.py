@@ -368,3 +368,23 @@ def test_botocore_sees_shed_requests_as_throttling() -> None:
         with pytest.raises(ClientError) as caught:
             client.list_tables()
     assert caught.value.response["Error"]["Code"] in THROTTLING_CODES
+
+
+def test_the_feed_host_answers_get_feed_slash_instead_of_dropping_the_connection() -> None:
+    """Issue 18: `GET /feed/` (no file named) dropped the connection; it answers 404 now."""
+    import requests as http
+
+    from chalicelib.local.standards import HelsenorgeReceiver, StandardsServer
+
+    class NoS3:
+        def get_object(self, **_: object) -> object:
+            raise AssertionError("no file was named: S3 is not asked")
+
+    server = StandardsServer("feed", HelsenorgeReceiver(), 0, s3=NoS3())
+    server.start()
+    try:
+        answer = http.get(f"{server.url}/feed/", timeout=10)
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+        assert http.head(f"{server.url}/feed/", timeout=10).status_code == 404
+    finally:
+        server.stop()

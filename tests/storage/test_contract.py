@@ -606,11 +606,11 @@ def test_a_closure_is_read_with_its_progress_until_done(seam: Seam) -> None:
     detail = {"from": "2030-03-21T08:00:00+01:00", "to": "2030-03-21T12:00:00+01:00", "reason": "Stengt"}
     assert seam.get_closure(TB, "cl3") is None
     seam.start_closure(TB, "cl3", detail, audit(4, "closure"))
-    seam.note_closure_progress(TB, "cl3", {"closed_slots": 5})
+    seam.checkpoint_closure(TB, "cl3", {"closed_slots": 5})
     closure, done = seam.get_closure(TB, "cl3")
     assert (closure.closure_id, closure.reason, closure.done, done) == ("cl3", "Stengt", {"closed_slots": 5}, False)
     seam.finish_closure(TB, "cl3", {"closed_slots": 8, "cancelled": 2})
-    seam.note_closure_progress(TB, "cl3", {"closed_slots": 6})  # a late run's progress does not undo the end
+    seam.checkpoint_closure(TB, "cl3", {"closed_slots": 6})  # a late run's progress does not undo the end
     closure, done = seam.get_closure(TB, "cl3")
     assert (closure.done, done) == ({"closed_slots": 8, "cancelled": 2}, True)
 
@@ -622,3 +622,10 @@ def test_every_name_of_the_seam_is_in_a_case() -> None:
     names = {name for module in (repository, waitlist, staffwork) for name in module.__all__} - shared
     source = Path(__file__).read_text()
     assert {name for name in names if f"seam.{name}(" not in source and f"seam.{name}," not in source} == set()
+
+
+def test_the_queue_is_read_a_page_at_a_time_in_order(seam: Seam) -> None:
+    """The waitlist's queue in pages (issue 18: every entry is reached, whatever stands first)."""
+    before = [e.id for page in seam.queue_pages(TB, page_size=2) for e in page]
+    assert before == [e.id for e in seam.queue(TB, limit=1000)]
+    assert all(len(page) <= 2 for page in seam.queue_pages(TB, page_size=2))
