@@ -32,6 +32,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -333,7 +334,7 @@ class StandardsServer:
         if not path.startswith(FEED_PREFIX):
             self._json(handler, 404, {"error": {"code": "not_found", "message": "No such resource."}})
             return
-        key = path[len(FEED_PREFIX) :]
+        key = unquote(path[len(FEED_PREFIX) :])  # `%24bulk-publish` is `$bulk-publish`
         if not key:  # `GET /feed/`: no file named (S3 refuses an empty key before asking)
             self._json(handler, 404, {"error": {"code": "not_found", "message": "Name a feed file."}})
             return
