@@ -1,6 +1,6 @@
 """What a booking costs in DynamoDB (issue 10): hold + appointment with the guide's four answers
 in ≤ 4 requests and ≤ 12 WCU (docs/access-patterns.md has the arithmetic per part;
-scripts/bench.py measures the same from item sizes). Cheap guards of the parts that decide it:
+scripts/bench/ measures the same from item sizes). Cheap guards of the parts that decide it:
 the number of requests, the items each transaction writes, their sizes (under 1 KB: 2 WCU in a
 transaction, 1 per index entry) and which of them carry index keys."""
 
