@@ -3,10 +3,13 @@ item's attributes for the layers above, so the HTTP layer never sees PynamoDB.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.availability import DaySummary, SlotSummary
 from chalicelib.domain.capacity import Claim
+from chalicelib.domain.closures import Closure
 from chalicelib.domain.forms import Answer, Form, Question
 from chalicelib.domain.limits import Lane
 from chalicelib.domain.model import (
@@ -373,4 +376,17 @@ def idempotency_item(record: IdempotencyRecord) -> IdempotencyItem:
 def audit_record(item: AuditItem) -> AuditRecord:
     return AuditRecord(
         id=item.id, at=item.at, actor=item.actor, action=item.action, target=item.target, detail=plain(item.detail)
+    )
+
+
+def closure(timebook_id: str, closure_id: str, detail: Mapping[str, Any]) -> Closure:
+    """A closure from its record's detail (range, reason, what earlier runs did)."""
+    return Closure(
+        timebook_id,
+        closure_id,
+        detail.get("location_id") or None,
+        datetime.fromisoformat(detail["from"]),
+        datetime.fromisoformat(detail["to"]),
+        detail["reason"],
+        {k: int(v) for k, v in dict(detail.get("totals") or {}).items()},
     )

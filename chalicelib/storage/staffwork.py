@@ -8,7 +8,6 @@ rule of domain/capacity.py), so no claim is ever left outside a slot's places.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -142,16 +141,7 @@ def get_closure(timebook_id: str, closure_id: str) -> tuple[Closure, bool] | Non
 def _closure(record: MarkerItem, timebook_id: str | None = None, closure_id: str | None = None) -> Closure:
     if timebook_id is None or closure_id is None:
         timebook_id, closure_id = keys.closure_of_unfinished(record.gsi2sk)
-    detail = plain(record.detail)
-    return Closure(
-        timebook_id,
-        closure_id,
-        detail.get("location_id") or None,
-        datetime.fromisoformat(detail["from"]),
-        datetime.fromisoformat(detail["to"]),
-        detail["reason"],
-        {k: int(v) for k, v in plain(detail.get("totals") or {}).items()},
-    )
+    return mapping.closure(timebook_id, closure_id, plain(record.detail))
 
 
 # ---- audit -------------------------------------------------------------------------------------

@@ -886,18 +886,6 @@ class Waitlist(_Capability):
 # ---- staffwork.py ----------------------------------------------------------------------------------
 
 
-def _closure_of(timebook_id: str, closure_id: str, detail: dict[str, Any]) -> Closure:
-    return Closure(
-        timebook_id,
-        closure_id,
-        detail.get("location_id") or None,
-        datetime.fromisoformat(detail["from"]),
-        datetime.fromisoformat(detail["to"]),
-        detail["reason"],
-        {k: int(v) for k, v in (detail.get("totals") or {}).items()},
-    )
-
-
 class Staffwork(_Capability):
     @staticmethod
     def store_audit(state: State, record: AuditRecord) -> None:
@@ -977,7 +965,7 @@ class Staffwork(_Capability):
         record = self.state.closures.get((timebook_id, closure_id))
         if record is None:
             return None
-        return _closure_of(timebook_id, closure_id, record.detail), record.state == "done"
+        return mapping.closure(timebook_id, closure_id, record.detail), record.state == "done"
 
     @_locked
     def unfinished_closures(self, limit: int = 20) -> list[Closure]:
@@ -987,7 +975,7 @@ class Staffwork(_Capability):
             if record.unfinished
         )
         return [
-            _closure_of(timebook_id, closure_id, record.detail)
+            mapping.closure(timebook_id, closure_id, record.detail)
             for _, (timebook_id, closure_id), record in found[:limit]
         ]
 
