@@ -320,6 +320,7 @@ class MarkerItem(Model):
     unfinished = _gsi("gsi2")()
     state = UnicodeAttribute(null=True)
     detail = MapAttribute(null=True)
+    ttl = NumberAttribute(null=True)  # SMS marks (storage/sms.py) expire; closure marks keep none
 
 
 class AuditItem(Model):

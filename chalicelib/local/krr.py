@@ -1,0 +1,176 @@
+"""`make run`'s stand-ins for word by SMS: the contact register (KRR) and the SMS capture.
+
+KRR: `POST /rest/v1/personer` on 127.0.0.1:$KRR_PORT (default PORT+4), as strict as Digdir's
+lookup: a bearer token (the stand-in's, KRR_STATIC_TOKEN), a JSON object with
+`personidentifikatorer`, 1 to 1000 eleven-digit ids; anything else is 400 or 401. It knows the
+demo citizens only (chalicelib/local/demo.py): Elise with a mobile number, not reserved; Per
+reserved against digital contact; Sara registered with an e-mail address and no mobile number.
+Everyone else is IKKE_REGISTRERT, as the register answers for a person it does not know.
+
+SMS: moto's SNS keeps what was published to a phone number; `captured()` lists it for the
+local-only `GET /dev/sms`, with the appointment and time from the SMS marks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from chalicelib.local.demo import DEMO_CITIZEN_PID, DEMO_PARENT_PID, DEMO_STAFF_PID
+
+LOCAL_TOKEN = "local-krr-token"  # the stand-in's bearer token (KRR_TOKEN_PROVIDER=static)
+PATH = "/rest/v1/personer"
+MAX_IDS = 1000
+ELISE_MOBILE = "+4791234567"  # synthetic
+PER_MOBILE = "+4791234568"
+_PID = re.compile(r"^\d{11}$")
+
+DEMO_PEOPLE: dict[str, dict[str, Any]] = {
+    DEMO_CITIZEN_PID: {
+        "reservasjon": "NEI",
+        "status": "AKTIV",
+        "varslingsstatus": "KAN_VARSLES",
+        "kontaktinformasjon": {
+            "mobiltelefonnummer": ELISE_MOBILE,
+            "mobiltelefonnummer_oppdatert": "2025-01-10T10:00:00+01",
+            "epostadresse": "elise@example.no",
+        },
+    },
+    DEMO_PARENT_PID: {
+        "reservasjon": "JA",
+        "reservasjonstidspunkt": "2024-06-13T13:42:34+02",
+        "status": "AKTIV",
+        "varslingsstatus": "KAN_IKKE_VARSLES",
+        "kontaktinformasjon": {"mobiltelefonnummer": PER_MOBILE},
+    },
+    DEMO_STAFF_PID: {
+        "reservasjon": "NEI",
+        "status": "AKTIV",
+        "varslingsstatus": "KAN_VARSLES",
+        "kontaktinformasjon": {"epostadresse": "sara@example.no"},
+    },
+}
+
+
+def answer(authorization: str, body: bytes, token: str, people: Mapping[str, Mapping[str, Any]]) -> tuple[int, Any]:
+    """(status, JSON) of one lookup, as strict as the register."""
+    if authorization != f"Bearer {token}":
+        return 401, {"error": "invalid_token", "error_description": "a valid bearer token is required"}
+    try:
+        request = json.loads(body.decode())
+    except (UnicodeDecodeError, ValueError):
+        return 400, {"error": "bad_request", "error_description": "the body is not JSON"}
+    ids = request.get("personidentifikatorer") if isinstance(request, dict) else None
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_IDS:
+        return 400, {"error": "bad_request", "error_description": f"personidentifikatorer: 1 to {MAX_IDS} ids"}
+    if not all(isinstance(pid, str) and _PID.match(pid) for pid in ids):
+        return 400, {"error": "bad_request", "error_description": "personidentifikatorer: 11 digits each"}
+    found = [
+        {"personidentifikator": pid, **people[pid]}
+        if pid in people
+        else {"personidentifikator": pid, "status": "IKKE_REGISTRERT"}
+        for pid in dict.fromkeys(ids)
+    ]
+    return 200, {"personer": found}
+
+
+class KrrStandin:
+    """The register on 127.0.0.1:`port` (0: any free port)."""
+
+    def __init__(
+        self, port: int = 0, token: str = LOCAL_TOKEN, people: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        self.token, self.people = token, dict(DEMO_PEOPLE if people is None else people)
+        self.requests = 0
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: nothing personal in the console
+
+            def do_POST(self) -> None:
+                standin.requests += 1
+                length = min(int(self.headers.get("Content-Length") or 0), 1_000_000)
+                body = self.rfile.read(length)
+                if self.path.split("?", 1)[0] != PATH:
+                    self._json(404, {"error": "not_found"})
+                    return
+                self._json(*answer(self.headers.get("Authorization", ""), body, standin.token, standin.people))
+
+            def do_GET(self) -> None:
+                self._json(405, {"error": "method_not_allowed", "error_description": f"POST {PATH}"})
+
+            def _json(self, status: int, value: Any) -> None:
+                data = json.dumps(value, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="krr", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{PATH}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def start_local(port: int = 0) -> KrrStandin:
+    """For `make run`: the stand-in, and the environment that sends SMS through moto's SNS to the
+    numbers it gives."""
+    import os
+
+    try:
+        standin = KrrStandin(port)
+    except OSError:  # the port is taken: any free one (KRR_URL follows)
+        standin = KrrStandin(0)
+    standin.start()
+    os.environ.update(
+        {
+            "KRR_URL": standin.url,
+            "KRR_TOKEN_PROVIDER": "static",
+            "KRR_STATIC_TOKEN": LOCAL_TOKEN,
+            "NOTIFIER": "sms",
+        }
+    )
+    os.environ.setdefault("SMS_SENDER_ID", "Helsenorge")
+    return standin
+
+
+def captured() -> list[dict[str, Any]]:
+    """What moto's SNS took for phone numbers, oldest first: `{to, body, appointment_id, sent_at}`
+    (the last two from the SMS marks, by the message id SNS answered)."""
+    from moto.sns.models import sns_backends
+
+    from chalicelib.storage import sms
+
+    sent = {
+        str(mark.detail.get("message_id")): mark.detail for mark in sms.sent_sms() if mark.detail.get("message_id")
+    }
+    items: list[dict[str, Any]] = []
+    for account in list(sns_backends.keys()):
+        for region in list(sns_backends[account].keys()):
+            for message_id, (to, body) in list(sns_backends[account][region].sms_messages.items()):
+                detail = sent.get(message_id, {})
+                items.append(
+                    {
+                        "to": to,
+                        "body": body,
+                        "appointment_id": detail.get("appointment_id"),
+                        "sent_at": detail.get("sent_at"),
+                    }
+                )
+    return items
