@@ -157,9 +157,7 @@ def captured() -> list[dict[str, Any]]:
 
     from chalicelib.storage import sms
 
-    sent = {
-        str(mark.detail.get("message_id")): mark.detail for mark in sms.sent_sms() if mark.detail.get("message_id")
-    }
+    sent = {str(mark.detail.get("message_id")): mark.detail for mark in sms.sent_sms() if mark.detail.get("message_id")}
     items: list[dict[str, Any]] = []
     for account in list(sns_backends.keys()):
         for region in list(sns_backends[account].keys()):

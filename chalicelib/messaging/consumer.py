@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
-from chalicelib.messaging.errors import error_name
-from chalicelib.messaging.notify import Notifier, RetryLater
+from chalicelib.messaging.errors import RetryLater, error_name
+from chalicelib.messaging.notify import Notifier
 from chalicelib.messaging.notify import notifier as configured_notifier
 from chalicelib.messaging.publisher import NOT_FOR_INBOX, parse_message
 from chalicelib.messaging.texts import inbox_text

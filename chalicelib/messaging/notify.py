@@ -19,18 +19,13 @@ from chalicelib import settings
 logger = logging.getLogger("timebok.messaging.notify")
 
 
-class RetryLater(Exception):
-    """A notifier could not send now and nothing went: the consumer fails the message, so SQS
-    delivers it again (and after the queue's maxReceiveCount, to the dead-letter queue)."""
-
-
 class Notifier(Protocol):
     """Sends one notification for an inbox message; `pid` is whom to look up a channel for,
     `event_id` the inbox message's id (what makes it once), `payload` the event's.
 
     The consumer calls it when the inbox message is new, and also on a redelivery when the
     notifier says it is safe to (`exactly_once = True`: it keeps its own once-only mark).
-    Raising RetryLater has the message delivered again; anything else is logged and dropped."""
+    Raising errors.RetryLater has the message delivered again; anything else is logged and dropped."""
 
     def notify(
         self,

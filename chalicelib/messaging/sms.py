@@ -29,8 +29,7 @@ from typing import Any, Protocol
 
 from chalicelib import clock, settings
 from chalicelib.messaging import krr
-from chalicelib.messaging.errors import error_name
-from chalicelib.messaging.notify import RetryLater
+from chalicelib.messaging.errors import RetryLater, error_name
 from chalicelib.messaging.texts import MONTHS, OSLO, parse_time
 from chalicelib.storage import sms as marks
 
@@ -70,7 +69,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "confirmed": "Your appointment {when}{who} is confirmed.",
-        "rescheduled": "Your appointment{who} has been moved to {when}.",
+        "rescheduled": "Your appointment{who} is now {when}.",
         "cancelled": "Your appointment {when}{who} has been cancelled.",
         "closed": "Your appointment {when}{who} has been called off.",
         "reminder": "Reminder: you have an appointment {when}{who}.",
@@ -152,10 +151,10 @@ def krr_contact(pid: str) -> krr.Contact:
     return krr.lookup([pid])[pid]
 
 
-def recipient(pid: str, payload: Mapping[str, Any], lookup: Lookup = krr_contact) -> str | None:
+def recipient(pid: str, payload: Mapping[str, Any], lookup: Lookup | None = None) -> str | None:
     """The number to write to, or None. KRR is asked every time (a reservation made yesterday
     counts today); a reserved person gets nothing, even to a number given at booking."""
-    contact = lookup(pid)
+    contact = (lookup or krr_contact)(pid)
     if contact.reserved:
         return None
     return asked_for_booking_phone(payload) or contact.sms_number
@@ -242,7 +241,7 @@ def send_for_event(
     payload: Mapping[str, Any],
     *,
     sender: Sender | None = None,
-    lookup: Lookup = krr_contact,
+    lookup: Lookup | None = None,
 ) -> str:
     """The SMS of one inbox message, at most once however often it is delivered. Answers what
     happened (sent, skipped, deferred, none, or the state a mark had already); RetryLater when
@@ -271,7 +270,7 @@ def _claim_and_send(
     text: str,
     payload: Mapping[str, Any],
     sender: Sender | None,
-    lookup: Lookup,
+    lookup: Lookup | None,
     due: str | None = None,
 ) -> str:
     if not marks.claim_sms(event_id, _ttl()):
@@ -298,7 +297,7 @@ def _claim_and_send(
     return "sent"
 
 
-def send_due(*, sender: Sender | None = None, lookup: Lookup = krr_contact) -> int:
+def send_due(*, sender: Sender | None = None, lookup: Lookup | None = None) -> int:
     """Every few minutes: the reminders deferred past the quiet hours that are due now. One that
     is refused waits for the next run; one more than LATE past its time is dropped."""
     now = clock.now()
