@@ -112,8 +112,11 @@ def sms_text(kind: str, payload: Mapping[str, Any], language: str) -> str:
 
 
 def gets_sms(kind: str, payload: Mapping[str, Any]) -> bool:
-    """Appointment news of the kinds above; a note to a waiting person about a closure is not."""
-    return kind in SMS_KINDS and payload.get("waitlist") != "yes" and bool(payload.get("start"))
+    """Appointment news of the kinds above, and a waitlist offer; a note to a waiting person
+    about a closure is not (it changes nothing for them)."""
+    if kind == "closed" and payload.get("waitlist") == "yes":
+        return False
+    return kind in SMS_KINDS and bool(payload.get("start"))
 
 
 # ---- quiet hours --------------------------------------------------------------------------------
@@ -253,7 +256,7 @@ def send_for_event(
         return mark.state  # sent, skipped, deferred (the schedule sends it) or sending (at most once)
     text = sms_text(kind, payload, language_of(payload))
     due = quiet_until(clock.now()) if kind == "reminder" else None
-    if due is not None and mark is None:
+    if due is not None:  # no mark yet, or one given back after a refusal before 21:00
         detail = {"pid": pid, "appointment_id": appointment_id, "body": text}
         phone = asked_for_booking_phone(payload)
         if phone:

@@ -22,7 +22,7 @@ from chalicelib.storage import keys
 from chalicelib.storage.models import MarkerItem, plain
 from chalicelib.storage.transactions import get_item, is_condition_failure
 
-__all__ = ["SmsMark", "claim_sms", "defer_sms", "due_sms", "finish_sms", "release_sms", "sent_sms", "sms_mark"]
+__all__ = ["SmsMark", "claim_sms", "defer_sms", "due_sms", "finish_sms", "release_sms", "sms_mark"]
 
 CLAIMABLE = ("released", "deferred")
 
@@ -44,14 +44,15 @@ def sms_mark(event_id: str) -> SmsMark | None:
 
 
 def defer_sms(event_id: str, due_iso: str, detail: dict[str, Any], ttl: int) -> bool:
-    """Park an SMS until `due_iso` (quiet hours); False if this message's SMS has a mark already."""
+    """Park an SMS until `due_iso` (quiet hours); False if this message's SMS has a mark already
+    (other than one given back after a refusal)."""
     pk, sk = keys.sms(event_id)
     item = MarkerItem(
         pk, sk, gsi2pk=keys.SMS_DUE, gsi2sk=keys.sms_due_sort(due_iso, event_id), state="deferred", ttl=ttl
     )
     item.detail = {**detail, "due": due_iso}
     try:
-        item.save(condition=MarkerItem.pk.does_not_exist())
+        item.save(condition=MarkerItem.pk.does_not_exist() | (MarkerItem.state == "released"))
     except PutError as error:
         if is_condition_failure(error):
             return False
@@ -114,8 +115,3 @@ def due_sms(now_iso: str, limit: int = 100) -> list[SmsMark]:
     due times are written in UTC)."""
     query = MarkerItem.unfinished.query(keys.SMS_DUE, MarkerItem.gsi2sk <= keys.sms_due_sort(now_iso, "~"), limit=limit)
     return [_mark(item) for item in query]
-
-
-def sent_sms() -> list[SmsMark]:
-    """Every SMS mark (the local stage's GET /dev/sms only: a scan, never in AWS)."""
-    return [_mark(item) for item in MarkerItem.scan(MarkerItem.pk.startswith("SMS#"))]

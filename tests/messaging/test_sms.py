@@ -5,6 +5,7 @@ runs the client against the stand-in)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,6 +119,38 @@ def test_language_is_read_in_one_place_with_bokmal_by_default() -> None:
 def test_kinds_without_an_sms() -> None:
     assert not sms.gets_sms("requested", {"start": "x"}) and not sms.gets_sms("rejected", {"start": "x"})
     assert not sms.gets_sms("closed", {"start": "x", "waitlist": "yes"})  # a note to a waiting person
+    assert sms.gets_sms("closed", {"start": "x"})  # an appointment called off
+
+
+def test_a_waitlist_offer_gets_its_sms(aws, register) -> None:
+    """As booking/waitlist.py makes it: the entry's id for the appointment's, `waitlist: yes`."""
+    from chalicelib.domain.model import Event as Note
+
+    note = Note(
+        event_id="ev-offer-1",
+        kind="offer",
+        appointment_id="wl1",
+        created_at="2022-10-04T12:00:00.000+02:00",
+        payload={
+            "for_pid": PID,
+            "timebook_name": "Koronatest",
+            "health_contact_name": "Smittevern",
+            "waitlist": "yes",
+            "start": "2022-10-05T13:30:00+02:00",
+            "location_name": "A",
+            "location_address": "Gaten 1",
+            "expires_at": "2022-10-04T12:30:00+02:00",
+        },
+        ttl=1,
+    )
+    message = {k: getattr(note, k) for k in ("event_id", "kind", "appointment_id", "created_at", "payload")}
+    assert handle_batch([("m1", json.dumps(message))], SmsNotifier()) == {"batchItemFailures": []}
+    (sent,) = captured()
+    assert sent["appointment_id"] == "wl1"
+    assert sent["body"] == (
+        "En ledig time 5. okt. kl. 13:30 hos Smittevern er holdt av til deg til 4. okt. kl. 12:30. "
+        "Bestill den på Helsenorge."
+    )
 
 
 # ---- whom ---------------------------------------------------------------------------------------------
@@ -288,6 +321,20 @@ def test_a_reminder_in_the_quiet_hours_waits_until_eight(aws, register, monkeypa
     assert sent["to"] == MOBILE and sent["body"].startswith("Påminnelse: Du har time 5. okt. kl. 13:30")
     assert sent["sent_at"].startswith("2022-10-05T06:00")
     assert marks.sms_mark(item.event_id).detail.keys() == {"appointment_id", "sent_at", "message_id"}  # type: ignore[union-attr]
+
+
+def test_a_reminder_refused_before_nine_and_redelivered_after_waits_too(aws, register, monkeypatch) -> None:
+    item = event("ap1", "reminder")
+    freeze(monkeypatch, at(20, 59))
+    with monkeypatch.context() as patch:
+        patch.setattr(sms, "_sender", Refusing())
+        assert handle_batch([("m1", body_of(item))], SmsNotifier())["batchItemFailures"]
+    assert marks.sms_mark(item.event_id).state == "released"  # type: ignore[union-attr]
+    freeze(monkeypatch, at(21, 1))
+    assert deliver_twice(item) == []
+    assert marks.sms_mark(item.event_id).state == "deferred"  # type: ignore[union-attr]
+    freeze(monkeypatch, at(8, 0, day=5))
+    assert sms.send_due() == 1 and len(captured()) == 1
 
 
 def test_other_kinds_go_at_once_at_night(aws, register, monkeypatch) -> None:
