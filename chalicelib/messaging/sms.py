@@ -5,16 +5,17 @@ kinds in SMS_KINDS (confirmation, change, cancellation, reminder, waitlist offer
 
 1. A mark per inbox message (storage/sms.py) decides who may send: the first delivery that wins
    its conditional `claim_sms` sends; every later delivery (SQS redelivers) finds the mark and
-   stays quiet. The mark is written BEFORE the send and finished after it, so a crash between
-   the send and `finish_sms` leaves `sending`, which is never sent again: at most once (docs/sms.md
-   says why not at least once). boto3 is told not to retry the publish itself, for the same reason.
+   stays quiet. The mark is claimed right BEFORE the send (after KRR answered) and finished after
+   it, so a crash between the send and `finish_sms` leaves `sending`, which is never sent again:
+   at most once (docs/sms.md says why not at least once). boto3 is told not to retry the publish
+   itself, for the same reason.
 2. Whom: KRR's answer for the person (`messaging/krr.py`): reserved, not registered, no notices
    or no mobile number: no SMS. The phone given at booking only when the person asked for it
    (`asked_for_booking_phone`).
 3. When: reminders in the quiet hours (21:00-08:00 Europe/Oslo) are deferred to 08:00 (the mark
    waits in gsi2 SMS#DUE; `send_due` sends it, every few minutes).
-4. A refusal (SNS answered an error, could not be reached, KRR down) gives the claim back and
-   raises RetryLater: the consumer reports the message failed, SQS redelivers it, and after the
+4. A refusal (SNS answered an error or could not be reached; KRR down, before any claim) gives
+   the claim back and raises RetryLater: the consumer reports the message failed, SQS redelivers it, and after the
    queue's maxReceiveCount it goes to the dead-letter queue (the inbox message is written already;
    a replay from there sends the SMS then).
 """
@@ -276,13 +277,12 @@ def _claim_and_send(
     lookup: Lookup | None,
     due: str | None = None,
 ) -> str:
-    if not marks.claim_sms(event_id, _ttl()):
-        return "taken"  # another delivery has it
-    try:
+    try:  # before the claim: a function cut short while KRR is slow must leave nothing claimed
         to = recipient(pid, payload, lookup)
     except krr.KrrUnavailable as error:
-        marks.release_sms(event_id, due)
         raise RetryLater(f"KRR: {error}") from None
+    if not marks.claim_sms(event_id, _ttl()):
+        return "taken"  # another delivery has it
     if to is None:
         marks.finish_sms(event_id, "skipped", {"appointment_id": appointment_id})
         return "skipped"

@@ -360,3 +360,17 @@ def test_a_deferred_reminder_refused_at_eight_is_tried_again_and_dropped_when_la
     assert sms.send_due() == 0
     assert marks.sms_mark(late.event_id).state == "skipped"  # type: ignore[union-attr]
     assert len(captured()) == 1
+
+
+def test_the_stage_chooses_the_notifier(monkeypatch) -> None:
+    from chalicelib import settings
+    from chalicelib.messaging import notify
+
+    monkeypatch.delenv("NOTIFIER", raising=False)
+    settings.reset()
+    assert isinstance(notify.notifier(), notify.LoggingNotifier)
+    monkeypatch.setenv("NOTIFIER", "sms")
+    settings.reset()
+    assert isinstance(notify.notifier(), SmsNotifier)
+    monkeypatch.delenv("NOTIFIER")
+    settings.reset()
