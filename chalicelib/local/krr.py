@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.parse
+import uuid
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +26,7 @@ from chalicelib.local.demo import DEMO_CITIZEN_PID, DEMO_PARENT_PID, DEMO_STAFF_
 
 LOCAL_TOKEN = "local-krr-token"  # the stand-in's bearer token (KRR_TOKEN_PROVIDER=static)
 PATH = "/rest/v1/personer"
+TOKEN_PATH = "/token"  # Maskinporten's, when the stand-in plays it too
 MAX_IDS = 1000
 ELISE_MOBILE = "+4791234567"  # synthetic
 PER_MOBILE = "+4791234568"
@@ -78,13 +81,43 @@ def answer(authorization: str, body: bytes, token: str, people: Mapping[str, Map
     return 200, {"personer": found}
 
 
+def grant_answer(form: Mapping[str, str], public_key: Any, audience: str) -> tuple[int, dict[str, Any]]:
+    """(status, JSON) of Maskinporten's /token for a JWT grant: RS256 by the client's key, this
+    audience, the KRR scope, at most 120 s long (docs/sms.md)."""
+    import jwt
+
+    from chalicelib.messaging.krr import SCOPE
+
+    if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
+        return 400, {"error": "invalid_request", "error_description": "a JWT bearer grant is required"}
+    try:
+        claims = jwt.decode(
+            form["assertion"], public_key, algorithms=["RS256"], audience=audience, options={"require": ["exp", "iat"]}
+        )
+    except jwt.PyJWTError as error:
+        return 400, {"error": "invalid_grant", "error_description": f"Invalid assertion ({type(error).__name__})"}
+    if SCOPE not in str(claims.get("scope", "")).split() or not claims.get("iss") or not claims.get("jti"):
+        return 400, {"error": "invalid_scope", "error_description": "scope, iss and jti are required"}
+    if int(claims["exp"]) - int(claims["iat"]) > 120:
+        return 400, {"error": "invalid_grant", "error_description": "the grant may last at most 120 s"}
+    return 200, {"access_token": f"mp-{uuid.uuid4()}", "token_type": "Bearer", "expires_in": 120, "scope": SCOPE}
+
+
 class KrrStandin:
-    """The register on 127.0.0.1:`port` (0: any free port)."""
+    """The register on 127.0.0.1:`port` (0: any free port). With `maskinporten_key` (the client's
+    public key) it also plays Maskinporten: `POST /token` takes a JWT grant and issues an access
+    token the register then accepts, besides the fixed `token`."""
 
     def __init__(
-        self, port: int = 0, token: str = LOCAL_TOKEN, people: Mapping[str, Mapping[str, Any]] | None = None
+        self,
+        port: int = 0,
+        token: str = LOCAL_TOKEN,
+        people: Mapping[str, Mapping[str, Any]] | None = None,
+        maskinporten_key: Any = None,
+        audience: str = "https://test.maskinporten.no/",
     ) -> None:
         self.token, self.people = token, dict(DEMO_PEOPLE if people is None else people)
+        self.issued: set[str] = set()
         self.requests = 0
         standin = self
 
@@ -96,10 +129,21 @@ class KrrStandin:
                 standin.requests += 1
                 length = min(int(self.headers.get("Content-Length") or 0), 1_000_000)
                 body = self.rfile.read(length)
-                if self.path.split("?", 1)[0] != PATH:
+                path = self.path.split("?", 1)[0]
+                if path == TOKEN_PATH and maskinporten_key is not None:
+                    form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(errors="replace")).items()}
+                    status, grant = grant_answer(form, maskinporten_key, audience)
+                    if status == 200:
+                        standin.issued.add(grant["access_token"])
+                    self._json(status, grant)
+                    return
+                if path != PATH:
                     self._json(404, {"error": "not_found"})
                     return
-                self._json(*answer(self.headers.get("Authorization", ""), body, standin.token, standin.people))
+                authorization = self.headers.get("Authorization", "")
+                offered = authorization.removeprefix("Bearer ")
+                token = offered if offered in standin.issued else standin.token  # Maskinporten's, or the fixed one
+                self._json(*answer(authorization, body, token, standin.people))
 
             def do_GET(self) -> None:
                 self._json(405, {"error": "method_not_allowed", "error_description": f"POST {PATH}"})
@@ -119,6 +163,10 @@ class KrrStandin:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{PATH}"
+
+    @property
+    def token_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{TOKEN_PATH}"
 
     def start(self) -> None:
         self._thread.start()

@@ -42,6 +42,9 @@ QUIET_FROM, QUIET_UNTIL = 21, 8  # Europe/Oslo hours: no reminder SMS from 21:00
 MARK_DAYS = 30  # a mark outlives every redelivery of its message (SQS keeps messages 14 days at most)
 LATE = timedelta(hours=6)  # a deferred reminder this late is dropped, not sent in the afternoon
 RETRY_DEFERRED = timedelta(minutes=5)
+# One person's SMS per Oslo day, at most: a loop of booking and cancelling must not spend the
+# municipality's SMS budget or SNS's shared rate (the inbox still gets every message).
+DAILY_LIMIT = 10
 
 # ---- the texts: short, no health details, one place per language -----------------------------------
 
@@ -285,6 +288,11 @@ def _claim_and_send(
         return "taken"  # another delivery has it
     if to is None:
         marks.finish_sms(event_id, "skipped", {"appointment_id": appointment_id})
+        return "skipped"
+    today = clock.local(clock.now()).date().isoformat()
+    if not marks.take_sms_quota(pid, today, DAILY_LIMIT, clock.epoch() + 2 * 86400):
+        logger.warning("sms: event %s not sent: the person's daily SMS are used up", event_id)
+        marks.finish_sms(event_id, "skipped", {"appointment_id": appointment_id, "why": "daily limit"})
         return "skipped"
     try:
         message_id = (sender or default_sender()).send(to, text)

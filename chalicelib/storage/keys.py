@@ -209,3 +209,8 @@ SMS_DUE = "SMS#DUE"  # gsi2: SMS deferred past the quiet hours, by when they are
 
 def sms_due_sort(due_iso: str, event_id: str) -> str:
     return f"{due_iso}#{event_id}"
+
+
+def sms_quota(pid: str, day: str) -> tuple[str, str]:
+    """How many SMS one person got on one Oslo day (a cap against a loop of book and cancel)."""
+    return f"SMSQ#{pid}#{day}", "SMSQ"

@@ -22,7 +22,16 @@ from chalicelib.storage import keys
 from chalicelib.storage.models import MarkerItem, plain
 from chalicelib.storage.transactions import get_item, is_condition_failure
 
-__all__ = ["SmsMark", "claim_sms", "defer_sms", "due_sms", "finish_sms", "release_sms", "sms_mark"]
+__all__ = [
+    "SmsMark",
+    "claim_sms",
+    "defer_sms",
+    "due_sms",
+    "finish_sms",
+    "release_sms",
+    "sms_mark",
+    "take_sms_quota",
+]
 
 CLAIMABLE = ("released", "deferred")
 
@@ -115,3 +124,17 @@ def due_sms(now_iso: str, limit: int = 100) -> list[SmsMark]:
     due times are written in UTC)."""
     query = MarkerItem.unfinished.query(keys.SMS_DUE, MarkerItem.gsi2sk <= keys.sms_due_sort(now_iso, "~"), limit=limit)
     return [_mark(item) for item in query]
+
+
+def take_sms_quota(pid: str, day: str, limit: int, ttl: int) -> bool:
+    """Count one more SMS to this person today: False (and nothing counted) once `limit` went."""
+    try:
+        MarkerItem(*keys.sms_quota(pid, day)).update(
+            actions=[MarkerItem.count.add(1), MarkerItem.ttl.set(ttl)],
+            condition=MarkerItem.count.does_not_exist() | (MarkerItem.count < limit),
+        )
+    except UpdateError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True

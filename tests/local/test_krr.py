@@ -178,3 +178,33 @@ def test_dev_sms_lists_the_sms_krr_allows(live: str) -> None:
     (mine,) = [item for item in items if item["appointment_id"] == elise]
     assert mine["to"] == ELISE_MOBILE and "bekreftet" in mine["body"] and mine["sent_at"]
     assert DEMO_CITIZEN_PID not in json.dumps(items)
+
+
+def test_the_production_path_maskinporten_then_krr_against_the_standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    server = KrrStandin(0, maskinporten_key=key.public_key(), audience="https://test.maskinporten.no/")
+    server.start()
+    try:
+        monkeypatch.setenv("MASKINPORTEN_CLIENT_ID", "client-123")
+        monkeypatch.setenv("MASKINPORTEN_KEY_ID", "kid-1")
+        monkeypatch.setenv("MASKINPORTEN_TOKEN_URL", server.token_url)
+        monkeypatch.setenv("MASKINPORTEN_AUDIENCE", "https://test.maskinporten.no/")
+        settings.reset(caches=False)
+        found = krr.lookup([DEMO_CITIZEN_PID], krr.MaskinportenToken(private_key=pem), server.url)
+        assert found[DEMO_CITIZEN_PID].sms_number == ELISE_MOBILE
+
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        stranger = other.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        with pytest.raises(krr.KrrUnavailable, match="Maskinporten answered 400"):
+            krr.lookup([DEMO_CITIZEN_PID], krr.MaskinportenToken(private_key=stranger), server.url)
+        monkeypatch.setenv("MASKINPORTEN_AUDIENCE", "https://maskinporten.no/")  # production's, not the test's
+        settings.reset(caches=False)
+        with pytest.raises(krr.KrrUnavailable, match="Maskinporten answered 400"):
+            krr.MaskinportenToken(private_key=pem).token()
+    finally:
+        server.stop()

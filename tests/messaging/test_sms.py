@@ -374,3 +374,17 @@ def test_the_stage_chooses_the_notifier(monkeypatch) -> None:
     assert isinstance(notify.notifier(), SmsNotifier)
     monkeypatch.delenv("NOTIFIER")
     settings.reset()
+
+
+def test_one_person_gets_at_most_the_daily_limit(aws, register, monkeypatch) -> None:
+    """A loop of booking and cancelling must not spend everyone's SMS: the inbox still has all."""
+    monkeypatch.setattr(sms, "DAILY_LIMIT", 2)
+    freeze(monkeypatch, at(12, 0))
+    items = [event(f"ap{n}", "cancelled") for n in range(3)]
+    for n, item in enumerate(items):
+        assert handle_batch([(f"m{n}", body_of(item))], SmsNotifier()) == {"batchItemFailures": []}
+    assert len(captured()) == 2 and len(repository.inbox_of([PID])) == 3
+    assert marks.sms_mark(items[2].event_id).detail["why"] == "daily limit"  # type: ignore[union-attr]
+    freeze(monkeypatch, at(12, 0, day=5))  # a new day in Oslo
+    assert handle_batch([("m9", body_of(event("ap9", "cancelled")))], SmsNotifier()) == {"batchItemFailures": []}
+    assert len(captured()) == 3
