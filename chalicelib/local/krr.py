@@ -176,21 +176,40 @@ class KrrStandin:
         self.httpd.server_close()
 
 
+LOCAL_KEY_PARAMETER = "/timebok/maskinporten-key"  # in the stand-in's SSM, as the stack's default names it
+LOCAL_AUDIENCE = "https://test.maskinporten.no/"
+
+
 def start_local(port: int = 0) -> KrrStandin:
-    """For `make run`: the stand-in, and the environment that sends SMS through moto's SNS to the
-    numbers it gives."""
+    """For `make run`: the stand-in, playing Maskinporten too, and the environment of the
+    production path: a client key in the AWS stand-in's SSM, the JWT grant, KRR, SMS through
+    moto's SNS (AWS_ENDPOINT_URL must name the AWS stand-in already)."""
     import os
 
+    import boto3
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from chalicelib import settings
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    ssm = boto3.session.Session().client("ssm", region_name=settings.get().region)
+    ssm.put_parameter(Name=LOCAL_KEY_PARAMETER, Value=pem.decode(), Type="SecureString", Overwrite=True)
     try:
-        standin = KrrStandin(port)
+        standin = KrrStandin(port, maskinporten_key=key.public_key(), audience=LOCAL_AUDIENCE)
     except OSError:  # the port is taken: any free one (KRR_URL follows)
-        standin = KrrStandin(0)
+        standin = KrrStandin(0, maskinporten_key=key.public_key(), audience=LOCAL_AUDIENCE)
     standin.start()
     os.environ.update(
         {
             "KRR_URL": standin.url,
-            "KRR_TOKEN_PROVIDER": "static",
-            "KRR_STATIC_TOKEN": LOCAL_TOKEN,
+            "KRR_TOKEN_PROVIDER": "maskinporten",
+            "MASKINPORTEN_TOKEN_URL": standin.token_url,
+            "MASKINPORTEN_AUDIENCE": LOCAL_AUDIENCE,
+            "MASKINPORTEN_CLIENT_ID": "timebok-local",
+            "MASKINPORTEN_KEY_ID": "timebok-local-key",
+            "MASKINPORTEN_KEY_PARAMETER": LOCAL_KEY_PARAMETER,
             "NOTIFIER": "sms",
         }
     )
