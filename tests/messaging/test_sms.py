@@ -388,3 +388,21 @@ def test_one_person_gets_at_most_the_daily_limit(aws, register, monkeypatch) -> 
     freeze(monkeypatch, at(12, 0, day=5))  # a new day in Oslo
     assert handle_batch([("m9", body_of(event("ap9", "cancelled")))], SmsNotifier()) == {"batchItemFailures": []}
     assert len(captured()) == 3
+
+
+def test_two_deliveries_at_once_send_one_sms(aws, monkeypatch) -> None:
+    """SQS hands the same message to two consumers at once (a visibility timeout ran out): both
+    find no mark and ask KRR; the second finishes first; the first then loses the claim."""
+    item = event("ap1", "confirmed")
+    outcomes: list[str] = []
+    nested: list[bool] = []
+
+    def lookup(pid: str) -> krr.Contact:
+        if not nested:  # the first delivery is inside KRR when the second runs whole
+            nested.append(True)
+            outcomes.append(sms.send_for_event(item.event_id, "confirmed", PID, "ap1", item.message["payload"]))
+        return krr.Contact(PID, "AKTIV", False, MOBILE)
+
+    monkeypatch.setattr(sms, "krr_contact", lookup)
+    outcomes.append(sms.send_for_event(item.event_id, "confirmed", PID, "ap1", item.message["payload"]))
+    assert outcomes == ["sent", "taken"] and len(captured()) == 1
