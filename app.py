@@ -490,6 +490,10 @@ def publish_feed(event: Any) -> None:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def release_expired_holds(event: Any) -> None:
     housekeeping.release_expired_holds()
+    if settings.get().notifier == "sms":  # reminders held past the quiet hours, when due
+        from chalicelib.messaging import sms
+
+        sms.send_due()
 
 
 @app.schedule(Cron(0, 16, "*", "*", "?", "*"))
@@ -525,6 +529,14 @@ if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.
         except (ValueError, OSError):
             raise Unavailable("The Helsenorge stand-in is not running.") from None
         return Response(body=body, status_code=200, headers={"Content-Type": "application/json"})
+
+    @route("GET", "/dev/sms", "local", ok="json")
+    def dev_sms() -> Response:
+        """The SMS moto's SNS took: to, body, appointment_id, sent_at, oldest first (local stage only)"""
+        from chalicelib.local.krr import captured
+
+        return respond({"items": captured()})
+
 
 # ---- CORS: the portal is another origin (chalicelib/http/cors.py) -----------------------------------
 # Keep this the last line: it gives every route registered above its OPTIONS preflight

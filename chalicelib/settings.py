@@ -94,6 +94,18 @@ class Settings:
     portal_port: str | None
     standards_port: str | None
     oidc_port: str | None  # the local OpenID provider (make run: PORT+3)
+    # Word by SMS (docs/sms.md): the notifier, KRR's lookup and its Maskinporten token, SNS's originator
+    notifier: str  # "log" (default) or "sms"
+    krr_url: str | None  # KRR's POST .../rest/v1/personer
+    krr_token_provider: str  # "maskinporten" (production) or "static" (the stand-in, tests)
+    krr_static_token: str | None
+    maskinporten_token_url: str
+    maskinporten_audience: str
+    maskinporten_client_id: str | None
+    maskinporten_key_id: str | None  # the kid of the key registered for the client
+    maskinporten_key_parameter: str | None  # an SSM SecureString holding the PEM private key
+    sms_sender_id: str  # AWS.SNS.SMS.SenderID: at most 11 letters and digits
+    krr_port: str | None  # the local KRR stand-in (make run: PORT+4)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -139,6 +151,17 @@ class Settings:
             portal_port=_text(environ, "PORTAL_PORT"),
             standards_port=_text(environ, "STANDARDS_PORT"),
             oidc_port=_text(environ, "OIDC_PORT"),
+            notifier=_text(environ, "NOTIFIER", "log") or "log",
+            krr_url=_text(environ, "KRR_URL"),
+            krr_token_provider=_text(environ, "KRR_TOKEN_PROVIDER", "maskinporten") or "maskinporten",
+            krr_static_token=_text(environ, "KRR_STATIC_TOKEN"),
+            maskinporten_token_url=_text(environ, "MASKINPORTEN_TOKEN_URL", "https://maskinporten.no/token") or "",
+            maskinporten_audience=_text(environ, "MASKINPORTEN_AUDIENCE", "https://maskinporten.no/") or "",
+            maskinporten_client_id=_text(environ, "MASKINPORTEN_CLIENT_ID"),
+            maskinporten_key_id=_text(environ, "MASKINPORTEN_KEY_ID"),
+            maskinporten_key_parameter=_text(environ, "MASKINPORTEN_KEY_PARAMETER"),
+            sms_sender_id=_text(environ, "SMS_SENDER_ID", "Timebok") or "Timebok",
+            krr_port=_text(environ, "KRR_PORT"),
         )
 
 

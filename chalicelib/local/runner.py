@@ -9,7 +9,8 @@
 6. the portal's pages (web/) on 127.0.0.1:$PORTAL_PORT (default PORT+1), a second origin that
    the API's CORS allows (ALLOWED_ORIGINS of the local stage);
 7. an OpenID provider for the demo people on 127.0.0.1:$OIDC_PORT (default PORT+3), whose JWKS
-   the API verifies tokens by, as it does ID-porten's and HelseID's in AWS (chalicelib/local/oidc.py).
+   the API verifies tokens by, as it does ID-porten's and HelseID's in AWS (chalicelib/local/oidc.py);
+8. a KRR stand-in on 127.0.0.1:$KRR_PORT (default PORT+4); SMS go to moto's SNS (chalicelib/local/krr.py).
 
 
 SIGTERM (an IDE's stop button, `timeout`, `kill`) stops it as Ctrl-C does, at any moment, start-up
@@ -76,6 +77,7 @@ def start(
     portal_port: int | None = None,
     standards_port: int = 0,
     oidc_port: int = 0,
+    krr_port: int = 0,
 ) -> Stack:
     os.environ.update(stage_environment())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -112,6 +114,10 @@ def start(
     stoppers.append(standards.stop)  # the SMART feed files and the Helsenorge stand-in
 
     stoppers.append(_start_oidc(oidc_port))
+
+    from chalicelib.local.krr import start_local as start_krr
+
+    stoppers.append(start_krr(krr_port).stop)  # the contact register; SMS go to moto's SNS
 
     settings.reset()  # the stage, the stand-in's endpoint and queues: forget any client made before
     if seed:
@@ -253,6 +259,7 @@ def main() -> None:
     oidc_port = args.oidc_port
     if oidc_port is None:
         oidc_port = int(settings.get().oidc_port or args.port + 3)
+    krr_port = int(settings.get().krr_port or args.port + 4)  # busy: any free one (printed below)
     try:  # every port we serve on: a busy one is one line, not a traceback from deep in a server
         for port in (portal_port, standards_port, oidc_port):
             check_port_free(port)
@@ -268,12 +275,14 @@ def main() -> None:
             portal_port=portal_port,
             standards_port=standards_port,
             oidc_port=oidc_port,
+            krr_port=krr_port,
         )
         print(f"Timebok is serving on {stack.api_url}  (AWS stand-in on {stack.endpoint_url}); Ctrl-C stops it.")
         print(f"The portal: {settings.get().portal_url}/  (staff: {settings.get().portal_url}/staff.html)")
         print(f"Sign-in (OpenID provider for the demo people): {settings.get().token_environment.get('TOKEN_ISSUER')}")
         print(f"SMART feed: {settings.get().feed_base_url}/$bulk-publish")
         print(f"Helsenorge stand-in: {settings.get().helsenorge_appointment_url} (GET /dev/helsenorge/appointments)")
+        print(f"KRR stand-in: {settings.get().krr_url} (SMS: GET /dev/sms)")
         print("Each request is logged as one line: method, path, status, milliseconds.", flush=True)
         while True:
             time.sleep(3600)  # interruptible: Ctrl-C and SIGTERM arrive as KeyboardInterrupt

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chalicelib.messaging.batches import Undelivered, process_fifo, sqs_record
-from chalicelib.messaging.errors import error_name
+from chalicelib.messaging.errors import RetryLater, error_name
 from chalicelib.messaging.notify import Notifier
 from chalicelib.messaging.notify import notifier as configured_notifier
 from chalicelib.messaging.publisher import NOT_FOR_INBOX, parse_message
@@ -32,9 +32,11 @@ logger = logging.getLogger("timebok.messaging.consumer")
 def deliver(message: Mapping[str, Any], notifier: Notifier | None = None) -> bool:
     """Write the event's inbox message; True if written now, False if it was there already.
 
-    The notification is sent only when the message is new, after it is stored, and best effort:
-    a failing gateway is logged, not retried (a redelivery finds the message and stays quiet),
-    so a citizen may miss a nudge but never gets the same one twice from a redelivery.
+    The notification follows the stored message. A notifier that keeps its own once-only mark
+    (`exactly_once`: the SMS notifier) is asked again on a redelivery, so a send it refused with
+    RetryLater is tried again (the message fails, SQS redelivers it; the dead-letter queue after
+    maxReceiveCount). Any other failure is logged, not retried: a citizen may miss a nudge but
+    never gets the same one twice from a redelivery.
     """
     if message["kind"] in NOT_FOR_INBOX:
         return False  # «Møtt» / «Ikke møtt»: for Helsenorge, not the citizen's inbox
@@ -49,11 +51,24 @@ def deliver(message: Mapping[str, Any], notifier: Notifier | None = None) -> boo
         body=body,
         created_at=message["created_at"],
     )
-    if not repository.add_inbox_message(item, pid):
+    new = repository.add_inbox_message(item, pid)
+    if not new:
         logger.info("consumer: event %s (%s) already in the inbox", message["event_id"], message["kind"])
+    chosen = notifier or configured_notifier()
+    if not new and not getattr(chosen, "exactly_once", False):
         return False
     try:
-        (notifier or configured_notifier()).notify(pid, message["kind"], title, body, message["appointment_id"])
+        chosen.notify(
+            pid,
+            message["kind"],
+            title,
+            body,
+            message["appointment_id"],
+            event_id=message["event_id"],
+            payload=payload,
+        )
+    except RetryLater:
+        raise  # handle_batch fails the message: SQS delivers it again
     except Exception as error:
         logger.warning(
             "consumer: notification for event %s (%s) failed (%s)",
@@ -61,7 +76,7 @@ def deliver(message: Mapping[str, Any], notifier: Notifier | None = None) -> boo
             message["kind"],
             error_name(error),
         )
-    return True
+    return new
 
 
 def handle_batch(records: Iterable[tuple[str, str]], notifier: Notifier | None = None) -> dict[str, Any]:

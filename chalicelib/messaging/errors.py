@@ -8,3 +8,8 @@ def error_name(error: BaseException) -> str:
     response = getattr(error, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return f"{type(error).__name__}:{code}" if code else type(error).__name__
+
+
+class RetryLater(Exception):
+    """A notifier could not send now and nothing went: the consumer fails the message, so SQS
+    delivers it again (and after the queue's maxReceiveCount, to the dead-letter queue)."""

@@ -1,39 +1,81 @@
-"""Telling the citizen beyond the inbox (SMS, e-mail) that a new message is waiting.
+"""Telling the citizen beyond the inbox (SMS) that something happened to their appointment.
 
 The inbox is the record; a notification only points to it. Notifiers must not log or carry more
 personal data than the gateway needs: no identity number, phone or message text in logs.
+
+The stage chooses (NOTIFIER): "sms" sends through Amazon SNS to the number the contact register
+(KRR) gives (messaging/sms.py, docs/sms.md); "log" (the default) only records that a
+notification would go out.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from chalicelib import settings
 
 logger = logging.getLogger("timebok.messaging.notify")
 
 
 class Notifier(Protocol):
-    """Sends one notification for a new inbox message; `pid` is whom to look up a channel for."""
+    """Sends one notification for an inbox message; `pid` is whom to look up a channel for,
+    `event_id` the inbox message's id (what makes it once), `payload` the event's.
 
-    def notify(self, pid: str, kind: str, title: str, body: str, appointment_id: str) -> None: ...
+    The consumer calls it when the inbox message is new, and also on a redelivery when the
+    notifier says it is safe to (`exactly_once = True`: it keeps its own once-only mark).
+    Raising errors.RetryLater has the message delivered again; anything else is logged and dropped."""
+
+    def notify(
+        self,
+        pid: str,
+        kind: str,
+        title: str,
+        body: str,
+        appointment_id: str,
+        *,
+        event_id: str = "",
+        payload: Mapping[str, Any] | None = None,
+    ) -> None: ...
 
 
 class LoggingNotifier:
     """Stands in for a gateway: records that a notification would go out, and nothing personal."""
 
-    def notify(self, pid: str, kind: str, title: str, body: str, appointment_id: str) -> None:
+    def notify(
+        self,
+        pid: str,
+        kind: str,
+        title: str,
+        body: str,
+        appointment_id: str,
+        *,
+        event_id: str = "",
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
         logger.info("notify: %s for appointment %s", kind, appointment_id)
 
 
-_configured: Notifier = LoggingNotifier()
+_configured: Notifier | None = None
 
 
 def notifier() -> Notifier:
-    """The notifier of this deployment.
+    """The notifier of this deployment (NOTIFIER: "sms" or "log"), made once per process."""
+    global _configured
+    if _configured is None:
+        if settings.get().notifier == "sms":
+            from chalicelib.messaging.sms import SmsNotifier
 
-    An SMS or e-mail gateway plugs in here: e.g. choose by an environment variable
-    (NOTIFIER=sms) and return an SmsNotifier that looks up the contact details for `pid`
-    from the appointment or the person's registry entry and sends a short text without health
-    details («Du har fått en ny melding på Helsenorge»).
-    """
+            _configured = SmsNotifier()
+        else:
+            _configured = LoggingNotifier()
     return _configured
+
+
+def _forget() -> None:
+    global _configured
+    _configured = None
+
+
+settings.on_reset(_forget)

@@ -194,3 +194,23 @@ def audit_log(timebook_id: str) -> str:
 
 def audit_sort(at_iso: str, record_id: str) -> str:
     return f"{at_iso}#{record_id}"
+
+
+# ---- word by SMS (issue 23, docs/sms.md) ---------------------------------------------------------
+
+
+def sms(event_id: str) -> tuple[str, str]:
+    """The one SMS an inbox message may cause: its mark (sending, sent, skipped, deferred)."""
+    return f"SMS#{event_id}", "SMS"
+
+
+SMS_DUE = "SMS#DUE"  # gsi2: SMS deferred past the quiet hours, by when they are due
+
+
+def sms_due_sort(due_iso: str, event_id: str) -> str:
+    return f"{due_iso}#{event_id}"
+
+
+def sms_quota(pid: str, day: str) -> tuple[str, str]:
+    """How many SMS one person got on one Oslo day (a cap against a loop of book and cancel)."""
+    return f"SMSQ#{pid}#{day}", "SMSQ"

@@ -320,6 +320,8 @@ class MarkerItem(Model):
     unfinished = _gsi("gsi2")()
     state = UnicodeAttribute(null=True)
     detail = MapAttribute(null=True)
+    ttl = NumberAttribute(null=True)  # SMS marks (storage/sms.py) expire; closure marks keep none
+    count = NumberAttribute(null=True)  # a person's SMS of a day (storage/sms.py: take_sms_quota)
 
 
 class AuditItem(Model):

@@ -54,6 +54,7 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("GET", "/appointments/{appointment_id}/fhir"): "test_appointment_fhir_access",
     ("GET", "/fhir/$bulk-publish"): "test_public_feed_manifest_needs_no_token",
     ("GET", "/dev/helsenorge/appointments"): "test_dev_helsenorge_is_local_only",
+    ("GET", "/dev/sms"): "test_dev_sms_is_local_only",
     ("POST", "/appointments/{appointment_id}/cancel"): "test_citizen_cancel_access",
     ("POST", "/appointments/{appointment_id}/reschedule"): "test_reschedule_access",
     ("GET", "/inbox"): "test_inbox_access",
@@ -195,7 +196,8 @@ def test_every_route_has_an_access_test() -> None:
     routes = {(method, path) for path, methods in app.routes.items() for method in methods if method != "OPTIONS"}
     missing = sorted(routes - set(ROUTE_TESTS))
     assert not missing, f"routes without an access test (add them to ROUTE_TESTS): {missing}"
-    stale = sorted(set(ROUTE_TESTS) - routes - {("POST", "/dev/token"), ("GET", "/dev/helsenorge/appointments")})
+    local_only = {("POST", "/dev/token"), ("GET", "/dev/helsenorge/appointments"), ("GET", "/dev/sms")}
+    stale = sorted(set(ROUTE_TESTS) - routes - local_only)
     assert not stale, f"ROUTE_TESTS names routes app.py does not have: {stale}"
     for name in set(ROUTE_TESTS.values()):
         assert callable(globals().get(name)), f"{name} is not a test in this module"
@@ -358,6 +360,16 @@ def test_dev_helsenorge_is_local_only(world: World) -> None:
     assert world.client.get("/dev/helsenorge/appointments").status in (200, 503)
     env = {k: v for k, v in os.environ.items() if k != "DEV_TOKENS"}
     probe = "import app, sys; sys.exit(3 if '/dev/helsenorge/appointments' in app.app.routes else 0)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_dev_sms_is_local_only(world: World) -> None:
+    """Locally it answers without a token (what moto's SNS took); outside the local stage it is not routed."""
+    answer = world.client.get("/dev/sms")
+    assert answer.status == 200 and isinstance(answer.json["items"], list)
+    env = {k: v for k, v in os.environ.items() if k != "DEV_TOKENS"}
+    probe = "import app, sys; sys.exit(3 if '/dev/sms' in app.app.routes else 0)"
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 

@@ -122,7 +122,7 @@ class _FailingNotifier:
     def __init__(self, phone: str) -> None:
         self.phone, self.calls = phone, 0
 
-    def notify(self, pid: str, kind: str, title: str, body: str, appointment_id: str) -> None:
+    def notify(self, pid: str, kind: str, title: str, body: str, appointment_id: str, **_: Any) -> None:
         self.calls += 1
         if self.calls % 2:
             raise RuntimeError(f"gateway refused {self.phone} for {pid}: {body}")

@@ -80,7 +80,6 @@ PENDING = {
     ("POST", "/timebooks/{id}/queue"): 20,
     ("GET", "/queue/{ticket}"): 20,
     ("GET", "/me/data"): 23,
-    ("GET", "/dev/sms"): 23,
 }
 
 

@@ -155,6 +155,8 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
         return [Need(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}")]
     if service == "sqs" and "QueueUrl" in params:
         return [Need(f"sqs:{operation}", queue_arn(params["QueueUrl"]))]
+    if service == "ssm" and "Name" in params:  # a parameter's ARN: its name begins with "/"
+        return [Need(f"ssm:{operation}", f"arn:aws:ssm:{region}:{account}:parameter{params['Name']}")]
     return [Need(f"{service}:{operation}", "*")]
 
 

@@ -28,6 +28,7 @@ from moto import mock_aws
 
 from chalicelib import clock, settings
 from tests.conftest import REGION, Citizen, token_for
+from tests.factories import make_pid
 from tests.helpers import first_free_slot, free_slots
 from tests.infra import awscalls
 from tests.infra.awscalls import Need, Recorder
@@ -38,6 +39,16 @@ PARAMETERS = {
     "TokenAudience": "timebok",
     "TokenJwksUrl": "https://idp.example.no/.well-known/jwks.json",
     "TableDeletionProtection": "disabled",
+}
+SMS_KEY_PARAMETER = "/timebok/maskinporten-key"  # the stack's default MaskinportenKeyParameter
+# The scenario's citizens in KRR: Elise (61) with her mobile, Jon (62) reserved; the rest unknown.
+KRR_PEOPLE = {
+    make_pid(61): {
+        "reservasjon": "NEI",
+        "status": "AKTIV",
+        "kontaktinformasjon": {"mobiltelefonnummer": "+4790000061"},
+    },
+    make_pid(62): {"reservasjon": "JA", "status": "AKTIV", "kontaktinformasjon": {"mobiltelefonnummer": "+4790000062"}},
 }
 # moto's CloudFormation cannot make these (CloudFront parts and bucket policies: tests/infra/test_portal.py,
 # tests/infra/test_standards_template.py)
@@ -404,7 +415,20 @@ def run_flows(scenario: Scenario) -> None:
         lambdas.send_reminders(schedule_event(scenario.account, "reminders"), None)
     assert relay_stream(scenario, lambdas).failed == 0
     clock.reset()
+    # The reminder reaches the consumer at 22:00: its SMS waits until 08:00, when the every-minute
+    # schedule sends it (docs/sms.md), from a fresh container that reads the Maskinporten key again.
+    from chalicelib.local.krr import captured
+    from chalicelib.messaging import sms
+
+    clock.advance(datetime.combine(start.date() - timedelta(days=1), time(22), tzinfo=clock.OSLO) - clock.now())
     scenario.results["third_delivery"] = deliver_queued(scenario, lambdas)
+    scenario.results["sms_by_evening"] = captured()
+    clock.advance(datetime.combine(start.date(), time(8), tzinfo=clock.OSLO) - clock.now())
+    settings.reset()
+    with rec.running("ReleaseExpiredHolds"):  # the SMS part of lambdas.release_expired_holds
+        scenario.results["sms_due_sent"] = sms.send_due()
+    scenario.results["sms"] = captured()
+    clock.reset()
     with rec.running("APIHandler"):
         scenario.inbox["elise_later"] = _ok(client.get("/inbox", token=elise.token))["items"]
 
@@ -471,6 +495,21 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         standards = StandardsServer(outputs["FeedBucketName"], receiver, 0, s3=boto3.client("s3", region_name=REGION))
         standards.start()
         result.results["helsenorge_receiver"] = receiver
+        # Word by SMS (docs/sms.md): KRR and Maskinporten on loopback, the client's key in SSM.
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from chalicelib.local.krr import KrrStandin
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name=SMS_KEY_PARAMETER, Value=pem.decode(), Type="SecureString"
+        )
+        register = KrrStandin(0, people=KRR_PEOPLE, maskinporten_key=key.public_key())
+        register.start()
         for name, value in {
             "HELSENORGE_QUEUE_URL": outputs["HelsenorgeQueueUrl"],
             "HELSENORGE_DEAD_LETTER_QUEUE_URL": outputs["HelsenorgeDeadLetterQueueUrl"],
@@ -482,6 +521,15 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
             "FEED_BASE_URL": "https://feed.example.no",
             "PORTAL_URL": "https://portal.example.no",
             "FEED_RUNS_PER_MINUTE": "1",
+            "NOTIFIER": "sms",
+            "KRR_URL": register.url,
+            "KRR_TOKEN_PROVIDER": "maskinporten",
+            "MASKINPORTEN_TOKEN_URL": register.token_url,
+            "MASKINPORTEN_AUDIENCE": "https://test.maskinporten.no/",
+            "MASKINPORTEN_CLIENT_ID": "timebok-test",
+            "MASKINPORTEN_KEY_ID": "timebok-test-key",
+            "MASKINPORTEN_KEY_PARAMETER": SMS_KEY_PARAMETER,
+            "SMS_SENDER_ID": "Testkommune",
         }.items():
             mp.setenv(name, value)
         settings.reset()  # re-reads TABLE_NAME into the models, the queue into the publisher
@@ -501,6 +549,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
         finally:
             clock.reset()
             standards.stop()
+            register.stop()
     settings.reset()
 
 
@@ -601,6 +650,17 @@ def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
     return next(s for s in policy["Statement"] if s.get("Sid") == sid)
 
 
+def test_sms_go_by_krr_once_each_and_the_late_reminder_at_eight(scenario: Scenario) -> None:
+    sent = scenario.results["sms"]
+    assert sent and {m["to"] for m in sent} == {"+4790000061"}  # Elise only: Jon is reserved, the rest unknown
+    bodies = [m["body"] for m in sent]
+    assert sum(b.startswith("Påminnelse") for b in bodies) == 1
+    assert not any(m["body"].startswith("Påminnelse") for m in scenario.results["sms_by_evening"])
+    assert scenario.results["sms_due_sent"] == 1
+    assert sum("er bekreftet" in b for b in bodies) == 2 and sum("er flyttet" in b for b in bodies) == 1
+    assert len({m["appointment_id"] for m in sent}) == 1 and all(m["sent_at"] for m in sent)
+
+
 def test_every_aws_call_in_the_code_is_exercised(scenario: Scenario) -> None:
     """A call the scenario never makes would have its permission unchecked: add it to the flows."""
     made = set().union(*(scenario.recorder.operations(f) for f in scenario.policies))
@@ -625,6 +685,8 @@ def test_roles_come_from_the_policy_files_and_have_no_wildcards(template: dict[s
             for statement in policy["PolicyDocument"]["Statement"]:
                 for action in awscalls._as_list(statement["Action"]):
                     assert "*" not in action, f"{logical_id}: wildcard action {action}"
+                if statement["Action"] == ["sns:Publish"]:
+                    continue  # an SMS has no resource to name (docs/sms.md); a Deny keeps topics out
                 for resource in awscalls._as_list(statement["Resource"]):
                     # Only the stack's own resources, by reference; no "*", not even in "index/*".
                     assert isinstance(resource, dict), f"{logical_id}: literal resource {resource!r}"

@@ -108,7 +108,7 @@ class RecordingNotifier:
         self.sent: list[tuple[str, str]] = []
         self._fail = fail
 
-    def notify(self, pid: str, kind: str, title: str, body: str, appointment_id: str) -> None:
+    def notify(self, pid: str, kind: str, title: str, body: str, appointment_id: str, **_: Any) -> None:
         if self._fail is not None and self._fail(appointment_id):
             raise RuntimeError("gateway down")
         self.sent.append((kind, appointment_id))
