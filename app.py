@@ -498,6 +498,14 @@ def send_reminders(event: Any) -> None:
     housekeeping.send_reminders()
 
 
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def erase_expired_personal_data(event: Any) -> None:
+    """Personal data past its timebook's `retention_days`, erased a bounded part at a time."""
+    from chalicelib.booking import retention
+
+    retention.erase_expired()
+
+
 # ---- local stage only ----------------------------------------------------------------------------
 
 if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.json

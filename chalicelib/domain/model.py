@@ -18,6 +18,7 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form
 from chalicelib.domain.holds import HoldRef, live_hold
 from chalicelib.domain.limits import Lane
+from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 from chalicelib.domain.waitlist import EntryStatus, Offer
 
 
@@ -78,6 +79,7 @@ class Timebook:
     waitlist_offer_minutes: int
     form: Form
     locations: tuple[Location, ...] = ()
+    retention_days: int = DEFAULT_RETENTION_DAYS  # personal data is erased this long after the end
 
     @property
     def her_id(self) -> str:

@@ -72,6 +72,7 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
         cancel_deadline_hours=tb.cancel_deadline_hours,
         max_active_per_person=tb.max_active_per_person,
         waitlist_offer_minutes=tb.waitlist_offer_minutes,
+        retention_days=tb.retention_days,
         form=form(tb.form),
         locations=[location(place) for place in tb.locations],
     )

@@ -194,3 +194,11 @@ def audit_log(timebook_id: str) -> str:
 
 def audit_sort(at_iso: str, record_id: str) -> str:
     return f"{at_iso}#{record_id}"
+
+
+# ---- data lifetime (issue 23) ----------------------------------------------------------------
+
+
+def retention_position() -> tuple[str, str]:
+    """Where the erasure's paged scan of the table goes on from (storage/retention.py)."""
+    return "RETENTION", "SCAN"
