@@ -12,7 +12,6 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.closures import Closure
 from chalicelib.domain.forms import Answer, Form, Question
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 from chalicelib.domain.model import (
     Appointment,
     AuditRecord,
@@ -29,6 +28,7 @@ from chalicelib.domain.model import (
     TimebookRef,
     WaitlistEntry,
 )
+from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 from chalicelib.domain.waitlist import Entry, EntryStatus, Offer
 from chalicelib.storage import keys
 from chalicelib.storage.models import (

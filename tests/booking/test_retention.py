@@ -19,8 +19,14 @@ from chalicelib.domain.retention import ERASED, PersonalRecord
 from chalicelib.local.demo import DEMO_STAFF_PID
 from tests.conftest import KORONATEST_ANSWERS, Citizen
 from tests.factories import make_pid
-from tests.helpers import book_body, deliver_events, first_free_slot, free_days, free_slots, relay_stream
-from tests.helpers import stream_messages
+from tests.helpers import (
+    book_body,
+    deliver_events,
+    free_days,
+    free_slots,
+    relay_stream,
+    stream_messages,
+)
 
 pytestmark = pytest.mark.moto  # a scan of DynamoDB's own table is the proof
 
