@@ -10,6 +10,7 @@ from chalicelib.lazy import lazy_module
 if TYPE_CHECKING:
     from chalicelib.booking.closures import Totals
     from chalicelib.booking.discovery import OpenSlot
+    from chalicelib.booking.mydata import MyData
     from chalicelib.booking.slot_admin import SlotState
     from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow, WaitingRow
     from chalicelib.domain.forms import Form
@@ -240,4 +241,20 @@ def waiting_row(row: WaitingRow) -> schemas.WaitingOut:
         birth_date=row.birth_date,
         created_at=row.created_at,
         offer=offer,
+    )
+
+
+def my_data(found: MyData) -> schemas.MyDataOut:
+    """GET /me/data: the citizen's copy, in the shapes of the lists it gathers."""
+    return schemas.MyDataOut(
+        generated_at=found.generated_at.isoformat(timespec="seconds"),
+        people=[
+            schemas.DataSubjectOut(pid=pid, name=name, relation="self" if own else "represented")
+            for pid, name, own in found.people
+        ],
+        appointments=[appointment(a) for a in found.appointments],
+        waitlist=[waitlist_entry(e) for e in found.waitlist],
+        inbox=[inbox_message(m) for m in found.inbox],
+        audit=[schemas.MyAuditOut(at=r.at, action=r.action, appointment_id=r.target) for r in found.audit],
+        complete=found.complete,
     )
