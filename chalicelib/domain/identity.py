@@ -77,3 +77,11 @@ def normalize_phone(value: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidIdentity("Phone number is not valid.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def masked(pid: str) -> str:
+    """An identity number as staff lists show it: the birth date digits, never the whole number
+    (issue 23). Anything that is not an 11-digit number (an erased "slettet") is shown as it is."""
+    if len(pid) == 11 and pid.isdigit():
+        return f"{pid[:6]} •••••"
+    return pid

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.identity import masked
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def audit_record(record: AuditRecord) -> schemas.AuditRecordOut:
     return schemas.AuditRecordOut(
         id=record.id,
         at=record.at,
-        actor=record.actor,
+        actor=masked(record.actor),  # a staff member's identity number, never whole in a list
         action=record.action,
         target=record.target,
         detail=dict(record.detail),

@@ -50,3 +50,39 @@ def test_my_data_has_mine_and_my_childs_and_no_one_elses(client, demo, staff_tok
     assert parent.pid not in json.dumps(others) and child not in json.dumps(others)
     assert client.get("/me/data", token=staff_token).status == 403
     assert client.get("/me/data").status == 401
+
+
+def test_staff_answers_never_carry_a_whole_identity_number(client, demo, staff_token):
+    """Issue 23: every staff list (overview, appointments, requests, day list as JSON and CSV,
+    waitlist, audit) shows at most a birth date, never a whole fødselsnummer (nor the staff's)."""
+    tb = demo.koronatest_id
+    child = make_pid(621)
+    parent = Citizen(620, represents=[{"pid": child, "name": "Barn Barnesen"}])
+    waiter = Citizen(622)
+    day = free_days(client, tb)[1]["date"]
+    slots = free_slots(client, tb, day)
+    for slot, extra in ((slots[0], {}), (slots[1], {"for_pid": child})):
+        body = book_body(parent.phone, KORONATEST_ANSWERS, slot_id=slot["id"], **extra)
+        answer = client.post("/appointments", body, token=parent.token)
+        assert answer.status == 201, answer
+        confirmed = client.post(f"/admin/appointments/{answer.json['id']}/confirm", {}, token=staff_token)
+        assert confirmed.status == 200
+    assert client.post("/waitlist", {"timebook_id": tb}, token=waiter.token).status == 201
+    waiting_body = book_body(waiter.phone, KORONATEST_ANSWERS, slot_id=slots[2]["id"])
+    assert client.post("/appointments", waiting_body, token=waiter.token).status == 201  # a request
+    answers = {
+        "overview": client.get(f"/admin/timebooks/{tb}/overview?date={day}", token=staff_token),
+        "appointments": client.get(f"/admin/appointments?timebook_id={tb}", token=staff_token),
+        "requests": client.get("/admin/requests", token=staff_token),
+        "daylist": client.get(f"/admin/timebooks/{tb}/daylist?date={day}", token=staff_token),
+        "daylist.csv": client.get(
+            f"/admin/timebooks/{tb}/daylist?date={day}", token=staff_token, headers={"accept": "text/csv"}
+        ),
+        "waitlist": client.get(f"/admin/timebooks/{tb}/waitlist", token=staff_token),
+        "audit": client.get(f"/admin/timebooks/{tb}/audit", token=staff_token),
+    }
+    for name, answer in answers.items():
+        assert answer.status == 200, (name, answer)
+        for pid in (parent.pid, child, waiter.pid, DEMO_STAFF_PID):
+            assert pid not in answer.text, f"{name} shows a whole identity number"
+    assert "Barn Barnesen" in answers["daylist"].text  # the lists still say who

@@ -284,7 +284,7 @@ class DayListItemOut(Out):
 class AuditRecordOut(Out):
     id: str
     at: str
-    actor: str  # the staff member's id (the token's sub)
+    actor: str  # the staff member's id (the token's sub), masked: birth date digits only
     action: str
     target: str
     detail: dict[str, Any]
