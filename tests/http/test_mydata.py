@@ -86,3 +86,14 @@ def test_staff_answers_never_carry_a_whole_identity_number(client, demo, staff_t
         for pid in (parent.pid, child, waiter.pid, DEMO_STAFF_PID):
             assert pid not in answer.text, f"{name} shows a whole identity number"
     assert "Barn Barnesen" in answers["daylist"].text  # the lists still say who
+
+
+def test_retention_days_is_a_timebook_setting(client, demo, staff_token):
+    from tests.helpers import timebook_body
+
+    made = client.post("/admin/timebooks", timebook_body(demo.smittevern_id, retention_days=30), token=staff_token)
+    assert made.status == 201, made
+    assert made.json["retention_days"] == 30
+    assert client.get(f"/timebooks/{made.json['id']}").json["retention_days"] == 30
+    default = client.post("/admin/timebooks", timebook_body(demo.smittevern_id), token=staff_token)
+    assert default.json["retention_days"] == 90
