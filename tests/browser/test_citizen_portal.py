@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,7 +192,7 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
     # «Personvern»: the citizen's own copy (GET /me/data) downloads as a JSON file (issue 23).
     with page.expect_download() as download:
         page.locator("main .actions button").click()
-    copy = json.loads(open(download.value.path(), encoding="utf-8").read())
+    copy = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     assert copy["people"][0]["relation"] == "self" and copy["appointments"] and copy["inbox"]
     page.context.close()
 
