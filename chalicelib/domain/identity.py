@@ -55,6 +55,10 @@ def birth_date(pid: str) -> str:
     two people of one name apart without reading the whole number aloud."""
     from stdnum.no import fodselsnummer
 
+    from chalicelib.domain.retention import ERASED
+
+    if pid == ERASED:  # past retention: the number is gone, and with it the birth date
+        return ""
     return fodselsnummer.get_birth_date(pid).isoformat()
 
 

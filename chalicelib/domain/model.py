@@ -18,7 +18,7 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form
 from chalicelib.domain.holds import HoldRef, live_hold
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
+from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, ERASED
 from chalicelib.domain.waitlist import EntryStatus, Offer
 
 
@@ -203,6 +203,11 @@ class Appointment:
     updated_at: str
     lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
     reminded_on: str | None = None  # the local date of the last reminder sent
+
+    @property
+    def erased(self) -> bool:
+        """Past its retention (domain/retention.py): no one's any more, kept for statistics only."""
+        return self.for_pid == ERASED
 
 
 @dataclass(frozen=True)

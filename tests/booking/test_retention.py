@@ -17,6 +17,7 @@ from chalicelib import clock, settings
 from chalicelib.booking import retention
 from chalicelib.domain.retention import ERASED, PersonalRecord
 from chalicelib.local.demo import DEMO_STAFF_PID
+from chalicelib.messaging import helsenorge
 from tests.conftest import KORONATEST_ANSWERS, Citizen
 from tests.factories import make_pid
 from tests.helpers import (
@@ -128,9 +129,25 @@ def test_erasure_after_retention_leaves_nothing_personal_and_statistics_add_up(c
     assert client.get("/inbox", token=booker.token).json["items"] == []
     assert client.get(f"/appointments/{for_child['id']}", token=parent.token).status == 404
 
+    # Staff still count the day: the erased appointments are there, anonymous.
+    listed = client.get(f"/admin/appointments?timebook_id={tb}&date={first_day}", token=staff_token).json["items"]
+    ours = {a["id"]: a for a in listed if a["id"] in {confirmed["id"], cancelled["id"], for_child["id"]}}
+    assert {a["status"] for a in ours.values()} == {"booked", "cancelled", "requested"}
+    assert all(a["for"]["name"] == "" and a["phone"] == "" and a["answers"] == [] for a in ours.values())
+    daylist = client.get(f"/admin/timebooks/{tb}/daylist?date={first_day}", token=staff_token)
+    assert daylist.status == 200 and {"", None} >= {r["birth_date"] for r in daylist.json["items"]}
+    assert client.get(f"/admin/timebooks/{tb}/overview?date={first_day}", token=staff_token).status == 200
+    # A late Helsenorge message for an erased appointment sends nothing.
+    assert helsenorge.send(confirmed["id"], token=_NoToken()) is None
+
     again = retention.erase_expired(steps=1000, step=50)
     assert again.erased == 0 and again.cycle_done
     assert _without_position(_table_items()) == _without_position(after)
+
+
+class _NoToken:
+    def token(self) -> str:
+        raise AssertionError("nothing may be sent for an erased appointment")
 
 
 def _without_position(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
