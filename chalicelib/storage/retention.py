@@ -68,13 +68,29 @@ def _at(epoch: Any) -> datetime:
     return datetime.fromtimestamp(int(epoch), UTC)
 
 
-def _ref(pk: str, sk: str) -> str:
-    return json.dumps([pk, sk])
+def _ref(item: Model, seen: Any) -> str:
+    """The record's keys and what it was when listed (`seen`): an erasure first checks that the
+    record is still as listed (a person who took a new hold, a reused Idempotency-Key), since what
+    made it due may have changed; the conditional write then guards the rest of the way."""
+    return json.dumps([item.pk, item.sk, seen], sort_keys=True, default=str)
 
 
-def _keys(ref: str) -> tuple[str, str]:
-    pk, sk = json.loads(ref)
-    return str(pk), str(sk)
+def _keys(ref: str) -> tuple[str, str, Any]:
+    pk, sk, seen = json.loads(ref)
+    return str(pk), str(sk), seen
+
+
+def _same(seen: Any, now: Any) -> bool:
+    return json.loads(json.dumps(now, sort_keys=True, default=str)) == seen
+
+
+def _person_state(item: PersonItem) -> list[Any]:
+    lanes = {n: [plain(lane).get("ref"), plain(lane).get("ends_at")] for n, lane in plain(item.lanes).items()}
+    return [item.hold, item.hold_expires_at, lanes]
+
+
+def _claim_refs(item: SlotItem) -> dict[str, Any]:
+    return {n: plain(claim).get("ref") for n, claim in plain(item.places).items()}
 
 
 # ---- what names a person, and when its purpose ended ------------------------------------------
@@ -84,14 +100,14 @@ def _appointment(item: AppointmentItem) -> PersonalRecord | None:
     if item.for_pid == ERASED:
         return None
     return PersonalRecord(
-        "appointment", _ref(item.pk, item.sk), plain(item.timebook).get("id", ""), datetime.fromisoformat(item.end)
+        "appointment", _ref(item, item.version), plain(item.timebook).get("id", ""), datetime.fromisoformat(item.end)
     )
 
 
 def _entry(item: WaitlistEntryItem) -> PersonalRecord | None:
     if item.for_pid == ERASED or item.status in ("waiting", "offered"):
         return None  # a live entry is kept whatever its age: the person still waits
-    return PersonalRecord("waitlist_entry", _ref(item.pk, item.sk), item.timebook_id, _utc(item.updated_at))
+    return PersonalRecord("waitlist_entry", _ref(item, item.version), item.timebook_id, _utc(item.updated_at))
 
 
 def _person(item: PersonItem) -> PersonalRecord:
@@ -100,26 +116,26 @@ def _person(item: PersonItem) -> PersonalRecord:
     if item.hold_expires_at is not None:
         ends.append(int(item.hold_expires_at))
     timebook_id = item.pk.split("#")[1] if ends else ""
-    return PersonalRecord("person", _ref(item.pk, item.sk), timebook_id, _at(max(ends)) if ends else _LONG_AGO)
+    return PersonalRecord("person", _ref(item, _person_state(item)), timebook_id, _at(max(ends)) if ends else _LONG_AGO)
 
 
 def _slot(item: SlotItem) -> PersonalRecord | None:
     claims = plain(item.places).values()
     if all(plain(claim).get("owner") == ERASED for claim in claims):
         return None
-    return PersonalRecord("slot", _ref(item.pk, item.sk), item.timebook_id, datetime.fromisoformat(item.end))
+    return PersonalRecord("slot", _ref(item, _claim_refs(item)), item.timebook_id, datetime.fromisoformat(item.end))
 
 
 def _audit(item: AuditItem) -> PersonalRecord | None:
     if item.actor == ERASED:
         return None
     timebook_id = item.pk.removeprefix(_AUDIT)
-    return PersonalRecord("audit", _ref(item.pk, item.sk), timebook_id, _utc(item.at))
+    return PersonalRecord("audit", _ref(item, item.actor), timebook_id, _utc(item.at))
 
 
 def _expiring(kind: RecordKind, item: IdempotencyItem | EventItem) -> PersonalRecord:
     ends = _at(item.ttl) if item.ttl is not None else _NEVER
-    return PersonalRecord(kind, _ref(item.pk, item.sk), "", ends)
+    return PersonalRecord(kind, _ref(item, item.ttl), "", ends)
 
 
 def _utc(text: str) -> datetime:
@@ -188,9 +204,9 @@ def erase_record(record: PersonalRecord) -> bool:
         raise
 
 
-def _erase_appointment(pk: str, sk: str) -> bool:
+def _erase_appointment(pk: str, sk: str, seen: Any) -> bool:
     item = get_item(AppointmentItem, pk, sk, consistent=True)
-    if item is None or item.for_pid == ERASED:
+    if item is None or item.for_pid == ERASED or not _same(seen, item.version):
         return False
     # Its messages first: once the appointment no longer names the person, their inbox is unknown.
     _delete_messages(item.id, (item.for_pid, item.booked_by))
@@ -213,9 +229,9 @@ def _erase_appointment(pk: str, sk: str) -> bool:
     return True
 
 
-def _erase_entry(pk: str, sk: str) -> bool:
+def _erase_entry(pk: str, sk: str, seen: Any) -> bool:
     item = get_item(WaitlistEntryItem, pk, sk, consistent=True)
-    if item is None or item.for_pid == ERASED:
+    if item is None or item.for_pid == ERASED or not _same(seen, item.version):
         return False
     _delete_messages(item.id, (item.for_pid, item.owner))  # its offers' messages carry its id
     guard_pk, guard_sk = keys.waitlist_guard(item.timebook_id, item.for_pid)
@@ -233,11 +249,11 @@ def _erase_entry(pk: str, sk: str) -> bool:
     return True
 
 
-def _erase_person(pk: str, sk: str) -> bool:
+def _erase_person(pk: str, sk: str, seen: Any) -> bool:
     """Deleted only as read: a new hold or lane since then (another key, another ref, another
     count) makes the condition fail."""
     item = get_item(PersonItem, pk, sk, consistent=True)
-    if item is None:
+    if item is None or not _same(seen, _person_state(item)):
         return False
     lanes = plain(item.lanes)
     condition = PersonItem.pk.exists()
@@ -253,10 +269,10 @@ def _erase_person(pk: str, sk: str) -> bool:
     return True
 
 
-def _erase_slot(pk: str, sk: str) -> bool:
+def _erase_slot(pk: str, sk: str, seen: Any) -> bool:
     """A past slot keeps its claims (the places that were taken) without whose they were."""
     item = get_item(SlotItem, pk, sk, consistent=True)
-    if item is None:
+    if item is None or not _same(seen, _claim_refs(item)):
         return False
     actions, condition = [], SlotItem.pk.exists()
     for number, raw in plain(item.places).items():
@@ -270,18 +286,18 @@ def _erase_slot(pk: str, sk: str) -> bool:
     return True
 
 
-def _erase_audit(pk: str, sk: str) -> bool:
+def _erase_audit(pk: str, sk: str, seen: Any) -> bool:
     item = get_item(AuditItem, pk, sk, consistent=True)
-    if item is None or item.actor == ERASED:
+    if item is None or item.actor == ERASED or not _same(seen, item.actor):
         return False
     item.update(actions=[AuditItem.actor.set(ERASED)], condition=AuditItem.actor == item.actor)
     return True
 
 
-def _expired_by_ttl(model: type[IdempotencyItem] | type[EventItem]) -> Callable[[str, str], bool]:
-    def erase(pk: str, sk: str) -> bool:
+def _expired_by_ttl(model: type[IdempotencyItem] | type[EventItem]) -> Callable[[str, str, Any], bool]:
+    def erase(pk: str, sk: str, seen: Any) -> bool:
         item = get_item(model, pk, sk, consistent=True)
-        if item is None:
+        if item is None or not _same(seen, item.ttl):
             return False
         # A key used again since it was read has a new ttl: the condition keeps it.
         return _delete_if(item, model.ttl == item.ttl)
@@ -308,7 +324,7 @@ def _delete_messages(about_id: str, pids: Iterable[str]) -> None:
             _delete_if(message, InboxMessageItem.pk.exists())
 
 
-_ERASERS: dict[str, Callable[[str, str], bool]] = {
+_ERASERS: dict[str, Callable[[str, str, Any], bool]] = {
     "appointment": _erase_appointment,
     "waitlist_entry": _erase_entry,
     "person": _erase_person,

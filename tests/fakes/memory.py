@@ -1021,7 +1021,9 @@ class Retention(_Capability):
         for (tb, pid), person in state.people.items():
             ends = [lane.ends_at for lane in person.lanes.values()] + [person.hold_expires_at or 0] * bool(person.hold)
             at = _at(max(ends)) if ends else datetime.min.replace(tzinfo=UTC)
-            found.append((f"p|{tb}|{pid}", PersonalRecord("person", f"p|{tb}|{pid}", tb if ends else "", at)))
+            seen = json.dumps(_person_state(person))
+            ref = f"p|{tb}|{pid}|{seen}"  # as listed: a changed person is not erased
+            found.append((f"p|{tb}|{pid}", PersonalRecord("person", ref, tb if ends else "", at)))
         for s in state.slots.values():
             keep = any(c.owner != ERASED for c in s.claims.values())
             found.append(
@@ -1041,7 +1043,7 @@ class Retention(_Capability):
                     )
                 )
         for (owner, scope, key), rec in state.idempotency.items():
-            ref = json.dumps(["i", owner, scope, key])
+            ref = json.dumps(["i", owner, scope, key, rec.ttl])
             found.append((ref, PersonalRecord("idempotency", ref, "", _at(rec.ttl))))
         return sorted(found, key=lambda pair: pair[0])
 
@@ -1064,9 +1066,13 @@ class Retention(_Capability):
     def erase_record(self, record: PersonalRecord) -> bool:
         state = self.state
         if record.ref.startswith("["):
-            _, owner, scope, key = json.loads(record.ref)
-            return state.idempotency.pop((owner, scope, key), None) is not None
-        kind, *parts = record.ref.split("|")
+            _, owner, scope, key, ttl = json.loads(record.ref)
+            found = state.idempotency.get((owner, scope, key))
+            if found is None or found.ttl != ttl:  # used again since it was listed
+                return False
+            del state.idempotency[(owner, scope, key)]
+            return True
+        kind, *parts = record.ref.split("|", 3)
         if kind == "a":
             a = state.appointments.get(parts[0])
             if a is None or a.for_pid == ERASED:
@@ -1088,7 +1094,13 @@ class Retention(_Capability):
             state.entries[e.id] = replace(e, for_pid=ERASED, owner=ERASED, offer=None)
             return True
         if kind == "p":
-            return state.people.pop((parts[0], parts[1]), None) is not None
+            person = state.people.get((parts[0], parts[1]))
+            if person is None:
+                return False
+            if json.loads(json.dumps(_person_state(person))) != json.loads(parts[2]):
+                return False
+            del state.people[(parts[0], parts[1])]
+            return True
         if kind == "s":
             s = state.slots.get(parts[0])
             if s is None or all(c.owner == ERASED for c in s.claims.values()):
@@ -1113,6 +1125,10 @@ class Retention(_Capability):
         wanted = set(targets)
         found = [r for r in self.state.audit.get(timebook_id, {}).values() if r.target in wanted]
         return copy.deepcopy(sorted(found, key=lambda r: r.at, reverse=True)[:limit])
+
+
+def _person_state(person: Person) -> list[Any]:
+    return [person.hold, person.hold_expires_at, {n: [x.ref, x.ends_at] for n, x in person.lanes.items()}]
 
 
 def _utc(text: str) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -672,3 +672,17 @@ def test_what_names_a_person_is_listed_until_erased(seam: Seam) -> None:
     assert seam.retention_position() is None
     seam.save_retention_position("somewhere")
     assert seam.retention_position() == "somewhere"
+
+
+def test_a_record_changed_since_it_was_listed_is_not_erased(seam: Seam) -> None:
+    """An Idempotency-Key used again after its first use expired is the new use's, not erased."""
+    at = ref(10)
+    seam.create_slots([slot(at, capacity=3)])
+    old = IdempotencyRecord(OWNER, "appointments", "k9", "hash", "ap0001", NOW - 1)
+    seam.book(booking(appointment(1, at, 0), at, 0, idempotency=old), NOW, NOW)
+    listed = [r for r in seam.personal_records(None, 1000)[0] if r.kind == "idempotency"]
+    assert len(listed) == 1 and listed[0].ends_at == datetime.fromtimestamp(NOW - 1, UTC)
+    again = IdempotencyRecord(OWNER, "appointments", "k9", "hash", "ap0002", NOW + 86400)
+    seam.book(booking(appointment(2, at, 1), at, 1, idempotency=again), NOW, NOW)
+    assert seam.erase_record(listed[0]) is False
+    assert seam.get_idempotency(OWNER, "appointments", "k9") == again
