@@ -53,7 +53,12 @@ def my_data(principal: Principal) -> MyData:
     by_timebook: dict[str, list[str]] = defaultdict(list)
     for appointment in mine:
         by_timebook[appointment.timebook.id].append(appointment.id)
-    audit = [record for tb, ids in by_timebook.items() for record in stored.audit_about(tb, ids, MAX_ITEMS)]
+    audit: list[AuditRecord] = []
+    all_audit = True
+    for tb, ids in by_timebook.items():
+        records, complete = stored.audit_about(tb, ids, MAX_ITEMS)
+        audit.extend(records)
+        all_audit = all_audit and complete
     people = (
         (principal.sub, principal.name, True),
         *((pid, name, False) for pid, name in principal.represents.items()),
@@ -65,5 +70,5 @@ def my_data(principal: Principal) -> MyData:
         waitlist=entries,
         inbox=messages,
         audit=sorted(audit, key=lambda r: r.at, reverse=True),
-        complete=all_appointments and all_entries and all_messages,
+        complete=all_appointments and all_entries and all_messages and all_audit,
     )

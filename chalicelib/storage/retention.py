@@ -338,16 +338,26 @@ _ERASERS: dict[str, Callable[[str, str, Any], bool]] = {
 # ---- the citizen's copy ---------------------------------------------------------------------------
 
 
-def audit_about(timebook_id: str, targets: Iterable[str], limit: int = 200) -> list[AuditRecord]:
-    """Audit records of one timebook about these appointments (at most `limit`, newest first)."""
+AUDIT_PAGE = 500
+AUDIT_READ_AT_MOST = 5000  # audit records read per call and timebook: one token cannot read a whole log
+
+
+def audit_about(timebook_id: str, targets: Iterable[str], limit: int = 200) -> tuple[list[AuditRecord], bool]:
+    """Audit records of one timebook about these appointments, newest first, at most `limit`;
+    and whether all were looked at (False: the log is longer than one call reads)."""
     wanted = sorted(set(targets))
     found: list[AuditRecord] = []
+    complete = True
     for start in range(0, len(wanted), 100):  # IN takes at most 100 values
         query = AuditItem.query(
             keys.audit_log(timebook_id),
             scan_index_forward=False,
             filter_condition=AuditItem.target.is_in(*wanted[start : start + 100]),
-            limit=limit,
+            page_size=AUDIT_PAGE,
         )
-        found.extend(mapping.audit_record(item) for item in query)
-    return sorted(found, key=lambda r: r.at, reverse=True)[:limit]
+        for page in query.page_iter:  # page by page: a filter that matches little still stops
+            found.extend(mapping.audit_record(AuditItem.from_raw_data(raw)) for raw in page.get("Items", []))
+            if len(found) >= limit or query.page_iter.total_scanned_count >= AUDIT_READ_AT_MOST:
+                complete = complete and query.page_iter.last_evaluated_key is None and len(found) <= limit
+                break
+    return sorted(found, key=lambda r: r.at, reverse=True)[:limit], complete

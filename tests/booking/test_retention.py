@@ -163,3 +163,21 @@ def test_records_are_due_after_their_timebooks_retention() -> None:
     expiring = PersonalRecord("idempotency", "r", "", end)
     assert expiring.due(None, end) and not expiring.due(None, end - timedelta(seconds=1))
     assert ERASED == "slettet"
+
+
+def test_the_citizens_copy_reads_a_bounded_part_of_an_audit_log(aws, monkeypatch):
+    """One token cannot make GET /me/data read a whole long audit log: the read stops, and says so."""
+    from chalicelib.domain.model import AuditRecord
+    from chalicelib.storage import retention as stored
+    from chalicelib.storage import staffwork
+
+    for n in range(6):
+        at = f"2030-03-17T09:00:{n:02d}.000+00:00"
+        target = "ap-mine" if n == 0 else f"ap-other-{n}"
+        staffwork.add_audit(AuditRecord(f"au{n}", at, "staff", "appointment_confirm", target, {}, "tbx", at))
+    assert [r.id for r in stored.audit_about("tbx", ["ap-mine"])[0]] == ["au0"]
+    assert stored.audit_about("tbx", ["ap-mine"])[1] is True
+    monkeypatch.setattr(stored, "AUDIT_PAGE", 2)
+    monkeypatch.setattr(stored, "AUDIT_READ_AT_MOST", 4)
+    found, complete = stored.audit_about("tbx", ["ap-mine"])  # the oldest is past what one call reads
+    assert found == [] and complete is False

@@ -1121,10 +1121,10 @@ class Retention(_Capability):
                 del mine[sort]
 
     @_locked
-    def audit_about(self, timebook_id: str, targets: Iterable[str], limit: int = 200) -> list[AuditRecord]:
+    def audit_about(self, timebook_id: str, targets: Iterable[str], limit: int = 200) -> tuple[list[AuditRecord], bool]:
         wanted = set(targets)
         found = [r for r in self.state.audit.get(timebook_id, {}).values() if r.target in wanted]
-        return copy.deepcopy(sorted(found, key=lambda r: r.at, reverse=True)[:limit])
+        return copy.deepcopy(sorted(found, key=lambda r: r.at, reverse=True)[:limit]), len(found) <= limit
 
 
 def _person_state(person: Person) -> list[Any]:
