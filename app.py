@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         holds,
         housekeeping,
         lifecycle,
+        mydata,
         setup,
         slot_admin,
         staff,
@@ -43,6 +44,7 @@ else:
     holds = lazy_module("chalicelib.booking.holds")
     housekeeping = lazy_module("chalicelib.booking.housekeeping")
     lifecycle = lazy_module("chalicelib.booking.lifecycle")
+    mydata = lazy_module("chalicelib.booking.mydata")
     setup = lazy_module("chalicelib.booking.setup")
     slot_admin = lazy_module("chalicelib.booking.slot_admin")
     staff = lazy_module("chalicelib.booking.staff")
@@ -267,6 +269,12 @@ def inbox() -> Response:
     """Messages about the caller's appointments"""
     found, after = appointments.inbox_page(principal(request()), page_of(request()))
     return respond(paged([presenters.inbox_message(m) for m in found], after))
+
+
+@route("GET", "/me/data", "citizen", ok="MyDataOut")
+def my_data() -> Response:
+    """Everything stored about the caller and those they represent (the citizen's copy, GDPR art. 15)"""
+    return respond(presenters.my_data(mydata.my_data(principal(request()))))
 
 
 # ---- staff: set-up ------------------------------------------------------------------------------
@@ -500,6 +508,14 @@ def release_expired_holds(event: Any) -> None:
 def send_reminders(event: Any) -> None:
     """17:00 in Oslo in winter (18:00 in summer): reminders for tomorrow's booked appointments."""
     housekeeping.send_reminders()
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def erase_expired_personal_data(event: Any) -> None:
+    """Personal data past its timebook's `retention_days`, erased a bounded part at a time."""
+    from chalicelib.booking import retention
+
+    retention.erase_expired()
 
 
 # ---- local stage only ----------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
         max_active_per_person=body.max_active_per_person or None,
         waitlist_offer_minutes=body.waitlist_offer_minutes,
         form=body.form,
+        retention_days=body.retention_days,
     )
     repository.create_timebook(timebook, iso(clock.now()))
     audit.write(principal, timebook.id, "timebook_created", timebook.id)

@@ -55,6 +55,10 @@ def birth_date(pid: str) -> str:
     two people of one name apart without reading the whole number aloud."""
     from stdnum.no import fodselsnummer
 
+    from chalicelib.domain.retention import ERASED
+
+    if pid == ERASED:  # past retention: the number is gone, and with it the birth date
+        return ""
     return fodselsnummer.get_birth_date(pid).isoformat()
 
 
@@ -77,3 +81,11 @@ def normalize_phone(value: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidIdentity("Phone number is not valid.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def masked(pid: str) -> str:
+    """An identity number as staff lists show it: the birth date digits, never the whole number
+    (issue 23). Anything that is not an 11-digit number (an erased "slettet") is shown as it is."""
+    if len(pid) == 11 and pid.isdigit():
+        return f"{pid[:6]} •••••"
+    return pid

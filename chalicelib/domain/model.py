@@ -18,6 +18,7 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form
 from chalicelib.domain.holds import HoldRef, live_hold
 from chalicelib.domain.limits import Lane
+from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, ERASED
 from chalicelib.domain.waitlist import EntryStatus, Offer
 
 
@@ -78,6 +79,7 @@ class Timebook:
     waitlist_offer_minutes: int
     form: Form
     locations: tuple[Location, ...] = ()
+    retention_days: int = DEFAULT_RETENTION_DAYS  # personal data is erased this long after the end
 
     @property
     def her_id(self) -> str:
@@ -201,6 +203,11 @@ class Appointment:
     updated_at: str
     lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
     reminded_on: str | None = None  # the local date of the last reminder sent
+
+    @property
+    def erased(self) -> bool:
+        """Past its retention (domain/retention.py): no one's any more, kept for statistics only."""
+        return self.for_pid == ERASED
 
 
 @dataclass(frozen=True)

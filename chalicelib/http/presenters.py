@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.identity import masked
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:
     from chalicelib.booking.closures import Totals
     from chalicelib.booking.discovery import OpenSlot
+    from chalicelib.booking.mydata import MyData
     from chalicelib.booking.slot_admin import SlotState
     from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow, WaitingRow
     from chalicelib.domain.forms import Form
@@ -72,6 +74,7 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
         cancel_deadline_hours=tb.cancel_deadline_hours,
         max_active_per_person=tb.max_active_per_person,
         waitlist_offer_minutes=tb.waitlist_offer_minutes,
+        retention_days=tb.retention_days,
         form=form(tb.form),
         locations=[location(place) for place in tb.locations],
     )
@@ -217,7 +220,7 @@ def audit_record(record: AuditRecord) -> schemas.AuditRecordOut:
     return schemas.AuditRecordOut(
         id=record.id,
         at=record.at,
-        actor=record.actor,
+        actor=masked(record.actor),  # a staff member's identity number, never whole in a list
         action=record.action,
         target=record.target,
         detail=dict(record.detail),
@@ -239,4 +242,20 @@ def waiting_row(row: WaitingRow) -> schemas.WaitingOut:
         birth_date=row.birth_date,
         created_at=row.created_at,
         offer=offer,
+    )
+
+
+def my_data(found: MyData) -> schemas.MyDataOut:
+    """GET /me/data: the citizen's copy, in the shapes of the lists it gathers."""
+    return schemas.MyDataOut(
+        generated_at=found.generated_at.isoformat(timespec="seconds"),
+        people=[
+            schemas.DataSubjectOut(pid=pid, name=name, relation="self" if own else "represented")
+            for pid, name, own in found.people
+        ],
+        appointments=[appointment(a) for a in found.appointments],
+        waitlist=[waitlist_entry(e) for e in found.waitlist],
+        inbox=[inbox_message(m) for m in found.inbox],
+        audit=[schemas.MyAuditOut(at=r.at, action=r.action, appointment_id=r.target) for r in found.audit],
+        complete=found.complete,
     )

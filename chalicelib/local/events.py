@@ -106,4 +106,9 @@ def default_tasks(app: Any) -> list[Periodic]:
         Periodic("deliver to inbox", 1.0, consume),
         Periodic("release expired holds", 60.0, lambda: app_module.release_expired_holds(_scheduled_event(), None)),
         Periodic("send reminders", 3600.0, lambda: app_module.send_reminders(_scheduled_event(), None)),
+        Periodic(
+            "erase expired personal data",
+            900.0,
+            lambda: app_module.erase_expired_personal_data(_scheduled_event(), None),
+        ),
     ]

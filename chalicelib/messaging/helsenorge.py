@@ -128,8 +128,8 @@ def send(appointment_id: str, token: TokenProvider | None = None) -> int | None:
     from chalicelib.storage import repository
 
     item = repository.get_appointment(appointment_id, consistent=True)
-    if item is None:
-        logger.warning("helsenorge: appointment %s not found; nothing to send", appointment_id)
+    if item is None or item.erased:  # an erasure is not a change to send (issue 23)
+        logger.warning("helsenorge: appointment %s not found or erased; nothing to send", appointment_id)
         return None
     resource = appointment_resource(item)
     status = put_appointment(resource, (token or token_provider()).token())

@@ -214,3 +214,11 @@ def sms_due_sort(due_iso: str, event_id: str) -> str:
 def sms_quota(pid: str, day: str) -> tuple[str, str]:
     """How many SMS one person got on one Oslo day (a cap against a loop of book and cancel)."""
     return f"SMSQ#{pid}#{day}", "SMSQ"
+
+
+# ---- data lifetime (issue 23) ----------------------------------------------------------------
+
+
+def retention_position() -> tuple[str, str]:
+    """Where the erasure's paged scan of the table goes on from (storage/retention.py)."""
+    return "RETENTION", "SCAN"

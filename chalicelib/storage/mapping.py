@@ -28,6 +28,7 @@ from chalicelib.domain.model import (
     TimebookRef,
     WaitlistEntry,
 )
+from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 from chalicelib.domain.waitlist import Entry, EntryStatus, Offer
 from chalicelib.storage import keys
 from chalicelib.storage.models import (
@@ -104,6 +105,7 @@ def timebook_item(timebook: Timebook, created_at: str) -> TimebookItem:
         max_active_per_person=timebook.max_active_per_person,
         slot_minutes=timebook.slot_minutes,
         waitlist_offer_minutes=timebook.waitlist_offer_minutes,
+        retention_days=timebook.retention_days,
         form=form_item(timebook.form),
         locations=[location_item(place) for place in timebook.locations],
         created_at=created_at,
@@ -155,6 +157,7 @@ def timebook(item: TimebookItem) -> Timebook:
         waitlist_offer_minutes=int(item.waitlist_offer_minutes or 30),
         form=form(item.form),
         locations=tuple(location(raw) for raw in item.locations or []),
+        retention_days=int(item.retention_days or DEFAULT_RETENTION_DAYS),
     )
 
 

@@ -105,6 +105,7 @@ class TimebookItem(Model):
     max_active_per_person = NumberAttribute(null=True)
     slot_minutes = NumberAttribute(null=True)
     waitlist_offer_minutes = NumberAttribute(default=DEFAULT_OFFER_MINUTES)
+    retention_days = NumberAttribute(null=True)  # None: domain/retention.DEFAULT_RETENTION_DAYS
     form = MapAttribute(default=dict)
     locations = ListAttribute(default=list)
     created_at = UnicodeAttribute()

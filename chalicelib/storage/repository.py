@@ -10,12 +10,14 @@ Capabilities, one module each (nothing else in Timebok talks to DynamoDB):
 - appointments.py: the booking transaction (`book`), transitions (`change_appointment`), lists
 - inbox.py: inbox messages; idempotency.py: Idempotency-Key records
 - waitlist.py: entries, offers, the queue; staffwork.py: slot edits, closures, the audit log
+- retention.py (issue 23): what names a person, listed by a resumable scan, and its erasure; the
+  audit records about a citizen's appointments (their copy, GET /me/data)
 The guarded conditions are built in claims.py, the transactions in transactions.py, every key in
 keys.py, items <-> domain objects in mapping.py. No read-then-write decides anything: reads only
 choose which place to try, and the conditional write decides (ConditionFailed names what lost).
 
-A fake (an in-memory repository) replaces the names in `__all__` here and in `storage.waitlist`
-and `storage.staffwork` (the use cases look each up on the module when they call it, so
+A fake (an in-memory repository) replaces the names in `__all__` here and in `storage.waitlist`,
+`storage.staffwork` and `storage.retention` (the use cases look each up on the module when they call it, so
 `monkeypatch.setattr(module, name, fake)` for every listed name swaps all of storage).
 """
 

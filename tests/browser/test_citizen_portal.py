@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,6 +189,11 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
         page.locator(f"footer a[href='#/{route}']").click()
         page.locator("main h2").first.wait_for()
         check(page, lang, name, shots)
+    # «Personvern»: the citizen's own copy (GET /me/data) downloads as a JSON file (issue 23).
+    with page.expect_download() as download:
+        page.locator("main .actions button").click()
+    copy = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert copy["people"][0]["relation"] == "self" and copy["appointments"] and copy["inbox"]
     page.context.close()
 
 

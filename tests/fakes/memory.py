@@ -18,6 +18,7 @@ tests/storage/test_contract.py runs the same cases against this and against moto
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,11 +48,12 @@ from chalicelib.domain.model import (
     Timebook,
 )
 from chalicelib.domain.paging import PageRequest, Position
+from chalicelib.domain.retention import ERASED, PersonalRecord
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard
 from chalicelib.local.stream import DrainResult
 from chalicelib.storage import appointments as appointment_storage
-from chalicelib.storage import keys, mapping, repository, staffwork, waitlist
+from chalicelib.storage import keys, mapping, repository, retention, staffwork, waitlist
 from chalicelib.storage.appointments import Booking, Change
 from chalicelib.storage.holds import HoldWrite
 from chalicelib.storage.transactions import ConditionFailed
@@ -118,6 +120,7 @@ class State:
     audit: dict[str, dict[str, AuditRecord]] = field(default_factory=dict)  # timebook -> sort key -> record
     stream: list[dict[str, Any]] = field(default_factory=list)
     stream_read: int = 0
+    retention_position: str | None = None  # storage/retention.py's scan position
 
 
 class Store:
@@ -995,6 +998,144 @@ class Staffwork(_Capability):
         return [copy.deepcopy(r) for _, r in page], (page[-1][0] if more and page else None)
 
 
+# ---- retention.py (issue 23) -----------------------------------------------------------------------
+
+
+class Retention(_Capability):
+    """The erasure's scan over every stored thing that names a person, in a stable key order."""
+
+    def _all(self) -> list[tuple[str, PersonalRecord | None]]:
+        state, found = self.state, []
+        for a in state.appointments.values():
+            keep = a.for_pid != ERASED
+            record = PersonalRecord("appointment", f"a|{a.id}", a.timebook.id, datetime.fromisoformat(a.end))
+            found.append((f"a|{a.id}", record if keep else None))
+        for e in state.entries.values():
+            keep = e.for_pid != ERASED and e.status not in ("waiting", "offered")
+            found.append(
+                (
+                    f"e|{e.id}",
+                    PersonalRecord("waitlist_entry", f"e|{e.id}", e.timebook_id, _utc(e.updated_at)) if keep else None,
+                )
+            )
+        for (tb, pid), person in state.people.items():
+            ends = [lane.ends_at for lane in person.lanes.values()] + [person.hold_expires_at or 0] * bool(person.hold)
+            at = _at(max(ends)) if ends else datetime.min.replace(tzinfo=UTC)
+            seen = json.dumps(_person_state(person))
+            ref = f"p|{tb}|{pid}|{seen}"  # as listed: a changed person is not erased
+            found.append((f"p|{tb}|{pid}", PersonalRecord("person", ref, tb if ends else "", at)))
+        for s in state.slots.values():
+            keep = any(c.owner != ERASED for c in s.claims.values())
+            found.append(
+                (
+                    f"s|{s.slot_id}",
+                    PersonalRecord("slot", f"s|{s.slot_id}", s.timebook_id, datetime.fromisoformat(s.end))
+                    if keep
+                    else None,
+                )
+            )
+        for tb, records in state.audit.items():
+            for sort, r in records.items():
+                found.append(
+                    (
+                        f"u|{tb}|{sort}",
+                        PersonalRecord("audit", f"u|{tb}|{sort}", tb, _utc(r.at)) if r.actor != ERASED else None,
+                    )
+                )
+        for (owner, scope, key), rec in state.idempotency.items():
+            ref = json.dumps(["i", owner, scope, key, rec.ttl])
+            found.append((ref, PersonalRecord("idempotency", ref, "", _at(rec.ttl))))
+        return sorted(found, key=lambda pair: pair[0])
+
+    @_locked
+    def personal_records(self, position: str | None, limit: int) -> tuple[list[PersonalRecord], str | None]:
+        after = [pair for pair in self._all() if position is None or pair[0] > position]
+        page = after[:limit]
+        records = [record for _, record in page if record is not None]
+        return copy.deepcopy(records), (page[-1][0] if len(after) > limit else None)
+
+    @_locked
+    def retention_position(self) -> str | None:
+        return self.state.retention_position
+
+    @_locked
+    def save_retention_position(self, position: str | None) -> None:
+        self.state.retention_position = position
+
+    @_locked
+    def erase_record(self, record: PersonalRecord) -> bool:
+        state = self.state
+        if record.ref.startswith("["):
+            _, owner, scope, key, ttl = json.loads(record.ref)
+            found = state.idempotency.get((owner, scope, key))
+            if found is None or found.ttl != ttl:  # used again since it was listed
+                return False
+            del state.idempotency[(owner, scope, key)]
+            return True
+        kind, *parts = record.ref.split("|", 3)
+        if kind == "a":
+            a = state.appointments.get(parts[0])
+            if a is None or a.for_pid == ERASED:
+                return False
+            self._forget_messages(a.id, (a.for_pid, a.booked_by))
+            state.appointments[a.id] = replace(
+                a, for_pid=ERASED, for_name="", booked_by=ERASED, booked_by_name="", phone="", description="",
+                answers=(), reason=None,
+            )  # fmt: skip
+            return True
+        if kind == "e":
+            e = state.entries.get(parts[0])
+            if e is None or e.for_pid == ERASED:
+                return False
+            self._forget_messages(e.id, (e.for_pid, e.owner))
+            guard = state.guards.get((e.timebook_id, e.for_pid))
+            if guard is not None and guard.entry_id == e.id:
+                del state.guards[(e.timebook_id, e.for_pid)]
+            state.entries[e.id] = replace(e, for_pid=ERASED, owner=ERASED, offer=None)
+            return True
+        if kind == "p":
+            person = state.people.get((parts[0], parts[1]))
+            if person is None:
+                return False
+            if json.loads(json.dumps(_person_state(person))) != json.loads(parts[2]):
+                return False
+            del state.people[(parts[0], parts[1])]
+            return True
+        if kind == "s":
+            s = state.slots.get(parts[0])
+            if s is None or all(c.owner == ERASED for c in s.claims.values()):
+                return False
+            claims = {n: replace(c, owner=ERASED) for n, c in s.claims.items()}
+            state.slots[s.slot_id] = replace(s, claims=claims)
+            return True
+        found = state.audit.get(parts[0], {}).get(parts[1])
+        if found is None or found.actor == ERASED:
+            return False
+        state.audit[parts[0]][parts[1]] = replace(found, actor=ERASED)
+        return True
+
+    def _forget_messages(self, about_id: str, pids: Iterable[str]) -> None:
+        for pid in dict.fromkeys(pids):
+            mine = self.state.inbox.get(pid, {})
+            for sort in [sort for sort, m in mine.items() if m.appointment_id == about_id]:
+                del mine[sort]
+
+    @_locked
+    def audit_about(self, timebook_id: str, targets: Iterable[str], limit: int = 200) -> tuple[list[AuditRecord], bool]:
+        wanted = set(targets)
+        found = [r for r in self.state.audit.get(timebook_id, {}).values() if r.target in wanted]
+        return copy.deepcopy(sorted(found, key=lambda r: r.at, reverse=True)[:limit]), len(found) <= limit
+
+
+def _person_state(person: Person) -> list[Any]:
+    return [person.hold, person.hold_expires_at, {n: [x.ref, x.ends_at] for n, x in person.lanes.items()}]
+
+
+def _utc(text: str) -> datetime:
+    found = datetime.fromisoformat(text)
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
 # ---- the whole seam --------------------------------------------------------------------------------
 
 # Names of the seam that are data classes or errors, the same object in both backends.
@@ -1007,7 +1148,8 @@ class MemoryRepository:
     def __init__(self) -> None:
         self.store = Store()
         self.capabilities: list[_Capability] = [
-            cls(self.store) for cls in (Catalog, Slots, Holds, Appointments, Idempotency, Inbox, Waitlist, Staffwork)
+            cls(self.store)
+            for cls in (Catalog, Slots, Holds, Appointments, Idempotency, Inbox, Waitlist, Staffwork, Retention)
         ]
 
     def implementation(self, name: str) -> Any:
@@ -1021,7 +1163,7 @@ class MemoryRepository:
 
     def names(self) -> dict[Any, dict[str, Any]]:
         """Each seam module's names and what the fake puts there."""
-        modules = (repository, waitlist, staffwork)
+        modules = (repository, waitlist, staffwork, retention)
         return {
             module: {name: self.implementation(name) for name in module.__all__ if name not in _SHARED}
             for module in modules

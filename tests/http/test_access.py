@@ -58,6 +58,7 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("POST", "/appointments/{appointment_id}/cancel"): "test_citizen_cancel_access",
     ("POST", "/appointments/{appointment_id}/reschedule"): "test_reschedule_access",
     ("GET", "/inbox"): "test_inbox_access",
+    ("GET", "/me/data"): "test_my_data_access",
     ("POST", "/admin/health-contacts"): "test_admin_create_health_contact_access",
     ("POST", "/admin/timebooks"): "test_admin_create_timebook_access",
     ("POST", "/admin/timebooks/{timebook_id}/locations"): "test_admin_timebook_routes_access",
@@ -398,6 +399,29 @@ def test_inbox_access(world: World) -> None:
     assert about(world.parent.token) == {childs}
     assert about(world.child.token) == {childs}
     assert about(world.former_parent) == set()
+
+
+def test_my_data_access(world: World) -> None:
+    """GET /me/data (issue 23): one's own and the represented people's, no one else's; no staff."""
+    c = world.client
+    assert_error(c.get("/me/data"), 401, "unauthorized")
+    assert_error(c.get("/me/data", token=world.staff), 403)
+    assert_error(c.get("/me/data", token=world.outsider), 403)
+
+    def about(token: str) -> set[str]:
+        resp = c.get("/me/data", token=token)
+        assert resp.status == 200, resp
+        data = resp.json
+        return {a["id"] for a in data["appointments"]} | {m["appointment_id"] for m in data["inbox"]}
+
+    mine, childs = world.appointment["id"], world.child_appointment["id"]
+    assert about(world.owner.token) == {mine}
+    assert about(world.other.token) == set()
+    assert about(world.parent.token) == {childs}
+    assert about(world.child.token) == {childs}
+    assert about(world.former_parent) == set()
+    waiting = c.get("/me/data", token=world.waiter.token).json["waitlist"]
+    assert [e["id"] for e in waiting] == [world.entry_id]
 
 
 def test_waitlist_access(world: World) -> None:

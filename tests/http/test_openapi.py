@@ -79,7 +79,6 @@ def test_every_call_of_api_md_is_documented(served: dict[str, Any]) -> None:
 PENDING = {
     ("POST", "/timebooks/{id}/queue"): 20,
     ("GET", "/queue/{ticket}"): 20,
-    ("GET", "/me/data"): 23,
 }
 
 

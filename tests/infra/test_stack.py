@@ -463,6 +463,12 @@ def run_flows(scenario: Scenario) -> None:
             None,
         )
 
+    # Long after (issue 23): personal data past its retention is erased, as its schedule runs it.
+    clock.advance(timedelta(days=400))
+    with rec.running("EraseExpiredPersonalData"):
+        lambdas.erase_expired_personal_data(schedule_event(scenario.account, "retention"), None)
+    clock.reset()
+
 
 @pytest.fixture(scope="module")
 def scenario(template: dict[str, Any]) -> Iterator[Scenario]:

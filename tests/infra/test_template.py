@@ -24,6 +24,7 @@ FUNCTIONS = (
     "RelayEvents",
     "ReleaseExpiredHolds",
     "SendReminders",
+    "EraseExpiredPersonalData",
     "PublishFeed",
     "SendToHelsenorge",
 )
@@ -355,6 +356,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
         "RelayEvents": (256, 30),
         "ReleaseExpiredHolds": (256, 50),
         "SendReminders": (256, 900),
+        "EraseExpiredPersonalData": (256, 300),
         "PublishFeed": (512, 50),
         "SendToHelsenorge": (256, 30),
     }

@@ -7,7 +7,8 @@ name exactly the parts that lose."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ from chalicelib.domain.model import (
     TimebookRef,
 )
 from chalicelib.domain.paging import PageRequest, Position
+from chalicelib.domain.retention import ERASED
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard, Offer
-from chalicelib.storage import keys, repository, staffwork, waitlist
+from chalicelib.storage import keys, repository, retention, staffwork, waitlist
 from chalicelib.storage.models import InboxMessageItem
 from tests.factories import make_pid
 from tests.helpers import stream_messages
@@ -53,7 +55,7 @@ class Seam:
     """The seam's names as the use cases reach them: looked up on the module at call time."""
 
     def __getattr__(self, name: str) -> Any:
-        for module in (repository, waitlist, staffwork):
+        for module in (repository, waitlist, staffwork, retention):
             if name in module.__all__:
                 return getattr(module, name)
         raise AttributeError(name)
@@ -619,7 +621,7 @@ def test_every_name_of_the_seam_is_in_a_case() -> None:
     """Every name the fake replaces is called by a case above (read from this file, so it holds
     however pytest or xdist spreads the cases)."""
     shared = {"Booking", "Change", "ConditionFailed", "HoldWrite", "Move", "NewOffer"}
-    names = {name for module in (repository, waitlist, staffwork) for name in module.__all__} - shared
+    names = {name for module in (repository, waitlist, staffwork, retention) for name in module.__all__} - shared
     source = Path(__file__).read_text()
     assert {name for name in names if f"seam.{name}(" not in source and f"seam.{name}," not in source} == set()
 
@@ -629,3 +631,59 @@ def test_the_queue_is_read_a_page_at_a_time_in_order(seam: Seam) -> None:
     before = [e.id for page in seam.queue_pages(TB, page_size=2) for e in page]
     assert before == [e.id for e in seam.queue(TB, limit=1000)]
     assert all(len(page) <= 2 for page in seam.queue_pages(TB, page_size=2))
+
+
+# ---- retention (issue 23) ---------------------------------------------------------------------------
+
+
+def test_what_names_a_person_is_listed_until_erased(seam: Seam) -> None:
+    at = ref(9)
+    seam.create_slots([slot(at)])
+    made = appointment(1, at, 0, lane=0)
+    seam.book(booking(made, at, 0, lane=0), NOW, NOW + 3600)
+    message = InboxMessageItem(
+        id="ev1", appointment_id=made.id, kind="requested", title="T", body="B", created_at="2030-03-17T10:00:00+01:00"
+    )
+    assert seam.add_inbox_message(message, OWNER) is True
+    seam.add_audit(replace(audit(1, "appointment_confirm"), target=made.id))
+    about, complete = seam.audit_about(TB, [made.id, "nope"])
+    assert [r.id for r in about] == ["au0001"] and complete
+
+    def listed() -> list[Any]:
+        found, position = [], None
+        while True:
+            page, position = seam.personal_records(position, 2)
+            found.extend(page)
+            if position is None:
+                return found
+
+    records = listed()
+    assert {r.kind for r in records} >= {"appointment", "person", "slot", "audit"}
+    mine = next(r for r in records if r.kind == "appointment")
+    assert (mine.timebook_id, mine.ends_at) == (TB, datetime.fromisoformat(made.end))
+    assert all(seam.erase_record(r) for r in records)
+    assert not any(seam.erase_record(r) for r in records)  # a second time changes nothing
+    assert listed() == []
+    erased = seam.get_appointment(made.id)
+    assert erased is not None and (erased.for_pid, erased.phone, erased.answers, erased.status) == (
+        ERASED, "", (), "requested"
+    )  # fmt: skip
+    assert seam.inbox_of([OWNER]) == [] and seam.appointments_of_people([OWNER]) == []
+    assert [r.actor for r in seam.audit_about(TB, [made.id])[0]] == [ERASED]
+    assert seam.retention_position() is None
+    seam.save_retention_position("somewhere")
+    assert seam.retention_position() == "somewhere"
+
+
+def test_a_record_changed_since_it_was_listed_is_not_erased(seam: Seam) -> None:
+    """An Idempotency-Key used again after its first use expired is the new use's, not erased."""
+    at = ref(10)
+    seam.create_slots([slot(at, capacity=3)])
+    old = IdempotencyRecord(OWNER, "appointments", "k9", "hash", "ap0001", NOW - 1)
+    seam.book(booking(appointment(1, at, 0), at, 0, idempotency=old), NOW, NOW)
+    listed = [r for r in seam.personal_records(None, 1000)[0] if r.kind == "idempotency"]
+    assert len(listed) == 1 and listed[0].ends_at == datetime.fromtimestamp(NOW - 1, UTC)
+    again = IdempotencyRecord(OWNER, "appointments", "k9", "hash", "ap0002", NOW + 86400)
+    seam.book(booking(appointment(2, at, 1), at, 1, idempotency=again), NOW, NOW)
+    assert seam.erase_record(listed[0]) is False
+    assert seam.get_idempotency(OWNER, "appointments", "k9") == again

@@ -1209,6 +1209,33 @@ function textPage(prefix) {
   render(t(`${prefix}.title`), h("p", { class: "lead", text: t(`${prefix}.lead`) }), sections);
 }
 
+// «Personvern»: the text, and the citizen's own copy of what is stored (GET /me/data) as a file.
+function privacyPage() {
+  textPage("privacy");
+  const c = auth.claims();
+  const part = c?.role === "citizen"
+    ? h("button", { type: "button", onclick: () => guarded(downloadMyData) }, t("privacy.mydata.button"))
+    : h("a", { href: signInHash(), text: t("privacy.mydata.signin") });
+  document.querySelector("main").append(
+    h("h2", { text: t("privacy.mydata.title") }),
+    h("p", { text: t("privacy.mydata.p1") }),
+    h("div", { class: "actions" }, part),
+  );
+}
+
+async function downloadMyData() {
+  busy(true);
+  const data = await api("/me/data");
+  busy(false);
+  const file = new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
+  const link = h("a", { href: URL.createObjectURL(file), download: `mine-opplysninger-${data.generated_at.slice(0, 10)}.json` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  announce(t("privacy.mydata.done"));
+}
+
 // ---- sign-in -------------------------------------------------------------------------------------
 
 function afterSignIn(next) {
@@ -1294,7 +1321,7 @@ const ROUTES = [
   [/^\/venteliste$/, () => stepWaitlist()],
   [/^\/innboks$/, () => stepInbox()],
   [/^\/tilgjengelighet$/, () => textPage("accessibility")],
-  [/^\/personvern$/, () => textPage("privacy")],
+  [/^\/personvern$/, () => privacyPage()],
   [/^\/logg-inn$/, (m, q) => stepSignIn(q)],
   [/^\/innlogget/, () => go("#/logg-inn")], // no token is ever taken from a link
 ];

@@ -421,7 +421,7 @@ async function auditView(timebookId, cursor) {
                   "tr",
                   {},
                   h("td", { "data-label": "Når", text: f.stamp(r.at) }),
-                  h("td", { "data-label": "Hvem", text: r.detail?.actor_name || `Ansatt …${String(r.actor).slice(-3)}` }),
+                  h("td", { "data-label": "Hvem", text: r.detail?.actor_name || `Ansatt ${String(r.actor)}` }),
                   h("td", { "data-label": "Hva", text: ACTIONS[r.action] || r.action }),
                   h("td", { "data-label": "Gjelder", text: r.target }),
                 ),

@@ -34,6 +34,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("BulkConfirmIn", "BulkErrorOut", "BulkResultOut", "BulkConfirmOut", "DayListItemOut", "WaitingOut"),
     ),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
+    "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut"),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, AREAS)
@@ -45,5 +46,6 @@ if TYPE_CHECKING:  # what the lazy look-up finds, spelled out for type checkers
     from chalicelib.http.schemas.common import *  # noqa: F403
     from chalicelib.http.schemas.dev import *  # noqa: F403
     from chalicelib.http.schemas.errors import *  # noqa: F403
+    from chalicelib.http.schemas.mydata import *  # noqa: F403
     from chalicelib.http.schemas.public import *  # noqa: F403
     from chalicelib.http.schemas.waitlist import *  # noqa: F403

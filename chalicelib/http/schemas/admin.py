@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
+from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 from chalicelib.http.schemas.common import (
     AppointmentStatus,
     Identifier,
@@ -79,6 +80,8 @@ class TimebookIn(In):
     max_active_per_person: int | None = Field(default=1, ge=1, le=100)
     # How long a waitlist offer holds its place for the person offered it.
     waitlist_offer_minutes: int = Field(default=30, ge=1, le=1440)
+    # Days after an appointment's end before its personal data is erased (booking/retention.py).
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
     form: FormIn = Field(default_factory=FormIn)
 
 
@@ -281,7 +284,7 @@ class DayListItemOut(Out):
 class AuditRecordOut(Out):
     id: str
     at: str
-    actor: str  # the staff member's id (the token's sub)
+    actor: str  # the staff member's id (the token's sub), masked: birth date digits only
     action: str
     target: str
     detail: dict[str, Any]

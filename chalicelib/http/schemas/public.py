@@ -57,6 +57,7 @@ class TimebookOut(Out):
     cancel_deadline_hours: int
     max_active_per_person: int | None = None
     waitlist_offer_minutes: int = 30
+    retention_days: int = 90
     form: FormOut
     locations: list[LocationOut]
 
