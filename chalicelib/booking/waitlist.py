@@ -26,7 +26,7 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slots import limit_of
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
-from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
+from chalicelib.domain.model import Event, Person, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
@@ -236,6 +236,45 @@ def offer_owner(principal: Principal, timebook_id: str, for_pid: str, hold_id: s
     if entry is None or offer is None or offer.hold_id != hold_id:
         return None
     return entry.owner
+
+
+# How many waiting people's items a hold reads before it lets the waitlist go first anyway: each
+# matching entry costs one read of its person (are they free to take an offer?). Past this many,
+# the place is left to `advance` (which reads the whole queue) rather than to the poller.
+GATE_PEOPLE_READ = 20
+
+
+def comes_first(tb: Timebook, slot: Slot, now: datetime) -> bool:
+    """A free place in this slot belongs to the waitlist, not to a new hold: someone waits whose
+    window matches the slot and who could take an offer now (no live hold, a lane free; as
+    `_make_offer` decides). The hold path asks this before it writes, conditioned on the
+    waitlist registry's stamp it read (storage/holds.take_hold), so nobody who started waiting
+    after this read is passed over either. True also when more than GATE_PEOPLE_READ matching
+    entries had to be looked at: then `advance` decides, whoever polls."""
+    people_read = 0
+    for page in storage.queue_pages(tb.id, QUEUE_READ):
+        for entry in page:
+            if status_of(entry, now) != EntryStatus.WAITING or not _window(entry).matches(
+                slot.location_id, slot.starts_at
+            ):
+                continue
+            if people_read >= GATE_PEOPLE_READ:
+                return True
+            people_read += 1
+            if _can_take_offer(tb, repository.get_person(tb.id, entry.for_pid), now):
+                return True
+    return False
+
+
+def _can_take_offer(tb: Timebook, person: Person, now: datetime) -> bool:
+    """An offer is made only to a person with no live hold and a free lane (`_make_offer`)."""
+    if blocks_offer(person.live_hold(now)):
+        return False
+    try:
+        person.require_lane(limit_of(tb), now)
+    except Conflict:
+        return False
+    return True
 
 
 def take_back_offers(slot: Slot) -> int:

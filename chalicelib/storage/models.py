@@ -305,6 +305,9 @@ class WaitlistsItem(Model):
     gsi1sk = UnicodeAttribute()
     registry = _gsi("gsi1")()
     timebook_id = UnicodeAttribute()
+    # Changes whenever an entry starts (or starts again) to wait: a hold conditioned on the stamp
+    # it read cannot pass over someone who joined meanwhile (storage/holds.take_hold).
+    stamp = UnicodeAttribute(null=True)
 
 
 class MarkerItem(Model):

@@ -67,7 +67,12 @@ def join(new: Entry) -> None:
     guard.entry_id, guard.live = entry.id, True
     registry_pk, registry_sk = keys.waitlists(entry.timebook_id)
     registry = WaitlistsItem(
-        registry_pk, registry_sk, gsi1pk=keys.WAITLISTS, gsi1sk=entry.timebook_id, timebook_id=entry.timebook_id
+        registry_pk,
+        registry_sk,
+        gsi1pk=keys.WAITLISTS,
+        gsi1sk=entry.timebook_id,
+        timebook_id=entry.timebook_id,
+        stamp=entry.id,  # someone new waits: a hold that read the old stamp looks again
     )
     tx = Transaction()
     tx.save("guard", guard, WaitlistGuardItem.pk.does_not_exist() | (WaitlistGuardItem.live == False))  # noqa: E712
@@ -238,6 +243,12 @@ def take_back_offer(entry: Entry, ref: SlotRef, place: int, hold_id: str, update
         (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == entry.version),
     )
     tx.update("place", slot_key_item(ref), [place_attr(place).remove()], claim_is(place, hold_id))
+    # The entry waits again: a hold that read the registry's old stamp looks again (holds.take_hold).
+    tx.update(
+        "registry",
+        WaitlistsItem(*keys.waitlists(entry.timebook_id)),
+        [WaitlistsItem.stamp.set(f"{entry.id}.{entry.version + 1}")],
+    )
     tx.commit()
 
 
