@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import idempotency
+from chalicelib.booking import closed_ranges, idempotency
 from chalicelib.booking.common import (
     people_for_tag,
     require_bookable,
@@ -234,7 +234,10 @@ def hold_first_available(
         candidates: list[Candidate] = []
         slots: dict[str, Slot] = {}
         for availability in discovery.first_free(tb.id, location_id, start_day):
-            slots[availability.slot.slot_id] = availability.slot
+            found = availability.slot
+            if closed_ranges.closed(tb.id, found.location_id, found.starts_at):
+                continue  # a running closure's range, not yet closed slot by slot
+            slots[found.slot_id] = found
             candidates.extend(
                 c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
             )

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
+from chalicelib.booking import closed_ranges
 from chalicelib.booking.common import iso, location_of, new_id, require_bookable, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slots import limit_of
@@ -389,8 +390,8 @@ def _candidates(tb: Timebook, waiting: list[Entry], now: datetime, only_slot: st
         slots = repository.slots_between(tb.id, first, last, location)
     found = []
     for slot in slots:
-        if slot.begun(now):
-            continue
+        if slot.begun(now) or closed_ranges.closed(slot.timebook_id, slot.location_id, slot.starts_at):
+            continue  # begun, or in a running closure's range (not offered, then taken back)
         free = slot.free_places(now)
         if free:
             found.append(_Candidate(slot, slot.starts_at, free))
