@@ -146,16 +146,18 @@ def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
 def _mine(principal: Principal, entry_id: str) -> Entry:
     require_citizen(principal)
     entry = storage.get_entry(entry_id, consistent=True)
-    if entry is None or entry.for_pid not in principal.people():
+    if entry is None or entry.gone(clock.epoch()) or entry.for_pid not in principal.people():
         raise NotFound("No such waitlist entry.", code="waitlist_entry_not_found")
     return entry
 
 
 def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntry], Position | None]:
-    """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
+    """GET /waitlist: the caller's entries and those of the people they represent, newest first;
+    an entry past its `ttl` is gone (DynamoDB deletes it days late)."""
     require_citizen(principal)
     found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
-    return [entry_of(e) for e in found], continue_after(last)
+    now_epoch = clock.epoch()
+    return [entry_of(e) for e in found if not e.gone(now_epoch)], continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:

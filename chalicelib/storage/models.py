@@ -279,6 +279,7 @@ class WaitlistEntryItem(Model):
     offer = MapAttribute(null=True)  # {hold_id, slot_id, place, start, end, expires_at (epoch)}
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    ttl = NumberAttribute(null=True)  # domain/waitlist.Entry.ttl: gone from then on
 
 
 class WaitlistGuardItem(Model):
@@ -291,6 +292,7 @@ class WaitlistGuardItem(Model):
     sk = UnicodeAttribute(range_key=True)
     entry_id = UnicodeAttribute()
     live = BooleanAttribute()
+    ttl = NumberAttribute(null=True)  # the entry's end: no longer live from then on, whatever `live` says
 
 
 class WaitlistsItem(Model):

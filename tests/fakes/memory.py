@@ -742,9 +742,11 @@ class Waitlist(_Capability):
         state, tx = self.state, _Transaction()
         guard_key = (new.timebook_id, new.for_pid)
         guard = state.guards.get(guard_key)
-        tx.put(
-            "guard", guard is None or not guard.live, lambda: state.guards.__setitem__(guard_key, Guard(new.id, True))
-        )
+        joined = int(datetime.fromisoformat(new.created_at).timestamp())
+        live = guard is not None and guard.live
+        if live and guard is not None and guard.entry_id in state.entries:  # a live entry past its end counts no more
+            live = state.entries[guard.entry_id].ends_epoch > joined
+        tx.put("guard", not live, lambda: state.guards.__setitem__(guard_key, Guard(new.id, True)))
 
         def write_entry() -> None:
             state.entries[new.id] = new

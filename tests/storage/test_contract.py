@@ -571,6 +571,22 @@ def test_a_hold_read_with_the_waitlist_gate_loses_to_anyone_who_started_waiting_
     assert lost(seam.take_hold, again, NOW) == ["waitlist"]
 
 
+def test_an_entry_past_its_end_no_longer_guards_the_person(seam: Seam) -> None:
+    """Issue 18: entries expire. A live entry whose end has passed (its window, or ENTRY_DAYS after
+    joining) lets its person join again though nothing wrote it ended (and DynamoDB's TTL, days
+    late, may have deleted it); the entry carries its `ttl`."""
+    from dataclasses import replace
+
+    first = replace(entry(1), window_to="2030-03-17T12:00:00+00:00")
+    seam.join(first)
+    before_end = replace(entry(2), created_at="2030-03-17T11:59:59.000+00:00")
+    assert lost(seam.join, before_end) == ["guard"]
+    seam.join(replace(entry(3), created_at="2030-03-17T12:00:00.000+00:00", updated_at="x"))
+    assert seam.get_guard(TB, OWNER) == Guard("wl0003", True)
+    stored = seam.get_entry(first.id)
+    assert stored is not None and stored.ttl == first.ttl and first.gone(first.ttl) and not first.gone(first.ttl - 1)
+
+
 def test_a_closure_tells_an_entry_once(seam: Seam) -> None:
     stream_messages()
     marker = keys.told(TB, "cl1", "wl0001")
