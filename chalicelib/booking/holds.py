@@ -68,7 +68,8 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
     now = clock.now()
     now_epoch = clock.epoch(now)
     lane = attempt.person.require_lane(limit_of(tb), now)
-    if attempt.gate is not None and _waitlist_first(tb, attempt.slot, now):
+    again = _own_place(attempt.person, attempt.slot, now) == attempt.place  # their own place: nothing frees
+    if attempt.gate is not None and not again and _waitlist_first(tb, attempt.slot, now):
         raise repository.ConditionFailed(["waitlist_first"])
     hold_id = new_hold_id(attempt.ref.slot_id, attempt.place, lane=lane, minutes=attempt.slot.minutes, for_pid=for_pid)
     expires = _not_renewed(attempt, hold_expires_at(now, int(tb.hold_minutes)), now)

@@ -128,3 +128,15 @@ def test_someone_who_starts_waiting_between_the_read_and_the_write_is_not_passed
     assert refused.status == 409, refused
     assert calls == [False, True]
     assert small.entry(late)["status"] == "offered"
+
+
+def test_holding_ones_own_place_again_is_not_refused_while_people_wait(client, demo, staff_token, aws) -> None:
+    """The back button re-posts the hold: their own place frees nothing, so the waitlist is not asked."""
+    world = small_world(client, demo, staff_token, aws["queue_url"], capacity=2)
+    holder, filling_in, waiting = Citizen(4151), Citizen(4152), Citizen(4153)
+    world.book(holder, slot_id=world.slot_ids[0])
+    held = world.client.post("/holds", {"slot_id": world.slot_ids[0]}, token=filling_in.token)
+    assert held.status == 201, held
+    assert world.join(waiting)["status"] == "waiting"
+    again = world.client.post("/holds", {"slot_id": world.slot_ids[0]}, token=filling_in.token)
+    assert again.status == 201 and again.json["expires_at"] == held.json["expires_at"], again
