@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
-from chalicelib.booking import idempotency
+from chalicelib.booking import closed_ranges, idempotency
 from chalicelib.booking.common import (
     appointment_of,
     form_of,
@@ -171,7 +171,8 @@ def _plan_from_slot(principal: Principal, tb: Timebook, ref: SlotRef, for_pid: s
 def _plan_from_hold(tb: Timebook, ref: SlotRef, hold: HoldRef, for_pid: str, lane: int | None) -> _Plan:
     """From a hold nothing is read: the hold id names the slot, place, length and lane, and the
     transaction checks the exact hold id on the slot and on the person."""
-    if begun(datetime.fromisoformat(_times_of_hold(ref, hold).start), clock.now()):
+    start = datetime.fromisoformat(_times_of_hold(ref, hold).start)
+    if begun(start, clock.now()) or closed_ranges.closed(tb.id, ref.location_id, start):
         raise slot_unavailable()
     seen = Person(tb.id, for_pid, exists=True, hold=hold.hold_id)
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)

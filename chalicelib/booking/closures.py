@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import audit, lifecycle, waitlist
+from chalicelib.booking import audit, closed_ranges, lifecycle, waitlist
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.events import after_commit
@@ -78,6 +78,7 @@ def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
         **{"from": detail["from"], "to": detail["to"]},
     )
     staffwork.start_closure(tb.id, closure.closure_id, detail, record)
+    closed_ranges.forget()  # its whole range refuses holds and bookings from now on
     totals = run(closure, clock.monotonic() + BUDGET_SECONDS)
     totals.id = public_id(closure)
     return totals
@@ -267,6 +268,7 @@ def _summed(closure: Closure, totals: Totals) -> dict[str, int]:
 
 def _finish(closure: Closure, totals: Totals) -> None:
     staffwork.finish_closure(closure.timebook_id, closure.closure_id, _summed(closure, totals))
+    closed_ranges.forget()
 
 
 def finish_unfinished(budget_seconds: float = 40.0) -> int:

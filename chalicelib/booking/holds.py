@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import idempotency
+from chalicelib.booking import closed_ranges, idempotency
 from chalicelib.booking.common import (
     people_for_tag,
     require_bookable,
@@ -60,6 +60,7 @@ class _Attempt:
     place: int
     person: Person
     skip_old: bool = False  # the previous hold was found gone: do not try to free it again
+    gate: str | None = None  # the timebook's waitlist registry stamp as read (None: no waitlist)
 
 
 def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, key: Key | None) -> Hold:
@@ -67,6 +68,9 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
     now = clock.now()
     now_epoch = clock.epoch(now)
     lane = attempt.person.require_lane(limit_of(tb), now)
+    again = _own_place(attempt.person, attempt.slot, now) == attempt.place  # their own place: nothing frees
+    if attempt.gate is not None and not again and _waitlist_first(tb, attempt.slot, now):
+        raise repository.ConditionFailed(["waitlist_first"])
     hold_id = new_hold_id(attempt.ref.slot_id, attempt.place, lane=lane, minutes=attempt.slot.minutes, for_pid=for_pid)
     expires = _not_renewed(attempt, hold_expires_at(now, int(tb.hold_minutes)), now)
     repository.take_hold(
@@ -78,10 +82,23 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
             free_old=None if attempt.skip_old else _old_hold(attempt.person, now),
             lane=lane,
             idempotency=idempotency.record(principal, key, hold_id, now_epoch),
+            waitlist_gate=attempt.gate,
         ),
         now_epoch,
     )
     return _hold(hold_id, attempt.slot, expires)
+
+
+def _waitlist_first(tb: Timebook, slot: Slot, now: datetime) -> bool:
+    """A polling script never beats the waitlist: a free place someone waiting could take is
+    offered to them now, and this hold is refused (booking/waitlist.comes_first). Loaded only
+    for a timebook that has a waitlist."""
+    from chalicelib.booking import waitlist
+
+    if not waitlist.comes_first(tb, slot, now):
+        return False
+    waitlist.places_freed(slot.slot_id)
+    return True
 
 
 def _not_renewed(attempt: _Attempt, expires: datetime, now: datetime) -> datetime:
@@ -170,16 +187,18 @@ def hold_slot(
     require_bookable(tb)
     skip_old = False
     for _ in range(ATTEMPTS):
-        slot, person = repository.read_slot_and_person(ref, for_pid)
+        slot, person, gate = repository.read_hold_state(ref, for_pid)
         found = bookable_slot(slot)
         person.require_lane(limit_of(tb), found.now)  # nobody gets a hold they could not use
         _refuse_over_offer(person, found.now)
         own = _own_place(person, found.slot, found.now)
         place = own if own is not None else found.random_free_place()
-        attempt = _Attempt(ref, found.slot, place, person, skip_old)
+        attempt = _Attempt(ref, found.slot, place, person, skip_old, gate)
         try:
             return _write(principal, tb, for_pid, attempt, key), True
         except repository.ConditionFailed as lost:
+            if "waitlist_first" in lost.failed:
+                raise slot_unavailable() from None
             if (again := _lost(principal, key, lost, attempt)) is not None:
                 return again, False
             skip_old = attempt.skip_old
@@ -216,7 +235,10 @@ def hold_first_available(
         candidates: list[Candidate] = []
         slots: dict[str, Slot] = {}
         for availability in discovery.first_free(tb.id, location_id, start_day):
-            slots[availability.slot.slot_id] = availability.slot
+            found = availability.slot
+            if closed_ranges.closed(tb.id, found.location_id, found.starts_at):
+                continue  # a running closure's range, not yet closed slot by slot
+            slots[found.slot_id] = found
             candidates.extend(
                 c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
             )
@@ -226,10 +248,15 @@ def hold_first_available(
         if choice is None:
             _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
             raise _no_free_time()
-        attempt = _Attempt(parse_slot(choice.slot_id), slots[choice.slot_id], choice.place, person, skip_old)
+        choice_ref = parse_slot(choice.slot_id)
+        _, _, gate = repository.read_hold_state(choice_ref, for_pid)
+        attempt = _Attempt(choice_ref, slots[choice.slot_id], choice.place, person, skip_old, gate)
         try:
             return _write(principal, tb, for_pid, attempt, key), True
         except repository.ConditionFailed as lost:
+            if "waitlist_first" in lost.failed:  # this slot's free places go to the waitlist
+                lost_places.update(Candidate(choice.slot_id, p) for p in range(slots[choice.slot_id].capacity))
+                continue
             if (again := _lost(principal, key, lost, attempt)) is not None:
                 return again, False
             skip_old = attempt.skip_old

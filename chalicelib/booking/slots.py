@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib import clock
+from chalicelib.booking import closed_ranges
 from chalicelib.domain.model import Slot, Timebook
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.errors import Conflict, NotFound
@@ -52,8 +53,8 @@ def bookable_slot(slot: Slot | None) -> Bookable:
     if slot is None:
         raise NotFound("No such slot.", code="slot_not_found")
     now = clock.now()
-    if slot.begun(now):
-        raise slot_unavailable()
+    if slot.begun(now) or closed_ranges.closed(slot.timebook_id, slot.location_id, slot.starts_at):
+        raise slot_unavailable()  # begun, or in a closure's range not yet closed slot by slot
     return Bookable(slot, now, slot.free_places(now))
 
 

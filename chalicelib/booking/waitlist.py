@@ -21,12 +21,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
+from chalicelib.booking import closed_ranges
 from chalicelib.booking.common import iso, location_of, new_id, require_bookable, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slots import limit_of
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.holds import HoldRef, hold_expires_at, new_hold_id
-from chalicelib.domain.model import Event, Slot, Timebook, WaitlistEntry
+from chalicelib.domain.model import Event, Person, Slot, Timebook, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position, continue_after, sort_key_after
 from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import parse_slot_id
@@ -145,16 +146,18 @@ def _end_lapsed_entry_of(timebook_id: str, pid: str) -> bool:
 def _mine(principal: Principal, entry_id: str) -> Entry:
     require_citizen(principal)
     entry = storage.get_entry(entry_id, consistent=True)
-    if entry is None or entry.for_pid not in principal.people():
+    if entry is None or entry.gone(clock.epoch()) or entry.for_pid not in principal.people():
         raise NotFound("No such waitlist entry.", code="waitlist_entry_not_found")
     return entry
 
 
 def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntry], Position | None]:
-    """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
+    """GET /waitlist: the caller's entries and those of the people they represent, newest first;
+    an entry past its `ttl` is gone (DynamoDB deletes it days late)."""
     require_citizen(principal)
     found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
-    return [entry_of(e) for e in found], continue_after(last)
+    now_epoch = clock.epoch()
+    return [entry_of(e) for e in found if not e.gone(now_epoch)], continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:
@@ -236,6 +239,45 @@ def offer_owner(principal: Principal, timebook_id: str, for_pid: str, hold_id: s
     if entry is None or offer is None or offer.hold_id != hold_id:
         return None
     return entry.owner
+
+
+# How many waiting people's items a hold reads before it lets the waitlist go first anyway: each
+# matching entry costs one read of its person (are they free to take an offer?). Past this many,
+# the place is left to `advance` (which reads the whole queue) rather than to the poller.
+GATE_PEOPLE_READ = 20
+
+
+def comes_first(tb: Timebook, slot: Slot, now: datetime) -> bool:
+    """A free place in this slot belongs to the waitlist, not to a new hold: someone waits whose
+    window matches the slot and who could take an offer now (no live hold, a lane free; as
+    `_make_offer` decides). The hold path asks this before it writes, conditioned on the
+    waitlist registry's stamp it read (storage/holds.take_hold), so nobody who started waiting
+    after this read is passed over either. True also when more than GATE_PEOPLE_READ matching
+    entries had to be looked at: then `advance` decides, whoever polls."""
+    people_read = 0
+    for page in storage.queue_pages(tb.id, QUEUE_READ):
+        for entry in page:
+            if status_of(entry, now) != EntryStatus.WAITING or not _window(entry).matches(
+                slot.location_id, slot.starts_at
+            ):
+                continue
+            if people_read >= GATE_PEOPLE_READ:
+                return True
+            people_read += 1
+            if _can_take_offer(tb, repository.get_person(tb.id, entry.for_pid), now):
+                return True
+    return False
+
+
+def _can_take_offer(tb: Timebook, person: Person, now: datetime) -> bool:
+    """An offer is made only to a person with no live hold and a free lane (`_make_offer`)."""
+    if blocks_offer(person.live_hold(now)):
+        return False
+    try:
+        person.require_lane(limit_of(tb), now)
+    except Conflict:
+        return False
+    return True
 
 
 def take_back_offers(slot: Slot) -> int:
@@ -350,8 +392,8 @@ def _candidates(tb: Timebook, waiting: list[Entry], now: datetime, only_slot: st
         slots = repository.slots_between(tb.id, first, last, location)
     found = []
     for slot in slots:
-        if slot.begun(now):
-            continue
+        if slot.begun(now) or closed_ranges.closed(slot.timebook_id, slot.location_id, slot.starts_at):
+            continue  # begun, or in a running closure's range (not offered, then taken back)
         free = slot.free_places(now)
         if free:
             found.append(_Candidate(slot, slot.starts_at, free))

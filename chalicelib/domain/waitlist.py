@@ -5,7 +5,9 @@ offered --they book it--> booked
 offered --the offer lapses--> expired          (the place goes to the next entry)
 waiting|offered --they withdraw or decline--> withdrawn (an open offer's place is freed)
 (a person with a live hold is passed over while it lives: `blocks_offer`)
-waiting --the window has passed--> expired
+waiting --the window has passed (or ENTRY_DAYS since joining, without a window end)--> expired
+(KEEP_DAYS after its end an entry is gone: stored with that `ttl`, and left out of every read
+before DynamoDB's TTL, which deletes days late, gets to it)
 
 One freed place goes to exactly one entry: the offer is one transaction that takes the place by
 the capacity rule and moves the entry from `waiting` to `offered`, both conditioned. Order is
@@ -16,7 +18,7 @@ it matches (timebook, location if given, start in [from, to)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from chalicelib.domain.holds import HoldRef, is_live
@@ -32,6 +34,11 @@ DEFAULT_OFFER_MINUTES = 30
 # it lasts as a hold does, at least MIN_OFFER_MINUTES (time to read the message), never the long
 # `waitlist_offer_minutes` meant for a place that freed while people waited.
 MIN_OFFER_MINUTES = 5
+# An entry without a window end waits at most this long (the horizon an open window looks ahead),
+# so no entry waits forever; an ended entry is shown (expired, booked, ...) KEEP_DAYS, then gone.
+ENTRY_DAYS = 92
+KEEP_DAYS = 7
+_DAY = 86_400
 
 
 def offer_minutes(waitlist_offer_minutes: int | None, hold_minutes: int, place_was_free: bool) -> int:
@@ -117,8 +124,29 @@ class Entry:
         end = datetime.fromisoformat(self.window_to) if self.window_to else None
         return Window(self.location_id, start, end)
 
+    @property
+    def ends_at(self) -> datetime:
+        """When the entry stops waiting by itself: its window's end, or ENTRY_DAYS after joining."""
+        joined = datetime.fromisoformat(self.created_at) + timedelta(days=ENTRY_DAYS)
+        return min(joined, self.window.end) if self.window.end is not None else joined
+
+    @property
+    def ends_epoch(self) -> int:
+        return int(self.ends_at.timestamp())
+
+    @property
+    def ttl(self) -> int:
+        """When the entry is gone (DynamoDB's TTL attribute; reads leave it out from then on)."""
+        return self.ends_epoch + KEEP_DAYS * _DAY
+
+    def gone(self, now_epoch: int) -> bool:
+        return self.ttl <= now_epoch
+
     def status_at(self, now: datetime) -> EntryStatus:
-        return effective_status(self.status, self.offer, self.window, now, int(now.timestamp()))
+        status = effective_status(self.status, self.offer, self.window, now, int(now.timestamp()))
+        if status == EntryStatus.WAITING and self.ends_at <= now:
+            return EntryStatus.EXPIRED
+        return status
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from chalicelib.storage.idempotency import key_unused
 from chalicelib.storage.models import (
     PersonItem,
     SlotItem,
+    WaitlistsItem,
     table_name,
 )
 from chalicelib.storage.transactions import (
@@ -34,8 +35,21 @@ from chalicelib.storage.transactions import (
 
 def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[Slot | None, Person]:
     """The slot and the person (in this slot's timebook) in one consistent BatchGetItem."""
-    slot_key, person_key = keys.slot(ref), keys.person(ref.timebook_id, pid)
-    wanted = [slot_key, person_key]
+    slot, person, _ = _read(ref, pid, with_gate=False)
+    return slot, person
+
+
+def read_hold_state(ref: SlotRef, pid: str) -> tuple[Slot | None, Person, str | None]:
+    """As `read_slot_and_person`, and the waitlist gate of the timebook in the same request: the
+    stamp of its waitlist registry (None: the timebook never had a waitlist; "" an old registry
+    without a stamp). A hold conditioned on it (`HoldWrite.waitlist_gate`) cannot pass over
+    someone who started to wait after this read."""
+    return _read(ref, pid, with_gate=True)
+
+
+def _read(ref: SlotRef, pid: str, *, with_gate: bool) -> tuple[Slot | None, Person, str | None]:
+    slot_key, person_key, gate_key = keys.slot(ref), keys.person(ref.timebook_id, pid), keys.waitlists(ref.timebook_id)
+    wanted = [slot_key, person_key] + ([gate_key] if with_gate else [])
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for _ in range(3):
         raw_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
@@ -54,7 +68,8 @@ def read_slot_and_person(ref: SlotRef, pid: str) -> tuple[Slot | None, Person]:
     if slot is not None and slot.slot_id != ref.slot_id:
         slot = None
     person = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
-    return (mapping.slot(slot) if slot else None), mapping.person(ref.timebook_id, pid, person)
+    gate = WaitlistsItem.from_raw_data(found[gate_key]).stamp or "" if gate_key in found else None
+    return (mapping.slot(slot) if slot else None), mapping.person(ref.timebook_id, pid, person), gate
 
 
 @dataclass
@@ -68,13 +83,25 @@ class HoldWrite:
     free_old: tuple[SlotRef, int, str] | None = None  # the replaced live hold: slot, place, id
     lane: int | None = None  # a lane the person must still have free (the per-person limit)
     idempotency: IdempotencyRecord | None = None
+    waitlist_gate: str | None = None  # the waitlist registry's stamp as read (None: not checked)
 
 
 def take_hold(write: HoldWrite, now_epoch: int) -> None:
     """One transaction: take a free place by the capacity rule, free the person's previous live
     hold, and make the new one their hold, if their hold is still the one read and a lane is
-    free. Raises ConditionFailed naming what lost: place, old, person, idempotency, conflict."""
+    free; and, with `waitlist_gate`, nobody started to wait in the timebook since it was read.
+    Raises ConditionFailed naming what lost: waitlist, place, old, person, idempotency, conflict."""
     tx = Transaction()
+    if write.waitlist_gate is not None:
+        gate = WaitlistsItem.stamp
+        pk, sk = keys.waitlists(write.slot.timebook_id)
+        tx.check(
+            "waitlist",
+            WaitlistsItem,
+            pk,
+            sk,
+            (gate == write.waitlist_gate) if write.waitlist_gate else gate.does_not_exist(),
+        )
     # No sweep index entry (gsi2 `SWEEP#n`) for a citizen's hold: an expired hold is free by the
     # capacity rule and the next claim of its place overwrites it, and the places map is bounded
     # by the capacity, so tidying it bought nothing but 1 WCU on the hold and 1 on the booking.

@@ -326,6 +326,7 @@ def entry_item(entry: Entry) -> WaitlistEntryItem:
         offer=offer_item(entry.offer) if entry.offer else None,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
+        ttl=entry.ttl,
     )
 
 

@@ -280,6 +280,7 @@ class WaitlistEntryItem(Model):
     offer = MapAttribute(null=True)  # {hold_id, slot_id, place, start, end, expires_at (epoch)}
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    ttl = NumberAttribute(null=True)  # domain/waitlist.Entry.ttl: gone from then on
 
 
 class WaitlistGuardItem(Model):
@@ -292,6 +293,7 @@ class WaitlistGuardItem(Model):
     sk = UnicodeAttribute(range_key=True)
     entry_id = UnicodeAttribute()
     live = BooleanAttribute()
+    ttl = NumberAttribute(null=True)  # the entry's end: no longer live from then on, whatever `live` says
 
 
 class WaitlistsItem(Model):
@@ -306,6 +308,9 @@ class WaitlistsItem(Model):
     gsi1sk = UnicodeAttribute()
     registry = _gsi("gsi1")()
     timebook_id = UnicodeAttribute()
+    # Changes whenever an entry starts (or starts again) to wait: a hold conditioned on the stamp
+    # it read cannot pass over someone who joined meanwhile (storage/holds.take_hold).
+    stamp = UnicodeAttribute(null=True)
 
 
 class MarkerItem(Model):

@@ -63,7 +63,12 @@ class Transaction:
 
     def __init__(self) -> None:
         self._tx = TransactWrite(connection=connection())
-        self._names: dict[str, list[str]] = {"delete": [], "put": [], "update": []}
+        self._names: dict[str, list[str]] = {"check": [], "delete": [], "put": [], "update": []}
+
+    def check(self, name: str, model: type[Model], pk: str, sk: str, condition: Condition) -> None:
+        """A condition on an item the transaction does not write."""
+        self._tx.condition_check(model, pk, sk, condition=condition)
+        self._names["check"].append(name)
 
     def save(self, name: str, item: Any, condition: Condition | None = None) -> None:
         self._tx.save(item, condition=condition)
@@ -81,7 +86,7 @@ class Transaction:
             with self._tx:
                 pass
         except TransactWriteError as error:
-            names = self._names["delete"] + self._names["put"] + self._names["update"]
+            names = self._names["check"] + self._names["delete"] + self._names["put"] + self._names["update"]
             raise ConditionFailed(failed_parts(error, names)) from error
 
 

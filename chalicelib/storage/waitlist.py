@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.domain.capacity import Claim
 from chalicelib.domain.model import Event, Person
@@ -64,13 +65,20 @@ def join(new: Entry) -> None:
     naming "guard"). The timebook is registered for the every-minute sweep in the same step."""
     entry = prepare_entry(mapping.entry_item(new))
     guard = _guard(entry.timebook_id, entry.for_pid)
-    guard.entry_id, guard.live = entry.id, True
+    guard.entry_id, guard.live, guard.ttl = entry.id, True, new.ends_epoch
     registry_pk, registry_sk = keys.waitlists(entry.timebook_id)
     registry = WaitlistsItem(
-        registry_pk, registry_sk, gsi1pk=keys.WAITLISTS, gsi1sk=entry.timebook_id, timebook_id=entry.timebook_id
+        registry_pk,
+        registry_sk,
+        gsi1pk=keys.WAITLISTS,
+        gsi1sk=entry.timebook_id,
+        timebook_id=entry.timebook_id,
+        stamp=entry.id,  # someone new waits: a hold that read the old stamp looks again
     )
     tx = Transaction()
-    tx.save("guard", guard, WaitlistGuardItem.pk.does_not_exist() | (WaitlistGuardItem.live == False))  # noqa: E712
+    joined = int(datetime.fromisoformat(new.created_at).timestamp())  # now, as the entry says
+    free = WaitlistGuardItem.pk.does_not_exist() | (WaitlistGuardItem.live == False)  # noqa: E712
+    tx.save("guard", guard, free | (WaitlistGuardItem.ttl <= joined))  # a live entry past its end counts no more
     tx.save("entry", entry, WaitlistEntryItem.pk.does_not_exist())
     tx.save("registry", registry)
     tx.commit()
@@ -238,6 +246,12 @@ def take_back_offer(entry: Entry, ref: SlotRef, place: int, hold_id: str, update
         (WaitlistEntryItem.status == "offered") & (WaitlistEntryItem.version == entry.version),
     )
     tx.update("place", slot_key_item(ref), [place_attr(place).remove()], claim_is(place, hold_id))
+    # The entry waits again: a hold that read the registry's old stamp looks again (holds.take_hold).
+    tx.update(
+        "registry",
+        WaitlistsItem(*keys.waitlists(entry.timebook_id)),
+        [WaitlistsItem.stamp.set(f"{entry.id}.{entry.version + 1}")],
+    )
     tx.commit()
 
 

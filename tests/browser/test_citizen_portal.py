@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.conftest import AXE, BLOCKING, SCREENSHOTS, WIDTHS, Live
+from tests.browser.conftest import AXE, BLOCKING, ROOT, SCREENSHOTS, WIDTHS, Live
 from tests.browser.test_portal import _book_over_the_api, _first_day_after_today, _koronatest
 from tests.factories import make_pid
 
@@ -324,6 +324,39 @@ def test_a_waitlist_offer_is_counted_down_and_taken(live: Live, browser: Any) ->
     answer_form(page)
     page.get_by_role("button", name="Neste").click()
     page.get_by_role("heading", name="Se gjennom før du sender").wait_for()
+    page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["nb", "nn", "en"])
+def test_an_open_offer_is_said_when_another_time_is_chosen(live: Live, browser: Any, lang: str) -> None:
+    """Issue 18: POST /holds answers 409 `offer_open` while the person has an open waitlist offer
+    (stubbed: a real one needs a full day and a cancel). The portal says what it means, in the
+    page's language, with a link to the offer on «Venteliste»."""
+    book = _koronatest(live)
+    refusal = {"error": {"code": "offer_open", "message": "You have an open waitlist offer."}}
+    page = csp_page(browser, live, lang)
+    page.route(
+        re.compile(r".*/holds$"),
+        lambda route: (
+            route.fulfill(**_cors(live, 409, refusal)) if route.request.method == "POST" else route.continue_()
+        ),
+    )
+    page.goto(f"{live.portal}/?lang={lang}#/")
+    sign_in_as(page, live, citizen({"nb": 9351, "nn": 9352, "en": 9353}[lang]))
+    page.goto(f"{live.portal}/?lang={lang}#/timebok/{book['id']}")
+    page.locator("input[name='q-symptomer']").first.wait_for()
+    answer_form(page)
+    page.locator("form button[type=submit]").click()
+    page.locator("#first-free").click()
+    texts = json.loads((ROOT / "web" / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+    alert = page.locator("#alert").filter(has_text=texts["error.offer_open"])
+    alert.wait_for()
+    assert page.evaluate("document.activeElement.id") == "alert"
+    link = alert.get_by_role("link", name=texts["link.offer"])
+    assert link.get_attribute("href") == "#/venteliste"
+    check(page, lang, f"27-tilbud-apent-{lang}", lang == "nb")
+    link.click()
+    page.wait_for_url(re.compile("#/venteliste$"))
     page.context.close()
 
 

@@ -114,6 +114,7 @@ class State:
     queued: set[str] = field(default_factory=set)  # entry ids in their timebook's queue
     guards: dict[tuple[str, str], Guard] = field(default_factory=dict)
     waitlists: set[str] = field(default_factory=set)
+    waitlist_stamps: dict[str, str] = field(default_factory=dict)  # the registry's stamp (holds' gate)
     events: set[str] = field(default_factory=set)
     markers: set[tuple[str, str]] = field(default_factory=set)
     closures: dict[tuple[str, str], _Closure] = field(default_factory=dict)
@@ -460,8 +461,18 @@ class Holds(_Capability):
         return self.state.slots.get(ref.slot_id), self.get_person(ref.timebook_id, pid)
 
     @_locked
+    def read_hold_state(self, ref: SlotRef, pid: str) -> tuple[Slot | None, Person, str | None]:
+        slot, person = self.read_slot_and_person(ref, pid)
+        gate = self.state.waitlist_stamps.get(ref.timebook_id, "") if ref.timebook_id in self.state.waitlists else None
+        return slot, person, gate
+
+    @_locked
     def take_hold(self, write: HoldWrite, now_epoch: int) -> None:
         store, tx = self.store, _Transaction()
+        if write.waitlist_gate is not None:  # a condition check: sent first
+            timebook_id = write.slot.timebook_id
+            seen = self.state.waitlist_stamps.get(timebook_id, "") if timebook_id in self.state.waitlists else None
+            tx.put("waitlist", seen == write.waitlist_gate, lambda: None)
         slot_id, place = write.slot.slot_id, write.place
         changes: dict[int, Claim | None] = {place: write.claim}
         ok = store.place_is_free(slot_id, place, now_epoch)
@@ -734,16 +745,23 @@ class Waitlist(_Capability):
         state, tx = self.state, _Transaction()
         guard_key = (new.timebook_id, new.for_pid)
         guard = state.guards.get(guard_key)
-        tx.put(
-            "guard", guard is None or not guard.live, lambda: state.guards.__setitem__(guard_key, Guard(new.id, True))
-        )
+        joined = int(datetime.fromisoformat(new.created_at).timestamp())
+        live = guard is not None and guard.live
+        if live and guard is not None and guard.entry_id in state.entries:  # a live entry past its end counts no more
+            live = state.entries[guard.entry_id].ends_epoch > joined
+        tx.put("guard", not live, lambda: state.guards.__setitem__(guard_key, Guard(new.id, True)))
 
         def write_entry() -> None:
             state.entries[new.id] = new
             state.queued.add(new.id)
 
         tx.put("entry", new.id not in state.entries, write_entry)
-        tx.put("registry", True, lambda: state.waitlists.add(new.timebook_id))
+
+        def write_registry() -> None:
+            state.waitlists.add(new.timebook_id)
+            state.waitlist_stamps[new.timebook_id] = new.id
+
+        tx.put("registry", True, write_registry)
         tx.commit()
 
     @_locked
@@ -869,6 +887,8 @@ class Waitlist(_Capability):
         tx.update(
             "place", store.claim_is(ref.slot_id, place, hold_id), lambda: store.set_claims(ref.slot_id, {place: None})
         )
+        stamp = f"{entry.id}.{entry.version + 1}"
+        tx.update("registry", True, lambda: state.waitlist_stamps.__setitem__(entry.timebook_id, stamp))
         tx.commit()
 
     @_locked

@@ -210,6 +210,7 @@ def _run_a_day(client: Any, monkeypatch: pytest.MonkeyPatch, citizen: Citizen, p
     with monkeypatch.context() as patch:
         patch.setattr("chalicelib.storage.repository.get_slot", _throttled_quoting(citizen.pid))
         patch.setattr("chalicelib.storage.repository.read_slot_and_person", _throttled_quoting(citizen.pid))
+        patch.setattr("chalicelib.storage.repository.read_hold_state", _throttled_quoting(citizen.pid))
         patch.setattr("chalicelib.storage.repository.get_appointment", _throttled_quoting(citizen.pid))
         expect(client.post("/holds", {"slot_id": slots[3]["id"]}, token=citizen.token), 429)
         expect(client.get(f"/appointments/{made['id']}", token=citizen.token), 429)

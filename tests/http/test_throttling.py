@@ -156,6 +156,7 @@ def test_hold(world: World, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
 
     monkeypatch.setattr("chalicelib.storage.repository.get_slot", get_slot)
     monkeypatch.setattr("chalicelib.storage.repository.read_slot_and_person", get_slot)
+    monkeypatch.setattr("chalicelib.storage.repository.read_hold_state", get_slot)
     with world.unchanged():
         resp = world.client.post("/holds", {"slot_id": world.slots[0]["id"]}, token=Citizen(702).token)
         assert_aws_refusal(resp, _status_of(code))

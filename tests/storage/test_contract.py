@@ -547,6 +547,48 @@ def test_an_offer_replaces_a_live_hold_and_booking_it_ends_the_entry(seam: Seam)
     ]
 
 
+def test_a_hold_read_with_the_waitlist_gate_loses_to_anyone_who_started_waiting_since(seam: Seam) -> None:
+    """Issue 18: the hold reads the waitlist registry's stamp with the slot and the person, and its
+    write is conditioned on it: a join (or an offer taken back) meanwhile fails it ("waitlist")."""
+    at = ref(8)
+    seam.create_slots([slot(at, capacity=2)])
+    found, person, gate = seam.read_hold_state(at, OWNER)
+    assert found is not None and found.slot_id == at.slot_id and person == Person(TB, OWNER) and gate is None
+    first = entry(1, OTHER)
+    seam.join(first)
+    _, _, gate = seam.read_hold_state(at, OWNER)
+    assert gate  # a registry with a stamp
+    seam.join(entry(2, make_pid(904)))
+    stale = repository.HoldWrite(at, 0, hold_claim("h1"), Person(TB, OWNER), waitlist_gate=gate)
+    assert lost(seam.take_hold, stale, NOW) == ["waitlist"]
+    _, _, gate = seam.read_hold_state(at, OWNER)
+    seam.offer(_new_offer(first, at, 1, 2), NOW)
+    offered = seam.get_entry(first.id)
+    assert offered is not None
+    seam.take_hold(repository.HoldWrite(at, 0, hold_claim("h1"), Person(TB, OWNER), waitlist_gate=gate), NOW)
+    _, _, gate = seam.read_hold_state(at, OWNER)
+    seam.take_back_offer(offered, at, 1, "h2", "2030-03-17T11:00:00.000+00:00")  # waiting again
+    person = seam.get_person(TB, OWNER)
+    again = repository.HoldWrite(at, 1, hold_claim("h3"), person, free_old=(at, 0, "h1"), waitlist_gate=gate)
+    assert lost(seam.take_hold, again, NOW) == ["waitlist"]
+
+
+def test_an_entry_past_its_end_no_longer_guards_the_person(seam: Seam) -> None:
+    """Issue 18: entries expire. A live entry whose end has passed (its window, or ENTRY_DAYS after
+    joining) lets its person join again though nothing wrote it ended (and DynamoDB's TTL, days
+    late, may have deleted it); the entry carries its `ttl`."""
+    from dataclasses import replace
+
+    first = replace(entry(1), window_to="2030-03-17T12:00:00+00:00")
+    seam.join(first)
+    before_end = replace(entry(2), created_at="2030-03-17T11:59:59.000+00:00")
+    assert lost(seam.join, before_end) == ["guard"]
+    seam.join(replace(entry(3), created_at="2030-03-17T12:00:00.000+00:00", updated_at="x"))
+    assert seam.get_guard(TB, OWNER) == Guard("wl0003", True)
+    stored = seam.get_entry(first.id)
+    assert stored is not None and stored.ttl == first.ttl and first.gone(first.ttl) and not first.gone(first.ttl - 1)
+
+
 def test_a_closure_tells_an_entry_once(seam: Seam) -> None:
     stream_messages()
     marker = keys.told(TB, "cl1", "wl0001")

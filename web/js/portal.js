@@ -73,7 +73,7 @@ function stepLine(number, text) {
 const ERROR_CODES = [
   "network", "unauthorized", "citizen_only", "staff_only", "slot_unavailable", "hold_expired", "hold_gone",
   "hold_not_found", "active_appointment_exists", "cancel_deadline_passed", "not_representative", "throttled",
-  "service_unavailable", "already_waiting", "queue_required", "not_open_yet", "wrong_state",
+  "service_unavailable", "already_waiting", "queue_required", "not_open_yet", "wrong_state", "offer_open",
 ];
 
 function errorText(error) {
@@ -89,6 +89,8 @@ function errorText(error) {
 // Errors that have a place to go from: a link onwards beside the text.
 function errorLink(error) {
   if (error instanceof ApiError && error.code === "active_appointment_exists") return h("a", { href: "#/timeavtaler", text: t("link.appointments") });
+  // An open waitlist offer is never silently replaced by another hold: go and book or decline it.
+  if (error instanceof ApiError && error.code === "offer_open") return h("a", { href: "#/venteliste", id: "offer-open-link", text: t("link.offer") });
   return null;
 }
 
