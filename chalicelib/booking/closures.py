@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib import clock, settings
+from chalicelib import budget, clock, settings
 from chalicelib.booking import audit, lifecycle, waitlist
 from chalicelib.booking.common import location_of, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
@@ -331,12 +331,14 @@ def preview(principal: Principal, timebook_id: str, body: CloseSlots) -> Preview
     people: set[str] = set()
     cancelled = 0
     for day in days:
+        budget.check()  # a year's range read by a busy table answers 429, not a timeout
         for item in repository.appointments_of_timebook(tb.id, day=day):
             if item.id in held and Status(item.status) in ACTIVE:
                 cancelled += 1
                 people.update((item.for_pid, item.booked_by))
     notified = 0
     for page in waitlist_storage.queue_pages(tb.id):
+        budget.check()
         for entry in page:
             if closure.meets(entry.location_id, entry.window):
                 notified += 1

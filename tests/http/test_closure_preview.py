@@ -70,3 +70,12 @@ def test_preview_refuses_bad_input_strangers_and_citizens(client, demo, staff_to
     assert client.post(path, _body(world.day), token=stranger).status == 404
     assert client.post(path, _body(world.day), token=Citizen(323).token).status == 403
     assert client.post("/admin/timebooks/nope/closures/preview", _body(world.day), token=world.staff).status == 404
+
+
+def test_a_preview_past_the_request_budget_answers_429(client, demo, staff_token, aws, monkeypatch) -> None:
+    """A staff member previewing a long range on a busy table gets 429, not a gateway timeout."""
+    world = _world(client, demo, staff_token, aws["queue_url"], confirm=False, slots=1)
+    world.book(Citizen(331), slot_id=world.slot_ids[0])
+    monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "-1")
+    answer = client.post(f"/admin/timebooks/{world.timebook_id}/closures/preview", _body(world.day), token=world.staff)
+    assert answer.status == 429, answer
