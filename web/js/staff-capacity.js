@@ -112,13 +112,19 @@ function confirmDialog(title, lines, action) {
   });
 }
 
+// A closure that goes on in the background: its progress from GET /admin/closures/{id} (which
+// counts what is left; the POST's own answer does not) until complete.
 async function followClosure(answer) {
-  let current = answer;
-  for (let i = 0; i < 120 && !current.complete; i += 1) {
+  const report = (c, left) => {
     const progress = document.getElementById("closure-progress");
-    if (progress) progress.textContent = `Stenger i bakgrunnen … ${count(current.closed_slots, "tid", "tider")} stengt, ${count(current.cancelled, "time", "timer")} avlyst, ${current.remaining} igjen.`;
-    await new Promise((r) => setTimeout(r, 2000));
+    if (progress && !c.complete) progress.textContent = `Stenger i bakgrunnen … ${count(c.closed_slots, "tid", "tider")} stengt, ${count(c.cancelled, "time", "timer")} avlyst${left}.`;
+  };
+  let current = answer;
+  report(current, " så langt");
+  for (let i = 0; i < 120 && !current.complete; i += 1) {
+    if (i) await new Promise((r) => setTimeout(r, 2000));
     current = await api(`/admin/closures/${encodeURIComponent(answer.id)}`);
+    report(current, `, ${current.remaining} igjen`);
   }
   return current;
 }
