@@ -438,6 +438,13 @@ def close_slots(timebook_id: str, body: schemas.ClosureIn) -> Response:
     return respond(presenters.closure(closures.close(principal(request()), timebook_id, to_command(body))))
 
 
+@route("POST", "/admin/timebooks/{timebook_id}/closures/preview", "staff", ok="ClosurePreviewOut", errors=(404,))
+def preview_closure(timebook_id: str, body: schemas.ClosureIn) -> Response:
+    """What posting this closure would do now: slots closed, appointments cancelled, waitlist
+    entries and people told (reads only)"""
+    return respond(presenters.closure_preview(closures.preview(principal(request()), timebook_id, to_command(body))))
+
+
 @route("GET", "/admin/timebooks/{timebook_id}/waitlist", "staff", ok=Items("WaitingOut"), errors=(404,))
 def staff_waitlist(timebook_id: str) -> Response:
     """Who waits in a timebook, in order, and the open offers (identity numbers masked)"""

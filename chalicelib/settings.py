@@ -72,6 +72,7 @@ class Settings:
     log_level: str
     log_tracebacks: bool  # tracebacks can quote personal data: only where a stage allows it (local)
     request_budget_seconds: str | None  # chalicelib.budget parses it (default 6 s)
+    closure_budget_seconds: str | None  # chalicelib.booking.closures parses it (default 5 s)
     availability_staleness_seconds: str | None  # chalicelib.booking.discovery parses it
     allowed_origins: str  # the stage's CORS origins, spaces or commas between (chalicelib.http.cors)
     portal_origin: str  # the portal's CloudFront origin, set by the deployed stack
@@ -129,6 +130,7 @@ class Settings:
             log_level=_text(environ, "LOG_LEVEL", "INFO") or "INFO",
             log_tracebacks=_enabled(environ, "LOG_TRACEBACKS"),
             request_budget_seconds=_text(environ, "REQUEST_BUDGET_SECONDS"),
+            closure_budget_seconds=_text(environ, "CLOSURE_BUDGET_SECONDS"),
             availability_staleness_seconds=_text(environ, "AVAILABILITY_STALENESS_SECONDS"),
             allowed_origins=_text(environ, "ALLOWED_ORIGINS", "") or "",
             portal_origin=_text(environ, "PORTAL_ORIGIN", "") or "",

@@ -91,7 +91,9 @@ def build(now: datetime | None = None, base_url: str | None = None, portal_url: 
             timebook_url = f"{portal.rstrip('/')}/#/timebooks/{tb.id}" if portal else None
             for location in tb.locations:
                 locations.setdefault(location.id, scheduling.location_resource(location, phone, timebook_url))
-                schedules.append(scheduling.schedule_resource(tb.id, tb.type, tb.name, location.id))
+                schedules.append(
+                    scheduling.schedule_resource(tb.id, tb.type, tb.name, location.id, tb.description, tb.resource.name)
+                )
             known = {location.id for location in tb.locations}
             for slot in _slots_between(tb, first, last, counter):
                 if slot.location_id not in known or slot.begun(now):

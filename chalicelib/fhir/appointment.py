@@ -34,17 +34,23 @@ def _participant_status(status: str, reason: str | None) -> tuple[str, str]:
     return "accepted", "accepted"
 
 
+def cancel_cause(status: str, reason: str | None) -> str | None:
+    """Who ended it: `staff` (a reject, or a cancel with the staff's reason: by hand or by a
+    closure), `citizen` (a cancel without one); None while it is not ended. A no-show is a
+    status of its own (`noshow`), not a cancellation."""
+    if status == "rejected" or (status == "cancelled" and reason):
+        return "staff"
+    return "citizen" if status == "cancelled" else None
+
+
 def _cancelation_reason(status: str, reason: str | None) -> dict[str, Any] | None:
-    """Staff (a reason is given, also for a closure) → `prov`; the citizen (no reason) → `pat`."""
-    if status not in ("rejected", "cancelled"):
+    """Volven 8445 (the profile's preferred system) beside HL7's code, with the reason as text."""
+    cause = cancel_cause(status, reason)
+    if cause is None:
         return None
-    if status == "rejected" or reason:
-        coding = {"system": codes.CANCELLATION_REASON, "code": "prov", "display": "Provider"}
-        text = reason or "Forespørselen ble avslått"
-    else:
-        coding = {"system": codes.CANCELLATION_REASON, "code": "pat", "display": "Patient"}
-        text = "Avbestilt av innbygger"
-    return {"coding": [coding], "text": text}
+    volven, hl7 = codes.CANCELLATION_CODES[cause]
+    text = "Avbestilt av innbygger" if cause == "citizen" else reason or "Forespørselen ble avslått"
+    return {"coding": [dict(volven), dict(hl7)], "text": text}
 
 
 def _contained(item: Appointment) -> list[dict[str, Any]]:

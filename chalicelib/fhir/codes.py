@@ -37,6 +37,44 @@ HL7_SERVICE_TYPE = "http://terminology.hl7.org/CodeSystem/service-type"
 TIMEBOOK_TYPE = "urn:timebok:timebook-type"
 V2_APPOINTMENT_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0276"
 CANCELLATION_REASON = "http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason"
+# Volven 8445 «Ventetid sluttkode», the system hn-basis-appointment prefers for cancelationReason.
+VOLVEN_CANCELLATION_REASON = "urn:oid:2.16.578.1.12.4.1.1.8445"
+# Why an appointment ended → (Volven 8445, HL7 appointment-cancellation-reason); docs/standards.md.
+CANCELLATION_CODES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "citizen": (
+        {"system": VOLVEN_CANCELLATION_REASON, "code": "2", "display": "Pasienten ønsker ikke helsehjelp"},
+        {"system": CANCELLATION_REASON, "code": "pat", "display": "Patient"},
+    ),
+    "staff": (
+        {
+            "system": VOLVEN_CANCELLATION_REASON,
+            "code": "9",
+            "display": "Annen årsak til ventetid slutt/helsehjelp uaktuelt",
+        },
+        {"system": CANCELLATION_REASON, "code": "prov", "display": "Provider"},
+    ),
+}
+
+# SMART Scheduling Links' vaccine-product extension on a vaccine Schedule: a CVX coding (the test
+# kit binds it to SMART Health Cards' covid vaccine value set). Known only where the timebook's
+# name, description or resource names one product (whole words, any case).
+VACCINE_PRODUCT = f"{SMART_REGISTRY}/StructureDefinition/vaccine-product"
+CVX = "http://hl7.org/fhir/sid/cvx"
+VACCINE_PRODUCTS: dict[str, dict[str, str]] = {
+    "207": {"system": CVX, "code": "207", "display": "Moderna COVID-19 Vaccine"},
+    "208": {"system": CVX, "code": "208", "display": "Pfizer-BioNTech COVID-19 Vaccine"},
+    "210": {"system": CVX, "code": "210", "display": "AstraZeneca COVID-19 Vaccine"},
+    "211": {"system": CVX, "code": "211", "display": "Novavax COVID-19 Vaccine"},
+    "212": {"system": CVX, "code": "212", "display": "Janssen COVID-19 Vaccine"},
+}
+PRODUCT_NAMES: dict[str, str] = {
+    **dict.fromkeys(("spikevax", "moderna"), "207"),
+    **dict.fromkeys(("comirnaty", "pfizer", "biontech"), "208"),
+    **dict.fromkeys(("vaxzevria", "astrazeneca"), "210"),
+    **dict.fromkeys(("nuvaxovid", "novavax"), "211"),
+    **dict.fromkeys(("jcovden", "janssen"), "212"),
+}
+VACCINE_TYPES = frozenset({"koronavaksine", "vaksine"})
 
 TIMEBOOK_TYPES: dict[str, str] = {
     "koronatest": "Koronatest",
@@ -105,3 +143,15 @@ _NOT_ID = re.compile(r"[^A-Za-z0-9.-]")
 def fhir_id(value: str) -> str:
     """A FHIR id ([A-Za-z0-9-.]{1,64}): our ids with '_' (slot ids) become '.'."""
     return _NOT_ID.sub(".", value)[:64]
+
+
+_WORD = re.compile(r"[a-zæøå]+")
+
+
+def vaccine_product(timebook_type: str, *texts: str) -> dict[str, str] | None:
+    """The CVX coding of the one vaccine product a vaccine timebook's texts name, else None (no
+    product named, or more than one: then the timebook does not say which)."""
+    if timebook_type not in VACCINE_TYPES:
+        return None
+    named = {PRODUCT_NAMES[word] for text in texts for word in _WORD.findall(text.casefold()) if word in PRODUCT_NAMES}
+    return dict(VACCINE_PRODUCTS[named.pop()]) if len(named) == 1 else None

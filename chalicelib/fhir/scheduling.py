@@ -67,14 +67,21 @@ def location_resource(location: Location, phone: str | None, url: str | None) ->
     return resource
 
 
-def schedule_resource(timebook_id: str, timebook_type: str, timebook_name: str, location_id: str) -> dict[str, Any]:
-    return {
+def schedule_resource(
+    timebook_id: str, timebook_type: str, timebook_name: str, location_id: str, *about: str
+) -> dict[str, Any]:
+    """`about`: the timebook's other texts (description, resource) that may name its vaccine product."""
+    resource: dict[str, Any] = {
         "resourceType": "Schedule",
         "id": schedule_id(timebook_id, location_id),
         "serviceType": codes.service_type(timebook_type),
         "actor": [{"reference": f"Location/{codes.fhir_id(location_id)}"}],
         "comment": timebook_name,
     }
+    product = codes.vaccine_product(timebook_type, timebook_name, *about)
+    if product is not None:
+        resource["extension"] = [{"url": codes.VACCINE_PRODUCT, "valueCoding": product}]
+    return resource
 
 
 def deep_link(portal_url: str, timebook_id: str, slot_id: str, location_id: str, local_date: str) -> str:

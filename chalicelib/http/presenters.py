@@ -9,7 +9,7 @@ from chalicelib.domain.identity import masked
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:
-    from chalicelib.booking.closures import Totals
+    from chalicelib.booking.closures import Preview, Totals
     from chalicelib.booking.discovery import OpenSlot
     from chalicelib.booking.mydata import MyData
     from chalicelib.booking.slot_admin import SlotState
@@ -194,6 +194,12 @@ def admin_slot(state: SlotState) -> schemas.SlotAdminOut:
 
 def closure(totals: Totals) -> schemas.ClosureOut:
     return schemas.ClosureOut(**totals.as_counts(), complete=totals.complete, id=totals.id, remaining=totals.remaining)
+
+
+def closure_preview(found: Preview) -> schemas.ClosurePreviewOut:
+    return schemas.ClosurePreviewOut(
+        closed_slots=found.closed_slots, cancelled=found.cancelled, notified=found.notified, people=found.people
+    )
 
 
 def bulk_result(result: BulkResult) -> schemas.BulkResultOut:

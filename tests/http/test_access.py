@@ -73,6 +73,7 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("DELETE", "/waitlist/{entry_id}"): "test_waitlist_access",
     ("PATCH", "/admin/slots/{slot_id}"): "test_admin_slot_closure_audit_access",
     ("POST", "/admin/timebooks/{timebook_id}/closures"): "test_admin_slot_closure_audit_access",
+    ("POST", "/admin/timebooks/{timebook_id}/closures/preview"): "test_admin_slot_closure_audit_access",
     ("GET", "/admin/timebooks/{timebook_id}/audit"): "test_admin_slot_closure_audit_access",
     ("POST", "/admin/appointments/{appointment_id}/arrived"): "test_staff_day_access",
     ("POST", "/admin/appointments/{appointment_id}/noshow"): "test_staff_day_access",
@@ -528,6 +529,7 @@ def test_admin_slot_closure_audit_access(world: World) -> None:
     calls = [
         ("PATCH", f"/admin/slots/{world.free_slot['id']}", {"closed": True}),
         ("POST", f"/admin/timebooks/{tb}/closures", closure),
+        ("POST", f"/admin/timebooks/{tb}/closures/preview", closure),
         ("GET", f"/admin/timebooks/{tb}/audit", None),
     ]
     legevakt_only = token_for(DEMO_STAFF_PID, "staff", "Lege Vakt", orgs=[LEGEVAKT_HER_ID])

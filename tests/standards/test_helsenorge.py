@@ -48,7 +48,11 @@ def test_a_booking_a_confirm_and_a_cancel_arrive_in_order_with_increasing_versio
         (booked["id"], 2, "cancelled"),
     ]
     (kept,) = standards.receiver.items()
-    assert kept["cancelationReason"]["coding"][0]["code"] == "pat"
+    # Volven 8445 (the profile's preferred system) first, HL7's code beside it
+    assert [(c["system"], c["code"]) for c in kept["cancelationReason"]["coding"]] == [
+        (codes.VOLVEN_CANCELLATION_REASON, "2"),
+        (codes.CANCELLATION_REASON, "pat"),
+    ]
     assert standards.queued() == 0 and standards.queued(dead_letter=True) == 0
 
 
@@ -133,7 +137,14 @@ def test_the_resource_is_r4b_in_the_hn_basis_shape(
     assert INSTANT.match(sent["meta"]["lastUpdated"]) and INSTANT.match(sent["start"]) and INSTANT.match(sent["end"])
     assert sent["status"] == "cancelled"
     assert sent["cancelationReason"] == {
-        "coding": [{"system": codes.CANCELLATION_REASON, "code": "prov", "display": "Provider"}],
+        "coding": [
+            {
+                "system": codes.VOLVEN_CANCELLATION_REASON,
+                "code": "9",
+                "display": "Annen årsak til ventetid slutt/helsehjelp uaktuelt",
+            },
+            {"system": codes.CANCELLATION_REASON, "code": "prov", "display": "Provider"},
+        ],
         "text": "Fullt",
     }
     actors = [p["actor"] for p in sent["participant"]]

@@ -1,6 +1,6 @@
 // Capacity in minutes: new opening hours (with a preview of the slots), a slot's capacity or
 // closing, and closing a location or days (a preview of who is affected, then the progress).
-import { api, ApiError, listAll } from "./api.js";
+import { api, ApiError } from "./api.js";
 import * as f from "./format.js";
 import { daysBetween, osloOffset, schedulePreview } from "./staff-format.js";
 import { errorText, show, showResult } from "./staff.js";
@@ -86,17 +86,12 @@ function scheduleForm(timebookId, tb, locationId, date) {
   return form;
 }
 
-async function closurePreview(timebookId, locationId, fromDay, toDay) {
-  const where = locationId ? `&location=${encodeURIComponent(locationId)}` : "";
-  let slots = 0;
-  let appointments = 0;
-  for (const day of daysBetween(fromDay, toDay, 14)) {
-    const rows = await listAll(`/admin/timebooks/${encodeURIComponent(timebookId)}/overview?date=${day}${where}`);
-    slots += rows.filter((r) => !r.closed).length;
-    appointments += rows.reduce((n, r) => n + (r.appointments || []).filter((a) => a.status === "requested" || a.status === "booked").length, 0);
-  }
-  return { slots, appointments };
+// What the closure would do, from the back end: the same rule as the closure itself.
+function closurePreview(timebookId, body) {
+  return api(`/admin/timebooks/${encodeURIComponent(timebookId)}/closures/preview`, { method: "POST", body });
 }
+
+const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 function confirmDialog(title, lines, action) {
   return new Promise((resolve) => {
@@ -117,13 +112,19 @@ function confirmDialog(title, lines, action) {
   });
 }
 
+// A closure that goes on in the background: its progress from GET /admin/closures/{id} (which
+// counts what is left; the POST's own answer does not) until complete.
 async function followClosure(answer) {
-  let current = answer;
-  for (let i = 0; i < 120 && !current.complete; i += 1) {
+  const report = (c, left) => {
     const progress = document.getElementById("closure-progress");
-    if (progress) progress.textContent = `Stenger … ${current.closed_slots} tider stengt, ${current.cancelled} timer avlyst, ${current.remaining} igjen.`;
-    await new Promise((r) => setTimeout(r, 2000));
+    if (progress && !c.complete) progress.textContent = `Stenger i bakgrunnen … ${count(c.closed_slots, "tid", "tider")} stengt, ${count(c.cancelled, "time", "timer")} avlyst${left}.`;
+  };
+  let current = answer;
+  report(current, " så langt");
+  for (let i = 0; i < 120 && !current.complete; i += 1) {
+    if (i) await new Promise((r) => setTimeout(r, 2000));
     current = await api(`/admin/closures/${encodeURIComponent(answer.id)}`);
+    report(current, `, ${current.remaining} igjen`);
   }
   return current;
 }
@@ -144,28 +145,29 @@ function closureForm(timebookId, tb, locationId, date) {
     showFieldErrors(form, errors);
     if (errors.length) return;
     try {
-      const preview = await closurePreview(timebookId, where.value, from.value, to.value);
-      const place = where.value ? tb.locations.find((l) => l.id === where.value)?.name : "alle oppmøtesteder";
-      const ok = await confirmDialog(
-        `Stenge ${place} ${f.dayMonth(from.value)}${to.value !== from.value ? `–${f.dayMonth(to.value)}` : ""}?`,
-        [
-          `${preview.slots} tider stenges.`,
-          `${preview.appointments} ${preview.appointments === 1 ? "time" : "timer"} avlyses, og ${preview.appointments === 1 ? "innbyggeren" : "innbyggerne"} får beskjed med begrunnelsen.`,
-          "Alle på ventelisten som venter på disse dagene får beskjed.",
-        ],
-        "Steng",
-      );
-      if (!ok) return;
       const body = {
         from: `${from.value}T00:00:00${osloOffset(from.value, "00:00")}`,
         to: `${daysBetween(to.value, "9999-12-31", 2)[1]}T00:00:00${osloOffset(to.value, "23:00")}`,
         reason: reason.value.trim(),
       };
       if (where.value) body.location_id = where.value;
+      const preview = await closurePreview(timebookId, body);
+      const place = where.value ? tb.locations.find((l) => l.id === where.value)?.name : "alle oppmøtesteder";
+      const ok = await confirmDialog(
+        `Stenge ${place} ${f.dayMonth(from.value)}${to.value !== from.value ? `–${f.dayMonth(to.value)}` : ""}?`,
+        [
+          `${count(preview.closed_slots, "tid", "tider")} stenges.`,
+          `${count(preview.cancelled, "time", "timer")} avlyses.`,
+          `${preview.notified} på ventelisten får beskjed.`,
+          `I alt får ${count(preview.people, "person", "personer")} beskjed med begrunnelsen.`,
+        ],
+        "Steng",
+      );
+      if (!ok) return;
       const first = await api(`/admin/timebooks/${encodeURIComponent(timebookId)}/closures`, { method: "POST", body });
       const done = await followClosure(first);
       const text = done.complete
-        ? `Stengt: ${done.closed_slots} tider stengt, ${done.cancelled} timer avlyst, ${done.notified} på ventelisten varslet.`
+        ? `Stengt: ${count(done.closed_slots, "tid", "tider")} stengt, ${count(done.cancelled, "time", "timer")} avlyst, ${done.notified} på ventelisten varslet.`
         : `Stengingen fortsetter i bakgrunnen: ${done.closed_slots} tider stengt og ${done.cancelled} timer avlyst så langt.`;
       showResult(text, done.complete ? "ok" : "");
       await show();

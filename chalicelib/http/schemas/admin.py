@@ -250,6 +250,17 @@ class ClosureOut(Out):
     remaining: int = 0  # active appointments still to cancel (0 once complete)
 
 
+class ClosurePreviewOut(Out):
+    """POST /admin/timebooks/{id}/closures/preview: what the closure would do now (nothing written)."""
+
+    closed_slots: int  # open slots it would close
+    cancelled: int  # active appointments it would cancel
+    notified: int  # waitlist entries it would tell
+    # distinct persons who would get a message: whom each appointment and entry is for, and who
+    # booked or joined for them
+    people: int
+
+
 class BulkConfirmIn(In):
     """POST /admin/appointments/confirm: confirm several requests; each is its own transaction."""
 
