@@ -94,6 +94,10 @@ class Settings:
     portal_port: str | None
     standards_port: str | None
     oidc_port: str | None  # the local OpenID provider (make run: PORT+3)
+    # The local stand-in refuses this share of writes with DynamoDB's transaction conflicts
+    # (chalicelib/local/moto_server.py parses them; unset: none)
+    local_conflict_rate: str | None
+    local_conflict_seed: str | None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -139,6 +143,8 @@ class Settings:
             portal_port=_text(environ, "PORTAL_PORT"),
             standards_port=_text(environ, "STANDARDS_PORT"),
             oidc_port=_text(environ, "OIDC_PORT"),
+            local_conflict_rate=_text(environ, "LOCAL_CONFLICT_RATE"),
+            local_conflict_seed=_text(environ, "LOCAL_CONFLICT_SEED"),
         )
 
 

@@ -1,0 +1,100 @@
+"""Business figures: counters this process keeps, and the same as CloudWatch embedded metrics.
+
+`count("Bookings")` adds to this process's counters (what `GET /admin/figures` answers: local
+and per instance, one Lambda's view in AWS) and to the figures of the current invocation, which
+`flush()` writes once per invocation as CloudWatch embedded metrics through Powertools Metrics
+(namespace `Timebok`, dimension `stage`). Powertools is imported only by `flush()`, and only
+when there is something to write on a deployed stage: routes that count nothing never load it
+(tests/standards/test_lambda_imports.py and scripts/bench measure cold starts).
+
+Names (the dashboard and alarms in infra/template.yaml use the same): Holds, Bookings,
+LostRaces, Throttled, ConflictsRetried, ConflictsSpent, RelayLagSeconds, and the waiting
+room's QueueLength and Admitted (`queue_figures`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from chalicelib import clock, settings
+
+NAMESPACE = "Timebok"
+
+_lock = threading.Lock()
+_totals: Counter[str] = Counter()  # since this process started
+_pending: Counter[str] = Counter()  # since the last flush: this invocation's
+_gauges: dict[str, float] = {}  # the latest value (relay lag, queue length)
+_pending_gauges: dict[str, float] = {}
+_started = clock.monotonic()
+
+
+def count(name: str, value: int = 1) -> None:
+    """Add to a business counter (cheap: no I/O, no import)."""
+    with _lock:
+        _totals[name] += value
+        _pending[name] += value
+
+
+def gauge(name: str, value: float) -> None:
+    """Record the latest value of a level (seconds of relay lag, citizens in line)."""
+    with _lock:
+        _gauges[name] = value
+        _pending_gauges[name] = value
+
+
+def queue_figures(length: int, admitted: int) -> None:
+    """The waiting room's one call: citizens in line now, and how many it just admitted."""
+    gauge("QueueLength", length)
+    if admitted:
+        count("Admitted", admitted)
+
+
+def snapshot() -> dict[str, Any]:
+    """This process's figures since it started (GET /admin/figures)."""
+    with _lock:
+        return {
+            "counters": dict(_totals),
+            "gauges": dict(_gauges),
+            "seconds": round(clock.monotonic() - _started, 1),
+        }
+
+
+def flush() -> None:
+    """Write this invocation's figures as embedded metrics (a deployed stage only; locally the
+    figures stay in the counters, the console is for request lines)."""
+    with _lock:
+        counts, levels = dict(_pending), dict(_pending_gauges)
+        _pending.clear()
+        _pending_gauges.clear()
+    if not (counts or levels) or settings.get().stage == "local":
+        return
+    emit(counts, levels)
+
+
+def emit(counts: dict[str, int], levels: dict[str, float]) -> None:
+    """One EMF document through Powertools Metrics (printed to stdout; CloudWatch Logs turns it
+    into metrics)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=settings.get().service)
+    provider.add_dimension(name="stage", value=settings.get().stage)
+    for name, value in counts.items():
+        provider.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for name, value in levels.items():
+        unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
+        provider.add_metric(name=name, unit=unit, value=value)
+    provider.flush_metrics()
+
+
+def reset() -> None:
+    """Tests: start counting from nothing."""
+    global _started
+    with _lock:
+        _totals.clear()
+        _pending.clear()
+        _gauges.clear()
+        _pending_gauges.clear()
+        _started = clock.monotonic()
