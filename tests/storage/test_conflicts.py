@@ -82,9 +82,8 @@ def test_a_transaction_is_cancelled_with_a_conflict_reason_on_one_item(ref: Slot
     tx = transactions.TransactWrite(connection=transactions.connection())
     tx.update(claims.slot_key_item(ref), actions=[SlotItem.end.set("x")])
     tx.save(AuditItem("AUDIT#t", "1", id="1", action="a", target="t", at="now", actor="x"))
-    with pytest.raises(TransactWriteError) as raised:
-        with tx:
-            pass
+    with pytest.raises(TransactWriteError) as raised, tx:
+        pass
     codes = [r.code if r else None for r in raised.value.cancellation_reasons]
     assert codes.count("TransactionConflict") == 1 and codes.count(None) == 1
     assert is_conflict(raised.value)
@@ -141,11 +140,12 @@ def test_a_condition_beside_a_conflict_is_the_answer() -> None:
 
     class Cancelled(Exception):
         cause_response_code = "TransactionCanceledException"
-        cancellation_reasons = [Reason("ConditionalCheckFailed"), Reason("TransactionConflict")]
 
-    assert not is_conflict(Cancelled())
-    Cancelled.cancellation_reasons = [None, Reason("TransactionConflict")]  # type: ignore[list-item]
-    assert is_conflict(Cancelled())
+        def __init__(self, *reasons: Reason | None) -> None:
+            self.cancellation_reasons = list(reasons)
+
+    assert not is_conflict(Cancelled(Reason("ConditionalCheckFailed"), Reason("TransactionConflict")))
+    assert is_conflict(Cancelled(None, Reason("TransactionConflict")))
 
 
 def test_an_unretried_conflict_still_answers_429_never_503(ref: SlotRef, conflicts: Any) -> None:
