@@ -51,6 +51,26 @@ def queue_figures(length: int, admitted: int) -> None:
         count("Admitted", admitted)
 
 
+# What an answer means for the business: (view, status) or an error code -> the figure it adds to.
+_BY_VIEW = {("create_hold", 201): "Holds", ("create_appointment", 201): "Bookings"}
+_LOST = frozenset({"slot_unavailable", "hold_gone"})  # a place someone else got first
+
+
+def answered(view: str, status: int, code: str | None) -> None:
+    """One API answer, counted where it is a business figure (http/handlers.py calls it)."""
+    if (name := _BY_VIEW.get((view, status))) is not None:
+        count(name)
+    elif status == 429:
+        count("Throttled")
+    elif code in _LOST:
+        count("LostRaces")
+
+
+def relay_lag(seconds: float) -> None:
+    """How long the oldest record of a relayed batch waited after its write (the stream's lag)."""
+    gauge("RelayLagSeconds", round(max(seconds, 0.0), 3))
+
+
 def snapshot() -> dict[str, Any]:
     """This process's figures since it started (GET /admin/figures)."""
     with _lock:

@@ -32,6 +32,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("SlotPatchIn", "ClosureIn", "ReasonIn", "MAX_SLOTS_PER_SCHEDULE", "MAX_CLOSURE_DAYS"),
         *("ScheduleOut", "OverviewAppointmentOut", "OverviewSlotOut", "SlotAdminOut", "ClosureOut", "AuditRecordOut"),
         *("BulkConfirmIn", "BulkErrorOut", "BulkResultOut", "BulkConfirmOut", "DayListItemOut", "WaitingOut"),
+        "FiguresOut",
     ),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
 }
