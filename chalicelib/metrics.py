@@ -3,11 +3,12 @@
 `count("Bookings")` adds to this process's counters (what `GET /admin/figures` answers: local
 and per instance, one Lambda's view in AWS) and to the figures of the current invocation, which
 `flush()` writes once per invocation as CloudWatch embedded metrics through Powertools Metrics
-(namespace `Timebok`, dimension `stage`). Powertools is imported only by `flush()`, and only
+(namespace `Timebok`, one dimension: `stack`, the deployed stack's name, which the alarms and
+the dashboard of infra/stack.yaml name too; the stage rides along as a property). Powertools is imported only by `flush()`, and only
 when there is something to write on a deployed stage: routes that count nothing never load it
 (tests/standards/test_lambda_imports.py and scripts/bench measure cold starts).
 
-Names (the dashboard and alarms in infra/template.yaml use the same): Holds, Bookings,
+Names (`NAMES`; the dashboard and alarms in infra/stack.yaml use the same): Holds, Bookings,
 LostRaces, Throttled, ConflictsRetried, ConflictsSpent, RelayLagSeconds, and the waiting
 room's QueueLength and Admitted (`queue_figures`).
 """
@@ -21,6 +22,12 @@ from typing import Any
 from chalicelib import clock, settings
 
 NAMESPACE = "Timebok"
+NAMES = frozenset(
+    {
+        *("Holds", "Bookings", "LostRaces", "Throttled", "ConflictsRetried", "ConflictsSpent"),
+        *("RelayLagSeconds", "QueueLength", "Admitted"),
+    }
+)
 
 _lock = threading.Lock()
 _totals: Counter[str] = Counter()  # since this process started
@@ -99,8 +106,10 @@ def emit(counts: dict[str, int], levels: dict[str, float]) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-    provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=settings.get().service)
-    provider.add_dimension(name="stage", value=settings.get().stage)
+    current = settings.get()
+    provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE)  # no service: `stack` is the one dimension
+    provider.add_dimension(name="stack", value=current.stack_name or f"{current.service}-{current.stage}")
+    provider.add_metadata(key="stage", value=current.stage)
     for name, value in counts.items():
         provider.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for name, value in levels.items():

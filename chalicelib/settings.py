@@ -97,6 +97,7 @@ class Settings:
     # The local stand-in refuses this share of writes with DynamoDB's transaction conflicts
     # (chalicelib/local/moto_server.py parses them; unset: none)
     local_conflict_rate: str | None
+    stack_name: str | None  # the deployed stack (infra/stack.yaml): the business metrics' dimension
     local_conflict_seed: str | None
 
     @classmethod
@@ -144,6 +145,7 @@ class Settings:
             standards_port=_text(environ, "STANDARDS_PORT"),
             oidc_port=_text(environ, "OIDC_PORT"),
             local_conflict_rate=_text(environ, "LOCAL_CONFLICT_RATE"),
+            stack_name=_text(environ, "STACK_NAME"),
             local_conflict_seed=_text(environ, "LOCAL_CONFLICT_SEED"),
         )
 

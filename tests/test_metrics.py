@@ -83,8 +83,10 @@ def test_a_deployed_stage_writes_embedded_metrics_once_per_invocation(
     assert len(lines) == 1, lines
     document = json.loads(lines[0])
     (directive,) = document["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == "Timebok" and ["stage", "service"] in directive["Dimensions"]
-    assert document["stage"] == "prod" and document["Holds"] == [2.0] and document["Throttled"] == [1.0]
+    assert directive["Namespace"] == "Timebok" and directive["Dimensions"] == [["stack"]]
+    assert document["stack"] == "timebok-prod" and document["stage"] == "prod"
+    assert document["Holds"] == [2.0] and document["Throttled"] == [1.0]
+    assert {m["Name"] for m in directive["Metrics"]} <= metrics.NAMES
     metrics.flush()  # nothing new: nothing written
     assert capsys.readouterr().out == ""
     assert metrics.snapshot()["counters"]["Holds"] == 2  # the process's counters go on
