@@ -371,7 +371,9 @@ def staff_figures() -> Response:
 
     Counted per process (local and per instance): under make run the whole API, in AWS one Lambda
     instance; the CloudWatch dashboard (namespace Timebok) adds up every instance."""
-    return respond(schemas.FiguresOut(**figures.figures(principal(request()))).model_dump(mode="json"))
+    found = figures.figures(principal(request()))
+    answer = schemas.FiguresOut(scope="process", seconds=found.seconds, counters=found.counters, gauges=found.gauges)
+    return respond(answer.model_dump(mode="json"))
 
 
 @route("GET", "/admin/requests", "staff", ok=Items("AppointmentOut"))

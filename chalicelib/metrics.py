@@ -4,30 +4,29 @@
 and per instance, one Lambda's view in AWS) and to the figures of the current invocation, which
 `flush()` writes once per invocation as CloudWatch embedded metrics through Powertools Metrics
 (namespace `Timebok`, one dimension: `stack`, the deployed stack's name, which the alarms and
-the dashboard of infra/stack.yaml name too; the stage rides along as a property). Powertools is imported only by `flush()`, and only
-when there is something to write on a deployed stage: routes that count nothing never load it
-(tests/standards/test_lambda_imports.py and scripts/bench measure cold starts).
+the dashboard of infra/stack.yaml name too; the stage rides along as a property). Powertools is
+imported only by `flush()`, and only when there is something to write on a deployed stage:
+routes that count nothing never load it (tests/test_metrics.py; scripts/bench measures cold
+starts).
 
-Names (`NAMES`; the dashboard and alarms in infra/stack.yaml use the same): Holds, Bookings,
-LostRaces, Throttled, ConflictsRetried, ConflictsSpent, RelayLagSeconds, and the waiting
-room's QueueLength and Admitted (`queue_figures`).
+Names (`COUNTERS`, `GAUGES`; the dashboard and alarms in infra/stack.yaml use the same): Holds,
+Bookings, LostRaces, Throttled, ConflictsRetried, ConflictsSpent, RelayLagSeconds, and the
+waiting room's QueueLength and Admitted (`queue_figures`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
 
 from chalicelib import clock, settings
 
+__all__ = ["COUNTERS", "GAUGES", "Figures", "answered", "count", "flush", "gauge", "queue_figures", "relay_lag"]
+
 NAMESPACE = "Timebok"
-NAMES = frozenset(
-    {
-        *("Holds", "Bookings", "LostRaces", "Throttled", "ConflictsRetried", "ConflictsSpent"),
-        *("RelayLagSeconds", "QueueLength", "Admitted"),
-    }
-)
+COUNTERS = ("Holds", "Bookings", "LostRaces", "Throttled", "ConflictsRetried", "ConflictsSpent", "Admitted")
+GAUGES = ("QueueLength", "RelayLagSeconds")
 
 _lock = threading.Lock()
 _totals: Counter[str] = Counter()  # since this process started
@@ -78,14 +77,20 @@ def relay_lag(seconds: float) -> None:
     gauge("RelayLagSeconds", round(max(seconds, 0.0), 3))
 
 
-def snapshot() -> dict[str, Any]:
+@dataclass(frozen=True)
+class Figures:
+    """One process's figures: every counter (0 until counted), the levels seen so far."""
+
+    seconds: float  # since it started counting
+    counters: dict[str, int]
+    gauges: dict[str, float]
+
+
+def snapshot() -> Figures:
     """This process's figures since it started (GET /admin/figures)."""
     with _lock:
-        return {
-            "counters": dict(_totals),
-            "gauges": dict(_gauges),
-            "seconds": round(clock.monotonic() - _started, 1),
-        }
+        counters = {name: _totals.get(name, 0) for name in COUNTERS} | dict(_totals)
+        return Figures(round(clock.monotonic() - _started, 1), counters, dict(_gauges))
 
 
 def flush() -> None:

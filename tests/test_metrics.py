@@ -59,7 +59,7 @@ def test_relay_lag_is_a_gauge() -> None:
     metrics.reset()
     metrics.relay_lag(2.5)
     metrics.relay_lag(-1)  # clocks disagree: never a negative lag
-    assert metrics.snapshot()["gauges"] == {"RelayLagSeconds": 0.0}
+    assert metrics.snapshot().gauges == {"RelayLagSeconds": 0.0}
 
 
 def test_the_waiting_room_has_one_call() -> None:
@@ -67,7 +67,7 @@ def test_the_waiting_room_has_one_call() -> None:
     metrics.queue_figures(length=120, admitted=15)
     metrics.queue_figures(length=100, admitted=0)
     shown = metrics.snapshot()
-    assert shown["gauges"]["QueueLength"] == 100 and shown["counters"]["Admitted"] == 15
+    assert shown.gauges["QueueLength"] == 100 and shown.counters["Admitted"] == 15
 
 
 def test_a_deployed_stage_writes_embedded_metrics_once_per_invocation(
@@ -86,10 +86,10 @@ def test_a_deployed_stage_writes_embedded_metrics_once_per_invocation(
     assert directive["Namespace"] == "Timebok" and directive["Dimensions"] == [["stack"]]
     assert document["stack"] == "timebok-prod" and document["stage"] == "prod"
     assert document["Holds"] == [2.0] and document["Throttled"] == [1.0]
-    assert {m["Name"] for m in directive["Metrics"]} <= metrics.NAMES
+    assert {m["Name"] for m in directive["Metrics"]} <= {*metrics.COUNTERS, *metrics.GAUGES}
     metrics.flush()  # nothing new: nothing written
     assert capsys.readouterr().out == ""
-    assert metrics.snapshot()["counters"]["Holds"] == 2  # the process's counters go on
+    assert metrics.snapshot().counters["Holds"] == 2  # the process's counters go on
 
 
 def test_the_local_stage_keeps_figures_off_the_console(capsys: pytest.CaptureFixture[str]) -> None:

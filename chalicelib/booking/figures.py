@@ -4,14 +4,12 @@ API; in AWS each Lambda instance counts its own, and the CloudWatch dashboard ad
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib import metrics
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Forbidden
 
 
-def figures(principal: Principal) -> dict[str, Any]:
+def figures(principal: Principal) -> metrics.Figures:
     if not principal.is_staff:
         raise Forbidden("Only staff may do this.", code="staff_only")
-    return {"scope": "process", **metrics.snapshot()}
+    return metrics.snapshot()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import random
 import socket
 import threading
@@ -21,6 +22,8 @@ from typing import Any
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
+
+logger = logging.getLogger("timebok.local")
 
 __all__ = ["MOTO_LOCK", "AtomicMotoServer", "Conflicts", "SerializedWSGIApp", "Shedding"]
 
@@ -207,6 +210,7 @@ class Conflicts:
             global _active
             if _active is self:
                 _active = None
+                logger.info("conflicts: %d writes refused", self.injected)
 
         return undo
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from tests.browser.conftest import Live, check_page, new_page
 from tests.browser.test_portal import _koronatest, _sign_in
 from tests.factories import make_pid
+from tests.race.test_race_http import _post
 
 
 def test_staff_see_the_figures_move_while_citizens_hold(live: Live, browser: Any) -> None:
@@ -25,12 +24,7 @@ def test_staff_see_the_figures_move_while_citizens_hold(live: Live, browser: Any
     koronatest = _koronatest(live)
     for n in (9461, 9462):
         token = live.token({"sub": make_pid(n), "role": "citizen", "name": f"Tall {n}"})
-        made = requests.post(
-            f"{live.api}/holds",
-            json={"timebook_id": koronatest["id"]},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
+        made = _post(live.api, "/holds", {"timebook_id": koronatest["id"]}, token)  # a 429 is waited out
         assert made.status_code == 201, made.text
     staff.wait_for_function(
         "n => Number(document.querySelector('dd[data-figure=\"Holds\"]').textContent.replace(/\\s/g, '')) >= n",

@@ -98,7 +98,7 @@ def test_retrying_sends_again_until_it_goes_through(ref: SlotRef, conflicts: Any
         retrying(lambda n=n: _touch(ref, f"v{n}"))
         assert _end(ref) == f"v{n}"
     assert made.injected > 0
-    assert metrics.snapshot()["counters"]["ConflictsRetried"] == made.injected
+    assert metrics.snapshot().counters["ConflictsRetried"] == made.injected
 
 
 def test_spent_retries_are_busy_429_with_retry_after(ref: SlotRef, conflicts: Any) -> None:

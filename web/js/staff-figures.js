@@ -14,6 +14,7 @@ const COUNTERS = [
   ["LostRaces", "figures.lost_races"],
   ["Throttled", "figures.throttled"],
   ["ConflictsRetried", "figures.conflicts_retried"],
+  ["ConflictsSpent", "figures.conflicts_spent"],
   ["Admitted", "figures.admitted"],
 ];
 const GAUGES = [
