@@ -16,7 +16,7 @@ def test_staff_see_the_figures_move_while_citizens_hold(live: Live, browser: Any
     staff.goto(f"{live.portal}/#/logg-inn?neste=staff")
     _sign_in(staff, "Sara, saksbehandler i kommunen")
     region = staff.get_by_role("complementary", name="Tall nå")
-    region.wait_for()
+    region.wait_for(timeout=60_000)  # a busy machine: sign-in, the catalogue and the first figures
     holds = region.locator('dd[data-figure="Holds"]')
     before = int(holds.inner_text().replace("\xa0", "").replace(" ", "") or 0)
     check_page(staff, "staff-figures")
