@@ -170,3 +170,18 @@ def test_the_rate_is_checked_and_read_from_settings(monkeypatch: pytest.MonkeyPa
         again.refuse("PutItem", {}) is None for _ in range(50)
     ]  # seeded: the same writes refused
     assert made.refuse("GetItem", {}) is None and made.refuse("Query", {}) is None  # writes only
+
+
+def test_retries_stop_at_the_request_budget(ref: SlotRef, conflicts: Any) -> None:
+    from chalicelib import budget
+    from chalicelib.errors import Throttled
+
+    clock.stop_monotonic()
+    conflicts(1.0)
+    token = budget.start(0.001)  # spent by the first backoff
+    try:
+        with pytest.raises(Throttled) as raised:
+            retrying(lambda: _touch(ref))
+    finally:
+        budget.reset(token)
+    assert raised.value.status == 429  # "throttled" (the budget), never a wait past it
