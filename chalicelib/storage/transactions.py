@@ -59,11 +59,8 @@ def is_conflict(error: BaseException) -> bool:
     """DynamoDB refused a write because another transaction was writing the same item at that
     moment: nothing was written. A cancelled transaction counts only when no condition lost
     (a lost condition is an answer, not load)."""
-    code = getattr(error, "cause_response_code", None)
-    if code == "TransactionConflictException":
+    if getattr(error, "cause_response_code", None) == "TransactionConflictException":
         return True
-    if code != "TransactionCanceledException":
-        return False
     codes = {getattr(r, "code", None) for r in getattr(error, "cancellation_reasons", None) or [] if r is not None}
     return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
 
