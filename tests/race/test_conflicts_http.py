@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from tests.race.test_race_http import _post, _timebook, _token
 
 pytestmark = pytest.mark.race
 THREADS = 16
+LATE = 4  # citizens who come after the crowd, once released places show as free again
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def conflicted_url() -> Iterator[str]:
 def test_a_crowd_under_conflicts_books_every_place_once_and_sees_no_5xx(conflicted_url: str) -> None:
     url = conflicted_url
     timebook_id, day, slot_ids = _timebook(url, "7201", places=(3, 2))  # 6 places
-    citizens = [(make_pid(8300 + n), make_phone(n)) for n in range(THREADS)]
+    citizens = [(make_pid(8300 + n), make_phone(n)) for n in range(THREADS + LATE)]
     tokens = {pid: _token(url, {"sub": pid, "role": "citizen", "name": f"K{n}"}) for n, (pid, _) in enumerate(citizens)}
     statuses: Counter[int] = Counter()
     codes: Counter[str] = Counter()
@@ -77,6 +79,13 @@ def test_a_crowd_under_conflicts_books_every_place_once_and_sees_no_5xx(conflict
 
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(citizen, range(THREADS)))
+    # A released place shows as free again within the summaries' staleness (2 s, docs/capacity.md);
+    # until then first-available may answer 409: latecomers take what the crowd released.
+    for late in range(THREADS, THREADS + LATE):
+        if len(booked) == 6:
+            break
+        time.sleep(3)
+        citizen(late)
 
     assert not [s for s in statuses if s >= 500], statuses
     assert set(statuses) <= {201, 204, 409, 410, 429}, (statuses, codes)
