@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         audit,
         closures,
         discovery,
+        figures,
         holds,
         housekeeping,
         lifecycle,
@@ -41,6 +42,7 @@ else:
     audit = lazy_module("chalicelib.booking.audit")
     closures = lazy_module("chalicelib.booking.closures")
     discovery = lazy_module("chalicelib.booking.discovery")
+    figures = lazy_module("chalicelib.booking.figures")
     holds = lazy_module("chalicelib.booking.holds")
     housekeeping = lazy_module("chalicelib.booking.housekeeping")
     lifecycle = lazy_module("chalicelib.booking.lifecycle")
@@ -369,6 +371,17 @@ def confirm_appointments(body: schemas.BulkConfirmIn) -> Response:
     results = staff.confirm_many(principal(request()), list(body.ids))
     answer = schemas.BulkConfirmOut(results=[presenters.bulk_result(r) for r in results])
     return respond(answer.model_dump(mode="json", exclude_none=True))  # each result: a status or an error
+
+
+@route("GET", "/admin/figures", "staff", ok="FiguresOut")
+def staff_figures() -> Response:
+    """This instance's business figures since it started: holds, bookings, lost races, 429s, conflicts
+
+    Counted per process (local and per instance): under make run the whole API, in AWS one Lambda
+    instance; the CloudWatch dashboard (namespace Timebok) adds up every instance."""
+    found = figures.figures(principal(request()))
+    answer = schemas.FiguresOut(scope="process", seconds=found.seconds, counters=found.counters, gauges=found.gauges)
+    return respond(answer.model_dump(mode="json"))
 
 
 @route("GET", "/admin/requests", "staff", ok=Items("AppointmentOut"))

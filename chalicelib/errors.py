@@ -65,6 +65,15 @@ class Throttled(TimebokError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+class Busy(Throttled):
+    """Writes kept meeting concurrent transactions on the same item (storage/transactions.py): load."""
+
+    code = "busy"
+
+    def __init__(self) -> None:
+        super().__init__("Busy right now, try again shortly.", retry_after=1)
+
+
 class Unavailable(TimebokError):
     status = 503
     code = "service_unavailable"

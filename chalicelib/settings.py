@@ -107,6 +107,11 @@ class Settings:
     maskinporten_key_parameter: str | None  # an SSM SecureString holding the PEM private key
     sms_sender_id: str  # AWS.SNS.SMS.SenderID: at most 11 letters and digits
     krr_port: str | None  # the local KRR stand-in (make run: PORT+4)
+    # The local stand-in refuses this share of writes with DynamoDB's transaction conflicts
+    # (chalicelib/local/moto_server.py parses them; unset: none)
+    local_conflict_rate: str | None
+    stack_name: str | None  # the deployed stack (infra/stack.yaml): the business metrics' dimension
+    local_conflict_seed: str | None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -164,6 +169,9 @@ class Settings:
             maskinporten_key_parameter=_text(environ, "MASKINPORTEN_KEY_PARAMETER"),
             sms_sender_id=_text(environ, "SMS_SENDER_ID", "Timebok") or "Timebok",
             krr_port=_text(environ, "KRR_PORT"),
+            local_conflict_rate=_text(environ, "LOCAL_CONFLICT_RATE"),
+            stack_name=_text(environ, "STACK_NAME"),
+            local_conflict_seed=_text(environ, "LOCAL_CONFLICT_SEED"),
         )
 
 

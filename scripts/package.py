@@ -280,9 +280,14 @@ def check_template(template: Mapping[str, Any]) -> list[str]:
 # ---- the whole --------------------------------------------------------------------------------
 
 
+def deployment_zip(stage: str = "prod") -> Path:
+    """Where `make package` writes a stage's Lambda zip (the bench reads it from here)."""
+    return BUILD / stage / ZIP_NAME
+
+
 def package(stage: str = "prod", out: Path | None = None, *, template_only: bool = False) -> dict[str, Any]:
     """Build into `out` (build/STAGE/): sam.json (and deployment.zip unless template_only). Returns a summary."""
-    out = out or BUILD / stage
+    out = out or deployment_zip(stage).parent
     with tempfile.TemporaryDirectory(prefix="timebok-package-") as tmp:
         workdir = Path(tmp)
         merge_file = workdir / "infra-merged.json"

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.errors import InvalidInput, Throttled, TimebokError, Unavailable
+from chalicelib.errors import Busy, InvalidInput, Throttled, TimebokError, Unavailable
 
 logger = logging.getLogger("timebok.http")
 
@@ -72,6 +72,11 @@ def _cancellation_throttled(error: BaseException) -> bool:
     return any(getattr(r, "code", None) in ("ThrottlingError", "ProvisionedThroughputExceeded") for r in reasons)
 
 
+def _cancellation_conflict(error: BaseException) -> bool:
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    return any(getattr(r, "code", None) == "TransactionConflict" for r in reasons)
+
+
 def _timed_out(error: BaseException) -> bool:
     """A timeout talking to AWS anywhere in the chain (PynamoDB wraps botocore's as `cause`)."""
     from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
@@ -95,6 +100,8 @@ def to_timebok_error(error: BaseException) -> TimebokError | None:
     if _is_aws_error(error):
         if _aws_code(error) in THROTTLING_CODES or _cancellation_throttled(error) or _timed_out(error):
             return Throttled()
+        if _aws_code(error) == "TransactionConflictException" or _cancellation_conflict(error):
+            return Busy()  # a write met a concurrent transaction and was not retried: load, not a fault
         if _aws_code(error) == "ValidationException":
             # DynamoDB refused what it was sent (e.g. a key too large): retrying will not help.
             return InvalidInput("The request could not be processed as sent.")

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import budget, settings
+from chalicelib import budget, metrics, settings
 from chalicelib.domain.people import Principal
 from chalicelib.http.auth import principal_from_context
 from chalicelib.http.errors import CHALICE_CODES, body, internal_error, render, to_timebok_error
@@ -24,8 +24,11 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         deadline = budget.start()
+        status, code = 500, None  # what the answer was, for the business figures
         try:
-            return view(*args, **kwargs)
+            response = view(*args, **kwargs)
+            status = response.status_code
+            return response
         except Exception as error:
             mapped = to_timebok_error(error)
             if mapped is None:
@@ -37,9 +40,12 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
                 if mapped.status >= 500 or mapped.status == 429:
                     logger.warning("aws fault %s in %s", type(error).__name__, view.__name__)
                 status, headers, text = render(mapped)
+                code = mapped.code
             return Response(body=text, status_code=status, headers=headers)
         finally:
             budget.reset(deadline)
+            metrics.answered(view.__name__, status, code)
+            metrics.flush()  # once per invocation: this request's figures
 
     return wrapper
 

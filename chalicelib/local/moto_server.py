@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import random
 import socket
 import threading
 import time
@@ -21,7 +23,9 @@ from typing import Any
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-__all__ = ["MOTO_LOCK", "AtomicMotoServer", "SerializedWSGIApp", "Shedding"]
+logger = logging.getLogger("timebok.local")
+
+__all__ = ["MOTO_LOCK", "AtomicMotoServer", "Conflicts", "SerializedWSGIApp", "Shedding"]
 
 WSGIEnviron = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -137,6 +141,105 @@ def _buffer_request_body(environ: WSGIEnviron) -> None:
         data = stream.read(length) if length > 0 else b""
     environ["wsgi.input"] = io.BytesIO(data)
     environ["CONTENT_LENGTH"] = str(len(data))
+
+
+# ---- transaction conflicts, as real DynamoDB answers them --------------------------------------
+
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
+_CONFLICT_TYPE = "com.amazonaws.dynamodb.v20120810#TransactionConflictException"
+
+
+class Conflicts:
+    """Refuse a share of DynamoDB writes the way DynamoDB does when another transaction is
+    writing the same item: a plain write gets `TransactionConflictException`, a transaction is
+    cancelled with a `TransactionConflict` reason on one of its items (the others "None").
+    Nothing is written, as in DynamoDB. moto never raises these, so without this no local run
+    or test would see them. `rate` 0..1; `seed` makes the sequence repeatable (tests).
+
+    Works for the local server and for moto in-process (mock_aws) alike: `install()` wraps
+    moto's DynamoDB request handler, which both go through.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None) -> None:
+        if not 0 <= rate <= 1:
+            raise ValueError(f"a conflict rate is between 0 and 1, not {rate}")
+        self.rate = rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected = 0  # writes refused so far
+
+    @classmethod
+    def from_settings(cls) -> Conflicts | None:
+        """LOCAL_CONFLICT_RATE (e.g. 0.3; unset or 0: none) and LOCAL_CONFLICT_SEED."""
+        from chalicelib import settings
+
+        rate = float(settings.get().local_conflict_rate or 0)
+        seed = settings.get().local_conflict_seed
+        return cls(rate, int(seed) if seed else None) if rate > 0 else None
+
+    def refuse(self, operation: str, body: dict[str, Any]) -> Exception | None:
+        """The error to answer instead of doing `operation`, or None to do it."""
+        if operation not in WRITES:
+            return None
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            self.injected += 1
+            items = len(body.get("TransactItems") or [])
+            which = self._random.randrange(items) if items else 0
+        from moto.dynamodb.exceptions import DynamodbException, TransactionCanceledException
+
+        if operation != "TransactWriteItems":
+            return DynamodbException(_CONFLICT_TYPE, "Transaction is ongoing for the item")
+        reasons = [
+            ("TransactionConflict", "Transaction is ongoing for the item", None) if i == which else (None, None, None)
+            for i in range(items)
+        ]
+        return TransactionCanceledException(reasons)
+
+    def install(self) -> Callable[[], None]:
+        """Start refusing (process-wide: moto's handler is shared); returns the undo."""
+        global _active
+        _patch_handler()
+        _active = self
+
+        def undo() -> None:
+            global _active
+            if _active is self:
+                _active = None
+                logger.info("conflicts: %d writes refused", self.injected)
+
+        return undo
+
+
+_active: Conflicts | None = None
+_patched = False
+
+
+def _patch_handler() -> None:
+    global _patched
+    if _patched:
+        return
+    from moto.dynamodb.responses import DynamoHandler
+
+    for operation, method in (
+        ("PutItem", "put_item"),
+        ("UpdateItem", "update_item"),
+        ("DeleteItem", "delete_item"),
+        ("TransactWriteItems", "transact_write_items"),
+    ):
+        setattr(DynamoHandler, method, _refusing(operation, getattr(DynamoHandler, method)))
+    _patched = True
+
+
+def _refusing(operation: str, handle: Callable[..., Any]) -> Callable[..., Any]:
+    def refusing(self: Any) -> Any:
+        conflicts = _active
+        if conflicts is not None and (error := conflicts.refuse(operation, self.body)) is not None:
+            raise error
+        return handle(self)
+
+    return refusing
 
 
 def _connectable(host: str) -> str:

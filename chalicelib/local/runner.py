@@ -86,10 +86,12 @@ def start(
     os.environ["AWS_REGION"] = region
 
     from chalicelib.local import moto_patches
-    from chalicelib.local.moto_server import AtomicMotoServer, Shedding
+    from chalicelib.local.moto_server import AtomicMotoServer, Conflicts, Shedding
     from chalicelib.local.resources import create_resources
 
     moto_patches.install()
+    if (conflicts := Conflicts.from_settings()) is not None:
+        conflicts.install()  # LOCAL_CONFLICT_RATE: DynamoDB's transaction conflicts, as load
     # Sheds what it cannot serve in time (ThrottlingException, so the app answers 429), as
     # DynamoDB does, instead of queueing requests until their clients time out.
     standin = AtomicMotoServer("127.0.0.1", aws_port, shedding=Shedding())

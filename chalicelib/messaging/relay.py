@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chalicelib import clock, metrics
 from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.publisher import Publisher, relay_publisher
 from chalicelib.messaging.sms import language_of
@@ -100,8 +101,12 @@ def handle_records(records: Iterable[Mapping[str, Any]], publisher: Publisher | 
     """Send the events of a batch of stream records, in order; stop at the first failure and
     name it, so Lambda retries the batch from that record (ReportBatchItemFailures)."""
     sent = 0
+    oldest: float | None = None
     for record in records:
         sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
+        created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        if isinstance(created, int | float) and (oldest is None or created < oldest):
+            oldest = float(created)
         try:
             message = message_of(record)
             if message is None:
@@ -115,4 +120,7 @@ def handle_records(records: Iterable[Mapping[str, Any]], publisher: Publisher | 
                 logger.info("relay: %d sent before it", sent)
             return {"batchItemFailures": [{"itemIdentifier": sequence}]}
         sent += 1
+    if oldest is not None:
+        metrics.relay_lag(clock.now().timestamp() - oldest)
+        metrics.flush()
     return {"batchItemFailures": []}

@@ -32,6 +32,7 @@ from chalicelib.storage.transactions import (
     Transaction,
     get_item,
     is_condition_failure,
+    retrying,
 )
 
 
@@ -285,10 +286,12 @@ def mark_reminded(appointment_id: str, day: str, event: dict[str, str]) -> bool:
     """Write the reminder event on the appointment once per appointment and day, even if the
     schedule runs twice: one conditional UpdateItem (the stream takes the event to the relay)."""
     try:
-        AppointmentItem(*keys.appointment(appointment_id)).update(
-            actions=[AppointmentItem.reminded_on.set(day), AppointmentItem.event.set(event)],
-            condition=(AppointmentItem.status == "booked")
-            & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
+        retrying(
+            lambda: AppointmentItem(*keys.appointment(appointment_id)).update(
+                actions=[AppointmentItem.reminded_on.set(day), AppointmentItem.event.set(event)],
+                condition=(AppointmentItem.status == "booked")
+                & (AppointmentItem.reminded_on.does_not_exist() | (AppointmentItem.reminded_on != day)),
+            )
         )
     except UpdateError as error:
         if is_condition_failure(error):

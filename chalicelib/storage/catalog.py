@@ -17,6 +17,7 @@ from chalicelib.storage.models import (
 from chalicelib.storage.transactions import (
     Transaction,
     get_item,
+    retrying,
 )
 
 
@@ -47,7 +48,7 @@ def create_timebook(timebook: Timebook, created_at: str) -> None:
     item = mapping.timebook_item(timebook, created_at)
     item.pk, item.sk = keys.timebook(item.id)
     item.gsi1pk, item.gsi1sk = keys.timebooks_of(item.health_contact_id), keys.by_name(item.name, item.id)
-    item.save(condition=TimebookItem.pk.does_not_exist())
+    retrying(lambda: item.save(condition=TimebookItem.pk.does_not_exist()))
 
 
 def list_timebooks(hc_id: str) -> list[Timebook]:
@@ -61,11 +62,15 @@ def get_timebook(timebook_id: str) -> Timebook | None:
 
 
 def add_location(timebook_id: str, location: Location) -> None:
-    TimebookItem(*keys.timebook(timebook_id)).update(
-        actions=[TimebookItem.locations.set(TimebookItem.locations.append([mapping.location_item(location)]))],
-        condition=TimebookItem.pk.exists(),
+    retrying(
+        lambda: TimebookItem(*keys.timebook(timebook_id)).update(
+            actions=[TimebookItem.locations.set(TimebookItem.locations.append([mapping.location_item(location)]))],
+            condition=TimebookItem.pk.exists(),
+        )
     )
 
 
 def set_slot_minutes(timebook_id: str, slot_minutes: int) -> None:
-    TimebookItem(*keys.timebook(timebook_id)).update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
+    retrying(
+        lambda: TimebookItem(*keys.timebook(timebook_id)).update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
+    )

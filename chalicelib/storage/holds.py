@@ -30,6 +30,7 @@ from chalicelib.storage.transactions import (
     connection,
     get_item,
     is_condition_failure,
+    retrying,
 )
 
 
@@ -138,7 +139,9 @@ def release_place(ref: SlotRef, place: int, claim_ref: str, owner: str | None = 
     if owner is not None:
         condition &= claims.place_attr(place)["owner"] == owner
     try:
-        claims.slot_key_item(ref).update(actions=[claims.place_attr(place).remove()], condition=condition)
+        retrying(
+            lambda: claims.slot_key_item(ref).update(actions=[claims.place_attr(place).remove()], condition=condition)
+        )
     except UpdateError as error:
         if is_condition_failure(error):
             raise ConditionFailed(["place"]) from error
@@ -149,9 +152,10 @@ def forget_hold(timebook_id: str, pid: str, hold_id: str) -> None:
     """After a release: the person's pointer to that hold goes too (best effort; a stale pointer
     only costs the next hold one retry)."""
     try:
-        claims.person_key_item(timebook_id, pid).update(
-            actions=claims.forget_hold_actions(),
-            condition=PersonItem.hold == hold_id,
+        retrying(
+            lambda: claims.person_key_item(timebook_id, pid).update(
+                actions=claims.forget_hold_actions(), condition=PersonItem.hold == hold_id
+            )
         )
     except UpdateError as error:
         if not is_condition_failure(error):

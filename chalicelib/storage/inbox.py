@@ -16,6 +16,7 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.transactions import (
     is_condition_failure,
+    retrying,
 )
 
 
@@ -46,7 +47,7 @@ def add_inbox_message(item: InboxMessageItem, pid: str) -> bool:
     item.pk = keys.inbox(pid)
     item.sk = keys.inbox_sort(item.created_at, item.id)
     try:
-        item.save(condition=InboxMessageItem.pk.does_not_exist())
+        retrying(lambda: item.save(condition=InboxMessageItem.pk.does_not_exist()))
     except PutError as error:
         if is_condition_failure(error):
             return False

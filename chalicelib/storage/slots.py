@@ -28,6 +28,8 @@ from chalicelib.storage.transactions import (
     connection,
     get_item,
     is_condition_failure,
+    is_conflict,
+    retrying,
 )
 
 
@@ -69,7 +71,7 @@ def refresh_summaries(summaries: Sequence[DaySummary], now_epoch: int, now_ms: i
                 condition=DaySummaryItem.version == summary.version,
             )
         except UpdateError as error:
-            if not is_condition_failure(error):
+            if not (is_condition_failure(error) or is_conflict(error)):  # a cache: another writer's is as good
                 raise
         recounted.append(replace(summary, entries=tuple(entries), refreshed_at=now_ms))  # fresh either way
     return recounted
@@ -171,7 +173,7 @@ def create_slots(new_slots: Sequence[Slot]) -> int:
         except TransactWriteError:
             for slot in chunk:
                 try:
-                    slot.save(condition=SlotItem.pk.does_not_exist())
+                    retrying(lambda slot=slot: slot.save(condition=SlotItem.pk.does_not_exist()))
                     created += 1
                 except PutError as error:
                     if not is_condition_failure(error):
@@ -206,23 +208,24 @@ def _list_in_summaries(slots: Sequence[SlotItem]) -> None:
     for (timebook_id, day, location_id), entries in by_day.items():
         pk, sk = keys.day_summary(timebook_id, date.fromisoformat(day), location_id)
         item = DaySummaryItem(pk, sk)
-        item.update(
-            actions=[
-                DaySummaryItem.slots.set(DaySummaryItem.slots | {}),
-                DaySummaryItem.timebook_id.set(timebook_id),
-                DaySummaryItem.location_id.set(location_id),
-                DaySummaryItem.date.set(day),
-                DaySummaryItem.version.add(1),
-            ]
+        retrying(
+            lambda item=item, timebook_id=timebook_id, location_id=location_id, day=day: item.update(
+                actions=[
+                    DaySummaryItem.slots.set(DaySummaryItem.slots | {}),
+                    DaySummaryItem.timebook_id.set(timebook_id),
+                    DaySummaryItem.location_id.set(location_id),
+                    DaySummaryItem.date.set(day),
+                    DaySummaryItem.version.add(1),
+                ]
+            )
         )
         names = sorted(entries)
         for first in range(0, len(names), 50):  # stays well inside DynamoDB's expression limits
-            item.update(
-                actions=[
-                    DaySummaryItem.slots[name].set(DaySummaryItem.slots[name] | entries[name].as_item())
-                    for name in names[first : first + 50]
-                ]
-            )
+            actions = [
+                DaySummaryItem.slots[name].set(DaySummaryItem.slots[name] | entries[name].as_item())
+                for name in names[first : first + 50]
+            ]
+            retrying(lambda item=item, actions=actions: item.update(actions=actions))
 
 
 def tidy_expired_holds(now_epoch: int) -> int:
@@ -255,7 +258,7 @@ def _tidy_slot(slot: SlotItem, now_epoch: int) -> int:
     try:
         SlotItem(slot.pk, slot.sk).update(actions=actions, condition=condition)
     except UpdateError as error:
-        if is_condition_failure(error):
+        if is_condition_failure(error) or is_conflict(error):  # the next sweep comes back to it
             return 0
         raise
     return len(expired)

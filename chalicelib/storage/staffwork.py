@@ -19,7 +19,7 @@ from chalicelib.storage import keys, mapping
 from chalicelib.storage.claims import place_attr, place_unclaimed, slot_is_open, slot_key_item
 from chalicelib.storage.models import AuditItem, MarkerItem, SlotItem, plain
 from chalicelib.storage.slots import invalidate_summary
-from chalicelib.storage.transactions import Transaction, is_condition_failure
+from chalicelib.storage.transactions import Transaction, is_condition_failure, retrying
 
 # The names a fake replaces (storage/repository.py says how).
 __all__ = [
@@ -69,7 +69,7 @@ def close_slot(ref: SlotRef, recount: bool = True) -> bool:
     `recount=False` the caller makes the day's summary recount once for many slots."""
     condition = SlotItem.pk.exists() & slot_is_open()
     try:
-        slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition)
+        retrying(lambda: slot_key_item(ref).update(actions=[SlotItem.closed.set(True)], condition=condition))
     except UpdateError as error:
         if is_condition_failure(error):
             return False
@@ -102,13 +102,15 @@ def start_closure(timebook_id: str, closure_id: str, detail: dict[str, Any], aud
 
 def finish_closure(timebook_id: str, closure_id: str, totals: dict[str, int]) -> None:
     """The closure is done: it leaves the unfinished index and keeps what it did."""
-    MarkerItem(*keys.closure(timebook_id, closure_id)).update(
-        actions=[
-            MarkerItem.state.set("done"),
-            MarkerItem.detail["totals"].set(totals),
-            MarkerItem.gsi2pk.remove(),
-            MarkerItem.gsi2sk.remove(),
-        ]
+    retrying(
+        lambda: MarkerItem(*keys.closure(timebook_id, closure_id)).update(
+            actions=[
+                MarkerItem.state.set("done"),
+                MarkerItem.detail["totals"].set(totals),
+                MarkerItem.gsi2pk.remove(),
+                MarkerItem.gsi2sk.remove(),
+            ]
+        )
     )
 
 
@@ -116,8 +118,10 @@ def checkpoint_closure(timebook_id: str, closure_id: str, progress: dict[str, in
     """Save an unfinished closure's counts and how far it got (it stays in the unfinished index);
     a run that finished it meanwhile keeps its totals."""
     try:
-        MarkerItem(*keys.closure(timebook_id, closure_id)).update(
-            actions=[MarkerItem.detail["totals"].set(progress)], condition=MarkerItem.state == "running"
+        retrying(
+            lambda: MarkerItem(*keys.closure(timebook_id, closure_id)).update(
+                actions=[MarkerItem.detail["totals"].set(progress)], condition=MarkerItem.state == "running"
+            )
         )
     except UpdateError as error:
         if not is_condition_failure(error):
@@ -150,7 +154,7 @@ def _closure(record: MarkerItem, timebook_id: str | None = None, closure_id: str
 def add_audit(record: AuditRecord) -> None:
     item = mapping.audit_item(record)
     try:
-        item.save(condition=AuditItem.pk.does_not_exist())
+        retrying(lambda: item.save(condition=AuditItem.pk.does_not_exist()))
     except PutError as error:
         if not is_condition_failure(error):
             raise

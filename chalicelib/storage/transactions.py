@@ -8,7 +8,8 @@ builds a transaction or a condition.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
@@ -17,7 +18,18 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib import budget, clock, metrics
+from chalicelib.errors import Busy
 from chalicelib.storage.models import SlotItem
+
+# A write that meets another transaction on the same item is refused by DynamoDB
+# (TransactionConflictException, or a transaction cancelled with a TransactionConflict reason);
+# botocore does not retry those. Nothing was written, so the same write is sent again after a
+# capped exponential backoff with full jitter; past the attempts (or the request's budget) the
+# request is load: 429 `busy` with Retry-After, never a 503 or a refusal it did not earn.
+CONFLICT_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 0.01
+BACKOFF_CAP_SECONDS = 0.2
 
 
 class ConditionFailed(Exception):
@@ -41,6 +53,42 @@ def is_condition_failure(error: Exception) -> bool:
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
     )
+
+
+def is_conflict(error: BaseException) -> bool:
+    """DynamoDB refused a write because another transaction was writing the same item at that
+    moment: nothing was written. A cancelled transaction counts only when no condition lost
+    (a lost condition is an answer, not load)."""
+    if getattr(error, "cause_response_code", None) == "TransactionConflictException":
+        return True
+    codes = {getattr(r, "code", None) for r in getattr(error, "cancellation_reasons", None) or [] if r is not None}
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+
+
+def backoff(attempt: int) -> float:
+    """Full jitter: anywhere between 0 and the capped exponential step, so a crowd spreads out."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+T = TypeVar("T")
+
+
+def retrying(write: Callable[[], T]) -> T:
+    """Send `write` again while DynamoDB answers a transaction conflict; Busy (429) when spent."""
+    attempt = 0
+    while True:
+        try:
+            return write()
+        except Exception as error:
+            if not is_conflict(error):
+                raise
+            attempt += 1
+            if attempt >= CONFLICT_ATTEMPTS:
+                metrics.count("ConflictsSpent")
+                raise Busy() from error
+            metrics.count("ConflictsRetried")
+            clock.sleep(backoff(attempt))
+            budget.check()  # a request past its time budget answers 429 instead of waiting on
 
 
 M = TypeVar("M", bound=Model)
@@ -80,14 +128,17 @@ class Transaction:
         self._names["update"].append(name)
 
     def commit(self) -> None:
-        """Write every part or none; raises ConditionFailed naming the parts that lost ("conflict"
-        when another transaction was writing the same item), and any other error as it came."""
+        """Write every part or none; raises ConditionFailed naming the parts that lost, Busy when
+        conflicts with other transactions outlast the retries, and any other error as it came."""
         try:
-            with self._tx:
-                pass
+            retrying(self._send)
         except TransactWriteError as error:
             names = self._names["check"] + self._names["delete"] + self._names["put"] + self._names["update"]
             raise ConditionFailed(failed_parts(error, names)) from error
+
+    def _send(self) -> None:
+        with self._tx:  # sends every part again: a cancelled transaction wrote nothing
+            pass
 
 
 def failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
@@ -99,9 +150,4 @@ def failed_parts(error: TransactWriteError, parts: Sequence[str]) -> list[str]:
     ]
     if failed:
         return failed
-    if any(getattr(r, "code", None) == "TransactionConflict" for r in reasons if r is not None):
-        # Another transaction was writing the same item at that moment: a lost race, try again.
-        return ["conflict"]
-    if getattr(error, "cause_response_code", None) == "TransactionConflictException":
-        return ["conflict"]
     raise error  # not a condition: throttling or a fault, let the caller map it (429/503)

@@ -6,7 +6,7 @@
 2. `surge`: 10x more citizens than places, 32 threads over HTTP against a live local stack,
    with "first available" holds (or everyone holding the earliest slot).
 3. `imports`: import time of app.py (fresh interpreter), the slowest imports, the import ratio.
-4. `package_size`: when `make package` has made build/deployment.zip.
+4. `package_size`: when `make package` has made build/prod/deployment.zip.
 
 `capacity` is the arithmetic (DynamoDB's rules, per booking, per partition), `counter` counts
 every request; `python -m scripts.bench --help` for the sizes.

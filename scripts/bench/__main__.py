@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.citizens = CITIZENS_PER_PLACE * args.places
     if min(args.places, args.citizens, args.capacity, args.threads, args.repeat) < 1:
         parser.error("sizes must be at least 1")
+    if (problem := SurgeSize(args.citizens, args.places, args.capacity, args.threads).problem()) is not None:
+        parser.error(problem)
     return args
 
 

@@ -1,4 +1,5 @@
-"""Part 4: the size of build/deployment.zip, when `make package` has made it."""
+"""Part 4: the size of build/prod/deployment.zip, when `make package` has made it (the path is
+scripts/package.deployment_zip's, the one home of where the zip goes)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ from collections.abc import Mapping
 # ---- 4. package size ---------------------------------------------------------------------------
 from typing import Any
 
-from scripts.bench.common import BUILD
+from scripts.bench.common import ROOT
 
 
-def measure_package() -> dict[str, Any]:
-    package = BUILD / "deployment.zip"
+def measure_package(stage: str = "prod") -> dict[str, Any]:
+    from scripts.package import deployment_zip
+
+    package = deployment_zip(stage)
+    shown = str(package.relative_to(ROOT)) if package.is_relative_to(ROOT) else str(package)
     if not package.exists():
-        return {"present": False, "message": "package: run make package first"}
+        return {"present": False, "message": f"package: no {shown}; run make package first"}
     with zipfile.ZipFile(package) as archive:
         unzipped = sum(info.file_size for info in archive.infolist())
         files = len(archive.infolist())
-    return {"present": True, "zipped_bytes": package.stat().st_size, "unzipped_bytes": unzipped, "files": files}
+    return {
+        "present": True,
+        "path": shown,
+        "zipped_bytes": package.stat().st_size,
+        "unzipped_bytes": unzipped,
+        "files": files,
+    }
 
 
 def print_package(result: Mapping[str, Any]) -> None:
@@ -27,7 +37,7 @@ def print_package(result: Mapping[str, Any]) -> None:
         print(result["message"])
         return
     print(
-        f"build/deployment.zip: {result['zipped_bytes'] / 1e6:.2f} MB zipped, "
+        f"{result['path']}: {result['zipped_bytes'] / 1e6:.2f} MB zipped, "
         f"{result['unzipped_bytes'] / 1e6:.2f} MB unzipped, {result['files']} files "
         "(Lambda limit: 50 MB zipped, 250 MB unzipped)"
     )

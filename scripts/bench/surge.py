@@ -22,6 +22,9 @@ from scripts.bench.capacity import TARGET_BOOKINGS_PER_SECOND, CapacityCalculato
 from scripts.bench.common import REGION, citizen, forget_aws_clients, free_port, quiet_logs, token_for
 from scripts.bench.counter import DynamoCounter, other_aws, requests_of, total_requests
 
+DAY_STARTS, DAY_ENDS = 8 * 60, 23 * 60 + 55  # minutes: a schedule's times stay within one day
+MAX_SLOTS_PER_DAY = (DAY_ENDS - DAY_STARTS) // 5
+
 
 @dataclass(frozen=True)
 class SurgeSize:
@@ -39,6 +42,18 @@ class SurgeSize:
     @property
     def slot_minutes(self) -> int:
         return 15 if self.slots <= 48 else 5  # one day, one location: the hottest case
+
+    def problem(self) -> str | None:
+        """Why this surge cannot be set up, or None. Its slots are one day's, 08:00 to at most
+        23:55 (the day's last start time), so there is room for MAX_SLOTS_PER_DAY of them."""
+        if self.slots <= MAX_SLOTS_PER_DAY:
+            return None
+        least = math.ceil(self.places / MAX_SLOTS_PER_DAY)
+        return (
+            f"--places {self.places} at --capacity {self.capacity} needs {self.slots} slots, but the surge's one day "
+            f"holds at most {MAX_SLOTS_PER_DAY} five-minute slots (08:00-23:55): use --capacity {least} or more, "
+            f"or at most {MAX_SLOTS_PER_DAY * self.capacity} places"
+        )
 
 
 @dataclass
@@ -93,6 +108,8 @@ class Http:
 
 def make_surge_timebook(http: Http, her_id: str, size: SurgeSize) -> tuple[str, str]:
     """A fresh timebook through the admin API: one day, one location, `size.slots` slots."""
+    if (problem := size.problem()) is not None:
+        raise ValueError(problem)
     from chalicelib import clock
     from tests.factories import make_pid
 

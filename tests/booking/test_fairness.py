@@ -268,7 +268,8 @@ def test_a_booking_that_loses_a_transaction_race_is_retried_not_refused(client, 
 
 
 def test_transaction_conflict_is_a_lost_race_not_503(client, demo, citizen, monkeypatch):
-    """DynamoDB cancels a transaction with TransactionConflict: retried, and at worst 409."""
+    """DynamoDB cancels a transaction with TransactionConflict: retried, and at worst 429 `busy`
+    (issue 20: load, never a 409 the citizen did not earn)."""
     from pynamodb.exceptions import CancellationReason, TransactWriteError
 
     class Conflicted(TransactWriteError):
@@ -284,11 +285,12 @@ def test_transaction_conflict_is_a_lost_race_not_503(client, demo, citizen, monk
     monkeypatch.setattr("chalicelib.booking.appointments.jitter", lambda: None)
     slot = first_free_slot(client, demo.koronatest_id)
     refused = _hold(client, citizen.token, slot_id=slot["id"])
-    assert refused.status == 409, refused
+    assert (refused.status, refused.json["error"]["code"]) == (429, "busy"), refused
+    assert refused.headers["retry-after"] == "1"
     booked = client.post(
         "/appointments", book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=slot["id"]), token=citizen.token
     )
-    assert booked.status == 409, booked
+    assert (booked.status, booked.json["error"]["code"]) == (429, "busy"), booked
 
 
 def test_throttled_health_contact_creation_is_429_not_her_id_taken(client, demo, monkeypatch):

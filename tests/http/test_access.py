@@ -82,6 +82,7 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("GET", "/admin/timebooks/{timebook_id}/daylist"): "test_staff_day_access",
     ("GET", "/admin/closures/{closure_id}"): "test_staff_day_access",
     ("GET", "/admin/timebooks/{timebook_id}/waitlist"): "test_staff_day_access",
+    ("GET", "/admin/figures"): "test_staff_figures_access",
     ("POST", "/dev/token"): "test_dev_token_is_local_only",
 }
 
@@ -573,6 +574,15 @@ def test_staff_day_access(world: World) -> None:
         assert bulk.status == 200 and bulk.json["results"][0]["error"]["code"] == "appointment_not_found"
         mine = c.get("/admin/requests", token=staff)
         assert mine.status == 200 and ap not in {a["id"] for a in mine.json["items"]}
+
+
+def test_staff_figures_access(world: World) -> None:
+    """This process's business figures: staff only (counts, never a person's data)."""
+    c = world.client
+    assert_error(c.get("/admin/figures"), 401, "unauthorized")
+    assert_error(c.get("/admin/figures", token=world.owner.token), 403, "staff_only")
+    answer = c.get("/admin/figures", token=world.outsider)
+    assert answer.status == 200 and answer.json["scope"] == "process", answer
 
 
 # ---- not revealing existence ----------------------------------------------------------------

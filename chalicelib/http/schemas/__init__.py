@@ -33,6 +33,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("ScheduleOut", "OverviewAppointmentOut", "OverviewSlotOut", "SlotAdminOut", "ClosureOut", "AuditRecordOut"),
         *("BulkConfirmIn", "BulkErrorOut", "BulkResultOut", "BulkConfirmOut", "DayListItemOut", "WaitingOut"),
         "ClosurePreviewOut",
+        "FiguresOut",
     ),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
     "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut"),

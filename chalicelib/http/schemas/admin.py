@@ -312,3 +312,12 @@ class WaitingOut(Out):
     birth_date: str
     created_at: str
     offer: dict[str, str] | None = None  # {start, end, expires_at} while offered
+
+
+class FiguresOut(Out):
+    """GET /admin/figures: one process's business figures (chalicelib/metrics.py)."""
+
+    scope: str  # "process": this instance only
+    seconds: float  # since the process started counting
+    counters: dict[str, int]  # Holds, Bookings, LostRaces, Throttled, ConflictsRetried, ...
+    gauges: dict[str, float]  # the latest RelayLagSeconds, QueueLength

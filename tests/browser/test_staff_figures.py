@@ -1,0 +1,34 @@
+"""The staff page's live figures while `make run` serves a crowd: «Tall nå» shows this API
+process's counters (GET /admin/figures) and moves on by itself as holds are made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.browser.conftest import Live, check_page, new_page
+from tests.browser.test_portal import _koronatest, _sign_in
+from tests.factories import make_pid
+from tests.race.test_race_http import _post
+
+
+def test_staff_see_the_figures_move_while_citizens_hold(live: Live, browser: Any) -> None:
+    staff = new_page(browser)
+    staff.goto(f"{live.portal}/#/logg-inn?neste=staff")
+    _sign_in(staff, "Sara, saksbehandler i kommunen")
+    region = staff.get_by_role("complementary", name="Tall nå")
+    region.wait_for(timeout=60_000)  # a busy machine: sign-in, the catalogue and the first figures
+    holds = region.locator('dd[data-figure="Holds"]')
+    before = int(holds.inner_text().replace("\xa0", "").replace(" ", "") or 0)
+    check_page(staff, "staff-figures")
+
+    koronatest = _koronatest(live)
+    for n in (9461, 9462):
+        token = live.token({"sub": make_pid(n), "role": "citizen", "name": f"Tall {n}"})
+        made = _post(live.api, "/holds", {"timebook_id": koronatest["id"]}, token)  # a 429 is waited out
+        assert made.status_code == 201, made.text
+    staff.wait_for_function(
+        "n => Number(document.querySelector('dd[data-figure=\"Holds\"]').textContent.replace(/\\s/g, '')) >= n",
+        arg=before + 2,
+        timeout=20_000,
+    )
+    assert staff.errors == []  # type: ignore[attr-defined]
