@@ -13,6 +13,7 @@ from chalicelib.http import auth, cors, presenters
 from chalicelib.http.application import TimebokApp
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import principal, reshape_chalice_errors
+from chalicelib.http.language import ACCEPT_LANGUAGE, language_of
 from chalicelib.http.parameters import DAY, IDEMPOTENCY_KEY, LOCATION, MONTH, OPTIONAL_DAY, PAGE, STATUS, TIMEBOOK
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, query_param, respond
 from chalicelib.http.routes import Items, Routes
@@ -172,7 +173,7 @@ def delete_hold(hold_id: str) -> Response:
     ok="AppointmentOut",
     status=201,
     also={200: "The appointment of an earlier request with the same Idempotency-Key."},
-    params=(IDEMPOTENCY_KEY,),
+    params=(IDEMPOTENCY_KEY, ACCEPT_LANGUAGE),
     errors=(404, 409, 410),
 )
 def create_appointment(body: schemas.AppointmentIn) -> Response:
@@ -181,7 +182,7 @@ def create_appointment(body: schemas.AppointmentIn) -> Response:
     Give either `hold_id` or `slot_id`; `answers` maps the timebook form's question ids to answers.
     """
     key = idempotency_key(request())
-    appointment, created = appointments.book(principal(request()), to_command(body), key)
+    appointment, created = appointments.book(principal(request()), to_command(body), key, language_of(request()))
     return respond(presenters.appointment(appointment), status=201 if created else 200)
 
 
@@ -237,7 +238,7 @@ def reschedule_appointment(appointment_id: str, body: schemas.RescheduleIn) -> R
     return respond(presenters.appointment(lifecycle.reschedule(principal(request()), appointment_id, body.slot_id)))
 
 
-@route("POST", "/waitlist", "citizen", ok="WaitlistEntryOut", status=201, errors=(404, 409))
+@route("POST", "/waitlist", "citizen", ok="WaitlistEntryOut", status=201, params=(ACCEPT_LANGUAGE,), errors=(404, 409))
 def join_waitlist(body: schemas.WaitlistIn) -> Response:
     """Wait for a place in a timebook (at a location, in a time window)
 
@@ -245,7 +246,8 @@ def join_waitlist(body: schemas.WaitlistIn) -> Response:
     slot is offered first come, first offered: a hold for `waitlist_offer_minutes`, booked with
     POST /appointments {hold_id}.
     """
-    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), to_command(body))), status=201)
+    entry = waitlist.join(principal(request()), to_command(body), language_of(request()))
+    return respond(presenters.waitlist_entry(entry), status=201)
 
 
 @route("GET", "/waitlist", "citizen", ok=Items("WaitlistEntryOut"), params=PAGE, errors=(400,))

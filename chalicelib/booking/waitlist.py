@@ -84,9 +84,9 @@ def already_waiting() -> Conflict:
     return Conflict("This person is already on the waitlist of this timebook.", code="already_waiting")
 
 
-def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
+def join(principal: Principal, body: JoinWaitlist, language: str = "nb") -> WaitlistEntry:
     """POST /waitlist: one live entry per person and timebook; offered at once if a place is free
-    (for as long as a hold lasts, domain/waitlist.offer_minutes).
+    (for as long as a hold lasts, domain/waitlist.offer_minutes); its messages in `language`.
     A failure answers before anything is written, never after (the offer step is best effort)."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
@@ -110,6 +110,7 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
         offer=None,
         created_at=_stamp(now),
         updated_at=_stamp(now),
+        language=language,
     )
     for attempt in range(2):
         try:
@@ -468,6 +469,7 @@ def waitlist_event(tb: Timebook, entry: Entry, kind: str, **extra: str) -> Event
             "timebook_name": tb.name,
             "health_contact_name": tb.health_contact.name,
             "waitlist": "yes",
+            "language": entry.language,  # the texts' language (messaging/texts.py)
             **extra,
         },
         ttl=clock.epoch(clock.now() + timedelta(days=EVENT_DAYS)),

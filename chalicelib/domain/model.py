@@ -201,6 +201,7 @@ class Appointment:
     updated_at: str
     lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
     reminded_on: str | None = None  # the local date of the last reminder sent
+    language: str = "nb"  # the person's language when booked (nb, nn, en): their messages, .ics and SMS
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ def appointment_message(item: AppointmentItem) -> dict[str, Any] | None:
         "location_name": location.get("name", ""),
         "location_address": location.get("address", ""),
         "status": item.status,
+        "language": item.language or "nb",  # the texts' language (messaging/texts.py)
         **{name: value for name, value in event.items() if name not in _NOT_PAYLOAD},
     }
     if kind in _ENDED_WITH_REASON and item.reason:

@@ -228,6 +228,7 @@ def appointment_item(appointment: Appointment) -> AppointmentItem:
         description=appointment.description,
         created_at=appointment.created_at,
         updated_at=appointment.updated_at,
+        language=appointment.language,
     )
 
 
@@ -260,6 +261,7 @@ def appointment(item: AppointmentItem) -> Appointment:
         updated_at=item.updated_at,
         lane=_int_or_none(item.lane),
         reminded_on=item.reminded_on,
+        language=item.language or "nb",
     )
 
 
@@ -306,6 +308,7 @@ def entry(item: WaitlistEntryItem) -> Entry:
         offer=offer(item),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        language=item.language or "nb",
     )
 
 
@@ -323,6 +326,7 @@ def entry_item(entry: Entry) -> WaitlistEntryItem:
         offer=offer_item(entry.offer) if entry.offer else None,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
+        language=entry.language,
     )
 
 

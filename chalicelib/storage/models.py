@@ -183,6 +183,7 @@ class AppointmentItem(Model):
     description = UnicodeAttribute(default="")
     reason = UnicodeAttribute(null=True)
     reminded_on = UnicodeAttribute(null=True)  # the local date of the last reminder sent
+    language = UnicodeAttribute(default="nb")  # nb, nn or en; items from before it read as nb
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     # The change's event, written by the change itself: {"k": kind, ...extras}. The table's
@@ -279,6 +280,7 @@ class WaitlistEntryItem(Model):
     offer = MapAttribute(null=True)  # {hold_id, slot_id, place, start, end, expires_at (epoch)}
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    language = UnicodeAttribute(default="nb")  # nb, nn or en; items from before it read as nb
 
 
 class WaitlistGuardItem(Model):
