@@ -67,9 +67,12 @@ def status_of(entry: Entry, now: datetime | None = None) -> EntryStatus:
     return entry.status_at(now or clock.now())
 
 
-def entry_of(entry: Entry) -> WaitlistEntry:
-    """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`)."""
-    return mapping.waitlist_entry(entry, status_of(entry))
+def entry_of(entry: Entry, with_position: bool = False) -> WaitlistEntry:
+    """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`), and
+    if asked and live, with its place in line (one COUNT query)."""
+    status = status_of(entry)
+    position = storage.position_in_queue(entry) if with_position and status in LIVE else None
+    return mapping.waitlist_entry(entry, status, position)
 
 
 def _stamp(now: datetime) -> str:
@@ -152,10 +155,11 @@ def _mine(principal: Principal, entry_id: str) -> Entry:
 
 
 def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntry], Position | None]:
-    """GET /waitlist: the caller's entries and those of the people they represent, newest first."""
+    """GET /waitlist: the caller's entries and those of the people they represent, newest first;
+    the live ones with their place in line."""
     require_citizen(principal)
     found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
-    return [entry_of(e) for e in found], continue_after(last)
+    return [entry_of(e, with_position=True) for e in found], continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:

@@ -226,6 +226,7 @@ class WaitlistEntry:
     status: EntryStatus
     offer: Offer | None
     created_at: str  # UTC with milliseconds, as entries sort
+    position: int | None = None  # a live entry's place in its timebook's line, 1-based (GET /waitlist)
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,7 @@ def waitlist_entry(entry: WaitlistEntry) -> schemas.WaitlistEntryOut:
         status=entry.status.value,  # type: ignore[arg-type]
         offer=offer_out,
         created_at=iso(datetime.fromisoformat(entry.created_at)),
+        position=entry.position,
     )
 
 

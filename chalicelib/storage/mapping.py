@@ -330,7 +330,7 @@ def entry_item(entry: Entry) -> WaitlistEntryItem:
     )
 
 
-def waitlist_entry(entry: Entry, status: EntryStatus) -> WaitlistEntry:
+def waitlist_entry(entry: Entry, status: EntryStatus, position: int | None = None) -> WaitlistEntry:
     """The entry with its effective status (booking/waitlist.py decides it as of now)."""
     return WaitlistEntry(
         id=entry.id,
@@ -341,6 +341,7 @@ def waitlist_entry(entry: Entry, status: EntryStatus) -> WaitlistEntry:
         status=status,
         offer=entry.offer,
         created_at=entry.created_at,
+        position=position,
     )
 
 

@@ -177,7 +177,12 @@ def _appointment(language: str, status: str = "booked") -> Appointment:
         (
             "en",
             "Appointment for koronatest with Helsenorge Kommune Smittevern",
-            ("Status: Confirmed.", "Time: Wednesday 5 Oct 2022, 13:30.", "Expected duration: 15 min.", "2 hours before"),
+            (
+                "Status: Confirmed.",
+                "Time: Wednesday 5 Oct 2022, 13:30.",
+                "Expected duration: 15 min.",
+                "2 hours before",
+            ),
         ),
     ],
 )
