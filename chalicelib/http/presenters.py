@@ -120,6 +120,14 @@ def appointment(found: Appointment) -> schemas.AppointmentOut:
     )
 
 
+def citizen_appointment(found: Appointment) -> schemas.CitizenAppointmentOut:
+    """The citizen's own view: `for` with the person's id (only ever the caller's own or a
+    represented person's: the use cases hand out nothing else to a citizen)."""
+    fields = appointment(found).model_dump(by_alias=False)
+    fields["for_"] = schemas.PersonIdRef(name=found.for_name, pid=found.for_pid)
+    return schemas.CitizenAppointmentOut(**fields)
+
+
 def inbox_message(message: InboxMessage) -> schemas.InboxMessageOut:
     return schemas.InboxMessageOut(
         id=message.id,

@@ -93,6 +93,21 @@ class AppointmentOut(Out):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class PersonIdRef(Out):
+    """Whom a citizen's own appointment is for, with the person's national identity number: the
+    caller or someone they represent (the portal tells people apart by it, not by name)."""
+
+    name: str
+    pid: str
+
+
+class CitizenAppointmentOut(AppointmentOut):
+    """An appointment as the citizen (or their representative) sees it: `for` names the person's
+    id too. Staff answers (AppointmentOut) keep `for: {name}`."""
+
+    for_: PersonIdRef = Field(alias="for", serialization_alias="for")  # type: ignore[assignment]
+
+
 class InboxMessageOut(Out):
     id: str
     appointment_id: str
