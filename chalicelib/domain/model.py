@@ -171,6 +171,8 @@ class Hold:
     start: str
     end: str
     expires_at: datetime
+    for_pid: str = ""  # whom the place is for (the caller, or someone they represent)
+    for_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def hold(held: Hold) -> schemas.HoldOut:
         start=held.start,
         end=held.end,
         expires_at=iso(held.expires_at),
+        for_=schemas.PersonIdRef(name=held.for_name, pid=held.for_pid) if held.for_pid else None,
     )
 
 

@@ -58,3 +58,15 @@ def test_the_openapi_document_says_so(client) -> None:
     listed = client.get("/openapi.json").json["paths"]["/appointments"]["get"]["responses"]["200"]
     schema = listed["content"]["application/json"]["schema"]
     assert schema["properties"]["items"]["items"] == {"$ref": "#/components/schemas/CitizenAppointmentOut"}
+
+
+def test_the_hold_answer_names_whom_it_is_for(client, demo) -> None:
+    child = Citizen(74)
+    parent = Citizen(73, represents=[{"pid": child.pid, "name": "Barn Barnesen"}])
+    slot = free_slots(client, demo.koronatest_id)[0]
+    held = client.post("/holds", {"slot_id": slot["id"], "for_pid": child.pid}, token=parent.token)
+    assert held.status == 201 and held.json["for"] == {"name": "Barn Barnesen", "pid": child.pid}, held
+    own = client.post("/holds", {"slot_id": slot["id"]}, token=parent.token, headers={"Idempotency-Key": "h-73"})
+    assert own.status == 201 and own.json["for"] == {"name": parent.name, "pid": parent.pid}, own
+    again = client.post("/holds", {"slot_id": slot["id"]}, token=parent.token, headers={"Idempotency-Key": "h-73"})
+    assert again.status == 200 and again.json["id"] == own.json["id"] and again.json["for"] == own.json["for"]
