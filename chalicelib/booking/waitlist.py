@@ -53,6 +53,9 @@ ADVANCE_SECONDS = 4.0  # one run reads pages of the queue for at most this long
 HORIZON_DAYS = 92  # how far ahead an open-ended window looks for places
 ATTEMPTS = 3
 EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
+# GET /waitlist counts at most this many entries ahead of each live entry (a COUNT query reads
+# what it counts: about 50 read units); further back, the entry has no `position`.
+POSITION_COUNTED = 1000
 
 
 def _window(entry: Entry) -> Window:
@@ -71,7 +74,7 @@ def entry_of(entry: Entry, with_position: bool = False) -> WaitlistEntry:
     """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`), and
     if asked and live, with its place in line (one COUNT query)."""
     status = status_of(entry)
-    position = storage.position_in_queue(entry) if with_position and status in LIVE else None
+    position = storage.position_in_queue(entry, POSITION_COUNTED) if with_position and status in LIVE else None
     return mapping.waitlist_entry(entry, status, position)
 
 

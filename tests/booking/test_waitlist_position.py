@@ -57,3 +57,15 @@ def test_each_timebook_has_its_own_line(client, demo, staff_token, aws) -> None:
     other.join(parent)
     positions = {e["timebook_id"]: e["position"] for e in one.entries(parent)}
     assert positions == {one.timebook_id: 2, other.timebook_id: 1}
+
+
+def test_far_back_in_a_long_line_there_is_no_position(small: Small, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The count stops at POSITION_COUNTED entries ahead: one request never reads a whole long line."""
+    from chalicelib.booking import waitlist
+
+    monkeypatch.setattr(waitlist, "POSITION_COUNTED", 1)
+    small.book(Citizen(62), slot_id=small.slot_ids[0])
+    waiting = [Citizen(63), Citizen(64), Citizen(65)]
+    for citizen in waiting:
+        small.join(citizen)
+    assert [small.entry(c)["position"] for c in waiting] == [1, 2, None]
