@@ -133,7 +133,7 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
     if why is not None or claim is None:
         raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
-    for_pid = next(iter(people_for_tag(principal, ref.tag)), principal.sub) if ref else principal.sub
+    for_pid = next(iter(people_for_tag(principal, ref.tag)), "") if ref else ""  # "": no longer theirs to name
     return _hold(hold_id, slot, datetime.fromtimestamp(claim.expires_at, UTC), principal, for_pid)  # type: ignore[arg-type]
 
 

@@ -14,9 +14,9 @@ from chalice.app import Request
 from chalicelib.http.parameters import ACCEPT_LANGUAGE
 from chalicelib.i18n import DEFAULT
 
-# A primary subtag (before the first "-") and the language it means here.
 __all__ = ["ACCEPT_LANGUAGE", "language_of", "parse_accept_language"]  # app.py takes the header from here
 
+# A primary subtag (before the first "-") and the language it means here.
 _OURS = {"nb": "nb", "no": "nb", "nn": "nn", "en": "en"}
 _MOST = 20  # entries looked at: a huge header costs no more than this
 

@@ -4,7 +4,7 @@ server's (inbox messages `message.*`, the .ics `ics.*`, dates `when.*`) in one f
 The files live in chalicelib/ so that the Lambda zip has them (Chalice packages chalicelib/ as
 it is); the portal reads the same files as `i18n/{lang}.json`, served from here by `make run`
 (chalicelib/local/portal.py) and uploaded from here by scripts/publish_portal.py
-(docs/decisions.md, «One text catalogue per language»). A file is read once per process, on
+(docs/decisions.md, «Languages on the back end»). A file is read once per process, on
 first use: a booking's cold start never reads one.
 """
 
