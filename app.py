@@ -13,6 +13,7 @@ from chalicelib.http import auth, cors, presenters
 from chalicelib.http.application import TimebokApp
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import principal, reshape_chalice_errors
+from chalicelib.http.language import ACCEPT_LANGUAGE, language_of
 from chalicelib.http.parameters import DAY, IDEMPOTENCY_KEY, LOCATION, MONTH, OPTIONAL_DAY, PAGE, STATUS, TIMEBOOK
 from chalicelib.http.requests import idempotency_key, items, page_of, paged, query_param, respond
 from chalicelib.http.routes import Items, Routes
@@ -173,10 +174,10 @@ def delete_hold(hold_id: str) -> Response:
     "POST",
     "/appointments",
     "citizen",
-    ok="AppointmentOut",
+    ok="CitizenAppointmentOut",
     status=201,
     also={200: "The appointment of an earlier request with the same Idempotency-Key."},
-    params=(IDEMPOTENCY_KEY,),
+    params=(IDEMPOTENCY_KEY, ACCEPT_LANGUAGE),
     errors=(404, 409, 410),
 )
 def create_appointment(body: schemas.AppointmentIn) -> Response:
@@ -185,21 +186,23 @@ def create_appointment(body: schemas.AppointmentIn) -> Response:
     Give either `hold_id` or `slot_id`; `answers` maps the timebook form's question ids to answers.
     """
     key = idempotency_key(request())
-    appointment, created = appointments.book(principal(request()), to_command(body), key)
-    return respond(presenters.appointment(appointment), status=201 if created else 200)
+    appointment, created = appointments.book(principal(request()), to_command(body), key, language_of(request()))
+    return respond(presenters.citizen_appointment(appointment), status=201 if created else 200)
 
 
-@route("GET", "/appointments", "citizen", ok=Items("AppointmentOut"), params=PAGE, errors=(400,))
+@route("GET", "/appointments", "citizen", ok=Items("CitizenAppointmentOut"), params=PAGE, errors=(400,))
 def list_appointments() -> Response:
     """The caller's appointments and those of people they represent"""
     found, after = appointments.mine_page(principal(request()), page_of(request()))
-    return respond(paged([presenters.appointment(a) for a in found], after))
+    return respond(paged([presenters.citizen_appointment(a) for a in found], after))
 
 
-@route("GET", "/appointments/{appointment_id}", "citizen", ok="AppointmentOut", errors=(404,))
+@route("GET", "/appointments/{appointment_id}", "citizen", ok="CitizenAppointmentOut", errors=(404,))
 def get_appointment(appointment_id: str) -> Response:
     """An appointment"""
-    return respond(presenters.appointment(appointments.appointment_of_mine(principal(request()), appointment_id)))
+    return respond(
+        presenters.citizen_appointment(appointments.appointment_of_mine(principal(request()), appointment_id))
+    )
 
 
 @route("GET", "/appointments/{appointment_id}/ics", "citizen", ok="ics", errors=(404,))
@@ -226,22 +229,23 @@ def appointment_fhir(appointment_id: str) -> Response:
     )
 
 
-@route("POST", "/appointments/{appointment_id}/cancel", "citizen", ok="AppointmentOut", errors=(404, 409))
+@route("POST", "/appointments/{appointment_id}/cancel", "citizen", ok="CitizenAppointmentOut", errors=(404, 409))
 def cancel_appointment(appointment_id: str) -> Response:
     """Cancel an appointment
 
     409 `cancel_deadline_passed` after the timebook's deadline, `wrong_state` if not active.
     """
-    return respond(presenters.appointment(lifecycle.cancel(principal(request()), appointment_id)))
+    return respond(presenters.citizen_appointment(lifecycle.cancel(principal(request()), appointment_id)))
 
 
-@route("POST", "/appointments/{appointment_id}/reschedule", "citizen", ok="AppointmentOut", errors=(404, 409))
+@route("POST", "/appointments/{appointment_id}/reschedule", "citizen", ok="CitizenAppointmentOut", errors=(404, 409))
 def reschedule_appointment(appointment_id: str, body: schemas.RescheduleIn) -> Response:
     """Move an appointment to another slot; the old place is freed in the same step"""
-    return respond(presenters.appointment(lifecycle.reschedule(principal(request()), appointment_id, body.slot_id)))
+    moved = lifecycle.reschedule(principal(request()), appointment_id, body.slot_id)
+    return respond(presenters.citizen_appointment(moved))
 
 
-@route("POST", "/waitlist", "citizen", ok="WaitlistEntryOut", status=201, errors=(404, 409))
+@route("POST", "/waitlist", "citizen", ok="WaitlistEntryOut", status=201, params=(ACCEPT_LANGUAGE,), errors=(404, 409))
 def join_waitlist(body: schemas.WaitlistIn) -> Response:
     """Wait for a place in a timebook (at a location, in a time window)
 
@@ -249,7 +253,8 @@ def join_waitlist(body: schemas.WaitlistIn) -> Response:
     slot is offered first come, first offered: a hold for `waitlist_offer_minutes`, booked with
     POST /appointments {hold_id}.
     """
-    return respond(presenters.waitlist_entry(waitlist.join(principal(request()), to_command(body))), status=201)
+    entry = waitlist.join(principal(request()), to_command(body), language_of(request()))
+    return respond(presenters.waitlist_entry(entry), status=201)
 
 
 @route("GET", "/waitlist", "citizen", ok=Items("WaitlistEntryOut"), params=PAGE, errors=(400,))

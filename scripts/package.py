@@ -198,6 +198,9 @@ session = boto3.session.Session(region_name="eu-north-1", aws_access_key_id="x",
 for service in json.loads(sys.argv[2]):
     session.client(service)
 assert identity.normalize_phone("912 34 567") == "+4791234567"
+from chalicelib.messaging.texts import inbox_text  # the text catalogues are in the zip (chalicelib/i18n/)
+confirmed = {"start": "2024-03-01T10:00:00+01:00", "timebook_name": "Lab", "language": "nn"}
+assert inbox_text("confirmed", confirmed)[0] == "Timen er stadfesta"
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

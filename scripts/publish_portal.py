@@ -25,6 +25,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"
+# One text catalogue per language for the pages, the inbox and the .ics: kept with the server's code
+# (the Lambda zip needs them) and published beside the pages as i18n/{lang}.json.
+CATALOGUES = ROOT / "chalicelib" / "i18n"
 
 # Not fingerprinted, so short: a fix reaches every citizen within minutes even without the
 # invalidation. config.json is never cached (its CloudFront behaviour disables caching too).
@@ -51,11 +54,13 @@ def portal_config(api_url: str, stage: str, issuer: str, client_id: str) -> dict
     return {"api": api_url.rstrip("/"), "stage": stage, "sign_in": sign_in}
 
 
-def portal_files(web: Path = WEB) -> Iterator[tuple[str, Path]]:
+def portal_files(web: Path = WEB, catalogues: Path = CATALOGUES) -> Iterator[tuple[str, Path]]:
     """(key, path) of every file to publish; a config.json in web/ would shadow the stack's."""
     for path in sorted(web.rglob("*")):
         if path.is_file() and path.name != "config.json" and not path.name.startswith("."):
             yield path.relative_to(web).as_posix(), path
+    for path in sorted(catalogues.glob("*.json")):
+        yield f"i18n/{path.name}", path
 
 
 def headers_for(key: str) -> dict[str, str]:

@@ -121,6 +121,7 @@ def _new_appointment(
     phone: str,
     answers: tuple[Answer, ...],
     description: str,
+    language: str,
 ) -> Appointment:
     now = iso(clock.now())
     return Appointment(
@@ -147,6 +148,7 @@ def _new_appointment(
         created_at=now,
         updated_at=now,
         lane=lane,
+        language=language,
     )
 
 
@@ -178,8 +180,11 @@ def _plan_from_hold(tb: Timebook, ref: SlotRef, hold: HoldRef, for_pid: str, lan
     return _Plan(_times_of_hold(ref, hold), hold.place, lane, seen)
 
 
-def book(principal: Principal, body: BookAppointment, idempotency_key: str | None = None) -> tuple[Appointment, bool]:
-    """Step 5: make the appointment from a hold or straight from a slot.
+def book(
+    principal: Principal, body: BookAppointment, idempotency_key: str | None = None, language: str = "nb"
+) -> tuple[Appointment, bool]:
+    """Step 5: make the appointment from a hold or straight from a slot, in the person's `language`
+    (their messages' and .ics's; not part of the request an Idempotency-Key compares).
 
     Returns (appointment, created); a repeated Idempotency-Key answers the first appointment.
     From a hold this is one DynamoDB request (the transaction); a transaction that lost to a
@@ -187,7 +192,7 @@ def book(principal: Principal, body: BookAppointment, idempotency_key: str | Non
     """
     require_citizen(principal)
     try:
-        appointment, created = _book(principal, body, idempotency_key)
+        appointment, created = _book(principal, body, idempotency_key, language)
     except (Conflict, HoldExpired):
         # A retry of a request that succeeded finds its hold consumed or its lane taken: the key
         # answers the first appointment. Read only on this path: a booking reads nothing first.
@@ -197,7 +202,9 @@ def book(principal: Principal, body: BookAppointment, idempotency_key: str | Non
     return appointment_of(appointment), created
 
 
-def _book(principal: Principal, body: BookAppointment, idempotency_key: str | None) -> tuple[Appointment, bool]:
+def _book(
+    principal: Principal, body: BookAppointment, idempotency_key: str | None, language: str
+) -> tuple[Appointment, bool]:
     hold = parse_hold_id(body.hold_id) if body.hold_id else None
     if body.hold_id and hold is None:
         raise NotFound("No such hold.", code="hold_not_found")
@@ -213,7 +220,7 @@ def _book(principal: Principal, body: BookAppointment, idempotency_key: str | No
     for _ in range(ATTEMPTS):
         plan = _plan_from_hold(tb, ref, hold, for_pid, lane) if hold else _plan_from_slot(principal, tb, ref, for_pid)
         appointment = _new_appointment(
-            principal, tb, plan.times, plan.place, plan.lane, for_pid, phone, answers, body.description
+            principal, tb, plan.times, plan.place, plan.lane, for_pid, phone, answers, body.description, language
         )
         now = clock.now()
         booking = repository.Booking(

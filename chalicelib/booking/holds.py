@@ -47,8 +47,9 @@ SOLD_OUT_MEMO_SECONDS = 2.0
 _sold_out: dict[tuple[str, str | None, date], float] = {}
 
 
-def _hold(hold_id: str, slot: Slot, expires_at: datetime) -> Hold:
-    return Hold(hold_id, slot.slot_id, slot.location_id, slot.start, slot.end, expires_at)
+def _hold(hold_id: str, slot: Slot, expires_at: datetime, principal: Principal, for_pid: str) -> Hold:
+    name = principal.name_of(for_pid)
+    return Hold(hold_id, slot.slot_id, slot.location_id, slot.start, slot.end, expires_at, for_pid, name)
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _write(principal: Principal, tb: Timebook, for_pid: str, attempt: _Attempt, 
         ),
         now_epoch,
     )
-    return _hold(hold_id, attempt.slot, expires)
+    return _hold(hold_id, attempt.slot, expires, principal, for_pid)
 
 
 def _waitlist_first(tb: Timebook, slot: Slot, now: datetime) -> bool:
@@ -149,7 +150,8 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
         raise HoldExpired("The hold made with this Idempotency-Key has expired.", code="hold_expired")
     if why is not None or claim is None:
         raise Conflict("The hold made with this Idempotency-Key is gone.", code="hold_gone")
-    return _hold(hold_id, slot, datetime.fromtimestamp(claim.expires_at, UTC))  # type: ignore[arg-type]
+    for_pid = next(iter(people_for_tag(principal, ref.tag)), "") if ref else ""  # "": no longer theirs to name
+    return _hold(hold_id, slot, datetime.fromtimestamp(claim.expires_at, UTC), principal, for_pid)  # type: ignore[arg-type]
 
 
 def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:

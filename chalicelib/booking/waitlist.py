@@ -54,6 +54,9 @@ ADVANCE_SECONDS = 4.0  # one run reads pages of the queue for at most this long
 HORIZON_DAYS = 92  # how far ahead an open-ended window looks for places
 ATTEMPTS = 3
 EVENT_DAYS = 2  # an event item outlives the stream's 24 h (all the relay can still read)
+# GET /waitlist counts at most this many entries ahead of each live entry (a COUNT query reads
+# what it counts: about 50 read units); further back, the entry has no `position`.
+POSITION_COUNTED = 1000
 
 
 def _window(entry: Entry) -> Window:
@@ -68,9 +71,12 @@ def status_of(entry: Entry, now: datetime | None = None) -> EntryStatus:
     return entry.status_at(now or clock.now())
 
 
-def entry_of(entry: Entry) -> WaitlistEntry:
-    """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`)."""
-    return mapping.waitlist_entry(entry, status_of(entry))
+def entry_of(entry: Entry, with_position: bool = False) -> WaitlistEntry:
+    """The entry as the use cases hand it out: as it is now (a lapsed offer shows `expired`), and
+    if asked and live, with its place in line (one COUNT query)."""
+    status = status_of(entry)
+    position = storage.position_in_queue(entry, POSITION_COUNTED) if with_position and status in LIVE else None
+    return mapping.waitlist_entry(entry, status, position)
 
 
 def _stamp(now: datetime) -> str:
@@ -85,9 +91,9 @@ def already_waiting() -> Conflict:
     return Conflict("This person is already on the waitlist of this timebook.", code="already_waiting")
 
 
-def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
+def join(principal: Principal, body: JoinWaitlist, language: str = "nb") -> WaitlistEntry:
     """POST /waitlist: one live entry per person and timebook; offered at once if a place is free
-    (for as long as a hold lasts, domain/waitlist.offer_minutes).
+    (for as long as a hold lasts, domain/waitlist.offer_minutes); its messages in `language`.
     A failure answers before anything is written, never after (the offer step is best effort)."""
     require_citizen(principal)
     tb = get_timebook(body.timebook_id)
@@ -111,6 +117,7 @@ def join(principal: Principal, body: JoinWaitlist) -> WaitlistEntry:
         offer=None,
         created_at=_stamp(now),
         updated_at=_stamp(now),
+        language=language,
     )
     for attempt in range(2):
         try:
@@ -153,11 +160,12 @@ def _mine(principal: Principal, entry_id: str) -> Entry:
 
 def mine(principal: Principal, page: PageRequest) -> tuple[list[WaitlistEntry], Position | None]:
     """GET /waitlist: the caller's entries and those of the people they represent, newest first;
-    an entry past its `ttl` is gone (DynamoDB deletes it days late)."""
+    an entry past its `ttl` is gone (DynamoDB deletes it days late); the live ones with their place
+    in line."""
     require_citizen(principal)
     found, last = storage.entries_of_people(principal.people(), page.limit, sort_key_after(page))
     now_epoch = clock.epoch()
-    return [entry_of(e) for e in found if not e.gone(now_epoch)], continue_after(last)
+    return [entry_of(e, with_position=True) for e in found if not e.gone(now_epoch)], continue_after(last)
 
 
 def withdraw(principal: Principal, entry_id: str) -> None:
@@ -510,6 +518,7 @@ def waitlist_event(tb: Timebook, entry: Entry, kind: str, **extra: str) -> Event
             "timebook_name": tb.name,
             "health_contact_name": tb.health_contact.name,
             "waitlist": "yes",
+            "language": entry.language,  # the texts' language (messaging/texts.py)
             **extra,
         },
         ttl=clock.epoch(clock.now() + timedelta(days=EVENT_DAYS)),

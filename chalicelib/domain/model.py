@@ -173,6 +173,8 @@ class Hold:
     start: str
     end: str
     expires_at: datetime
+    for_pid: str = ""  # whom the place is for (the caller, or someone they represent)
+    for_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class Appointment:
     updated_at: str
     lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
     reminded_on: str | None = None  # the local date of the last reminder sent
+    language: str = "nb"  # the person's language when booked (nb, nn, en): their messages, .ics and SMS
 
     @property
     def erased(self) -> bool:
@@ -232,6 +235,7 @@ class WaitlistEntry:
     status: EntryStatus
     offer: Offer | None
     created_at: str  # UTC with milliseconds, as entries sort
+    position: int | None = None  # a live entry's place in its timebook's line, 1-based (GET /waitlist)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ class Entry:
     offer: Offer | None
     created_at: str  # UTC with milliseconds, as entries sort
     updated_at: str
+    language: str = "nb"  # the person's language when they joined (nb, nn, en): their offers' texts
 
     @property
     def window(self) -> Window:

@@ -79,3 +79,11 @@ IDEMPOTENCY_KEY = Param(
     "A client-chosen key: repeating the request with the same key and body within 24 hours answers the "
     "first result (200) instead of making another; the same key with another body is 409.",
 )
+
+ACCEPT_LANGUAGE = Param(
+    "Accept-Language",
+    "header",
+    {"type": "string", "maxLength": 1000},
+    "The person's language (`nb`, `nn` or `en`; `no` and `nb-NO` are bokmål, a list with q-values is read "
+    "as browsers send it; anything else is bokmål): their inbox messages, .ics and SMS are in it.",
+)

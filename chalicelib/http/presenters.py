@@ -96,6 +96,7 @@ def hold(held: Hold) -> schemas.HoldOut:
         start=held.start,
         end=held.end,
         expires_at=iso(held.expires_at),
+        for_=schemas.PersonIdRef(name=held.for_name, pid=held.for_pid) if held.for_pid else None,
     )
 
 
@@ -121,6 +122,14 @@ def appointment(found: Appointment) -> schemas.AppointmentOut:
         created_at=found.created_at,
         updated_at=found.updated_at,
     )
+
+
+def citizen_appointment(found: Appointment) -> schemas.CitizenAppointmentOut:
+    """The citizen's own view: `for` with the person's id (only ever the caller's own or a
+    represented person's: the use cases hand out nothing else to a citizen)."""
+    fields = appointment(found).model_dump(by_alias=False)
+    fields["for_"] = schemas.PersonIdRef(name=found.for_name, pid=found.for_pid)
+    return schemas.CitizenAppointmentOut(**fields)
 
 
 def inbox_message(message: InboxMessage) -> schemas.InboxMessageOut:
@@ -175,6 +184,7 @@ def waitlist_entry(entry: WaitlistEntry) -> schemas.WaitlistEntryOut:
         status=entry.status.value,  # type: ignore[arg-type]
         offer=offer_out,
         created_at=iso(datetime.fromisoformat(entry.created_at)),
+        position=entry.position,
     )
 
 

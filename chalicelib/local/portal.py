@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 WEB = Path(__file__).resolve().parents[2] / "web"
+# The text catalogues live with the server's code (chalicelib/i18n/, one file per language for the
+# pages, the inbox and the .ics); the pages read them as i18n/{lang}.json, as published.
+CATALOGUES = Path(__file__).resolve().parents[1] / "i18n"
 
 
 def portal_config(api_url: str, issuer: str, stage: str = "local") -> dict[str, Any]:
@@ -64,6 +67,15 @@ class PortalHandler(SimpleHTTPRequestHandler):
             self.wfile.write(body)
             return
         super().do_GET()
+
+    def translate_path(self, path: str) -> str:
+        """i18n/{lang}.json from chalicelib/i18n/ (only the catalogues), anything else from web/."""
+        parts = path.split("?", 1)[0].split("#", 1)[0].split("/")
+        if len(parts) == 3 and parts[1] == "i18n" and parts[2].endswith(".json"):
+            catalogue = CATALOGUES / parts[2]
+            if catalogue.parent == CATALOGUES and catalogue.is_file():
+                return str(catalogue)
+        return super().translate_path(path)
 
     def list_directory(self, path: Any) -> None:  # type: ignore[override]
         self.send_error(404)  # no directory listings, as from the private bucket

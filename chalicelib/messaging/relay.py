@@ -25,7 +25,6 @@ from typing import Any
 from chalicelib import clock, metrics
 from chalicelib.messaging.errors import error_name
 from chalicelib.messaging.publisher import Publisher, relay_publisher
-from chalicelib.messaging.sms import language_of
 from chalicelib.storage.models import AppointmentItem, EventItem, plain
 
 logger = logging.getLogger("timebok.messaging.relay")
@@ -58,7 +57,7 @@ def appointment_message(item: AppointmentItem) -> dict[str, Any] | None:
         "location_name": location.get("name", ""),
         "location_address": location.get("address", ""),
         "status": item.status,
-        "language": language_of(item),  # the SMS's language
+        "language": item.language or "nb",  # the texts' and the SMS's language (messaging/texts.py, sms.py)
         **{name: value for name, value in event.items() if name not in _NOT_PAYLOAD},
     }
     if kind in _ENDED_WITH_REASON and item.reason:

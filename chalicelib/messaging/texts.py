@@ -1,8 +1,10 @@
-"""What the citizen reads in «Innboks»: one title and body per event kind, in Norwegian bokmål.
+"""What the citizen reads in «Innboks»: one title and body per event kind, in the person's language.
 
-The wording follows the municipal guide where it has any («Din timereservasjon er bekreftet.»,
-«Bestillingen er kun en forespørsel …») so that the inbox reads like the rest of the portal.
-Times are shown in Europe/Oslo as the guide does: «5. okt. 2022, kl. 13:30».
+The words come from the text catalogue of the language the appointment or waitlist entry was
+made in (chalicelib/i18n/: `message.*`, `when.*`; the payload's `language`, bokmål when it has
+none). The bokmål wording follows the municipal guide where it has any («Din timereservasjon er
+bekreftet.», «Bestillingen er kun en forespørsel …») so that the inbox reads like the rest of the
+portal. Times are shown in Europe/Oslo as the guide does: «5. okt. 2022, kl. 13:30».
 
 Only the fields named here are read from the payload: the national identity number (`for_pid`)
 and any phone number never reach a text, whatever else the payload carries.
@@ -13,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-OSLO = ZoneInfo("Europe/Oslo")
+from chalicelib import i18n
+from chalicelib.clock import OSLO
 
 KINDS: tuple[str, ...] = (
     "requested",
@@ -26,22 +28,6 @@ KINDS: tuple[str, ...] = (
     "reminder",
     "offer",
     "closed",
-)
-
-# The abbreviations Helsenorge uses (short months have no full stop: «mars», «mai», «juni», «juli»).
-MONTHS: tuple[str, ...] = (
-    "jan.",
-    "feb.",
-    "mars",
-    "apr.",
-    "mai",
-    "juni",
-    "juli",
-    "aug.",
-    "sep.",
-    "okt.",
-    "nov.",
-    "des.",
 )
 
 
@@ -56,18 +42,10 @@ def parse_time(value: str) -> datetime:
     return moment.astimezone(OSLO)
 
 
-def format_time(value: str | datetime) -> str:
-    """«5. okt. 2022, kl. 13:30», in Europe/Oslo whatever offset the input carries."""
+def format_time(value: str | datetime, language: str = i18n.DEFAULT) -> str:
+    """«5. okt. 2022, kl. 13:30» (en: «5 Oct 2022, 13:30»), in Europe/Oslo whatever offset the input carries."""
     moment = parse_time(value) if isinstance(value, str) else value.astimezone(OSLO)
-    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year}, kl. {moment:%H:%M}"
-
-
-def _lower_first(name: str) -> str:
-    """«Koronatest» reads «Time til koronatest»; acronyms such as «PCR-test» keep their case."""
-    first_word = name.split(" ", 1)[0]
-    if len(first_word) > 1 and first_word[0].isupper() and first_word[1:].islower():
-        return name[0].lower() + name[1:]
-    return name
+    return i18n.format_time(moment, language)
 
 
 def _text(payload: Mapping[str, Any], key: str) -> str:
@@ -82,115 +60,103 @@ def _required(payload: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _appointment_line(payload: Mapping[str, Any], start: str | None = None) -> str:
-    """The guide's heading of an appointment: «5. okt. 2022, kl. 13:30: Time til koronatest hos …»."""
-    when = format_time(start or _required(payload, "start"))
-    line = f"{when}: Time til {_lower_first(_required(payload, 'timebook_name'))}"
-    contact = _text(payload, "health_contact_name")
-    return f"{line} hos {contact}" if contact else line
+class _Words:
+    """One message's words: the catalogue of the payload's language, and its times formatted so."""
 
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.payload = payload
+        self.language = i18n.known(payload.get("language"))
 
-def _place_line(payload: Mapping[str, Any]) -> str | None:
-    place = ", ".join(part for part in (_text(payload, "location_name"), _text(payload, "location_address")) if part)
-    return f"Oppmøtested: {place}" if place else None
+    def __call__(self, key: str, **values: Any) -> str:
+        return i18n.text(self.language, f"message.{key}", **values)
 
+    def time(self, value: str) -> str:
+        return format_time(value, self.language)
 
-def _reason_line(payload: Mapping[str, Any]) -> str | None:
-    reason = _text(payload, "reason")
-    return f"Begrunnelse: {reason}" if reason else None
+    def appointment_line(self, start: str | None = None) -> str:
+        """The guide's heading of an appointment: «5. okt. 2022, kl. 13:30: Time til koronatest hos …»."""
+        when = self.time(start or _required(self.payload, "start"))
+        timebook = i18n.in_sentence(_required(self.payload, "timebook_name"))
+        contact = _text(self.payload, "health_contact_name")
+        if contact:
+            return self("heading", when=when, timebook=timebook, contact=contact)
+        return self("heading_no_contact", when=when, timebook=timebook)
+
+    def place_line(self) -> str | None:
+        parts = (_text(self.payload, "location_name"), _text(self.payload, "location_address"))
+        place = ", ".join(part for part in parts if part)
+        return self("place", place=place) if place else None
+
+    def reason_line(self) -> str | None:
+        reason = _text(self.payload, "reason")
+        return self("reason", reason=reason) if reason else None
 
 
 def _body(*parts: str | None) -> str:
     return "\n".join(part for part in parts if part)
 
 
-def _requested(payload: Mapping[str, Any]) -> tuple[str, str]:
-    return "Timebestillingen er sendt", _body(
-        "Takk for din henvendelse.",
-        "Bestillingen er kun en forespørsel. Timen er ikke tildelt før du mottar en bekreftelse.",
-        _appointment_line(payload),
-        _place_line(payload),
+def _requested(w: _Words) -> tuple[str, str]:
+    return w("requested.title"), _body(w("requested.lead"), w("request_only"), w.appointment_line(), w.place_line())
+
+
+def _confirmed(w: _Words) -> tuple[str, str]:
+    return w("confirmed.title"), _body(w("confirmed.lead"), w.appointment_line(), w.place_line())
+
+
+def _rejected(w: _Words) -> tuple[str, str]:
+    return w("rejected.title"), _body(w("rejected.lead"), w.reason_line(), w.appointment_line())
+
+
+def _cancelled(w: _Words) -> tuple[str, str]:
+    return w("cancelled.title"), _body(w("cancelled.lead"), w.reason_line(), w.appointment_line(), w.place_line())
+
+
+def _rescheduled(w: _Words) -> tuple[str, str]:
+    new_time = w.time(_required(w.payload, "start"))
+    old_start = _text(w.payload, "old_start")
+    return w("rescheduled.title"), _body(
+        w("rescheduled.lead", when=new_time),
+        w("rescheduled.before", when=w.time(old_start)) if old_start else None,
+        w("rescheduled.request_only") if _text(w.payload, "status") == "requested" else None,
+        w.appointment_line(),
+        w.place_line(),
     )
 
 
-def _confirmed(payload: Mapping[str, Any]) -> tuple[str, str]:
-    return "Timen er bekreftet", _body(
-        "Din timereservasjon er bekreftet.",
-        _appointment_line(payload),
-        _place_line(payload),
-    )
+def _reminder(w: _Words) -> tuple[str, str]:
+    return w("reminder.title"), _body(w("reminder.lead"), w.appointment_line(), w.place_line())
 
 
-def _rejected(payload: Mapping[str, Any]) -> tuple[str, str]:
-    return "Timebestillingen er avslått", _body(
-        "Forespørselen din om time er dessverre avslått.",
-        _reason_line(payload),
-        _appointment_line(payload),
-    )
-
-
-def _cancelled(payload: Mapping[str, Any]) -> tuple[str, str]:
-    return "Timen er avbestilt", _body(
-        "Timen er avbestilt.",
-        _reason_line(payload),
-        _appointment_line(payload),
-        _place_line(payload),
-    )
-
-
-def _rescheduled(payload: Mapping[str, Any]) -> tuple[str, str]:
-    new_time = format_time(_required(payload, "start"))
-    old_start = _text(payload, "old_start")
-    return "Timen er flyttet", _body(
-        f"Timen er flyttet til {new_time}.",
-        f"Tidligere tidspunkt: {format_time(old_start)}." if old_start else None,
-        "Endringen er kun en forespørsel. Timen er ikke tildelt før du mottar en bekreftelse."
-        if _text(payload, "status") == "requested"
-        else None,
-        _appointment_line(payload),
-        _place_line(payload),
-    )
-
-
-def _reminder(payload: Mapping[str, Any]) -> tuple[str, str]:
-    return "Påminnelse om time i morgen", _body(
-        "Husk at du har time i morgen.",
-        _appointment_line(payload),
-        _place_line(payload),
-    )
-
-
-def _offer(payload: Mapping[str, Any]) -> tuple[str, str]:
+def _offer(w: _Words) -> tuple[str, str]:
     """A waitlist offer: a place is held for the person until `expires_at`."""
-    expires = _text(payload, "expires_at")
-    return "Ledig time til deg fra ventelisten", _body(
-        "En time har blitt ledig, og den er holdt av til deg.",
-        f"Bestill den innen {format_time(expires)}, ellers går den videre til nestemann på ventelisten."
-        if expires
-        else None,
-        _appointment_line(payload),
-        _place_line(payload),
+    expires = _text(w.payload, "expires_at")
+    return w("offer.title"), _body(
+        w("offer.lead"),
+        w("offer.until", when=w.time(expires)) if expires else None,
+        w.appointment_line(),
+        w.place_line(),
     )
 
 
-def _closed(payload: Mapping[str, Any]) -> tuple[str, str]:
+def _closed(w: _Words) -> tuple[str, str]:
     """Staff closed the location or day: an appointment cancelled, or a waiting person told."""
+    payload = w.payload
     if _text(payload, "waitlist"):
-        return "Stengt i perioden du venter på", _body(
-            f"{_text(payload, 'health_contact_name') or 'Helsetjenesten'} har stengt "
-            f"fra {format_time(_required(payload, 'start'))} til {format_time(_required(payload, 'end'))}.",
-            _reason_line(payload),
-            f"Du står fortsatt på ventelisten for {_lower_first(_required(payload, 'timebook_name'))}.",
+        return w("closed_waiting.title"), _body(
+            w(
+                "closed_waiting.lead",
+                contact=_text(payload, "health_contact_name") or w("closed_waiting.contact"),
+                start=w.time(_required(payload, "start")),
+                end=w.time(_required(payload, "end")),
+            ),
+            w.reason_line(),
+            w("closed_waiting.still", timebook=i18n.in_sentence(_required(payload, "timebook_name"))),
         )
-    return "Timen er avlyst", _body(
-        "Timen er avlyst fordi oppmøtestedet er stengt.",
-        _reason_line(payload),
-        _appointment_line(payload),
-        _place_line(payload),
-    )
+    return w("closed.title"), _body(w("closed.lead"), w.reason_line(), w.appointment_line(), w.place_line())
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
+_BUILDERS: dict[str, Callable[[_Words], tuple[str, str]]] = {
     "requested": _requested,
     "confirmed": _confirmed,
     "rejected": _rejected,
@@ -203,8 +169,9 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str]]] = {
 
 
 def inbox_text(kind: str, payload: Mapping[str, Any]) -> tuple[str, str]:
-    """(title, body) of the inbox message for an event; ValueError for an unknown kind or no start."""
+    """(title, body) of the inbox message for an event, in the payload's `language` (bokmål when
+    it has none or one we do not speak); ValueError for an unknown kind or no start."""
     builder = _BUILDERS.get(kind)
     if builder is None:
         raise ValueError(f"unknown inbox kind: {kind!r}")
-    return builder(payload)
+    return builder(_Words(payload))

@@ -231,6 +231,7 @@ def appointment_item(appointment: Appointment) -> AppointmentItem:
         description=appointment.description,
         created_at=appointment.created_at,
         updated_at=appointment.updated_at,
+        language=appointment.language,
     )
 
 
@@ -263,6 +264,7 @@ def appointment(item: AppointmentItem) -> Appointment:
         updated_at=item.updated_at,
         lane=_int_or_none(item.lane),
         reminded_on=item.reminded_on,
+        language=item.language or "nb",
     )
 
 
@@ -309,6 +311,7 @@ def entry(item: WaitlistEntryItem) -> Entry:
         offer=offer(item),
         created_at=item.created_at,
         updated_at=item.updated_at,
+        language=item.language or "nb",
     )
 
 
@@ -327,10 +330,11 @@ def entry_item(entry: Entry) -> WaitlistEntryItem:
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         ttl=entry.ttl,
+        language=entry.language,
     )
 
 
-def waitlist_entry(entry: Entry, status: EntryStatus) -> WaitlistEntry:
+def waitlist_entry(entry: Entry, status: EntryStatus, position: int | None = None) -> WaitlistEntry:
     """The entry with its effective status (booking/waitlist.py decides it as of now)."""
     return WaitlistEntry(
         id=entry.id,
@@ -341,6 +345,7 @@ def waitlist_entry(entry: Entry, status: EntryStatus) -> WaitlistEntry:
         status=status,
         offer=entry.offer,
         created_at=entry.created_at,
+        position=position,
     )
 
 

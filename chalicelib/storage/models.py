@@ -184,6 +184,7 @@ class AppointmentItem(Model):
     description = UnicodeAttribute(default="")
     reason = UnicodeAttribute(null=True)
     reminded_on = UnicodeAttribute(null=True)  # the local date of the last reminder sent
+    language = UnicodeAttribute(default="nb")  # nb, nn or en; items from before it read as nb
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     # The change's event, written by the change itself: {"k": kind, ...extras}. The table's
@@ -281,6 +282,7 @@ class WaitlistEntryItem(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     ttl = NumberAttribute(null=True)  # domain/waitlist.Entry.ttl: gone from then on
+    language = UnicodeAttribute(default="nb")  # nb, nn or en; items from before it read as nb
 
 
 class WaitlistGuardItem(Model):

@@ -38,6 +38,7 @@ __all__ = [
     "get_guard",
     "join",
     "offer",
+    "position_in_queue",
     "queue",
     "queue_pages",
     "take_back_offer",
@@ -114,6 +115,19 @@ def queue_pages(timebook_id: str, page_size: int = 100) -> Iterator[list[Entry]]
             page = []
     if page:
         yield page
+
+
+def position_in_queue(entry: Entry, most: int) -> int | None:
+    """A live entry's place in its timebook's line, 1-based: the live entries before it, counted
+    by a COUNT query of the queue index from its head (no item comes back; DynamoDB still reads
+    what it counts), at most `most` of them: None when more are ahead (a long line costs no more
+    than that). An offer that lapsed since the last sweep counts for at most a minute."""
+    ahead = WaitlistEntryItem.queue.count(
+        keys.waitlist_queue(entry.timebook_id),
+        WaitlistEntryItem.gsi2sk < keys.waitlist_sort(entry.created_at, entry.id),
+        limit=most + 1,
+    )
+    return ahead + 1 if ahead <= most else None
 
 
 def timebooks_with_waitlists() -> list[str]:

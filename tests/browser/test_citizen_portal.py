@@ -118,6 +118,11 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
     book = _koronatest(live)
     shots = lang == "nb"
     page = csp_page(browser, live, lang)
+    sent_languages: set[str] = set()  # the portal names its language on every API call (issue 22)
+    page.on(
+        "request",
+        lambda r: sent_languages.add(r.headers.get("accept-language", "")) if r.url.startswith(live.api) else None,
+    )
     page.goto(f"{live.portal}/?lang={lang}#/")
     page.locator("main h1").wait_for()
     check(page, lang, "c01-start")
@@ -158,6 +163,7 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
     page.locator("main .notice").first.wait_for()
     page.wait_for_url(re.compile("#/sendt/"))
     check(page, lang, "c07-sent")
+    _expect_inbox_in(live, live.token(who), lang)
 
     page.goto(f"{live.portal}/?lang={lang}#/timeavtaler")
     card = page.locator("ul.cards > li").first
@@ -194,7 +200,20 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
         page.locator("main .actions button").click()
     copy = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     assert copy["people"][0]["relation"] == "self" and copy["appointments"] and copy["inbox"]
+    assert lang in sent_languages and sent_languages <= {lang, other}, sent_languages
     page.context.close()
+
+
+def _expect_inbox_in(live: Live, token: str, lang: str) -> None:
+    """The booking's inbox message is written in the language the time was booked in."""
+    from chalicelib import i18n
+
+    titles = {i18n.text(lang, f"message.{kind}.title") for kind in ("requested", "confirmed")}
+    deadline = time.monotonic() + 20
+    while not (items := live.get("/inbox", token)["items"]):
+        assert time.monotonic() < deadline, "no inbox message within 20 s"
+        time.sleep(0.2)
+    assert {m["title"] for m in items} & titles, (lang, [m["title"] for m in items])
 
 
 def test_a_day_s_times_take_one_request_and_progress_shows_before_the_answer(live: Live, browser: Any) -> None:

@@ -1,4 +1,5 @@
-"""The portal's text catalogues (web/i18n/): the same keys in bokmål, nynorsk and English, and
+"""The text catalogues (chalicelib/i18n/, served to the portal as i18n/{lang}.json): the same keys in
+bokmål, nynorsk and English, and
 every key the pages use is in them. No browser: the browser tests catch a key built at run time
 (they fail on ⟦key⟧ on the page)."""
 
@@ -11,11 +12,12 @@ from pathlib import Path
 import pytest
 
 WEB = Path(__file__).resolve().parents[2] / "web"
+CATALOGUES = Path(__file__).resolve().parents[2] / "chalicelib" / "i18n"
 LANGUAGES = ("nb", "nn", "en")
 
 
 def catalogue(lang: str) -> dict[str, str]:
-    return dict(json.loads((WEB / "i18n" / f"{lang}.json").read_text(encoding="utf-8")))
+    return dict(json.loads((CATALOGUES / f"{lang}.json").read_text(encoding="utf-8")))
 
 
 def used_keys() -> set[str]:

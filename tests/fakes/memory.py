@@ -784,6 +784,13 @@ class Waitlist(_Capability):
             yield found[start : start + page_size]
 
     @_locked
+    def position_in_queue(self, entry: Entry, most: int) -> int | None:
+        mine = _entry_sort(entry)
+        queued = (self.state.entries[i] for i in self.state.queued)
+        ahead = sum(1 for e in queued if e.timebook_id == entry.timebook_id and _entry_sort(e) < mine)
+        return ahead + 1 if ahead <= most else None
+
+    @_locked
     def timebooks_with_waitlists(self) -> list[str]:
         return sorted(self.state.waitlists)
 

@@ -124,9 +124,14 @@ def test_the_contract_details(served: dict[str, Any]) -> None:
     assert "204" in paths["/holds/{hold_id}"]["delete"]["responses"]
     ics = paths["/appointments/{appointment_id}/ics"]["get"]["responses"]["200"]["content"]
     assert ics == {"text/calendar": {"schema": {"type": "string"}}}
-    for path in ("/holds", "/appointments"):
-        headers = [p["name"] for p in paths[path]["post"]["parameters"] if p["in"] == "header"]
-        assert headers == ["Idempotency-Key"], path
+    # A booking and a place on the waitlist are made in the person's language (issue 22).
+    for path, expected in (
+        ("/holds", ["Idempotency-Key"]),
+        ("/appointments", ["Idempotency-Key", "Accept-Language"]),
+        ("/waitlist", ["Accept-Language"]),
+    ):
+        headers = [p["name"] for p in paths[path]["post"].get("parameters", []) if p["in"] == "header"]
+        assert headers == expected, path
     month = next(p for p in paths["/timebooks/{timebook_id}/calendar"]["get"]["parameters"] if p["name"] == "month")
     assert month["required"] is True
     assert re.match(month["schema"]["pattern"], "2024-03") and not re.match(month["schema"]["pattern"], "2024-13")

@@ -143,7 +143,11 @@ def test_every_view_reads_the_parameters_its_route_declares_and_no_others() -> N
     from chalicelib.http import parameters
 
     by_value = {param: name for name, param in vars(parameters).items() if isinstance(param, Param)}
-    helpers = {"page_of": ("LIMIT", "CURSOR"), "idempotency_key": ("IDEMPOTENCY_KEY",)}
+    helpers = {
+        "page_of": ("LIMIT", "CURSOR"),
+        "idempotency_key": ("IDEMPOTENCY_KEY",),
+        "language_of": ("ACCEPT_LANGUAGE",),
+    }
     views = {
         node.name: node
         for node in ast.walk(ast.parse((ROOT / "app.py").read_text(encoding="utf-8")))

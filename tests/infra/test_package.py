@@ -148,7 +148,8 @@ def built_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         archive.write(chalice.app.__file__, "chalice/app.py")
         archive.write(chalice.__file__, "chalice/__init__.py")
         archive.write(ROOT / "app.py", "app.py")
-        for source in sorted((ROOT / "chalicelib").rglob("*.py")):
+        # _iter_chalice_lib_if_needed: every file of chalicelib/, the text catalogues (i18n/*.json) too.
+        for source in sorted(p for p in (ROOT / "chalicelib").rglob("*") if p.is_file() and p.suffix != ".pyc"):
             archive.write(source, source.relative_to(ROOT).as_posix())
         for dist in _distributions_of(ROOT / "requirements.txt"):
             for file in dist.files or []:
@@ -168,6 +169,7 @@ def test_the_trimmed_zip_is_small_and_runs(built_zip: Path) -> None:
     with zipfile.ZipFile(built_zip) as archive:
         names = archive.namelist()
     assert "app.py" in names and "chalicelib/storage/repository.py" in names
+    assert {f"chalicelib/i18n/{lang}.json" for lang in ("nb", "nn", "en")} <= set(names)
     assert "botocore/data/dynamodb/2012-08-10/service-2.json.gz" in names
     assert not [n for n in names if packaging.is_pruned(n)]
     packaging.smoke_test(built_zip)  # raises PackageError with the interpreter's output

@@ -108,7 +108,9 @@ def test_publish_puts_the_pages_and_a_config_naming_the_stacks_api(deployed: Any
     s3 = session.client("s3")
     stored = {o["Key"] for o in s3.list_objects_v2(Bucket=summary["bucket"])["Contents"]}
     web = ROOT / "web"
-    assert stored == {p.relative_to(web).as_posix() for p in web.rglob("*") if p.is_file()} | {"config.json"}
+    pages = {p.relative_to(web).as_posix() for p in web.rglob("*") if p.is_file()}
+    catalogues = {f"i18n/{lang}.json" for lang in ("nb", "nn", "en")}  # from chalicelib/i18n/
+    assert stored == pages | catalogues | {"config.json"}
     config = json.loads(s3.get_object(Bucket=summary["bucket"], Key="config.json")["Body"].read())
     assert config == {
         "api": "https://abc123.execute-api.eu-north-1.amazonaws.com/api",

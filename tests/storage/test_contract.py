@@ -461,12 +461,15 @@ def test_one_live_entry_per_person_and_the_queue(seam: Seam) -> None:
     assert seam.get_guard(TB, OWNER) == Guard(first.id, True) and seam.get_guard(TB, make_pid(903)) is None
     assert seam.get_entry(first.id, consistent=True) == first and seam.get_entry("nope") is None
     assert [e.id for e in seam.queue(TB)] == [first.id, second.id] and seam.queue(TB, limit=1) == [first]
+    assert [seam.position_in_queue(e, 10) for e in (first, second)] == [1, 2]
+    assert [seam.position_in_queue(e, 0) for e in (first, second)] == [1, None]  # more ahead than counted
     assert seam.timebooks_with_waitlists() == [TB]
     assert lost(seam.end, first, "withdrawn", ["offered"], "x") == ["entry"]
     assert lost(seam.end, replace_entry(first, entry_id=third.id), "withdrawn", ["waiting"], "x") == ["entry", "guard"]
     seam.end(first, "withdrawn", ["waiting", "offered"], "2030-03-17T10:00:00.000+00:00")
     assert seam.get_guard(TB, OWNER) == Guard(first.id, False)
     assert [e.id for e in seam.queue(TB)] == [second.id]
+    assert seam.position_in_queue(second, 0) == 1  # an entry that left is no longer ahead
     ended = seam.get_entry(first.id)
     assert ended is not None and (ended.status, ended.version) == ("withdrawn", 1)
     seam.join(third)  # once the live one ended, they may join again

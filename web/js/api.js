@@ -1,6 +1,7 @@
 // The API client: config.json says where the API is; errors become ApiError with API.md's code.
 import { announce } from "./ui.js";
 import { token } from "./auth.js";
+import { language } from "./i18n.js";
 
 let config = null;
 let skewMs = 0; // server clock minus ours, so a hold's countdown is right on a wrong clock
@@ -37,7 +38,9 @@ const MAX_TRIES = 5;
 // 429 and 503 are retried after Retry-After (a crowd, not a fault), with a visible message.
 export async function api(path, { method = "GET", body, headers = {}, raw = false } = {}) {
   const { api: base } = await loadConfig();
-  const sent = { ...headers };
+  // The person's language (nb, nn, en): what they book or join in gets its messages and .ics in
+  // it. A safelisted header for these values, so a public GET stays a simple request.
+  const sent = { "Accept-Language": language(), ...headers };
   if (body !== undefined) sent["Content-Type"] = "application/json";
   // Discovery and availability are public: no token, so the browser sends them as simple
   // requests (no preflight for every day's URL) and caches may keep them.

@@ -1,4 +1,5 @@
-// The pages' words: one catalogue per language (web/i18n/{nb,nn,en}.json). The language comes
+// The pages' words: one catalogue per language, i18n/{nb,nn,en}.json beside the pages (kept in
+// chalicelib/i18n/ with the server's inbox and .ics texts, and served from there). The language comes
 // from ?lang= on the portal's URL, else the reader's last choice, else bokmål. A missing key
 // shows as ⟦key⟧ (and is logged), so the tests that render every step fail on it.
 export const LANGUAGES = { nb: "Bokmål", nn: "Nynorsk", en: "English" };

@@ -207,7 +207,7 @@ async function activeAppointments(tb, person) {
       a.timebook?.id === tb.id &&
       (a.status === "requested" || a.status === "booked") &&
       new Date(a.end).getTime() > now &&
-      (a.for?.pid ? a.for.pid === person.pid : (a.for?.name || "") === person.name),
+      a.for?.pid === person.pid,
   );
   return mine.length >= limit ? mine : [];
 }

@@ -25,6 +25,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     ),
     "citizen": (
         *("HoldIn", "AppointmentIn", "RescheduleIn", "HoldOut", "AnswerOut", "AppointmentOut", "InboxMessageOut"),
+        *("PersonIdRef", "CitizenAppointmentOut"),
     ),
     "waitlist": ("WaitlistIn", "WaitlistOfferOut", "WaitlistEntryOut"),
     "admin": (

@@ -56,6 +56,14 @@ class RescheduleIn(In):
     slot_id: Identifier
 
 
+class PersonIdRef(Out):
+    """Whom a citizen's own appointment is for, with the person's national identity number: the
+    caller or someone they represent (the portal tells people apart by it, not by name)."""
+
+    name: str
+    pid: str
+
+
 class HoldOut(Out):
     id: str
     slot_id: str
@@ -63,6 +71,9 @@ class HoldOut(Out):
     start: str
     end: str
     expires_at: str
+    for_: PersonIdRef | None = Field(default=None, alias="for", serialization_alias="for")  # whom it is for
+
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class AnswerOut(Out):
@@ -91,6 +102,13 @@ class AppointmentOut(Out):
     updated_at: str
 
     model_config = ConfigDict(populate_by_name=True)
+
+
+class CitizenAppointmentOut(AppointmentOut):
+    """An appointment as the citizen (or their representative) sees it: `for` names the person's
+    id too. Staff answers (AppointmentOut) keep `for: {name}`."""
+
+    for_: PersonIdRef = Field(alias="for", serialization_alias="for")  # type: ignore[assignment]
 
 
 class InboxMessageOut(Out):

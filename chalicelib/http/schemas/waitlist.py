@@ -54,5 +54,6 @@ class WaitlistEntryOut(Out):
     status: WaitlistStatus
     offer: WaitlistOfferOut | None
     created_at: str
+    position: int | None = None  # a live entry's place in its timebook's line, 1-based (GET /waitlist)
 
     model_config = ConfigDict(populate_by_name=True)
