@@ -28,10 +28,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib import clock, settings
+from chalicelib import clock, i18n, settings
 from chalicelib.messaging import krr
 from chalicelib.messaging.errors import RetryLater, error_name
-from chalicelib.messaging.texts import MONTHS, OSLO, parse_time
+from chalicelib.messaging.texts import OSLO, parse_time
 from chalicelib.storage import sms as marks
 
 logger = logging.getLogger("timebok.messaging.sms")
@@ -48,40 +48,8 @@ DAILY_LIMIT = 10
 
 # ---- the texts: short, no health details, one place per language -----------------------------------
 
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-TEXTS: dict[str, dict[str, str]] = {
-    "nb": {
-        "confirmed": "Timen din {when}{who} er bekreftet.",
-        "rescheduled": "Timen din{who} er flyttet til {when}.",
-        "cancelled": "Timen din {when}{who} er avbestilt.",
-        "closed": "Timen din {when}{who} er avlyst.",
-        "reminder": "Påminnelse: Du har time {when}{who}.",
-        "offer": "En ledig time {when}{who} er holdt av til deg til {expires}. Bestill den på Helsenorge.",
-        "who": " hos {name}",
-        "more": "Se Helsenorge for mer.",
-    },
-    "nn": {
-        "confirmed": "Timen din {when}{who} er stadfesta.",
-        "rescheduled": "Timen din{who} er flytta til {when}.",
-        "cancelled": "Timen din {when}{who} er avbestilt.",
-        "closed": "Timen din {when}{who} er avlyst.",
-        "reminder": "Påminning: Du har time {when}{who}.",
-        "offer": "Ein ledig time {when}{who} er halden av til deg til {expires}. Bestill han på Helsenorge.",
-        "who": " hos {name}",
-        "more": "Sjå Helsenorge for meir.",
-    },
-    "en": {
-        "confirmed": "Your appointment {when}{who} is confirmed.",
-        "rescheduled": "Your appointment{who} is now {when}.",
-        "cancelled": "Your appointment {when}{who} has been cancelled.",
-        "closed": "Your appointment {when}{who} has been called off.",
-        "reminder": "Reminder: you have an appointment {when}{who}.",
-        "offer": "A free appointment {when}{who} is held for you until {expires}. Book it on Helsenorge.",
-        "who": " with {name}",
-        "more": "See Helsenorge for more.",
-    },
-}
+# The texts live in the language catalogues (chalicelib/i18n/{nb,nn,en}.json, keys `sms.*`): one
+# catalogue per language for the pages, the inbox, the .ics and the SMS.
 
 
 def language_of(source: Any) -> str:
@@ -91,12 +59,11 @@ def language_of(source: Any) -> str:
     return value if value in LANGUAGES else "nb"
 
 
-def when(value: str, language: str) -> str:
+def when(value: str, language: str, key: str = "sms.when") -> str:
     """«5. okt. kl. 13:30» (nb, nn) or «on 5 Oct at 13:30» (en), in Europe/Oslo."""
-    moment = parse_time(value)
-    if language == "en":
-        return f"on {moment.day} {_MONTHS_EN[moment.month - 1]} at {moment:%H:%M}"
-    return f"{moment.day}. {MONTHS[moment.month - 1]} kl. {moment:%H:%M}"
+    moment = parse_time(value).astimezone(OSLO)
+    month = i18n.text(language, f"when.month.{moment.month}")
+    return i18n.text(language, key, day=moment.day, month=month, time=f"{moment:%H:%M}")
 
 
 def sms_text(kind: str, payload: Mapping[str, Any], language: str) -> str:
@@ -104,15 +71,19 @@ def sms_text(kind: str, payload: Mapping[str, Any], language: str) -> str:
     the health contact's name and an offer's expiry: never who, what for, answers or a reason."""
     if kind not in SMS_KINDS:
         raise ValueError(f"no SMS for {kind!r}")
-    texts = TEXTS[language]
+
+    def texts(key: str, **values: Any) -> str:
+        return i18n.text(language, f"sms.{key}", **values)
+
     name = str(payload.get("health_contact_name") or "").strip()
     expires = str(payload.get("expires_at") or "")
-    line = texts[kind].format(
+    line = texts(
+        kind,
         when=when(str(payload["start"]), language),
-        who=texts["who"].format(name=name) if name else "",
-        expires=when(expires, language).removeprefix("on ") if expires else "",
+        who=texts("who", name=name) if name else "",
+        expires=when(expires, language, "sms.until") if expires else "",
     )
-    return line if kind == "offer" else f"{line} {texts['more']}"
+    return line if kind == "offer" else f"{line} {texts('more')}"
 
 
 def gets_sms(kind: str, payload: Mapping[str, Any]) -> bool:
