@@ -490,9 +490,13 @@ def audit_log(timebook_id: str) -> Response:
 @app.on_sqs_message(queue=settings.get().events_queue_name, batch_size=10)
 def deliver_to_inbox(event: Any) -> dict[str, Any]:
     """Events from SQS become inbox messages, once each; failures are reported per message."""
+    from chalicelib import metrics
     from chalicelib.messaging import consumer
 
-    return consumer.handle_batch(consumer.records_of(event))
+    try:
+        return consumer.handle_batch(consumer.records_of(event))
+    finally:
+        metrics.flush()  # the SMS sent and refused in this batch
 
 
 @app.lambda_function(name="relay_events")
@@ -574,9 +578,13 @@ if settings.get().dev_tokens:  # set only by the local stage in .chalice/config.
     @route("GET", "/dev/sms", "local", ok="json")
     def dev_sms() -> Response:
         """The SMS moto's SNS took: to, body, appointment_id, sent_at, oldest first (local stage only)"""
-        from chalicelib.local.krr import captured
+        from chalicelib.errors import Unavailable
+        from chalicelib.messaging.notify import captured_sms
 
-        return respond({"items": captured()})
+        taken = captured_sms()
+        if taken is None:
+            raise Unavailable("The SMS stand-in is not running.")
+        return respond({"items": taken})
 
 
 # ---- CORS: the portal is another origin (chalicelib/http/cors.py) -----------------------------------

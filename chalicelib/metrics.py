@@ -25,7 +25,10 @@ from chalicelib import clock, settings
 __all__ = ["COUNTERS", "GAUGES", "Figures", "answered", "count", "flush", "gauge", "queue_figures", "relay_lag"]
 
 NAMESPACE = "Timebok"
-COUNTERS = ("Holds", "Bookings", "LostRaces", "Throttled", "ConflictsRetried", "ConflictsSpent", "Admitted")
+COUNTERS = (
+    *("Holds", "Bookings", "LostRaces", "Throttled", "ConflictsRetried", "ConflictsSpent", "Admitted"),
+    *("SmsSent", "SmsRefused"),
+)
 GAUGES = ("QueueLength", "RelayLagSeconds")
 
 _lock = threading.Lock()

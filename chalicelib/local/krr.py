@@ -214,6 +214,9 @@ def start_local(port: int = 0) -> KrrStandin:
         }
     )
     os.environ.setdefault("SMS_SENDER_ID", "Helsenorge")
+    from chalicelib.messaging.notify import set_sms_capture
+
+    set_sms_capture(captured)  # GET /dev/sms (app.py) reads through it
     return standin
 
 

@@ -11,7 +11,7 @@ notification would go out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from chalicelib import settings
@@ -79,3 +79,21 @@ def _forget() -> None:
 
 
 settings.on_reset(_forget)
+
+
+# ---- what a local SMS stand-in took (GET /dev/sms) ----------------------------------------------
+# The stand-in lives in chalicelib/local/, which the deployed zip has not: it registers its reader
+# here when `make run` starts it, as the local OpenID provider registers its signer (http/tokens.py).
+
+_sms_capture: Callable[[], list[dict[str, Any]]] | None = None
+
+
+def set_sms_capture(reader: Callable[[], list[dict[str, Any]]] | None) -> None:
+    global _sms_capture
+    _sms_capture = reader
+
+
+def captured_sms() -> list[dict[str, Any]] | None:
+    """The SMS the local stand-in took, oldest first; None when no stand-in runs here."""
+    reader = _sms_capture
+    return reader() if reader is not None else None

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib import clock, i18n, settings
+from chalicelib import clock, i18n, metrics, settings
 from chalicelib.messaging import krr
 from chalicelib.messaging.errors import RetryLater, error_name
 from chalicelib.messaging.texts import OSLO, parse_time
@@ -254,6 +254,7 @@ def _claim_and_send(
     try:  # before the claim: a function cut short while KRR is slow must leave nothing claimed
         to = recipient(pid, payload, lookup)
     except krr.KrrUnavailable as error:
+        metrics.count("SmsRefused")
         raise RetryLater(f"KRR: {error}") from None
     if not marks.claim_sms(event_id, _ttl()):
         return "taken"  # another delivery has it
@@ -268,6 +269,7 @@ def _claim_and_send(
     try:
         message_id = (sender or default_sender()).send(to, text)
     except SmsRefused as error:
+        metrics.count("SmsRefused")
         marks.release_sms(event_id, due)
         raise RetryLater(f"SNS: {error}") from None
     except Exception as error:  # no answer: it may have gone; at most once, so never again
@@ -275,6 +277,7 @@ def _claim_and_send(
         return "sending"
     sent_at = clock.now().isoformat()
     marks.finish_sms(event_id, "sent", {"appointment_id": appointment_id, "sent_at": sent_at, "message_id": message_id})
+    metrics.count("SmsSent")
     logger.info("sms: sent for event %s", event_id)
     return "sent"
 

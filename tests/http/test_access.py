@@ -369,7 +369,15 @@ def test_dev_helsenorge_is_local_only(world: World) -> None:
 
 def test_dev_sms_is_local_only(world: World) -> None:
     """Locally it answers without a token (what moto's SNS took); outside the local stage it is not routed."""
-    answer = world.client.get("/dev/sms")
+    from chalicelib.local.krr import captured
+    from chalicelib.messaging.notify import set_sms_capture
+
+    assert world.client.get("/dev/sms").status == 503  # no SMS stand-in runs: said, not an empty list
+    set_sms_capture(captured)
+    try:
+        answer = world.client.get("/dev/sms")
+    finally:
+        set_sms_capture(None)
     assert answer.status == 200 and isinstance(answer.json["items"], list)
     env = {k: v for k, v in os.environ.items() if k != "DEV_TOKENS"}
     probe = "import app, sys; sys.exit(3 if '/dev/sms' in app.app.routes else 0)"
