@@ -66,6 +66,8 @@ def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
         max_active_per_person=body.max_active_per_person or None,
         waitlist_offer_minutes=body.waitlist_offer_minutes,
         form=body.form,
+        waiting_room=body.waiting_room,
+        waves=body.waves,
     )
     repository.create_timebook(timebook, iso(clock.now()))
     audit.write(principal, timebook.id, "timebook_created", timebook.id)

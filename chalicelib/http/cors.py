@@ -23,7 +23,7 @@ from chalice.app import Chalice, Request, Response
 from chalicelib import settings
 
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Queue-Ticket"
 # The portal reads Retry-After (429/503), the .ics file name and Date (to count a hold down on a
 # wrong clock); none is CORS-safelisted.
 EXPOSE_HEADERS = "Retry-After, Content-Disposition, Date"

@@ -36,6 +36,10 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
             else:
                 if mapped.status >= 500 or mapped.status == 429:
                     logger.warning("aws fault %s in %s", type(error).__name__, view.__name__)
+                if mapped.status == 429:
+                    from chalicelib.booking import queue  # shed load slows the waiting rooms' admission
+
+                    queue.note_shed()
                 status, headers, text = render(mapped)
             return Response(body=text, status_code=status, headers=headers)
         finally:

@@ -79,3 +79,10 @@ IDEMPOTENCY_KEY = Param(
     "A client-chosen key: repeating the request with the same key and body within 24 hours answers the "
     "first result (200) instead of making another; the same key with another body is 409.",
 )
+
+QUEUE_TICKET = Param(
+    "X-Queue-Ticket",
+    "header",
+    {"type": "string", "maxLength": 400},
+    "While the timebook's waiting room is on: the caller's admitted ticket (POST /timebooks/{id}/queue).",
+)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from chalicelib import clock
 from chalicelib.lazy import lazy_module
 
 if TYPE_CHECKING:
     from chalicelib.booking.closures import Totals
     from chalicelib.booking.discovery import OpenSlot
+    from chalicelib.booking.queue import Place
     from chalicelib.booking.slot_admin import SlotState
     from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow, WaitingRow
     from chalicelib.domain.forms import Form
@@ -74,6 +76,29 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
         waitlist_offer_minutes=tb.waitlist_offer_minutes,
         form=form(tb.form),
         locations=[location(place) for place in tb.locations],
+        waiting_room=None
+        if tb.waiting_room is None
+        else schemas.WaitingRoomOut(enabled=tb.waiting_room.enabled, admit_per_minute=tb.waiting_room.admit_per_minute),
+        waves=[
+            schemas.WaveOut(
+                opens_at=clock.local(w.opens_at).isoformat(),
+                born_from=w.born_from.isoformat(),
+                born_to=w.born_to.isoformat(),
+            )
+            for w in tb.waves
+        ],
+    )
+
+
+def queue_place(place: Place) -> schemas.QueueOut:
+    """A ticket and where it stands (booking/queue.py Place)."""
+    return schemas.QueueOut(
+        ticket=place.ticket,
+        arrival=place.arrival,
+        position=place.standing.position,
+        state=place.standing.state,
+        estimated_wait_seconds=place.standing.estimated_wait_seconds,
+        poll_after_seconds=place.standing.poll_after_seconds,
     )
 
 

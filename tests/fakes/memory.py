@@ -47,11 +47,13 @@ from chalicelib.domain.model import (
     Timebook,
 )
 from chalicelib.domain.paging import PageRequest, Position
+from chalicelib.domain.queue import RoomState
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard
 from chalicelib.local.stream import DrainResult
 from chalicelib.storage import appointments as appointment_storage
 from chalicelib.storage import keys, mapping, repository, staffwork, waitlist
+from chalicelib.storage import queue as queue_storage
 from chalicelib.storage.appointments import Booking, Change
 from chalicelib.storage.holds import HoldWrite
 from chalicelib.storage.transactions import ConditionFailed
@@ -118,6 +120,9 @@ class State:
     audit: dict[str, dict[str, AuditRecord]] = field(default_factory=dict)  # timebook -> sort key -> record
     stream: list[dict[str, Any]] = field(default_factory=list)
     stream_read: int = 0
+    tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (timebook, person hash) -> arrival
+    rooms: dict[str, RoomState] = field(default_factory=dict)
+    shed: int = 0
 
 
 class Store:
@@ -995,6 +1000,53 @@ class Staffwork(_Capability):
         return [copy.deepcopy(r) for _, r in page], (page[-1][0] if more and page else None)
 
 
+# ---- queue.py (the waiting room) ----------------------------------------------------------------------
+
+
+class Queue(_Capability):
+    @_locked
+    def join_queue(self, timebook_id: str, person: str, arrival: int, ttl: int) -> tuple[int, bool]:
+        found = self.state.tickets.get((timebook_id, person))
+        if found is not None:
+            return found, False
+        self.state.tickets[(timebook_id, person)] = arrival
+        return arrival, True
+
+    @_locked
+    def waiting_after(self, timebook_id: str, after: int) -> list[int]:
+        return sorted(a for (tb, _), a in self.state.tickets.items() if tb == timebook_id and a > after)
+
+    @_locked
+    def get_room(self, timebook_id: str, consistent: bool = False) -> RoomState | None:
+        return self.state.rooms.get(timebook_id)
+
+    @_locked
+    def open_room(self, timebook_id: str) -> bool:
+        if timebook_id in self.state.rooms:
+            return False
+        self.state.rooms[timebook_id] = RoomState()
+        return True
+
+    @_locked
+    def save_room(self, timebook_id: str, state: RoomState) -> None:
+        stored = self.state.rooms.get(timebook_id)
+        if stored is None or stored.version != state.version - 1:
+            raise ConditionFailed(["room"])
+        self.state.rooms[timebook_id] = state
+
+    @_locked
+    def rooms(self) -> list[str]:
+        return sorted(self.state.rooms)
+
+    @_locked
+    def add_shed(self, count: int) -> None:
+        self.state.shed += count
+
+    @_locked
+    def shed_total(self) -> int:
+        return self.state.shed
+
+
 # ---- the whole seam --------------------------------------------------------------------------------
 
 # Names of the seam that are data classes or errors, the same object in both backends.
@@ -1007,7 +1059,8 @@ class MemoryRepository:
     def __init__(self) -> None:
         self.store = Store()
         self.capabilities: list[_Capability] = [
-            cls(self.store) for cls in (Catalog, Slots, Holds, Appointments, Idempotency, Inbox, Waitlist, Staffwork)
+            cls(self.store)
+            for cls in (Catalog, Slots, Holds, Appointments, Idempotency, Inbox, Waitlist, Staffwork, Queue)
         ]
 
     def implementation(self, name: str) -> Any:
@@ -1021,7 +1074,7 @@ class MemoryRepository:
 
     def names(self) -> dict[Any, dict[str, Any]]:
         """Each seam module's names and what the fake puts there."""
-        modules = (repository, waitlist, staffwork)
+        modules = (repository, waitlist, staffwork, queue_storage)
         return {
             module: {name: self.implementation(name) for name in module.__all__ if name not in _SHARED}
             for module in modules

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
 from chalicelib.domain.forms import Form
+from chalicelib.domain.queue import WaitingRoom, Wave
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class CreateTimebook:
     max_active_per_person: int | None = 1
     waitlist_offer_minutes: int = 30
     form: Form = field(default_factory=Form)
+    waiting_room: WaitingRoom | None = None
+    waves: tuple[Wave, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "public": (
         *("HealthContactOut", "TimebookSummaryOut", "ResourceOut", "QuestionOut", "FormOut", "TimebookOut"),
         *("CalendarDayOut", "CalendarOut", "SlotOut", "SlotsOut"),
+        *("WaitingRoomOut", "WaveOut"),
     ),
     "citizen": (
         *("HoldIn", "AppointmentIn", "RescheduleIn", "HoldOut", "AnswerOut", "AppointmentOut", "InboxMessageOut"),
@@ -32,7 +33,9 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("SlotPatchIn", "ClosureIn", "ReasonIn", "MAX_SLOTS_PER_SCHEDULE", "MAX_CLOSURE_DAYS"),
         *("ScheduleOut", "OverviewAppointmentOut", "OverviewSlotOut", "SlotAdminOut", "ClosureOut", "AuditRecordOut"),
         *("BulkConfirmIn", "BulkErrorOut", "BulkResultOut", "BulkConfirmOut", "DayListItemOut", "WaitingOut"),
+        *("WaitingRoomIn", "WaveIn"),
     ),
+    "queue": ("QueueOut",),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
@@ -46,4 +49,5 @@ if TYPE_CHECKING:  # what the lazy look-up finds, spelled out for type checkers
     from chalicelib.http.schemas.dev import *  # noqa: F403
     from chalicelib.http.schemas.errors import *  # noqa: F403
     from chalicelib.http.schemas.public import *  # noqa: F403
+    from chalicelib.http.schemas.queue import *  # noqa: F403
     from chalicelib.http.schemas.waitlist import *  # noqa: F403
