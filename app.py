@@ -14,7 +14,7 @@ from chalicelib.http.application import TimebokApp
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import principal, reshape_chalice_errors
 from chalicelib.http.parameters import DAY, IDEMPOTENCY_KEY, LOCATION, MONTH, OPTIONAL_DAY, PAGE, STATUS, TIMEBOOK
-from chalicelib.http.requests import header, idempotency_key, items, page_of, paged, query_param, respond
+from chalicelib.http.requests import idempotency_key, items, page_of, paged, query_param, queue_ticket, respond
 from chalicelib.http.routes import Items, Routes
 from chalicelib.lazy import lazy_module
 
@@ -158,8 +158,8 @@ def create_hold(body: schemas.HoldIn) -> Response:
     403 `queue_required` without an admitted X-Queue-Ticket while the waiting room is on;
     403 `not_open_yet` (with `opens_at`) before the wave of the person it is for.
     """
-    ticket = header(request(), parameters.QUEUE_TICKET)
-    hold, created = holds.hold(principal(request()), to_command(body), idempotency_key(request()), ticket)
+    key, ticket = idempotency_key(request()), queue_ticket(request())
+    hold, created = holds.hold(principal(request()), to_command(body), key, ticket)
     return respond(presenters.hold(hold), status=201 if created else 200)
 
 

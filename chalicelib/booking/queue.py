@@ -35,6 +35,8 @@ SHED_FLUSH_SECONDS = 5.0  # this process adds its 429s to the shared count at mo
 TICKET_DAYS = 2  # a ticket's item is removed (TTL) after this
 
 _rooms: dict[str, tuple[float, RoomState]] = {}
+_arrival_lock = threading.Lock()
+_last_arrival = -1
 _shed_lock = threading.Lock()
 _shed_pending = 0
 _shed_flushed_at = float("-inf")
@@ -83,6 +85,13 @@ def _room_setting(tb: Timebook) -> rules.WaitingRoom:
     return tb.waiting_room
 
 
+def _next_arrival(now_ms: int) -> int:
+    global _last_arrival
+    with _arrival_lock:
+        _last_arrival = rules.new_arrival(now_ms, _last_arrival)
+        return _last_arrival
+
+
 def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     """POST /timebooks/{id}/queue: a place in line, the same one for the same person (False)."""
     require_citizen(principal)
@@ -92,7 +101,7 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     person = rules.person_hash(principal.sub, key)
     now = clock.now()
     ttl = clock.epoch(now + timedelta(days=TICKET_DAYS))
-    arrival, created = storage.join_queue(tb.id, person, rules.new_arrival(int(now.timestamp() * 1000)), ttl)
+    arrival, created = storage.join_queue(tb.id, person, _next_arrival(int(now.timestamp() * 1000)), ttl)
     ticket = Ticket(tb.id, person, arrival)
     return Place(rules.sign_ticket(ticket, key), arrival, _room(tb.id).standing(arrival, setting)), created
 

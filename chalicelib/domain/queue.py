@@ -101,9 +101,10 @@ def person_hash(pid: str, key: bytes) -> str:
     return hmac.new(key, b"queue-person:" + pid.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def new_arrival(now_ms: int) -> int:
-    """A clock-ordered arrival number; the random part only breaks ties within a millisecond."""
-    return now_ms * 1000 + secrets.randbelow(1000)
+def new_arrival(now_ms: int, after: int = -1) -> int:
+    """A clock-ordered arrival number, above `after` (the last one this process gave: in order
+    within a process); the random part breaks ties between processes within a millisecond."""
+    return max(now_ms * 1000 + secrets.randbelow(1000), after + 1)
 
 
 def _b64(raw: bytes) -> str:

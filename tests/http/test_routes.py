@@ -144,6 +144,7 @@ def test_every_view_reads_the_parameters_its_route_declares_and_no_others() -> N
 
     by_value = {param: name for name, param in vars(parameters).items() if isinstance(param, Param)}
     helpers = {"page_of": ("LIMIT", "CURSOR"), "idempotency_key": ("IDEMPOTENCY_KEY",)}
+    helpers["queue_ticket"] = ("QUEUE_TICKET",)  # issue 20
     views = {
         node.name: node
         for node in ast.walk(ast.parse((ROOT / "app.py").read_text(encoding="utf-8")))
