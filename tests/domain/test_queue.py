@@ -56,7 +56,7 @@ def test_any_interleaving_of_arrivals_and_steps_admits_in_arrival_order(events, 
         if kind == "arrive":
             for _ in range(a):
                 now_ms += b
-                arrived.append(new_arrival(now_ms))
+                arrived.append(new_arrival(now_ms, arrived[-1] if arrived else -1))
             continue
         now_ms += a * 1000
         shed += int(b)
@@ -77,6 +77,14 @@ def test_any_interleaving_of_arrivals_and_steps_admits_in_arrival_order(events, 
         if len(rest) <= MILEPOSTS:
             assert [state.position(n) for n in rest] == list(range(1, len(rest) + 1))
         assert all(state.position(n) == 0 for n in admitted)
+
+
+def test_arrivals_of_one_process_are_in_order_even_within_a_millisecond():
+    numbers = [new_arrival(T0 * 1000)]
+    for _ in range(2000):
+        numbers.append(new_arrival(T0 * 1000, numbers[-1]))
+    assert numbers == sorted(set(numbers))
+    assert new_arrival(T0 * 1000 + 1) // 1000 >= T0 * 1000 + 1  # clock-ordered
 
 
 def test_a_step_admits_by_elapsed_time_and_carries_fractions():
