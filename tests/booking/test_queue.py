@@ -109,9 +109,13 @@ def test_a_forged_another_persons_or_another_timebooks_ticket_is_refused(client,
         refused = hold(client, slot, who, wrong)
         assert (refused.status, refused.json["error"]["code"]) == (403, "queue_required"), wrong
     assert client.get(f"/queue/{payload}.{signature[::-1]}").status == 404
-    # First available time is guarded the same way.
+    # First available time is guarded the same way, and so is booking straight from a slot.
     refused = client.post("/holds", {"timebook_id": tb}, token=other.token)
     assert refused.status == 403
+    straight = client.post(
+        "/appointments", {"slot_id": slots[2], "answers": {"q1": "ja"}, "phone": other.phone}, token=other.token
+    )
+    assert (straight.status, straight.json["error"]["code"]) == (403, "queue_required")
     assert hold(client, other_slots[0], mine, other_ticket).status == 201
 
 
@@ -194,6 +198,12 @@ def test_holds_before_the_wave_of_the_person_they_are_for_name_the_time(client, 
     refused = hold(client, slots[0], mother, for_pid=child.pid)
     assert (refused.status, refused.json["error"]["code"]) == (403, "not_open_yet")
     assert datetime.fromisoformat(refused.json["error"]["opens_at"]) == opens
+    straight = client.post(
+        "/appointments",
+        {"slot_id": slots[1], "for_pid": child.pid, "answers": {"q1": "ja"}, "phone": parent.phone},
+        token=mother.token,
+    )
+    assert (straight.status, straight.json["error"]["code"]) == (403, "not_open_yet")
     # The parent is in no wave: open since the last wave opened (in five hours) too.
     assert hold(client, slots[0], parent).status == 403
     clock.advance(timedelta(hours=5))
