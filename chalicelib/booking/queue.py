@@ -73,8 +73,8 @@ def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomS
         return cached[1]
     state = storage.get_room(timebook_id)
     if state is None:
-        storage.open_room(timebook_id)  # the admission schedule steps it from now on
-        state = RoomState()
+        state = RoomState(stepped_at=clock.epoch())
+        storage.open_room(timebook_id, state.stepped_at)  # the admission schedule steps it from now on
     _rooms[timebook_id] = (clock.monotonic(), state)
     return state
 

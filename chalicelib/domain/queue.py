@@ -198,7 +198,8 @@ def next_rate(current: float, setting: int, shed: bool) -> float:
 
 
 def step(state: RoomState, waiting: Sequence[int], setting: WaitingRoom, now_epoch: int, shed_total: int) -> RoomState:
-    """One admission step. `waiting`: the arrival numbers after `admitted_up_to`, in order."""
+    """One admission step. `waiting`: the arrival numbers after `admitted_up_to`, in order. The
+    time since the last step (or since the room opened) decides how many."""
     elapsed = 60 if state.stepped_at == 0 else max(0, min(MAX_STEP_SECONDS, now_epoch - state.stepped_at))
     rate = next_rate(state.rate_per_minute, setting.admit_per_minute, shed_total > state.shed_seen)
     budget = rate * elapsed / 60 + state.carry

@@ -105,10 +105,11 @@ def _room_item(timebook_id: str, state: RoomState) -> QueueItem:
     return QueueItem(pk, sk, gsi1pk=keys.QUEUE_ROOMS, gsi1sk=timebook_id, count=state.version, state=_state_item(state))
 
 
-def open_room(timebook_id: str) -> bool:
-    """Register a room for the admission schedule (once; False if it was there)."""
+def open_room(timebook_id: str, opened_at: int) -> bool:
+    """Register a room for the admission schedule (once; False if it was there). Its first step
+    admits by the time since `opened_at` (epoch seconds), not a whole minute's worth at once."""
     try:
-        _room_item(timebook_id, RoomState()).save(condition=QueueItem.pk.does_not_exist())
+        _room_item(timebook_id, RoomState(stepped_at=opened_at)).save(condition=QueueItem.pk.does_not_exist())
     except PutError as error:
         if is_condition_failure(error):
             return False

@@ -121,7 +121,7 @@ def _citizen(base: str, timebook_id: str, n: int, person: tuple[str, str, str], 
         if time.monotonic() - waited_from > MAX_WAIT_SECONDS:
             outcome.gave_up["never admitted"] += 1
             return
-        time.sleep(max(1, int(place.get("poll_after_seconds", 2))) * 0.25)  # 4x as often: the room cache decides
+        time.sleep(max(1, int(place.get("poll_after_seconds", 2))))  # as the answer says
         polled = _call(base, "GET", f"/queue/{ticket}", None, {})
         outcome.saw("GET /queue", polled, ticket=True)
         if polled.status == 200:
@@ -158,7 +158,8 @@ def _admit_every_second(stop: threading.Event) -> None:
         try:
             queue.admit()
         except Exception as error:  # the next step tries again, as the schedule would
-            print(f"  admission step failed: {type(error).__name__}", flush=True)
+            code = getattr(error, "cause_response_code", "") or ""
+            print(f"  admission step failed: {type(error).__name__} {code}", flush=True)
 
 
 def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: str) -> dict[str, Any]:

@@ -1021,10 +1021,10 @@ class Queue(_Capability):
         return self.state.rooms.get(timebook_id)
 
     @_locked
-    def open_room(self, timebook_id: str) -> bool:
+    def open_room(self, timebook_id: str, opened_at: int) -> bool:
         if timebook_id in self.state.rooms:
             return False
-        self.state.rooms[timebook_id] = RoomState()
+        self.state.rooms[timebook_id] = RoomState(stepped_at=opened_at)
         return True
 
     @_locked

@@ -26,6 +26,7 @@ FUNCTIONS = (
     "SendReminders",
     "PublishFeed",
     "SendToHelsenorge",
+    "AdmitFromQueues",  # issue 20
 )
 LINT_REGIONS = ("eu-north-1", "us-east-1")
 
@@ -357,6 +358,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
         "SendReminders": (256, 900),
         "PublishFeed": (512, 50),
         "SendToHelsenorge": (256, 30),
+        "AdmitFromQueues": (256, 50),
     }
     for name, (memory, timeout) in expected.items():
         for template in (prod, dev):
@@ -367,7 +369,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
     assert props(prod, "Token")["ReservedConcurrentExecutions"] == 20
     assert all("ReservedConcurrentExecutions" not in props(dev, name) for name in FUNCTIONS if name != "APIHandler")
     # A schedule's run ends before the next one starts (rate 1 minute).
-    for name in ("ReleaseExpiredHolds", "PublishFeed"):
+    for name in ("ReleaseExpiredHolds", "PublishFeed", "AdmitFromQueues"):
         assert props(prod, name)["Timeout"] < 60, name
 
 

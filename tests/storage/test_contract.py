@@ -645,8 +645,8 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert seam.waiting_after(TB, 1_021) == [1_000 + 7 * n for n in range(4, 12)]
     assert seam.waiting_after("other", -1) == []
     assert seam.get_room(TB) is None
-    assert seam.open_room(TB) is True and seam.open_room(TB) is False
-    assert seam.get_room(TB, consistent=True) == RoomState()
+    assert seam.open_room(TB, NOW) is True and seam.open_room(TB, NOW + 1) is False
+    assert seam.get_room(TB, consistent=True) == RoomState(stepped_at=NOW)
     assert TB in seam.rooms()
     stepped = RoomState(1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1)
     seam.save_room(TB, stepped)
