@@ -67,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--queue", action="store_true", help="only a sold-out surge through the waiting room: fairness (issue 20)"
     )
+    parser.add_argument("--admit-per-minute", type=int, default=None, help="the room's rate (default 6x places)")
     args = parser.parse_args(argv)
     if args.citizens is None:
         args.citizens = CITIZENS_PER_PLACE * args.places
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if "queue" in parts:
         from scripts.bench.queue import measure_queue, print_queue
 
-        results["queue"] = measure_queue(SurgeSize(args.citizens, args.places, args.capacity, args.threads))
+        size = SurgeSize(args.citizens, args.places, args.capacity, args.threads)
+        results["queue"] = measure_queue(size, args.admit_per_minute)
         print_queue(results["queue"])
     if "import" in parts:
         results["import"] = measure_import()
