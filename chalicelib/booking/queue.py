@@ -160,14 +160,28 @@ def admit() -> int:
 
 
 def note_shed() -> None:
-    """A 429 answered: counted, and added to the shared count at most every few seconds."""
-    global _shed_pending, _shed_flushed_at
+    """A 429 answered: counted in this process (a refused request writes nothing; flush_shed)."""
+    global _shed_pending
     with _shed_lock:
         _shed_pending += 1
-        if clock.monotonic() - _shed_flushed_at < SHED_FLUSH_SECONDS:
+
+
+def flush_shed() -> None:
+    """After an answered request: the 429s counted here go to the shared count, at most every
+    few seconds per process (the admission step halves the rate when it grew)."""
+    global _shed_pending, _shed_flushed_at
+    with _shed_lock:
+        if not _shed_pending or clock.monotonic() - _shed_flushed_at < SHED_FLUSH_SECONDS:
             return
         pending, _shed_pending, _shed_flushed_at = _shed_pending, 0, clock.monotonic()
     try:
         storage.add_shed(pending)
     except Exception:  # under load this write may be throttled too: the count is a hint
         logger.warning("load shed not counted")
+
+
+@settings.on_reset
+def _forget_shed() -> None:
+    global _shed_pending, _shed_flushed_at
+    with _shed_lock:
+        _shed_pending, _shed_flushed_at = 0, float("-inf")

@@ -210,3 +210,20 @@ def test_holds_before_the_wave_of_the_person_they_are_for_name_the_time(client, 
     clock.advance(timedelta(hours=5))
     assert hold(client, slots[0], mother, for_pid=child.pid).status == 201
     assert datetime.now(UTC) < clock.now()
+
+
+def test_shed_load_is_counted_after_an_answered_request_and_slows_admission(client, room):
+    from chalicelib.storage import queue as queue_storage
+
+    tb, _ = room
+    tickets = [join(client, tb, Citizen(100 + n)).json["ticket"] for n in range(4)]
+    before = queue_storage.shed_total()
+    queue.note_shed()  # two 429s answered: nothing written while refusing
+    queue.note_shed()
+    assert queue_storage.shed_total() == before
+    assert client.get(f"/timebooks/{tb}").status == 200  # the next answered request adds them
+    assert queue_storage.shed_total() == before + 2
+    clock.advance(timedelta(seconds=60))
+    queue.admit()  # 2 a minute, halved: one admitted
+    states = [client.get(f"/queue/{t}").json["state"] for t in tickets]
+    assert states == ["admitted", "waiting", "waiting", "waiting"]
