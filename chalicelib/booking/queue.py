@@ -180,8 +180,10 @@ def flush_shed() -> None:
         logger.warning("load shed not counted")
 
 
-@settings.on_reset
 def _forget_shed() -> None:
     global _shed_pending, _shed_flushed_at
     with _shed_lock:
         _shed_pending, _shed_flushed_at = 0, float("-inf")
+
+
+settings.on_reset(_forget_shed)
