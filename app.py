@@ -9,13 +9,13 @@ from chalice import AuthResponse, Cron, Rate, Response
 from chalice.app import AuthRequest
 
 from chalicelib import logs, settings
-from chalicelib.http import auth, cors, presenters
+from chalicelib.http import auth, cors, parameters, presenters
 from chalicelib.http.application import TimebokApp
 from chalicelib.http.commands import to_command
 from chalicelib.http.handlers import principal, reshape_chalice_errors
 from chalicelib.http.language import ACCEPT_LANGUAGE, language_of
 from chalicelib.http.parameters import DAY, IDEMPOTENCY_KEY, LOCATION, MONTH, OPTIONAL_DAY, PAGE, STATUS, TIMEBOOK
-from chalicelib.http.requests import idempotency_key, items, page_of, paged, query_param, respond
+from chalicelib.http.requests import idempotency_key, items, page_of, paged, query_param, queue_ticket, respond
 from chalicelib.http.routes import Items, Routes
 from chalicelib.lazy import lazy_module
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         housekeeping,
         lifecycle,
         mydata,
+        queue,
         setup,
         slot_admin,
         staff,
@@ -48,6 +49,7 @@ else:
     housekeeping = lazy_module("chalicelib.booking.housekeeping")
     lifecycle = lazy_module("chalicelib.booking.lifecycle")
     mydata = lazy_module("chalicelib.booking.mydata")
+    queue = lazy_module("chalicelib.booking.queue")
     setup = lazy_module("chalicelib.booking.setup")
     slot_admin = lazy_module("chalicelib.booking.slot_admin")
     staff = lazy_module("chalicelib.booking.staff")
@@ -150,17 +152,45 @@ def openapi_document() -> Response:
     ok="HoldOut",
     status=201,
     also={200: "The hold of an earlier request with the same Idempotency-Key."},
-    params=(IDEMPOTENCY_KEY,),
-    errors=(404, 409),
+    params=(IDEMPOTENCY_KEY, parameters.QUEUE_TICKET),
+    errors=(403, 404, 409),
 )
 def create_hold(body: schemas.HoldIn) -> Response:
     """Hold a slot, or the first available time, for a while
 
     Give either `slot_id`, or `timebook_id` (with `location_id` and `date` optionally) for the
     first available time from `date`, else from now. 409 `slot_unavailable` when nothing is free.
+    403 `queue_required` without an admitted X-Queue-Ticket while the waiting room is on;
+    403 `not_open_yet` (with `opens_at`) before the wave of the person it is for.
     """
-    hold, created = holds.hold(principal(request()), to_command(body), idempotency_key(request()))
+    key, ticket = idempotency_key(request()), queue_ticket(request())
+    hold, created = holds.hold(principal(request()), to_command(body), key, ticket)
     return respond(presenters.hold(hold), status=201 if created else 200)
+
+
+@route(
+    "POST",
+    "/timebooks/{timebook_id}/queue",
+    "citizen",
+    ok="QueueOut",
+    status=201,
+    also={200: "The caller's ticket of an earlier request: one per person and timebook."},
+    errors=(404, 409),
+)
+def join_queue(timebook_id: str) -> Response:
+    """A place in the timebook's waiting room: a signed ticket with its arrival number
+
+    Admitted in arrival order; poll GET /queue/{ticket}. 409 `no_waiting_room` when the room is off.
+    """
+    place, created = queue.join(principal(request()), timebook_id)
+    return respond(presenters.queue_place(place), status=201 if created else 200)
+
+
+@route("GET", "/queue/{ticket}", "public", ok="QueueOut", errors=(404,))
+def queue_position(ticket: str) -> Response:
+    """Where a ticket stands: cacheable for `poll_after_seconds`; reads no table"""
+    answer = presenters.queue_place(queue.poll(ticket))
+    return respond(answer, cache_seconds=answer.poll_after_seconds)
 
 
 @route("DELETE", "/holds/{hold_id}", "citizen", ok="empty", status=204, errors=(404,))
@@ -531,6 +561,12 @@ def release_expired_holds(event: Any) -> None:
         from chalicelib.messaging import sms
 
         sms.send_due()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def admit_from_queues(event: Any) -> None:
+    """The waiting rooms: admit the next in arrival order at each room's rate."""
+    queue.admit()
 
 
 @app.schedule(Cron(0, 16, "*", "*", "?", "*"))

@@ -25,6 +25,7 @@ class TimebokError(Exception):
             self.code = code
         self.fields = fields or []
         self.headers = headers or {}
+        self.extra: dict[str, str] = {}  # more members of the error object (e.g. not_open_yet's opens_at)
 
 
 class InvalidInput(TimebokError):

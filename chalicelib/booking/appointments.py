@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
-from chalicelib.booking import closed_ranges, idempotency
+from chalicelib.booking import closed_ranges, idempotency, queue
 from chalicelib.booking.common import (
     appointment_of,
     form_of,
@@ -212,6 +212,8 @@ def _book(
     tb = get_timebook(ref.timebook_id)
     require_bookable(tb)
     for_pid, phone, answers = _validated(principal, body, tb, hold)
+    if hold is None:  # straight from a slot skips no wave and no waiting room (a hold passed them)
+        queue.require_entry(principal, tb.id, for_pid, None)
     key = Key.of(SCOPE, idempotency_key, body)
     lane = hold.lane if hold else None
     if hold and lane is not None and limit_of(tb) is None:

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import closed_ranges, idempotency
+from chalicelib.booking import closed_ranges, idempotency, queue
 from chalicelib.booking.common import (
     people_for_tag,
     require_bookable,
@@ -154,10 +154,14 @@ def _replay(principal: Principal, key: Key) -> Hold | None:
     return _hold(hold_id, slot, datetime.fromtimestamp(claim.expires_at, UTC), principal, for_pid)  # type: ignore[arg-type]
 
 
-def hold(principal: Principal, body: TakeHold, idempotency_key: str | None = None) -> tuple[Hold, bool]:
+def hold(
+    principal: Principal, body: TakeHold, idempotency_key: str | None = None, queue_ticket: str | None = None
+) -> tuple[Hold, bool]:
     """POST /holds: by slot, or the first available time; a repeated key answers the same hold."""
     require_citizen(principal)
     for_pid = whom_for(principal, body.for_pid)
+    timebook_id = parse_slot(body.slot_id).timebook_id if body.slot_id else body.timebook_id or ""
+    queue.require_entry(principal, timebook_id, for_pid, queue_ticket)  # waves, the waiting room
     key = Key.of(SCOPE, idempotency_key, body)
     if key and (replayed := _replay(principal, key)):
         return replayed, False

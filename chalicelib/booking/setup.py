@@ -67,6 +67,8 @@ def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
         waitlist_offer_minutes=body.waitlist_offer_minutes,
         form=body.form,
         retention_days=body.retention_days,
+        waiting_room=body.waiting_room,
+        waves=body.waves,
     )
     repository.create_timebook(timebook, iso(clock.now()))
     audit.write(principal, timebook.id, "timebook_created", timebook.id)

@@ -18,6 +18,7 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form
 from chalicelib.domain.holds import HoldRef, live_hold
 from chalicelib.domain.limits import Lane
+from chalicelib.domain.queue import WaitingRoom, Wave
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, ERASED
 from chalicelib.domain.waitlist import EntryStatus, Offer
 
@@ -80,6 +81,8 @@ class Timebook:
     form: Form
     locations: tuple[Location, ...] = ()
     retention_days: int = DEFAULT_RETENTION_DAYS  # personal data is erased this long after the end
+    waiting_room: WaitingRoom | None = None  # while enabled, holds need an admitted ticket (domain/queue.py)
+    waves: tuple[Wave, ...] = ()  # opening by birth cohort (domain/queue.py)
 
     @property
     def her_id(self) -> str:

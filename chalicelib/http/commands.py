@@ -33,6 +33,18 @@ def _resource(body: schemas.ResourceIn) -> commands.ResourceText:
     return ResourceText(name=body.name, description=body.description)
 
 
+def _waiting_room(body: schemas.WaitingRoomIn | None) -> Any:
+    from chalicelib.domain.queue import WaitingRoom
+
+    return None if body is None else WaitingRoom(body.enabled, body.admit_per_minute)
+
+
+def _waves(body: list[schemas.WaveIn]) -> tuple[Any, ...]:
+    from chalicelib.domain.queue import Wave
+
+    return tuple(Wave(w.opens_at, w.born_from, w.born_to) for w in body)
+
+
 # The command each request model asks for. A command's fields are the model's own names, so
 # one copy does for all; only the nested parts have types of their own.
 _COMMANDS = {
@@ -46,7 +58,7 @@ _COMMANDS = {
     "AppointmentIn": "BookAppointment",
     "WaitlistIn": "JoinWaitlist",
 }
-_NESTED: dict[str, Any] = {"form": _form, "resource": _resource}
+_NESTED: dict[str, Any] = {"form": _form, "resource": _resource, "waiting_room": _waiting_room, "waves": _waves}
 
 
 def _frozen(value: Any) -> Any:

@@ -24,7 +24,7 @@ from chalicelib import settings
 
 ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 # Accept-Language (the portal's language) is safelisted for simple values; listed for any other.
-ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, Accept-Language"
+ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, Accept-Language, X-Queue-Ticket"
 # The portal reads Retry-After (429/503), the .ics file name and Date (to count a hold down on a
 # wrong clock); none is CORS-safelisted.
 EXPOSE_HEADERS = "Retry-After, Content-Disposition, Date"

@@ -111,7 +111,9 @@ def to_timebok_error(error: BaseException) -> TimebokError | None:
 
 def render(error: TimebokError) -> tuple[int, dict[str, str], str]:
     headers = {"Content-Type": "application/json", **error.headers}
-    return error.status, headers, json.dumps(body(error.code, error.message, error.fields))
+    answer = body(error.code, error.message, error.fields)
+    answer["error"].update(error.extra)
+    return error.status, headers, json.dumps(answer)
 
 
 def internal_error() -> tuple[int, dict[str, str], str]:

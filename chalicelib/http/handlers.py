@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
         try:
             response = view(*args, **kwargs)
             status = response.status_code
+            if waiting_rooms := sys.modules.get("chalicelib.booking.queue"):  # loaded: 429s may wait to be counted
+                waiting_rooms.flush_shed()
             return response
         except Exception as error:
             mapped = to_timebok_error(error)
@@ -39,6 +42,10 @@ def handled(view: Callable[..., Response]) -> Callable[..., Response]:
             else:
                 if mapped.status >= 500 or mapped.status == 429:
                     logger.warning("aws fault %s in %s", type(error).__name__, view.__name__)
+                if mapped.status == 429:
+                    from chalicelib.booking import queue  # shed load slows the waiting rooms' admission
+
+                    queue.note_shed()
                 status, headers, text = render(mapped)
                 code = mapped.code
             return Response(body=text, status_code=status, headers=headers)

@@ -87,3 +87,9 @@ ACCEPT_LANGUAGE = Param(
     "The person's language (`nb`, `nn` or `en`; `no` and `nb-NO` are bokmål, a list with q-values is read "
     "as browsers send it; anything else is bokmål): their inbox messages, .ics and SMS are in it.",
 )
+QUEUE_TICKET = Param(
+    "X-Queue-Ticket",
+    "header",
+    {"type": "string", "maxLength": 400},
+    "While the timebook's waiting room is on: the caller's admitted ticket (POST /timebooks/{id}/queue).",
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from chalicelib import clock
 from chalicelib.domain.identity import masked
 from chalicelib.lazy import lazy_module
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from chalicelib.booking.closures import Preview, Totals
     from chalicelib.booking.discovery import OpenSlot
     from chalicelib.booking.mydata import MyData
+    from chalicelib.booking.queue import Place
     from chalicelib.booking.slot_admin import SlotState
     from chalicelib.booking.staff import BulkResult, DayListRow, OverviewRow, WaitingRow
     from chalicelib.domain.forms import Form
@@ -77,6 +79,29 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
         retention_days=tb.retention_days,
         form=form(tb.form),
         locations=[location(place) for place in tb.locations],
+        waiting_room=None
+        if tb.waiting_room is None
+        else schemas.WaitingRoomOut(enabled=tb.waiting_room.enabled, admit_per_minute=tb.waiting_room.admit_per_minute),
+        waves=[
+            schemas.WaveOut(
+                opens_at=clock.local(w.opens_at).isoformat(),
+                born_from=w.born_from.isoformat(),
+                born_to=w.born_to.isoformat(),
+            )
+            for w in tb.waves
+        ],
+    )
+
+
+def queue_place(place: Place) -> schemas.QueueOut:
+    """A ticket and where it stands (booking/queue.py Place)."""
+    return schemas.QueueOut(
+        ticket=place.ticket,
+        arrival=place.arrival,
+        position=place.standing.position,
+        state=place.standing.state,
+        estimated_wait_seconds=place.standing.estimated_wait_seconds,
+        poll_after_seconds=place.standing.poll_after_seconds,
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.errors import InvalidInput
 from chalicelib.http.errors import from_validation
-from chalicelib.http.parameters import CURSOR, IDEMPOTENCY_KEY, LIMIT, Param
+from chalicelib.http.parameters import CURSOR, IDEMPOTENCY_KEY, LIMIT, QUEUE_TICKET, Param
 
 if TYPE_CHECKING:
     from chalicelib.domain import paging
@@ -45,6 +45,11 @@ def query_param(request: Request, param: Param) -> str | None:
 
 def header(request: Request, param: Param) -> str | None:
     return request.headers.get(param.name) if request.headers else None  # Chalice's headers ignore case
+
+
+def queue_ticket(request: Request) -> str | None:
+    """X-Queue-Ticket: the waiting room's ticket (verified by its signature in booking/queue.py)."""
+    return header(request, QUEUE_TICKET)
 
 
 def idempotency_key(request: Request) -> str | None:

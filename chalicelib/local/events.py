@@ -105,6 +105,8 @@ def default_tasks(app: Any) -> list[Periodic]:
         Periodic("relay the stream", 0.4, lambda: stream.drain(lambda event: app_module.relay_events(event, None))),
         Periodic("deliver to inbox", 1.0, consume),
         Periodic("release expired holds", 60.0, lambda: app_module.release_expired_holds(_scheduled_event(), None)),
+        # Every 5 s, not every minute as in AWS: a person is waiting (the step admits by elapsed time).
+        Periodic("admit from queues", 5.0, lambda: app_module.admit_from_queues(_scheduled_event(), None)),
         Periodic("send reminders", 3600.0, lambda: app_module.send_reminders(_scheduled_event(), None)),
         Periodic(
             "erase expired personal data",

@@ -222,3 +222,43 @@ def sms_quota(pid: str, day: str) -> tuple[str, str]:
 def retention_position() -> tuple[str, str]:
     """Where the erasure's paged scan of the table goes on from (storage/retention.py)."""
     return "RETENTION", "SCAN"
+
+
+# ---- the waiting room (issue 20, docs/capacity.md «The waiting room») -------------------------------
+
+
+def queue_person(timebook_id: str, person: str) -> tuple[str, str]:
+    """A person's one ticket in a timebook's room (`person`: the keyed hash, never the number)."""
+    return f"QP#{timebook_id}#{person}", "QP"
+
+
+# A room's arrivals spread over this many gsi1 partitions (by the person's hash): at 1,000
+# arrivals/s each takes 125 writes/s, an eighth of a partition's 1,000 WCU/s.
+QUEUE_SHARDS = 8
+
+
+def queue_shard(person: str) -> int:
+    return int(person[:8], 16) % QUEUE_SHARDS
+
+
+def queue_arrivals(timebook_id: str, shard: int) -> str:
+    return f"QA#{timebook_id}#{shard}"  # gsi1, sorted by arrival number
+
+
+def arrival_sort(arrival: int) -> str:
+    return f"{arrival:020d}"
+
+
+def queue_room(timebook_id: str) -> tuple[str, str]:
+    return f"QROOM#{timebook_id}", "QROOM"
+
+
+QUEUE_ROOMS = "QROOMS"  # gsi1: the rooms the admission schedule steps
+
+
+# Load shed (429s) counted in this many items, each added to at most every few seconds per process.
+SHED_SHARDS = 8
+
+
+def shed_counter(shard: int) -> tuple[str, str]:
+    return f"SHED#{shard}", "SHED"

@@ -4,7 +4,7 @@ item's attributes for the layers above, so the HTTP layer never sees PynamoDB.""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from chalicelib.domain.availability import DaySummary, SlotSummary
@@ -28,6 +28,7 @@ from chalicelib.domain.model import (
     TimebookRef,
     WaitlistEntry,
 )
+from chalicelib.domain.queue import WaitingRoom, Wave
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 from chalicelib.domain.waitlist import Entry, EntryStatus, Offer
 from chalicelib.storage import keys
@@ -109,6 +110,34 @@ def timebook_item(timebook: Timebook, created_at: str) -> TimebookItem:
         form=form_item(timebook.form),
         locations=[location_item(place) for place in timebook.locations],
         created_at=created_at,
+        waiting_room=waiting_room_item(timebook.waiting_room),
+        waves=[
+            {"opens_at": w.opens_at.isoformat(), "born_from": w.born_from.isoformat(), "born_to": w.born_to.isoformat()}
+            for w in timebook.waves
+        ],
+    )
+
+
+def waiting_room_item(room: WaitingRoom | None) -> dict[str, Any] | None:
+    return None if room is None else {"enabled": room.enabled, "admit_per_minute": room.admit_per_minute}
+
+
+def waiting_room(raw: Any) -> WaitingRoom | None:
+    found = plain(raw) if raw is not None else None
+    if not found:
+        return None
+    return WaitingRoom(bool(found.get("enabled")), int(found.get("admit_per_minute") or 60))
+
+
+def waves(raw: Any) -> tuple[Wave, ...]:
+    found = [plain(w) for w in raw or []]
+    return tuple(
+        Wave(
+            datetime.fromisoformat(w["opens_at"]),
+            date.fromisoformat(w["born_from"]),
+            date.fromisoformat(w["born_to"]),
+        )
+        for w in found
     )
 
 
@@ -158,6 +187,8 @@ def timebook(item: TimebookItem) -> Timebook:
         form=form(item.form),
         locations=tuple(location(raw) for raw in item.locations or []),
         retention_days=int(item.retention_days or DEFAULT_RETENTION_DAYS),
+        waiting_room=waiting_room(item.waiting_room),
+        waves=waves(item.waves),
     )
 
 

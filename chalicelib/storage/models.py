@@ -109,6 +109,8 @@ class TimebookItem(Model):
     form = MapAttribute(default=dict)
     locations = ListAttribute(default=list)
     created_at = UnicodeAttribute()
+    waiting_room = MapAttribute(null=True)  # {enabled, admit_per_minute}
+    waves = ListAttribute(null=True)  # [{opens_at, born_from, born_to}]
 
 
 class SlotItem(Model):
@@ -348,6 +350,23 @@ class AuditItem(Model):
     detail = MapAttribute(default=dict)
 
 
+class QueueItem(Model):
+    """The waiting room's items (keys.py): a person's ticket, a room's state, a shed counter."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    by_arrival = _gsi("gsi1")()
+    arrival = NumberAttribute(null=True)
+    count = NumberAttribute(null=True)
+    state = MapAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     HealthContactItem,
     HerIdItem,
@@ -364,6 +383,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     WaitlistsItem,
     MarkerItem,
     AuditItem,
+    QueueItem,
 )
 
 

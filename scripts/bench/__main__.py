@@ -64,6 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--parts", default="steps,surge,import,package", help="comma-separated: steps, surge, import, package"
     )
+    parser.add_argument(
+        "--queue", action="store_true", help="only a sold-out surge through the waiting room: fairness (issue 20)"
+    )
+    parser.add_argument("--admit-per-minute", type=int, default=None, help="the room's rate (default 6x places)")
     args = parser.parse_args(argv)
     if args.citizens is None:
         args.citizens = CITIZENS_PER_PLACE * args.places
@@ -77,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     use_local_stage()
     args = parse_args(argv)
-    parts = set(args.parts.split(","))
+    parts = {"queue"} if args.queue else set(args.parts.split(","))
     started = time.monotonic()
     logging.basicConfig(level=logging.ERROR)
     counter = DynamoCounter()
@@ -94,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         results["surge"] = measure_surges(counter, size, args.modes.split(","), args.repeat)
         print_surges(results["surge"])
         failed += [f"surge {s['mode']} run {s['run']}: {f}" for s in results["surge"] for f in s["failed_checks"]]
+    if "queue" in parts:
+        from scripts.bench.queue import measure_queue, print_queue
+
+        size = SurgeSize(args.citizens, args.places, args.capacity, args.threads)
+        results["queue"] = measure_queue(size, args.admit_per_minute)
+        print_queue(results["queue"])
     if "import" in parts:
         results["import"] = measure_import()
         print_import(results["import"])

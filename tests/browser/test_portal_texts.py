@@ -21,7 +21,8 @@ def catalogue(lang: str) -> dict[str, str]:
 
 
 def used_keys() -> set[str]:
-    source = (WEB / "js" / "portal.js").read_text(encoding="utf-8") + (WEB / "index.html").read_text(encoding="utf-8")
+    pages = [WEB / "js" / "portal.js", WEB / "js" / "queue.js", WEB / "index.html"]  # queue.js: issue 20
+    source = "".join(page.read_text(encoding="utf-8") for page in pages)
     keys = set(re.findall(r'\bt\("([a-z_.0-9]+)"', source))
     keys |= {f"{key}.{form}" for key in re.findall(r'\btn\("([a-z_.0-9]+)"', source) for form in ("one", "other")}
     keys |= set(re.findall(r'notice: "([a-z_.]+)"', source))

@@ -48,12 +48,14 @@ from chalicelib.domain.model import (
     Timebook,
 )
 from chalicelib.domain.paging import PageRequest, Position
+from chalicelib.domain.queue import RoomState
 from chalicelib.domain.retention import ERASED, PersonalRecord
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard
 from chalicelib.local.stream import DrainResult
 from chalicelib.storage import appointments as appointment_storage
 from chalicelib.storage import keys, mapping, repository, retention, staffwork, waitlist
+from chalicelib.storage import queue as queue_storage
 from chalicelib.storage.appointments import Booking, Change
 from chalicelib.storage.holds import HoldWrite
 from chalicelib.storage.transactions import ConditionFailed
@@ -122,6 +124,9 @@ class State:
     stream: list[dict[str, Any]] = field(default_factory=list)
     stream_read: int = 0
     retention_position: str | None = None  # storage/retention.py's scan position
+    tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (timebook, person hash) -> arrival
+    rooms: dict[str, RoomState] = field(default_factory=dict)
+    shed: int = 0
 
 
 class Store:
@@ -1163,6 +1168,53 @@ def _utc(text: str) -> datetime:
     return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
+# ---- queue.py (the waiting room) ----------------------------------------------------------------------
+
+
+class Queue(_Capability):
+    @_locked
+    def join_queue(self, timebook_id: str, person: str, arrival: int, ttl: int) -> tuple[int, bool]:
+        found = self.state.tickets.get((timebook_id, person))
+        if found is not None:
+            return found, False
+        self.state.tickets[(timebook_id, person)] = arrival
+        return arrival, True
+
+    @_locked
+    def waiting_after(self, timebook_id: str, after: int) -> list[int]:
+        return sorted(a for (tb, _), a in self.state.tickets.items() if tb == timebook_id and a > after)
+
+    @_locked
+    def get_room(self, timebook_id: str, consistent: bool = False) -> RoomState | None:
+        return self.state.rooms.get(timebook_id)
+
+    @_locked
+    def open_room(self, timebook_id: str, opened_at: int) -> bool:
+        if timebook_id in self.state.rooms:
+            return False
+        self.state.rooms[timebook_id] = RoomState(stepped_at=opened_at)
+        return True
+
+    @_locked
+    def save_room(self, timebook_id: str, state: RoomState) -> None:
+        stored = self.state.rooms.get(timebook_id)
+        if stored is None or stored.version != state.version - 1:
+            raise ConditionFailed(["room"])
+        self.state.rooms[timebook_id] = state
+
+    @_locked
+    def rooms(self) -> list[str]:
+        return sorted(self.state.rooms)
+
+    @_locked
+    def add_shed(self, count: int) -> None:
+        self.state.shed += count
+
+    @_locked
+    def shed_total(self) -> int:
+        return self.state.shed
+
+
 # ---- the whole seam --------------------------------------------------------------------------------
 
 # Names of the seam that are data classes or errors, the same object in both backends.
@@ -1176,7 +1228,7 @@ class MemoryRepository:
         self.store = Store()
         self.capabilities: list[_Capability] = [
             cls(self.store)
-            for cls in (Catalog, Slots, Holds, Appointments, Idempotency, Inbox, Waitlist, Staffwork, Retention)
+            for cls in (Catalog, Slots, Holds, Appointments, Idempotency, Inbox, Waitlist, Staffwork, Retention, Queue)
         ]
 
     def implementation(self, name: str) -> Any:
@@ -1190,7 +1242,7 @@ class MemoryRepository:
 
     def names(self) -> dict[Any, dict[str, Any]]:
         """Each seam module's names and what the fake puts there."""
-        modules = (repository, waitlist, staffwork, retention)
+        modules = (repository, waitlist, staffwork, retention, queue_storage)
         return {
             module: {name: self.implementation(name) for name in module.__all__ if name not in _SHARED}
             for module in modules

@@ -71,6 +71,8 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("POST", "/waitlist"): "test_waitlist_access",
     ("GET", "/waitlist"): "test_waitlist_access",
     ("DELETE", "/waitlist/{entry_id}"): "test_waitlist_access",
+    ("POST", "/timebooks/{timebook_id}/queue"): "test_queue_access",
+    ("GET", "/queue/{ticket}"): "test_queue_access",
     ("PATCH", "/admin/slots/{slot_id}"): "test_admin_slot_closure_audit_access",
     ("POST", "/admin/timebooks/{timebook_id}/closures"): "test_admin_slot_closure_audit_access",
     ("POST", "/admin/timebooks/{timebook_id}/closures/preview"): "test_admin_slot_closure_audit_access",
@@ -453,6 +455,18 @@ def test_waitlist_access(world: World) -> None:
     assert_error(c.delete(path, token=world.staff), 403)
     for stranger in (world.other.token, world.owner.token, world.parent.token):
         assert_error(c.delete(path, token=stranger), 404, "waitlist_entry_not_found")
+
+
+def test_queue_access(world: World) -> None:
+    """The waiting room (issue 20): joining is a citizen's; a poll needs no token, only a ticket
+    signed by the stage (a forged one is not found)."""
+    c, path = world.client, f"/timebooks/{world.demo.koronatest_id}/queue"
+    assert_error(c.post(path), 401, "unauthorized")
+    assert_error(c.post(path, token=world.staff), 403)
+    assert_error(c.post(path, token=world.owner.token), 409, "no_waiting_room")  # the demo's has no room
+    assert_error(c.post("/timebooks/tbnope/queue", token=world.owner.token), 404)
+    assert_error(c.get("/queue/e30.AAAA"), 404, "ticket_not_found")
+    assert_error(c.get("/queue/e30.AAAA", token=world.owner.token), 404, "ticket_not_found")
 
 
 # ---- staff routes --------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ def test_every_view_reads_the_parameters_its_route_declares_and_no_others() -> N
         "page_of": ("LIMIT", "CURSOR"),
         "idempotency_key": ("IDEMPOTENCY_KEY",),
         "language_of": ("ACCEPT_LANGUAGE",),
+        "queue_ticket": ("QUEUE_TICKET",),  # issue 20
     }
     views = {
         node.name: node

@@ -448,6 +448,27 @@ def run_flows(scenario: Scenario) -> None:
     HelsenorgePublisher().publish(event(receiver.items()[0]["identifier"][0]["value"], "confirmed").message)
     deliver_queued(scenario, lambdas, "SendToHelsenorge", "HelsenorgeQueueUrl")
 
+    # The waiting room (issue 20): Elise joins and polls; the admission schedule steps the room.
+    with rec.running("APIHandler"):
+        room = _ok(
+            client.post(
+                "/admin/timebooks",
+                {
+                    "health_contact_id": hc["id"],
+                    "name": "Vaksine",
+                    "type": "vaksine",
+                    "resource": {"name": "Vaksine"},
+                    "waiting_room": {"enabled": True, "admit_per_minute": 60},
+                },
+                token=staff,
+            ),
+            201,
+        )
+        ticket = _ok(client.post(f"/timebooks/{room['id']}/queue", token=elise.token), 201)["ticket"]
+        _ok(client.get(f"/queue/{ticket}"))
+    with rec.running("AdmitFromQueues"):
+        lambdas.admit_from_queues(schedule_event(scenario.account, "queue"), None)
+
     # The SMART feed, as its schedule publishes it.
     with rec.running("PublishFeed"):
         lambdas.publish_feed(schedule_event(scenario.account, "feed"), None)

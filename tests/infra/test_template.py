@@ -27,6 +27,7 @@ FUNCTIONS = (
     "EraseExpiredPersonalData",
     "PublishFeed",
     "SendToHelsenorge",
+    "AdmitFromQueues",  # issue 20
 )
 LINT_REGIONS = ("eu-north-1", "us-east-1")
 
@@ -359,6 +360,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
         "EraseExpiredPersonalData": (256, 300),
         "PublishFeed": (512, 50),
         "SendToHelsenorge": (256, 30),
+        "AdmitFromQueues": (256, 50),
     }
     for name, (memory, timeout) in expected.items():
         for template in (prod, dev):
@@ -369,7 +371,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
     assert props(prod, "Token")["ReservedConcurrentExecutions"] == 20
     assert all("ReservedConcurrentExecutions" not in props(dev, name) for name in FUNCTIONS if name != "APIHandler")
     # A schedule's run ends before the next one starts (rate 1 minute).
-    for name in ("ReleaseExpiredHolds", "PublishFeed"):
+    for name in ("ReleaseExpiredHolds", "PublishFeed", "AdmitFromQueues"):
         assert props(prod, name)["Timeout"] < 60, name
 
 

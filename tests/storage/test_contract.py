@@ -36,6 +36,7 @@ from chalicelib.domain.retention import ERASED
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard, Offer
 from chalicelib.storage import keys, repository, retention, staffwork, waitlist
+from chalicelib.storage import queue as queue_storage
 from chalicelib.storage.models import InboxMessageItem
 from tests.factories import make_pid
 from tests.helpers import stream_messages
@@ -55,7 +56,7 @@ class Seam:
     """The seam's names as the use cases reach them: looked up on the module at call time."""
 
     def __getattr__(self, name: str) -> Any:
-        for module in (repository, waitlist, staffwork, retention):
+        for module in (repository, waitlist, staffwork, retention, queue_storage):
             if name in module.__all__:
                 return getattr(module, name)
         raise AttributeError(name)
@@ -666,7 +667,9 @@ def test_every_name_of_the_seam_is_in_a_case() -> None:
     """Every name the fake replaces is called by a case above (read from this file, so it holds
     however pytest or xdist spreads the cases)."""
     shared = {"Booking", "Change", "ConditionFailed", "HoldWrite", "Move", "NewOffer"}
-    names = {name for module in (repository, waitlist, staffwork, retention) for name in module.__all__} - shared
+    names = {
+        name for module in (repository, waitlist, staffwork, retention, queue_storage) for name in module.__all__
+    } - shared
     source = Path(__file__).read_text()
     assert {name for name in names if f"seam.{name}(" not in source and f"seam.{name}," not in source} == set()
 
@@ -732,3 +735,34 @@ def test_a_record_changed_since_it_was_listed_is_not_erased(seam: Seam) -> None:
     seam.book(booking(appointment(2, at, 1), at, 1, idempotency=again), NOW, NOW)
     assert seam.erase_record(listed[0]) is False
     assert seam.get_idempotency(OWNER, "appointments", "k9") == again
+
+
+def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam) -> None:
+    """Issue 20: a second join answers the first arrival; arrivals are listed in order across
+    shards; a step is saved only over the state it read; shed load adds up."""
+    from chalicelib.domain.queue import RoomState
+
+    people = [f"{n:08x}" + "ab" * 12 for n in range(12)]
+    for n, person in enumerate(people):
+        assert seam.join_queue(TB, person, 1_000 + 7 * n, NOW + 3600) == (1_000 + 7 * n, True)
+    assert seam.join_queue(TB, people[3], 99_999, NOW + 3600) == (1_021, False)
+    assert seam.waiting_after(TB, -1) == [1_000 + 7 * n for n in range(12)]
+    assert seam.waiting_after(TB, 1_021) == [1_000 + 7 * n for n in range(4, 12)]
+    assert seam.waiting_after("other", -1) == []
+    assert seam.get_room(TB) is None
+    assert seam.open_room(TB, NOW) is True and seam.open_room(TB, NOW + 1) is False
+    assert seam.get_room(TB, consistent=True) == RoomState(stepped_at=NOW)
+    assert TB in seam.rooms()
+    stepped = RoomState(1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1)
+    seam.save_room(TB, stepped)
+    with pytest.raises(repository.ConditionFailed) as lost:
+        seam.save_room(TB, stepped)  # a second run of the same step
+    assert lost.value.failed == ["room"]
+    found = seam.get_room(TB)
+    assert (found.admitted_up_to, found.rate_per_minute, found.waiting, found.mileposts, found.version) == (
+        1_014, 30.0, 9, (1_021,), 1
+    )  # fmt: skip
+    before = seam.shed_total()
+    seam.add_shed(3)
+    seam.add_shed(2)
+    assert seam.shed_total() == before + 5

@@ -22,6 +22,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = error.code || "error";
     this.fields = error.fields || [];
+    this.opensAt = error.opens_at || null; // not_open_yet: when the person's wave opens
   }
 }
 

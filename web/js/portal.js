@@ -3,6 +3,7 @@
 import { api, ApiError, listAll, loadConfig, serverNow, texts as apiTexts } from "./api.js";
 import * as auth from "./auth.js";
 import * as f from "./format.js";
+import * as queue from "./queue.js";
 import * as signin from "./signin.js";
 import { hasText, language, loadLanguage, t, tn, translateDocument } from "./i18n.js";
 import { announce, busy, focusedNotice, h, notice, present, radio, render, showAlert, showFieldErrors, uid } from "./ui.js";
@@ -78,6 +79,7 @@ const ERROR_CODES = [
 
 function errorText(error) {
   if (error instanceof ApiError) {
+    if (error.code === "not_open_yet" && error.opensAt) return t("error.not_open_yet_at", { when: f.stamp(error.opensAt) });
     if (ERROR_CODES.includes(error.code)) return t(`error.${error.code}`);
     const byStatus = { 0: "network", 429: "throttled", 502: "service_unavailable", 503: "service_unavailable", 504: "service_unavailable" };
     if (byStatus[error.status] !== undefined) return t(`error.${byStatus[error.status]}`);
@@ -229,8 +231,16 @@ function afterForm(tb) {
   return go(`#/timebok/${encodeURIComponent(tb.id)}/${next}`);
 }
 
+// A timebook whose waiting room is on: the line first (queue.js), then this step by itself.
+function waitInLine(tb) {
+  if (!auth.token()) return needSignIn(t("queue.title"));
+  queue.showLine(tb, stepLine(2, t("queue.step")), () => go(location.hash)).catch((error) => guarded(() => Promise.reject(error)));
+  return null;
+}
+
 async function stepForm(timebookId) {
   const tb = await timebook(timebookId);
+  if (queue.mustWait(tb)) return waitInLine(tb);
   const state = flow.get().timebookId === timebookId ? flow.get() : flow.set({ timebookId, answers: {}, hold: null, reschedule: null, fromOffer: false });
   const people = auth.people();
   const questions = tb.form?.questions || [];
@@ -318,6 +328,7 @@ async function stepForm(timebookId) {
 
 async function stepLocation(timebookId) {
   const tb = await timebook(timebookId);
+  if (queue.mustWait(tb)) return waitInLine(tb);
   const form = h("form", { novalidate: true });
   const group = h(
     "fieldset",
@@ -394,6 +405,7 @@ async function firstMonthWithFreeDays(tb, locationId, start) {
 
 async function stepCalendar(timebookId, query) {
   const tb = await timebook(timebookId);
+  if (queue.mustWait(tb)) return waitInLine(tb);
   const state = flow.get();
   const locationId = query.get("sted") || tb.locations[0]?.id;
   const place = tb.locations.find((l) => l.id === locationId) || tb.locations[0];
@@ -523,14 +535,16 @@ async function timesSection(tb, place, date, reschedule, lost = null) {
 async function postHold(body, forPid) {
   const own = auth.claims()?.sub;
   if (forPid && forPid !== own) body.for_pid = forPid;
+  const headers = queue.ticketHeaders(flow.get().timebookId);
   try {
-    return await api("/holds", { method: "POST", body });
+    return await api("/holds", { method: "POST", body, headers });
   } catch (error) {
+    if (error instanceof ApiError && error.code === "queue_required") queue.forget(flow.get().timebookId);
     // An API without `for_pid` on holds (before API.md's addition) refuses the field: the
     // appointment still names the person, so hold without it.
     if (error instanceof ApiError && error.status === 400 && error.fields.some((x) => x.field.includes("for_pid")) && body.for_pid) {
       delete body.for_pid;
-      return api("/holds", { method: "POST", body });
+      return api("/holds", { method: "POST", body, headers });
     }
     throw error;
   }

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
 from chalicelib.domain.forms import Form
+from chalicelib.domain.queue import WaitingRoom, Wave
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 
 
@@ -42,6 +43,8 @@ class CreateTimebook:
     waitlist_offer_minutes: int = 30
     form: Form = field(default_factory=Form)
     retention_days: int = DEFAULT_RETENTION_DAYS
+    waiting_room: WaitingRoom | None = None
+    waves: tuple[Wave, ...] = ()
 
 
 @dataclass(frozen=True)

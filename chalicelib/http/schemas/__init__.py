@@ -22,6 +22,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "public": (
         *("HealthContactOut", "TimebookSummaryOut", "ResourceOut", "QuestionOut", "FormOut", "TimebookOut"),
         *("CalendarDayOut", "CalendarOut", "SlotOut", "SlotsOut"),
+        *("WaitingRoomOut", "WaveOut"),
     ),
     "citizen": (
         *("HoldIn", "AppointmentIn", "RescheduleIn", "HoldOut", "AnswerOut", "AppointmentOut", "InboxMessageOut"),
@@ -35,7 +36,9 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("BulkConfirmIn", "BulkErrorOut", "BulkResultOut", "BulkConfirmOut", "DayListItemOut", "WaitingOut"),
         "ClosurePreviewOut",
         "FiguresOut",
+        *("WaitingRoomIn", "WaveIn"),
     ),
+    "queue": ("QueueOut",),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
     "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut"),
 }
@@ -51,4 +54,5 @@ if TYPE_CHECKING:  # what the lazy look-up finds, spelled out for type checkers
     from chalicelib.http.schemas.errors import *  # noqa: F403
     from chalicelib.http.schemas.mydata import *  # noqa: F403
     from chalicelib.http.schemas.public import *  # noqa: F403
+    from chalicelib.http.schemas.queue import *  # noqa: F403
     from chalicelib.http.schemas.waitlist import *  # noqa: F403

@@ -67,6 +67,45 @@ class ResourceIn(In):
     description: LongText = ""
 
 
+class WaitingRoomIn(In):
+    """While enabled, holds need an admitted ticket; the schedule admits this many a minute."""
+
+    enabled: bool = False
+    admit_per_minute: int = Field(default=60, ge=1, le=100_000)
+
+
+class WaveIn(In):
+    """People born in [born_from, born_to] (inclusive, from the identity number) hold from opens_at."""
+
+    opens_at: dt.datetime
+    born_from: IsoDate
+    born_to: IsoDate
+
+    @field_validator("opens_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("a time with offset, e.g. 2024-03-01T08:00:00+01:00")
+        if not 2000 <= value.year <= 2100:
+            raise ValueError("must be between 2000 and 2100")
+        return value
+
+    @field_validator("born_from", "born_to")
+    @classmethod
+    def _birth_year(cls, value: dt.date) -> dt.date:
+        if not 1850 <= value.year <= 2100:
+            raise ValueError("must be between 1850 and 2100")
+        return value
+
+    @field_validator("born_to")
+    @classmethod
+    def _after_from(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("born_from")
+        if start is not None and value < start:
+            raise ValueError("must not be before born_from")
+        return value
+
+
 class TimebookIn(In):
     health_contact_id: Identifier
     name: Text
@@ -83,6 +122,8 @@ class TimebookIn(In):
     # Days after an appointment's end before its personal data is erased (booking/retention.py).
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
     form: FormIn = Field(default_factory=FormIn)
+    waiting_room: WaitingRoomIn | None = None  # the waiting room (issue 20)
+    waves: list[WaveIn] = Field(default_factory=list, max_length=50)  # opening by birth cohort
 
 
 class LocationIn(In):

@@ -15,6 +15,7 @@ class ErrorBodyOut(Out):
     code: str
     message: str
     fields: list[FieldErrorOut] | None = None
+    opens_at: str | None = None  # not_open_yet: when the wave of the person the place is for opens
 
 
 class ErrorOut(Out):

@@ -44,6 +44,17 @@ class FormOut(Out):
     questions: list[QuestionOut] = Field(default_factory=list)
 
 
+class WaitingRoomOut(Out):
+    enabled: bool
+    admit_per_minute: int
+
+
+class WaveOut(Out):
+    opens_at: str
+    born_from: str
+    born_to: str
+
+
 class TimebookOut(Out):
     id: str
     name: str
@@ -60,6 +71,8 @@ class TimebookOut(Out):
     retention_days: int = 90
     form: FormOut
     locations: list[LocationOut]
+    waiting_room: WaitingRoomOut | None = None
+    waves: list[WaveOut] = Field(default_factory=list)
 
 
 class CalendarDayOut(Out):

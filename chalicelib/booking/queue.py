@@ -1,0 +1,189 @@
+"""The waiting room's use cases: join the line, poll one's place, the hold's entry rule, the
+admission schedule, and counting shed load (domain/queue.py has the rules).
+
+A poll reads no table: the ticket is verified by its signature, and the room's state is read at
+most once per `ROOM_CACHE_SECONDS` per process (the timebook through the timebook cache).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from chalicelib import clock, settings
+from chalicelib.booking.common import require_citizen
+from chalicelib.booking.common import timebook as get_timebook
+from chalicelib.domain import queue as rules
+from chalicelib.domain.identity import birth_date
+from chalicelib.domain.model import Timebook
+from chalicelib.domain.people import Principal
+from chalicelib.domain.queue import RoomState, Standing, Ticket
+from chalicelib.errors import Conflict, Forbidden, NotFound
+from chalicelib.storage import queue as storage
+from chalicelib.storage.repository import ConditionFailed
+
+logger = logging.getLogger("timebok.queue")
+
+ROOM_CACHE_SECONDS = 2.0  # how stale a poll's or a hold's view of the room may be, per process
+REFRESH_SECONDS = 1.0  # a refused hold re-reads the room at most this often per process
+SHED_FLUSH_SECONDS = 5.0  # this process adds its 429s to the shared count at most this often
+TICKET_DAYS = 2  # a ticket's item is removed (TTL) after this
+
+_rooms: dict[str, tuple[float, RoomState]] = {}
+_arrival_lock = threading.Lock()
+_last_arrival = -1
+_shed_lock = threading.Lock()
+_shed_pending = 0
+_shed_flushed_at = float("-inf")
+settings.on_reset(_rooms.clear)
+
+
+@functools.cache
+def _process_key() -> bytes:
+    import secrets
+
+    return secrets.token_bytes(32)
+
+
+def _key() -> bytes:
+    """The stage's signer: PSEUDONYM_KEY (per deployment), else the local token secret, else one
+    per process (a ticket then holds only in the process that gave it: set PSEUDONYM_KEY)."""
+    base = settings.get().pseudonym_key or settings.get().token_secret
+    raw = base.encode() if base else _process_key()
+    return hmac.new(raw, b"timebok-waiting-room", hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class Place:
+    """A ticket and where it stands."""
+
+    ticket: str
+    arrival: int
+    standing: Standing
+
+
+def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomState:
+    cached = _rooms.get(timebook_id)
+    if cached and clock.monotonic() - cached[0] < fresh_after:
+        return cached[1]
+    state = storage.get_room(timebook_id)
+    if state is None:
+        state = RoomState(stepped_at=clock.epoch())
+        storage.open_room(timebook_id, state.stepped_at)  # the admission schedule steps it from now on
+    _rooms[timebook_id] = (clock.monotonic(), state)
+    return state
+
+
+def _room_setting(tb: Timebook) -> rules.WaitingRoom:
+    if tb.waiting_room is None or not tb.waiting_room.enabled:
+        raise Conflict("This timebook has no waiting room open.", code="no_waiting_room")
+    return tb.waiting_room
+
+
+def _next_arrival(now_ms: int) -> int:
+    global _last_arrival
+    with _arrival_lock:
+        _last_arrival = rules.new_arrival(now_ms, _last_arrival)
+        return _last_arrival
+
+
+def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
+    """POST /timebooks/{id}/queue: a place in line, the same one for the same person (False)."""
+    require_citizen(principal)
+    tb = get_timebook(timebook_id)
+    setting = _room_setting(tb)
+    key = _key()
+    person = rules.person_hash(principal.sub, key)
+    now = clock.now()
+    ttl = clock.epoch(now + timedelta(days=TICKET_DAYS))
+    arrival, created = storage.join_queue(tb.id, person, _next_arrival(int(now.timestamp() * 1000)), ttl)
+    ticket = Ticket(tb.id, person, arrival)
+    return Place(rules.sign_ticket(ticket, key), arrival, _room(tb.id).standing(arrival, setting)), created
+
+
+def poll(ticket_text: str) -> Place:
+    """GET /queue/{ticket}: from the signature and the cached room state; no table read."""
+    ticket = rules.read_ticket(ticket_text, _key())
+    if ticket is None:
+        raise NotFound("No such ticket.", code="ticket_not_found")
+    tb = get_timebook(ticket.timebook_id)
+    setting = tb.waiting_room or rules.WaitingRoom()
+    if not setting.enabled:  # the room closed: everyone may go on
+        return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
+    return Place(ticket_text, ticket.arrival, _room(tb.id).standing(ticket.arrival, setting))
+
+
+def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_text: str | None) -> None:
+    """Before a hold: the wave of the person it is for has opened (403 not_open_yet), and while the
+    room is on, the caller brings their own admitted ticket (403 queue_required)."""
+    tb = get_timebook(timebook_id)
+    if tb.waves:
+        rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), clock.now())
+    if tb.waiting_room is None or not tb.waiting_room.enabled:
+        return
+    key = _key()
+    ticket = rules.read_ticket(ticket_text, key)
+    person = rules.person_hash(principal.sub, key)
+    try:
+        rules.require_admitted(ticket, tb.id, person, _room(tb.id))
+    except Forbidden:
+        if ticket is None or ticket.timebook_id != tb.id or ticket.person != person:
+            raise
+        # Admitted since this process last looked? Look again, at most once a second.
+        rules.require_admitted(ticket, tb.id, person, _room(tb.id, fresh_after=REFRESH_SECONDS))
+
+
+def admit() -> int:
+    """The admission schedule: one step for every room; the number of rooms stepped."""
+    stepped = 0
+    shed = None
+    for timebook_id in storage.rooms():
+        tb = get_timebook(timebook_id, fresh=True)
+        if tb.waiting_room is None or not tb.waiting_room.enabled:
+            continue
+        state = storage.get_room(timebook_id, consistent=True) or RoomState()
+        shed = storage.shed_total() if shed is None else shed
+        waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
+        new = rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed)
+        try:
+            storage.save_room(timebook_id, new)
+        except ConditionFailed:
+            continue  # another run stepped this room meanwhile
+        _rooms[timebook_id] = (clock.monotonic(), new)
+        stepped += 1
+    return stepped
+
+
+def note_shed() -> None:
+    """A 429 answered: counted in this process (a refused request writes nothing; flush_shed)."""
+    global _shed_pending
+    with _shed_lock:
+        _shed_pending += 1
+
+
+def flush_shed() -> None:
+    """After an answered request: the 429s counted here go to the shared count, at most every
+    few seconds per process (the admission step halves the rate when it grew)."""
+    global _shed_pending, _shed_flushed_at
+    with _shed_lock:
+        if not _shed_pending or clock.monotonic() - _shed_flushed_at < SHED_FLUSH_SECONDS:
+            return
+        pending, _shed_pending, _shed_flushed_at = _shed_pending, 0, clock.monotonic()
+    try:
+        storage.add_shed(pending)
+    except Exception:  # under load this write may be throttled too: the count is a hint
+        logger.warning("load shed not counted")
+
+
+def _forget_shed() -> None:
+    global _shed_pending, _shed_flushed_at
+    with _shed_lock:
+        _shed_pending, _shed_flushed_at = 0, float("-inf")
+
+
+settings.on_reset(_forget_shed)

@@ -1,0 +1,142 @@
+"""The waiting room's reads and writes (domain/queue.py has the rules; docs/capacity.md the arithmetic).
+
+No item is written by every arrival: a ticket is its person's own item (a conditional put: one per
+person and timebook), listed in one of `keys.QUEUE_SHARDS` index partitions by the person's hash
+and sorted there by arrival number. The room's state is one item written once per admission step;
+polls read it through a per-process cache (booking/queue.py), never per request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from chalicelib.domain.queue import RoomState
+from chalicelib.storage import keys
+from chalicelib.storage.models import QueueItem
+from chalicelib.storage.transactions import ConditionFailed, get_item, is_condition_failure
+
+# The names a fake replaces (storage/repository.py says how).
+__all__ = [
+    "add_shed",
+    "get_room",
+    "join_queue",
+    "open_room",
+    "rooms",
+    "save_room",
+    "shed_total",
+    "waiting_after",
+]
+
+
+def join_queue(timebook_id: str, person: str, arrival: int, ttl: int) -> tuple[int, bool]:
+    """The person's arrival number in the room: `arrival` if this is their first ticket (True),
+    else the one they already have (False). Concurrent first requests: one put wins."""
+    pk, sk = keys.queue_person(timebook_id, person)
+    item = QueueItem(
+        pk,
+        sk,
+        gsi1pk=keys.queue_arrivals(timebook_id, keys.queue_shard(person)),
+        gsi1sk=keys.arrival_sort(arrival),
+        arrival=arrival,
+        ttl=ttl,
+    )
+    try:
+        item.save(condition=QueueItem.pk.does_not_exist())
+    except PutError as error:
+        if not is_condition_failure(error):
+            raise
+        found = get_item(QueueItem, pk, sk, consistent=True)
+        if found is None or found.arrival is None:  # removed meanwhile (TTL): a lost race, retried by the caller
+            raise ConditionFailed(["ticket"]) from error
+        return int(found.arrival), False
+    return arrival, True
+
+
+def waiting_after(timebook_id: str, after: int) -> list[int]:
+    """Every arrival number above `after`, in order: one Query per shard, merged."""
+    above = QueueItem.gsi1sk > keys.arrival_sort(after) if after >= 0 else None
+    shards = [
+        [int(item.arrival) for item in QueueItem.by_arrival.query(keys.queue_arrivals(timebook_id, shard), above)]
+        for shard in range(keys.QUEUE_SHARDS)
+    ]
+    return list(heapq.merge(*shards))
+
+
+def _state_item(state: RoomState) -> dict[str, Any]:
+    return {
+        "admitted_up_to": state.admitted_up_to,
+        "rate_per_minute": str(state.rate_per_minute),
+        "stepped_at": state.stepped_at,
+        "shed_seen": state.shed_seen,
+        "carry": str(state.carry),
+        "waiting": state.waiting,
+        "spacing": state.spacing,
+        "mileposts": list(state.mileposts),
+    }
+
+
+def _state(item: QueueItem) -> RoomState:
+    raw = item.state.as_dict() if item.state is not None and hasattr(item.state, "as_dict") else dict(item.state or {})
+    return RoomState(
+        admitted_up_to=int(raw.get("admitted_up_to", -1)),
+        rate_per_minute=float(raw.get("rate_per_minute", 0) or 0),
+        stepped_at=int(raw.get("stepped_at", 0)),
+        shed_seen=int(raw.get("shed_seen", 0)),
+        carry=float(raw.get("carry", 0) or 0),
+        waiting=int(raw.get("waiting", 0)),
+        spacing=int(raw.get("spacing", 1)),
+        mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
+        version=int(item.count or 0),
+    )
+
+
+def get_room(timebook_id: str, consistent: bool = False) -> RoomState | None:
+    pk, sk = keys.queue_room(timebook_id)
+    item = get_item(QueueItem, pk, sk, consistent)
+    return _state(item) if item is not None else None
+
+
+def _room_item(timebook_id: str, state: RoomState) -> QueueItem:
+    pk, sk = keys.queue_room(timebook_id)
+    return QueueItem(pk, sk, gsi1pk=keys.QUEUE_ROOMS, gsi1sk=timebook_id, count=state.version, state=_state_item(state))
+
+
+def open_room(timebook_id: str, opened_at: int) -> bool:
+    """Register a room for the admission schedule (once; False if it was there). Its first step
+    admits by the time since `opened_at` (epoch seconds), not a whole minute's worth at once."""
+    try:
+        _room_item(timebook_id, RoomState(stepped_at=opened_at)).save(condition=QueueItem.pk.does_not_exist())
+    except PutError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def save_room(timebook_id: str, state: RoomState) -> None:
+    """The state of one step, if no other step came between (else ConditionFailed naming "room")."""
+    try:
+        _room_item(timebook_id, state).save(condition=QueueItem.count == state.version - 1)
+    except PutError as error:
+        if is_condition_failure(error):
+            raise ConditionFailed(["room"]) from error
+        raise
+
+
+def rooms() -> list[str]:
+    return [str(item.gsi1sk) for item in QueueItem.by_arrival.query(keys.QUEUE_ROOMS)]
+
+
+def add_shed(count: int) -> None:
+    """Add 429s answered to one of the shed counters (a random one: none is hot)."""
+    pk, sk = keys.shed_counter(random.randrange(keys.SHED_SHARDS))
+    QueueItem(pk, sk).update(actions=[QueueItem.count.add(count)])
+
+
+def shed_total() -> int:
+    found = QueueItem.batch_get([keys.shed_counter(shard) for shard in range(keys.SHED_SHARDS)])
+    return sum(int(item.count or 0) for item in found)

@@ -1,0 +1,282 @@
+"""Part `queue` (issue 20): a sold-out surge through the waiting room, for fairness.
+
+Every citizen joins the line (`POST /timebooks/{id}/queue`), polls `GET /queue/{ticket}` as the
+answer says, and once admitted holds the first available time with `X-Queue-Ticket` and books.
+The admission schedule is driven here every second (as `make run` does every few). Reported:
+Kendall's tau between arrival order and booking order (goal ≥ 0.95), 429s seen by ticket holders
+(goal 0), 5xx, dropped connections (client timeouts and connection errors), time until sold out.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from scripts.bench.common import citizen, forget_aws_clients, free_port, quiet_logs
+from scripts.bench.surge import Answer, SurgeSize
+
+# A citizen polls at most this long before giving up (a bench that never ends measures nothing).
+MAX_WAIT_SECONDS = 600.0
+
+
+def _inversions(values: list[int]) -> int:
+    """Pairs out of order (i < j, values[i] > values[j]), by merge sort: O(n log n)."""
+    if len(values) < 2:
+        return 0
+    middle = len(values) // 2
+    left, right = values[:middle], values[middle:]
+    count = _inversions(left) + _inversions(right)
+    merged: list[int] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        if left[i] <= right[j]:
+            merged.append(left[i])
+            i += 1
+        else:
+            merged.append(right[j])
+            count += len(left) - i  # every left value still waiting is greater
+            j += 1
+    merged.extend(left[i:])
+    merged.extend(right[j:])
+    values[:] = merged
+    return count
+
+
+def kendall_tau(first: Sequence[float], second: Sequence[float]) -> float | None:
+    """Kendall's tau-a of two rankings of the same items (no ties): 1 = the same order, -1 =
+    reversed. `first[i]` and `second[i]` are item i's keys in each ranking; O(n log n)."""
+    n = len(first)
+    if n != len(second):
+        raise ValueError("both rankings must rank the same items")
+    if n < 2:
+        return None
+    by_first = sorted(range(n), key=lambda i: first[i])
+    rank_in_second = {i: rank for rank, i in enumerate(sorted(range(n), key=lambda i: second[i]))}
+    discordant = _inversions([rank_in_second[i] for i in by_first])
+    pairs = n * (n - 1) // 2
+    return (pairs - 2 * discordant) / pairs
+
+
+def kendall_tau_b(first: Sequence[float], second: Sequence[float]) -> float | None:
+    """Kendall's tau-b, which allows ties (here: everyone who got no place ties last); O(n^2),
+    about a second for 2,000 citizens."""
+    n = len(first)
+    if n != len(second):
+        raise ValueError("both rankings must rank the same items")
+    concordant = discordant = ties_first = ties_second = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            a = (first[i] > first[j]) - (first[i] < first[j])
+            b = (second[i] > second[j]) - (second[i] < second[j])
+            if a == 0 and b == 0:
+                continue
+            if a == 0:
+                ties_first += 1
+            elif b == 0:
+                ties_second += 1
+            elif a == b:
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = ((concordant + discordant + ties_first) * (concordant + discordant + ties_second)) ** 0.5
+    return (concordant - discordant) / denominator if denominator else None
+
+
+def _call(base: str, method: str, path: str, body: Mapping[str, Any] | None, headers: dict[str, str]) -> Answer:
+    import requests
+
+    started = time.monotonic()
+    try:
+        response = requests.request(method, f"{base}{path}", json=body, headers=headers, timeout=30.0)
+    except requests.RequestException as error:
+        return Answer(0, {"client_error": type(error).__name__}, {}, time.monotonic() - started)
+    try:
+        parsed = response.json()
+    except ValueError:
+        parsed = {"text": response.text[:200]}
+    return Answer(response.status_code, parsed, dict(response.headers), time.monotonic() - started)
+
+
+@dataclass
+class QueueOutcome:
+    statuses: Counter[str] = field(default_factory=Counter)
+    arrivals: dict[int, int] = field(default_factory=dict)  # citizen -> arrival number
+    booked_at: dict[int, float] = field(default_factory=dict)  # citizen -> when booked (monotonic)
+    throttled_with_ticket: int = 0
+    gave_up: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def saw(self, call: str, answer: Answer, ticket: bool) -> None:
+        with self.lock:
+            self.statuses[f"{call} {answer.status}"] += 1
+            if ticket and answer.status == 429:
+                self.throttled_with_ticket += 1
+
+
+def _retry_after(answer: Answer) -> float:
+    try:
+        return min(float(answer.headers.get("Retry-After", "1")), 5.0)
+    except ValueError:
+        return 1.0
+
+
+def _citizen(base: str, timebook_id: str, n: int, person: tuple[str, str, str], outcome: QueueOutcome) -> None:
+    _, phone, token = person
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(40):
+        joined = _call(base, "POST", f"/timebooks/{timebook_id}/queue", {}, auth)
+        outcome.saw("POST /queue", joined, ticket=False)
+        if joined.status in (200, 201):
+            break
+        time.sleep(_retry_after(joined) if joined.status in (0, 429) else 1.0)
+    else:
+        outcome.gave_up["never joined"] += 1
+        return
+    ticket, place = joined.body["ticket"], joined.body
+    with outcome.lock:
+        outcome.arrivals[n] = int(place["arrival"])
+    waited_from = time.monotonic()
+    while place.get("state") != "admitted":
+        if time.monotonic() - waited_from > MAX_WAIT_SECONDS:
+            outcome.gave_up["never admitted"] += 1
+            return
+        time.sleep(max(1, int(place.get("poll_after_seconds", 2))))  # as the answer says
+        polled = _call(base, "GET", f"/queue/{ticket}", None, {})
+        outcome.saw("GET /queue", polled, ticket=True)
+        if polled.status == 200:
+            place = polled.body
+    headers = {**auth, "X-Queue-Ticket": ticket}
+    for _ in range(40):
+        hold = _call(base, "POST", "/holds", {"timebook_id": timebook_id}, headers)
+        outcome.saw("POST /holds", hold, ticket=True)
+        if hold.status in (0, 429):
+            time.sleep(_retry_after(hold))
+            continue
+        if hold.status != 201:
+            outcome.gave_up["sold out" if hold.status == 409 else f"hold {hold.status}"] += 1
+            return
+        body = {"hold_id": hold.body["id"], "phone": phone, "answers": {}}
+        for _ in range(40):
+            made = _call(base, "POST", "/appointments", body, headers)
+            outcome.saw("POST /appointments", made, ticket=True)
+            if made.status in (0, 429):
+                time.sleep(_retry_after(made))
+                continue
+            if made.status == 201:
+                with outcome.lock:
+                    outcome.booked_at[n] = time.monotonic()
+                return
+            break
+    outcome.gave_up["attempts used up"] += 1
+
+
+def _admit_every_second(stop: threading.Event) -> None:
+    from chalicelib.booking import queue
+
+    while not stop.wait(1.0):
+        try:
+            queue.admit()
+        except Exception as error:  # the next step tries again, as the schedule would
+            code = getattr(error, "cause_response_code", "") or ""
+            print(f"  admission step failed: {type(error).__name__} {code}", flush=True)
+
+
+def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: str) -> dict[str, Any]:
+    from scripts.bench.surge import Http, make_surge_timebook
+
+    http = Http(base)
+    timebook_id = _queue_timebook(http, her_id, size, admit_per_minute, make_surge_timebook)
+    people = [citizen(500_000 + n) for n in range(size.citizens)]
+    outcome = QueueOutcome()
+    stop = threading.Event()
+    admitter = threading.Thread(target=_admit_every_second, args=(stop,), daemon=True)
+    started = time.monotonic()
+    admitter.start()
+    try:
+        with ThreadPoolExecutor(min(size.citizens, 256)) as pool:
+            list(pool.map(lambda n: _citizen(base, timebook_id, n, people[n], outcome), range(size.citizens)))
+    finally:
+        stop.set()
+        admitter.join()
+    wall = time.monotonic() - started
+    booked = sorted(outcome.booked_at)
+    tau = kendall_tau([outcome.arrivals[n] for n in booked], [outcome.booked_at[n] for n in booked])
+    first_arrivals = set(sorted(outcome.arrivals, key=outcome.arrivals.__getitem__)[: size.places])
+    joined = sorted(outcome.arrivals)
+    never = float("inf")  # who got no place ties last
+    tau_all = kendall_tau_b([outcome.arrivals[n] for n in joined], [outcome.booked_at.get(n, never) for n in joined])
+
+    def count(predicate: Any) -> int:
+        return sum(v for k, v in outcome.statuses.items() if predicate(int(k.rsplit(" ", 1)[1])))
+
+    return {
+        "citizens": size.citizens,
+        "places": size.places,
+        "admit_per_minute": admit_per_minute,
+        "booked": len(booked),
+        "kendall_tau_arrival_vs_booking": round(tau, 4) if tau is not None else None,
+        "kendall_tau_b_all_citizens": round(tau_all, 4) if tau_all is not None else None,
+        "booked_among_first_arrivals": len(first_arrivals & set(booked)),
+        "http_429_with_ticket": outcome.throttled_with_ticket,
+        "http_5xx": count(lambda s: s >= 500),
+        "dropped_connections": count(lambda s: s == 0),
+        "http_statuses": dict(sorted(outcome.statuses.items())),
+        "gave_up": dict(outcome.gave_up),
+        "sold_out_seconds": round(max(outcome.booked_at.values()) - started, 2) if booked else None,
+        "wall_seconds": round(wall, 2),
+    }
+
+
+def _queue_timebook(http: Any, her_id: str, size: SurgeSize, admit_per_minute: int, make: Any) -> str:
+    """The surge's timebook, with its waiting room switched on (sent with the timebook's settings)."""
+    original = http.post
+
+    def with_room(path: str, body: Mapping[str, Any], token: str) -> Answer:
+        if path == "/admin/timebooks":
+            body = {**body, "waiting_room": {"enabled": True, "admit_per_minute": admit_per_minute}}
+        return original(path, body, token)
+
+    http.post = with_room
+    timebook_id, _ = make(http, her_id, size)
+    return str(timebook_id)
+
+
+def measure_queue(size: SurgeSize, admit_per_minute: int | None = None) -> dict[str, Any]:
+    from chalicelib.local import runner
+
+    quiet_logs()
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    forget_aws_clients()
+    stack = runner.start(free_port(), seed=False, workers=False)
+    try:
+        rate = admit_per_minute or 6 * size.places  # the places' worth in about 10 s
+        result = run_queue_surge(stack.api_url, size, rate, "7200")
+        result["load_average_1min"] = round(os.getloadavg()[0], 2)
+        return result
+    finally:
+        stack.stop()
+
+
+def print_queue(result: Mapping[str, Any]) -> None:
+    print("\n== waiting room: a sold-out surge through the line ==")
+    for label, key in [
+        ("citizens / places", None),
+        ("booked", "booked"),
+        ("Kendall tau, arrival vs booking of the booked (goal >= 0.95)", "kendall_tau_arrival_vs_booking"),
+        ("Kendall tau-b, all citizens (no place: tied last)", "kendall_tau_b_all_citizens"),
+        ("booked among the first `places` arrivals", "booked_among_first_arrivals"),
+        ("429s seen by ticket holders (goal 0)", "http_429_with_ticket"),
+        ("5xx (goal 0)", "http_5xx"),
+        ("dropped connections (goal 0)", "dropped_connections"),
+        ("sold out after (s)", "sold_out_seconds"),
+        ("wall time (s)", "wall_seconds"),
+    ]:
+        value = f"{result['citizens']} / {result['places']}" if key is None else result[key]
+        print(f"  {label:<62} {value}")
+    print(f"  gave up: {result['gave_up']}")

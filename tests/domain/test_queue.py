@@ -1,0 +1,210 @@
+"""The waiting room's and the waves' rules (domain/queue.py), without storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chalicelib.domain.identity import birth_date
+from chalicelib.domain.queue import (
+    MILEPOSTS,
+    NotOpenYet,
+    RoomState,
+    Ticket,
+    WaitingRoom,
+    Wave,
+    new_arrival,
+    next_rate,
+    person_hash,
+    read_ticket,
+    require_admitted,
+    require_wave_open,
+    sign_ticket,
+    step,
+    wave_opens_at,
+)
+from chalicelib.errors import Forbidden
+from tests.factories import make_pid
+
+KEY = b"k" * 32
+ROOM = WaitingRoom(True, 60)
+T0 = 1_900_000_000
+
+# ---- admission keeps arrival order ---------------------------------------------------------------
+
+# A history: arrivals (how many, in one millisecond or spread) and admission steps (seconds since
+# the last, whether load was shed), in any interleaving.
+_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("arrive"), st.integers(1, 30), st.integers(0, 50)),
+        st.tuples(st.just("step"), st.integers(0, 400), st.booleans()),
+    ),
+    max_size=40,
+)
+
+
+@given(_events, st.integers(1, 200))
+def test_any_interleaving_of_arrivals_and_steps_admits_in_arrival_order(events, rate):
+    setting = WaitingRoom(True, rate)
+    state, now_ms, shed = RoomState(), T0 * 1000, 0
+    arrived: list[int] = []
+    admitted_before: set[int] = set()
+    for kind, a, b in events:
+        if kind == "arrive":
+            for _ in range(a):
+                now_ms += b
+                arrived.append(new_arrival(now_ms, arrived[-1] if arrived else -1))
+            continue
+        now_ms += a * 1000
+        shed += int(b)
+        waiting = sorted(n for n in arrived if n > state.admitted_up_to)
+        before = state
+        state = step(state, waiting, setting, now_ms // 1000, shed)
+        assert state.admitted_up_to >= before.admitted_up_to  # never taken back
+        admitted = {n for n in arrived if state.admitted(n)}
+        assert admitted >= admitted_before
+        order = sorted(arrived)
+        assert order[: len(admitted)] == sorted(admitted), "the admitted are a prefix of the arrivals"
+        newly = len(admitted) - len(admitted_before)
+        elapsed = 60 if before.stepped_at == 0 else min(now_ms // 1000 - before.stepped_at, 300)
+        assert newly <= state.rate_per_minute * elapsed / 60 + 1  # never more than the rate allows
+        admitted_before = admitted
+        # A poll's position counts the waiting ahead, exactly while they fit in the mileposts.
+        rest = [n for n in order if n > state.admitted_up_to]
+        if len(rest) <= MILEPOSTS:
+            assert [state.position(n) for n in rest] == list(range(1, len(rest) + 1))
+        assert all(state.position(n) == 0 for n in admitted)
+
+
+def test_arrivals_of_one_process_are_in_order_even_within_a_millisecond():
+    numbers = [new_arrival(T0 * 1000)]
+    for _ in range(2000):
+        numbers.append(new_arrival(T0 * 1000, numbers[-1]))
+    assert numbers == sorted(set(numbers))
+    assert new_arrival(T0 * 1000 + 1) // 1000 >= T0 * 1000 + 1  # clock-ordered
+
+
+def test_a_step_admits_by_elapsed_time_and_carries_fractions():
+    waiting = list(range(100, 200))
+    state = step(RoomState(), waiting, WaitingRoom(True, 30), T0, 0)
+    assert state.admitted_up_to == 129 and state.waiting == 70  # the first step counts a minute
+    state = step(state, waiting[30:], WaitingRoom(True, 30), T0 + 3, 0)  # 1.5 places in 3 s
+    assert state.admitted_up_to == 130 and state.carry == pytest.approx(0.5)
+    state = step(state, waiting[31:], WaitingRoom(True, 30), T0 + 4, 0)  # 0.5 + 0.5
+    assert state.admitted_up_to == 131
+
+
+def test_an_empty_room_banks_nothing_and_a_long_pause_lets_in_no_crowd():
+    state = step(RoomState(), [], ROOM, T0, 0)
+    state = step(state, [], ROOM, T0 + 3600, 0)
+    assert state.carry == 0 and state.admitted_up_to == -1
+    state = step(state, list(range(1000)), ROOM, T0 + 7200, 0)
+    assert state.admitted_up_to == 299  # at most five minutes' worth at once
+
+
+def test_shed_load_halves_the_rate_and_calm_brings_it_back():
+    assert next_rate(0, 60, shed=False) == 60
+    assert next_rate(60, 60, shed=True) == 30
+    assert next_rate(1, 60, shed=True) == 1
+    assert next_rate(30, 60, shed=False) == 45
+    assert next_rate(45, 60, shed=False) == 60
+    state = step(RoomState(rate_per_minute=60, stepped_at=T0, shed_seen=5), list(range(100)), ROOM, T0 + 60, 9)
+    assert state.rate_per_minute == 30 and state.admitted_up_to == 29 and state.shed_seen == 9
+
+
+def test_standing_estimates_the_wait_and_when_to_poll_again():
+    state = step(RoomState(), list(range(10, 1000, 10)), WaitingRoom(True, 6), T0, 0)
+    assert state.admitted_up_to == 60
+    waiting = state.standing(100, WaitingRoom(True, 6))
+    assert (waiting.state, waiting.position, waiting.estimated_wait_seconds) == ("waiting", 4, 40)
+    assert 2 <= waiting.poll_after_seconds <= 30
+    assert state.standing(50, ROOM).state == "admitted"
+    assert state.standing(10**12, ROOM).position == state.waiting + 1  # joined after the step: last
+
+
+def test_positions_of_a_long_line_are_close():
+    waiting = list(range(100_000))
+    state = step(RoomState(), waiting, WaitingRoom(True, 1000), T0, 0)
+    for n in (1_000, 25_000, 99_999):
+        assert abs(state.position(n) - (n - 999)) <= state.spacing
+
+
+# ---- tickets -----------------------------------------------------------------------------------------
+
+
+def test_a_ticket_is_signed_and_carries_no_identity_number():
+    pid = make_pid(3)
+    ticket = Ticket("tb1", person_hash(pid, KEY), 1_700_000_000_123_456)
+    text = sign_ticket(ticket, KEY)
+    assert read_ticket(text, KEY) == ticket
+    assert pid not in text and pid not in ticket.person
+    assert person_hash(pid, KEY) != person_hash(pid, b"x" * 32)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # another signature
+        lambda t: sign_ticket(Ticket("tb1", "p", 1), b"y" * 32),  # another key
+        lambda t: "e30." + t.split(".")[1],  # another payload
+        lambda t: t + "." + t,
+        lambda t: "",
+        lambda t: "x" * 1000,
+        lambda t: "@@@.@@@",
+    ],
+)
+def test_a_forged_or_altered_ticket_reads_as_none(forge):
+    assert read_ticket(forge(sign_ticket(Ticket("tb1", "p", 1), KEY)), KEY) is None
+
+
+def test_a_hold_needs_the_callers_own_admitted_ticket_of_this_timebook():
+    state = RoomState(admitted_up_to=500)
+    mine = Ticket("tb1", "me", 400)
+    require_admitted(mine, "tb1", "me", state)
+    for ticket, timebook, person in [
+        (None, "tb1", "me"),
+        (mine, "tb2", "me"),  # another timebook's
+        (mine, "tb1", "someone else"),  # another person's
+        (Ticket("tb1", "me", 501), "tb1", "me"),  # not yet admitted
+    ]:
+        with pytest.raises(Forbidden) as refused:
+            require_admitted(ticket, timebook, person, state)
+        assert (refused.value.status, refused.value.code) == (403, "queue_required")
+
+
+# ---- waves by birth date --------------------------------------------------------------------------
+
+OPENS_OLD = datetime(2030, 3, 1, 8, tzinfo=UTC)
+OPENS_YOUNG = datetime(2030, 3, 8, 8, tzinfo=UTC)
+WAVES = (
+    Wave(OPENS_OLD, date(1900, 1, 1), date(1959, 12, 31)),
+    Wave(OPENS_YOUNG, date(1960, 1, 1), date(1979, 12, 31)),
+)
+
+
+def test_the_wave_is_the_persons_by_birth_date_inclusive():
+    assert wave_opens_at(WAVES, date(1959, 12, 31)) == OPENS_OLD
+    assert wave_opens_at(WAVES, date(1960, 1, 1)) == OPENS_YOUNG
+    assert wave_opens_at(WAVES, date(1979, 12, 31)) == OPENS_YOUNG
+    assert wave_opens_at(WAVES, date(1990, 5, 5)) == OPENS_YOUNG  # in no wave: once the last has opened
+    assert wave_opens_at((), date(1990, 5, 5)) is None
+    both = (*WAVES, Wave(OPENS_OLD - timedelta(days=1), date(1970, 1, 1), date(1970, 12, 31)))
+    assert wave_opens_at(both, date(1970, 6, 1)) == OPENS_OLD - timedelta(days=1)  # the earliest of theirs
+
+
+@pytest.mark.parametrize("d_number", [False, True])
+def test_before_the_wave_opens_the_answer_names_the_time(d_number):
+    pid = make_pid(11, d_number=d_number)  # D-numbers carry the birth day + 40
+    born = date.fromisoformat(birth_date(pid))
+    waves = (Wave(OPENS_YOUNG, born, born),)
+    with pytest.raises(NotOpenYet) as refused:
+        require_wave_open(waves, born, OPENS_YOUNG - timedelta(seconds=1))
+    assert (refused.value.status, refused.value.code) == (403, "not_open_yet")
+    assert refused.value.extra == {"opens_at": OPENS_YOUNG.isoformat()}
+    require_wave_open(waves, born, OPENS_YOUNG)
+    assert make_pid(11, d_number=True) != make_pid(11) and birth_date(make_pid(11, d_number=True)) == birth_date(
+        make_pid(11)
+    )
