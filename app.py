@@ -462,6 +462,15 @@ def deliver_to_inbox(event: Any) -> dict[str, Any]:
     return consumer.handle_batch(consumer.records_of(event))
 
 
+@app.lambda_function(name="publish_availability")
+def publish_availability(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The table's stream (slot changes) to the published availability documents the public
+    calendar and day views read (infra/stack.yaml wires the stream, slot records only)."""
+    from chalicelib.booking import availability_docs
+
+    return availability_docs.publish_changes(event.get("Records", []))
+
+
 @app.lambda_function(name="relay_events")
 def relay_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The table's stream (records that carry an event) to the events queue, in order; a failed
