@@ -75,6 +75,9 @@ CANDIDATE_BATCH = 8
 # spreads over MIN_SPREAD_PLACES only (the earliest times); the spread grows with the
 # first-available requests this process saw for the timebook in the last 2 s.
 SPREAD_PLACES = 96
+# Summaries a "first available" Query reads: two location-days of up to ~150 slots each are at
+# most 8 KB, 1 RCU eventually consistent, whatever the month's size (docs/capacity.md).
+FIRST_FREE_PAGE = 2
 MIN_SPREAD_PLACES = 24
 _recent: dict[str, list[float]] = {}
 
@@ -215,11 +218,13 @@ def first_free(
     group: list[OpenSlot] = []
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
-        summaries = [
+        summaries = (  # lazily, a page of FIRST_FREE_PAGE summaries a request, so it stops early
             s
-            for s in repository.query_summaries(tb.id, month, from_day=from_day if index == 0 else None)
+            for s in repository.query_summaries(
+                tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_FREE_PAGE
+            )
             if not location_id or s.location_id == location_id
-        ]
+        )
         for _, of_day in groupby(summaries, key=lambda s: s.date):
             for slot in _looking_free(_fresh(of_day)):
                 group.append(slot)

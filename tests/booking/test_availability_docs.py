@@ -153,3 +153,26 @@ def test_a_month_never_published_is_published_by_its_first_viewer_once(client, d
     dynamodb_calls.clear()
     assert client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={month}").status == 200
     assert sum(dynamodb_calls.values()) == 0
+
+
+def test_a_first_available_query_reads_a_bounded_page_whatever_the_months_size(client, demo, monkeypatch):
+    """Issue 20: each Query of the month's summaries reads at most FIRST_FREE_PAGE of them (1 RCU
+    for location-days of up to ~150 slots), and a hold stops after the pages it needs."""
+    from botocore.client import BaseClient
+
+    from chalicelib.booking import discovery
+
+    pages: list[tuple[int | None, int]] = []
+    real = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        answer = real(self, operation, params)
+        if operation == "Query" and "#AV#" in str(params.get("ExpressionAttributeValues")):
+            pages.append((params.get("Limit"), int(answer.get("Count", 0))))
+        return answer
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    made = client.post("/holds", {"timebook_id": demo.koronatest_id}, token=Citizen(341).token)
+    assert made.status == 201, made
+    assert pages and all(limit == discovery.FIRST_FREE_PAGE and count <= limit for limit, count in pages), pages
+    assert len(pages) <= 3, pages  # not the month: the demo has ~20 location-days a month
