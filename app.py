@@ -494,6 +494,9 @@ def publish_feed(event: Any) -> None:
     from chalicelib.booking import feed
 
     feed.publish_for_a_minute(feed.S3FeedStore())
+    from chalicelib.booking import availability_docs
+
+    availability_docs.republish()  # the public views' backstop (the stream publishes each change)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

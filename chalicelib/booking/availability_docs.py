@@ -216,6 +216,27 @@ def for_view(timebook_id: str, month: str) -> MonthDocument:
     return document
 
 
+def republish(now: datetime | None = None, months: int = 2) -> int:
+    """The publisher schedule's backstop (with the SMART feed, every 30 s): every timebook's
+    documents of this month and the next, whole. Two stream batches that publish one month at
+    once can each keep the other's day as it was; this bounds how long such a day stays stale.
+    Returns how many documents it wrote."""
+    from chalicelib.booking.discovery import health_contacts
+
+    now = now or clock.now()
+    first = clock.local(now).date().replace(day=1)
+    names = [
+        f"{first.year + (first.month - 1 + n) // 12:04d}-{(first.month - 1 + n) % 12 + 1:02d}" for n in range(months)
+    ]
+    written = 0
+    for contact in health_contacts():
+        for tb in repository.list_timebooks(contact.id):
+            for month in names:
+                publish(tb.id, month, now=now)
+                written += 1
+    return written
+
+
 def changed_months(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], set[str]]:
     """(timebook, month) -> the local dates whose slots the stream records changed."""
     changed: dict[tuple[str, str], set[str]] = {}
