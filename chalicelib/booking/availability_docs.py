@@ -24,7 +24,8 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib import clock, settings
-from chalicelib.booking.common import iso
+from chalicelib.booking.common import iso, location_of
+from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary, PublishedSlot, held_until
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.storage import repository
@@ -40,12 +41,14 @@ class MonthDocument:
     month: str
     published_ms: int  # epoch milliseconds
     slots: tuple[PublishedSlot, ...]  # by start, then location
+    locations: tuple[str, ...] = ()  # the timebook's locations when published: a view checks its filter here
 
     def as_json(self) -> bytes:
         body = {
             "timebook_id": self.timebook_id,
             "month": self.month,
             "published_ms": self.published_ms,
+            "locations": list(self.locations),
             "slots": [s.as_item() for s in self.slots],
         }
         return json.dumps(body, separators=(",", ":")).encode()
@@ -54,7 +57,8 @@ class MonthDocument:
     def from_json(cls, body: bytes) -> MonthDocument:
         doc = json.loads(body)
         slots = tuple(PublishedSlot.from_item(item) for item in doc["slots"])
-        return cls(doc["timebook_id"], doc["month"], int(doc["published_ms"]), slots)
+        locations = tuple(str(location) for location in doc.get("locations", []))
+        return cls(doc["timebook_id"], doc["month"], int(doc["published_ms"]), slots, locations)
 
 
 class DocumentStore(Protocol):
@@ -172,7 +176,8 @@ def publish(
     reread_days = {s.date for s in reread}
     kept = [s for s in old.slots if s.date not in reread_days and s.date >= today.isoformat()] if old else []
     ordered = sorted([*kept, *fresh], key=lambda s: (datetime.fromisoformat(s.start), s.location_id))
-    document = MonthDocument(timebook_id, month, int(now.timestamp() * 1000), tuple(ordered))
+    locations = tuple(location.id for location in get_timebook(timebook_id).locations)  # cached 30 s
+    document = MonthDocument(timebook_id, month, int(now.timestamp() * 1000), tuple(ordered), locations)
     store().put(name_of(timebook_id, month), document.as_json(), CONTENT_TYPE, MAX_AGE_SECONDS)
     if old is not None and reread:
         repository.refresh_summaries(reread, now_epoch, int(now.timestamp() * 1000))
@@ -196,19 +201,25 @@ def staleness_seconds() -> float:
     return stated()
 
 
-def for_view(timebook_id: str, month: str) -> MonthDocument:
-    """The month's published document for the public views: no DynamoDB request unless the month
-    was never published (then its first viewer publishes it, one at a time per process)."""
+def for_view(timebook_id: str, month: str, location_id: str | None = None) -> MonthDocument:
+    """The month's published document for the public views, its location filter checked: no
+    DynamoDB request (not even the timebook) unless the month was never published (then its
+    first viewer publishes it, one at a time per process) or the location is not in it (404 or
+    a location added since: the timebook, cached, says which)."""
     if staleness_seconds() <= 0:  # tests: every view sees each change at once
+        _checked(timebook_id, location_id)
         return publish(timebook_id, month)
     key = (timebook_id, month)
     found = _view_memo.get(key)
-    if found is not None and found[0] > clock.monotonic():
-        return found[1]
-    document = load(timebook_id, month)
+    document = found[1] if found is not None and found[0] > clock.monotonic() else load(timebook_id, month)
     if document is None:
+        _checked(timebook_id, location_id)  # 404 for a timebook or location that does not exist
         with _first_publication:
             document = load(timebook_id, month) or publish(timebook_id, month)
+    elif location_id and location_id not in document.locations:
+        _checked(timebook_id, location_id)
+    if found is not None and found[1] is document:
+        return document
     if VIEW_MEMO_SECONDS > 0:
         if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
             _view_memo.clear()
@@ -235,6 +246,12 @@ def republish(now: datetime | None = None, months: int = 2) -> int:
                 publish(tb.id, month, now=now)
                 written += 1
     return written
+
+
+def _checked(timebook_id: str, location_id: str | None) -> None:
+    tb = get_timebook(timebook_id)
+    if location_id:
+        location_of(tb, location_id)
 
 
 def changed_months(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], set[str]]:

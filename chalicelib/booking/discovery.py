@@ -163,13 +163,10 @@ def parse_date(value: str | None, field: str = "date") -> date:
 def month_calendar(timebook_id: str, month: str, location_id: str | None) -> list[tuple[date, int]]:
     """Step 3: free places per day of the month (0 where nothing is free), from the month's
     published document (booking/availability_docs.py): no DynamoDB request."""
-    tb = get_timebook(timebook_id)
-    if location_id:
-        location_of(tb, location_id)
     year, number = (int(part) for part in month.split("-"))
     free_by_day = {date(year, number, day): 0 for day in range(1, _calendar.monthrange(year, number)[1] + 1)}
     now = clock.now()
-    for slot in _published(tb.id, month, location_id, now):
+    for slot in _published(timebook_id, month, location_id, now):
         free_by_day[date.fromisoformat(slot.start[:10])] += slot.free  # the local date
     return sorted(free_by_day.items())
 
@@ -177,12 +174,11 @@ def month_calendar(timebook_id: str, month: str, location_id: str | None) -> lis
 def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[OpenSlot]:
     """Step 4: the bookable slots of one day (at least one free place), by start, from the
     month's published document."""
-    tb = get_timebook(timebook_id)
-    if location_id:
-        location_of(tb, location_id)
     now = clock.now()
     found = [
-        s for s in _published(tb.id, f"{day:%Y-%m}", location_id, now) if s.start[:10] == day.isoformat() and s.free
+        s
+        for s in _published(timebook_id, f"{day:%Y-%m}", location_id, now)
+        if s.start[:10] == day.isoformat() and s.free
     ]
     return sorted(found, key=lambda s: by_instant(s.start, s.location_id))
 
@@ -193,7 +189,7 @@ def _published(timebook_id: str, month: str, location_id: str | None, now: datet
     from chalicelib.booking import availability_docs
 
     now_epoch = clock.epoch(now)
-    for slot in availability_docs.for_view(timebook_id, month).slots:
+    for slot in availability_docs.for_view(timebook_id, month, location_id).slots:
         if (location_id and slot.location_id != location_id) or begun(datetime.fromisoformat(slot.start), now):
             continue
         yield OpenSlot(slot.slot_id, slot.start, slot.end, slot.location_id, slot.free(now_epoch))

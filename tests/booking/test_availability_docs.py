@@ -190,3 +190,16 @@ def test_the_schedules_backstop_republishes_what_the_stream_left_behind(client, 
     assert availability_docs.republish() >= 2
     assert slot_free(client, demo.koronatest_id, slot["id"], day) == 1
     assert app.publish_availability({"Records": []}, None) == {"batchItemFailures": []}
+
+
+def test_a_view_of_a_location_reads_no_table_and_unknown_ones_are_404(client, demo, published, dynamodb_calls):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    path = f"/timebooks/{demo.koronatest_id}/slots?date={day}&location={demo.teststasjon_id}"
+    assert client.get(path).status == 200
+    dynamodb_calls.clear()
+    assert [s["id"] for s in client.get(path).json["items"]][0] == slot["id"]
+    assert sum(dynamodb_calls.values()) == 0, dynamodb_calls
+    unknown = client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}&location=locnothere")
+    assert unknown.status == 404 and unknown.json["error"]["code"] == "location_not_found", unknown
+    assert client.get(f"/timebooks/tbnothere/calendar?month={day[:7]}").status == 404
