@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib import clock, settings
+from chalicelib import budget, clock, settings
 from chalicelib.booking.common import iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary, PublishedSlot, held_until
@@ -88,23 +88,31 @@ class MemoryDocumentStore:
 
 
 class S3DocumentStore:
-    """The feed bucket (FEED_BUCKET) under `availability/`, as the SMART feed's files."""
+    """The feed bucket (FEED_BUCKET) under `availability/`, beside the SMART feed's files."""
 
     def __init__(self, bucket: str) -> None:
-        from chalicelib.booking.feed import S3FeedStore
+        self.bucket = bucket
+        self._client: Any = None
 
-        self._feed = S3FeedStore(bucket)
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from chalicelib.storage.feed_store import s3_client  # boto3: only where documents are in S3
+
+            self._client = s3_client()
+        return self._client
 
     def get(self, name: str) -> bytes | None:
-        client = self._feed.client
         try:
-            answer = client.get_object(Bucket=self._feed.bucket, Key=name)
-        except client.exceptions.NoSuchKey:
+            answer = self.client.get_object(Bucket=self.bucket, Key=name)
+        except self.client.exceptions.NoSuchKey:
             return None
         return bytes(answer["Body"].read())
 
     def put(self, name: str, body: bytes, content_type: str, max_age: int) -> None:
-        self._feed.put(name, body, content_type, max_age)
+        self.client.put_object(
+            Bucket=self.bucket, Key=name, Body=body, ContentType=content_type, CacheControl=f"public, max-age={max_age}"
+        )
 
 
 _memory = MemoryDocumentStore()
@@ -145,6 +153,7 @@ def publish(
     yet) read again from the slots, consistently; the other days kept as last published. Reads
     one Query of the month's summaries (which name the slots) and the slots of the days read;
     the summaries of those days are recounted too, so "first available" finds them fresh."""
+    budget.check()  # a view past its time budget starts no DynamoDB work (429); no budget elsewhere
     now = now or clock.now()
     today = clock.local(now).date()
     first, last = _month_days(month)
@@ -195,10 +204,13 @@ _view_memo: dict[tuple[str, str], tuple[float, MonthDocument]] = {}
 _first_publication = threading.Lock()
 
 
-def staleness_seconds() -> float:
-    from chalicelib.booking.discovery import staleness_seconds as stated
+# How old a summary may be before "first available" recounts it (docs/capacity.md); 0 (tests):
+# recount on every read, and every view publishes first.
+DEFAULT_STALENESS_SECONDS = 2.0
 
-    return stated()
+
+def staleness_seconds() -> float:
+    return float(settings.get().availability_staleness_seconds or DEFAULT_STALENESS_SECONDS)
 
 
 def for_view(timebook_id: str, month: str, location_id: str | None = None) -> MonthDocument:
@@ -232,15 +244,13 @@ def republish(now: datetime | None = None, months: int = 2) -> int:
     documents of this month and the next, whole. Two stream batches that publish one month at
     once can each keep the other's day as it was; this bounds how long such a day stays stale.
     Returns how many documents it wrote."""
-    from chalicelib.booking.discovery import health_contacts
-
     now = now or clock.now()
     first = clock.local(now).date().replace(day=1)
     names = [
         f"{first.year + (first.month - 1 + n) // 12:04d}-{(first.month - 1 + n) % 12 + 1:02d}" for n in range(months)
     ]
     written = 0
-    for contact in health_contacts():
+    for contact in repository.list_health_contacts():  # those not taking bookings too: harmless
         for tb in repository.list_timebooks(contact.id):
             for month in names:
                 publish(tb.id, month, now=now)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 
-from chalicelib import budget, clock, settings
+from chalicelib import budget, clock
+from chalicelib.booking.availability_docs import for_view, staleness_seconds
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary
@@ -66,8 +67,6 @@ class OpenSlot:
     free: int
 
 
-# How old a summary may be before a reader recounts it (docs/capacity.md). Tests set 0.
-DEFAULT_STALENESS_SECONDS = 2.0
 # "First available" reads the true state of this many candidate slots at a time,
 CANDIDATE_BATCH = 8
 # in random order among the earliest slots that look to have this many free places: a crowd
@@ -90,10 +89,6 @@ def _spread_for(timebook_id: str) -> int:
         _recent.clear()
     _recent[timebook_id] = seen
     return max(MIN_SPREAD_PLACES, min(SPREAD_PLACES, 8 * len(seen)))
-
-
-def staleness_seconds() -> float:
-    return float(settings.get().availability_staleness_seconds or DEFAULT_STALENESS_SECONDS)
 
 
 _refreshing: set[tuple[str, str, str]] = set()
@@ -186,10 +181,8 @@ def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[Ope
 def _published(timebook_id: str, month: str, location_id: str | None, now: datetime) -> Iterator[OpenSlot]:
     """The published slots of a month that have not begun, with their free places counted now (a
     hold that expired since the publication counts as free)."""
-    from chalicelib.booking import availability_docs
-
     now_epoch = clock.epoch(now)
-    for slot in availability_docs.for_view(timebook_id, month, location_id).slots:
+    for slot in for_view(timebook_id, month, location_id).slots:
         if (location_id and slot.location_id != location_id) or begun(datetime.fromisoformat(slot.start), now):
             continue
         yield OpenSlot(slot.slot_id, slot.start, slot.end, slot.location_id, slot.free(now_epoch))

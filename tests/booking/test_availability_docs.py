@@ -198,7 +198,7 @@ def test_a_view_of_a_location_reads_no_table_and_unknown_ones_are_404(client, de
     path = f"/timebooks/{demo.koronatest_id}/slots?date={day}&location={demo.teststasjon_id}"
     assert client.get(path).status == 200
     dynamodb_calls.clear()
-    assert [s["id"] for s in client.get(path).json["items"]][0] == slot["id"]
+    assert next(s["id"] for s in client.get(path).json["items"]) == slot["id"]
     assert sum(dynamodb_calls.values()) == 0, dynamodb_calls
     unknown = client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}&location=locnothere")
     assert unknown.status == 404 and unknown.json["error"]["code"] == "location_not_found", unknown
