@@ -529,6 +529,15 @@ def deliver_to_inbox(event: Any) -> dict[str, Any]:
         metrics.flush()  # the SMS sent and refused in this batch
 
 
+@app.lambda_function(name="publish_availability")
+def publish_availability(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The table's stream (slot changes) to the published availability documents the public
+    calendar and day views read (infra/stack.yaml wires the stream, slot records only)."""
+    from chalicelib.booking import availability_docs
+
+    return availability_docs.publish_changes(event.get("Records", []))
+
+
 @app.lambda_function(name="relay_events")
 def relay_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The table's stream (records that carry an event) to the events queue, in order; a failed
@@ -552,6 +561,9 @@ def publish_feed(event: Any) -> None:
     from chalicelib.booking import feed
 
     feed.publish_for_a_minute(feed.S3FeedStore())
+    from chalicelib.booking import availability_docs
+
+    availability_docs.republish()  # the public views' backstop (the stream publishes each change)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -74,6 +74,7 @@ class Settings:
     request_budget_seconds: str | None  # chalicelib.budget parses it (default 6 s)
     closure_budget_seconds: str | None  # chalicelib.booking.closures parses it (default 5 s)
     availability_staleness_seconds: str | None  # chalicelib.booking.discovery parses it
+    availability_docs: str  # where published availability lives: "s3" (the stack) or "memory"
     allowed_origins: str  # the stage's CORS origins, spaces or commas between (chalicelib.http.cors)
     portal_origin: str  # the portal's CloudFront origin, set by the deployed stack
     portal_url: str | None  # the portal's base URL for deep links in the feed
@@ -137,6 +138,7 @@ class Settings:
             request_budget_seconds=_text(environ, "REQUEST_BUDGET_SECONDS"),
             closure_budget_seconds=_text(environ, "CLOSURE_BUDGET_SECONDS"),
             availability_staleness_seconds=_text(environ, "AVAILABILITY_STALENESS_SECONDS"),
+            availability_docs=_text(environ, "AVAILABILITY_DOCS", "memory") or "memory",
             allowed_origins=_text(environ, "ALLOWED_ORIGINS", "") or "",
             portal_origin=_text(environ, "PORTAL_ORIGIN", "") or "",
             portal_url=_text(environ, "PORTAL_URL"),

@@ -1,7 +1,7 @@
 """`make publish-portal STACK=...`: put the portal (web/) and its config.json into the deployed stack.
 
 After `sam deploy` (README, "Deploy to AWS"): reads the stack's outputs (PortalBucketName,
-EndpointURL, PortalURL, PortalDistributionId), uploads every file of web/ with its content type
+ApiCdnURL (else EndpointURL), PortalURL, PortalDistributionId), uploads every file of web/ with its content type
 and cache lifetime, writes config.json naming the API (the step that binds the pages to this
 stack's API), and invalidates the distribution so the new files show at once. Needs AWS
 credentials allowed to read the stack, write the bucket and invalidate the distribution.
@@ -81,7 +81,9 @@ def publish(
     invalidate: bool = True,
 ) -> dict[str, Any]:
     outputs = stack_outputs(session.client("cloudformation"), stack_name)
-    bucket, api_url = outputs["PortalBucketName"], outputs["EndpointURL"]
+    # The API behind the CDN (issue 20): the public views are cached at the edge, with `Origin`
+    # in the cache key so CORS survives; a stack without it (older) is called at its origin.
+    bucket, api_url = outputs["PortalBucketName"], outputs.get("ApiCdnURL") or outputs["EndpointURL"]
     issuer = issuer or outputs.get("TokenIssuer", "")
     if not issuer.startswith("https://"):
         raise ValueError("the OpenID issuer must be an https URL (--issuer or the stack's TokenIssuer)")

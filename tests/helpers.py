@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from chalicelib import clock
+from chalicelib import clock, settings
 
 
 def months_ahead(count: int = 2) -> list[str]:
@@ -115,3 +115,15 @@ def stream_messages() -> list[dict[str, Any]]:
 
     relay_stream(keep)
     return found
+
+
+def publish_availability() -> int:
+    """What the deployed stream source of app.publish_availability does: the slot records the
+    table's stream holds (all of them: a reader of its own each call), to the publisher.
+    Returns how many records it handed over."""
+    import app
+    from chalicelib.booking.availability_docs import is_slot_change
+    from chalicelib.local.stream import StreamReader
+
+    reader = StreamReader(settings.get().table_name, wanted=is_slot_change)
+    return reader.drain(lambda event: app.publish_availability(event, None)).handed

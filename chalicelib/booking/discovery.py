@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 
-from chalicelib import budget, clock, settings
+from chalicelib import budget, clock
+from chalicelib.booking.availability_docs import for_view, staleness_seconds
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary
@@ -56,7 +57,8 @@ class Availability:
 
 @dataclass(frozen=True)
 class OpenSlot:
-    """A slot as the public day view shows it, from the day's summary."""
+    """A slot as the public day view shows it (from the published document) or first-available
+    looks at it (from the day's summary)."""
 
     slot_id: str
     start: str
@@ -65,8 +67,6 @@ class OpenSlot:
     free: int
 
 
-# How old a summary may be before a reader recounts it (docs/capacity.md). Tests set 0.
-DEFAULT_STALENESS_SECONDS = 2.0
 # "First available" reads the true state of this many candidate slots at a time,
 CANDIDATE_BATCH = 8
 # in random order among the earliest slots that look to have this many free places: a crowd
@@ -74,6 +74,9 @@ CANDIDATE_BATCH = 8
 # spreads over MIN_SPREAD_PLACES only (the earliest times); the spread grows with the
 # first-available requests this process saw for the timebook in the last 2 s.
 SPREAD_PLACES = 96
+# Summaries a "first available" Query reads: two location-days of up to ~150 slots each are at
+# most 8 KB, 1 RCU eventually consistent, whatever the month's size (docs/capacity.md).
+FIRST_FREE_PAGE = 2
 MIN_SPREAD_PLACES = 24
 _recent: dict[str, list[float]] = {}
 
@@ -86,33 +89,6 @@ def _spread_for(timebook_id: str) -> int:
         _recent.clear()
     _recent[timebook_id] = seen
     return max(MIN_SPREAD_PLACES, min(SPREAD_PLACES, 8 * len(seen)))
-
-
-def staleness_seconds() -> float:
-    return float(settings.get().availability_staleness_seconds or DEFAULT_STALENESS_SECONDS)
-
-
-# The public views keep a month's or a day's summaries this long per process (at most the
-# staleness): without a CDN in front, a read storm reaches DynamoDB once a second per Lambda.
-VIEW_MEMO_SECONDS = 1.0
-_view_memo: dict[tuple[str, str, date | None], tuple[float, list[DaySummary]]] = {}
-
-
-def _viewed(timebook_id: str, month: str, day: date | None = None) -> list[DaySummary]:
-    """Summaries for the calendar (day None) or the day view, fresh, memoised briefly."""
-    memo_seconds = min(VIEW_MEMO_SECONDS, staleness_seconds())
-    key = (timebook_id, month, day)
-    found = _view_memo.get(key)
-    if memo_seconds > 0 and found is not None and found[0] > clock.monotonic():
-        return found[1]
-    today = clock.local(clock.now()).date().isoformat()
-    # Past days have nothing bookable: never worth a recount.
-    items = _fresh(s for s in repository.query_summaries(timebook_id, month, day=day) if s.date >= today)
-    if memo_seconds > 0:
-        if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
-            _view_memo.clear()
-        _view_memo[key] = (clock.monotonic() + memo_seconds, items)
-    return items
 
 
 _refreshing: set[tuple[str, str, str]] = set()
@@ -181,35 +157,35 @@ def parse_date(value: str | None, field: str = "date") -> date:
 
 def month_calendar(timebook_id: str, month: str, location_id: str | None) -> list[tuple[date, int]]:
     """Step 3: free places per day of the month (0 where nothing is free), from the month's
-    summaries: one Query whatever is taken."""
-    tb = get_timebook(timebook_id)
-    if location_id:
-        location_of(tb, location_id)
+    published document (booking/availability_docs.py): no DynamoDB request."""
     year, number = (int(part) for part in month.split("-"))
     free_by_day = {date(year, number, day): 0 for day in range(1, _calendar.monthrange(year, number)[1] + 1)}
     now = clock.now()
-    for summary in _viewed(tb.id, month):
-        if location_id and summary.location_id != location_id:
-            continue
-        free_by_day[date.fromisoformat(summary.date)] += sum(s.free for s in _open_slots(summary, now))
+    for slot in _published(timebook_id, month, location_id, now):
+        free_by_day[date.fromisoformat(slot.start[:10])] += slot.free  # the local date
     return sorted(free_by_day.items())
 
 
 def free_slots(timebook_id: str, day: date, location_id: str | None) -> list[OpenSlot]:
     """Step 4: the bookable slots of one day (at least one free place), by start, from the
-    day's summaries."""
-    tb = get_timebook(timebook_id)
-    if location_id:
-        location_of(tb, location_id)
+    month's published document."""
     now = clock.now()
     found = [
-        slot
-        for summary in _viewed(tb.id, f"{day:%Y-%m}", day)
-        if not location_id or summary.location_id == location_id
-        for slot in _open_slots(summary, now)
-        if slot.free
+        s
+        for s in _published(timebook_id, f"{day:%Y-%m}", location_id, now)
+        if s.start[:10] == day.isoformat() and s.free
     ]
     return sorted(found, key=lambda s: by_instant(s.start, s.location_id))
+
+
+def _published(timebook_id: str, month: str, location_id: str | None, now: datetime) -> Iterator[OpenSlot]:
+    """The published slots of a month that have not begun, with their free places counted now (a
+    hold that expired since the publication counts as free)."""
+    now_epoch = clock.epoch(now)
+    for slot in for_view(timebook_id, month, location_id).slots:
+        if (location_id and slot.location_id != location_id) or begun(datetime.fromisoformat(slot.start), now):
+            continue
+        yield OpenSlot(slot.slot_id, slot.start, slot.end, slot.location_id, slot.free(now_epoch))
 
 
 def first_free(
@@ -231,11 +207,13 @@ def first_free(
     group: list[OpenSlot] = []
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
-        summaries = [
+        summaries = (  # lazily, a page of FIRST_FREE_PAGE summaries a request, so it stops early
             s
-            for s in repository.query_summaries(tb.id, month, from_day=from_day if index == 0 else None)
+            for s in repository.query_summaries(
+                tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_FREE_PAGE
+            )
             if not location_id or s.location_id == location_id
-        ]
+        )
         for _, of_day in groupby(summaries, key=lambda s: s.date):
             for slot in _looking_free(_fresh(of_day)):
                 group.append(slot)

@@ -89,3 +89,44 @@ def summarize(hhmm: str, capacity: int, minutes: int, claims: Mapping[int, Claim
 
 def empty(hhmm: str, capacity: int, minutes: int) -> SlotSummary:
     return SlotSummary(hhmm, capacity, minutes, 0, ())
+
+
+@dataclass(frozen=True)
+class PublishedSlot:
+    """A slot as an availability document publishes it (booking/availability_docs.py): its free
+    places when published, and the expiry of each hold that was live then, so a reader counts a
+    hold that has expired since as free at once, as the summaries do."""
+
+    slot_id: str
+    location_id: str
+    date: str  # the local date, YYYY-MM-DD
+    start: str  # ISO 8601 with offset, Oslo
+    end: str
+    free_when_published: int
+    holds: tuple[int, ...]  # expiry (epoch seconds) of the holds live when published
+
+    def free(self, now_epoch: int) -> int:
+        return self.free_when_published + sum(1 for expires in self.holds if expires <= now_epoch)
+
+    def as_item(self) -> list[Any]:
+        return [
+            self.slot_id,
+            self.location_id,
+            self.date,
+            self.start,
+            self.end,
+            self.free_when_published,
+            list(self.holds),
+        ]
+
+    @classmethod
+    def from_item(cls, item: list[Any]) -> PublishedSlot:
+        slot_id, location_id, day, start, end, free, holds = item
+        return cls(slot_id, location_id, day, start, end, int(free), tuple(int(h) for h in holds))
+
+
+def held_until(offered_places: int, claims: Mapping[int, Claim], now_epoch: int) -> tuple[int, ...]:
+    """The expiries of the live holds on places a slot offers (a closed slot offers none)."""
+    return tuple(
+        sorted(c.expires_at for p, c in claims.items() if p < offered_places and c.kind == "hold" and c.live(now_epoch))
+    )

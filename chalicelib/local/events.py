@@ -88,6 +88,9 @@ def default_tasks(app: Any) -> list[Periodic]:
     from chalicelib.messaging.local_consumer import drain_queue
 
     stream = StreamReader(settings.get().table_name)
+    from chalicelib.booking.availability_docs import is_slot_change
+
+    slot_changes = StreamReader(settings.get().table_name, wanted=is_slot_change)
 
     queue_url = settings.get().events_queue_url
 
@@ -103,6 +106,11 @@ def default_tasks(app: Any) -> list[Periodic]:
         Periodic("publish feed", 30.0, lambda: app_module.publish_feed(_scheduled_event(), None)),
         Periodic("send to helsenorge", 1.0, send_to_helsenorge),
         Periodic("relay the stream", 0.4, lambda: stream.drain(lambda event: app_module.relay_events(event, None))),
+        Periodic(
+            "publish availability",
+            0.5,
+            lambda: slot_changes.drain(lambda event: app_module.publish_availability(event, None)),
+        ),
         Periodic("deliver to inbox", 1.0, consume),
         Periodic("release expired holds", 60.0, lambda: app_module.release_expired_holds(_scheduled_event(), None)),
         # Every 5 s, not every minute as in AWS: a person is waiting (the step admits by elapsed time).

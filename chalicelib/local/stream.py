@@ -54,6 +54,7 @@ class StreamReader:
 
     table_name: str
     batch_size: int = BATCH_SIZE
+    wanted: Callable[[Mapping[str, Any]], bool] = carries_event  # the deployed mapping's filter
     _clients: tuple[Any, Any] | None = None
     _stream_arn: str | None = None
     _iterators: dict[str, str] = field(default_factory=dict)
@@ -110,7 +111,7 @@ class StreamReader:
                 answer = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
                 records = answer.get("Records", [])
                 result.records += len(records)
-                wanted = [lambda_record(r, str(self._stream_arn)) for r in records if carries_event(r)]
+                wanted = [lambda_record(r, str(self._stream_arn)) for r in records if self.wanted(r)]
                 if wanted:
                     result.handed += len(wanted)
                     if not self._handled(handler, wanted, shard):

@@ -34,18 +34,24 @@ from chalicelib.storage.transactions import (
 
 
 def query_summaries(
-    timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
+    timebook_id: str,
+    month: str,
+    *,
+    day: date | None = None,
+    from_day: date | None = None,
+    page_size: int | None = None,
 ) -> Iterator[DaySummary]:
     """Availability summaries of one timebook-month, by date then location; optionally of one
     day or from a day on. One Query of one partition (read lazily, page by page); its cost depends
-    on how many slots the month has, not on how many are taken."""
+    on how many slots the month has, not on how many are taken. `page_size` bounds what one
+    request reads ("first available" stops early: a few summaries a request, not the month)."""
     partition = keys.summary_partition(timebook_id, month)
     condition = None
     if day is not None:
         condition = DaySummaryItem.sk.startswith(keys.summary_day_prefix(day))
     elif from_day is not None:
         condition = DaySummaryItem.sk >= keys.summary_sort(from_day.isoformat())
-    return (mapping.day_summary(item) for item in DaySummaryItem.query(partition, condition))
+    return (mapping.day_summary(item) for item in DaySummaryItem.query(partition, condition, page_size=page_size))
 
 
 def refresh_summaries(summaries: Sequence[DaySummary], now_epoch: int, now_ms: int) -> list[DaySummary]:

@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="concurrent HTTP clients")
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs of each surge")
     parser.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        help="threads reloading the calendar and day views during a surge (each run then also without them)",
+    )
+    parser.add_argument(
         "--modes",
         default="first-available",
         help="comma-separated: first-available (POST /holds {timebook_id}), earliest-slot (list, hold the first)",
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         results["steps"] = measure_steps(counter)
         print_steps(results["steps"])
     if "surge" in parts:
-        size = SurgeSize(args.citizens, args.places, args.capacity, args.threads)
+        size = SurgeSize(args.citizens, args.places, args.capacity, args.threads, max(0, args.readers))
         results["surge"] = measure_surges(counter, size, args.modes.split(","), args.repeat)
         print_surges(results["surge"])
         failed += [f"surge {s['mode']} run {s['run']}: {f}" for s in results["surge"] for f in s["failed_checks"]]

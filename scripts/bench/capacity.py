@@ -348,3 +348,82 @@ def partition_loads(
             PARTITION_RCU,
         ),
     ]
+
+
+# ---- the partition model from a run's counted requests (issue 20) ----------------------------------
+
+
+def partition_keys(operation: str, params: Mapping[str, Any]) -> list[str]:
+    """The partition keys a request reads or writes (an index's as `index:key`), from its parameters."""
+
+    def pk_of(key: Mapping[str, Any] | None) -> str | None:
+        value = (key or {}).get("pk")
+        return str(value["S"]) if isinstance(value, Mapping) and "S" in value else None
+
+    found: list[str | None] = []
+    if operation in ("GetItem", "UpdateItem", "DeleteItem"):
+        found.append(pk_of(params.get("Key")))
+    elif operation == "PutItem":
+        found.append(pk_of(params.get("Item")))
+    elif operation == "BatchGetItem":
+        found += [pk_of(key) for request in params.get("RequestItems", {}).values() for key in request.get("Keys", [])]
+    elif operation == "TransactWriteItems":
+        for item in params.get("TransactItems", []):
+            for part in item.values():
+                found.append(pk_of(part.get("Key") or part.get("Item")))
+    elif operation == "Query":
+        values = params.get("ExpressionAttributeValues", {})
+        condition = str(params.get("KeyConditionExpression", ""))
+        names = params.get("ExpressionAttributeNames", {})
+        # The partition key's condition is `#n = :v` with #n naming pk or an index's pk.
+        for name, attribute in names.items():
+            if attribute.endswith("pk") and f"{name} = " in condition:
+                placeholder = condition.split(f"{name} = ", 1)[1].split()[0].rstrip(")")
+                value = values.get(placeholder, {}).get("S")
+                if value is not None:
+                    index = params.get("IndexName")
+                    found.append(f"{index}:{value}" if index else str(value))
+    return [key for key in dict.fromkeys(found) if key]
+
+
+def key_class(key: str) -> str:
+    """What a key is, ids left out: `SLOT#*`, `TB#*#AV#{month}`, `gsi2:TB#*#AP#3`..."""
+    import re
+
+    named = re.sub(r"#(\d{4}-\d{2})(?=#|$)", "#{month}", key)
+    return re.sub(r"(?<=#)[a-z]+[0-9a-f]{8,}[a-z0-9_]*|(?<=#)\d{11}", "*", named)
+
+
+@dataclass(frozen=True)
+class KeyLoad:
+    """The hottest key of one kind at a booking rate, from a run's counted units on each key."""
+
+    kind: str
+    key: str
+    rcu_per_second: float
+    wcu_per_second: float
+
+    @property
+    def share(self) -> float:
+        """Of one partition's limits, the larger of its read and write shares."""
+        return max(self.rcu_per_second / PARTITION_RCU, self.wcu_per_second / PARTITION_WCU)
+
+
+def partition_model(tally: Mapping[str, float], bookings: int, bookings_per_second: float) -> list[KeyLoad]:
+    """Per kind of key, its hottest key's RCU and WCU per second when bookings arrive at this rate,
+    scaled from what the run counted on each key (`key:{pk}:rcu` / `:wcu`, a request's units shared
+    by the keys it touched), hottest first. A run that booked nothing gives nothing."""
+    if bookings <= 0:
+        return []
+    per_key: dict[str, dict[str, float]] = {}
+    for name, units in tally.items():
+        if name.startswith("key:"):
+            key, unit = name[4:].rsplit(":", 1)
+            per_key.setdefault(key, {"rcu": 0.0, "wcu": 0.0})[unit] += float(units)
+    scale = bookings_per_second / bookings
+    hottest: dict[str, KeyLoad] = {}
+    for key, units in per_key.items():
+        load = KeyLoad(key_class(key), key, round(units["rcu"] * scale, 1), round(units["wcu"] * scale, 1))
+        if load.kind not in hottest or load.share > hottest[load.kind].share:
+            hottest[load.kind] = load
+    return sorted(hottest.values(), key=lambda load: load.share, reverse=True)

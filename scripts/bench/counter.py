@@ -10,7 +10,7 @@ from contextlib import contextmanager
 # ---- the counter: every DynamoDB request the process makes -------------------------------------
 from typing import Any
 
-from scripts.bench.capacity import _RETURNS_CAPACITY, CapacityCalculator
+from scripts.bench.capacity import _RETURNS_CAPACITY, CapacityCalculator, partition_keys
 
 _route = threading.local()
 
@@ -92,6 +92,7 @@ class DynamoCounter:
                 if calculator:
                     rcu, wcu = calculator.charge(operation, params, None, targets)
                     entries.update({"rcu": rcu, "wcu": wcu})
+                    entries.update(_per_key(operation, params, rcu, wcu))
                 counter.add(entries)
                 raise
             entries["retries"] += response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
@@ -106,6 +107,7 @@ class DynamoCounter:
             if calculator:
                 rcu, wcu = calculator.charge(operation, params, response, targets)
                 entries.update({"rcu": rcu, "wcu": wcu})
+                entries.update(_per_key(operation, params, rcu, wcu))
                 counter.sample(operation, params, moto_units, rcu + wcu)
             counter.add(entries)
             return response
@@ -116,6 +118,16 @@ class DynamoCounter:
 
         botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
         Connection._make_api_call = counted_pynamodb  # type: ignore[method-assign]
+
+
+def _per_key(operation: str, params: Mapping[str, Any], rcu: float, wcu: float) -> Counter[str]:
+    """A request's units on each partition key it touched (shared evenly: the partition model)."""
+    keys = partition_keys(operation, params)
+    shares: Counter[str] = Counter()
+    for key in keys:
+        shares[f"key:{key}:rcu"] += rcu / len(keys)
+        shares[f"key:{key}:wcu"] += wcu / len(keys)
+    return shares
 
 
 def requests_of(tally: Mapping[str, float]) -> dict[str, int]:

@@ -12,13 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 # ---- 2. surge over HTTP --------------------------------------------------------------------------
 from typing import Any
 
-from scripts.bench.capacity import TARGET_BOOKINGS_PER_SECOND, CapacityCalculator, MotoTables, per_booking, table_load
+from scripts.bench.capacity import (
+    TARGET_BOOKINGS_PER_SECOND,
+    CapacityCalculator,
+    MotoTables,
+    partition_model,
+    per_booking,
+    table_load,
+)
 from scripts.bench.common import REGION, citizen, forget_aws_clients, free_port, quiet_logs, token_for
 from scripts.bench.counter import DynamoCounter, other_aws, requests_of, total_requests
 
@@ -34,6 +41,7 @@ class SurgeSize:
     places: int
     capacity: int
     threads: int
+    readers: int = 0  # threads reloading the calendar and the day view while the surge runs
 
     @property
     def slots(self) -> int:
@@ -307,17 +315,58 @@ def check_table(timebook_id: str, day: str, size: SurgeSize) -> dict[str, Any]:
     }
 
 
+VIEW_ROUTES = ("GET /timebooks/{id}/calendar", "GET /timebooks/{id}/slots")
+PUBLISHER_LABEL = "publish availability"
+
+
+def _read_views(http: Http, timebook_id: str, day: str, outcome: SurgeOutcome, done: threading.Event) -> None:
+    """A reader: the month's calendar and the day's times, again and again, until the surge is over."""
+    paths = (f"/timebooks/{timebook_id}/calendar?month={day[:7]}", f"/timebooks/{timebook_id}/slots?date={day}")
+    while not done.is_set():
+        for path, call in zip(paths, ("GET /calendar (reader)", "GET /slots (reader)"), strict=True):
+            outcome.saw(call, http.get(path))
+
+
+def _publish_availability(done: threading.Event) -> None:
+    """What `make run` and the stack do: slot changes on the table's stream to the published
+    documents, every 0.5 s; its DynamoDB requests are counted under their own label."""
+    import app as app_module
+    from chalicelib import settings
+    from chalicelib.booking.availability_docs import is_slot_change
+    from chalicelib.local.stream import StreamReader
+    from scripts.bench.counter import _route
+
+    _route.label = PUBLISHER_LABEL
+    reader = StreamReader(settings.get().table_name, wanted=is_slot_change)
+    while True:
+        reader.drain(lambda event: app_module.publish_availability(event, None))
+        if done.wait(0.5):
+            reader.drain(lambda event: app_module.publish_availability(event, None))
+            return
+
+
 def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: SurgeSize, run: int) -> dict[str, Any]:
     timebook_id, day = make_surge_timebook(http, her_id, size)
     people = [citizen(100_000 * run + n) for n in range(size.citizens)]
     outcome = SurgeOutcome()
     standin = counter.standin
     shed_before = standin.app.shed if standin is not None and standin.app is not None else 0
+    done = threading.Event()
     with counter.window() as tally:
+        background = [threading.Thread(target=_publish_availability, args=(done,), daemon=True)]
+        background += [
+            threading.Thread(target=_read_views, args=(http, timebook_id, day, outcome, done), daemon=True)
+            for _ in range(size.readers)
+        ]
+        for thread in background:
+            thread.start()
         started = time.monotonic()
         with ThreadPoolExecutor(size.threads) as pool:
             list(pool.map(lambda p: _Citizen(http, mode, timebook_id, day, p).run(outcome), people))
         wall = time.monotonic() - started
+        done.set()
+        for thread in background:
+            thread.join(timeout=60)
     shed = (standin.app.shed if standin is not None and standin.app is not None else 0) - shed_before
     table = check_table(timebook_id, day, size)
     booked = len(outcome.booked)
@@ -336,9 +385,16 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: 
     def count(predicate: Callable[[int], bool]) -> int:
         return sum(n for k, n in statuses.items() if predicate(int(k.rsplit(" ", 1)[1])))
 
+    views = sum(n for k, n in statuses.items() if "(reader)" in k)
+    view_requests = sum(sum(by_route.get(route, {}).values()) for route in VIEW_ROUTES)
+    publisher_requests = sum(by_route.get(PUBLISHER_LABEL, {}).values())
     result = {
         "mode": mode,
         "run": run,
+        "readers": size.readers,
+        "views_served": views,
+        "dynamodb_requests_per_view": round(view_requests / views, 3) if views else None,
+        "publisher_dynamodb_requests": publisher_requests,
         "citizens": size.citizens,
         "places": size.places,
         "slots": size.slots,
@@ -380,6 +436,13 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: 
         "wall_seconds": round(wall, 2),
         "last_booking_seconds": round(sold_out, 2) if sold_out is not None else None,
         "bookings_per_second": round(booked / sold_out, 1) if sold_out else None,
+        "partition_model": {
+            str(rate): [
+                {"kind": m.kind, "key": m.key, "rcu_per_second": m.rcu_per_second, "wcu_per_second": m.wcu_per_second}
+                for m in partition_model(tally, booked, rate)[:6]
+            ]
+            for rate in (TARGET_BOOKINGS_PER_SECOND, 1000)
+        },
     }
     result["failed_checks"] = surge_failures(result)
     return result
@@ -415,18 +478,23 @@ def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], re
     try:
         common._timebooks.clear()
         http = Http(stack.api_url)
+        # With readers, each run twice: without them, then with them (the throughput they cost).
+        sizes = [replace(size, readers=0), size] if size.readers else [size]
         for run in range(repeat):
             for index, mode in enumerate(modes):
-                load = round(os.getloadavg()[0], 2)
-                surge = run_surge(http, counter, mode, f"71{run:02d}{index}", size, 1 + run * len(modes) + index)
-                surge["load_average_1min_at_start"] = load
-                surges.append(surge)
-                print(
-                    f"  surge {mode} #{run + 1}: {surge['booked']}/{surge['places']} booked, "
-                    f"{surge['lost_races_per_booking']} lost races/booking, {surge['http_5xx']} 5xx, "
-                    f"{surge['http_429']} 429, {surge['wall_seconds']} s",
-                    flush=True,
-                )
+                for extra, sized in enumerate(sizes):
+                    load = round(os.getloadavg()[0], 2)
+                    number = 1 + (run * len(modes) + index) * len(sizes) + extra
+                    surge = run_surge(http, counter, mode, f"7{run:02d}{index}{extra}", sized, number)
+                    surge["load_average_1min_at_start"] = load
+                    surges.append(surge)
+                    print(
+                        f"  surge {mode} #{run + 1} ({sized.readers} readers): {surge['booked']}/{surge['places']} "
+                        f"booked, {surge['lost_races_per_booking']} lost races/booking, {surge['http_5xx']} 5xx, "
+                        f"{surge['http_429']} 429, {surge['wall_seconds']} s, {surge['views_served']} views at "
+                        f"{surge['dynamodb_requests_per_view']} DynamoDB requests each, load {load}",
+                        flush=True,
+                    )
         return surges
     finally:
         counter.local_endpoint = None
@@ -452,6 +520,10 @@ SUMMARY_ROWS: list[tuple[str, str]] = [
     ("botocore retries", "botocore_retries"),
     ("latency p50 (ms, all calls)", "latency_p50_ms"),
     ("latency p95 (ms, all calls)", "latency_p95_ms"),
+    ("views served (readers)", "views_served"),
+    ("DynamoDB requests per view", "dynamodb_requests_per_view"),
+    ("publisher's DynamoDB requests", "publisher_dynamodb_requests"),
+    ("bookings per second", "bookings_per_second"),
     ("wall time (s)", "wall_seconds"),
     ("last booking after (s)", "last_booking_seconds"),
 ]
@@ -475,9 +547,9 @@ def print_surges(surges: list[Mapping[str, Any]]) -> None:
         "(the local stand-in serialises every AWS request and sheds what it cannot serve in time; times are "
         f"its own, counts are what matter. {os.cpu_count()} CPUs.)"
     )
-    for mode in dict.fromkeys(s["mode"] for s in surges):
-        runs = [s for s in surges if s["mode"] == mode]
-        print(f"\n[{mode}] {len(runs)} run(s); min / median / max")
+    for mode, readers in dict.fromkeys((s["mode"], s.get("readers", 0)) for s in surges):
+        runs = [s for s in surges if s["mode"] == mode and s.get("readers", 0) == readers]
+        print(f"\n[{mode}, {readers} readers] {len(runs)} run(s); min / median / max")
         for title, key in SUMMARY_ROWS:
             print(f"  {title:<36}{_spread([s[key] for s in runs]):>28}")
         rcu = statistics.median(s["rcu_per_booking"] or 0.0 for s in runs)
@@ -487,6 +559,12 @@ def print_surges(surges: list[Mapping[str, Any]]) -> None:
             f"  at {TARGET_BOOKINGS_PER_SECOND} bookings/s (docs/capacity.md): {load['rcu_per_second']:g} RCU/s, "
             f"{load['wcu_per_second']:g} WCU/s on the table (medians per booking)"
         )
+        for rate in (str(TARGET_BOOKINGS_PER_SECOND), "1000"):
+            hottest = runs[-1]["partition_model"][rate]
+            print(
+                f"  partition model at {rate} bookings/s (run {runs[-1]['run']}, hottest key per kind, RCU/s / WCU/s): "
+                + "; ".join(f"{m['kind']} {m['rcu_per_second']:g} / {m['wcu_per_second']:g}" for m in hottest)
+            )
         for s in runs:
             print(f"  run {s['run']}: HTTP statuses: " + ", ".join(f"{k}: {v}" for k, v in s["http_statuses"].items()))
             print(f"  run {s['run']}: gave up: {s['gave_up']}; DynamoDB errors: {s['dynamodb_errors'] or 'none'}")

@@ -341,7 +341,13 @@ def _summary_sort(summary: DaySummary) -> str:
 class Slots(_Capability):
     @_locked
     def query_summaries(
-        self, timebook_id: str, month: str, *, day: date | None = None, from_day: date | None = None
+        self,
+        timebook_id: str,
+        month: str,
+        *,
+        day: date | None = None,
+        from_day: date | None = None,
+        page_size: int | None = None,  # pages are DynamoDB's cost; the fake has none
     ) -> Iterator[DaySummary]:
         found = [s for (tb, d, _), s in self.state.summaries.items() if tb == timebook_id and d[:7] == month]
         if day is not None:

@@ -90,6 +90,7 @@ def deployed() -> Any:
             "Outputs": {
                 "PortalBucketName": {"Value": {"Ref": "PortalBucket"}},
                 "EndpointURL": {"Value": "https://abc123.execute-api.eu-north-1.amazonaws.com/api/"},
+                "ApiCdnURL": {"Value": "https://d111111abcdef8.cloudfront.net/"},
                 "PortalURL": {"Value": f"https://{distribution['DomainName']}"},
                 "PortalDistributionId": {"Value": distribution["Id"]},
             },
@@ -113,7 +114,7 @@ def test_publish_puts_the_pages_and_a_config_naming_the_stacks_api(deployed: Any
     assert stored == pages | catalogues | {"config.json"}
     config = json.loads(s3.get_object(Bucket=summary["bucket"], Key="config.json")["Body"].read())
     assert config == {
-        "api": "https://abc123.execute-api.eu-north-1.amazonaws.com/api",
+        "api": "https://d111111abcdef8.cloudfront.net",  # issue 20: the CDN, not the API's origin
         "stage": "prod",
         "sign_in": {"mode": "oidc", "issuer": "https://idporten.no", "client_id": "timebok-portal"},
     }

@@ -14,6 +14,7 @@ used by some call.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import uuid
@@ -60,6 +61,9 @@ NOT_IN_MOTO = (
     "AWS::S3::BucketPolicy",
 )
 STATIC_OPERATIONS = awscalls.static_operations()
+# The one wildcard allowed: the public views' availability documents, one per timebook and month
+# (issue 20), public data under their own prefix of the feed bucket.
+OBJECT_PREFIXES = ({"Fn::Sub": "${FeedBucket.Arn}/availability/*"},)
 HER_ID = "8100077"
 # The actions a Lambda SQS event source mapping performs with the function's role.
 EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
@@ -236,6 +240,36 @@ def relay_stream(scenario: Scenario, lambdas: Any) -> Any:
     return reader.drain(invoke)
 
 
+def publish_availability(scenario: Scenario, lambdas: Any) -> Any:
+    """What the publisher's stream event source mapping does: slot records (its filter), to
+    PublishAvailability."""
+    from chalicelib.booking.availability_docs import is_slot_change
+    from chalicelib.local.stream import StreamReader
+
+    reader = scenario.results.setdefault(
+        "slot_reader", StreamReader(scenario.outputs["TableName"], wanted=is_slot_change)
+    )
+
+    def invoke(event: dict[str, Any]) -> Any:
+        with scenario.recorder.running("PublishAvailability"):
+            return lambdas.publish_availability(event, None)
+
+    return reader.drain(invoke)
+
+
+@contextlib.contextmanager
+def _views_read_published_documents() -> Iterator[None]:
+    """The stack's staleness (tests elsewhere publish on every view)."""
+    from chalicelib.booking import availability_docs
+
+    real = availability_docs.staleness_seconds
+    availability_docs.staleness_seconds = lambda: 2.0  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        availability_docs.staleness_seconds = real  # type: ignore[assignment]
+
+
 def _ok(response: Any, status: int = 200) -> Any:
     assert response.status == status, response
     return response.json
@@ -336,6 +370,10 @@ def run_flows(scenario: Scenario) -> None:
 
     # The stream relay puts the changes on the stack's queue; the consumer writes the inbox.
     assert relay_stream(scenario, lambdas).failed == 0
+    # The slot changes on the stream publish the public views' documents; a view reads them.
+    assert publish_availability(scenario, lambdas).failed == 0
+    with rec.running("APIHandler"), _views_read_published_documents():
+        _ok(client.get(f"/timebooks/{tb['id']}/slots?date={day}"))
     scenario.results["first_delivery"] = deliver_queued(scenario, lambdas)
     with rec.running("APIHandler"):
         scenario.inbox["elise"] = _ok(client.get("/inbox", token=elise.token))["items"]
@@ -557,6 +595,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
             "MASKINPORTEN_KEY_ID": "timebok-test-key",
             "MASKINPORTEN_KEY_PARAMETER": SMS_KEY_PARAMETER,
             "SMS_SENDER_ID": "Testkommune",
+            "AVAILABILITY_DOCS": "s3",
         }.items():
             mp.setenv(name, value)
         settings.reset()  # re-reads TABLE_NAME into the models, the queue into the publisher
@@ -717,6 +756,8 @@ def test_roles_come_from_the_policy_files_and_have_no_wildcards(template: dict[s
                 for resource in awscalls._as_list(statement["Resource"]):
                     # Only the stack's own resources, by reference; no "*", not even in "index/*".
                     assert isinstance(resource, dict), f"{logical_id}: literal resource {resource!r}"
+                    if resource in OBJECT_PREFIXES:
+                        continue
                     assert "*" not in json.dumps(resource), f"{logical_id}: wildcard resource {resource}"
 
 

@@ -28,6 +28,7 @@ FUNCTIONS = (
     "PublishFeed",
     "SendToHelsenorge",
     "AdmitFromQueues",  # issue 20
+    "PublishAvailability",
 )
 LINT_REGIONS = ("eu-north-1", "us-east-1")
 
@@ -132,7 +133,10 @@ def test_the_relay_reads_the_tables_stream(template: dict[str, Any]) -> None:
     view = props(template, "TimebokTable")["StreamSpecification"]["StreamViewType"]
     assert view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
     ((logical_id, mapping),) = [
-        (k, r) for k, r in resources(template).items() if r.get("Type") == "AWS::Lambda::EventSourceMapping"
+        (k, r)
+        for k, r in resources(template).items()
+        if r.get("Type") == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": "RelayEvents"}
     ]
     source = mapping["Properties"]
     assert source["EventSourceArn"] == {"Fn::GetAtt": ["TimebokTable", "StreamArn"]}
@@ -167,6 +171,25 @@ def test_the_relay_reads_the_tables_stream(template: dict[str, Any]) -> None:
     assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"} <= stream_actions
     assert any(s["Resource"] == {"Fn::GetAtt": ["RelayFailuresQueue", "Arn"]} for s in statements)
     assert logical_id
+
+
+def test_the_publisher_of_availability_reads_slot_changes_from_the_stream(template: dict[str, Any]) -> None:
+    """Issue 20: slot records only, batched at most 1 s (the stated staleness of the public views)."""
+    from chalicelib.booking.availability_docs import is_slot_change
+
+    (source,) = [
+        r["Properties"]
+        for r in resources(template).values()
+        if r.get("Type") == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": "PublishAvailability"}
+    ]
+    assert source["EventSourceArn"] == {"Fn::GetAtt": ["TimebokTable", "StreamArn"]}
+    assert source["MaximumBatchingWindowInSeconds"] <= 1
+    ((only,),) = [source["FilterCriteria"]["Filters"]]
+    assert json.loads(only["Pattern"]) == {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "SLOT#"}]}}}}
+    assert is_slot_change({"dynamodb": {"Keys": {"pk": {"S": "SLOT#tb_loc_202601010800"}}}})
+    assert not is_slot_change({"dynamodb": {"Keys": {"pk": {"S": "TB#tb#AV#2026-01"}}}})
+    assert props(template, "APIHandler")["Environment"]["Variables"]["AVAILABILITY_DOCS"] == "s3"
 
 
 def test_consumer_event_source(template: dict[str, Any]) -> None:
@@ -343,7 +366,14 @@ def test_public_reads_are_cached_by_the_cdn(template: dict[str, Any]) -> None:
     assert policy["DefaultTTL"] == 0 and policy["MinTTL"] == 0  # the origin's max-age rules
     keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
     assert keys["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
-    assert keys["HeadersConfig"] == {"HeaderBehavior": "none"}  # no Authorization: public only
+    # Issue 20: the portal calls the API through the CDN; CORS answers by Origin, so Origin (and
+    # the preflight's headers) are in the key and forwarded. No Authorization: public only.
+    assert keys["HeadersConfig"]["HeaderBehavior"] == "whitelist"
+    assert set(keys["HeadersConfig"]["Headers"]) == {
+        "Origin",
+        "Access-Control-Request-Method",
+        "Access-Control-Request-Headers",
+    }
     assert config["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 
 
@@ -361,6 +391,7 @@ def test_sizing(templates: dict[str, dict[str, Any]]) -> None:
         "PublishFeed": (512, 50),
         "SendToHelsenorge": (256, 30),
         "AdmitFromQueues": (256, 50),
+        "PublishAvailability": (512, 30),
     }
     for name, (memory, timeout) in expected.items():
         for template in (prod, dev):

@@ -1,0 +1,205 @@
+"""Reads at the edge: the public calendar and day views are served from published documents.
+
+A view reads no table (counted at botocore's level); the table's stream publishes what changed,
+so a booking and a closure show in the next publication; a publication costs the same however
+many look; an expired hold is free in a document published before it lapsed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib import clock
+from chalicelib.booking import availability_docs
+from tests.conftest import KORONATEST_ANSWERS, Citizen
+from tests.helpers import book_body, first_free_slot, slot_free
+
+pytestmark = pytest.mark.moto  # the table's stream and request counts are moto's
+
+
+@pytest.fixture
+def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    from botocore.client import BaseClient
+
+    calls: Counter[str] = Counter()
+    real = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            calls[operation] += 1
+        return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    yield calls
+
+
+@pytest.fixture
+def publisher(demo: Any) -> Any:
+    """What the deployed stream source does: the slot records since the last call, to the
+    publisher's handler (app.publish_availability)."""
+    import app
+    from chalicelib.booking.availability_docs import is_slot_change
+    from chalicelib.local.stream import StreamReader
+    from chalicelib.settings import get
+
+    reader = StreamReader(get().table_name, wanted=is_slot_change)
+    reader.drain(lambda event: app.publish_availability(event, None))  # what the demo's set-up made
+
+    def publish() -> int:
+        return reader.drain(lambda event: app.publish_availability(event, None)).handed
+
+    return publish
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch, publisher: Any) -> None:
+    """Views read the documents as published (tests elsewhere publish on every view)."""
+    monkeypatch.setenv("AVAILABILITY_STALENESS_SECONDS", "2")
+    monkeypatch.setattr(availability_docs, "VIEW_MEMO_SECONDS", 0.0)
+
+
+def _day(slot: dict[str, Any]) -> str:
+    return str(slot["start"][:10])
+
+
+def test_a_view_reads_no_table(client, demo, published, dynamodb_calls):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    dynamodb_calls.clear()
+    for _ in range(20):
+        assert client.get(f"/timebooks/{demo.koronatest_id}/slots?date={day}").status == 200
+        assert client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}").status == 200
+    assert sum(dynamodb_calls.values()) == 0, dynamodb_calls
+
+
+def test_a_publication_costs_the_same_however_many_look(client, demo, published, publisher, dynamodb_calls):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    costs = []
+    for viewers, citizen in ((10, 301), (200, 302)):
+        for _ in range(viewers):
+            client.get(f"/timebooks/{demo.koronatest_id}/slots?date={day}")
+        assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(citizen).token).status == 201
+        dynamodb_calls.clear()
+        assert publisher() >= 1
+        costs.append(dict(dynamodb_calls))
+    assert costs[0] == costs[1], costs
+
+
+def test_a_booking_shows_as_taken_in_the_next_publication(client, demo, published, publisher):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 2
+    citizen = Citizen(311)
+    body = book_body(citizen.phone, KORONATEST_ANSWERS, slot_id=slot["id"])
+    assert client.post("/appointments", body, token=citizen.token).status == 201
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 2, "not published yet: stale, as stated"
+    assert publisher() >= 1
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 1
+    days = client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}").json["days"]
+    assert next(d["free"] for d in days if d["date"] == day) == 2 * 20 - 1
+
+
+def test_a_closed_slot_is_gone_from_the_next_publication(client, demo, published, publisher, staff_token):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    closed = client.request("PATCH", f"/admin/slots/{slot['id']}", json_body={"closed": True}, token=staff_token)
+    assert closed.status == 200, closed
+    assert publisher() >= 1
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 0
+    items = client.get(f"/timebooks/{demo.koronatest_id}/slots?date={day}").json["items"]
+    assert slot["id"] not in [s["id"] for s in items] and len(items) == 19
+
+
+def test_an_expired_hold_is_free_in_a_document_published_before(client, demo, published, publisher):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(321).token).status == 201
+    assert publisher() >= 1
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 1
+    clock.advance(timedelta(minutes=11))  # past the demo's 10-minute holds; nothing published since
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 2
+
+
+def test_the_stream_keeps_the_changed_days_summaries_fresh(client, demo, published, publisher, monkeypatch):
+    """First-available reads the summaries: the publisher recounts the days it re-read."""
+    from chalicelib.domain.slots import parse_slot_id
+    from chalicelib.storage import repository
+
+    slot = first_free_slot(client, demo.koronatest_id)
+    ref = parse_slot_id(slot["id"])
+    assert ref is not None
+    assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(331).token).status == 201
+    assert publisher() >= 1
+    (summary,) = repository.query_summaries(demo.koronatest_id, _day(slot)[:7], day=ref.local_date)
+    entry = next(e for e, r in zip(summary.entries, summary.refs(), strict=True) if r.slot_id == slot["id"])
+    assert entry.free(clock.epoch(clock.now())) == 1
+
+
+def test_a_month_never_published_is_published_by_its_first_viewer_once(client, demo, published, dynamodb_calls):
+    slot = first_free_slot(client, demo.koronatest_id)
+    month = _day(slot)[:7]
+    availability_docs.store().put(availability_docs.name_of(demo.koronatest_id, month), b"", "", 0)
+    availability_docs._memory.clear()
+    dynamodb_calls.clear()
+    assert client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={month}").status == 200
+    first = sum(dynamodb_calls.values())
+    assert first >= 1
+    dynamodb_calls.clear()
+    assert client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={month}").status == 200
+    assert sum(dynamodb_calls.values()) == 0
+
+
+def test_a_first_available_query_reads_a_bounded_page_whatever_the_months_size(client, demo, monkeypatch):
+    """Issue 20: each Query of the month's summaries reads at most FIRST_FREE_PAGE of them (1 RCU
+    for location-days of up to ~150 slots), and a hold stops after the pages it needs."""
+    from botocore.client import BaseClient
+
+    from chalicelib.booking import discovery
+
+    pages: list[tuple[int | None, int]] = []
+    real = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        answer = real(self, operation, params)
+        if operation == "Query" and "#AV#" in str(params.get("ExpressionAttributeValues")):
+            pages.append((params.get("Limit"), int(answer.get("Count", 0))))
+        return answer
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    made = client.post("/holds", {"timebook_id": demo.koronatest_id}, token=Citizen(341).token)
+    assert made.status == 201, made
+    assert pages and all(limit == discovery.FIRST_FREE_PAGE and count <= limit for limit, count in pages), pages
+    assert len(pages) <= 3, pages  # not the month: the demo has ~20 location-days a month
+
+
+def test_the_schedules_backstop_republishes_what_the_stream_left_behind(client, demo, published):
+    """Two stream batches publishing one month at once can each keep the other's day as it was;
+    the feed's schedule republishes this month and the next whole."""
+    import app
+
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    assert client.post("/holds", {"slot_id": slot["id"]}, token=Citizen(351).token).status == 201
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 2  # the stream not read: stale
+    assert availability_docs.republish() >= 2
+    assert slot_free(client, demo.koronatest_id, slot["id"], day) == 1
+    assert app.publish_availability({"Records": []}, None) == {"batchItemFailures": []}
+
+
+def test_a_view_of_a_location_reads_no_table_and_unknown_ones_are_404(client, demo, published, dynamodb_calls):
+    slot = first_free_slot(client, demo.koronatest_id)
+    day = _day(slot)
+    path = f"/timebooks/{demo.koronatest_id}/slots?date={day}&location={demo.teststasjon_id}"
+    assert client.get(path).status == 200
+    dynamodb_calls.clear()
+    assert next(s["id"] for s in client.get(path).json["items"]) == slot["id"]
+    assert sum(dynamodb_calls.values()) == 0, dynamodb_calls
+    unknown = client.get(f"/timebooks/{demo.koronatest_id}/calendar?month={day[:7]}&location=locnothere")
+    assert unknown.status == 404 and unknown.json["error"]["code"] == "location_not_found", unknown
+    assert client.get(f"/timebooks/tbnothere/calendar?month={day[:7]}").status == 404
