@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib import budget, clock, settings
+from chalicelib.booking import closed_ranges
 from chalicelib.booking.common import iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary, PublishedSlot, held_until
@@ -178,7 +179,11 @@ def publish(
                 ref.local_date.isoformat(),
                 iso(slot.starts_at),
                 iso(slot.ends_at),
-                len(slot.free_places(now)),
+                # a running closure's range is closed from its POST on, though its background run
+                # has not reached every slot yet (booking/closed_ranges.py)
+                0
+                if closed_ranges.closed(timebook_id, slot.location_id, slot.starts_at)
+                else len(slot.free_places(now)),
                 held_until(slot.offered_places, slot.claims, now_epoch),
             )
         )

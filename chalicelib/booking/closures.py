@@ -29,7 +29,7 @@ from chalicelib.domain.closures import Closure, closure_id_of
 from chalicelib.domain.model import Slot
 from chalicelib.domain.people import Principal
 from chalicelib.domain.slots import parse_slot_id
-from chalicelib.errors import NotFound, TimebokError
+from chalicelib.errors import NotFound, Throttled, TimebokError
 from chalicelib.storage import keys, repository, staffwork
 from chalicelib.storage import waitlist as waitlist_storage
 
@@ -79,9 +79,26 @@ def close(principal: Principal, timebook_id: str, body: CloseSlots) -> Totals:
     )
     staffwork.start_closure(tb.id, closure.closure_id, detail, record)
     closed_ranges.forget()  # its whole range refuses holds and bookings from now on
+    _republish_views(closure)
     totals = run(closure, clock.monotonic() + _budget_seconds())
     totals.id = public_id(closure)
     return totals
+
+
+def _republish_views(closure: Closure) -> None:
+    """The public views of the closure's months at once (the days its run has not reached show no
+    free place: availability_docs asks closed_ranges); best effort within the request's budget:
+    the stream republishes each day as the run closes it, and the publisher's backstop the rest."""
+    from chalicelib.booking import availability_docs  # the views' publisher: only a closure needs it here
+
+    month = clock.local(closure.start).date().replace(day=1)
+    last = clock.local(closure.end).date()
+    try:
+        while month <= last:
+            availability_docs.publish(closure.timebook_id, f"{month:%Y-%m}")
+            month = (month + timedelta(days=32)).replace(day=1)
+    except Throttled:
+        logger.info("closure %s: views republished in part (budget)", closure.closure_id)
 
 
 def _budget_seconds() -> float:

@@ -118,12 +118,18 @@ def poll(ticket_text: str) -> Place:
     return Place(ticket_text, ticket.arrival, _room(tb.id).standing(ticket.arrival, setting))
 
 
+def require_wave_open(tb: Timebook, for_pid: str) -> None:
+    """The wave of the person a place is for has opened (403 not_open_yet): before a hold, a
+    booking, and a place on the waitlist (an offer is a hold; the waitlist is no way around a wave)."""
+    if tb.waves:
+        rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), clock.now())
+
+
 def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_text: str | None) -> None:
     """Before a hold: the wave of the person it is for has opened (403 not_open_yet), and while the
     room is on, the caller brings their own admitted ticket (403 queue_required)."""
     tb = get_timebook(timebook_id)
-    if tb.waves:
-        rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), clock.now())
+    require_wave_open(tb, for_pid)
     if tb.waiting_room is None or not tb.waiting_room.enabled:
         return
     key = _key()

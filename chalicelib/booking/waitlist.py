@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import closed_ranges
+from chalicelib.booking import closed_ranges, queue
 from chalicelib.booking.common import iso, location_of, new_id, require_bookable, require_citizen
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slots import limit_of
@@ -99,6 +99,7 @@ def join(principal: Principal, body: JoinWaitlist, language: str = "nb") -> Wait
     tb = get_timebook(body.timebook_id)
     require_bookable(tb)  # a timebook that takes no bookings takes no waiting either
     for_pid = whom_for(principal, body.for_pid)
+    queue.require_wave_open(tb, for_pid)
     if body.location_id:
         location_of(tb, body.location_id)
     now = clock.now()

@@ -15,7 +15,7 @@ MAX_RETENTION_DAYS = 3650
 # What an erased person's id, name or phone becomes (audit keeps who did what, not who it was).
 ERASED = "slettet"
 
-RecordKind = Literal["appointment", "waitlist_entry", "person", "slot", "audit", "idempotency", "event"]
+RecordKind = Literal["appointment", "waitlist_entry", "person", "slot", "audit", "idempotency", "event", "sms"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class PersonalRecord:
     """A stored record that names a person, as the erasure sees it.
 
     `ref` is storage's own handle for it (opaque here). Without a timebook (`timebook_id` empty:
-    idempotency records, event notes) the record is due when `ends_at` passes: it was only ever
+    idempotency records, event notes, SMS marks) the record is due when `ends_at` passes: it was only ever
     kept for a day or two, and TTL deletes it days late."""
 
     kind: RecordKind

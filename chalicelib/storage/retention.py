@@ -58,6 +58,8 @@ _KINDS_BY_SORT: dict[str, RecordKind] = {
     "SLOT": "slot",
     "IDEM": "idempotency",
     "EV": "event",
+    "SMS": "sms",  # an SMS mark: a deferred one names its person and text (storage/sms.py)
+    "SMSQ": "sms",  # a person's SMS count of a day: its key names the person
 }
 _AUDIT = "AUDIT#"
 _NEVER = datetime.max.replace(tzinfo=UTC)
@@ -133,7 +135,7 @@ def _audit(item: AuditItem) -> PersonalRecord | None:
     return PersonalRecord("audit", _ref(item, item.actor), timebook_id, _utc(item.at))
 
 
-def _expiring(kind: RecordKind, item: IdempotencyItem | EventItem) -> PersonalRecord:
+def _expiring(kind: RecordKind, item: IdempotencyItem | EventItem | MarkerItem) -> PersonalRecord:
     ends = _at(item.ttl) if item.ttl is not None else _NEVER
     return PersonalRecord(kind, _ref(item, item.ttl), "", ends)
 
@@ -160,6 +162,8 @@ def _record(raw: dict[str, Any]) -> PersonalRecord | None:
         return _expiring(kind, IdempotencyItem.from_raw_data(raw))
     if kind == "event":
         return _expiring(kind, EventItem.from_raw_data(raw))
+    if kind == "sms":
+        return _expiring(kind, MarkerItem.from_raw_data(raw))
     return None
 
 
@@ -294,7 +298,9 @@ def _erase_audit(pk: str, sk: str, seen: Any) -> bool:
     return True
 
 
-def _expired_by_ttl(model: type[IdempotencyItem] | type[EventItem]) -> Callable[[str, str, Any], bool]:
+def _expired_by_ttl(
+    model: type[IdempotencyItem] | type[EventItem] | type[MarkerItem],
+) -> Callable[[str, str, Any], bool]:
     def erase(pk: str, sk: str, seen: Any) -> bool:
         item = get_item(model, pk, sk, consistent=True)
         if item is None or not _same(seen, item.ttl):
@@ -332,6 +338,7 @@ _ERASERS: dict[str, Callable[[str, str, Any], bool]] = {
     "audit": _erase_audit,
     "idempotency": _expired_by_ttl(IdempotencyItem),
     "event": _expired_by_ttl(EventItem),
+    "sms": _expired_by_ttl(MarkerItem),
 }
 
 
