@@ -251,6 +251,9 @@ def publish_availability(scenario: Scenario, lambdas: Any) -> Any:
     )
 
     def invoke(event: dict[str, Any]) -> Any:
+        from chalicelib.booking import closed_ranges
+
+        closed_ranges.forget()  # its own container in AWS: another function's memo of closures is not its
         with scenario.recorder.running("PublishAvailability"):
             return lambdas.publish_availability(event, None)
 
