@@ -3,7 +3,9 @@
 A record never carries a citizen's identity number, name, phone, answers or a free-text reason
 (which may name someone): only the kind of change, the id of what changed and counts or settings.
 Slot edits, closures and staff actions on appointments write their record in the same transaction
-as the change; set-up writes (timebook, location, schedule) write it right after.
+as the change; set-up writes (timebook, location, schedule) write it right after. Each record
+says the actor's role: after retention a staff member's id stays (who did what), anyone else's
+goes (domain/retention.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def record(principal: Principal, timebook_id: str, action: str, target: str, **d
     """A record to write with the change it describes."""
     now = clock.now()
     at_utc = now.astimezone(UTC).isoformat(timespec="milliseconds")
-    return AuditRecord(new_id("au"), iso(now), principal.sub, action, target, detail, timebook_id, at_utc)
+    return AuditRecord(
+        new_id("au"), iso(now), principal.sub, action, target, detail, timebook_id, at_utc, principal.role
+    )
 
 
 def write(principal: Principal, timebook_id: str, action: str, target: str, **detail: Any) -> None:

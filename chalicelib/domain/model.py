@@ -245,12 +245,13 @@ class WaitlistEntry:
 class AuditRecord:
     id: str
     at: str
-    actor: str  # the staff member's id (the token's sub)
+    actor: str  # who acted (the token's sub): a staff member, or a citizen (actor_role says)
     action: str
     target: str
     detail: dict[str, Any] = field(default_factory=dict)
     timebook_id: str = ""  # whose log it is in
     at_utc: str = ""  # the same moment in UTC with milliseconds: the log's order across DST
+    actor_role: str | None = None  # the Principal's role; None: written before roles were (retention.py)
 
 
 @dataclass(frozen=True)

@@ -388,6 +388,7 @@ def audit_item(record: AuditRecord) -> AuditItem:
         id=record.id,
         at=record.at,
         actor=record.actor,
+        actor_role=record.actor_role,
         action=record.action,
         target=record.target,
         detail=record.detail,
@@ -415,7 +416,13 @@ def idempotency_item(record: IdempotencyRecord) -> IdempotencyItem:
 
 def audit_record(item: AuditItem) -> AuditRecord:
     return AuditRecord(
-        id=item.id, at=item.at, actor=item.actor, action=item.action, target=item.target, detail=plain(item.detail)
+        id=item.id,
+        at=item.at,
+        actor=item.actor,
+        action=item.action,
+        target=item.target,
+        detail=plain(item.detail),
+        actor_role=item.actor_role,
     )
 
 

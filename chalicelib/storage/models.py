@@ -345,6 +345,7 @@ class AuditItem(Model):
     id = UnicodeAttribute()
     at = UnicodeAttribute()
     actor = UnicodeAttribute()
+    actor_role = UnicodeAttribute(null=True)  # absent on records written before roles were
     action = UnicodeAttribute()
     target = UnicodeAttribute()
     detail = MapAttribute(default=dict)

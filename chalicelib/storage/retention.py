@@ -25,7 +25,7 @@ from pynamodb.expressions.condition import Condition, size
 from pynamodb.models import Model
 
 from chalicelib.domain.model import AuditRecord
-from chalicelib.domain.retention import ERASED, PersonalRecord, RecordKind
+from chalicelib.domain.retention import ERASED, PersonalRecord, RecordKind, erased_audit
 from chalicelib.storage import keys, mapping
 from chalicelib.storage.models import (
     AppointmentItem,
@@ -128,11 +128,16 @@ def _slot(item: SlotItem) -> PersonalRecord | None:
     return PersonalRecord("slot", _ref(item, _claim_refs(item)), item.timebook_id, datetime.fromisoformat(item.end))
 
 
+def _audit_state(item: AuditItem) -> list[Any]:
+    return [item.actor, item.target, plain(item.detail)]
+
+
 def _audit(item: AuditItem) -> PersonalRecord | None:
-    if item.actor == ERASED:
+    """Listed only while it names a person (domain's `erased_audit`): a staff action stays as is."""
+    if erased_audit(mapping.audit_record(item)) is None:
         return None
     timebook_id = item.pk.removeprefix(_AUDIT)
-    return PersonalRecord("audit", _ref(item, item.actor), timebook_id, _utc(item.at))
+    return PersonalRecord("audit", _ref(item, _audit_state(item)), timebook_id, _utc(item.at))
 
 
 def _expiring(kind: RecordKind, item: IdempotencyItem | EventItem | MarkerItem) -> PersonalRecord:
@@ -291,10 +296,21 @@ def _erase_slot(pk: str, sk: str, seen: Any) -> bool:
 
 
 def _erase_audit(pk: str, sk: str, seen: Any) -> bool:
+    """The actor erased unless staff, national ids in target and detail replaced (domain's rule)."""
     item = get_item(AuditItem, pk, sk, consistent=True)
-    if item is None or item.actor == ERASED or not _same(seen, item.actor):
+    if item is None or not _same(seen, _audit_state(item)):
         return False
-    item.update(actions=[AuditItem.actor.set(ERASED)], condition=AuditItem.actor == item.actor)
+    erased = erased_audit(mapping.audit_record(item))
+    if erased is None:
+        return False
+    item.update(
+        actions=[
+            AuditItem.actor.set(erased.actor),
+            AuditItem.target.set(erased.target),
+            AuditItem.detail.set(erased.detail),
+        ],
+        condition=(AuditItem.actor == item.actor) & (AuditItem.target == item.target),
+    )
     return True
 
 

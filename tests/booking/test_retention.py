@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from chalicelib import clock, settings
 from chalicelib.booking import retention
-from chalicelib.domain.retention import ERASED, PersonalRecord
+from chalicelib.domain.retention import ERASED, PersonalRecord, actor_stays, erased_audit, without_national_ids
 from chalicelib.local.demo import DEMO_STAFF_PID
 from chalicelib.messaging import helsenorge
 from tests.conftest import KORONATEST_ANSWERS, Citizen
@@ -90,13 +91,13 @@ def test_erasure_after_retention_leaves_nothing_personal_and_statistics_add_up(c
     relay_stream()  # everything the changes above sent is sent
 
     erased_people = (booker, canceller, parent, waiter)
-    identifiers = [p.pid for p in erased_people] + [child, DEMO_STAFF_PID]
+    identifiers = [p.pid for p in erased_people] + [child]  # not the staff member's: below
     bookers = (booker, canceller, parent)  # the waiter gave no name or phone
     identifiers += [p.name for p in bookers] + ["Barn Barnesen"]
     identifiers += [re.sub(r"\D", "", p.phone)[2:] for p in bookers]  # stored as digits
     identifiers += ["tirsdag-unik", "Feber-unik", "hoster-unik", "retention-key-1"]
     before = _table_items()
-    missing = [i for i in identifiers if i not in _text(before)]
+    missing = [i for i in [*identifiers, DEMO_STAFF_PID] if i not in _text(before)]
     assert missing == [], f"the test's identifiers were never stored: {missing}"
     statistics = _statistics(before)
 
@@ -117,6 +118,14 @@ def test_erasure_after_retention_leaves_nothing_personal_and_statistics_add_up(c
     left = [i for i in identifiers if i in text]
     assert left == [], f"still stored: {left}"
     assert _statistics(after) == statistics
+    # The audit keeps who did what: the staff member's id stays on their confirm, and only there.
+    confirms = [
+        i for i in after if i["pk"]["S"].startswith("AUDIT#") and i["target"]["S"] == confirmed["id"]
+    ]  # fmt: skip
+    assert [(i["action"]["S"], i["actor"]["S"], i["actor_role"]["S"]) for i in confirms] == [
+        ("appointment_confirm", DEMO_STAFF_PID, "staff")
+    ]
+    assert {i["pk"]["S"][:6] for i in after if DEMO_STAFF_PID in _text([i])} == {"AUDIT#"}
     assert stream_messages() == []  # nothing for the inbox or Helsenorge
 
     # Still inside retention: all of it.
@@ -163,6 +172,25 @@ def test_records_are_due_after_their_timebooks_retention() -> None:
     expiring = PersonalRecord("idempotency", "r", "", end)
     assert expiring.due(None, end) and not expiring.due(None, end - timedelta(seconds=1))
     assert ERASED == "slettet"
+
+
+def test_the_audit_keeps_the_staff_member_and_loses_the_person() -> None:
+    """Issue 23: «audit keeps who did what, with the person's id replaced»."""
+    from chalicelib.domain.model import AuditRecord
+
+    staff, person = make_pid(507), make_pid(508)
+    by_staff = AuditRecord("au1", "t", staff, "appointment_confirm", "ap1", {"n": 1}, actor_role="staff")
+    assert erased_audit(by_staff) is None  # names no person: it stays as it is
+    assert erased_audit(replace(by_staff, actor_role=None)) is None  # an old staff record reads the same
+    by_person = replace(by_staff, actor=person, actor_role="citizen", detail={"for": person, "n": [f"x{person}"]})
+    assert erased_audit(by_person) == replace(by_person, actor=ERASED, detail={"for": ERASED, "n": [f"x{ERASED}"]})
+    unknown = replace(by_staff, action="something_new", actor_role=None)  # not known as staff's: the safe way
+    assert erased_audit(unknown) == replace(unknown, actor=ERASED)
+    naming = replace(by_staff, target=person)
+    assert erased_audit(naming) == replace(naming, target=ERASED)  # the staff member stays
+    assert actor_stays("staff", "anything") and not actor_stays("citizen", "appointment_confirm")
+    not_an_id = "12345678901"  # eleven digits, wrong check digits: left as it is
+    assert without_national_ids({"k": not_an_id, "n": 3}) == {"k": not_an_id, "n": 3}
 
 
 def test_the_citizens_copy_reads_a_bounded_part_of_an_audit_log(aws, monkeypatch):

@@ -49,7 +49,7 @@ from chalicelib.domain.model import (
 )
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.queue import RoomState
-from chalicelib.domain.retention import ERASED, PersonalRecord
+from chalicelib.domain.retention import ERASED, PersonalRecord, erased_audit
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard
 from chalicelib.local.stream import DrainResult
@@ -933,8 +933,9 @@ class Staffwork(_Capability):
         sort = keys.audit_sort(record.at_utc, record.id)
         # As the log reads it back (mapping.audit_record): whose log and the UTC time are its keys.
         state.audit.setdefault(record.timebook_id, {})[sort] = AuditRecord(
-            record.id, record.at, record.actor, record.action, record.target, copy.deepcopy(record.detail)
-        )
+            record.id, record.at, record.actor, record.action, record.target, copy.deepcopy(record.detail),
+            actor_role=record.actor_role,
+        )  # fmt: skip
 
     @_locked
     def change_slot(
@@ -1077,7 +1078,7 @@ class Retention(_Capability):
                 found.append(
                     (
                         f"u|{tb}|{sort}",
-                        PersonalRecord("audit", f"u|{tb}|{sort}", tb, _utc(r.at)) if r.actor != ERASED else None,
+                        PersonalRecord("audit", f"u|{tb}|{sort}", tb, _utc(r.at)) if erased_audit(r) else None,
                     )
                 )
         for (owner, scope, key), rec in state.idempotency.items():
@@ -1147,9 +1148,10 @@ class Retention(_Capability):
             state.slots[s.slot_id] = replace(s, claims=claims)
             return True
         found = state.audit.get(parts[0], {}).get(parts[1])
-        if found is None or found.actor == ERASED:
+        erased = erased_audit(found) if found is not None else None
+        if erased is None:
             return False
-        state.audit[parts[0]][parts[1]] = replace(found, actor=ERASED)
+        state.audit[parts[0]][parts[1]] = erased
         return True
 
     def _forget_messages(self, about_id: str, pids: Iterable[str]) -> None:

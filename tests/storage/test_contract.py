@@ -693,9 +693,19 @@ def test_what_names_a_person_is_listed_until_erased(seam: Seam) -> None:
         id="ev1", appointment_id=made.id, kind="requested", title="T", body="B", created_at="2030-03-17T10:00:00+01:00"
     )
     assert seam.add_inbox_message(message, OWNER) is True
-    seam.add_audit(replace(audit(1, "appointment_confirm"), target=made.id))
+    staff = make_pid(905)  # a staff member's sub is an identity number too
+    seam.add_audit(replace(audit(1, "appointment_confirm"), target=made.id, actor=staff, actor_role="staff"))
+    old_staff = replace(audit(2, "appointment_cancel"), target=made.id, actor=staff)  # no role: before roles were
+    seam.add_audit(old_staff)
+    by_person = {"for": OWNER, "note": f"for {OWNER}", "n": 3, "list": [OWNER]}
+    by_owner = replace(audit(3, "appointment_cancel"), target=made.id, actor=OWNER, actor_role="citizen")
+    seam.add_audit(replace(by_owner, detail=by_person))
+    seam.add_audit(replace(audit(4, "appointment_cancel"), target=made.id, actor=OWNER, actor_role="citizen"))
+    seam.add_audit(replace(audit(5, "something_new"), actor=OWNER))  # no role, not a staff action: the person's
+    carries = replace(audit(6, "slot_changed"), target=OWNER, actor=staff, actor_role="staff", detail={"n": OTHER})
+    seam.add_audit(carries)
     about, complete = seam.audit_about(TB, [made.id, "nope"])
-    assert [r.id for r in about] == ["au0001"] and complete
+    assert [r.id for r in about] == ["au0004", "au0003", "au0002", "au0001"] and complete
 
     def listed() -> list[Any]:
         found, position = [], None
@@ -717,7 +727,16 @@ def test_what_names_a_person_is_listed_until_erased(seam: Seam) -> None:
         ERASED, "", (), "requested"
     )  # fmt: skip
     assert seam.inbox_of([OWNER]) == [] and seam.appointments_of_people([OWNER]) == []
-    assert [r.actor for r in seam.audit_about(TB, [made.id])[0]] == [ERASED]
+    # Who did what stays for staff; a citizen's own id, and every identity number in a record, goes.
+    assert [(r.id, r.actor) for r in seam.audit_about(TB, [made.id])[0]] == [
+        ("au0004", ERASED), ("au0003", ERASED), ("au0002", staff), ("au0001", staff)
+    ]  # fmt: skip
+    log = {r.id: r for r in seam.audit_log(TB, 10, None)[0]}
+    assert log["au0003"].detail == {"for": ERASED, "note": f"for {ERASED}", "n": 3, "list": [ERASED]}
+    assert (log["au0005"].actor, log["au0006"].actor, log["au0006"].target) == (ERASED, staff, ERASED)
+    assert log["au0006"].detail == {"n": ERASED} and log["au0002"].detail == old_staff.detail
+    assert (log["au0001"].actor_role, log["au0002"].actor_role) == ("staff", None)
+    assert OWNER not in repr(log) and OTHER not in repr(log)
     assert seam.retention_position() is None
     seam.save_retention_position("somewhere")
     assert seam.retention_position() == "somewhere"
