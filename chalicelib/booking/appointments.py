@@ -122,6 +122,7 @@ def _new_appointment(
     answers: tuple[Answer, ...],
     description: str,
     language: str,
+    sms_to_phone: bool = False,
 ) -> Appointment:
     now = iso(clock.now())
     return Appointment(
@@ -149,6 +150,7 @@ def _new_appointment(
         updated_at=now,
         lane=lane,
         language=language,
+        sms_to_phone=sms_to_phone,
     )
 
 
@@ -222,7 +224,17 @@ def _book(
     for _ in range(ATTEMPTS):
         plan = _plan_from_hold(tb, ref, hold, for_pid, lane) if hold else _plan_from_slot(principal, tb, ref, for_pid)
         appointment = _new_appointment(
-            principal, tb, plan.times, plan.place, plan.lane, for_pid, phone, answers, body.description, language
+            principal,
+            tb,
+            plan.times,
+            plan.place,
+            plan.lane,
+            for_pid,
+            phone,
+            answers,
+            body.description,
+            language,
+            sms_to_phone=body.sms_to_phone,
         )
         now = clock.now()
         booking = repository.Booking(

@@ -39,8 +39,13 @@ class Key:
 
 def request_hash_of(command: Any) -> str:
     """What makes two requests "the same" for an Idempotency-Key: their commands (a dataclass of
-    the validated body's fields, so the hash is the body's as JSON, as it always was)."""
+    the validated body's fields, so the hash is the body's as JSON, as it always was). A field
+    added later with `hashed_when_set` counts only when it differs from its default, so a key
+    whose first request came before the field (or left it out) still matches its retry."""
     fields = dataclasses.asdict(command)
+    for field in dataclasses.fields(command):
+        if field.metadata.get("hashed_when_set") and fields[field.name] == field.default:
+            del fields[field.name]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_as_json)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -209,6 +209,7 @@ class Appointment:
     lane: int | None = None  # the person lane it occupies (timebooks with a per-person limit)
     reminded_on: str | None = None  # the local date of the last reminder sent
     language: str = "nb"  # the person's language when booked (nb, nn, en): their messages, .ics and SMS
+    sms_to_phone: bool = False  # the person asked for SMS to `phone` too (messaging/sms.py decides)
 
     @property
     def erased(self) -> bool:

@@ -142,6 +142,7 @@ def appointment(found: Appointment) -> schemas.AppointmentOut:
         ],
         phone=found.phone,
         description=found.description,
+        sms_to_phone=found.sms_to_phone,
         reason=found.reason,
         slot_id=found.slot_id,
         created_at=found.created_at,

@@ -60,6 +60,10 @@ def appointment_message(item: AppointmentItem) -> dict[str, Any] | None:
         "language": item.language or "nb",  # the texts' and the SMS's language (messaging/texts.py, sms.py)
         **{name: value for name, value in event.items() if name not in _NOT_PAYLOAD},
     }
+    if item.sms_to_phone and item.phone:
+        # Asked for at booking: the SMS may go to this phone (messaging/sms.py, asked_for_booking_phone;
+        # KRR's reservation still wins). Without asking, the phone stays off the queue.
+        payload.update(sms_to_phone="yes", phone=item.phone)
     if kind in _ENDED_WITH_REASON and item.reason:
         # Set by the change that ended it (a final state): stored once, on the item.
         payload["reason"] = item.reason

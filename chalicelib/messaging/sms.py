@@ -116,7 +116,8 @@ def _utc(moment: datetime) -> str:
 
 def asked_for_booking_phone(payload: Mapping[str, Any]) -> str | None:
     """The phone given at booking, if (and only if) the person asked for SMS to it: the event's
-    `sms_to_phone` is "yes" (docs/sms.md: not yet asked for by the booking API, so never)."""
+    `sms_to_phone` is "yes" (the relay sets it, with the phone, for an appointment booked with
+    `sms_to_phone: true`; docs/sms.md)."""
     if payload.get("sms_to_phone") != "yes":
         return None
     return krr.e164(str(payload.get("phone") or ""))

@@ -263,6 +263,7 @@ def appointment_item(appointment: Appointment) -> AppointmentItem:
         created_at=appointment.created_at,
         updated_at=appointment.updated_at,
         language=appointment.language,
+        sms_to_phone=appointment.sms_to_phone,
     )
 
 
@@ -296,6 +297,7 @@ def appointment(item: AppointmentItem) -> Appointment:
         lane=_int_or_none(item.lane),
         reminded_on=item.reminded_on,
         language=item.language or "nb",
+        sms_to_phone=bool(item.sms_to_phone),
     )
 
 

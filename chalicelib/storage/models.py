@@ -187,6 +187,7 @@ class AppointmentItem(Model):
     reason = UnicodeAttribute(null=True)
     reminded_on = UnicodeAttribute(null=True)  # the local date of the last reminder sent
     language = UnicodeAttribute(default="nb")  # nb, nn or en; items from before it read as nb
+    sms_to_phone = BooleanAttribute(default=False)  # SMS to `phone` asked for; items from before it read as no
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     # The change's event, written by the change itself: {"k": kind, ...extras}. The table's

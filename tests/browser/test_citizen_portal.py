@@ -159,7 +159,15 @@ def test_every_citizen_step_in_each_language(live: Live, browser: Any, lang: str
     page.locator(f"nav.languages a[data-lang='{lang}']").click()
     page.wait_for_url(re.compile(rf"\?lang={lang}#/oppsummering$"))
     page.locator("input[type=tel]").fill("912 34 567")
-    page.locator("form button[type=submit]").click()
+    # SMS to this phone: a labelled checkbox, off until ticked, sent as `sms_to_phone` (issue 23).
+    from chalicelib import i18n
+
+    sms_box = page.get_by_label(i18n.text(lang, "summary.sms_to_phone"))
+    assert sms_box.get_attribute("type") == "checkbox" and not sms_box.is_checked()
+    sms_box.check()
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/appointments")) as booking:
+        page.locator("form button[type=submit]").click()
+    assert booking.value.post_data_json["sms_to_phone"] is True
     page.locator("main .notice").first.wait_for()
     page.wait_for_url(re.compile("#/sendt/"))
     check(page, lang, "c07-sent")

@@ -21,8 +21,12 @@ from chalicelib.lazy import LazyModule, lazy_module
 
 
 def _model_hash(body: Any) -> str:
-    """How booking/common.py hashed the pydantic request model before commands existed."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """How booking/common.py hashed the pydantic request model before commands existed. A field
+    added since, `sms_to_phone`, is in the hash only when true (a body without it hashes as before)."""
+    dumped = body.model_dump(mode="json")
+    if dumped.get("sms_to_phone") is False:
+        del dumped["sms_to_phone"]
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -32,6 +36,9 @@ BODIES = [
     schemas.HoldIn(timebook_id="tb1", for_pid="24085038849"),
     schemas.AppointmentIn(hold_id="h1", phone="+47 912 34 567", answers={"q1": "ja", "q2": True, "q3": 3}),
     schemas.AppointmentIn(slot_id="s1", phone="91234567", description="Hoste", for_pid="24085038849"),
+    schemas.AppointmentIn(
+        slot_id="s1", phone="91234567", description="Hoste", for_pid="24085038849", sms_to_phone=True
+    ),
 ]
 
 

@@ -870,6 +870,9 @@ async function stepSummary() {
   const phoneId = uid("phone");
   const phoneHint = uid("hint");
   const phone = h("input", { type: "tel", id: phoneId, name: "phone", autocomplete: "tel", required: true, "aria-describedby": phoneHint, value: state.phone || "" });
+  // Off unless the person ticks it: the booking's phone gets SMS only when asked (docs/sms.md).
+  const smsId = uid("sms");
+  const smsToPhone = h("input", { type: "checkbox", id: smsId, name: "sms_to_phone", checked: !!state.smsToPhone });
   const descriptionId = uid("desc");
   const counterId = uid("count");
   const description = h("textarea", { id: descriptionId, name: "description", "aria-describedby": counterId, rows: "5" });
@@ -885,6 +888,7 @@ async function stepSummary() {
     flow.set({ description: description.value });
   });
   phone.addEventListener("input", () => flow.set({ phone: phone.value }));
+  smsToPhone.addEventListener("change", () => flow.set({ smsToPhone: smsToPhone.checked }));
   updateCounter();
 
   const send = h("button", { type: "submit", text: t("summary.send") });
@@ -892,6 +896,7 @@ async function stepSummary() {
     "form",
     { novalidate: true },
     h("div", { class: "field" }, h("label", { for: phoneId, text: t("summary.phone") }), h("p", { class: "hint", id: phoneHint, text: t("summary.phone_hint") }), phone),
+    h("div", { class: "field" }, h("span", { class: "check" }, smsToPhone, h("label", { for: smsId, text: t("summary.sms_to_phone") }))),
     h("div", { class: "field" }, h("label", { for: descriptionId, text: t("summary.description") }), description, counter),
     h(
       "div",
@@ -921,7 +926,7 @@ async function stepSummary() {
     }
     send.disabled = true;
     busy(true);
-    const body = { hold_id: state.hold.id, answers: state.answers || {}, phone: phone.value.trim(), description: description.value.trim() };
+    const body = { hold_id: state.hold.id, answers: state.answers || {}, phone: phone.value.trim(), description: description.value.trim(), sms_to_phone: smsToPhone.checked };
     if (state.forPid && state.forPid !== auth.claims().sub) body.for_pid = state.forPid;
     try {
       const appointment = await api("/appointments", { method: "POST", body, headers: { "Idempotency-Key": state.idempotencyKey } });

@@ -29,6 +29,9 @@ class BookAppointment:
     for_pid: str | None = None
     answers: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Part of the Idempotency-Key's request hash only when true (idempotency.request_hash_of):
+    # a body without it hashes as before it existed.
+    sms_to_phone: bool = field(default=False, metadata={"hashed_when_set": True})
 
 
 @dataclass(frozen=True)

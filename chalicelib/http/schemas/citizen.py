@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from chalicelib.http.schemas.common import (
     AppointmentStatus,
@@ -44,6 +44,11 @@ class AppointmentIn(In):
     answers: dict[Annotated[str, StringConstraints(max_length=40)], Any] = Field(default_factory=dict, max_length=50)
     phone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
+    sms_to_phone: StrictBool = Field(
+        default=False,
+        description="SMS notices to `phone` as well as to the number in the contact register (KRR); "
+        "a person reserved in KRR gets none either way (docs/sms.md).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> AppointmentIn:
@@ -96,6 +101,7 @@ class AppointmentOut(Out):
     answers: list[AnswerOut]
     phone: str
     description: str
+    sms_to_phone: bool = Field(default=False, description="Whether SMS notices may go to `phone` (asked at booking).")
     reason: str | None = None
     slot_id: str
     created_at: str
