@@ -73,9 +73,7 @@ def _stage_secret(secret_id: str) -> bytes:
                 value = read_secret(secret_id)
             except Exception:
                 logger.exception("waiting room key unreadable")
-                raise Unavailable(
-                    "The waiting room is unavailable, try again shortly.", headers={"Retry-After": "5"}
-                ) from None
+                raise Unavailable("The waiting room is unavailable, try again shortly.", retry_after=5) from None
             if not value:
                 raise Unavailable("The waiting room is not configured.")
             _stage_key = value.encode()
