@@ -68,6 +68,9 @@ class Settings:
     token_environment: Mapping[str, str]  # TOKEN_* as set (see chalicelib.http.tokens.TokenSettings)
     token_secret: str | None
     pseudonym_key: str | None
+    # The waiting room's signing key: the ARN of the stack's Secrets Manager secret (infra/stack.yaml),
+    # read by chalicelib/booking/queue.py once per process when a queue call first needs it
+    waiting_room_key_secret: str | None
     dev_tokens: bool  # POST /dev/token: the local stage only
     log_level: str
     log_tracebacks: bool  # tracebacks can quote personal data: only where a stage allows it (local)
@@ -132,6 +135,7 @@ class Settings:
             token_environment={k: v for k, v in environ.items() if k.startswith("TOKEN_")},
             token_secret=_text(environ, "TOKEN_SECRET"),
             pseudonym_key=_text(environ, "PSEUDONYM_KEY"),
+            waiting_room_key_secret=_text(environ, "WAITING_ROOM_KEY_SECRET"),
             dev_tokens=_enabled(environ, "DEV_TOKENS"),
             log_level=_text(environ, "LOG_LEVEL", "INFO") or "INFO",
             log_tracebacks=_enabled(environ, "LOG_TRACEBACKS"),

@@ -23,9 +23,10 @@ from chalicelib.domain.identity import birth_date
 from chalicelib.domain.model import Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.queue import RoomState, Standing, Ticket
-from chalicelib.errors import Conflict, Forbidden, NotFound
+from chalicelib.errors import Conflict, Forbidden, NotFound, Unavailable
 from chalicelib.storage import queue as storage
 from chalicelib.storage.repository import ConditionFailed
+from chalicelib.storage.secrets import read_secret
 
 logger = logging.getLogger("timebok.queue")
 
@@ -50,11 +51,51 @@ def _process_key() -> bytes:
     return secrets.token_bytes(32)
 
 
+_stage_key_lock = threading.Lock()
+_stage_key: bytes | None = None
+
+
+def _forget_stage_key() -> None:
+    global _stage_key
+    _stage_key = None
+
+
+settings.on_reset(_forget_stage_key)
+
+
+def _stage_secret(secret_id: str) -> bytes:
+    """The stack's generated key, read once per process, the first time a queue call needs it
+    (a cold start that never touches the room never reads it). Unreadable: 503, read again next time."""
+    global _stage_key
+    with _stage_key_lock:  # one read per process, not one per thread of a burst
+        if _stage_key is None:
+            try:
+                value = read_secret(secret_id)
+            except Exception:
+                logger.exception("waiting room key unreadable")
+                raise Unavailable("The waiting room is unavailable, try again shortly.", retry_after=5) from None
+            if not value:
+                raise Unavailable("The waiting room is not configured.")
+            _stage_key = value.encode()
+        return _stage_key
+
+
 def _key() -> bytes:
-    """The stage's signer: PSEUDONYM_KEY (per deployment), else the local token secret, else one
-    per process (a ticket then holds only in the process that gave it: set PSEUDONYM_KEY)."""
-    base = settings.get().pseudonym_key or settings.get().token_secret
-    raw = base.encode() if base else _process_key()
+    """The stage's signer, the same in every process of the stage, so any process accepts a ticket
+    another gave: the stack's secret (WAITING_ROOM_KEY_SECRET), else PSEUDONYM_KEY, else the
+    token secret (make run, tests). Only the local stage falls back to one key per process (a
+    ticket then holds only in the process that gave it); a deployed stage without a key refuses
+    queue calls (503) rather than give tickets the next process would refuse."""
+    config = settings.get()
+    if config.waiting_room_key_secret:
+        raw = _stage_secret(config.waiting_room_key_secret)
+    elif config.pseudonym_key or config.token_secret:
+        raw = (config.pseudonym_key or config.token_secret or "").encode()
+    elif config.stage == "local":
+        raw = _process_key()
+    else:
+        logger.error("no waiting room key on stage %s: set WAITING_ROOM_KEY_SECRET", config.stage)
+        raise Unavailable("The waiting room is not configured.")
     return hmac.new(raw, b"timebok-waiting-room", hashlib.sha256).digest()
 
 

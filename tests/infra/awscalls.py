@@ -155,6 +155,8 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
         return [Need(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}")]
     if service == "sqs" and "QueueUrl" in params:
         return [Need(f"sqs:{operation}", queue_arn(params["QueueUrl"]))]
+    if service == "secretsmanager" and "SecretId" in params:  # the code names a secret by its ARN
+        return [Need(f"secretsmanager:{operation}", params["SecretId"])]
     if service == "ssm" and "Name" in params:  # a parameter's ARN: its name begins with "/"
         return [Need(f"ssm:{operation}", f"arn:aws:ssm:{region}:{account}:parameter{params['Name']}")]
     return [Need(f"{service}:{operation}", "*")]
@@ -191,8 +193,13 @@ def _boto_methods(service: str) -> dict[str, str]:
 def static_operations(root: Path = ROOT) -> set[tuple[str, str]]:
     """(service, operation) of every call in chalicelib/ (outside LOCAL_ONLY) that reaches AWS:
     PynamoDB calls in chalicelib/storage/ (the only module that talks to DynamoDB), and boto3
-    client calls named like an SQS, DynamoDB or S3 operation anywhere."""
-    boto = {"sqs": _boto_methods("sqs"), "dynamodb": _boto_methods("dynamodb"), "s3": _boto_methods("s3")}
+    client calls named like an SQS, DynamoDB, S3 or Secrets Manager operation anywhere."""
+    boto = {
+        "sqs": _boto_methods("sqs"),
+        "dynamodb": _boto_methods("dynamodb"),
+        "s3": _boto_methods("s3"),
+        "secretsmanager": _boto_methods("secretsmanager"),
+    }
     boto_names = {name for methods in boto.values() for name in methods}
     found: set[tuple[str, str]] = set()
     for path in sorted((root / "chalicelib").rglob("*.py")):

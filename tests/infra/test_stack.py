@@ -100,6 +100,25 @@ def _referenced(value: Any) -> set[str]:
     return found
 
 
+def secrets_as_parameters(part: dict[str, Any]) -> dict[str, str]:
+    """moto's CloudFormation cannot make a Secrets Manager secret: each is made here as its
+    GenerateSecretString says and comes in as a parameter of its logical id, so a Ref to it is
+    its ARN, as in AWS. The ARN of each, by logical id."""
+    client = boto3.client("secretsmanager", region_name=REGION)
+    arns = {}
+    for logical_id, resource in list(part["Resources"].items()):
+        if resource["Type"] != "AWS::SecretsManager::Secret":
+            continue
+        spec = resource["Properties"]["GenerateSecretString"]
+        value = client.get_random_password(
+            PasswordLength=spec["PasswordLength"], ExcludePunctuation=spec.get("ExcludePunctuation", False)
+        )["RandomPassword"]
+        arns[logical_id] = client.create_secret(Name=f"timebok-test-{logical_id}", SecretString=value)["ARN"]
+        del part["Resources"][logical_id]
+        part["Parameters"][logical_id] = {"Type": "String"}
+    return arns
+
+
 def infra_part(template: dict[str, Any]) -> dict[str, Any]:
     """The template without the resources moto cannot make and whatever refers to them."""
     resources = template["Resources"]
@@ -507,6 +526,10 @@ def run_flows(scenario: Scenario) -> None:
         )
         ticket = _ok(client.post(f"/timebooks/{room['id']}/queue", token=elise.token), 201)["ticket"]
         _ok(client.get(f"/queue/{ticket}"))
+        _ok(client.get(f"/queue/{ticket}"))  # the key is read once per process, not per call
+    settings.reset()  # another Lambda process, with the same stack's key: the same ticket holds
+    with rec.running("APIHandler"):
+        scenario.results["ticket_elsewhere"] = client.get(f"/queue/{ticket}")
     with rec.running("AdmitFromQueues"):
         lambdas.admit_from_queues(schedule_event(scenario.account, "queue"), None)
 
@@ -536,10 +559,12 @@ def run_flows(scenario: Scenario) -> None:
 def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         cloudformation = boto3.client("cloudformation", region_name=REGION)
+        part = infra_part(template)
+        secrets = secrets_as_parameters(part)
         cloudformation.create_stack(
             StackName="timebok-test",
-            TemplateBody=json.dumps(infra_part(template)),
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in PARAMETERS.items()],
+            TemplateBody=json.dumps(part),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {**PARAMETERS, **secrets}.items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
         )
         stack = cloudformation.describe_stacks(StackName="timebok-test")["Stacks"][0]
@@ -599,6 +624,7 @@ def scenario(template: dict[str, Any]) -> Iterator[Scenario]:
             "MASKINPORTEN_KEY_PARAMETER": SMS_KEY_PARAMETER,
             "SMS_SENDER_ID": "Testkommune",
             "AVAILABILITY_DOCS": "s3",
+            "WAITING_ROOM_KEY_SECRET": secrets["WaitingRoomKey"],  # the stack's, by its ARN
         }.items():
             mp.setenv(name, value)
         settings.reset()  # re-reads TABLE_NAME into the models, the queue into the publisher
@@ -680,6 +706,19 @@ def test_the_sweep_offers_the_waitlist_and_finishes_closures(scenario: Scenario)
     closed = [row for row in scenario.results["closed_day"] if row["start"][11:13] == "08"]
     assert closed and all(row["closed"] and row["booked"] == 0 for row in closed)
     assert ("dynamodb", "TransactWriteItems") in scenario.recorder.operations("ReleaseExpiredHolds")
+
+
+def test_the_waiting_room_key_is_the_stacks_read_once_per_process(scenario: Scenario) -> None:
+    """Issue 20: tickets are signed with the stack's secret, so a ticket one process gave holds in
+    another; each process reads the key once (join and two polls, then one poll after a reset)."""
+    assert scenario.results["ticket_elsewhere"].status == 200, scenario.results["ticket_elsewhere"]
+    reads = [c for c in scenario.recorder.calls["APIHandler"] if c[:2] == ("secretsmanager", "GetSecretValue")]
+    assert len(reads) == 2
+    assert all(
+        "secretsmanager" not in {c[0] for c in scenario.recorder.calls.get(f, [])}
+        for f in scenario.policies
+        if f != "APIHandler"
+    )
 
 
 def test_the_authorizer_allows_a_good_token_and_calls_no_aws(scenario: Scenario) -> None:
