@@ -46,7 +46,7 @@ PROJECT_FILES = ("app.py", "chalicelib", ".chalice/config.json", "infra")
 
 # AWS services the code calls (PynamoDB: dynamodb; the publishers: sqs; the feed: s3). botocore's models of
 # all other services (19 MB of the 21 MB of botocore) are left out of the zip.
-BOTOCORE_SERVICES = ("dynamodb", "sqs", "s3", "sns", "ssm")  # sns: SMS; ssm: the Maskinporten key
+BOTOCORE_SERVICES = ("dynamodb", "sqs", "s3", "sns", "ssm", "secretsmanager")  # sns: SMS; ssm, secretsmanager: keys
 # Data the code never loads: phonenumbers' geocoder, carrier and timezone tables (20 MB);
 # chalicelib/domain/identity.py only parses, validates and formats numbers. And the local stand-in
 # and runner, which only `make run` and the tests use (they import moto, which Lambda has not).
