@@ -101,6 +101,13 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return list(result)
 
 
+# The elements that stick out past the screen's right edge, innermost last (for the message).
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .slice(-6).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''}`
+    + ` (${Math.round(e.getBoundingClientRect().right)} px): ${(e.textContent || '').trim().slice(0, 40)}`).join('; ')"""
+
+
 def check_page(page: Any, name: str) -> None:
     """One step: no serious or critical axe violation, no script error, and its screenshots at
     390 px and 1280 px (the same page resized, so one flow gives both)."""
@@ -117,6 +124,7 @@ def check_page(page: Any, name: str) -> None:
         if label == "mobil":
             # Usable at 390 px: nothing wider than the screen.
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{name}: {overflow} px wider than a 390 px screen"
+            wide = "" if overflow <= 0 else page.evaluate(WIDEST)
+            assert overflow <= 0, f"{name}: {overflow} px wider than a 390 px screen: {wide}"
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{w}.png"), full_page=True)
     page.set_viewport_size(original)

@@ -375,7 +375,7 @@ def test_an_open_offer_is_said_when_another_time_is_chosen(live: Live, browser: 
     answer_form(page)
     page.locator("form button[type=submit]").click()
     page.locator("#first-free").click()
-    texts = json.loads((ROOT / "web" / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+    texts = json.loads((ROOT / "chalicelib" / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
     alert = page.locator("#alert").filter(has_text=texts["error.offer_open"])
     alert.wait_for()
     assert page.evaluate("document.activeElement.id") == "alert"

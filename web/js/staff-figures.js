@@ -26,7 +26,7 @@ export function figuresList(figures) {
   const number = (value) => new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(value || 0);
   return h(
     "dl",
-    { class: "summary figures" },
+    { class: "summary figure-list" },
     COUNTERS.flatMap(([name, key]) => [h("dt", { text: t(key) }), h("dd", { "data-figure": name, text: number(figures.counters?.[name]) })]),
     GAUGES.filter(([name]) => name in (figures.gauges || {})).flatMap(([name, key]) => [
       h("dt", { text: t(key) }),
