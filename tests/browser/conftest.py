@@ -105,7 +105,8 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 WIDEST = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
   .slice(-6).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''}`
-    + ` (${Math.round(e.getBoundingClientRect().right)} px): ${(e.textContent || '').trim().slice(0, 40)}`).join('; ')"""
+    + ` (${Math.round(e.getBoundingClientRect().right)} px): ${(e.textContent || '').trim().slice(0, 40)}`)
+  .join('; ')"""
 
 
 def check_page(page: Any, name: str) -> None:
