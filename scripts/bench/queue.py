@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scripts.bench.common import citizen, forget_aws_clients, free_port, quiet_logs
-from scripts.bench.surge import Answer, SurgeSize
+from scripts.bench.surge import Answer, Http, SurgeSize
 
 # A citizen polls at most this long before giving up (a bench that never ends measures nothing).
 MAX_WAIT_SECONDS = 600.0
@@ -88,21 +88,6 @@ def kendall_tau_b(first: Sequence[float], second: Sequence[float]) -> float | No
     return (concordant - discordant) / denominator if denominator else None
 
 
-def _call(base: str, method: str, path: str, body: Mapping[str, Any] | None, headers: dict[str, str]) -> Answer:
-    import requests
-
-    started = time.monotonic()
-    try:
-        response = requests.request(method, f"{base}{path}", json=body, headers=headers, timeout=30.0)
-    except requests.RequestException as error:
-        return Answer(0, {"client_error": type(error).__name__}, {}, time.monotonic() - started)
-    try:
-        parsed = response.json()
-    except ValueError:
-        parsed = {"text": response.text[:200]}
-    return Answer(response.status_code, parsed, dict(response.headers), time.monotonic() - started)
-
-
 @dataclass
 class QueueOutcome:
     statuses: Counter[str] = field(default_factory=Counter)
@@ -126,11 +111,11 @@ def _retry_after(answer: Answer) -> float:
         return 1.0
 
 
-def _citizen(base: str, timebook_id: str, n: int, person: tuple[str, str, str], outcome: QueueOutcome) -> None:
+def _citizen(http: Http, timebook_id: str, n: int, person: tuple[str, str, str], outcome: QueueOutcome) -> None:
     _, phone, token = person
     auth = {"Authorization": f"Bearer {token}"}
     for _ in range(40):
-        joined = _call(base, "POST", f"/timebooks/{timebook_id}/queue", {}, auth)
+        joined = http.request("POST", f"/timebooks/{timebook_id}/queue", {}, auth)
         outcome.saw("POST /queue", joined, ticket=False)
         if joined.status in (200, 201):
             break
@@ -147,13 +132,13 @@ def _citizen(base: str, timebook_id: str, n: int, person: tuple[str, str, str], 
             outcome.gave_up["never admitted"] += 1
             return
         time.sleep(max(1, int(place.get("poll_after_seconds", 2))))  # as the answer says
-        polled = _call(base, "GET", f"/queue/{ticket}", None, {})
+        polled = http.request("GET", f"/queue/{ticket}", None, {})
         outcome.saw("GET /queue", polled, ticket=True)
         if polled.status == 200:
             place = polled.body
     headers = {**auth, "X-Queue-Ticket": ticket}
     for _ in range(40):
-        hold = _call(base, "POST", "/holds", {"timebook_id": timebook_id}, headers)
+        hold = http.request("POST", "/holds", {"timebook_id": timebook_id}, headers)
         outcome.saw("POST /holds", hold, ticket=True)
         if hold.status in (0, 429):
             time.sleep(_retry_after(hold))
@@ -163,7 +148,7 @@ def _citizen(base: str, timebook_id: str, n: int, person: tuple[str, str, str], 
             return
         body = {"hold_id": hold.body["id"], "phone": phone, "answers": {}}
         for _ in range(40):
-            made = _call(base, "POST", "/appointments", body, headers)
+            made = http.request("POST", "/appointments", body, headers)
             outcome.saw("POST /appointments", made, ticket=True)
             if made.status in (0, 429):
                 time.sleep(_retry_after(made))
@@ -188,7 +173,7 @@ def _admit_every_second(stop: threading.Event) -> None:
 
 
 def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: str) -> dict[str, Any]:
-    from scripts.bench.surge import Http, make_surge_timebook
+    from scripts.bench.surge import make_surge_timebook
 
     http = Http(base)
     timebook_id = _queue_timebook(http, her_id, size, admit_per_minute, make_surge_timebook)
@@ -200,7 +185,7 @@ def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: s
     admitter.start()
     try:
         with ThreadPoolExecutor(min(size.citizens, 256)) as pool:
-            list(pool.map(lambda n: _citizen(base, timebook_id, n, people[n], outcome), range(size.citizens)))
+            list(pool.map(lambda n: _citizen(http, timebook_id, n, people[n], outcome), range(size.citizens)))
     finally:
         stop.set()
         admitter.join()

@@ -91,13 +91,16 @@ class Http:
         self.base_url = base_url
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None, token: str | None) -> Answer:
+        return self.request(method, path, body, {"Authorization": f"Bearer {token}"} if token else {})
+
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None, headers: Mapping[str, str]) -> Answer:
+        """Any call with these headers (e.g. the waiting room's ticket beside the token)."""
         import requests
 
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         started = time.monotonic()
         try:
             response = requests.request(
-                method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self.TIMEOUT_SECONDS
+                method, f"{self.base_url}{path}", json=body, headers=dict(headers), timeout=self.TIMEOUT_SECONDS
             )
         except requests.RequestException as error:
             return Answer(0, {"client_error": type(error).__name__}, {}, time.monotonic() - started)

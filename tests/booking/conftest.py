@@ -5,6 +5,10 @@ PynamoDB's transactions patched, the storage's own index."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 # Whole modules on moto: the stateful histories and the cost test count or race real conditions;
@@ -46,3 +50,20 @@ def storage_backend(request: pytest.FixtureRequest) -> str:
     if request.config.getoption("storage") == "moto" or request.node.get_closest_marker("moto"):
         return "moto"
     return "memory"
+
+
+@pytest.fixture
+def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """Every DynamoDB request by operation (at botocore's level, below PynamoDB)."""
+    from botocore.client import BaseClient
+
+    calls: Counter[str] = Counter()
+    real = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            calls[operation] += 1
+        return real(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    yield calls

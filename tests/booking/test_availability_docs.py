@@ -7,8 +7,6 @@ many look; an expired hold is free in a document published before it lapsed.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,22 +18,6 @@ from tests.conftest import KORONATEST_ANSWERS, Citizen
 from tests.helpers import book_body, first_free_slot, slot_free
 
 pytestmark = pytest.mark.moto  # the table's stream and request counts are moto's
-
-
-@pytest.fixture
-def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    from botocore.client import BaseClient
-
-    calls: Counter[str] = Counter()
-    real = BaseClient._make_api_call
-
-    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            calls[operation] += 1
-        return real(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
-    yield calls
 
 
 @pytest.fixture

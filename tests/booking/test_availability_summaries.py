@@ -8,8 +8,6 @@ available" checks its candidates against the slots themselves before it writes.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,23 +18,6 @@ from chalicelib.domain.slots import parse_slot_id
 from chalicelib.storage import keys
 from tests.conftest import Citizen
 from tests.helpers import first_free_slot, free_slots, slot_free
-
-
-@pytest.fixture
-def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Every DynamoDB request by operation (at botocore's level, below PynamoDB)."""
-    from botocore.client import BaseClient
-
-    calls: Counter[str] = Counter()
-    real = BaseClient._make_api_call
-
-    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            calls[operation] += 1
-        return real(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
-    yield calls
 
 
 @pytest.fixture(autouse=True)

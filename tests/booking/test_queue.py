@@ -4,8 +4,6 @@ table, and holds refused before the wave of the person they are for."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,23 +134,6 @@ def test_staff_cannot_join_and_the_poll_is_cacheable(client, room, staff_token):
     polled = client.get(f"/queue/{ticket['ticket']}")
     assert polled.status == 200
     assert polled.headers["cache-control"] == f"public, max-age={polled.json['poll_after_seconds']}"
-
-
-@pytest.fixture
-def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Every DynamoDB request by operation (at botocore's level, below PynamoDB)."""
-    from botocore.client import BaseClient
-
-    calls: Counter[str] = Counter()
-    real = BaseClient._make_api_call
-
-    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            calls[operation] += 1
-        return real(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
-    yield calls
 
 
 def test_polls_read_no_table(client, room, dynamodb_calls):
