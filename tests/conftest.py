@@ -40,6 +40,33 @@ from tests.factories import make_phone, make_pid  # noqa: E402
 
 moto_patches.install()
 
+
+def _share_botocore_models() -> None:
+    """botocore parses its JSON models (endpoints, dynamodb, sqs, ...) once per session, and the
+    suite builds hundreds of sessions (every moto_aws() and settings.reset() makes fresh clients):
+    a stateful test spent half its time re-reading them. Parsed files are shared by the whole
+    process here, as one session's clients already share them."""
+    import functools
+
+    from botocore.loaders import JSONFileLoader, Loader
+
+    load_file = JSONFileLoader.load_file
+    shared = functools.lru_cache(maxsize=None)(lambda file_path: load_file(JSONFileLoader(), file_path))
+    JSONFileLoader.load_file = lambda self, file_path: shared(file_path)  # type: ignore[method-assign]
+    listed = Loader.list_available_services  # lists botocore's data directories on every new session
+    services: dict[tuple[tuple[str, ...], str], Any] = {}
+
+    def list_available_services(self: Loader, type_name: str) -> Any:
+        key = (tuple(self.search_paths), type_name)
+        if key not in services:
+            services[key] = listed(self, type_name)
+        return services[key]
+
+    Loader.list_available_services = list_available_services  # type: ignore[method-assign]
+
+
+_share_botocore_models()
+
 # Property tests judge what the code does, not how fast a loaded machine runs it (make test-stress):
 # no per-example deadline and no "too slow to generate" check.
 hypothesis.settings.register_profile("timebok", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
