@@ -35,10 +35,14 @@ browser: ## Debian's chromium for tests/browser/ (apt-get once; nothing when it 
 run: $(STAMP) ## the API on 127.0.0.1:$(PORT), the portal on $(PORTAL_PORT), AWS stand-in, demo data, events
 	@exec $(BIN)/python -m chalicelib.local.runner --port $(PORT) --portal-port $(PORTAL_PORT)
 
-test: test-setup ## ruff, vulture (dead code) and the whole suite: no network, no AWS account (minutes)
+# The suite on every core (pytest-xdist), a whole file to one worker: a file's live stack or moto
+# fixture is built once, not once per worker. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
+test: test-setup ## ruff, vulture (dead code) and the whole suite on every core: no network, no AWS account (minutes)
 	$(BIN)/ruff check .
 	$(BIN)/vulture
-	$(PYTEST)
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile
 
 # The fast tier: tests marked `fast` by tests/conftest.py (tests/domain/, tests/storage/ and
 # tests/booking/ but the stateful property tests and crowds); only those directories are collected.

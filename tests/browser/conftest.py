@@ -29,6 +29,10 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = ROOT / os.environ.get("SCREENSHOT_DIR", "build/screenshots")
 WIDTHS = {"mobil": (390, 844), "desktop": (1280, 900)}
 BLOCKING = ("serious", "critical")
+# How long a step may take before the test fails: an upper bound, never a wait. A loaded 2-core
+# machine (make test-stress) serves a page in tens of seconds, so it is generous.
+WAIT_SECONDS = float(os.environ.get("BROWSER_WAIT_SECONDS", "90"))
+WAIT_MS = int(WAIT_SECONDS * 1000)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def new_page(browser: Any, width: str = "desktop") -> Any:
         viewport={"width": w, "height": h}, bypass_csp=True, accept_downloads=True, locale="nb-NO"
     )
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.conftest import AXE, BLOCKING, ROOT, SCREENSHOTS, WIDTHS, Live
+from tests.browser.conftest import AXE, BLOCKING, ROOT, SCREENSHOTS, WAIT_MS, WAIT_SECONDS, WIDTHS, Live
 from tests.browser.test_portal import _book_over_the_api, _first_day_after_today, _koronatest
 from tests.factories import make_pid
 
@@ -41,7 +41,7 @@ def csp_page(browser: Any, live: Live, lang: str = "nb", width: str = "desktop")
         f"{live.portal}{AXE_PATH}", lambda route: route.fulfill(path=str(AXE), content_type="text/javascript")
     )
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "missing text" in m.text else None)
@@ -217,9 +217,9 @@ def _expect_inbox_in(live: Live, token: str, lang: str) -> None:
     from chalicelib import i18n
 
     titles = {i18n.text(lang, f"message.{kind}.title") for kind in ("requested", "confirmed")}
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + WAIT_SECONDS
     while not (items := live.get("/inbox", token)["items"]):
-        assert time.monotonic() < deadline, "no inbox message within 20 s"
+        assert time.monotonic() < deadline, f"no inbox message within {WAIT_SECONDS} s"
         time.sleep(0.2)
     assert {m["title"] for m in items} & titles, (lang, [m["title"] for m in items])
 
@@ -392,9 +392,9 @@ def test_unread_inbox_messages_are_counted_and_link_to_their_appointment(live: L
     who = citizen(9341, "Innboks Innbygger")
     token = live.token(who)
     booked = _book_over_the_api(live, token, book["id"], ANSWERS)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + WAIT_SECONDS
     while not live.get("/inbox", token)["items"]:
-        assert time.monotonic() < deadline, "no inbox message within 20 s"
+        assert time.monotonic() < deadline, f"no inbox message within {WAIT_SECONDS} s"
         time.sleep(0.2)
     page = csp_page(browser, live)
     page.goto(f"{live.portal}/#/")
@@ -425,7 +425,7 @@ def _expect_text(page: Any, text: str) -> None:
     page.get_by_text(text, exact=False).first.wait_for(state="visible")
 
 
-def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+def _wait_until(condition: Callable[[], bool], seconds: float = WAIT_SECONDS) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "condition not met"

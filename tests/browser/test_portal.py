@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from chalicelib.local.demo import DEMO_CHILDREN, SMITTEVERN_HER_ID
-from tests.browser.conftest import Live, check_page, new_page
+from tests.browser.conftest import WAIT_MS, WAIT_SECONDS, Live, check_page, new_page
 from tests.factories import make_pid
 
 pytestmark = pytest.mark.browser
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 CHILD = DEMO_CHILDREN[0][1]
 
 
-def _expect(page: Any, text: str, timeout: float = 15_000) -> None:
+def _expect(page: Any, text: str, timeout: float = WAIT_MS) -> None:
     page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
 
 
@@ -143,14 +143,14 @@ def test_parent_books_for_a_child_staff_confirm_inbox_and_cancel(live: Live, bro
     staff.locator("table.overview").get_by_text(f"{CHILD} (Tildelt)").wait_for()
 
     # The confirmation reaches the parent's «Innboks» (outbox → SQS → consumer).
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + WAIT_SECONDS
     page.get_by_role("link", name="Innboks").click()
     while True:
         page.get_by_role("heading", name="Innboks").wait_for()
         page.wait_for_load_state("networkidle")
         if page.get_by_text("bekreftet").count():
             break
-        assert time.monotonic() < deadline, "no confirmation in the inbox within 20 s"
+        assert time.monotonic() < deadline, f"no confirmation in the inbox within {WAIT_SECONDS} s"
         page.wait_for_timeout(500)
         page.reload()
     check_page(page, "11-innboks")
@@ -255,12 +255,12 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
     page.get_by_role("heading", name="Logg inn").wait_for()
     _sign_in(page, "Elise, innbygger")
     # The round trip through the OpenID provider comes first: the page then loads the calendar again.
-    page.get_by_text("Mange bestiller nå").wait_for(timeout=15_000)
+    page.get_by_text("Mange bestiller nå").wait_for(timeout=WAIT_MS)
     check_page(page, "15-mange-bestiller")
     # After Retry-After (the page's clock moved past it, so a slow machine cannot outrun the
     # message) the real API answers 409: the page shows the next free time.
     page.clock.fast_forward(601_000)
-    page.get_by_text("Noen andre rakk å ta timen").wait_for(timeout=15_000)
+    page.get_by_text("Noen andre rakk å ta timen").wait_for(timeout=WAIT_MS)
     assert throttled["count"] == 1
     next_button = page.get_by_role("button", name=re.compile("^Velg "))
     next_button.wait_for()

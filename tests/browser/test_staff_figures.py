@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Live, check_page, new_page
+from tests.browser.conftest import WAIT_MS, Live, check_page, new_page
 from tests.browser.test_portal import _koronatest, _sign_in
 from tests.factories import make_pid
 from tests.race.test_race_http import _post
@@ -29,6 +29,6 @@ def test_staff_see_the_figures_move_while_citizens_hold(live: Live, browser: Any
     staff.wait_for_function(
         "n => Number(document.querySelector('dd[data-figure=\"Holds\"]').textContent.replace(/\\s/g, '')) >= n",
         arg=before + 2,
-        timeout=20_000,
+        timeout=WAIT_MS,
     )
     assert staff.errors == []  # type: ignore[attr-defined]
