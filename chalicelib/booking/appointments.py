@@ -27,7 +27,6 @@ from chalicelib.domain.forms import Answer, validate_answers
 from chalicelib.domain.holds import HoldRef, Refusal, parse_hold_id, refusal
 from chalicelib.domain.identity import InvalidIdentity, normalize_phone
 from chalicelib.domain.model import Appointment, InboxMessage, Person, Slot, Timebook, TimebookRef
-from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal, valid_for_pid
 from chalicelib.domain.slots import SlotRef, begun
 from chalicelib.errors import Conflict, HoldExpired, InvalidInput, NotFound
@@ -35,6 +34,7 @@ from chalicelib.storage import repository
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import BookAppointment
+    from chalicelib.domain.paging import PageRequest, Position  # loaded by the request that pages
 
 ATTEMPTS = 6
 SCOPE = "appointments"

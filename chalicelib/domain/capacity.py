@@ -27,6 +27,8 @@ ClaimKind = Literal["hold", "appointment"]
 
 @dataclass(frozen=True)
 class Claim:
+    """One place's claim in a slot: a hold or an appointment, live until `expires_at`."""
+
     kind: ClaimKind
     ref: str  # hold id or appointment id
     owner: str  # the person who took it (the token's sub)

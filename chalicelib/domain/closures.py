@@ -24,6 +24,8 @@ def closure_id_of(location_id: str | None, start: datetime, end: datetime) -> st
 
 @dataclass(frozen=True)
 class Closure:
+    """Staff closing a timebook (or one of its locations) from `start` to `end`."""
+
     timebook_id: str
     closure_id: str
     location_id: str | None  # None: every location of the timebook

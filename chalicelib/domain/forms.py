@@ -15,6 +15,8 @@ _NO = {False, "nei", "no", "false", "n"}
 
 @dataclass(frozen=True)
 class Question:
+    """One question of a timebook's form."""
+
     id: str
     text: str
     kind: QuestionKind = "yes_no"
@@ -24,12 +26,16 @@ class Question:
 
 @dataclass(frozen=True)
 class Form:
+    """The questions a citizen answers when booking (step 5)."""
+
     title: str = ""
     questions: tuple[Question, ...] = ()
 
 
 @dataclass(frozen=True)
 class Answer:
+    """An answer to one question, with the question's text as it was asked."""
+
     question_id: str
     question: str
     answer: str
@@ -37,6 +43,8 @@ class Answer:
 
 @dataclass
 class AnswerErrors:
+    """What is wrong with the answers, field by field (a 400's `fields`)."""
+
     fields: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, question_id: str, message: str) -> None:

@@ -42,6 +42,8 @@ _HOLD_ID = re.compile(
 
 @dataclass(frozen=True)
 class HoldRef:
+    """What a hold id says: its slot, place, lane, length, whom it is for, and whether it is an offer."""
+
     slot_id: str
     place: int
     hold_id: str

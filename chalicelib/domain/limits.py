@@ -18,6 +18,8 @@ from chalicelib.errors import Conflict
 
 @dataclass(frozen=True)
 class Lane:
+    """One of a person's lanes (the per-person limit), taken by appointment `ref` until it ends."""
+
     ref: str  # the appointment id
     ends_at: int  # epoch seconds of the appointment's end
 

@@ -41,6 +41,8 @@ class HealthContact:
 
 @dataclass(frozen=True)
 class HealthContactRef:
+    """A health contact as a timebook or an appointment names it."""
+
     id: str
     name: str
     her_id: str = ""
@@ -66,6 +68,8 @@ class Location:
 
 @dataclass(frozen=True)
 class Timebook:
+    """What a citizen books in: its resource, form and locations, and the rules it sets."""
+
     id: str
     name: str
     type: str
@@ -95,6 +99,8 @@ class Timebook:
 
 @dataclass(frozen=True)
 class TimebookRef:
+    """A timebook as an appointment names it."""
+
     id: str
     name: str
     type: str
@@ -219,6 +225,8 @@ class Appointment:
 
 @dataclass(frozen=True)
 class InboxMessage:
+    """A message in a citizen's inbox about one of their appointments."""
+
     id: str
     appointment_id: str
     kind: str
@@ -244,6 +252,8 @@ class WaitlistEntry:
 
 @dataclass(frozen=True)
 class AuditRecord:
+    """One entry of the audit log: who did what to what, and when."""
+
     id: str
     at: str
     actor: str  # who acted (the token's sub): a staff member, or a citizen (actor_role says)

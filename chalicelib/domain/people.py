@@ -13,6 +13,8 @@ Role = Literal["citizen", "staff"]
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls: a citizen (and whom they represent) or a staff member (and the HER-ids they administer)."""
+
     sub: str  # national identity number; never logged
     role: Role
     name: str

@@ -30,6 +30,8 @@ class OpeningHours:
 
 @dataclass(frozen=True)
 class SlotTime:
+    """A slot's start and end."""
+
     start: datetime  # aware, Europe/Oslo
     end: datetime
 

@@ -89,6 +89,8 @@ class Window:
 
 @dataclass(frozen=True)
 class Offer:
+    """A waitlist entry's offer: a hold on one place, open until `expires_at`."""
+
     hold_id: str
     slot_id: str
     place: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -20,7 +20,6 @@ from chalicelib.domain.model import (
     Location,
     Person,
 )
-from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.slots import SlotRef
 from chalicelib.storage import claims, keys, mapping
 from chalicelib.storage.idempotency import key_unused
@@ -34,6 +33,9 @@ from chalicelib.storage.transactions import (
     is_condition_failure,
     retrying,
 )
+
+if TYPE_CHECKING:  # a list's paging, loaded by the request that pages (not by a booking's cold start)
+    from chalicelib.domain.paging import PageRequest, Position
 
 
 @dataclass
@@ -206,6 +208,8 @@ def _page(query: Any) -> tuple[list[Any], dict[str, Any] | None]:
 
 def appointments_of_people_page(pids: Sequence[str], page: PageRequest) -> tuple[list[Appointment], Position | None]:
     """One page of the appointments of several people, person by person, each by start."""
+    from chalicelib.domain.paging import Position
+
     found: list[AppointmentItem] = []
     person, after = page.start.person, page.start.after
     while person < len(pids) and len(found) < page.limit:
@@ -271,6 +275,8 @@ def _timebook_appointments(
 def appointments_of_timebook_page(
     timebook_id: str, page: PageRequest, *, day: date | None = None, status: str | None = None
 ) -> tuple[list[Appointment], Position | None]:
+    from chalicelib.domain.paging import Position
+
     after = page.start.after[-1] if page.start.after else None
     items, next_after = _timebook_appointments(timebook_id, day, status, after, page.limit)
     return _appointments(items), (Position(0, (next_after,)) if next_after is not None else None)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import PutError
 
 from chalicelib.domain.model import (
     InboxMessage,
 )
-from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.storage import keys, mapping
 from chalicelib.storage.models import (
     InboxMessageItem,
@@ -19,9 +19,14 @@ from chalicelib.storage.transactions import (
     retrying,
 )
 
+if TYPE_CHECKING:  # a list's paging, loaded by the request that pages (not by a booking's cold start)
+    from chalicelib.domain.paging import PageRequest, Position
+
 
 def inbox_page(pids: Sequence[str], page: PageRequest) -> tuple[list[InboxMessage], Position | None]:
     """One page of the inbox of several people, person by person, newest first."""
+    from chalicelib.domain.paging import Position
+
     found: list[InboxMessageItem] = []
     person, after = page.start.person, page.start.after
     while person < len(pids) and len(found) < page.limit:

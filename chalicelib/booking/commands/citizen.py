@@ -36,6 +36,8 @@ class BookAppointment:
 
 @dataclass(frozen=True)
 class JoinWaitlist:
+    """Join a timebook's waitlist."""
+
     timebook_id: str
     location_id: str | None = None
     window_from: dt.datetime | None = None
