@@ -73,3 +73,7 @@ def test_the_package_is_looked_for_where_make_package_writes_it(
         archive.writestr("app.py", "x" * 100)
     found = package_size.measure_package()
     assert found["present"] and found["files"] == 1 and found["unzipped_bytes"] == 100
+    with zipfile.ZipFile(deployment_zip(), "a") as archive:
+        archive.writestr("__pycache__/app.cpython-311.pyc", "y" * 40)  # scripts/package.add_bytecode's
+    found = package_size.measure_package()
+    assert (found["bytecode_files"], found["bytecode_unzipped_bytes"], found["unzipped_bytes"]) == (1, 40, 140)

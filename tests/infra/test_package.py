@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -136,9 +138,10 @@ def _distributions_of(requirements: Path) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def built_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     """deployment.zip as `chalice package` lays it out (the app at the top, the libraries beside
-    it), built offline from this venv; then trimmed by scripts/package.py as `make package` does."""
+    it), built offline from this venv; then trimmed and compiled by scripts/package.py as `make
+    package` does. With what add_bytecode reported."""
     path = tmp_path_factory.mktemp("zip") / packaging.ZIP_NAME
     import chalice
     import chalice.app
@@ -158,7 +161,14 @@ def built_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     continue
                 archive.write(Path(dist.locate_file(file)), name)
     packaging.prune_zip(path)
-    return path
+    bytecode = packaging.add_bytecode(path)
+    print(packaging.bytecode_report(bytecode))  # the size growth, in the test's output (-s)
+    return path, bytecode
+
+
+@pytest.fixture(scope="module")
+def built_zip(built: tuple[Path, dict[str, int]]) -> Path:
+    return built[0]
 
 
 def test_the_trimmed_zip_is_small_and_runs(built_zip: Path) -> None:
@@ -171,7 +181,8 @@ def test_the_trimmed_zip_is_small_and_runs(built_zip: Path) -> None:
     assert "app.py" in names and "chalicelib/storage/repository.py" in names
     assert {f"chalicelib/i18n/{lang}.json" for lang in ("nb", "nn", "en")} <= set(names)
     assert "botocore/data/dynamodb/2012-08-10/service-2.json.gz" in names
-    assert not [n for n in names if packaging.is_pruned(n)]
+    ours = {packaging.bytecode_name(n) for n in names if n.endswith(".py")}  # add_bytecode's
+    assert not [n for n in names if packaging.is_pruned(n) and n not in ours]
     packaging.smoke_test(built_zip)  # raises PackageError with the interpreter's output
 
 
@@ -190,3 +201,57 @@ def test_stages_build_into_their_own_directories(tmp_path: Path, monkeypatch: py
     made = {stage: packaging.package(stage, template_only=True)["template"] for stage in ("dev", "prod")}
     assert made == {stage: str(tmp_path / stage / packaging.TEMPLATE_NAME) for stage in ("dev", "prod")}
     assert all(Path(template).exists() for template in made.values())
+
+
+def test_every_module_in_the_zip_has_unchecked_bytecode(built: tuple[Path, dict[str, int]]) -> None:
+    path, bytecode = built
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        sources = [n for n in names if n.endswith(".py")]
+        missing = [n for n in sources if packaging.bytecode_name(n) not in names]
+        header = archive.read(packaging.bytecode_name("chalicelib/storage/repository.py"))[:8]
+    tag = sys.implementation.cache_tag
+    assert packaging.bytecode_name("pydantic/main.py") == f"pydantic/__pycache__/main.{tag}.pyc"
+    assert len(missing) == bytecode["skipped"] and bytecode["compiled"] == len(sources) - len(missing)
+    assert len(missing) < 10, missing  # only the odd py2 or templated file
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked: file times do not matter
+    assert bytecode["zipped_bytes_after"] > bytecode["zipped_bytes_before"]
+    assert "the zip grew" in packaging.bytecode_report(bytecode)
+
+
+def test_the_smoke_test_fails_a_zip_without_bytecode(built_zip: Path, tmp_path: Path) -> None:
+    """On Lambda the task directory is read-only: a zip without .pyc compiles every module at each cold start."""
+    source_only = tmp_path / packaging.ZIP_NAME
+    with zipfile.ZipFile(built_zip) as source, zipfile.ZipFile(source_only, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            if "/__pycache__/" not in f"/{info.filename}":
+                target.writestr(info, source.read(info))
+    with pytest.raises(packaging.PackageError, match="bytecode is not used") as failed:
+        packaging.smoke_test(source_only)
+    assert "pydantic.main" in str(failed.value) and "pynamodb.models" in str(failed.value)
+
+
+def test_bytecode_skips_what_does_not_compile_and_is_deterministic(tmp_path: Path) -> None:
+    made = []
+    for run in ("a", "b"):
+        path = tmp_path / f"{run}.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(zipfile.ZipInfo("lib/__init__.py", (2024, 1, 2, 3, 4, 6)), "X = 1\n")
+            archive.writestr(zipfile.ZipInfo("lib/py2.py", (2024, 1, 2, 3, 4, 6)), 'print "old"\n')
+            archive.writestr(zipfile.ZipInfo("lib/data.json", (2024, 1, 2, 3, 4, 6)), "{}")
+        made.append((path, packaging.add_bytecode(path)))
+    (first, summary), (second, _) = made
+    assert (summary["compiled"], summary["skipped"]) == (1, 1)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        names = archive.namelist()
+    assert names == ["lib/__init__.py", packaging.bytecode_name("lib/__init__.py"), "lib/py2.py", "lib/data.json"]
+
+
+def test_the_package_refuses_a_runtime_other_than_the_packaging_python() -> None:
+    function = {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.12"}}
+    template = {"Resources": {"APIHandler": function}}
+    assert packaging.check_runtime(template, "python3.12") == []
+    assert [p.split(":")[0] for p in packaging.check_runtime(template, "python3.11")] == ["APIHandler"]
+    assert packaging.python_runtime((3, 11)) == "python3.11"
