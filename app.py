@@ -331,6 +331,17 @@ def create_timebook(body: schemas.TimebookIn) -> Response:
     return respond(presenters.timebook(setup.create_timebook(principal(request()), to_command(body))), status=201)
 
 
+@route("PATCH", "/admin/timebooks/{timebook_id}", "staff", ok="TimebookOut", errors=(404, 409))
+def change_timebook(timebook_id: str, body: schemas.TimebookPatchIn) -> Response:
+    """Change a timebook's settings (waiting room, waves, limits, retention)
+
+    Only the settings given change. `version` is the timebook's as read (its answer's `version`):
+    409 `timebook_changed` when someone changed it since. Other API instances see the change within
+    30 s; holds already taken stay good.
+    """
+    return respond(presenters.timebook(setup.change_timebook(principal(request()), timebook_id, to_command(body))))
+
+
 @route("POST", "/admin/timebooks/{timebook_id}/locations", "staff", ok="LocationOut", status=201, errors=(404,))
 def create_location(timebook_id: str, body: schemas.LocationIn) -> Response:
     """Add a location to a timebook"""

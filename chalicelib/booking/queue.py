@@ -7,12 +7,13 @@ most once per `ROOM_CACHE_SECONDS` per process (the timebook through the timeboo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from chalicelib import clock, settings
@@ -204,6 +205,24 @@ def admit() -> int:
         _rooms[timebook_id] = (clock.monotonic(), new)
         stepped += 1
     return stepped
+
+
+def room_changed(before: Timebook, after: Timebook) -> None:
+    """Staff changed a timebook's settings: this process forgets its view of the room at once
+    (other processes within ROOM_CACHE_SECONDS, their timebook within the timebook cache's). A room
+    turned on counts its admissions from now: the time it was off lets no crowd in at once."""
+    _rooms.pop(after.id, None)
+    was_on = before.waiting_room is not None and before.waiting_room.enabled
+    if was_on or after.waiting_room is None or not after.waiting_room.enabled:
+        return
+    now = clock.epoch()
+    state = storage.get_room(after.id, consistent=True)
+    if state is None:
+        storage.open_room(after.id, now)
+        return
+    restarted = replace(state, stepped_at=now, carry=0.0, rate_per_minute=0.0, version=state.version + 1)
+    with contextlib.suppress(ConditionFailed):  # a step came between: it counted from its own time
+        storage.save_room(after.id, restarted)
 
 
 def note_shed() -> None:

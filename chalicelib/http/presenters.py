@@ -90,6 +90,7 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
             )
             for w in tb.waves
         ],
+        version=tb.version,
     )
 
 

@@ -111,6 +111,7 @@ class TimebookItem(Model):
     created_at = UnicodeAttribute()
     waiting_room = MapAttribute(null=True)  # {enabled, admit_per_minute}
     waves = ListAttribute(null=True)  # [{opens_at, born_from, born_to}]
+    version = NumberAttribute(null=True)  # settings changes (PATCH): absent on an unchanged timebook
 
 
 class SlotItem(Model):

@@ -248,6 +248,7 @@ class _Capability:
 _WRITES = frozenset(
     {
         "create_health_contact", "create_timebook", "add_location", "set_slot_minutes", "create_slots",
+        "change_timebook_settings",
         "refresh_summaries", "invalidate_summary", "tidy_expired_holds", "take_hold", "release_place",
         "forget_hold", "book", "change_appointment", "mark_reminded", "add_inbox_message", "join", "offer",
         "end", "take_back_offer", "tell_once", "change_slot", "close_slot", "start_closure",
@@ -323,6 +324,20 @@ class Catalog(_Capability):
         if timebook is None:
             raise ConditionFailed(["timebook"])
         self.state.timebooks[timebook_id] = replace(timebook, locations=(*timebook.locations, location))
+
+    @_locked
+    def change_timebook_settings(self, timebook: Timebook, read_version: int) -> None:
+        stored = self.state.timebooks.get(timebook.id)
+        if stored is None or stored.version != read_version:
+            raise ConditionFailed(["timebook"])
+        settings = {
+            name: getattr(timebook, name)
+            for name in (
+                "requires_confirmation", "hold_minutes", "cancel_deadline_hours", "max_active_per_person",
+                "waitlist_offer_minutes", "retention_days", "waiting_room", "waves",
+            )
+        }  # fmt: skip
+        self.state.timebooks[timebook.id] = replace(stored, **settings, version=read_version + 1)
 
     @_locked
     def set_slot_minutes(self, timebook_id: str, slot_minutes: int) -> None:

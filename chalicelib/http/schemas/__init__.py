@@ -37,6 +37,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         "ClosurePreviewOut",
         "FiguresOut",
         *("WaitingRoomIn", "WaveIn"),
+        *("TimebookSettingsIn", "TimebookPatchIn"),
     ),
     "queue": ("QueueOut",),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),

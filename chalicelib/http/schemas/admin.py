@@ -106,12 +106,10 @@ class WaveIn(In):
         return value
 
 
-class TimebookIn(In):
-    health_contact_id: Identifier
-    name: Text
-    type: TimebookType
-    description: LongText = ""
-    resource: ResourceIn
+class TimebookSettingsIn(In):
+    """The settings a timebook is created with and staff may change later (PATCH): one home for
+    their validation."""
+
     requires_confirmation: bool = True
     hold_minutes: int = Field(default=10, ge=1, le=60)
     cancel_deadline_hours: int = Field(default=DEFAULT_CANCEL_DEADLINE_HOURS, ge=0, le=720)
@@ -121,9 +119,35 @@ class TimebookIn(In):
     waitlist_offer_minutes: int = Field(default=30, ge=1, le=1440)
     # Days after an appointment's end before its personal data is erased (booking/retention.py).
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
-    form: FormIn = Field(default_factory=FormIn)
     waiting_room: WaitingRoomIn | None = None  # the waiting room (issue 20)
     waves: list[WaveIn] = Field(default_factory=list, max_length=50)  # opening by birth cohort
+
+
+class TimebookIn(TimebookSettingsIn):
+    health_contact_id: Identifier
+    name: Text
+    type: TimebookType
+    description: LongText = ""
+    resource: ResourceIn
+    form: FormIn = Field(default_factory=FormIn)
+
+
+class TimebookPatchIn(TimebookSettingsIn):
+    """PATCH /admin/timebooks/{id}: the settings given change, the rest stay. `version` is the
+    timebook's as last read: someone else's change since is 409 `timebook_changed`, not overwritten."""
+
+    version: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> TimebookPatchIn:
+        if not self.given:
+            raise ValueError("give at least one setting to change")
+        return self
+
+    @property
+    def given(self) -> frozenset[str]:
+        """The settings in the request (a setting left out keeps its value; null is a value)."""
+        return frozenset(self.model_fields_set - {"version"})
 
 
 class LocationIn(In):

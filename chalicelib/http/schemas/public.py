@@ -73,6 +73,7 @@ class TimebookOut(Out):
     locations: list[LocationOut]
     waiting_room: WaitingRoomOut | None = None
     waves: list[WaveOut] = Field(default_factory=list)
+    version: int = 0  # the settings' version: PATCH /admin/timebooks/{id} names it
 
 
 class CalendarDayOut(Out):
