@@ -13,11 +13,12 @@ import hashlib
 import hmac
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from chalicelib import clock, settings
-from chalicelib.booking.common import require_citizen
+from chalicelib.booking.common import forget_timebook, require_citizen, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain import queue as rules
 from chalicelib.domain.identity import birth_date
@@ -162,9 +163,33 @@ def poll(ticket_text: str) -> Place:
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
     """The wave of the person a place is for has opened (403 not_open_yet): before a hold, a
-    booking, and a place on the waitlist (an offer is a hold; the waitlist is no way around a wave)."""
-    if tb.waves:
-        rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), clock.now())
+    booking, and a place on the waitlist (an offer is a hold; the waitlist is no way around a wave).
+    A timebook with priority lists looks the person up (one Query), until its last wave has opened."""
+    if not tb.waves:
+        return
+    now = clock.now()
+    if now >= rules.all_open_at(tb.waves):
+        return
+    listed = storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key())) if tb.priority_lists else ()
+    rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), now, listed)
+
+
+def add_wave_people(principal: Principal, timebook_id: str, wave: int, pids: Sequence[str]) -> int:
+    """POST /admin/timebooks/{id}/waves/{n}/people: put people (validated identity numbers) on the
+    priority list of wave `wave` (its index in `waves`). Stored as keyed hashes, one item each,
+    until the last wave has opened plus the timebook's retention days (docs/security.md)."""
+    from chalicelib.booking import audit  # staff only: a hold's cold start does not load it
+
+    tb = get_timebook(timebook_id, fresh=True)
+    require_staff_of(principal, tb.her_id, timebook_missing())
+    if not 0 <= wave < len(tb.waves):
+        raise NotFound("No such wave in this timebook.", code="wave_not_found")
+    key = _key()
+    until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
+    added = storage.add_wave_people(tb.id, wave, [rules.listed_hash(pid, key) for pid in pids], clock.epoch(until))
+    forget_timebook(tb.id)  # it has a list now: this process's holds look people up at once
+    audit.write(principal, tb.id, "wave_people_added", f"wave {wave}", people=added)
+    return added
 
 
 def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_text: str | None) -> None:

@@ -85,8 +85,8 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
         waves=[
             schemas.WaveOut(
                 opens_at=clock.local(w.opens_at).isoformat(),
-                born_from=w.born_from.isoformat(),
-                born_to=w.born_to.isoformat(),
+                born_from=w.born_from.isoformat() if w.born_from else None,
+                born_to=w.born_to.isoformat() if w.born_to else None,
             )
             for w in tb.waves
         ],

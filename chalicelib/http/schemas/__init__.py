@@ -37,7 +37,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         "ClosurePreviewOut",
         "FiguresOut",
         *("WaitingRoomIn", "WaveIn"),
-        *("TimebookSettingsIn", "TimebookPatchIn"),
+        *("TimebookSettingsIn", "TimebookPatchIn", "WavePeopleIn", "WavePeopleOut", "MAX_WAVE_PEOPLE"),
     ),
     "queue": ("QueueOut",),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),

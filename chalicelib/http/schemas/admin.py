@@ -6,9 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
+from chalicelib.domain.identity import validate_pid
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 from chalicelib.http.schemas.common import (
     AppointmentStatus,
@@ -78,8 +87,8 @@ class WaveIn(In):
     """People born in [born_from, born_to] (inclusive, from the identity number) hold from opens_at."""
 
     opens_at: dt.datetime
-    born_from: IsoDate
-    born_to: IsoDate
+    born_from: IsoDate | None = None  # both or neither: a wave of a priority list only has neither
+    born_to: IsoDate | None = None
 
     @field_validator("opens_at")
     @classmethod
@@ -92,18 +101,24 @@ class WaveIn(In):
 
     @field_validator("born_from", "born_to")
     @classmethod
-    def _birth_year(cls, value: dt.date) -> dt.date:
-        if not 1850 <= value.year <= 2100:
+    def _birth_year(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not 1850 <= value.year <= 2100:
             raise ValueError("must be between 1850 and 2100")
         return value
 
     @field_validator("born_to")
     @classmethod
-    def _after_from(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+    def _after_from(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         start = info.data.get("born_from")
-        if start is not None and value < start:
+        if start is not None and value is not None and value < start:
             raise ValueError("must not be before born_from")
         return value
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> WaveIn:
+        if (self.born_from is None) != (self.born_to is None):
+            raise ValueError("give born_from and born_to, or neither (a wave of its priority list only)")
+        return self
 
 
 class TimebookSettingsIn(In):
@@ -148,6 +163,21 @@ class TimebookPatchIn(TimebookSettingsIn):
     def given(self) -> frozenset[str]:
         """The settings in the request (a setting left out keeps its value; null is a value)."""
         return frozenset(self.model_fields_set - {"version"})
+
+
+# One request carries at most this many (64 KiB of JSON or CSV); a longer list is several requests.
+MAX_WAVE_PEOPLE = 4000
+
+
+class WavePeopleIn(In):
+    """POST /admin/timebooks/{id}/waves/{n}/people: fødselsnummer or D-nummer, each checked."""
+
+    pids: list[Annotated[str, AfterValidator(validate_pid)]] = Field(min_length=1, max_length=MAX_WAVE_PEOPLE)
+
+
+class WavePeopleOut(Out):
+    wave: int
+    added: int  # people in this request (the same person twice counts once)
 
 
 class LocationIn(In):

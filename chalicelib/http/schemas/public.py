@@ -51,8 +51,8 @@ class WaitingRoomOut(Out):
 
 class WaveOut(Out):
     opens_at: str
-    born_from: str
-    born_to: str
+    born_from: str | None  # None: a wave of its priority list only
+    born_to: str | None
 
 
 class TimebookOut(Out):
