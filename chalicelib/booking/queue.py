@@ -108,6 +108,7 @@ class Place:
     ticket: str
     arrival: int
     standing: Standing
+    sold_out: bool = False  # as the room's last step saw it (no table read per poll)
 
 
 def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomState:
@@ -146,7 +147,8 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     ttl = clock.epoch(now + timedelta(days=TICKET_DAYS))
     arrival, created = storage.join_queue(tb.id, person, _next_arrival(int(now.timestamp() * 1000)), ttl)
     ticket = Ticket(tb.id, person, arrival)
-    return Place(rules.sign_ticket(ticket, key), arrival, _room(tb.id).standing(arrival, setting)), created
+    room = _room(tb.id)
+    return Place(rules.sign_ticket(ticket, key), arrival, room.standing(arrival, setting), room.sold_out), created
 
 
 def poll(ticket_text: str) -> Place:
@@ -158,7 +160,8 @@ def poll(ticket_text: str) -> Place:
     setting = tb.waiting_room or rules.WaitingRoom()
     if not setting.enabled:  # the room closed: everyone may go on
         return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
-    return Place(ticket_text, ticket.arrival, _room(tb.id).standing(ticket.arrival, setting))
+    room = _room(tb.id)
+    return Place(ticket_text, ticket.arrival, room.standing(ticket.arrival, setting), room.sold_out)
 
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
@@ -222,7 +225,7 @@ def admit() -> int:
         state = storage.get_room(timebook_id, consistent=True) or RoomState()
         shed = storage.shed_total() if shed is None else shed
         waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
-        new = rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed)
+        new = replace(rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed), sold_out=_sold_out(tb.id))
         try:
             storage.save_room(timebook_id, new)
         except ConditionFailed:
@@ -248,6 +251,14 @@ def room_changed(before: Timebook, after: Timebook) -> None:
     restarted = replace(state, stepped_at=now, carry=0.0, rate_per_minute=0.0, version=state.version + 1)
     with contextlib.suppress(ConditionFailed):  # a step came between: it counted from its own time
         storage.save_room(after.id, restarted)
+
+
+def _sold_out(timebook_id: str) -> bool:
+    """Once a step, not once a poll: whether any place of the timebook looks free (its day
+    summaries, a Query a month)."""
+    from chalicelib.booking import discovery  # the admission schedule only: no hold loads it here
+
+    return discovery.looks_sold_out(timebook_id, clock.now())
 
 
 def note_shed() -> None:

@@ -181,6 +181,7 @@ class RoomState:
     spacing: int = 1
     mileposts: tuple[int, ...] = field(default=(), compare=False)
     version: int = 0
+    sold_out: bool = False  # no place looked free at the last step: a poll tells the line so
 
     def admitted(self, arrival: int) -> bool:
         return arrival <= self.admitted_up_to

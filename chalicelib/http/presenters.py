@@ -103,6 +103,7 @@ def queue_place(place: Place) -> schemas.QueueOut:
         state=place.standing.state,
         estimated_wait_seconds=place.standing.estimated_wait_seconds,
         poll_after_seconds=place.standing.poll_after_seconds,
+        sold_out=place.sold_out,
     )
 
 

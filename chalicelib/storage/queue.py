@@ -79,6 +79,7 @@ def _state_item(state: RoomState) -> dict[str, Any]:
         "waiting": state.waiting,
         "spacing": state.spacing,
         "mileposts": list(state.mileposts),
+        "sold_out": state.sold_out,
     }
 
 
@@ -94,6 +95,7 @@ def _state(item: QueueItem) -> RoomState:
         spacing=int(raw.get("spacing", 1)),
         mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
         version=int(item.count or 0),
+        sold_out=bool(raw.get("sold_out", False)),
     )
 
 
