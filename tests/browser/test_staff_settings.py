@@ -12,6 +12,7 @@ import requests
 from tests.browser.conftest import Live, check_page, new_page
 from tests.browser.test_portal import _koronatest, _sign_in
 from tests.browser.test_staff import _staff_token
+from tests.factories import make_pid
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +59,16 @@ def test_staff_turn_the_room_on_edit_waves_and_are_told_of_a_change_meanwhile(li
     wave = {"opens_at": "2030-03-01T08:00:00+01:00", "born_from": "1960-01-01", "born_to": "1969-12-31"}
     assert saved["waves"] == [wave]
     check_page(staff, "staff-settings")
+
+    # A priority list for the saved wave: a bad number is named by its line, never echoed.
+    lists = staff.locator("form.wave-list")
+    lists.get_by_label("Fødselsnumre, ett per linje").fill(f"fodselsnummer\n{make_pid(9701)}\n12345678901\n")
+    lists.get_by_role("button", name="Legg til på listen").click()
+    lists.get_by_text("Linje 3: ikke et gyldig fødselsnummer eller D-nummer.").first.wait_for()
+    check_page(staff, "staff-settings-liste-feil")
+    lists.get_by_label("Fødselsnumre, ett per linje").fill(f"{make_pid(9701)}\n{make_pid(9702)}\n")
+    lists.get_by_role("button", name="Legg til på listen").click()
+    lists.get_by_text("2 lagt til på listen for bølge 1.").wait_for()
 
     # Another staff member changes the rate meanwhile: this form's change is refused, not written.
     other = requests.patch(

@@ -25,8 +25,8 @@ const withOffset = (value) => (value ? `${value}:00${osloOffset(value.slice(0, 1
 function waveRow(wave, index, onRemove) {
   const n = index + 1;
   const opens = h("input", { type: "datetime-local", name: `waves.${index}.opens_at`, value: localValue(wave.opens_at), required: true });
-  const from = h("input", { type: "date", name: `waves.${index}.born_from`, value: wave.born_from || "", required: true });
-  const to = h("input", { type: "date", name: `waves.${index}.born_to`, value: wave.born_to || "", required: true });
+  const from = h("input", { type: "date", name: `waves.${index}.born_from`, value: wave.born_from || "" });
+  const to = h("input", { type: "date", name: `waves.${index}.born_to`, value: wave.born_to || "" });
   return h(
     "fieldset",
     { class: "wave", "data-wave": String(index) },
@@ -47,8 +47,8 @@ function settingsForm(tb) {
   const read = () =>
     [...list.querySelectorAll("fieldset.wave")].map((row) => ({
       opens_at: row.querySelector("input[type=datetime-local]").value,
-      born_from: row.querySelectorAll("input[type=date]")[0].value,
-      born_to: row.querySelectorAll("input[type=date]")[1].value,
+      born_from: row.querySelectorAll("input[type=date]")[0].value || null, // none: a priority list only
+      born_to: row.querySelectorAll("input[type=date]")[1].value || null,
     }));
   const draw = () => {
     list.replaceChildren(
@@ -115,9 +115,74 @@ function settingsForm(tb) {
     ),
     h("h3", { text: t("settings.waves") }),
     h("p", { class: "hint", text: t("settings.waves_hint") }),
+    h("p", { class: "hint", text: t("settings.wave_born_hint") }),
     list,
     h("div", { class: "actions" }, add),
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("settings.save") })),
+  );
+  return form;
+}
+
+// A CSV's or a pasted list's numbers: the first column, blank lines and a header line skipped;
+// each kept with its line number, so the API's `pids.3` is told as «line 5».
+function numbersOf(text) {
+  const found = [];
+  text.replace(/^\ufeff/, "").split(/\r?\n/).forEach((line, i) => {
+    const first = line.split(/[,;\t]/)[0].trim().replace(/^"|"$/g, "").trim();
+    if (first && !(i === 0 && !/\d/.test(first))) found.push({ pid: first, line: i + 1 });
+  });
+  return found;
+}
+
+const BATCH = 4000; // the API's most a request
+
+// Staff put people on a saved wave's priority list (POST /admin/timebooks/{id}/waves/{n}/people).
+function listForm(tb) {
+  const form = h("form", { class: "wave-list", novalidate: true });
+  const waves = tb.waves || [];
+  if (!waves.length) return h("section", {}, h("h2", { text: t("settings.lists") }), h("p", { class: "hint", text: t("settings.no_saved_waves") }));
+  const wave = h("select", { name: "wave" }, waves.map((w, i) => h("option", { value: String(i), text: `${t("settings.wave", { n: i + 1 })} (${w.opens_at.slice(0, 16).replace("T", " ")})` })));
+  const numbers = h("textarea", { name: "pids", rows: "5", autocomplete: "off", spellcheck: "false" });
+  const file = h("input", { type: "file", accept: ".csv,.txt,text/csv,text/plain" });
+  file.addEventListener("change", async () => {
+    const chosen = file.files?.[0];
+    if (chosen) numbers.value = await chosen.text();
+  });
+  const status = h("p", { class: "hint", role: "status" });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showFieldErrors(form, []);
+    const found = numbersOf(numbers.value);
+    if (!found.length) {
+      showFieldErrors(form, [{ target: numbers, message: t("settings.list_empty") }], t("settings.fix"));
+      return;
+    }
+    let added = 0;
+    for (let start = 0; start < found.length; start += BATCH) {
+      const part = found.slice(start, start + BATCH);
+      try {
+        const answer = await api(`/admin/timebooks/${encodeURIComponent(tb.id)}/waves/${wave.value}/people`, { method: "POST", body: { pids: part.map((x) => x.pid) } });
+        added += answer.added;
+      } catch (error) {
+        if (error instanceof ApiError && error.fields?.length) {
+          const lines = error.fields.map((x) => part[Number(String(x.field).split(".")[1])]?.line).filter(Boolean);
+          showFieldErrors(form, lines.map((line) => ({ target: numbers, message: t("settings.list_bad_line", { line }) })), t("settings.fix"));
+        } else showAlert(errorText(error));
+        if (added) status.textContent = t("settings.list_added", { count: added, n: Number(wave.value) + 1 });
+        return;
+      }
+    }
+    numbers.value = "";
+    status.textContent = t("settings.list_added", { count: added, n: Number(wave.value) + 1 });
+  });
+  form.append(
+    h("h2", { text: t("settings.lists") }),
+    h("p", { class: "hint", text: t("settings.lists_hint") }),
+    field(t("settings.list_wave"), wave),
+    field(t("settings.list_numbers"), numbers),
+    field(t("settings.list_file"), file),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("settings.list_send") })),
+    status,
   );
   return form;
 }
@@ -127,5 +192,6 @@ export async function settingsView(timebookId) {
   await loadLanguage();
   const read = await api(`/timebooks/${encodeURIComponent(timebookId)}`, { cache: "no-cache" });
   const mine = latest.get(timebookId);
-  return [settingsForm(mine && mine.version > (read.version || 0) ? mine : read)];
+  const tb = mine && mine.version > (read.version || 0) ? mine : read;
+  return [settingsForm(tb), listForm(tb)];
 }
