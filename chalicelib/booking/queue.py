@@ -254,8 +254,8 @@ def room_changed(before: Timebook, after: Timebook) -> None:
 
 
 def _sold_out(timebook_id: str) -> bool:
-    """Once a step, not once a poll: whether any place of the timebook looks free (its day
-    summaries, a Query a month)."""
+    """Once a step, not once a poll: whether any place of the timebook looks free (the published
+    availability documents, as the public views read them: no table read)."""
     from chalicelib.booking import discovery  # the admission schedule only: no hold loads it here
 
     return discovery.looks_sold_out(timebook_id, clock.now())
