@@ -5,6 +5,7 @@ has opened."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,3 +100,25 @@ def test_the_hold_looks_a_person_up_once_and_not_after_the_last_wave(client, dem
     dynamodb_calls.clear()
     assert hold(client, slots[1], Citizen(345)).status == 201
     assert dynamodb_calls["Query"] == 0  # every wave open: no list read
+
+
+def test_staff_uploading_at_once_add_up_and_a_list_sent_twice_is_the_same_list(client, demo, staff_token):
+    tb, slots = make_timebook(client, demo, staff_token, waves=_waves())
+    people = [Citizen(350 + n) for n in range(6)]
+    halves = [[p.pid for p in people[:4]], [p.pid for p in people[2:]]]  # overlapping
+    answers: list[Any] = []
+    start = threading.Barrier(4)
+
+    def send(pids: list[str]) -> None:
+        start.wait()
+        answers.append(upload(client, tb, 0, {"pids": pids}, staff_token))
+
+    threads = [threading.Thread(target=send, args=(half,)) for half in halves * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status for a in answers) == [200] * 4 and {a.json["added"] for a in answers} == {4}
+    clock.advance(timedelta(hours=1))
+    for n, person in enumerate(people):
+        assert hold(client, slots[n], person).status == 201, person.pid
