@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from chalicelib import clock, settings
 from chalicelib.booking.common import forget_timebook, require_citizen, require_staff_of, timebook_missing
@@ -193,6 +193,33 @@ def add_wave_people(principal: Principal, timebook_id: str, wave: int, pids: Seq
     forget_timebook(tb.id)  # it has a list now: this process's holds look people up at once
     audit.write(principal, tb.id, "wave_people_added", f"wave {wave}", people=added)
     return added
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A person on a wave's priority list, as GET /me/data shows it."""
+
+    pid: str
+    timebook_id: str
+    timebook_name: str
+    wave: int
+    opens_at: datetime
+
+
+def listings_of(pids: Sequence[str]) -> list[Listing]:
+    """The priority lists naming these people (GET /me/data): the timebooks with a list, then one
+    Query per person and timebook. Stored as keyed hashes, so they are found only by asking."""
+    from chalicelib.storage import repository  # GET /me/data only: a hold never lists timebooks
+
+    found: list[Listing] = []
+    books = [tb for hc in repository.list_health_contacts() for tb in repository.list_timebooks(hc.id)]
+    key = _key() if any(tb.priority_lists for tb in books) else b""
+    for tb in (tb for tb in books if tb.priority_lists and tb.waves):
+        for pid in pids:
+            for wave in sorted(storage.waves_of_person(tb.id, rules.listed_hash(pid, key))):
+                if wave < len(tb.waves):
+                    found.append(Listing(pid, tb.id, tb.name, wave, tb.waves[wave].opens_at))
+    return found
 
 
 def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_text: str | None) -> None:

@@ -301,5 +301,15 @@ def my_data(found: MyData) -> schemas.MyDataOut:
         waitlist=[waitlist_entry(e) for e in found.waitlist],
         inbox=[inbox_message(m) for m in found.inbox],
         audit=[schemas.MyAuditOut(at=r.at, action=r.action, appointment_id=r.target) for r in found.audit],
+        priority_lists=[
+            schemas.MyListingOut(
+                pid=x.pid,
+                timebook_id=x.timebook_id,
+                timebook_name=x.timebook_name,
+                wave=x.wave,
+                opens_at=clock.local(x.opens_at).isoformat(),
+            )
+            for x in found.priority_lists
+        ],
         complete=found.complete,
     )

@@ -122,3 +122,14 @@ def test_staff_uploading_at_once_add_up_and_a_list_sent_twice_is_the_same_list(c
     clock.advance(timedelta(hours=1))
     for n, person in enumerate(people):
         assert hold(client, slots[n], person).status == 201, person.pid
+
+
+def test_a_listed_person_finds_the_list_in_their_data(client, demo, staff_token):
+    tb, _ = make_timebook(client, demo, staff_token, waves=_waves())
+    child, other = Citizen(361), Citizen(362)
+    assert upload(client, tb, 0, {"pids": [child.pid]}, staff_token).status == 200
+    parent = Citizen(363, represents=[{"pid": child.pid, "name": "Barn"}])
+    found = client.get("/me/data", token=parent.token).json["priority_lists"]
+    assert [(x["pid"], x["timebook_id"], x["wave"]) for x in found] == [(child.pid, tb, 0)]
+    assert found[0]["opens_at"] == client.get(f"/timebooks/{tb}").json["waves"][0]["opens_at"]
+    assert client.get("/me/data", token=other.token).json["priority_lists"] == []

@@ -41,7 +41,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     ),
     "queue": ("QueueOut",),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
-    "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut"),
+    "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut", "MyListingOut"),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, AREAS)
