@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         staff,
         waitlist,
     )
-    from chalicelib.http import schemas
+    from chalicelib.http import schemas, uploads
 else:
     appointments = lazy_module("chalicelib.booking.appointments")
     audit = lazy_module("chalicelib.booking.audit")
@@ -55,6 +55,7 @@ else:
     staff = lazy_module("chalicelib.booking.staff")
     waitlist = lazy_module("chalicelib.booking.waitlist")
     schemas = lazy_module("chalicelib.http.schemas")
+    uploads = lazy_module("chalicelib.http.uploads")
 
 logs.configure()
 app = TimebokApp(app_name="timebok", configure_logs=False)  # our JSON logs, not Chalice's plain ones
@@ -329,6 +330,37 @@ def create_health_contact(body: schemas.HealthContactIn) -> Response:
 def create_timebook(body: schemas.TimebookIn) -> Response:
     """Create a timebook"""
     return respond(presenters.timebook(setup.create_timebook(principal(request()), to_command(body))), status=201)
+
+
+@route("PATCH", "/admin/timebooks/{timebook_id}", "staff", ok="TimebookOut", errors=(404, 409))
+def change_timebook(timebook_id: str, body: schemas.TimebookPatchIn) -> Response:
+    """Change a timebook's settings (waiting room, waves, limits, retention)
+
+    Only the settings given change. `version` is the timebook's as read (its answer's `version`):
+    409 `timebook_changed` when someone changed it since. Other API instances see the change within
+    30 s; holds already taken stay good.
+    """
+    return respond(presenters.timebook(setup.change_timebook(principal(request()), timebook_id, to_command(body))))
+
+
+@route(
+    "POST",
+    "/admin/timebooks/{timebook_id}/waves/{wave}/people",
+    "staff",
+    ok="WavePeopleOut",
+    errors=(400, 404),
+    content_types=("application/json", "text/csv"),
+)
+def add_wave_people(timebook_id: str, wave: str) -> Response:
+    """Put people on a wave's priority list: they may hold from that wave's `opens_at`
+
+    `wave` is the wave's index in the timebook's `waves` (from 0). JSON `{"pids": [...]}`, or
+    `text/csv` with one fødselsnummer or D-nummer a line (first column); at most 4,000 a request.
+    A bad number is a 400 naming its entry (`pids.3`) or line (`line 4`).
+    """
+    number = uploads.wave_index(wave)
+    added = queue.add_wave_people(principal(request()), timebook_id, number, uploads.wave_people(request()))
+    return respond(schemas.WavePeopleOut(wave=number, added=added).model_dump(mode="json"))
 
 
 @route("POST", "/admin/timebooks/{timebook_id}/locations", "staff", ok="LocationOut", status=201, errors=(404,))

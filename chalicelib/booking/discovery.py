@@ -223,6 +223,18 @@ def first_free(
     yield from _truly_free(group, shuffle=spread > 0)
 
 
+def looks_sold_out(timebook_id: str, now: datetime, months: int = 3) -> bool:
+    """No place of the timebook looks free from now on, in the months "first available" looks at,
+    as the public views see them (the published documents: no table read; a hold that lapsed
+    counts free). The waiting room's step tells the line so."""
+    today = clock.local(now).date()
+    for index in range(months):
+        month = f"{today.year + (today.month - 1 + index) // 12:04d}-{(today.month - 1 + index) % 12 + 1:02d}"
+        if any(slot.free for slot in _published(timebook_id, month, None, now)):
+            return False
+    return True
+
+
 def _looking_free(summaries: list[DaySummary]) -> list[OpenSlot]:
     """The slots of one day that the summaries say have a free place, by start."""
     now = clock.now()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
 from chalicelib import clock
 from chalicelib.booking import appointments, waitlist
 from chalicelib.booking.common import require_citizen
+from chalicelib.booking.queue import Listing, listings_of
 from chalicelib.domain.model import Appointment, AuditRecord, InboxMessage, WaitlistEntry
 from chalicelib.domain.paging import PageRequest, Position
 from chalicelib.domain.people import Principal
@@ -34,6 +35,7 @@ class MyData:
     inbox: list[InboxMessage]
     audit: list[AuditRecord]
     complete: bool
+    priority_lists: list[Listing] = field(default_factory=list)  # waves whose lists name them
 
 
 def _all(read: Callable[[PageRequest], tuple[list[T], Position | None]]) -> tuple[list[T], bool]:
@@ -71,4 +73,5 @@ def my_data(principal: Principal) -> MyData:
         inbox=messages,
         audit=sorted(audit, key=lambda r: r.at, reverse=True),
         complete=all_appointments and all_entries and all_messages and all_audit,
+        priority_lists=listings_of([pid for pid, _, _ in people]),
     )

@@ -7,16 +7,18 @@ most once per `ROOM_CACHE_SECONDS` per process (the timebook through the timeboo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import logging
 import threading
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 from chalicelib import clock, settings
-from chalicelib.booking.common import require_citizen
+from chalicelib.booking.common import forget_timebook, require_citizen, require_staff_of, timebook_missing
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain import queue as rules
 from chalicelib.domain.identity import birth_date
@@ -106,6 +108,7 @@ class Place:
     ticket: str
     arrival: int
     standing: Standing
+    sold_out: bool = False  # as the room's last step saw it (no table read per poll)
 
 
 def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomState:
@@ -144,7 +147,8 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     ttl = clock.epoch(now + timedelta(days=TICKET_DAYS))
     arrival, created = storage.join_queue(tb.id, person, _next_arrival(int(now.timestamp() * 1000)), ttl)
     ticket = Ticket(tb.id, person, arrival)
-    return Place(rules.sign_ticket(ticket, key), arrival, _room(tb.id).standing(arrival, setting)), created
+    room = _room(tb.id)
+    return Place(rules.sign_ticket(ticket, key), arrival, room.standing(arrival, setting), room.sold_out), created
 
 
 def poll(ticket_text: str) -> Place:
@@ -156,14 +160,66 @@ def poll(ticket_text: str) -> Place:
     setting = tb.waiting_room or rules.WaitingRoom()
     if not setting.enabled:  # the room closed: everyone may go on
         return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
-    return Place(ticket_text, ticket.arrival, _room(tb.id).standing(ticket.arrival, setting))
+    room = _room(tb.id)
+    return Place(ticket_text, ticket.arrival, room.standing(ticket.arrival, setting), room.sold_out)
 
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
     """The wave of the person a place is for has opened (403 not_open_yet): before a hold, a
-    booking, and a place on the waitlist (an offer is a hold; the waitlist is no way around a wave)."""
-    if tb.waves:
-        rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), clock.now())
+    booking, and a place on the waitlist (an offer is a hold; the waitlist is no way around a wave).
+    A timebook with priority lists looks the person up (one Query), until its last wave has opened."""
+    if not tb.waves:
+        return
+    now = clock.now()
+    if now >= rules.all_open_at(tb.waves):
+        return
+    listed = storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key())) if tb.priority_lists else ()
+    rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), now, listed)
+
+
+def add_wave_people(principal: Principal, timebook_id: str, wave: int, pids: Sequence[str]) -> int:
+    """POST /admin/timebooks/{id}/waves/{n}/people: put people (validated identity numbers) on the
+    priority list of wave `wave` (its index in `waves`). Stored as keyed hashes, one item each,
+    until the last wave has opened plus the timebook's retention days (docs/security.md)."""
+    from chalicelib.booking import audit  # staff only: a hold's cold start does not load it
+
+    tb = get_timebook(timebook_id, fresh=True)
+    require_staff_of(principal, tb.her_id, timebook_missing())
+    if not 0 <= wave < len(tb.waves):
+        raise NotFound("No such wave in this timebook.", code="wave_not_found")
+    key = _key()
+    until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
+    added = storage.add_wave_people(tb.id, wave, [rules.listed_hash(pid, key) for pid in pids], clock.epoch(until))
+    forget_timebook(tb.id)  # it has a list now: this process's holds look people up at once
+    audit.write(principal, tb.id, "wave_people_added", f"wave {wave}", people=added)
+    return added
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A person on a wave's priority list, as GET /me/data shows it."""
+
+    pid: str
+    timebook_id: str
+    timebook_name: str
+    wave: int
+    opens_at: datetime
+
+
+def listings_of(pids: Sequence[str]) -> list[Listing]:
+    """The priority lists naming these people (GET /me/data): the timebooks with a list, then one
+    Query per person and timebook. Stored as keyed hashes, so they are found only by asking."""
+    from chalicelib.storage import repository  # GET /me/data only: a hold never lists timebooks
+
+    found: list[Listing] = []
+    books = [tb for hc in repository.list_health_contacts() for tb in repository.list_timebooks(hc.id)]
+    key = _key() if any(tb.priority_lists for tb in books) else b""
+    for tb in (tb for tb in books if tb.priority_lists and tb.waves):
+        for pid in pids:
+            for wave in sorted(storage.waves_of_person(tb.id, rules.listed_hash(pid, key))):
+                if wave < len(tb.waves):
+                    found.append(Listing(pid, tb.id, tb.name, wave, tb.waves[wave].opens_at))
+    return found
 
 
 def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_text: str | None) -> None:
@@ -196,7 +252,7 @@ def admit() -> int:
         state = storage.get_room(timebook_id, consistent=True) or RoomState()
         shed = storage.shed_total() if shed is None else shed
         waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
-        new = rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed)
+        new = replace(rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed), sold_out=_sold_out(tb.id))
         try:
             storage.save_room(timebook_id, new)
         except ConditionFailed:
@@ -204,6 +260,32 @@ def admit() -> int:
         _rooms[timebook_id] = (clock.monotonic(), new)
         stepped += 1
     return stepped
+
+
+def room_changed(before: Timebook, after: Timebook) -> None:
+    """Staff changed a timebook's settings: this process forgets its view of the room at once
+    (other processes within ROOM_CACHE_SECONDS, their timebook within the timebook cache's). A room
+    turned on counts its admissions from now: the time it was off lets no crowd in at once."""
+    _rooms.pop(after.id, None)
+    was_on = before.waiting_room is not None and before.waiting_room.enabled
+    if was_on or after.waiting_room is None or not after.waiting_room.enabled:
+        return
+    now = clock.epoch()
+    state = storage.get_room(after.id, consistent=True)
+    if state is None:
+        storage.open_room(after.id, now)
+        return
+    restarted = replace(state, stepped_at=now, carry=0.0, rate_per_minute=0.0, version=state.version + 1)
+    with contextlib.suppress(ConditionFailed):  # a step came between: it counted from its own time
+        storage.save_room(after.id, restarted)
+
+
+def _sold_out(timebook_id: str) -> bool:
+    """Once a step, not once a poll: whether any place of the timebook looks free (the published
+    availability documents, as the public views read them: no table read)."""
+    from chalicelib.booking import discovery  # the admission schedule only: no hold loads it here
+
+    return discovery.looks_sold_out(timebook_id, clock.now())
 
 
 def note_shed() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.booking import audit
+from chalicelib.booking import audit, queue
 from chalicelib.booking.common import (
     forget_timebook,
     health_contact,
@@ -25,7 +26,13 @@ from chalicelib.errors import Conflict, Forbidden
 from chalicelib.storage import repository
 
 if TYPE_CHECKING:
-    from chalicelib.booking.commands import AddLocation, AddSchedule, CreateHealthContact, CreateTimebook
+    from chalicelib.booking.commands import (
+        AddLocation,
+        AddSchedule,
+        ChangeTimebook,
+        CreateHealthContact,
+        CreateTimebook,
+    )
 
 
 def create_health_contact(principal: Principal, body: CreateHealthContact) -> HealthContact:
@@ -73,6 +80,30 @@ def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
     repository.create_timebook(timebook, iso(clock.now()))
     audit.write(principal, timebook.id, "timebook_created", timebook.id)
     return timebook
+
+
+def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook) -> Timebook:
+    """PATCH /admin/timebooks/{id}: the settings given, if nobody changed the timebook since the
+    caller read `body.version` (409 timebook_changed). Holds already taken stay good whatever the
+    change (a booking from a hold passes no room or wave again); only new holds meet the new rules."""
+    before = get_timebook(timebook_id, fresh=True)
+    require_staff_of(principal, before.her_id, timebook_missing())
+    changes = body.changes()
+    if "max_active_per_person" in changes:
+        changes["max_active_per_person"] = changes["max_active_per_person"] or None
+    after = replace(before, **changes, version=body.version + 1)
+    try:
+        repository.change_timebook_settings(after, body.version)
+    except repository.ConditionFailed as error:
+        forget_timebook(timebook_id)
+        raise Conflict(
+            "Someone changed this timebook since you read it: read it again and redo your change.",
+            code="timebook_changed",
+        ) from error
+    forget_timebook(timebook_id)  # this process at once; others within the timebook cache's 30 s
+    queue.room_changed(before, after)
+    audit.write(principal, after.id, "timebook_changed", after.id, fields=",".join(sorted(body.given)))
+    return after
 
 
 def add_location(principal: Principal, timebook_id: str, body: AddLocation) -> Location:

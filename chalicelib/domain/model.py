@@ -87,6 +87,8 @@ class Timebook:
     retention_days: int = DEFAULT_RETENTION_DAYS  # personal data is erased this long after the end
     waiting_room: WaitingRoom | None = None  # while enabled, holds need an admitted ticket (domain/queue.py)
     waves: tuple[Wave, ...] = ()  # opening by birth cohort (domain/queue.py)
+    version: int = 0  # counts settings changes: an edit names the version it read (optimistic)
+    priority_lists: bool = False  # a wave names people too: a hold before the last wave looks them up
 
     @property
     def her_id(self) -> str:

@@ -24,7 +24,7 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -50,23 +50,31 @@ class WaitingRoom:
 
 @dataclass(frozen=True)
 class Wave:
-    """People born in [born_from, born_to] (inclusive) may hold from `opens_at`."""
+    """People born in [born_from, born_to] (inclusive) may hold from `opens_at`, and so may the
+    people on the wave's priority list (staff upload it; a wave may have only the list)."""
 
     opens_at: datetime
-    born_from: date
-    born_to: date
+    born_from: date | None
+    born_to: date | None
 
     def covers(self, born: date) -> bool:
-        return self.born_from <= born <= self.born_to
+        return self.born_from is not None and self.born_to is not None and self.born_from <= born <= self.born_to
 
 
-def wave_opens_at(waves: Sequence[Wave], born: date) -> datetime | None:
-    """When a person born on `born` may hold (None: no waves, always). Someone in no wave may hold
-    once the last wave has opened: the waves stage the opening, they exclude nobody for good."""
+def wave_opens_at(waves: Sequence[Wave], born: date, listed: Iterable[int] = ()) -> datetime | None:
+    """When a person born on `born`, on the priority lists of the waves numbered `listed`, may hold
+    (None: no waves, always): the earliest of their waves. Someone in no wave may hold once the
+    last wave has opened: the waves stage the opening, they exclude nobody for good."""
     if not waves:
         return None
     mine = [w.opens_at for w in waves if w.covers(born)]
-    return min(mine) if mine else max(w.opens_at for w in waves)
+    mine += [waves[n].opens_at for n in listed if 0 <= n < len(waves)]
+    return min(mine) if mine else all_open_at(waves)
+
+
+def all_open_at(waves: Sequence[Wave]) -> datetime:
+    """From then on everyone may hold: no list needs reading."""
+    return max(w.opens_at for w in waves)
 
 
 class NotOpenYet(Forbidden):
@@ -78,8 +86,8 @@ class NotOpenYet(Forbidden):
         self.extra = {"opens_at": opens_at.isoformat()}
 
 
-def require_wave_open(waves: Sequence[Wave], born: date, now: datetime) -> None:
-    opens_at = wave_opens_at(waves, born)
+def require_wave_open(waves: Sequence[Wave], born: date, now: datetime, listed: Iterable[int] = ()) -> None:
+    opens_at = wave_opens_at(waves, born, listed)
     if opens_at is not None and now < opens_at:
         raise NotOpenYet(opens_at)
 
@@ -99,6 +107,11 @@ class Ticket:
 def person_hash(pid: str, key: bytes) -> str:
     """Keyed: a plain hash of an identity number is reversed by trying a birth date's few hundred."""
     return hmac.new(key, b"queue-person:" + pid.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def listed_hash(pid: str, key: bytes) -> str:
+    """A priority list's entry: keyed as the ticket's person, but not the same (one leaks not the other)."""
+    return hmac.new(key, b"wave-person:" + pid.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def new_arrival(now_ms: int, after: int = -1) -> int:
@@ -168,6 +181,7 @@ class RoomState:
     spacing: int = 1
     mileposts: tuple[int, ...] = field(default=(), compare=False)
     version: int = 0
+    sold_out: bool = False  # no place looked free at the last step: a poll tells the line so
 
     def admitted(self, arrival: int) -> bool:
         return arrival <= self.admitted_up_to

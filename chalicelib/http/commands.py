@@ -50,6 +50,7 @@ def _waves(body: list[schemas.WaveIn]) -> tuple[Any, ...]:
 _COMMANDS = {
     "HealthContactIn": "CreateHealthContact",
     "TimebookIn": "CreateTimebook",
+    "TimebookPatchIn": "ChangeTimebook",
     "LocationIn": "AddLocation",
     "ScheduleIn": "AddSchedule",
     "SlotPatchIn": "ChangeSlot",

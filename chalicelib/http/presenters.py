@@ -85,11 +85,12 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
         waves=[
             schemas.WaveOut(
                 opens_at=clock.local(w.opens_at).isoformat(),
-                born_from=w.born_from.isoformat(),
-                born_to=w.born_to.isoformat(),
+                born_from=w.born_from.isoformat() if w.born_from else None,
+                born_to=w.born_to.isoformat() if w.born_to else None,
             )
             for w in tb.waves
         ],
+        version=tb.version,
     )
 
 
@@ -102,6 +103,7 @@ def queue_place(place: Place) -> schemas.QueueOut:
         state=place.standing.state,
         estimated_wait_seconds=place.standing.estimated_wait_seconds,
         poll_after_seconds=place.standing.poll_after_seconds,
+        sold_out=place.sold_out,
     )
 
 
@@ -299,5 +301,15 @@ def my_data(found: MyData) -> schemas.MyDataOut:
         waitlist=[waitlist_entry(e) for e in found.waitlist],
         inbox=[inbox_message(m) for m in found.inbox],
         audit=[schemas.MyAuditOut(at=r.at, action=r.action, appointment_id=r.target) for r in found.audit],
+        priority_lists=[
+            schemas.MyListingOut(
+                pid=x.pid,
+                timebook_id=x.timebook_id,
+                timebook_name=x.timebook_name,
+                wave=x.wave,
+                opens_at=clock.local(x.opens_at).isoformat(),
+            )
+            for x in found.priority_lists
+        ],
         complete=found.complete,
     )

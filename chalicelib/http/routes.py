@@ -148,13 +148,15 @@ class Routes:
         params: tuple[Param, ...] = (),
         errors: tuple[int, ...] = (),
         also: dict[int, str] | None = None,
+        content_types: tuple[str, ...] = (),
     ) -> Callable[[View], View]:
         def register(view: View) -> View:
             declared = Route(method, path, tag, view, ok, status, params, errors, also)
             self.declared.append(declared)
             endpoint = handled(self._with_body(view) if declared.takes_body else view)
             authorizer = self.authorizer if declared.signed_in else None
-            return self.app.route(path, methods=[method], authorizer=authorizer)(endpoint)
+            accepts = {"content_types": list(content_types)} if content_types else {}  # else Chalice's JSON only
+            return self.app.route(path, methods=[method], authorizer=authorizer, **accepts)(endpoint)
 
         return register
 

@@ -3,6 +3,8 @@ hold and booking (through the use cases' short cache)."""
 
 from __future__ import annotations
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib.domain.model import (
     HealthContact,
     Location,
@@ -15,8 +17,10 @@ from chalicelib.storage.models import (
     TimebookItem,
 )
 from chalicelib.storage.transactions import (
+    ConditionFailed,
     Transaction,
     get_item,
+    is_condition_failure,
     retrying,
 )
 
@@ -74,3 +78,35 @@ def set_slot_minutes(timebook_id: str, slot_minutes: int) -> None:
     retrying(
         lambda: TimebookItem(*keys.timebook(timebook_id)).update(actions=[TimebookItem.slot_minutes.set(slot_minutes)])
     )
+
+
+def change_timebook_settings(timebook: Timebook, read_version: int) -> None:
+    """Write the timebook's settings if its version is still `read_version` (else ConditionFailed
+    naming "timebook"); the version goes up by one. Only the settings are set, so a location added
+    meanwhile stays."""
+    unchanged = TimebookItem.version == read_version
+    if read_version == 0:
+        unchanged = unchanged | TimebookItem.version.does_not_exist()
+    actions = [
+        TimebookItem.requires_confirmation.set(timebook.requires_confirmation),
+        TimebookItem.hold_minutes.set(timebook.hold_minutes),
+        TimebookItem.cancel_deadline_hours.set(timebook.cancel_deadline_hours),
+        TimebookItem.waitlist_offer_minutes.set(timebook.waitlist_offer_minutes),
+        TimebookItem.retention_days.set(timebook.retention_days),
+        TimebookItem.waves.set(mapping.waves_item(timebook.waves)),
+        TimebookItem.version.set(read_version + 1),
+    ]
+    limit, room = timebook.max_active_per_person, mapping.waiting_room_item(timebook.waiting_room)
+    no_limit, no_room = TimebookItem.max_active_per_person.remove(), TimebookItem.waiting_room.remove()
+    actions.append(TimebookItem.max_active_per_person.set(limit) if limit else no_limit)
+    actions.append(TimebookItem.waiting_room.set(room) if room is not None else no_room)
+    try:
+        retrying(
+            lambda: TimebookItem(*keys.timebook(timebook.id)).update(
+                actions=actions, condition=TimebookItem.pk.exists() & unchanged
+            )
+        )
+    except UpdateError as error:
+        if is_condition_failure(error):
+            raise ConditionFailed(["timebook"]) from error
+        raise

@@ -256,6 +256,16 @@ def queue_room(timebook_id: str) -> tuple[str, str]:
 QUEUE_ROOMS = "QROOMS"  # gsi1: the rooms the admission schedule steps
 
 
+def wave_person(timebook_id: str, person: str) -> str:
+    """A person's entries on a timebook's priority lists, one item per wave (`person`: the keyed
+    hash): the hold's wave check is one Query of this partition."""
+    return f"WP#{timebook_id}#{person}"
+
+
+def wave_entry(wave: int) -> str:
+    return f"W#{wave:03d}"
+
+
 # Load shed (429s) counted in this many items, each added to at most every few seconds per process.
 SHED_SHARDS = 8
 

@@ -111,11 +111,19 @@ def timebook_item(timebook: Timebook, created_at: str) -> TimebookItem:
         locations=[location_item(place) for place in timebook.locations],
         created_at=created_at,
         waiting_room=waiting_room_item(timebook.waiting_room),
-        waves=[
-            {"opens_at": w.opens_at.isoformat(), "born_from": w.born_from.isoformat(), "born_to": w.born_to.isoformat()}
-            for w in timebook.waves
-        ],
+        waves=waves_item(timebook.waves),
     )
+
+
+def waves_item(found: tuple[Wave, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "opens_at": w.opens_at.isoformat(),
+            "born_from": w.born_from.isoformat() if w.born_from else None,
+            "born_to": w.born_to.isoformat() if w.born_to else None,
+        }
+        for w in found
+    ]
 
 
 def waiting_room_item(room: WaitingRoom | None) -> dict[str, Any] | None:
@@ -134,8 +142,8 @@ def waves(raw: Any) -> tuple[Wave, ...]:
     return tuple(
         Wave(
             datetime.fromisoformat(w["opens_at"]),
-            date.fromisoformat(w["born_from"]),
-            date.fromisoformat(w["born_to"]),
+            date.fromisoformat(w["born_from"]) if w.get("born_from") else None,
+            date.fromisoformat(w["born_to"]) if w.get("born_to") else None,
         )
         for w in found
     )
@@ -189,6 +197,8 @@ def timebook(item: TimebookItem) -> Timebook:
         retention_days=int(item.retention_days or DEFAULT_RETENTION_DAYS),
         waiting_room=waiting_room(item.waiting_room),
         waves=waves(item.waves),
+        version=int(item.version or 0),
+        priority_lists=bool(item.priority_lists),
     )
 
 

@@ -111,6 +111,8 @@ class TimebookItem(Model):
     created_at = UnicodeAttribute()
     waiting_room = MapAttribute(null=True)  # {enabled, admit_per_minute}
     waves = ListAttribute(null=True)  # [{opens_at, born_from, born_to}]
+    version = NumberAttribute(null=True)  # settings changes (PATCH): absent on an unchanged timebook
+    priority_lists = BooleanAttribute(null=True)  # a wave has a priority list: holds look the person up
 
 
 class SlotItem(Model):

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from pynamodb.exceptions import PutError
 
 from chalicelib.domain.queue import RoomState
 from chalicelib.storage import keys
-from chalicelib.storage.models import QueueItem
-from chalicelib.storage.transactions import ConditionFailed, get_item, is_condition_failure
+from chalicelib.storage.models import QueueItem, TimebookItem
+from chalicelib.storage.transactions import ConditionFailed, get_item, is_condition_failure, retrying
 
 # The names a fake replaces (storage/repository.py says how).
 __all__ = [
     "add_shed",
+    "add_wave_people",
     "get_room",
     "join_queue",
     "open_room",
@@ -29,6 +31,7 @@ __all__ = [
     "save_room",
     "shed_total",
     "waiting_after",
+    "waves_of_person",
 ]
 
 
@@ -76,6 +79,7 @@ def _state_item(state: RoomState) -> dict[str, Any]:
         "waiting": state.waiting,
         "spacing": state.spacing,
         "mileposts": list(state.mileposts),
+        "sold_out": state.sold_out,
     }
 
 
@@ -91,6 +95,7 @@ def _state(item: QueueItem) -> RoomState:
         spacing=int(raw.get("spacing", 1)),
         mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
         version=int(item.count or 0),
+        sold_out=bool(raw.get("sold_out", False)),
     )
 
 
@@ -140,3 +145,24 @@ def add_shed(count: int) -> None:
 def shed_total() -> int:
     found = QueueItem.batch_get([keys.shed_counter(shard) for shard in range(keys.SHED_SHARDS)])
     return sum(int(item.count or 0) for item in found)
+
+
+def add_wave_people(timebook_id: str, wave: int, people: Sequence[str], ttl: int) -> int:
+    """Put the people (keyed hashes) on wave `wave`'s priority list, one item each (the same
+    person again is the same item), removed by TTL at `ttl`; and mark the timebook as having a
+    list, so holds in timebooks without one never look. The number of people written."""
+    with QueueItem.batch_write() as batch:
+        for person in dict.fromkeys(people):
+            batch.save(QueueItem(keys.wave_person(timebook_id, person), keys.wave_entry(wave), count=wave, ttl=ttl))
+    retrying(
+        lambda: TimebookItem(*keys.timebook(timebook_id)).update(
+            actions=[TimebookItem.priority_lists.set(True)], condition=TimebookItem.pk.exists()
+        )
+    )
+    return len(dict.fromkeys(people))
+
+
+def waves_of_person(timebook_id: str, person: str) -> list[int]:
+    """The waves whose priority lists name the person: one Query of their own small partition."""
+    found = QueueItem.query(keys.wave_person(timebook_id, person))
+    return [int(item.count) for item in found if item.count is not None]

@@ -40,6 +40,7 @@ from chalicelib.storage.appointments import (
 )
 from chalicelib.storage.catalog import (
     add_location,
+    change_timebook_settings,
     create_health_contact,
     create_timebook,
     get_health_contact,
@@ -96,6 +97,7 @@ __all__ = [
     "appointments_of_timebook_page",
     "book",
     "change_appointment",
+    "change_timebook_settings",
     "create_health_contact",
     "create_slots",
     "create_timebook",

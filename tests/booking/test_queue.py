@@ -56,7 +56,8 @@ def test_one_ticket_per_person_and_timebook(client, room):
     first = join(client, tb, Citizen(31))
     assert first.status == 201, first
     body = first.json
-    assert set(body) == {"ticket", "arrival", "position", "state", "estimated_wait_seconds", "poll_after_seconds"}
+    fields = {"ticket", "arrival", "position", "state", "estimated_wait_seconds", "poll_after_seconds", "sold_out"}
+    assert set(body) == fields and body["sold_out"] is False
     assert body["state"] == "waiting" and body["position"] >= 1
     assert Citizen(31).pid not in body["ticket"]
     again = join(client, tb, Citizen(31))

@@ -126,6 +126,7 @@ class State:
     retention_position: str | None = None  # storage/retention.py's scan position
     tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (timebook, person hash) -> arrival
     rooms: dict[str, RoomState] = field(default_factory=dict)
+    listed: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (timebook, person hash) -> waves
     shed: int = 0
 
 
@@ -248,6 +249,7 @@ class _Capability:
 _WRITES = frozenset(
     {
         "create_health_contact", "create_timebook", "add_location", "set_slot_minutes", "create_slots",
+        "change_timebook_settings", "add_wave_people",
         "refresh_summaries", "invalidate_summary", "tidy_expired_holds", "take_hold", "release_place",
         "forget_hold", "book", "change_appointment", "mark_reminded", "add_inbox_message", "join", "offer",
         "end", "take_back_offer", "tell_once", "change_slot", "close_slot", "start_closure",
@@ -323,6 +325,20 @@ class Catalog(_Capability):
         if timebook is None:
             raise ConditionFailed(["timebook"])
         self.state.timebooks[timebook_id] = replace(timebook, locations=(*timebook.locations, location))
+
+    @_locked
+    def change_timebook_settings(self, timebook: Timebook, read_version: int) -> None:
+        stored = self.state.timebooks.get(timebook.id)
+        if stored is None or stored.version != read_version:
+            raise ConditionFailed(["timebook"])
+        settings = {
+            name: getattr(timebook, name)
+            for name in (
+                "requires_confirmation", "hold_minutes", "cancel_deadline_hours", "max_active_per_person",
+                "waitlist_offer_minutes", "retention_days", "waiting_room", "waves",
+            )
+        }  # fmt: skip
+        self.state.timebooks[timebook.id] = replace(stored, **settings, version=read_version + 1)
 
     @_locked
     def set_slot_minutes(self, timebook_id: str, slot_minutes: int) -> None:
@@ -1213,6 +1229,20 @@ class Queue(_Capability):
     @_locked
     def rooms(self) -> list[str]:
         return sorted(self.state.rooms)
+
+    @_locked
+    def add_wave_people(self, timebook_id: str, wave: int, people: Sequence[str], ttl: int) -> int:
+        for person in people:
+            self.state.listed.setdefault((timebook_id, person), set()).add(wave)
+        timebook = self.state.timebooks.get(timebook_id)
+        if timebook is None:
+            raise ConditionFailed(["timebook"])
+        self.state.timebooks[timebook_id] = replace(timebook, priority_lists=True)
+        return len(set(people))
+
+    @_locked
+    def waves_of_person(self, timebook_id: str, person: str) -> list[int]:
+        return sorted(self.state.listed.get((timebook_id, person), ()))
 
     @_locked
     def add_shed(self, count: int) -> None:

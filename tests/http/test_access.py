@@ -64,6 +64,8 @@ ROUTE_TESTS: dict[tuple[str, str], str] = {
     ("POST", "/admin/timebooks/{timebook_id}/locations"): "test_admin_timebook_routes_access",
     ("POST", "/admin/timebooks/{timebook_id}/schedules"): "test_admin_timebook_routes_access",
     ("GET", "/admin/timebooks/{timebook_id}/overview"): "test_admin_timebook_routes_access",
+    ("PATCH", "/admin/timebooks/{timebook_id}"): "test_admin_timebook_routes_access",
+    ("POST", "/admin/timebooks/{timebook_id}/waves/{wave}/people"): "test_admin_timebook_routes_access",
     ("GET", "/admin/appointments"): "test_admin_list_appointments_access",
     ("POST", "/admin/appointments/{appointment_id}/confirm"): "test_admin_appointment_actions_access",
     ("POST", "/admin/appointments/{appointment_id}/reject"): "test_admin_appointment_actions_access",
@@ -509,6 +511,8 @@ def test_admin_timebook_routes_access(world: World) -> None:
         ("POST", f"/admin/timebooks/{tb}/locations", {"name": "Stasjon B", "address": "Gaten 2"}),
         ("POST", f"/admin/timebooks/{tb}/schedules", schedule),
         ("GET", f"/admin/timebooks/{tb}/overview?date={day}", None),
+        ("PATCH", f"/admin/timebooks/{tb}", {"version": 0, "hold_minutes": 5}),
+        ("POST", f"/admin/timebooks/{tb}/waves/0/people", {"pids": [world.owner.pid]}),
     ]
     for method, path, body in calls:
         assert_error(c.request(method, path, json_body=body), 401, "unauthorized")

@@ -180,6 +180,47 @@ def test_health_contacts_and_timebooks(seam: Seam) -> None:
     seam.reset_connections()
 
 
+def test_timebook_settings_change_at_the_version_they_read(seam: Seam) -> None:
+    from chalicelib.domain.queue import WaitingRoom, Wave
+
+    seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
+    book = Timebook(
+        TB, "Blodprøve", "lab", "", HealthContactRef("hc1", "Kommune Lab", "1234"), Resource("Lab"), None,
+        True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
+    )  # fmt: skip
+    seam.create_timebook(book, "x")
+    wave = Wave(datetime(2030, 3, 1, 8, tzinfo=UTC), date(1950, 1, 1), date(1960, 12, 31))
+    room = WaitingRoom(True, 30)
+    changed = replace(book, hold_minutes=5, max_active_per_person=None, waiting_room=room, waves=(wave,))
+    meanwhile = Location(LOC, "Lab", "Gata 1")
+    seam.add_location(TB, meanwhile)
+    seam.change_timebook_settings(changed, 0)
+    stored = seam.get_timebook(TB)
+    assert stored == replace(changed, version=1, locations=(meanwhile,))  # the location added meanwhile stays
+    assert lost(seam.change_timebook_settings, replace(changed, hold_minutes=7), 0) == ["timebook"]
+    seam.change_timebook_settings(replace(changed, waiting_room=None, max_active_per_person=2), 1)
+    stored = seam.get_timebook(TB)
+    assert stored is not None and (stored.version, stored.waiting_room, stored.max_active_per_person) == (2, None, 2)
+    assert lost(seam.change_timebook_settings, replace(changed, id="nope"), 0) == ["timebook"]
+
+
+def test_priority_lists_are_one_lookup_per_person(seam: Seam) -> None:
+    seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
+    book = Timebook(
+        TB, "Blodprøve", "lab", "", HealthContactRef("hc1", "Kommune Lab", "1234"), Resource("Lab"), None,
+        True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
+    )  # fmt: skip
+    seam.create_timebook(book, "x")
+    assert seam.waves_of_person(TB, "aa") == []
+    people = [f"{n:032x}" for n in range(60)]  # more than one batch of 25
+    assert seam.add_wave_people(TB, 1, [*people, people[0]], NOW + 3600) == 60
+    assert seam.add_wave_people(TB, 0, people[:1], NOW + 3600) == 1
+    assert sorted(seam.waves_of_person(TB, people[0])) == [0, 1] and seam.waves_of_person(TB, people[59]) == [1]
+    assert seam.waves_of_person(TB, "bb") == [] and seam.waves_of_person("other", people[0]) == []
+    stored = seam.get_timebook(TB)
+    assert stored is not None and stored.priority_lists
+
+
 # ---- slots and their summaries ---------------------------------------------------------------------
 
 

@@ -37,7 +37,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const MAX_TRIES = 5;
 
 // 429 and 503 are retried after Retry-After (a crowd, not a fault), with a visible message.
-export async function api(path, { method = "GET", body, headers = {}, raw = false } = {}) {
+// `cache`: fetch's own (e.g. "no-cache" for a read a change is made from).
+export async function api(path, { method = "GET", body, headers = {}, raw = false, cache } = {}) {
   const { api: base } = await loadConfig();
   // The person's language (nb, nn, en): what they book or join in gets its messages and .ics in
   // it. A safelisted header for these values, so a public GET stays a simple request.
@@ -50,7 +51,7 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
   for (let attempt = 1; ; attempt += 1) {
     let response;
     try {
-      response = await fetch(base + path, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await fetch(base + path, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body), cache });
     } catch {
       throw new ApiError(0, { code: "network", message: texts.network });
     }

@@ -234,7 +234,7 @@ function afterForm(tb) {
 // A timebook whose waiting room is on: the line first (queue.js), then this step by itself.
 function waitInLine(tb) {
   if (!auth.token()) return needSignIn(t("queue.title"));
-  queue.showLine(tb, stepLine(2, t("queue.step")), () => go(location.hash)).catch((error) => guarded(() => Promise.reject(error)));
+  queue.showLine(tb, stepLine(2, t("queue.step")), () => go(location.hash), () => joinWaitlist(tb, null)).catch((error) => guarded(() => Promise.reject(error)));
   return null;
 }
 
@@ -639,7 +639,7 @@ async function joinWaitlist(tb, place) {
   }
   busy(true);
   await guarded(async () => {
-    const body = { timebook_id: tb.id, location_id: place.id };
+    const body = { timebook_id: tb.id, location_id: place?.id }; // none from the line: any location
     const forPid = flow.get().forPid;
     if (forPid && forPid !== auth.claims().sub) body.for_pid = forPid;
     try {

@@ -47,18 +47,29 @@ async function poll(ticket) {
   return response.json();
 }
 
-// The line's view; `onAdmitted` goes on to the step the citizen came for. Polling stops when the
-// citizen leaves the view.
-export async function showLine(tb, line, onAdmitted) {
+// The line's view; `onAdmitted` goes on to the step the citizen came for, `onWaitlist` joins the
+// timebook's waitlist (offered while every place is taken). Polling stops when the citizen leaves.
+export async function showLine(tb, line, onAdmitted, onWaitlist = null) {
   const here = location.hash;
   const first = await api(`/timebooks/${encodeURIComponent(tb.id)}/queue`, { method: "POST" });
   const position = h("p", { class: "queue-position" });
   const wait = h("p", { class: "queue-wait" });
-  render(t("queue.title"), line, h("p", { text: t("queue.lead") }), h("div", { class: "queue" }, position, wait));
+  // Every place taken (at the room's last step): said once, with the waitlist; the line goes on.
+  const soldOut = h(
+    "div",
+    { class: "queue-sold-out", hidden: true },
+    h("p", { text: t("queue.sold_out") }),
+    onWaitlist ? h("button", { type: "button", class: "secondary", id: "queue-waitlist", onclick: onWaitlist, text: t("waitlist.join") }) : null,
+  );
+  render(t("queue.title"), line, h("p", { text: t("queue.lead") }), h("div", { class: "queue" }, position, wait), soldOut);
   const show = (answer) => {
     store(tb.id, answer);
     position.textContent = t("queue.position", { position: answer.position });
     wait.textContent = t("queue.wait", { wait: waitText(answer.estimated_wait_seconds) });
+    if (Boolean(answer.sold_out) === soldOut.hidden) {
+      soldOut.hidden = !answer.sold_out;
+      if (answer.sold_out) announce(t("queue.sold_out"));
+    }
   };
   let answer = first;
   let said = null;

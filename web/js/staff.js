@@ -5,6 +5,7 @@ import * as auth from "./auth.js";
 import * as f from "./format.js";
 import { capacityView, slotDialog } from "./staff-capacity.js";
 import { dayList } from "./staff-day.js";
+import { settingsView } from "./staff-settings.js";
 import { birthDate, phone } from "./staff-format.js";
 import { announce, focusedNotice, h, notice, present, render, showAlert, uid } from "./ui.js";
 
@@ -226,6 +227,7 @@ const VIEWS = [
   ["dag", "Dagen"],
   ["kapasitet", "Kapasitet og stenging"],
   ["venteliste", "Venteliste"],
+  ["innstillinger", "Venterom og bølger"],
   ["logg", "Logg"],
 ];
 
@@ -360,6 +362,7 @@ const ACTIONS = {
   schedule_added: "La inn åpningstider",
   location_added: "La til oppmøtested",
   timebook_created: "Opprettet timeboken",
+  timebook_changed: "Endret innstillingene",
 };
 
 async function waitlistView(timebookId, tb) {
@@ -462,6 +465,7 @@ export async function show() {
   else if (view === "kapasitet") body = await capacityView(timebookId, tb, locationId, date);
   else if (view === "logg") body = await auditView(timebookId, q.get("fra"));
   else if (view === "venteliste") body = await waitlistView(timebookId, tb);
+  else if (view === "innstillinger") body = await settingsView(timebookId);
   else body = await requestsView();
   const shown = result;
   result = null;

@@ -18,7 +18,7 @@ from chalicelib.lazy import lazy_exports
 AREAS: dict[str, tuple[str, ...]] = {
     "staff": (
         *("CreateHealthContact", "ResourceText", "CreateTimebook", "AddLocation", "AddSchedule"),
-        *("ChangeSlot", "CloseSlots"),
+        *("ChangeSlot", "CloseSlots", "ChangeTimebook"),
     ),
     "citizen": ("TakeHold", "BookAppointment", "JoinWaitlist"),
 }

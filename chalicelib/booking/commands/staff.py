@@ -84,3 +84,23 @@ class CloseSlots:
     end: dt.datetime
     reason: str
     location_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeTimebook:
+    """New values for the settings named in `given` (the others are ignored); `version` is the
+    timebook's as the staff member last read it (optimistic: a change since is refused)."""
+
+    version: int
+    given: frozenset[str]
+    requires_confirmation: bool = True
+    hold_minutes: int = 10
+    cancel_deadline_hours: int = DEFAULT_CANCEL_DEADLINE_HOURS
+    max_active_per_person: int | None = 1
+    waitlist_offer_minutes: int = 30
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    waiting_room: WaitingRoom | None = None
+    waves: tuple[Wave, ...] = ()
+
+    def changes(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.given}

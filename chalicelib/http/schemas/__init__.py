@@ -37,10 +37,11 @@ AREAS: dict[str, tuple[str, ...]] = {
         "ClosurePreviewOut",
         "FiguresOut",
         *("WaitingRoomIn", "WaveIn"),
+        *("TimebookSettingsIn", "TimebookPatchIn", "WavePeopleIn", "WavePeopleOut", "MAX_WAVE_PEOPLE"),
     ),
     "queue": ("QueueOut",),
     "dev": ("RepresentedIn", "DevTokenIn", "TokenOut"),
-    "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut"),
+    "mydata": ("DataSubjectOut", "MyAuditOut", "MyDataOut", "MyListingOut"),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, AREAS)

@@ -6,9 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain.appointments import DEFAULT_CANCEL_DEADLINE_HOURS
+from chalicelib.domain.identity import validate_pid
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 from chalicelib.http.schemas.common import (
     AppointmentStatus,
@@ -78,8 +87,8 @@ class WaveIn(In):
     """People born in [born_from, born_to] (inclusive, from the identity number) hold from opens_at."""
 
     opens_at: dt.datetime
-    born_from: IsoDate
-    born_to: IsoDate
+    born_from: IsoDate | None = None  # both or neither: a wave of a priority list only has neither
+    born_to: IsoDate | None = None
 
     @field_validator("opens_at")
     @classmethod
@@ -92,26 +101,30 @@ class WaveIn(In):
 
     @field_validator("born_from", "born_to")
     @classmethod
-    def _birth_year(cls, value: dt.date) -> dt.date:
-        if not 1850 <= value.year <= 2100:
+    def _birth_year(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not 1850 <= value.year <= 2100:
             raise ValueError("must be between 1850 and 2100")
         return value
 
     @field_validator("born_to")
     @classmethod
-    def _after_from(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+    def _after_from(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         start = info.data.get("born_from")
-        if start is not None and value < start:
+        if start is not None and value is not None and value < start:
             raise ValueError("must not be before born_from")
         return value
 
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> WaveIn:
+        if (self.born_from is None) != (self.born_to is None):
+            raise ValueError("give born_from and born_to, or neither (a wave of its priority list only)")
+        return self
 
-class TimebookIn(In):
-    health_contact_id: Identifier
-    name: Text
-    type: TimebookType
-    description: LongText = ""
-    resource: ResourceIn
+
+class TimebookSettingsIn(In):
+    """The settings a timebook is created with and staff may change later (PATCH): one home for
+    their validation."""
+
     requires_confirmation: bool = True
     hold_minutes: int = Field(default=10, ge=1, le=60)
     cancel_deadline_hours: int = Field(default=DEFAULT_CANCEL_DEADLINE_HOURS, ge=0, le=720)
@@ -121,9 +134,50 @@ class TimebookIn(In):
     waitlist_offer_minutes: int = Field(default=30, ge=1, le=1440)
     # Days after an appointment's end before its personal data is erased (booking/retention.py).
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
-    form: FormIn = Field(default_factory=FormIn)
     waiting_room: WaitingRoomIn | None = None  # the waiting room (issue 20)
     waves: list[WaveIn] = Field(default_factory=list, max_length=50)  # opening by birth cohort
+
+
+class TimebookIn(TimebookSettingsIn):
+    health_contact_id: Identifier
+    name: Text
+    type: TimebookType
+    description: LongText = ""
+    resource: ResourceIn
+    form: FormIn = Field(default_factory=FormIn)
+
+
+class TimebookPatchIn(TimebookSettingsIn):
+    """PATCH /admin/timebooks/{id}: the settings given change, the rest stay. `version` is the
+    timebook's as last read: someone else's change since is 409 `timebook_changed`, not overwritten."""
+
+    version: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> TimebookPatchIn:
+        if not self.given:
+            raise ValueError("give at least one setting to change")
+        return self
+
+    @property
+    def given(self) -> frozenset[str]:
+        """The settings in the request (a setting left out keeps its value; null is a value)."""
+        return frozenset(self.model_fields_set - {"version"})
+
+
+# One request carries at most this many (64 KiB of JSON or CSV); a longer list is several requests.
+MAX_WAVE_PEOPLE = 4000
+
+
+class WavePeopleIn(In):
+    """POST /admin/timebooks/{id}/waves/{n}/people: fødselsnummer or D-nummer, each checked."""
+
+    pids: list[Annotated[str, AfterValidator(validate_pid)]] = Field(min_length=1, max_length=MAX_WAVE_PEOPLE)
+
+
+class WavePeopleOut(Out):
+    wave: int
+    added: int  # people in this request (the same person twice counts once)
 
 
 class LocationIn(In):

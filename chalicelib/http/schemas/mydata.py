@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from chalicelib.http.schemas.citizen import AppointmentOut, InboxMessageOut
 from chalicelib.http.schemas.common import Out
 from chalicelib.http.schemas.waitlist import WaitlistEntryOut
@@ -23,6 +25,16 @@ class MyAuditOut(Out):
     appointment_id: str
 
 
+class MyListingOut(Out):
+    """A wave's priority list names this person: they may book from `opens_at` (issue 20)."""
+
+    pid: str
+    timebook_id: str
+    timebook_name: str
+    wave: int
+    opens_at: str
+
+
 class MyDataOut(Out):
     generated_at: str
     people: list[DataSubjectOut]
@@ -31,3 +43,4 @@ class MyDataOut(Out):
     inbox: list[InboxMessageOut]
     audit: list[MyAuditOut]
     complete: bool  # false: more than one answer holds; the rest is there, ask the municipality
+    priority_lists: list[MyListingOut] = Field(default_factory=list)

@@ -51,8 +51,8 @@ class WaitingRoomOut(Out):
 
 class WaveOut(Out):
     opens_at: str
-    born_from: str
-    born_to: str
+    born_from: str | None  # None: a wave of its priority list only
+    born_to: str | None
 
 
 class TimebookOut(Out):
@@ -73,6 +73,7 @@ class TimebookOut(Out):
     locations: list[LocationOut]
     waiting_room: WaitingRoomOut | None = None
     waves: list[WaveOut] = Field(default_factory=list)
+    version: int = 0  # the settings' version: PATCH /admin/timebooks/{id} names it
 
 
 class CalendarDayOut(Out):

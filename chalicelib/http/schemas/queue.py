@@ -14,3 +14,6 @@ class QueueOut(Out):
     state: Literal["waiting", "admitted"]
     estimated_wait_seconds: int
     poll_after_seconds: int
+    # Every place of the timebook looked taken at the room's last step (a place may still come
+    # free: a lapsed hold, a cancel); the line stays, and the waitlist is open.
+    sold_out: bool = False
