@@ -173,7 +173,9 @@ def require_wave_open(tb: Timebook, for_pid: str) -> None:
     now = clock.now()
     if now >= rules.all_open_at(tb.waves):
         return
-    listed = storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key())) if tb.priority_lists else ()
+    listed = (
+        storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key()), clock.epoch(now)) if tb.priority_lists else ()
+    )
     rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), now, listed)
 
 
@@ -216,7 +218,7 @@ def listings_of(pids: Sequence[str]) -> list[Listing]:
     key = _key() if any(tb.priority_lists for tb in books) else b""
     for tb in (tb for tb in books if tb.priority_lists and tb.waves):
         for pid in pids:
-            for wave in sorted(storage.waves_of_person(tb.id, rules.listed_hash(pid, key))):
+            for wave in sorted(storage.waves_of_person(tb.id, rules.listed_hash(pid, key), clock.epoch())):
                 if wave < len(tb.waves):
                     found.append(Listing(pid, tb.id, tb.name, wave, tb.waves[wave].opens_at))
     return found

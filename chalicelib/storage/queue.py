@@ -162,7 +162,8 @@ def add_wave_people(timebook_id: str, wave: int, people: Sequence[str], ttl: int
     return len(dict.fromkeys(people))
 
 
-def waves_of_person(timebook_id: str, person: str) -> list[int]:
-    """The waves whose priority lists name the person: one Query of their own small partition."""
+def waves_of_person(timebook_id: str, person: str, now_epoch: int) -> list[int]:
+    """The waves whose priority lists name the person: one Query of their own small partition.
+    A list past its lifetime counts for nothing though DynamoDB removes it days late (moto never)."""
     found = QueueItem.query(keys.wave_person(timebook_id, person))
-    return [int(item.count) for item in found if item.count is not None]
+    return [int(item.count) for item in found if item.count is not None and (item.ttl is None or item.ttl > now_epoch)]

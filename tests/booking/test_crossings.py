@@ -7,23 +7,34 @@ of them, and fails if either forgets the other.
 - the waiting room (20) x conflicts (20): a ticket under transaction conflicts is one ticket, and
   a conflict is a 429, never a 5xx;
 - retention (23) x SMS (23): the SMS marks that name a person are gone with the rest.
+
+Session 6 (priority lists, settings edits and the sold-out line of issue 20 merged on the above):
+- priority lists (20) x the waitlist (18): a listed person may wait from their list's wave, the
+  unlisted not before theirs;
+- settings edits (20) x waves (20) x holds: a wave moved later by PATCH refuses holds at once,
+  one moved earlier allows them at once;
+- closures (18) x the sold-out line (20): a closure that takes the last free places tells the
+  line it is sold out;
+- priority lists (20) x data lifetime (23): a list past its lifetime is not shown in /me/data
+  although moto (and DynamoDB, for days) still has it.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
 from chalicelib import clock, settings
-from chalicelib.booking import closures, retention
+from chalicelib.booking import closures, queue, retention
 from chalicelib.domain.identity import birth_date
 from chalicelib.local.moto_server import Conflicts
 from chalicelib.storage import sms as sms_marks
-from tests.booking.test_queue import make_timebook
+from tests.booking.test_queue import hold, join, make_timebook
+from tests.booking.test_wave_lists import upload
 from tests.conftest import Citizen
 from tests.helpers import timebook_body
 
@@ -145,3 +156,88 @@ def test_sms_marks_that_name_a_person_are_erased_when_they_expire(aws):
     while not retention.erase_expired(steps=100, step=50).cycle_done:
         pass
     assert pid not in stored()
+
+
+# ---- priority lists (20) x the waitlist (18) -----------------------------------------------------
+
+
+def test_a_priority_list_opens_the_waitlist_to_those_listed_and_no_one_else(client, demo, staff_token):
+    now = clock.now()
+    waves = [
+        {"opens_at": (now + timedelta(hours=1)).isoformat()},  # a list only
+        {"opens_at": (now + timedelta(hours=10)).isoformat(), "born_from": "1900-01-01", "born_to": "2100-12-31"},
+    ]
+    tb, _ = make_timebook(client, demo, staff_token, waves=waves)
+    listed, other = Citizen(9311), Citizen(9312)
+    assert upload(client, tb, 0, {"pids": [listed.pid]}, staff_token).status == 200
+    for who in (listed, other):
+        refused = client.post("/waitlist", {"timebook_id": tb}, token=who.token)
+        assert (refused.status, refused.json["error"]["code"]) == (403, "not_open_yet"), refused
+    clock.advance(timedelta(hours=1))
+    assert client.post("/waitlist", {"timebook_id": tb}, token=listed.token).status == 201
+    refused = client.post("/waitlist", {"timebook_id": tb}, token=other.token)
+    assert (refused.status, refused.json["error"]["code"]) == (403, "not_open_yet"), refused
+    shown = client.get(f"/timebooks/{tb}").json["waves"][1]["opens_at"]
+    assert datetime.fromisoformat(refused.json["error"]["opens_at"]) == datetime.fromisoformat(shown)
+
+
+# ---- settings edits (20) x waves (20) x holds ----------------------------------------------------
+
+
+def test_a_wave_moved_by_staff_counts_at_once_for_holds(client, demo, staff_token):
+    person = Citizen(9321)
+    born = birth_date(person.pid)
+    opens = clock.now() + timedelta(hours=2)
+    tb, slots = make_timebook(
+        client, demo, staff_token, waves=[{"opens_at": opens.isoformat(), "born_from": born, "born_to": born}]
+    )
+    assert hold(client, slots[0], person).status == 403
+    version = client.get(f"/timebooks/{tb}").json["version"]
+    earlier = [{"opens_at": clock.now().isoformat(), "born_from": born, "born_to": born}]
+    moved = client.request(
+        "PATCH", f"/admin/timebooks/{tb}", json_body={"version": version, "waves": earlier}, token=staff_token
+    )
+    assert moved.status == 200, moved
+    assert hold(client, slots[0], person).status == 201  # this process forgot its cached timebook
+    later = [{"opens_at": (clock.now() + timedelta(days=1)).isoformat(), "born_from": born, "born_to": born}]
+    moved = client.request(
+        "PATCH",
+        f"/admin/timebooks/{tb}",
+        json_body={"version": moved.json["version"], "waves": later},
+        token=staff_token,
+    )
+    assert moved.status == 200, moved
+    refused = hold(client, slots[1], person)
+    assert (refused.status, refused.json["error"]["code"]) == (403, "not_open_yet"), refused
+
+
+# ---- closures (18) x the sold-out line (20) ------------------------------------------------------
+
+
+def test_a_closure_of_the_last_free_places_tells_the_line_it_is_sold_out(client, demo, staff_token):
+    tb, _ = make_timebook(client, demo, staff_token, waiting_room={"enabled": True, "admit_per_minute": 1})
+    waiting = join(client, tb, Citizen(9331)).json
+    clock.advance(timedelta(seconds=60))
+    queue.admit()
+    assert client.get(f"/queue/{waiting['ticket']}").json["sold_out"] is False
+    day = clock.local(clock.now()).date() + timedelta(days=2)
+    body = {"from": f"{day}T00:00:00{_offset()}", "to": f"{day}T23:59:00{_offset()}", "reason": "Stengt"}
+    closed = client.post(f"/admin/timebooks/{tb}/closures", body, token=staff_token)
+    assert closed.status == 200 and closed.json["complete"] is True, closed
+    clock.advance(timedelta(seconds=1))
+    queue.admit()
+    polled = client.get(f"/queue/{waiting['ticket']}").json
+    assert polled["sold_out"] is True, polled
+
+
+# ---- priority lists (20) x data lifetime (23) ----------------------------------------------------
+
+
+def test_a_priority_list_past_its_lifetime_is_not_shown_though_still_stored(client, demo, staff_token):
+    opens = clock.now() + timedelta(hours=1)
+    tb, _ = make_timebook(client, demo, staff_token, waves=[{"opens_at": opens.isoformat()}], retention_days=1)
+    person = Citizen(9341)
+    assert upload(client, tb, 0, {"pids": [person.pid]}, staff_token).status == 200
+    assert len(client.get("/me/data", token=person.token).json["priority_lists"]) == 1
+    clock.advance(timedelta(hours=1, days=1, minutes=1))  # the last wave opened a retention ago
+    assert client.get("/me/data", token=person.token).json["priority_lists"] == []

@@ -126,7 +126,7 @@ class State:
     retention_position: str | None = None  # storage/retention.py's scan position
     tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (timebook, person hash) -> arrival
     rooms: dict[str, RoomState] = field(default_factory=dict)
-    listed: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (timebook, person hash) -> waves
+    listed: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)  # (tb, person hash) -> wave -> ttl
     shed: int = 0
 
 
@@ -1233,7 +1233,7 @@ class Queue(_Capability):
     @_locked
     def add_wave_people(self, timebook_id: str, wave: int, people: Sequence[str], ttl: int) -> int:
         for person in people:
-            self.state.listed.setdefault((timebook_id, person), set()).add(wave)
+            self.state.listed.setdefault((timebook_id, person), {})[wave] = ttl
         timebook = self.state.timebooks.get(timebook_id)
         if timebook is None:
             raise ConditionFailed(["timebook"])
@@ -1241,8 +1241,9 @@ class Queue(_Capability):
         return len(set(people))
 
     @_locked
-    def waves_of_person(self, timebook_id: str, person: str) -> list[int]:
-        return sorted(self.state.listed.get((timebook_id, person), ()))
+    def waves_of_person(self, timebook_id: str, person: str, now_epoch: int) -> list[int]:
+        waves = self.state.listed.get((timebook_id, person), {})
+        return sorted(wave for wave, ttl in waves.items() if ttl > now_epoch)
 
     @_locked
     def add_shed(self, count: int) -> None:

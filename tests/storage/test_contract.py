@@ -211,12 +211,14 @@ def test_priority_lists_are_one_lookup_per_person(seam: Seam) -> None:
         True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
     )  # fmt: skip
     seam.create_timebook(book, "x")
-    assert seam.waves_of_person(TB, "aa") == []
+    assert seam.waves_of_person(TB, "aa", NOW) == []
     people = [f"{n:032x}" for n in range(60)]  # more than one batch of 25
     assert seam.add_wave_people(TB, 1, [*people, people[0]], NOW + 3600) == 60
-    assert seam.add_wave_people(TB, 0, people[:1], NOW + 3600) == 1
-    assert sorted(seam.waves_of_person(TB, people[0])) == [0, 1] and seam.waves_of_person(TB, people[59]) == [1]
-    assert seam.waves_of_person(TB, "bb") == [] and seam.waves_of_person("other", people[0]) == []
+    assert seam.add_wave_people(TB, 0, people[:1], NOW + 60) == 1
+    assert sorted(seam.waves_of_person(TB, people[0], NOW)) == [0, 1]
+    assert seam.waves_of_person(TB, people[59], NOW) == [1]
+    assert seam.waves_of_person(TB, "bb", NOW) == [] and seam.waves_of_person("other", people[0], NOW) == []
+    assert seam.waves_of_person(TB, people[0], NOW + 60) == [1]  # a list past its lifetime: not there
     stored = seam.get_timebook(TB)
     assert stored is not None and stored.priority_lists
 
