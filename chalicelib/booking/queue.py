@@ -173,9 +173,9 @@ def require_wave_open(tb: Timebook, for_pid: str) -> None:
     now = clock.now()
     if now >= rules.all_open_at(tb.waves):
         return
-    listed = (
-        storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key()), clock.epoch(now)) if tb.priority_lists else ()
-    )
+    listed: Sequence[int] = ()
+    if tb.priority_lists:
+        listed = storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key()), clock.epoch(now))
     rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), now, listed)
 
 
