@@ -192,8 +192,13 @@ def hold_slot(
     tb = get_timebook(ref.timebook_id)
     require_bookable(tb)
     skip_old = False
+    gate: str | None = None
+    failed: list[str] = []
     for _ in range(ATTEMPTS):
-        slot, person, gate = repository.read_hold_state(ref, for_pid)
+        if _read_gate_again(gate, failed):
+            slot, person, gate = repository.read_hold_state(ref, for_pid)
+        else:  # a lost race: the slot and the person again; the write stays conditioned on the stamp
+            slot, person = repository.read_slot_and_person(ref, for_pid)
         found = bookable_slot(slot)
         person.require_lane(limit_of(tb), found.now)  # nobody gets a hold they could not use
         _refuse_over_offer(person, found.now)
@@ -208,7 +213,15 @@ def hold_slot(
             if (again := _lost(principal, key, lost, attempt)) is not None:
                 return again, False
             skip_old = attempt.skip_old
+            failed = lost.failed
     raise slot_unavailable()
+
+
+def _read_gate_again(gate: str | None, failed: list[str]) -> bool:
+    """Before an attempt: read the waitlist registry again? Not after a race lost on something else
+    while the write is conditioned on a stamp (a join since fails that condition, "waitlist");
+    always while it is not (None: no registry was found, so nothing guards against a first join)."""
+    return gate is None or "waitlist" in failed
 
 
 def hold_first_available(
@@ -232,7 +245,9 @@ def hold_first_available(
     sold_out_key = (tb.id, location_id, start_day)
     if _sold_out.get(sold_out_key, 0.0) > clock.monotonic():
         raise _no_free_time()
-    person = repository.get_person(tb.id, for_pid)
+    # The person and the waitlist gate once per request: discovery reads the candidates' slots
+    # themselves, and the hold's write is conditioned on the gate as read here.
+    person, gate = repository.read_person_and_gate(tb.id, for_pid)
     person.require_lane(limit_of(tb), clock.now())
     _refuse_over_offer(person, clock.now())
     lost_places: set[Candidate] = set()
@@ -255,7 +270,6 @@ def hold_first_available(
             _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
             raise _no_free_time()
         choice_ref = parse_slot(choice.slot_id)
-        _, _, gate = repository.read_hold_state(choice_ref, for_pid)
         attempt = _Attempt(choice_ref, slots[choice.slot_id], choice.place, person, skip_old, gate)
         try:
             return _write(principal, tb, for_pid, attempt, key), True
@@ -268,8 +282,9 @@ def hold_first_available(
             skip_old = attempt.skip_old
             if "place" in lost.failed:
                 lost_places.add(choice)
-            if "person" in lost.failed:
-                person = repository.get_person(tb.id, for_pid)  # another hold or booking of theirs won
+            if "person" in lost.failed or _read_gate_again(gate, lost.failed):
+                # another hold or booking of theirs won, or the gate must be read again
+                person, gate = repository.read_person_and_gate(tb.id, for_pid)
                 _refuse_over_offer(person, clock.now())
     raise slot_unavailable()
 
