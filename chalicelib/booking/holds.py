@@ -9,6 +9,7 @@ timebook (domain/limits.py) gets no hold. Both are conditions of the one hold tr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ SCOPE = "holds"
 # a place freed meanwhile is found by the next request after the memo lapses.
 SOLD_OUT_MEMO_SECONDS = 2.0
 _sold_out: dict[tuple[str, str | None, date], float] = {}
+_sold_out_lock = threading.Lock()
 
 
 def _hold(hold_id: str, slot: Slot, expires_at: datetime, principal: Principal, for_pid: str) -> Hold:
@@ -234,8 +236,6 @@ def hold_first_available(
     for_pid: str | None = None,
 ) -> tuple[Hold, bool]:
     """Hold the first available time, spreading a crowd over the earliest free places."""
-    from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
-
     require_citizen(principal)
     for_pid = for_pid or principal.sub
     tb = get_timebook(timebook_id)
@@ -243,8 +243,42 @@ def hold_first_available(
     today = clock.local(clock.now()).date()
     start_day = max(from_day or today, today)
     sold_out_key = (tb.id, location_id, start_day)
-    if _sold_out.get(sold_out_key, 0.0) > clock.monotonic():
-        raise _no_free_time()
+    looking = _look_again(sold_out_key)
+    try:
+        return _hold_first(principal, tb, for_pid, location_id, start_day, key)
+    except _SoldOut:
+        _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
+        looking = False
+        raise _no_free_time() from None
+    finally:
+        if looking:  # found a time (or failed otherwise): the others look again too
+            _sold_out.pop(sold_out_key, None)
+
+
+class _SoldOut(Exception):
+    """No free time from the day on (remembered briefly: SOLD_OUT_MEMO_SECONDS)."""
+
+
+def _look_again(sold_out_key: tuple[str, str | None, date]) -> bool:
+    """Raises "no free time" while the timebook was just found sold out. When that lapses, one
+    request of this process looks again (True: the one) while the others are still told so, instead
+    of a crowd all reading the summaries and slots at once (issue 17)."""
+    now = clock.monotonic()
+    with _sold_out_lock:
+        until = _sold_out.get(sold_out_key)
+        if until is None:
+            return False
+        if until > now:
+            raise _no_free_time()
+        _sold_out[sold_out_key] = now + SOLD_OUT_MEMO_SECONDS  # until this look has an answer
+        return True
+
+
+def _hold_first(
+    principal: Principal, tb: Timebook, for_pid: str, location_id: str | None, start_day: date, key: Key | None
+) -> tuple[Hold, bool]:
+    from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
+
     # The person and the waitlist gate once per request: discovery reads the candidates' slots
     # themselves, and the hold's write is conditioned on the gate as read here.
     person, gate = repository.read_person_and_gate(tb.id, for_pid)
@@ -267,8 +301,7 @@ def hold_first_available(
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:
-            _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
-            raise _no_free_time()
+            raise _SoldOut()
         choice_ref = parse_slot(choice.slot_id)
         attempt = _Attempt(choice_ref, slots[choice.slot_id], choice.place, person, skip_old, gate)
         try:

@@ -49,9 +49,7 @@ def _count(reads: list[tuple[str, str, bool]], prefix: str, *, consistent: bool 
     return sum(
         1
         for operation, key, strong in reads
-        if key.startswith(prefix)
-        and operation != "TransactWriteItems"
-        and (consistent is None or strong == consistent)
+        if key.startswith(prefix) and operation != "TransactWriteItems" and (consistent is None or strong == consistent)
     )
 
 
@@ -172,3 +170,57 @@ def test_someone_who_starts_waiting_after_first_availables_read_is_not_passed_ov
     assert refused.status == 409, refused
     assert calls == [False, True]
     assert world.entry(late)["status"] == "offered"
+
+
+# ---- a crowd in one process: one reads, the others answer from what was read ---------------------
+
+
+def test_a_crowd_reads_the_running_closures_once_when_their_memo_lapses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib import clock
+    from chalicelib.storage import staffwork
+
+    reading, release, calls = threading.Event(), threading.Event(), []
+
+    def unfinished_closures(limit: int) -> list[Any]:
+        calls.append(limit)
+        if len(calls) == 2:  # the read after the memo lapsed stays in flight while the crowd asks
+            reading.set()
+            assert release.wait(30)
+        return []
+
+    monkeypatch.setattr(staffwork, "unfinished_closures", unfinished_closures)
+    closed_ranges.forget()
+    assert closed_ranges.running() == [] and len(calls) == 1
+    clock.sleep(closed_ranges.MEMO_SECONDS + 1)  # the memo lapses (the test's clock)
+    with ThreadPoolExecutor(9) as pool:
+        first = pool.submit(closed_ranges.running)
+        assert reading.wait(30)
+        crowd = [pool.submit(closed_ranges.running) for _ in range(8)]
+        assert [f.result(timeout=30) for f in crowd] == [[]] * 8  # answered from the lapsed list
+        release.set()
+        assert first.result(timeout=30) == []
+    assert len(calls) == 2
+    closed_ranges.forget()  # a closure started here: the next caller reads, never the old list
+    assert closed_ranges.running() == [] and len(calls) == 3
+
+
+def test_when_the_sold_out_memo_lapses_one_request_looks_and_the_others_are_still_told() -> None:
+    from chalicelib import clock
+    from chalicelib.booking import holds
+    from chalicelib.errors import Conflict
+
+    key = ("tbsoldout", None, clock.local(clock.now()).date())
+    holds._sold_out[key] = clock.monotonic() + holds.SOLD_OUT_MEMO_SECONDS
+    try:
+        with pytest.raises(Conflict):
+            holds._look_again(key)  # remembered: nobody looks
+        clock.sleep(holds.SOLD_OUT_MEMO_SECONDS + 0.1)
+        assert holds._look_again(key) is True  # lapsed: this one looks
+        with pytest.raises(Conflict):
+            holds._look_again(key)  # meanwhile the others are told, without reading
+        assert holds._look_again(("tbother", None, key[2])) is False  # never sold out: look, no memo
+    finally:
+        holds._sold_out.pop(key, None)
