@@ -224,3 +224,48 @@ def test_when_the_sold_out_memo_lapses_one_request_looks_and_the_others_are_stil
         assert holds._look_again(("tbother", None, key[2])) is False  # never sold out: look, no memo
     finally:
         holds._sold_out.pop(key, None)
+
+
+def test_first_available_remembers_briefly_the_months_without_slots(
+    waited: Small, reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fewer free places than it chooses among: it looks months ahead. A month with no slots at
+    all is queried once per EMPTY_MONTH_MEMO_SECONDS, not by every request; a schedule added in
+    this process is found at once."""
+    from datetime import date, timedelta
+
+    from chalicelib import clock
+    from chalicelib.booking import discovery
+
+    body = {"timebook_id": waited.timebook_id}
+
+    def months_queried() -> set[str]:
+        return {key.rsplit("#", 1)[1] for op, key, _ in reads if op == "Query" and "#AV#" in key}
+
+    assert waited.client.post("/holds", body, token=Citizen(4341).token).status == 201
+    empty = months_queried() - {waited.day[:7]}
+    assert empty, "looked past the day's month"
+    reads.clear()
+    assert waited.client.post("/holds", body, token=Citizen(4342).token).status == 201
+    assert months_queried() & empty == set()  # remembered
+    clock.sleep(discovery.EMPTY_MONTH_MEMO_SECONDS + 1)
+    reads.clear()
+    assert waited.client.post("/holds", body, token=Citizen(4343).token).status == 201
+    assert months_queried() >= empty  # lapsed: read again
+
+    later = max(date.fromisoformat(f"{m}-01") for m in empty) + timedelta(days=14)
+    schedule = {
+        "location_id": waited.location_id,
+        "from": later.isoformat(),
+        "to": later.isoformat(),
+        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+        "start_time": "08:00",
+        "end_time": "08:15",
+        "slot_minutes": 15,
+        "capacity": 1,
+    }
+    added = waited.client.post(f"/admin/timebooks/{waited.timebook_id}/schedules", schedule, token=waited.staff)
+    assert added.status == 201, added
+    reads.clear()
+    assert waited.client.post("/holds", body, token=Citizen(4344).token).status == 201
+    assert later.isoformat()[:7] in months_queried()  # forgotten when the schedule was added
