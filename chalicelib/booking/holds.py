@@ -279,11 +279,8 @@ def _hold_first(
 ) -> tuple[Hold, bool]:
     from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
 
-    # The person and the waitlist gate once per request: discovery reads the candidates' slots
-    # themselves, and the hold's write is conditioned on the gate as read here.
-    person, gate = repository.read_person_and_gate(tb.id, for_pid)
-    person.require_lane(limit_of(tb), clock.now())
-    _refuse_over_offer(person, clock.now())
+    person: Person | None = None
+    gate: str | None = None
     lost_places: set[Candidate] = set()
     skip_old = False
     for _ in range(ATTEMPTS):
@@ -300,6 +297,12 @@ def _hold_first(
             if len(candidates) >= FIRST_AVAILABLE_WINDOW:
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
+        if person is None:
+            # The person and the waitlist gate once per request, after discovery (which read the
+            # candidates' slots themselves); the hold's write is conditioned on the gate as read.
+            person, gate = repository.read_person_and_gate(tb.id, for_pid)
+            person.require_lane(limit_of(tb), clock.now())  # before "no free time", as ever
+            _refuse_over_offer(person, clock.now())
         if choice is None:
             raise _SoldOut()
         choice_ref = parse_slot(choice.slot_id)
