@@ -297,14 +297,15 @@ def _hold_first(
             if len(candidates) >= FIRST_AVAILABLE_WINDOW:
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
+        if choice is None:
+            if person is None:  # the limit and an open offer are answered before "no free time"
+                _may_hold(tb, repository.get_person(tb.id, for_pid))
+            raise _SoldOut()
         if person is None:
             # The person and the waitlist gate once per request, after discovery (which read the
             # candidates' slots themselves); the hold's write is conditioned on the gate as read.
             person, gate = repository.read_person_and_gate(tb.id, for_pid)
-            person.require_lane(limit_of(tb), clock.now())  # before "no free time", as ever
-            _refuse_over_offer(person, clock.now())
-        if choice is None:
-            raise _SoldOut()
+            _may_hold(tb, person)
         choice_ref = parse_slot(choice.slot_id)
         attempt = _Attempt(choice_ref, slots[choice.slot_id], choice.place, person, skip_old, gate)
         try:
@@ -323,6 +324,12 @@ def _hold_first(
                 person, gate = repository.read_person_and_gate(tb.id, for_pid)
                 _refuse_over_offer(person, clock.now())
     raise slot_unavailable()
+
+
+def _may_hold(tb: Timebook, person: Person) -> None:
+    """Nobody gets a hold they could not use, nor one that would replace an open offer."""
+    person.require_lane(limit_of(tb), clock.now())
+    _refuse_over_offer(person, clock.now())
 
 
 def _no_free_time() -> Conflict:
