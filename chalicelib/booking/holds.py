@@ -279,8 +279,11 @@ def _hold_first(
 ) -> tuple[Hold, bool]:
     from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
 
-    person: Person | None = None
-    gate: str | None = None
+    # The person and the waitlist gate once, before discovery (as the person always was): nothing
+    # is read between discovery's consistent read of the candidates and the write, and the write
+    # is conditioned on the gate as read here.
+    person, gate = repository.read_person_and_gate(tb.id, for_pid)
+    _may_hold(tb, person)  # the limit and an open offer are answered before "no free time"
     lost_places: set[Candidate] = set()
     skip_old = False
     for _ in range(ATTEMPTS):
@@ -298,14 +301,7 @@ def _hold_first(
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:
-            if person is None:  # the limit and an open offer are answered before "no free time"
-                _may_hold(tb, repository.get_person(tb.id, for_pid))
             raise _SoldOut()
-        if person is None:
-            # The person and the waitlist gate once per request, after discovery (which read the
-            # candidates' slots themselves); the hold's write is conditioned on the gate as read.
-            person, gate = repository.read_person_and_gate(tb.id, for_pid)
-            _may_hold(tb, person)
         choice_ref = parse_slot(choice.slot_id)
         attempt = _Attempt(choice_ref, slots[choice.slot_id], choice.place, person, skip_old, gate)
         try:
