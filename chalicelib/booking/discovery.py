@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 
-from chalicelib import budget, clock
+from chalicelib import budget, clock, settings
 from chalicelib.booking.availability_docs import for_view, staleness_seconds
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
@@ -79,6 +79,19 @@ SPREAD_PLACES = 96
 FIRST_FREE_PAGE = 2
 MIN_SPREAD_PLACES = 24
 _recent: dict[str, list[float]] = {}
+# A month in which a timebook has no slots at all (first available's look-ahead past its last
+# schedule) is remembered briefly in this process, so a crowd near a sell-out does not query
+# the empty months on every request (issue 17); adding a schedule here forgets it at once,
+# another Lambda learns within the memo.
+EMPTY_MONTH_MEMO_SECONDS = 5.0
+_empty_months: dict[tuple[str, str | None, str], float] = {}
+settings.on_reset(_empty_months.clear)
+
+
+def forget_empty_months(timebook_id: str) -> None:
+    """Slots were added to this timebook: its months are read again."""
+    for key in [k for k in _empty_months if k[0] == timebook_id]:
+        _empty_months.pop(key, None)
 
 
 def _spread_for(timebook_id: str) -> int:
@@ -207,6 +220,10 @@ def first_free(
     group: list[OpenSlot] = []
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
+        empty = (tb.id, location_id, month)
+        if index and _empty_months.get(empty, 0.0) > clock.monotonic():
+            continue
+        seen = False
         summaries = (  # lazily, a page of FIRST_FREE_PAGE summaries a request, so it stops early
             s
             for s in repository.query_summaries(
@@ -215,11 +232,16 @@ def first_free(
             if not location_id or s.location_id == location_id
         )
         for _, of_day in groupby(summaries, key=lambda s: s.date):
+            seen = True
             for slot in _looking_free(_fresh(of_day)):
                 group.append(slot)
                 if sum(s.free for s in group) >= spread:
                     yield from _truly_free(group, shuffle=spread > 0)
                     group = []
+        if index and not seen:  # a whole month without slots
+            if len(_empty_months) > 1000:
+                _empty_months.clear()
+            _empty_months[empty] = clock.monotonic() + EMPTY_MONTH_MEMO_SECONDS
     yield from _truly_free(group, shuffle=spread > 0)
 
 

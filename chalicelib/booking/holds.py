@@ -9,6 +9,7 @@ timebook (domain/limits.py) gets no hold. Both are conditions of the one hold tr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ SCOPE = "holds"
 # a place freed meanwhile is found by the next request after the memo lapses.
 SOLD_OUT_MEMO_SECONDS = 2.0
 _sold_out: dict[tuple[str, str | None, date], float] = {}
+_sold_out_lock = threading.Lock()
 
 
 def _hold(hold_id: str, slot: Slot, expires_at: datetime, principal: Principal, for_pid: str) -> Hold:
@@ -192,8 +194,13 @@ def hold_slot(
     tb = get_timebook(ref.timebook_id)
     require_bookable(tb)
     skip_old = False
+    gate: str | None = None
+    failed: list[str] = []
     for _ in range(ATTEMPTS):
-        slot, person, gate = repository.read_hold_state(ref, for_pid)
+        if _read_gate_again(gate, failed):
+            slot, person, gate = repository.read_hold_state(ref, for_pid)
+        else:  # a lost race: the slot and the person again; the write stays conditioned on the stamp
+            slot, person = repository.read_slot_and_person(ref, for_pid)
         found = bookable_slot(slot)
         person.require_lane(limit_of(tb), found.now)  # nobody gets a hold they could not use
         _refuse_over_offer(person, found.now)
@@ -208,7 +215,15 @@ def hold_slot(
             if (again := _lost(principal, key, lost, attempt)) is not None:
                 return again, False
             skip_old = attempt.skip_old
+            failed = lost.failed
     raise slot_unavailable()
+
+
+def _read_gate_again(gate: str | None, failed: list[str]) -> bool:
+    """Before an attempt: read the waitlist registry again? Not after a race lost on something else
+    while the write is conditioned on a stamp (a join since fails that condition, "waitlist");
+    always while it is not (None: no registry was found, so nothing guards against a first join)."""
+    return gate is None or "waitlist" in failed
 
 
 def hold_first_available(
@@ -221,8 +236,6 @@ def hold_first_available(
     for_pid: str | None = None,
 ) -> tuple[Hold, bool]:
     """Hold the first available time, spreading a crowd over the earliest free places."""
-    from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
-
     require_citizen(principal)
     for_pid = for_pid or principal.sub
     tb = get_timebook(timebook_id)
@@ -230,11 +243,47 @@ def hold_first_available(
     today = clock.local(clock.now()).date()
     start_day = max(from_day or today, today)
     sold_out_key = (tb.id, location_id, start_day)
-    if _sold_out.get(sold_out_key, 0.0) > clock.monotonic():
-        raise _no_free_time()
-    person = repository.get_person(tb.id, for_pid)
-    person.require_lane(limit_of(tb), clock.now())
-    _refuse_over_offer(person, clock.now())
+    looking = _look_again(sold_out_key)
+    try:
+        return _hold_first(principal, tb, for_pid, location_id, start_day, key)
+    except _SoldOut:
+        _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
+        looking = False
+        raise _no_free_time() from None
+    finally:
+        if looking:  # found a time (or failed otherwise): the others look again too
+            _sold_out.pop(sold_out_key, None)
+
+
+class _SoldOut(Exception):
+    """No free time from the day on (remembered briefly: SOLD_OUT_MEMO_SECONDS)."""
+
+
+def _look_again(sold_out_key: tuple[str, str | None, date]) -> bool:
+    """Raises "no free time" while the timebook was just found sold out. When that lapses, one
+    request of this process looks again (True: the one) while the others are still told so, instead
+    of a crowd all reading the summaries and slots at once (issue 17)."""
+    now = clock.monotonic()
+    with _sold_out_lock:
+        until = _sold_out.get(sold_out_key)
+        if until is None:
+            return False
+        if until > now:
+            raise _no_free_time()
+        _sold_out[sold_out_key] = now + SOLD_OUT_MEMO_SECONDS  # until this look has an answer
+        return True
+
+
+def _hold_first(
+    principal: Principal, tb: Timebook, for_pid: str, location_id: str | None, start_day: date, key: Key | None
+) -> tuple[Hold, bool]:
+    from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
+
+    # The person and the waitlist gate once, before discovery (as the person always was): nothing
+    # is read between discovery's consistent read of the candidates and the write, and the write
+    # is conditioned on the gate as read here.
+    person, gate = repository.read_person_and_gate(tb.id, for_pid)
+    _may_hold(tb, person)  # the limit and an open offer are answered before "no free time"
     lost_places: set[Candidate] = set()
     skip_old = False
     for _ in range(ATTEMPTS):
@@ -252,10 +301,8 @@ def hold_first_available(
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:
-            _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
-            raise _no_free_time()
+            raise _SoldOut()
         choice_ref = parse_slot(choice.slot_id)
-        _, _, gate = repository.read_hold_state(choice_ref, for_pid)
         attempt = _Attempt(choice_ref, slots[choice.slot_id], choice.place, person, skip_old, gate)
         try:
             return _write(principal, tb, for_pid, attempt, key), True
@@ -268,10 +315,17 @@ def hold_first_available(
             skip_old = attempt.skip_old
             if "place" in lost.failed:
                 lost_places.add(choice)
-            if "person" in lost.failed:
-                person = repository.get_person(tb.id, for_pid)  # another hold or booking of theirs won
+            if "person" in lost.failed or _read_gate_again(gate, lost.failed):
+                # another hold or booking of theirs won, or the gate must be read again
+                person, gate = repository.read_person_and_gate(tb.id, for_pid)
                 _refuse_over_offer(person, clock.now())
     raise slot_unavailable()
+
+
+def _may_hold(tb: Timebook, person: Person) -> None:
+    """Nobody gets a hold they could not use, nor one that would replace an open offer."""
+    person.require_lane(limit_of(tb), clock.now())
+    _refuse_over_offer(person, clock.now())
 
 
 def _no_free_time() -> Conflict:

@@ -137,6 +137,9 @@ def add_schedule(principal: Principal, timebook_id: str, body: AddSchedule) -> i
         slots.append(Slot(ref.slot_id, tb.id, body.location_id, iso(times.start), iso(times.end), body.capacity))
     check_no_overlap(tb.id, body.location_id, slots)
     created = repository.create_slots(slots)
+    from chalicelib.booking import discovery  # the admin path: loaded only here
+
+    discovery.forget_empty_months(tb.id)  # "first available" may find them at once
     audit.write(principal, tb.id, "schedule_added", body.location_id, created=created, **_window_of(body))
     if tb.slot_minutes != body.slot_minutes:
         repository.set_slot_minutes(tb.id, body.slot_minutes)

@@ -48,9 +48,27 @@ def read_hold_state(ref: SlotRef, pid: str) -> tuple[Slot | None, Person, str | 
     return _read(ref, pid, with_gate=True)
 
 
+def read_person_and_gate(timebook_id: str, pid: str) -> tuple[Person, str | None]:
+    """The person and the timebook's waitlist gate (as `read_hold_state`) in one consistent
+    BatchGetItem, without a slot: "first available" has just read its candidates' slots
+    consistently, so it reads these once per request instead of slot, person and gate per attempt."""
+    found = _batch_get([keys.person(timebook_id, pid), keys.waitlists(timebook_id)])
+    return _person(found, timebook_id, pid), _gate(found, timebook_id)
+
+
 def _read(ref: SlotRef, pid: str, *, with_gate: bool) -> tuple[Slot | None, Person, str | None]:
-    slot_key, person_key, gate_key = keys.slot(ref), keys.person(ref.timebook_id, pid), keys.waitlists(ref.timebook_id)
-    wanted = [slot_key, person_key] + ([gate_key] if with_gate else [])
+    slot_key = keys.slot(ref)
+    gate_key = [keys.waitlists(ref.timebook_id)] if with_gate else []
+    found = _batch_get([slot_key, keys.person(ref.timebook_id, pid), *gate_key])
+    slot = SlotItem.from_raw_data(found[slot_key]) if slot_key in found else None
+    if slot is not None and slot.slot_id != ref.slot_id:
+        slot = None
+    gate = _gate(found, ref.timebook_id) if with_gate else None
+    return (mapping.slot(slot) if slot else None), _person(found, ref.timebook_id, pid), gate
+
+
+def _batch_get(wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """These items by key, in one consistent BatchGetItem (unprocessed keys asked again, twice)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for _ in range(3):
         raw_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
@@ -62,15 +80,20 @@ def _read(ref: SlotRef, pid: str, *, with_gate: bool) -> tuple[Slot | None, Pers
         left = answer.get("UnprocessedKeys", {}).get(table_name(), {}).get("Keys", [])
         wanted = [(k["pk"]["S"], k["sk"]["S"]) for k in left]
         if not wanted:
-            break
-    if wanted:
-        raise Unavailable()
-    slot = SlotItem.from_raw_data(found[slot_key]) if slot_key in found else None
-    if slot is not None and slot.slot_id != ref.slot_id:
-        slot = None
-    person = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
-    gate = WaitlistsItem.from_raw_data(found[gate_key]).stamp or "" if gate_key in found else None
-    return (mapping.slot(slot) if slot else None), mapping.person(ref.timebook_id, pid, person), gate
+            return found
+    raise Unavailable()
+
+
+def _person(found: dict[tuple[str, str], dict[str, Any]], timebook_id: str, pid: str) -> Person:
+    person_key = keys.person(timebook_id, pid)
+    item = PersonItem.from_raw_data(found[person_key]) if person_key in found else None
+    return mapping.person(timebook_id, pid, item)
+
+
+def _gate(found: dict[tuple[str, str], dict[str, Any]], timebook_id: str) -> str | None:
+    """The registry's stamp; None: the timebook never had a waitlist; "": an old registry without one."""
+    gate_key = keys.waitlists(timebook_id)
+    return WaitlistsItem.from_raw_data(found[gate_key]).stamp or "" if gate_key in found else None
 
 
 @dataclass

@@ -490,8 +490,14 @@ class Holds(_Capability):
     @_locked
     def read_hold_state(self, ref: SlotRef, pid: str) -> tuple[Slot | None, Person, str | None]:
         slot, person = self.read_slot_and_person(ref, pid)
-        gate = self.state.waitlist_stamps.get(ref.timebook_id, "") if ref.timebook_id in self.state.waitlists else None
-        return slot, person, gate
+        return slot, person, self._gate(ref.timebook_id)
+
+    @_locked
+    def read_person_and_gate(self, timebook_id: str, pid: str) -> tuple[Person, str | None]:
+        return self.get_person(timebook_id, pid), self._gate(timebook_id)
+
+    def _gate(self, timebook_id: str) -> str | None:
+        return self.state.waitlist_stamps.get(timebook_id, "") if timebook_id in self.state.waitlists else None
 
     @_locked
     def take_hold(self, write: HoldWrite, now_epoch: int) -> None:

@@ -601,10 +601,12 @@ def test_a_hold_read_with_the_waitlist_gate_loses_to_anyone_who_started_waiting_
     seam.create_slots([slot(at, capacity=2)])
     found, person, gate = seam.read_hold_state(at, OWNER)
     assert found is not None and found.slot_id == at.slot_id and person == Person(TB, OWNER) and gate is None
+    assert seam.read_person_and_gate(TB, OWNER) == (Person(TB, OWNER), None)
     first = entry(1, OTHER)
     seam.join(first)
     _, _, gate = seam.read_hold_state(at, OWNER)
     assert gate  # a registry with a stamp
+    assert seam.read_person_and_gate(TB, OWNER) == (Person(TB, OWNER), gate)  # the same, without a slot
     seam.join(entry(2, make_pid(904)))
     stale = repository.HoldWrite(at, 0, hold_claim("h1"), Person(TB, OWNER), waitlist_gate=gate)
     assert lost(seam.take_hold, stale, NOW) == ["waitlist"]
