@@ -120,6 +120,11 @@ def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomS
     return state
 
 
+def _now() -> float:
+    """Epoch seconds with their fraction: admission turns are half a second apart."""
+    return clock.now().timestamp()
+
+
 def _room_setting(tb: Timebook) -> rules.WaitingRoom:
     if tb.waiting_room is None or not tb.waiting_room.enabled:
         raise Conflict("This timebook has no waiting room open.", code="no_waiting_room")
@@ -144,7 +149,7 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     ttl = clock.epoch(now + timedelta(days=TICKET_DAYS))
     arrival, created = storage.join_queue(tb.id, person, _next_arrival(int(now.timestamp() * 1000)), ttl)
     ticket = Ticket(tb.id, person, arrival)
-    return Place(rules.sign_ticket(ticket, key), arrival, _room(tb.id).standing(arrival, setting)), created
+    return Place(rules.sign_ticket(ticket, key), arrival, _room(tb.id).standing(arrival, setting, _now())), created
 
 
 def poll(ticket_text: str) -> Place:
@@ -156,7 +161,7 @@ def poll(ticket_text: str) -> Place:
     setting = tb.waiting_room or rules.WaitingRoom()
     if not setting.enabled:  # the room closed: everyone may go on
         return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
-    return Place(ticket_text, ticket.arrival, _room(tb.id).standing(ticket.arrival, setting))
+    return Place(ticket_text, ticket.arrival, _room(tb.id).standing(ticket.arrival, setting, _now()))
 
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
@@ -177,12 +182,12 @@ def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_t
     ticket = rules.read_ticket(ticket_text, key)
     person = rules.person_hash(principal.sub, key)
     try:
-        rules.require_admitted(ticket, tb.id, person, _room(tb.id))
+        rules.require_admitted(ticket, tb.id, person, _room(tb.id), _now())
     except Forbidden:
         if ticket is None or ticket.timebook_id != tb.id or ticket.person != person:
             raise
         # Admitted since this process last looked? Look again, at most once a second.
-        rules.require_admitted(ticket, tb.id, person, _room(tb.id, fresh_after=REFRESH_SECONDS))
+        rules.require_admitted(ticket, tb.id, person, _room(tb.id, fresh_after=REFRESH_SECONDS), _now())
 
 
 def admit() -> int:
@@ -196,7 +201,7 @@ def admit() -> int:
         state = storage.get_room(timebook_id, consistent=True) or RoomState()
         shed = storage.shed_total() if shed is None else shed
         waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
-        new = rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed)
+        new = rules.step(state, waiting, tb.waiting_room, _now(), shed)
         try:
             storage.save_room(timebook_id, new)
         except ConditionFailed:

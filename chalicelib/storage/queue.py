@@ -76,6 +76,8 @@ def _state_item(state: RoomState) -> dict[str, Any]:
         "waiting": state.waiting,
         "spacing": state.spacing,
         "mileposts": list(state.mileposts),
+        "plan": list(state.plan),
+        "plan_from": repr(state.plan_from),
     }
 
 
@@ -91,6 +93,8 @@ def _state(item: QueueItem) -> RoomState:
         spacing=int(raw.get("spacing", 1)),
         mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
         version=int(item.count or 0),
+        plan=tuple(int(n) for n in raw.get("plan") or ()),
+        plan_from=float(raw.get("plan_from", 0) or 0),
     )
 
 

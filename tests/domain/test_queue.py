@@ -51,7 +51,7 @@ def test_any_interleaving_of_arrivals_and_steps_admits_in_arrival_order(events, 
     setting = WaitingRoom(True, rate)
     state, now_ms, shed = RoomState(), T0 * 1000, 0
     arrived: list[int] = []
-    admitted_before: set[int] = set()
+    first_step: float | None = None
     for kind, a, b in events:
         if kind == "arrive":
             for _ in range(a):
@@ -60,23 +60,50 @@ def test_any_interleaving_of_arrivals_and_steps_admits_in_arrival_order(events, 
             continue
         now_ms += a * 1000
         shed += int(b)
+        now = now_ms / 1000
         waiting = sorted(n for n in arrived if n > state.admitted_up_to)
         before = state
-        state = step(state, waiting, setting, now_ms // 1000, shed)
-        assert state.admitted_up_to >= before.admitted_up_to  # never taken back
-        admitted = {n for n in arrived if state.admitted(n)}
-        assert admitted >= admitted_before
+        state = step(state, waiting, setting, now, shed)
+        first_step = now if first_step is None else first_step
         order = sorted(arrived)
-        assert order[: len(admitted)] == sorted(admitted), "the admitted are a prefix of the arrivals"
-        newly = len(admitted) - len(admitted_before)
-        elapsed = 60 if before.stepped_at == 0 else min(now_ms // 1000 - before.stepped_at, 300)
-        assert newly <= state.rate_per_minute * elapsed / 60 + 1  # never more than the rate allows
-        admitted_before = admitted
+        for later in (0.0, 0.25, 0.5, 1.0, 3.7, 10.0, 60.0, 200.0):  # whenever a process looks after the step
+            t = now + later
+            assert state.up_to(t) >= before.up_to(t)  # never taken back, no promised turn moved later
+            admitted = [n for n in order if state.admitted(n, t)]
+            assert order[: len(admitted)] == admitted, "the admitted are a prefix of the arrivals"
+            # Never more than the rate allows: a minute's worth at the first step, then by the clock.
+            assert len(admitted) <= rate * ((t - first_step) / 60 + 1) + 1
         # A poll's position counts the waiting ahead, exactly while they fit in the mileposts.
-        rest = [n for n in order if n > state.admitted_up_to]
+        rest = [n for n in order if not state.admitted(n, now)]
         if len(rest) <= MILEPOSTS:
-            assert [state.position(n) for n in rest] == list(range(1, len(rest) + 1))
-        assert all(state.position(n) == 0 for n in admitted)
+            assert [state.position(n, now) for n in rest] == list(range(1, len(rest) + 1))
+        assert all(state.position(n, now) == 0 for n in order if state.admitted(n, now))
+
+
+def test_turns_spread_a_steps_share_over_time_and_poll_answers_name_the_second():
+    waiting = list(range(100, 400))
+    state = step(RoomState(stepped_at=T0 - 60), waiting, WaitingRoom(True, 120), T0, 0)
+    assert state.admitted_up_to == 219  # the minute since the room opened, at once
+    # The next 2 minutes' worth (twice the gap between steps) one at a time, every half second.
+    assert [state.turn(n) for n in (220, 221, 459 - 220)] == [T0 + 0.5, T0 + 1.0, T0 + 10.0]
+    assert state.turn(399) == T0 + 90.0 and not state.admitted(220, T0 + 0.49) and state.admitted(220, T0 + 0.5)
+    waiting_one = state.standing(223, WaitingRoom(True, 120), T0 + 0.2)
+    assert (waiting_one.position, waiting_one.estimated_wait_seconds, waiting_one.poll_after_seconds) == (4, 2, 2)
+    assert state.standing(223, WaitingRoom(True, 120), T0 + 1.7).poll_after_seconds == 1
+    assert state.standing(223, WaitingRoom(True, 120), T0 + 2.0).state == "admitted"
+    assert state.standing(399, WaitingRoom(True, 120), T0).poll_after_seconds == 30  # far off: not every second
+
+
+def test_a_step_keeps_the_turns_it_planned_and_shed_load_slows_only_the_next():
+    setting = WaitingRoom(True, 120)
+    state = step(RoomState(stepped_at=T0 - 5), list(range(1000)), setting, T0, 0)  # steps 5 s apart: 10 s ahead
+    assert state.admitted_up_to == 9 and state.turn(29) == T0 + 10.0 and state.turn(30) is None
+    later = step(state, list(range(10, 1000)), setting, T0 + 5, 1)  # load shed meanwhile: 60 a minute
+    assert later.admitted_up_to == 19 and later.rate_per_minute == 60
+    assert all(later.turn(n) == state.turn(n) for n in range(20, 30))  # promised turns stay
+    assert later.turn(30) == T0 + 11.0 and later.turn(31) == T0 + 12.0 and later.turn(34) == T0 + 15.0
+    late = step(later, list(range(20, 1000)), setting, T0 + 40, 2)  # late, and shed again: 30 a minute
+    assert late.admitted_up_to == 34 + 12  # the 25 s after the last turn, at once
 
 
 def test_arrivals_of_one_process_are_in_order_even_within_a_millisecond():
@@ -91,8 +118,9 @@ def test_a_step_admits_by_elapsed_time_and_carries_fractions():
     waiting = list(range(100, 200))
     state = step(RoomState(), waiting, WaitingRoom(True, 30), T0, 0)
     assert state.admitted_up_to == 129 and state.waiting == 70  # the first step counts a minute
+    assert not state.admitted(130, T0 + 1.9) and state.admitted(130, T0 + 2)  # then one every 2 s
     state = step(state, waiting[30:], WaitingRoom(True, 30), T0 + 3, 0)  # 1.5 places in 3 s
-    assert state.admitted_up_to == 130 and state.carry == pytest.approx(0.5)
+    assert state.admitted_up_to == 130 and state.turn(131) == T0 + 4
     state = step(state, waiting[31:], WaitingRoom(True, 30), T0 + 4, 0)  # 0.5 + 0.5
     assert state.admitted_up_to == 131
 
@@ -118,18 +146,18 @@ def test_shed_load_halves_the_rate_and_calm_brings_it_back():
 def test_standing_estimates_the_wait_and_when_to_poll_again():
     state = step(RoomState(), list(range(10, 1000, 10)), WaitingRoom(True, 6), T0, 0)
     assert state.admitted_up_to == 60
-    waiting = state.standing(100, WaitingRoom(True, 6))
+    waiting = state.standing(100, WaitingRoom(True, 6), T0)
     assert (waiting.state, waiting.position, waiting.estimated_wait_seconds) == ("waiting", 4, 40)
     assert 2 <= waiting.poll_after_seconds <= 30
-    assert state.standing(50, ROOM).state == "admitted"
-    assert state.standing(10**12, ROOM).position == state.waiting + 1  # joined after the step: last
+    assert state.standing(50, ROOM, T0).state == "admitted"
+    assert state.standing(10**12, ROOM, T0).position == state.waiting + 1  # joined after the step: last
 
 
 def test_positions_of_a_long_line_are_close():
     waiting = list(range(100_000))
     state = step(RoomState(), waiting, WaitingRoom(True, 1000), T0, 0)
     for n in (1_000, 25_000, 99_999):
-        assert abs(state.position(n) - (n - 999)) <= state.spacing
+        assert abs(state.position(n, T0) - (n - 999)) <= state.spacing
 
 
 # ---- tickets -----------------------------------------------------------------------------------------
@@ -163,7 +191,7 @@ def test_a_forged_or_altered_ticket_reads_as_none(forge):
 def test_a_hold_needs_the_callers_own_admitted_ticket_of_this_timebook():
     state = RoomState(admitted_up_to=500)
     mine = Ticket("tb1", "me", 400)
-    require_admitted(mine, "tb1", "me", state)
+    require_admitted(mine, "tb1", "me", state, T0)
     for ticket, timebook, person in [
         (None, "tb1", "me"),
         (mine, "tb2", "me"),  # another timebook's
@@ -171,7 +199,7 @@ def test_a_hold_needs_the_callers_own_admitted_ticket_of_this_timebook():
         (Ticket("tb1", "me", 501), "tb1", "me"),  # not yet admitted
     ]:
         with pytest.raises(Forbidden) as refused:
-            require_admitted(ticket, timebook, person, state)
+            require_admitted(ticket, timebook, person, state, T0)
         assert (refused.value.status, refused.value.code) == (403, "queue_required")
 
 
