@@ -226,8 +226,12 @@ class RoomState:
             return Standing("waiting", position, wait, min(MAX_POLL_SECONDS, wait))
         rate = self.rate_per_minute or float(setting.admit_per_minute)
         wait = math.ceil(position / max(rate, MIN_RATE_PER_MINUTE) * 60)
-        poll = max(MIN_POLL_SECONDS, min(MAX_POLL_SECONDS, wait // 10))
-        return Standing("waiting", position, wait, poll)
+        # Beyond the plan: look again about when the turn will be planned (a step plans `ahead`
+        # seconds ahead), and once more within half the plan, so a turn is learnt before it comes;
+        # never later than half the wait (the rate may recover meanwhile).
+        ahead = self.plan_from + len(self.plan) * TURN_SECONDS - self.stepped_at if self.plan else MIN_PLAN_SECONDS
+        poll = min(wait / 2, max(wait - ahead, ahead / 2))
+        return Standing("waiting", position, wait, int(max(MIN_POLL_SECONDS, min(MAX_POLL_SECONDS, poll))))
 
 
 def next_rate(current: float, setting: int, shed: bool) -> float:

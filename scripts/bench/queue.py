@@ -97,6 +97,7 @@ class QueueOutcome:
     arrivals: dict[int, int] = field(default_factory=dict)  # citizen -> arrival number
     booked_at: dict[int, float] = field(default_factory=dict)  # citizen -> when booked (monotonic)
     seen_admitted_at: dict[int, float] = field(default_factory=dict)  # citizen -> when a poll said admitted
+    seconds: dict[str, list[float]] = field(default_factory=dict)  # call -> how long each answer took
     polls: int = 0
     throttled_with_ticket: int = 0
     gave_up: Counter[str] = field(default_factory=Counter)
@@ -105,6 +106,7 @@ class QueueOutcome:
     def saw(self, call: str, answer: Answer, ticket: bool) -> None:
         with self.lock:
             self.statuses[f"{call} {answer.status}"] += 1
+            self.seconds.setdefault(call, []).append(answer.seconds)
             if ticket and answer.status == 429:
                 self.throttled_with_ticket += 1
 
@@ -232,6 +234,10 @@ def run_queue_surge(
             _quantile(to_book, 1.0),
         ],
         "polls": outcome.polls,
+        "answer_seconds_p50_p90_max": {
+            call: [_quantile(times, 0.5), _quantile(times, 0.9), _quantile(times, 1.0)]
+            for call, times in sorted(outcome.seconds.items())
+        },
         "admit_every_seconds": admit_every,
         "booked_among_first_arrivals": len(first_arrivals & set(booked)),
         "http_429_with_ticket": outcome.throttled_with_ticket,
@@ -301,3 +307,4 @@ def print_queue(result: Mapping[str, Any]) -> None:
         value = f"{result['citizens']} / {result['places']}" if key is None else result[key]
         print(f"  {label:<62} {value}")
     print(f"  gave up: {result['gave_up']}")
+    print(f"  answer seconds p50, p90, max: {result['answer_seconds_p50_p90_max']}")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.identity import birth_date
 from chalicelib.domain.queue import (
     MILEPOSTS,
+    MIN_POLL_SECONDS,
     NotOpenYet,
     RoomState,
     Ticket,
@@ -104,6 +105,48 @@ def test_a_step_keeps_the_turns_it_planned_and_shed_load_slows_only_the_next():
     assert later.turn(30) == T0 + 11.0 and later.turn(31) == T0 + 12.0 and later.turn(34) == T0 + 15.0
     late = step(later, list(range(20, 1000)), setting, T0 + 40, 2)  # late, and shed again: 30 a minute
     assert late.admitted_up_to == 34 + 12  # the 25 s after the last turn, at once
+
+
+@pytest.mark.parametrize("every", [1, 5, 60])  # the bench, `make run`, AWS
+def test_pollers_who_do_as_told_see_their_turn_within_a_second_and_poll_little(every):
+    """300 join at once at 120 a minute, every poller waits `poll_after_seconds` as told, the
+    schedule steps every `every` seconds: a planned turn is seen less than a second after it
+    comes (the answer is whole seconds); a catch-up at a step within a poll; few polls each."""
+    import heapq
+    from collections import Counter
+
+    setting, people = WaitingRoom(True, 120), list(range(1_000, 1_300))
+    state, steps_at = RoomState(stepped_at=T0), T0 + every
+    admitted_at: dict[int, tuple[float, bool]] = {}  # when, and whether by a planned turn
+    seen_at: dict[int, float] = {}
+    polled: Counter[int] = Counter()
+    polls = [(T0 + state.standing(n, setting, T0).poll_after_seconds, n) for n in people]
+    heapq.heapify(polls)
+    while polls:
+        t, n = heapq.heappop(polls)
+        while steps_at <= t:
+            for m in people:
+                turn = state.turn(m)
+                if m not in admitted_at and turn is not None and turn <= steps_at:
+                    admitted_at[m] = (turn, True)
+            state = step(state, [m for m in people if m > state.admitted_up_to], setting, steps_at, 0)
+            admitted_at.update(
+                {m: (steps_at, False) for m in people if m not in admitted_at and state.admitted(m, steps_at)}
+            )
+            steps_at += every
+        answer = state.standing(n, setting, t)
+        polled[n] += 1
+        if answer.state == "admitted":
+            seen_at[n] = t
+            admitted_at.setdefault(n, (state.turn(n), True))  # a turn since the last step
+            continue
+        heapq.heappush(polls, (t + answer.poll_after_seconds, n))
+    lags = {n: seen_at[n] - admitted_at[n][0] for n in people}
+    assert max(lag for n, lag in lags.items() if admitted_at[n][1]) < 1.0
+    assert max(lags.values()) <= MIN_POLL_SECONDS
+    # Few polls: 6-7 each; where steps are a minute apart, 30 more in the minute before the first
+    # step, when nobody's place is known yet.
+    assert sum(polled.values()) / len(people) <= {1: 8, 5: 8, 60: 8 + 30}[every]
 
 
 def test_arrivals_of_one_process_are_in_order_even_within_a_millisecond():
