@@ -98,6 +98,7 @@ class QueueOutcome:
     booked_at: dict[int, float] = field(default_factory=dict)  # citizen -> when booked (monotonic)
     seen_admitted_at: dict[int, float] = field(default_factory=dict)  # citizen -> when a poll said admitted
     seconds: dict[str, list[float]] = field(default_factory=dict)  # call -> how long each answer took
+    booked_start: dict[int, str] = field(default_factory=dict)  # citizen -> the booked time's start
     polls: int = 0
     throttled_with_ticket: int = 0
     gave_up: Counter[str] = field(default_factory=Counter)
@@ -167,6 +168,7 @@ def _citizen(http: Http, timebook_id: str, n: int, person: tuple[str, str, str],
             if made.status == 201:
                 with outcome.lock:
                     outcome.booked_at[n] = time.monotonic()
+                    outcome.booked_start[n] = str(hold.body.get("start", ""))
                 return
             break
     outcome.gave_up["attempts used up"] += 1
@@ -212,6 +214,10 @@ def run_queue_surge(
     tau = kendall_tau([outcome.arrivals[n] for n in booked], [outcome.booked_at[n] for n in booked])
     tau_seen = kendall_tau([outcome.arrivals[n] for n in booked], [outcome.seen_admitted_at[n] for n in booked])
     to_book = [outcome.booked_at[n] - outcome.seen_admitted_at[n] for n in booked]
+    starts = sorted(set(outcome.booked_start.values()))  # ISO times of one day: their order is the rank
+    tau_place = kendall_tau_b(
+        [outcome.arrivals[n] for n in booked], [starts.index(outcome.booked_start[n]) for n in booked]
+    )
     first_arrivals = set(sorted(outcome.arrivals, key=outcome.arrivals.__getitem__)[: size.places])
     joined = sorted(outcome.arrivals)
     never = float("inf")  # who got no place ties last
@@ -228,6 +234,7 @@ def run_queue_surge(
         "kendall_tau_arrival_vs_booking": round(tau, 4) if tau is not None else None,
         "kendall_tau_b_all_citizens": round(tau_all, 4) if tau_all is not None else None,
         "kendall_tau_arrival_vs_seen_admitted": round(tau_seen, 4) if tau_seen is not None else None,
+        "kendall_tau_b_arrival_vs_booked_start": round(tau_place, 4) if tau_place is not None else None,
         "seen_admitted_to_booked_seconds_p50_p90_max": [
             _quantile(to_book, 0.5),
             _quantile(to_book, 0.9),
@@ -294,6 +301,10 @@ def print_queue(result: Mapping[str, Any]) -> None:
         (
             "seconds from seeing oneself admitted to booked: p50, p90, max",
             "seen_admitted_to_booked_seconds_p50_p90_max",
+        ),
+        (
+            "Kendall tau-b, arrival vs the booked time's start (who got which time)",
+            "kendall_tau_b_arrival_vs_booked_start",
         ),
         ("polls", "polls"),
         ("admission steps every (s)", "admit_every_seconds"),
