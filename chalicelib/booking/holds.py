@@ -28,7 +28,6 @@ from chalicelib.domain.capacity import Candidate, Claim, spread_choice
 from chalicelib.domain.holds import Refusal, hold_expires_at, new_hold_id, parse_hold_id, refusal
 from chalicelib.domain.model import Hold, Person, Slot, Timebook
 from chalicelib.domain.people import Principal, whom_for
-from chalicelib.domain.queue import first_available_spread
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.domain.waitlist import blocks_hold
 from chalicelib.errors import Conflict, HoldExpired, NotFound
@@ -238,11 +237,10 @@ def hold_first_available(
     _refuse_over_offer(person, clock.now())
     lost_places: set[Candidate] = set()
     skip_old = False
-    spread, window = first_available_spread(tb.waiting_room, FIRST_AVAILABLE_WINDOW)
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
         slots: dict[str, Slot] = {}
-        for availability in discovery.first_free(tb.id, location_id, start_day, spread_places=spread):
+        for availability in discovery.first_free(tb.id, location_id, start_day):
             found = availability.slot
             if closed_ranges.closed(tb.id, found.location_id, found.starts_at):
                 continue  # a running closure's range, not yet closed slot by slot
@@ -250,10 +248,9 @@ def hold_first_available(
             candidates.extend(
                 c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
             )
-            if len(candidates) >= window:
+            if len(candidates) >= FIRST_AVAILABLE_WINDOW:
                 break
-        # In a room (spread 0): any place of the earliest free slot, whose places are all here.
-        choice = spread_choice(candidates, window if spread is None else len(candidates))
+        choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:
             _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
             raise _no_free_time()

@@ -60,16 +60,6 @@ class WaitingRoom:
     admit_per_minute: int = 60
 
 
-def first_available_spread(room: WaitingRoom | None, crowd_window: int) -> tuple[int | None, int]:
-    """How a first-available hold spreads: (the places discovery groups and shuffles, None for its
-    crowd default; at least how many of the earliest free places a hold chooses among at random).
-    While the room is on, the room already spreads the crowd over time, so the admitted take a
-    place of the earliest free slot in their turn: earlier arrival, earlier time."""
-    if room is not None and room.enabled:
-        return 0, 1
-    return None, crowd_window
-
-
 @dataclass(frozen=True)
 class Wave:
     """People born in [born_from, born_to] (inclusive) may hold from `opens_at`."""

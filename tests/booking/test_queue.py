@@ -208,19 +208,3 @@ def test_shed_load_is_counted_after_an_answered_request_and_slows_admission(clie
     queue.admit()  # 2 a minute, halved: one admitted
     states = [client.get(f"/queue/{t}").json["state"] for t in tickets]
     assert states == ["admitted", "waiting", "waiting", "waiting"]
-
-
-def test_in_a_room_first_available_gives_the_earlier_admitted_the_earlier_time(client, demo, staff_token):
-    """The room spreads the crowd over time, so first available takes one of the two earliest free
-    places (not one of a crowd's 24): who came first gets the earlier time."""
-    tb, _ = make_timebook(client, demo, staff_token, waiting_room={"enabled": True, "admit_per_minute": 100})
-    people = [Citizen(120 + n) for n in range(12)]
-    tickets = [join(client, tb, p).json["ticket"] for p in people]
-    clock.advance(timedelta(seconds=60))
-    queue.admit()
-    starts = []
-    for person, ticket in zip(people, tickets, strict=True):
-        held = client.post("/holds", {"timebook_id": tb}, token=person.token, headers={"x-queue-ticket": ticket})
-        assert held.status == 201, held
-        starts.append(held.json["start"])
-    assert starts == sorted(starts) and len(set(starts)) == 3  # 4 places a slot: the first three slots
