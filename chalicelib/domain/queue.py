@@ -45,10 +45,13 @@ MILEPOSTS = 200
 MIN_POLL_SECONDS = 2
 MAX_POLL_SECONDS = 30
 # Admission turns: this far apart; planned two steps' gap ahead (a late step leaves no hole),
-# within these bounds (at most MAX_PLAN_SECONDS / TURN_SECONDS thresholds in the room's item).
+# within these bounds (at most MAX_STEP_SECONDS / TURN_SECONDS thresholds in the room's item).
 TURN_SECONDS = 0.5
 MIN_PLAN_SECONDS = 5.0
 MAX_PLAN_SECONDS = 150.0
+# Time no turn covered (the first step after the room opened, a late step) is owed to the line and
+# paid in turns at this many times the rate, within MAX_STEP_SECONDS.
+CATCH_UP_FACTOR = 2
 _EPSILON = 1e-9  # a sum of fractions that should be whole is not 0.999...
 
 
@@ -253,34 +256,37 @@ def _plan_seconds(state: RoomState, now: float) -> float:
 def step(state: RoomState, waiting: Sequence[int], setting: WaitingRoom, now: float, shed_total: int) -> RoomState:
     """One admission step at `now` (epoch seconds). `waiting`: the arrival numbers after
     `admitted_up_to`, in order. The turns that have come are admitted for good; the turns still
-    ahead keep their times; time the plan did not cover (a late step, a line that ran dry) is
-    admitted at once at the rate; then turns are planned ahead for the rest of the line."""
+    ahead keep their times; time the plan did not cover (the first step, a late one, a line that
+    ran dry) is owed and paid in the next turns at twice the rate; then turns are planned ahead
+    for the rest of the line."""
     rate = next_rate(state.rate_per_minute, setting.admit_per_minute, shed_total > state.shed_seen)
     due = state.due(now)
     admitted_up_to = state.up_to(now)
     pending = state.plan[due:]
     carry = state.carry
     line = [n for n in waiting if n > (pending[-1] if pending else admitted_up_to)]
+    owed = 0.0
     if pending:
         plan_from = state.plan_from + due * TURN_SECONDS
     else:
         # Not covered by turns: since the plan's last turn (or the last step; the first counts a minute).
         covered = state.plan_from + len(state.plan) * TURN_SECONDS if state.plan else float(state.stepped_at)
         elapsed = 60.0 if state.stepped_at == 0 else max(0.0, min(MAX_STEP_SECONDS, now - covered))
-        budget = rate * elapsed / 60 + carry
-        admit = min(int(budget + _EPSILON), len(line))
-        carry = budget - admit if admit < len(line) else 0.0  # an empty room banks nothing
-        if admit:
-            admitted_up_to = max(admitted_up_to, line[admit - 1])
-        line, plan_from = line[admit:], now
+        owed = min(rate * elapsed / 60 + carry, float(len(line)))  # an empty room banks nothing
+        carry, plan_from = 0.0, now
     plan = list(pending)
-    turns = math.floor((now + _plan_seconds(state, now) - plan_from) / TURN_SECONDS + _EPSILON) - len(plan)
+    # What the rate owes is paid in turns too, at CATCH_UP_FACTOR times the rate: never a crowd at once.
+    seconds = max(_plan_seconds(state, now), min(MAX_STEP_SECONDS, owed * 60 / rate / (CATCH_UP_FACTOR - 1)))
+    turns = math.floor((now + seconds - plan_from) / TURN_SECONDS + _EPSILON) - len(plan)
     taken = 0
     for _ in range(max(0, turns)):
         if taken >= len(line):
             carry = 0.0  # the line ran dry: an empty room banks nothing, and plans no idle turns
             break
-        carry += rate * TURN_SECONDS / 60
+        share = rate * TURN_SECONDS / 60
+        paid = min(owed, share * (CATCH_UP_FACTOR - 1))
+        owed -= paid
+        carry += share + paid
         admit = int(carry + _EPSILON)
         carry = max(0.0, carry - admit)
         taken = min(len(line), taken + admit)

@@ -82,29 +82,31 @@ def test_any_interleaving_of_arrivals_and_steps_admits_in_arrival_order(events, 
 
 
 def test_turns_spread_a_steps_share_over_time_and_poll_answers_name_the_second():
-    waiting = list(range(100, 400))
+    waiting = list(range(100, 300))
     state = step(RoomState(stepped_at=T0 - 60), waiting, WaitingRoom(True, 120), T0, 0)
-    assert state.admitted_up_to == 219  # the minute since the room opened, at once
-    # The next 2 minutes' worth (twice the gap between steps) one at a time, every half second.
-    assert [state.turn(n) for n in (220, 221, 459 - 220)] == [T0 + 0.5, T0 + 1.0, T0 + 10.0]
-    assert state.turn(399) == T0 + 90.0 and not state.admitted(220, T0 + 0.49) and state.admitted(220, T0 + 0.5)
-    waiting_one = state.standing(223, WaitingRoom(True, 120), T0 + 0.2)
-    assert (waiting_one.position, waiting_one.estimated_wait_seconds, waiting_one.poll_after_seconds) == (4, 2, 2)
-    assert state.standing(223, WaitingRoom(True, 120), T0 + 1.7).poll_after_seconds == 1
-    assert state.standing(223, WaitingRoom(True, 120), T0 + 2.0).state == "admitted"
-    assert state.standing(399, WaitingRoom(True, 120), T0).poll_after_seconds == 30  # far off: not every second
+    assert state.admitted_up_to == -1  # nobody at once: the minute since the room opened is owed
+    # ... and paid at twice the rate for a minute, two a turn every half second, then one a turn.
+    turns = [state.turn(n) for n in (100, 101, 102, 219, 220, 299)]
+    assert turns == [T0 + t for t in (0.5, 0.5, 1, 30, 30.5, 50)]
+    assert not state.admitted(220, T0 + 30.49) and state.admitted(220, T0 + 30.5)
+    waiting_one = state.standing(227, WaitingRoom(True, 120), T0 + 30.2)
+    assert (waiting_one.position, waiting_one.estimated_wait_seconds, waiting_one.poll_after_seconds) == (8, 2, 2)
+    assert state.standing(227, WaitingRoom(True, 120), T0 + 31.7).poll_after_seconds == 1
+    assert state.standing(227, WaitingRoom(True, 120), T0 + 32.0).state == "admitted"
+    assert state.standing(299, WaitingRoom(True, 120), T0).poll_after_seconds == 30  # far off: not every second
 
 
 def test_a_step_keeps_the_turns_it_planned_and_shed_load_slows_only_the_next():
     setting = WaitingRoom(True, 120)
     state = step(RoomState(stepped_at=T0 - 5), list(range(1000)), setting, T0, 0)  # steps 5 s apart: 10 s ahead
-    assert state.admitted_up_to == 9 and state.turn(29) == T0 + 10.0 and state.turn(30) is None
-    later = step(state, list(range(10, 1000)), setting, T0 + 5, 1)  # load shed meanwhile: 60 a minute
+    assert state.up_to(T0 + 5) == 19 and state.turn(29) == T0 + 10.0 and state.turn(30) is None
+    later = step(state, list(range(1000)), setting, T0 + 5, 1)  # load shed meanwhile: 60 a minute
     assert later.admitted_up_to == 19 and later.rate_per_minute == 60
     assert all(later.turn(n) == state.turn(n) for n in range(20, 30))  # promised turns stay
     assert later.turn(30) == T0 + 11.0 and later.turn(31) == T0 + 12.0 and later.turn(34) == T0 + 15.0
     late = step(later, list(range(20, 1000)), setting, T0 + 40, 2)  # late, and shed again: 30 a minute
-    assert late.admitted_up_to == 34 + 12  # the 25 s after the last turn, at once
+    assert late.admitted_up_to == 34 and late.up_to(T0 + 41) == 35  # the 25 s no turn covered, owed
+    assert late.up_to(T0 + 65) == 34 + 25  # and paid at twice the rate
 
 
 @pytest.mark.parametrize("every", [1, 5, 60])  # the bench, `make run`, AWS
@@ -160,20 +162,19 @@ def test_arrivals_of_one_process_are_in_order_even_within_a_millisecond():
 def test_a_step_admits_by_elapsed_time_and_carries_fractions():
     waiting = list(range(100, 200))
     state = step(RoomState(), waiting, WaitingRoom(True, 30), T0, 0)
-    assert state.admitted_up_to == 129 and state.waiting == 70  # the first step counts a minute
-    assert not state.admitted(130, T0 + 1.9) and state.admitted(130, T0 + 2)  # then one every 2 s
-    state = step(state, waiting[30:], WaitingRoom(True, 30), T0 + 3, 0)  # 1.5 places in 3 s
-    assert state.admitted_up_to == 130 and state.turn(131) == T0 + 4
-    state = step(state, waiting[31:], WaitingRoom(True, 30), T0 + 4, 0)  # 0.5 + 0.5
-    assert state.admitted_up_to == 131
+    assert state.admitted_up_to == -1 and state.waiting == 100  # the first step owes a minute ...
+    assert state.up_to(T0 + 1) == 100 and state.up_to(T0 + 60) == 159  # ... paid at twice the rate
+    state = step(state, waiting, WaitingRoom(True, 30), T0 + 61, 0)  # 1 s no turn covered: half a place
+    assert state.admitted_up_to == 159 and state.turn(160) == T0 + 62 and state.turn(161) == T0 + 64
 
 
 def test_an_empty_room_banks_nothing_and_a_long_pause_lets_in_no_crowd():
     state = step(RoomState(), [], ROOM, T0, 0)
     state = step(state, [], ROOM, T0 + 3600, 0)
-    assert state.carry == 0 and state.admitted_up_to == -1
+    assert state.carry == 0 and state.admitted_up_to == -1 and state.plan == ()
     state = step(state, list(range(1000)), ROOM, T0 + 7200, 0)
-    assert state.admitted_up_to == 299  # at most five minutes' worth at once
+    assert state.admitted_up_to == -1 and state.up_to(T0 + 7200.5) == 0  # one a turn, no crowd at once
+    assert state.up_to(T0 + 7500) == 599  # at most five minutes' worth owed, paid at twice the rate
 
 
 def test_shed_load_halves_the_rate_and_calm_brings_it_back():
@@ -183,16 +184,19 @@ def test_shed_load_halves_the_rate_and_calm_brings_it_back():
     assert next_rate(30, 60, shed=False) == 45
     assert next_rate(45, 60, shed=False) == 60
     state = step(RoomState(rate_per_minute=60, stepped_at=T0, shed_seen=5), list(range(100)), ROOM, T0 + 60, 9)
-    assert state.rate_per_minute == 30 and state.admitted_up_to == 29 and state.shed_seen == 9
+    assert state.rate_per_minute == 30 and state.up_to(T0 + 120) == 59 and state.shed_seen == 9
 
 
 def test_standing_estimates_the_wait_and_when_to_poll_again():
-    state = step(RoomState(), list(range(10, 1000, 10)), WaitingRoom(True, 6), T0, 0)
-    assert state.admitted_up_to == 60
-    waiting = state.standing(100, WaitingRoom(True, 6), T0)
-    assert (waiting.state, waiting.position, waiting.estimated_wait_seconds) == ("waiting", 4, 40)
-    assert 2 <= waiting.poll_after_seconds <= 30
-    assert state.standing(50, ROOM, T0).state == "admitted"
+    setting = WaitingRoom(True, 6)
+    state = step(RoomState(), list(range(10, 1000, 10)), setting, T0, 0)  # one every 5 s while owed
+    planned = state.standing(100, setting, T0 + 20)
+    assert (planned.state, planned.position, planned.estimated_wait_seconds, planned.poll_after_seconds) == (
+        "waiting", 6, 30, 30
+    )  # fmt: skip
+    beyond = state.standing(200, setting, T0 + 20)
+    assert (beyond.position, beyond.estimated_wait_seconds) == (16, 160) and 2 <= beyond.poll_after_seconds <= 30
+    assert state.standing(40, setting, T0 + 20).state == "admitted"
     assert state.standing(10**12, ROOM, T0).position == state.waiting + 1  # joined after the step: last
 
 
@@ -200,7 +204,8 @@ def test_positions_of_a_long_line_are_close():
     waiting = list(range(100_000))
     state = step(RoomState(), waiting, WaitingRoom(True, 1000), T0, 0)
     for n in (1_000, 25_000, 99_999):
-        assert abs(state.position(n, T0) - (n - 999)) <= state.spacing
+        assert abs(state.position(n, T0) - (n + 1)) <= state.spacing
+        assert abs(state.position(n, T0 + 30) - (n - 999)) <= 2 * state.spacing  # a minute's owed, paid
 
 
 # ---- tickets -----------------------------------------------------------------------------------------
