@@ -10,7 +10,8 @@ A step does not let its whole share in at once: it plans turns (`TURN_SECONDS` a
 ahead to reach past the next step) at which the next in line are admitted, so admission is as
 smooth at a step a minute as at a step a second, and a poll can tell a planned ticket the very
 second of its turn. A planned turn is never moved later (a process with an older copy of the room
-may have promised it); shed load slows the turns planned after it.
+may have promised it); shed load slows the turns planned after it. Time no turn covered (the
+first step after the room opened, a late step) is owed and paid in turns at twice the rate.
 
 Arrival numbers are clock-ordered keys (epoch milliseconds x 1000 + a random tie-break), not a
 counter: no item is written by every arrival (docs/capacity.md, «The waiting room»). Admission
