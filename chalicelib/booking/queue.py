@@ -123,6 +123,11 @@ def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomS
     return state
 
 
+def _now() -> float:
+    """Epoch seconds with their fraction: admission turns are half a second apart."""
+    return clock.now().timestamp()
+
+
 def _room_setting(tb: Timebook) -> rules.WaitingRoom:
     if tb.waiting_room is None or not tb.waiting_room.enabled:
         raise Conflict("This timebook has no waiting room open.", code="no_waiting_room")
@@ -148,7 +153,8 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     arrival, created = storage.join_queue(tb.id, person, _next_arrival(int(now.timestamp() * 1000)), ttl)
     ticket = Ticket(tb.id, person, arrival)
     room = _room(tb.id)
-    return Place(rules.sign_ticket(ticket, key), arrival, room.standing(arrival, setting), room.sold_out), created
+    signed = rules.sign_ticket(ticket, key)
+    return Place(signed, arrival, room.standing(arrival, setting, _now()), room.sold_out), created
 
 
 def poll(ticket_text: str) -> Place:
@@ -161,7 +167,7 @@ def poll(ticket_text: str) -> Place:
     if not setting.enabled:  # the room closed: everyone may go on
         return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
     room = _room(tb.id)
-    return Place(ticket_text, ticket.arrival, room.standing(ticket.arrival, setting), room.sold_out)
+    return Place(ticket_text, ticket.arrival, room.standing(ticket.arrival, setting, _now()), room.sold_out)
 
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
@@ -235,12 +241,12 @@ def require_entry(principal: Principal, timebook_id: str, for_pid: str, ticket_t
     ticket = rules.read_ticket(ticket_text, key)
     person = rules.person_hash(principal.sub, key)
     try:
-        rules.require_admitted(ticket, tb.id, person, _room(tb.id))
+        rules.require_admitted(ticket, tb.id, person, _room(tb.id), _now())
     except Forbidden:
         if ticket is None or ticket.timebook_id != tb.id or ticket.person != person:
             raise
         # Admitted since this process last looked? Look again, at most once a second.
-        rules.require_admitted(ticket, tb.id, person, _room(tb.id, fresh_after=REFRESH_SECONDS))
+        rules.require_admitted(ticket, tb.id, person, _room(tb.id, fresh_after=REFRESH_SECONDS), _now())
 
 
 def admit() -> int:
@@ -254,7 +260,7 @@ def admit() -> int:
         state = storage.get_room(timebook_id, consistent=True) or RoomState()
         shed = storage.shed_total() if shed is None else shed
         waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
-        new = replace(rules.step(state, waiting, tb.waiting_room, clock.epoch(), shed), sold_out=_sold_out(tb.id))
+        new = replace(rules.step(state, waiting, tb.waiting_room, _now(), shed), sold_out=_sold_out(tb.id))
         try:
             storage.save_room(timebook_id, new)
         except ConditionFailed:
@@ -277,7 +283,18 @@ def room_changed(before: Timebook, after: Timebook) -> None:
     if state is None:
         storage.open_room(after.id, now)
         return
-    restarted = replace(state, stepped_at=now, carry=0.0, rate_per_minute=0.0, version=state.version + 1)
+    # Turns that came stay admitted; those still ahead are planned again from now, in the same order
+    # (a plan kept from before would count the time the room was off as owed).
+    restarted = replace(
+        state,
+        admitted_up_to=state.up_to(now),
+        plan=(),
+        plan_from=0.0,
+        stepped_at=now,
+        carry=0.0,
+        rate_per_minute=0.0,
+        version=state.version + 1,
+    )
     with contextlib.suppress(ConditionFailed):  # a step came between: it counted from its own time
         storage.save_room(after.id, restarted)
 

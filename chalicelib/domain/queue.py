@@ -6,6 +6,13 @@ with an arrival number; a schedule admits the waiting in arrival order at the ti
 compares the ticket with the room's admitted-up-to number and reads no table. While the room is
 on, a hold needs the caller's admitted ticket (403 `queue_required`).
 
+A step does not let its whole share in at once: it plans turns (`TURN_SECONDS` apart, far enough
+ahead to reach past the next step) at which the next in line are admitted, so admission is as
+smooth at a step a minute as at a step a second, and a poll can tell a planned ticket the very
+second of its turn. A planned turn is never moved later (a process with an older copy of the room
+may have promised it); shed load slows the turns planned after it. Time no turn covered (the
+first step after the room opened, a late step) is owed and paid in turns at twice the rate.
+
 Arrival numbers are clock-ordered keys (epoch milliseconds x 1000 + a random tie-break), not a
 counter: no item is written by every arrival (docs/capacity.md, «The waiting room»). Admission
 is "every arrival number up to A", A never decreases: whatever the interleaving of arrivals and
@@ -38,6 +45,15 @@ RECOVERY_FACTOR = 1.5  # a step without shed load raises a lowered rate by this 
 MILEPOSTS = 200
 MIN_POLL_SECONDS = 2
 MAX_POLL_SECONDS = 30
+# Admission turns: this far apart; planned two steps' gap ahead (a late step leaves no hole),
+# within these bounds (at most MAX_STEP_SECONDS / TURN_SECONDS thresholds in the room's item).
+TURN_SECONDS = 0.5
+MIN_PLAN_SECONDS = 5.0
+MAX_PLAN_SECONDS = 150.0
+# Time no turn covered (the first step after the room opened, a late step) is owed to the line and
+# paid in turns at this many times the rate, within MAX_STEP_SECONDS.
+CATCH_UP_FACTOR = 2
+_EPSILON = 1e-9  # a sum of fractions that should be whole is not 0.999...
 
 
 @dataclass(frozen=True)
@@ -169,8 +185,11 @@ class Standing:
 @dataclass(frozen=True)
 class RoomState:
     """What the schedule last decided for one timebook's room. `admitted_up_to`: every arrival
-    number up to it is admitted (-1: nobody yet). `mileposts`: every `spacing`-th waiting arrival
-    after it, in order, as of the last step; `waiting`: how many waited then."""
+    number up to it is admitted (-1: nobody yet). `plan`: the turns after it, turn i at
+    `plan_from + (i + 1) * TURN_SECONDS` admitting every arrival up to `plan[i]` (non-decreasing).
+    `mileposts`: every `spacing`-th waiting arrival after `admitted_up_to`, in order, as of the
+    last step; `waiting`: how many waited then. `carry`: the fraction of an admission after the
+    plan's last turn."""
 
     admitted_up_to: int = -1
     rate_per_minute: float = 0.0  # the effective rate (0: not stepped yet, the setting applies)
@@ -182,25 +201,55 @@ class RoomState:
     mileposts: tuple[int, ...] = field(default=(), compare=False)
     version: int = 0
     sold_out: bool = False  # no place looked free at the last step: a poll tells the line so
+    plan: tuple[int, ...] = ()
+    plan_from: float = 0.0  # epoch seconds
 
-    def admitted(self, arrival: int) -> bool:
-        return arrival <= self.admitted_up_to
-
-    def position(self, arrival: int) -> int:
-        """People ahead plus one (0 once admitted); an arrival after the last step is last."""
-        if self.admitted(arrival):
+    def due(self, now: float) -> int:
+        """How many of the plan's turns have come by `now` (epoch seconds)."""
+        if not self.plan:
             return 0
-        ahead = bisect.bisect_left(self.mileposts, arrival) * self.spacing  # exact while spacing is 1
-        return min(ahead, self.waiting) + 1
+        return max(0, min(len(self.plan), math.floor((now - self.plan_from) / TURN_SECONDS + _EPSILON)))
 
-    def standing(self, arrival: int, setting: WaitingRoom) -> Standing:
-        rate = self.rate_per_minute or float(setting.admit_per_minute)
-        position = self.position(arrival)
+    def up_to(self, now: float) -> int:
+        """Every arrival number up to this is admitted at `now`."""
+        due = self.due(now)
+        return max(self.admitted_up_to, self.plan[due - 1]) if due else self.admitted_up_to
+
+    def admitted(self, arrival: int, now: float) -> bool:
+        return arrival <= self.up_to(now)
+
+    def turn(self, arrival: int) -> float | None:
+        """When a planned arrival is admitted (epoch seconds); None beyond the plan."""
+        i = bisect.bisect_left(self.plan, arrival)
+        return self.plan_from + (i + 1) * TURN_SECONDS if i < len(self.plan) else None
+
+    def _ahead(self, arrival: int) -> int:
+        return min(bisect.bisect_left(self.mileposts, arrival) * self.spacing, self.waiting)  # exact while spacing is 1
+
+    def position(self, arrival: int, now: float) -> int:
+        """People ahead plus one (0 once admitted); an arrival after the last step is last."""
+        if self.admitted(arrival, now):
+            return 0
+        gone = self._ahead(self.up_to(now) + 1) if self.up_to(now) > self.admitted_up_to else 0
+        return max(1, self._ahead(arrival) - gone + 1)
+
+    def standing(self, arrival: int, setting: WaitingRoom, now: float) -> Standing:
+        """Where a ticket stands; a planned one is told to look again the second its turn comes."""
+        position = self.position(arrival, now)
         if position == 0:
             return Standing("admitted", 0, 0, MAX_POLL_SECONDS)
+        turn = self.turn(arrival)
+        if turn is not None:
+            wait = max(1, math.ceil(turn - now - _EPSILON))
+            return Standing("waiting", position, wait, min(MAX_POLL_SECONDS, wait))
+        rate = self.rate_per_minute or float(setting.admit_per_minute)
         wait = math.ceil(position / max(rate, MIN_RATE_PER_MINUTE) * 60)
-        poll = max(MIN_POLL_SECONDS, min(MAX_POLL_SECONDS, wait // 10))
-        return Standing("waiting", position, wait, poll)
+        # Beyond the plan: look again about when the turn will be planned (a step plans `ahead`
+        # seconds ahead), and once more within half the plan, so a turn is learnt before it comes;
+        # never later than half the wait (the rate may recover meanwhile).
+        ahead = self.plan_from + len(self.plan) * TURN_SECONDS - self.stepped_at if self.plan else MIN_PLAN_SECONDS
+        poll = min(wait / 2, max(wait - ahead, ahead / 2))
+        return Standing("waiting", position, wait, int(max(MIN_POLL_SECONDS, min(MAX_POLL_SECONDS, poll))))
 
 
 def next_rate(current: float, setting: int, shed: bool) -> float:
@@ -211,34 +260,73 @@ def next_rate(current: float, setting: int, shed: bool) -> float:
     return min(float(setting), max(rate * RECOVERY_FACTOR, MIN_RATE_PER_MINUTE))
 
 
-def step(state: RoomState, waiting: Sequence[int], setting: WaitingRoom, now_epoch: int, shed_total: int) -> RoomState:
-    """One admission step. `waiting`: the arrival numbers after `admitted_up_to`, in order. The
-    time since the last step (or since the room opened) decides how many."""
-    elapsed = 60 if state.stepped_at == 0 else max(0, min(MAX_STEP_SECONDS, now_epoch - state.stepped_at))
+def _plan_seconds(state: RoomState, now: float) -> float:
+    """How far ahead to plan: twice the gap since the last step (the schedule's own rhythm: a
+    minute in AWS, seconds locally), so the next step comes while turns are still planned."""
+    if state.stepped_at == 0:
+        return MIN_PLAN_SECONDS
+    return max(MIN_PLAN_SECONDS, min(MAX_PLAN_SECONDS, 2 * (now - state.stepped_at)))
+
+
+def step(state: RoomState, waiting: Sequence[int], setting: WaitingRoom, now: float, shed_total: int) -> RoomState:
+    """One admission step at `now` (epoch seconds). `waiting`: the arrival numbers after
+    `admitted_up_to`, in order. The turns that have come are admitted for good; the turns still
+    ahead keep their times; time the plan did not cover (the first step, a late one, a line that
+    ran dry) is owed and paid in the next turns at twice the rate; then turns are planned ahead
+    for the rest of the line."""
     rate = next_rate(state.rate_per_minute, setting.admit_per_minute, shed_total > state.shed_seen)
-    budget = rate * elapsed / 60 + state.carry
-    admit = min(int(budget), len(waiting))
-    carry = budget - int(budget) if admit < len(waiting) else 0.0  # an empty room banks nothing
-    admitted_up_to = max(state.admitted_up_to, waiting[admit - 1]) if admit else state.admitted_up_to
-    rest = waiting[admit:]
+    due = state.due(now)
+    admitted_up_to = state.up_to(now)
+    pending = state.plan[due:]
+    carry = state.carry
+    line = [n for n in waiting if n > (pending[-1] if pending else admitted_up_to)]
+    owed = 0.0
+    if pending:
+        plan_from = state.plan_from + due * TURN_SECONDS
+    else:
+        # Not covered by turns: since the plan's last turn (or the last step; the first counts a minute).
+        covered = state.plan_from + len(state.plan) * TURN_SECONDS if state.plan else float(state.stepped_at)
+        elapsed = 60.0 if state.stepped_at == 0 else max(0.0, min(MAX_STEP_SECONDS, now - covered))
+        owed = min(rate * elapsed / 60 + carry, float(len(line)))  # an empty room banks nothing
+        carry, plan_from = 0.0, now
+    plan = list(pending)
+    # What the rate owes is paid in turns too, at CATCH_UP_FACTOR times the rate: never a crowd at once.
+    seconds = max(_plan_seconds(state, now), min(MAX_STEP_SECONDS, owed * 60 / rate / (CATCH_UP_FACTOR - 1)))
+    turns = math.floor((now + seconds - plan_from) / TURN_SECONDS + _EPSILON) - len(plan)
+    taken = 0
+    for _ in range(max(0, turns)):
+        if taken >= len(line):
+            carry = 0.0  # the line ran dry: an empty room banks nothing, and plans no idle turns
+            break
+        share = rate * TURN_SECONDS / 60
+        paid = min(owed, share * (CATCH_UP_FACTOR - 1))
+        owed -= paid
+        carry += share + paid
+        admit = int(carry + _EPSILON)
+        carry = max(0.0, carry - admit)
+        taken = min(len(line), taken + admit)
+        plan.append(line[taken - 1] if taken else (plan[-1] if plan else admitted_up_to))
+    rest = [n for n in waiting if n > admitted_up_to]
     spacing = max(1, math.ceil(len(rest) / MILEPOSTS))
     return replace(
         state,
         admitted_up_to=admitted_up_to,
         rate_per_minute=rate,
-        stepped_at=now_epoch,
+        stepped_at=int(now),
         shed_seen=max(shed_total, state.shed_seen),
         carry=carry,
         waiting=len(rest),
         spacing=spacing,
         mileposts=tuple(rest[::spacing]),
         version=state.version + 1,
+        plan=tuple(plan),
+        plan_from=plan_from,
     )
 
 
-def require_admitted(ticket: Ticket | None, timebook_id: str, person: str, state: RoomState) -> None:
+def require_admitted(ticket: Ticket | None, timebook_id: str, person: str, state: RoomState, now: float) -> None:
     """The room's rule for a hold: the caller's own admitted ticket of this timebook."""
     if ticket is None or ticket.timebook_id != timebook_id or ticket.person != person:
         raise Forbidden("Join the queue for this timebook first (X-Queue-Ticket).", code="queue_required")
-    if not state.admitted(ticket.arrival):
+    if not state.admitted(ticket.arrival, now):
         raise Forbidden("Your turn in the queue has not come yet.", code="queue_required")

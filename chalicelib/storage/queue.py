@@ -80,6 +80,8 @@ def _state_item(state: RoomState) -> dict[str, Any]:
         "spacing": state.spacing,
         "mileposts": list(state.mileposts),
         "sold_out": state.sold_out,
+        "plan": list(state.plan),
+        "plan_from": repr(state.plan_from),
     }
 
 
@@ -96,6 +98,8 @@ def _state(item: QueueItem) -> RoomState:
         mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
         version=int(item.count or 0),
         sold_out=bool(raw.get("sold_out", False)),
+        plan=tuple(int(n) for n in raw.get("plan") or ()),
+        plan_from=float(raw.get("plan_from", 0) or 0),
     )
 
 

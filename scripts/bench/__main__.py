@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--queue", action="store_true", help="only a sold-out surge through the waiting room: fairness (issue 20)"
     )
     parser.add_argument("--admit-per-minute", type=int, default=None, help="the room's rate (default 6x places)")
+    parser.add_argument(
+        "--admit-every", type=float, default=5.0, help="seconds between admission steps (default 5, as make run)"
+    )
     args = parser.parse_args(argv)
     if args.citizens is None:
         args.citizens = CITIZENS_PER_PLACE * args.places
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         from scripts.bench.queue import measure_queue, print_queue
 
         size = SurgeSize(args.citizens, args.places, args.capacity, args.threads)
-        results["queue"] = measure_queue(size, args.admit_per_minute)
+        results["queue"] = measure_queue(size, args.admit_per_minute, args.admit_every)
         print_queue(results["queue"])
     if "import" in parts:
         results["import"] = measure_import()

@@ -2,9 +2,11 @@
 
 Every citizen joins the line (`POST /timebooks/{id}/queue`), polls `GET /queue/{ticket}` as the
 answer says, and once admitted holds the first available time with `X-Queue-Ticket` and books.
-The admission schedule is driven here every second (as `make run` does every few). Reported:
-Kendall's tau between arrival order and booking order (goal ≥ 0.95), 429s seen by ticket holders
-(goal 0), 5xx, dropped connections (client timeouts and connection errors), time until sold out.
+The admission schedule is driven here every `--admit-every` seconds (default 5, as `make run`;
+AWS steps once a minute). Reported: Kendall's tau between arrival order and booking order (goal
+≥ 0.95), 429s seen by ticket holders (goal 0), 5xx, dropped connections (client timeouts and
+connection errors), time until sold out; and where order is lost: tau between arrival and the
+moment a citizen saw itself admitted, and the seconds from that moment to a booking.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from scripts.bench.surge import Answer, Http, SurgeSize
 
 # A citizen polls at most this long before giving up (a bench that never ends measures nothing).
 MAX_WAIT_SECONDS = 600.0
+ADMIT_EVERY_SECONDS = 5.0  # chalicelib/local/events.py: `make run` steps the rooms this often
 
 
 def _inversions(values: list[int]) -> int:
@@ -93,6 +96,10 @@ class QueueOutcome:
     statuses: Counter[str] = field(default_factory=Counter)
     arrivals: dict[int, int] = field(default_factory=dict)  # citizen -> arrival number
     booked_at: dict[int, float] = field(default_factory=dict)  # citizen -> when booked (monotonic)
+    seen_admitted_at: dict[int, float] = field(default_factory=dict)  # citizen -> when a poll said admitted
+    seconds: dict[str, list[float]] = field(default_factory=dict)  # call -> how long each answer took
+    booked_start: dict[int, str] = field(default_factory=dict)  # citizen -> the booked time's start
+    polls: int = 0
     throttled_with_ticket: int = 0
     gave_up: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,6 +107,7 @@ class QueueOutcome:
     def saw(self, call: str, answer: Answer, ticket: bool) -> None:
         with self.lock:
             self.statuses[f"{call} {answer.status}"] += 1
+            self.seconds.setdefault(call, []).append(answer.seconds)
             if ticket and answer.status == 429:
                 self.throttled_with_ticket += 1
 
@@ -134,8 +142,12 @@ def _citizen(http: Http, timebook_id: str, n: int, person: tuple[str, str, str],
         time.sleep(max(1, int(place.get("poll_after_seconds", 2))))  # as the answer says
         polled = http.request("GET", f"/queue/{ticket}", None, {})
         outcome.saw("GET /queue", polled, ticket=True)
+        with outcome.lock:
+            outcome.polls += 1
         if polled.status == 200:
             place = polled.body
+    with outcome.lock:
+        outcome.seen_admitted_at[n] = time.monotonic()
     headers = {**auth, "X-Queue-Ticket": ticket}
     for _ in range(40):
         hold = http.request("POST", "/holds", {"timebook_id": timebook_id}, headers)
@@ -156,15 +168,16 @@ def _citizen(http: Http, timebook_id: str, n: int, person: tuple[str, str, str],
             if made.status == 201:
                 with outcome.lock:
                     outcome.booked_at[n] = time.monotonic()
+                    outcome.booked_start[n] = str(hold.body.get("start", ""))
                 return
             break
     outcome.gave_up["attempts used up"] += 1
 
 
-def _admit_every_second(stop: threading.Event) -> None:
+def _admit_periodically(stop: threading.Event, every: float) -> None:
     from chalicelib.booking import queue
 
-    while not stop.wait(1.0):
+    while not stop.wait(every):
         try:
             queue.admit()
         except Exception as error:  # the next step tries again, as the schedule would
@@ -172,7 +185,14 @@ def _admit_every_second(stop: threading.Event) -> None:
             print(f"  admission step failed: {type(error).__name__} {code}", flush=True)
 
 
-def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: str) -> dict[str, Any]:
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else None
+
+
+def run_queue_surge(
+    base: str, size: SurgeSize, admit_per_minute: int, her_id: str, admit_every: float = ADMIT_EVERY_SECONDS
+) -> dict[str, Any]:
     from scripts.bench.surge import make_surge_timebook
 
     http = Http(base)
@@ -180,7 +200,7 @@ def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: s
     people = [citizen(500_000 + n) for n in range(size.citizens)]
     outcome = QueueOutcome()
     stop = threading.Event()
-    admitter = threading.Thread(target=_admit_every_second, args=(stop,), daemon=True)
+    admitter = threading.Thread(target=_admit_periodically, args=(stop, admit_every), daemon=True)
     started = time.monotonic()
     admitter.start()
     try:
@@ -192,6 +212,12 @@ def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: s
     wall = time.monotonic() - started
     booked = sorted(outcome.booked_at)
     tau = kendall_tau([outcome.arrivals[n] for n in booked], [outcome.booked_at[n] for n in booked])
+    tau_seen = kendall_tau([outcome.arrivals[n] for n in booked], [outcome.seen_admitted_at[n] for n in booked])
+    to_book = [outcome.booked_at[n] - outcome.seen_admitted_at[n] for n in booked]
+    starts = sorted(set(outcome.booked_start.values()))  # ISO times of one day: their order is the rank
+    tau_place = kendall_tau_b(
+        [outcome.arrivals[n] for n in booked], [starts.index(outcome.booked_start[n]) for n in booked]
+    )
     first_arrivals = set(sorted(outcome.arrivals, key=outcome.arrivals.__getitem__)[: size.places])
     joined = sorted(outcome.arrivals)
     never = float("inf")  # who got no place ties last
@@ -207,6 +233,19 @@ def run_queue_surge(base: str, size: SurgeSize, admit_per_minute: int, her_id: s
         "booked": len(booked),
         "kendall_tau_arrival_vs_booking": round(tau, 4) if tau is not None else None,
         "kendall_tau_b_all_citizens": round(tau_all, 4) if tau_all is not None else None,
+        "kendall_tau_arrival_vs_seen_admitted": round(tau_seen, 4) if tau_seen is not None else None,
+        "kendall_tau_b_arrival_vs_booked_start": round(tau_place, 4) if tau_place is not None else None,
+        "seen_admitted_to_booked_seconds_p50_p90_max": [
+            _quantile(to_book, 0.5),
+            _quantile(to_book, 0.9),
+            _quantile(to_book, 1.0),
+        ],
+        "polls": outcome.polls,
+        "answer_seconds_p50_p90_max": {
+            call: [_quantile(times, 0.5), _quantile(times, 0.9), _quantile(times, 1.0)]
+            for call, times in sorted(outcome.seconds.items())
+        },
+        "admit_every_seconds": admit_every,
         "booked_among_first_arrivals": len(first_arrivals & set(booked)),
         "http_429_with_ticket": outcome.throttled_with_ticket,
         "http_5xx": count(lambda s: s >= 500),
@@ -232,7 +271,9 @@ def _queue_timebook(http: Any, her_id: str, size: SurgeSize, admit_per_minute: i
     return str(timebook_id)
 
 
-def measure_queue(size: SurgeSize, admit_per_minute: int | None = None) -> dict[str, Any]:
+def measure_queue(
+    size: SurgeSize, admit_per_minute: int | None = None, admit_every: float = ADMIT_EVERY_SECONDS
+) -> dict[str, Any]:
     from chalicelib.local import runner
 
     quiet_logs()
@@ -241,7 +282,7 @@ def measure_queue(size: SurgeSize, admit_per_minute: int | None = None) -> dict[
     stack = runner.start(free_port(), seed=False, workers=False)
     try:
         rate = admit_per_minute or 6 * size.places  # the places' worth in about 10 s
-        result = run_queue_surge(stack.api_url, size, rate, "7200")
+        result = run_queue_surge(stack.api_url, size, rate, "7200", admit_every)
         result["load_average_1min"] = round(os.getloadavg()[0], 2)
         return result
     finally:
@@ -256,12 +297,25 @@ def print_queue(result: Mapping[str, Any]) -> None:
         ("Kendall tau, arrival vs booking of the booked (goal >= 0.95)", "kendall_tau_arrival_vs_booking"),
         ("Kendall tau-b, all citizens (no place: tied last)", "kendall_tau_b_all_citizens"),
         ("booked among the first `places` arrivals", "booked_among_first_arrivals"),
+        ("Kendall tau, arrival vs seeing oneself admitted (of the booked)", "kendall_tau_arrival_vs_seen_admitted"),
+        (
+            "seconds from seeing oneself admitted to booked: p50, p90, max",
+            "seen_admitted_to_booked_seconds_p50_p90_max",
+        ),
+        (
+            "Kendall tau-b, arrival vs the booked time's start (who got which time)",
+            "kendall_tau_b_arrival_vs_booked_start",
+        ),
+        ("polls", "polls"),
+        ("admission steps every (s)", "admit_every_seconds"),
         ("429s seen by ticket holders (goal 0)", "http_429_with_ticket"),
         ("5xx (goal 0)", "http_5xx"),
         ("dropped connections (goal 0)", "dropped_connections"),
         ("sold out after (s)", "sold_out_seconds"),
         ("wall time (s)", "wall_seconds"),
+        ("load average, 1 min, at the end", "load_average_1min"),
     ]:
         value = f"{result['citizens']} / {result['places']}" if key is None else result[key]
         print(f"  {label:<62} {value}")
     print(f"  gave up: {result['gave_up']}")
+    print(f"  answer seconds p50, p90, max: {result['answer_seconds_p50_p90_max']}")

@@ -71,18 +71,19 @@ def test_admitted_in_arrival_order_at_the_rate(client, room):
     tickets = [join(client, tb, p).json for p in people]
     assert [t["arrival"] for t in tickets] == sorted(t["arrival"] for t in tickets)
     assert queue.admit() == 1 and client.get(f"/queue/{tickets[0]['ticket']}").json["state"] == "waiting"
-    clock.advance(timedelta(seconds=60))  # a minute after the room opened: two of them at 2 a minute
+    clock.advance(timedelta(seconds=60))  # a minute after the room opened: two of them at 2 a minute are owed,
     assert queue.admit() == 1
+    clock.advance(timedelta(seconds=30))  # paid in turns at twice the rate: one every 15 s
     states = [client.get(f"/queue/{t['ticket']}").json for t in tickets]
     assert [s["state"] for s in states] == ["admitted", "admitted", "waiting", "waiting", "waiting"]
     assert [s["position"] for s in states] == [0, 0, 1, 2, 3]
-    assert states[4]["estimated_wait_seconds"] == 90
+    assert states[4]["estimated_wait_seconds"] == 60  # its turn is planned: 90 s after the step
     # The admitted hold; the waiting do not, with or without their ticket.
     assert hold(client, slots[0], people[0], tickets[0]["ticket"]).status == 201
     refused = hold(client, slots[0], people[2], tickets[2]["ticket"])
     assert (refused.status, refused.json["error"]["code"]) == (403, "queue_required")
     assert hold(client, slots[0], people[3]).status == 403
-    clock.advance(timedelta(seconds=60))
+    clock.advance(timedelta(seconds=45))
     queue.admit()
     assert hold(client, slots[1], people[2], tickets[2]["ticket"]).status == 201  # a fresh look at the room
     assert client.get(f"/queue/{tickets[4]['ticket']}").json["state"] == "waiting"
@@ -98,6 +99,7 @@ def test_a_forged_another_persons_or_another_timebooks_ticket_is_refused(client,
     other_ticket = join(client, other_tb, mine).json["ticket"]
     clock.advance(timedelta(seconds=60))
     queue.admit()
+    clock.advance(timedelta(seconds=30))  # the owed are admitted in turns
     assert hold(client, slots[0], mine, ticket).status == 201
     payload, signature = ticket.split(".")
     for wrong, who, slot in [
@@ -206,6 +208,7 @@ def test_shed_load_is_counted_after_an_answered_request_and_slows_admission(clie
     assert client.get(f"/timebooks/{tb}").status == 200  # the next answered request adds them
     assert queue_storage.shed_total() == before + 2
     clock.advance(timedelta(seconds=60))
-    queue.admit()  # 2 a minute, halved: one admitted
+    queue.admit()  # 2 a minute, halved: one owed, admitted in a turn 30 s on
+    clock.advance(timedelta(seconds=30))
     states = [client.get(f"/queue/{t}").json["state"] for t in tickets]
     assert states == ["admitted", "waiting", "waiting", "waiting"]

@@ -139,6 +139,7 @@ def test_a_room_turned_on_mid_surge_strands_no_one_holding_and_admits_from_now(c
     ticket = join(client, tb, newcomer).json["ticket"]
     clock.advance(timedelta(seconds=30))
     queue.admit()
+    clock.advance(timedelta(seconds=15))  # the one owed is admitted in a turn, at twice the rate
     assert client.get(f"/queue/{ticket}").json["state"] == "admitted"  # half a minute at 2 a minute
     # Off for ten minutes, then on again: the time it was off lets no crowd in at once.
     room = {"enabled": False, "admit_per_minute": 2}
@@ -152,4 +153,5 @@ def test_a_room_turned_on_mid_surge_strands_no_one_holding_and_admits_from_now(c
     assert [client.get(f"/queue/{t}").json["state"] for t in tickets] == ["waiting"] * 4
     clock.advance(timedelta(seconds=60))
     queue.admit()
+    clock.advance(timedelta(seconds=30))  # the two owed, in turns at twice the rate
     assert [client.get(f"/queue/{t}").json["state"] for t in tickets] == ["admitted"] * 2 + ["waiting"] * 2

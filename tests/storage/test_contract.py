@@ -817,7 +817,8 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert seam.open_room(TB, NOW) is True and seam.open_room(TB, NOW + 1) is False
     assert seam.get_room(TB, consistent=True) == RoomState(stepped_at=NOW)
     assert TB in seam.rooms()
-    stepped = RoomState(1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1)
+    plan = (1_014, 1_021, 1_021, 1_028)  # the turns ahead (issue 20's order at a high rate)
+    stepped = RoomState(1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1, plan=plan, plan_from=NOW + 0.5)
     seam.save_room(TB, stepped)
     with pytest.raises(repository.ConditionFailed) as lost:
         seam.save_room(TB, stepped)  # a second run of the same step
@@ -826,6 +827,7 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert (found.admitted_up_to, found.rate_per_minute, found.waiting, found.mileposts, found.version) == (
         1_014, 30.0, 9, (1_021,), 1
     )  # fmt: skip
+    assert (found.plan, found.plan_from) == (plan, NOW + 0.5)
     before = seam.shed_total()
     seam.add_shed(3)
     seam.add_shed(2)
