@@ -15,6 +15,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+# How long a test waits for the live stack to do something (relay a message, publish, step the
+# room) before it fails: an upper bound, never a pause. A loaded 2-core machine (make
+# test-stress) takes tens of seconds where a quiet one takes one, so it is generous.
+WAIT_SECONDS = float(os.environ.get("LIVE_WAIT_SECONDS", "90"))
 
 
 def free_port() -> int:

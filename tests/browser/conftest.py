@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.live import free_port, local_stack
+from tests.live import WAIT_SECONDS, free_port, local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -29,9 +29,7 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = ROOT / os.environ.get("SCREENSHOT_DIR", "build/screenshots")
 WIDTHS = {"mobil": (390, 844), "desktop": (1280, 900)}
 BLOCKING = ("serious", "critical")
-# How long a step may take before the test fails: an upper bound, never a wait. A loaded 2-core
-# machine (make test-stress) serves a page in tens of seconds, so it is generous.
-WAIT_SECONDS = float(os.environ.get("BROWSER_WAIT_SECONDS", "90"))
+# How long a step may take before the test fails (tests/live.py's WAIT_SECONDS, in ms for Playwright).
 WAIT_MS = int(WAIT_SECONDS * 1000)
 
 

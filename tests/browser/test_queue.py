@@ -74,7 +74,7 @@ def test_the_citizen_waits_in_line_and_moves_on_by_itself(live: Live, browser: A
         page.clock.run_for(30_000)
         return page.locator("h1").inner_text() != "Du står i kø"
 
-    _wait_until(moved_on, seconds=30)
+    _wait_until(moved_on)
     page.get_by_role("button", name="Første ledige time").click()
     page.get_by_role("heading", name="Se gjennom før du sender").wait_for()
     assert holds and "x-queue-ticket" in holds[-1], "the hold carries the ticket"

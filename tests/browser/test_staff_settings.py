@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser.conftest import Live, check_page, new_page
+from tests.browser.conftest import WAIT_MS, Live, check_page, new_page
 from tests.browser.test_portal import _koronatest, _sign_in
 from tests.browser.test_staff import _staff_token
 from tests.factories import make_pid
@@ -36,7 +36,7 @@ def test_staff_turn_the_room_on_edit_waves_and_are_told_of_a_change_meanwhile(li
     staff.get_by_role("heading", name="Ressursoversikt").wait_for()
     staff.goto(f"{live.portal}/staff.html#?vis=innstillinger&timebok={tb}")
     form = staff.locator("form.settings")
-    form.get_by_role("heading", name="Venterom og bølger").wait_for(timeout=30_000)
+    form.get_by_role("heading", name="Venterom og bølger").wait_for(timeout=WAIT_MS)
     form.get_by_text("Ingen bølger: alle kan bestille med en gang.").wait_for()
 
     form.get_by_label("Venterommet er på").check()

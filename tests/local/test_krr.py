@@ -20,7 +20,7 @@ from chalicelib.local.demo import DEMO_CITIZEN_PID, DEMO_PARENT_PID, DEMO_STAFF_
 from chalicelib.local.krr import ELISE_MOBILE, LOCAL_TOKEN, KrrStandin
 from chalicelib.messaging import krr
 from tests.factories import make_phone, make_pid
-from tests.live import local_stack
+from tests.live import WAIT_SECONDS, local_stack
 
 
 class Token:
@@ -154,7 +154,7 @@ def _confirmed_for(url: str, pid: str, her_id: str) -> str:
     assert made.status_code == 201, made.text
     appointment_id = str(made.json()["id"])
     assert _post(url, f"/admin/appointments/{appointment_id}/confirm", {}, _staff(url, her_id)).status_code == 200
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         inbox = requests.get(f"{url}/inbox", headers={"Authorization": f"Bearer {citizen}"}, timeout=10).json()
         if any(m["appointment_id"] == appointment_id and m["kind"] == "confirmed" for m in inbox["items"]):
@@ -166,7 +166,7 @@ def _confirmed_for(url: str, pid: str, her_id: str) -> str:
 def test_dev_sms_lists_the_sms_krr_allows(live: str) -> None:
     per = _confirmed_for(live, DEMO_PARENT_PID, "7302")  # reserved against digital contact
     elise = _confirmed_for(live, DEMO_CITIZEN_PID, "7301")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT_SECONDS
     items: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         items = requests.get(f"{live}/dev/sms", timeout=10).json()["items"]

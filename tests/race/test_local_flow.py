@@ -8,6 +8,7 @@ import requests
 from icalendar import Calendar
 
 from tests.factories import make_phone, make_pid
+from tests.live import WAIT_SECONDS
 from tests.race.test_race_http import _post, _requested_appointment, _token
 
 
@@ -16,7 +17,7 @@ def test_confirmation_reaches_the_inbox_and_cancel_frees_the_place(live_url):
     auth = {"Authorization": f"Bearer {citizen}"}
     confirmed = _post(live_url, f"/admin/appointments/{appointment_id}/confirm", {}, staff)
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "booked"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT_SECONDS
     kinds: list[str] = []
     while time.monotonic() < deadline:
         inbox = requests.get(f"{live_url}/inbox", headers=auth, timeout=10).json()["items"]

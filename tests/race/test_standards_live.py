@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 
+from tests.live import WAIT_SECONDS
 from tests.race.test_race_http import _post, _requested_appointment
 
 
@@ -30,7 +31,7 @@ def test_helsenorge_stand_in_and_the_feed_on_the_make_run_stack(live_url: str) -
         found = [i for i in items if i["id"] == appointment_id and i["meta"]["versionId"] == "1"]
         return found[0] if found else None
 
-    sent = _until(kept, 60)  # a ceiling, not a speed: found at once on a quiet machine
+    sent = _until(kept, WAIT_SECONDS)  # a ceiling, not a speed: found at once on a quiet machine
     assert sent is not None and sent["status"] == "booked"
     fhir = requests.get(f"{live_url}/appointments/{appointment_id}/fhir", headers=auth, timeout=10)
     assert fhir.headers["Content-Type"] == "application/fhir+json" and fhir.json() == sent
@@ -56,5 +57,5 @@ def test_helsenorge_stand_in_and_the_feed_on_the_make_run_stack(live_url: str) -
                     return slot if slot["status"] == "busy" else None
         return None
 
-    slot = _until(busy_slot, 45)  # the next publication (every 30 s locally)
+    slot = _until(busy_slot, 30 + WAIT_SECONDS)  # the next publication (every 30 s locally)
     assert slot is not None and slot["schedule"]["reference"].startswith(f"Schedule/{timebook_id}.")
