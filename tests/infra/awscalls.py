@@ -149,8 +149,13 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
                 for t, asked in params["RequestItems"].items()
                 for k in asked.get("Keys", [])
             ]
-        if "RequestItems" in params:  # BatchWriteItem
-            return [Need(f"dynamodb:{operation}", _table_arn(region, account, t)) for t in params["RequestItems"]]
+        if "RequestItems" in params:  # BatchWriteItem: IAM checks LeadingKeys against every item written
+            return [
+                Need(f"dynamodb:{operation}", _table_arn(region, account, t), _key_of({"Key": key}))
+                for t, writes in params["RequestItems"].items()
+                for write in writes
+                for key in [write.get("PutRequest", {}).get("Item") or write.get("DeleteRequest", {}).get("Key")]
+            ]
     if service == "s3" and "Bucket" in params:
         return [Need(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}")]
     if service == "sqs" and "QueueUrl" in params:

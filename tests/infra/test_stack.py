@@ -527,6 +527,15 @@ def run_flows(scenario: Scenario) -> None:
         ticket = _ok(client.post(f"/timebooks/{room['id']}/queue", token=elise.token), 201)["ticket"]
         _ok(client.get(f"/queue/{ticket}"))
         _ok(client.get(f"/queue/{ticket}"))  # the key is read once per process, not per call
+        # A wave by priority list: staff upload it (BatchWriteItem), change a setting (PATCH), and a
+        # hold before the wave looks the person up.
+        wave = [{"opens_at": (clock.now() + timedelta(hours=1)).isoformat()}]
+        body = {"health_contact_id": hc["id"], "name": "Prioritert", "type": "vaksine", "resource": {"name": "V"}}
+        listed = _ok(client.post("/admin/timebooks", {**body, "waves": wave}, token=staff), 201)
+        _ok(client.post(f"/admin/timebooks/{listed['id']}/waves/0/people", {"pids": [elise.pid]}, token=staff))
+        patch = {"version": listed["version"], "max_active_per_person": 2}
+        _ok(client.request("PATCH", f"/admin/timebooks/{listed['id']}", json_body=patch, token=staff))
+        scenario.results["listed_hold"] = client.post("/holds", {"timebook_id": listed["id"]}, token=elise.token)
     settings.reset()  # another Lambda process, with the same stack's key: the same ticket holds
     with rec.running("APIHandler"):
         scenario.results["ticket_elsewhere"] = client.get(f"/queue/{ticket}")
