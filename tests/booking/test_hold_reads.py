@@ -18,7 +18,7 @@ import pytest
 from chalicelib.booking import closed_ranges
 from chalicelib.storage import repository
 from scripts.bench.capacity import partition_keys
-from tests.booking.waitlist_world import Small, small_world
+from tests.booking.waitlist_world import Small, join_after_the_hold_asks, small_world
 from tests.conftest import Citizen
 
 LATER = "2099-01-01T08:00:00+01:00"  # a waitlist window that matches nothing: the registry exists
@@ -147,25 +147,12 @@ def test_someone_who_starts_waiting_after_first_availables_read_is_not_passed_ov
     """As tests/booking/test_waitlist_pollers.py's hold by slot, for "first available", which reads
     the gate before discovery: a join before the write fails its condition, it looks again and
     leaves the place to them."""
-    from chalicelib.booking import waitlist
-
     world = small_world(client, demo, staff_token, aws["queue_url"])
     holder, waiting, late, poller = Citizen(4331), Citizen(4332), Citizen(4333), Citizen(4334)
     booked = world.book(holder, slot_id=world.slot_ids[0])
     world.join(waiting, **{"from": LATER})  # the registry exists; nobody matches yet
     assert world.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token).status == 200
-    real, calls = waitlist.comes_first, []
-
-    def join_meanwhile(*args: Any, **kwargs: Any) -> bool:
-        answer = real(*args, **kwargs)
-        if not calls:
-            with monkeypatch.context() as patched:
-                patched.setattr(waitlist, "advance", lambda *a, **k: 0)  # it finds the place free later
-                world.join(late)
-        calls.append(answer)
-        return answer
-
-    monkeypatch.setattr(waitlist, "comes_first", join_meanwhile)
+    calls = join_after_the_hold_asks(monkeypatch, lambda: world.join(late))
     refused = world.client.post("/holds", {"timebook_id": world.timebook_id}, token=poller.token)
     assert refused.status == 409, refused
     assert calls == [False, True]

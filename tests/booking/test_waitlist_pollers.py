@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import clock
-from tests.booking.waitlist_world import Small, small_world
+from tests.booking.waitlist_world import Small, join_after_the_hold_asks, small_world
 from tests.conftest import Citizen
 
 LATER = "2099-01-01T08:00:00+01:00"  # a window that matches nothing yet
@@ -105,25 +105,11 @@ def test_someone_who_starts_waiting_between_the_read_and_the_write_is_not_passed
 ) -> None:
     """The hold read the waitlist empty of matches; a person joins before it writes: the write's
     condition on the registry's stamp fails, the hold looks again and leaves the place to them."""
-    from chalicelib.booking import waitlist
-
     holder, waiting, late, poller = Citizen(4141), Citizen(4142), Citizen(4143), Citizen(4144)
     booked = small.book(holder, slot_id=small.slot_ids[0])
     small.join(waiting, **{"from": LATER})  # the registry exists; nobody matches yet
     assert small.client.post(f"/appointments/{booked['id']}/cancel", {}, token=holder.token).status == 200
-    real = waitlist.comes_first
-    calls = []
-
-    def join_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
-        answer = real(*args, **kwargs)
-        if not calls:
-            with monkeypatch.context() as patched:
-                patched.setattr(waitlist, "advance", lambda *a, **k: 0)  # it finds the place free later
-                small.join(late)
-        calls.append(answer)
-        return answer
-
-    monkeypatch.setattr(waitlist, "comes_first", join_meanwhile)
+    calls = join_after_the_hold_asks(monkeypatch, lambda: small.join(late))
     refused = _hold(small, poller)
     assert refused.status == 409, refused
     assert calls == [False, True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -96,3 +97,23 @@ def small_world(
     assert created.status == 201 and created.json["created"] == slots, created
     listed = client.get(f"/timebooks/{tb}/slots?date={day}").json["items"]
     return Small(client, staff, tb, location.json["id"], day, [s["id"] for s in listed], queue_url)
+
+
+def join_after_the_hold_asks(monkeypatch: Any, join: Callable[[], Any]) -> list[bool]:
+    """Someone joins the waitlist just after a hold asked it (`waitlist.comes_first`) and before the
+    hold writes: the race the registry's stamp settles. The list fills with comes_first's answers."""
+    from chalicelib.booking import waitlist
+
+    real, calls = waitlist.comes_first, list[bool]()
+
+    def join_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        answer = real(*args, **kwargs)
+        if not calls:
+            with monkeypatch.context() as patched:
+                patched.setattr(waitlist, "advance", lambda *a, **k: 0)  # it finds the place free later
+                join()
+        calls.append(answer)
+        return answer
+
+    monkeypatch.setattr(waitlist, "comes_first", join_meanwhile)
+    return calls

@@ -147,6 +147,14 @@ def audit(n: int, action: str = "slot_changed") -> AuditRecord:
     return AuditRecord(f"au{n:04d}", at, "staff", action, "target", {"n": n}, TB, at)
 
 
+def _lab_timebook() -> Timebook:
+    """Timebook TB of health contact hc1 (create hc1 first)."""
+    return Timebook(
+        TB, "Blodprøve", "lab", "", HealthContactRef("hc1", "Kommune Lab", "1234"), Resource("Lab"), None,
+        True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
+    )  # fmt: skip
+
+
 def lost(call: Any, *args: Any, **kwargs: Any) -> list[str]:
     """Which parts lost (the test fails if the write went through)."""
     with pytest.raises(repository.ConditionFailed) as refused:
@@ -165,10 +173,7 @@ def test_health_contacts_and_timebooks(seam: Seam) -> None:
     assert [c.id for c in seam.list_health_contacts()] == ["hc0", "hc1"]  # by name
     assert seam.get_health_contact("hc1") == contact and seam.get_health_contact("nope") is None
 
-    book = Timebook(
-        TB, "Blodprøve", "lab", "", HealthContactRef("hc1", "Kommune Lab", "1234"), Resource("Lab"), None,
-        True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
-    )  # fmt: skip
+    book = _lab_timebook()
     seam.create_timebook(book, "x")
     seam.add_location(TB, Location(LOC, "Lab", "Gata 1", "Inngang B"))
     seam.set_slot_minutes(TB, 15)
@@ -184,10 +189,7 @@ def test_timebook_settings_change_at_the_version_they_read(seam: Seam) -> None:
     from chalicelib.domain.queue import WaitingRoom, Wave
 
     seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
-    book = Timebook(
-        TB, "Blodprøve", "lab", "", HealthContactRef("hc1", "Kommune Lab", "1234"), Resource("Lab"), None,
-        True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
-    )  # fmt: skip
+    book = _lab_timebook()
     seam.create_timebook(book, "x")
     wave = Wave(datetime(2030, 3, 1, 8, tzinfo=UTC), date(1950, 1, 1), date(1960, 12, 31))
     room = WaitingRoom(True, 30)
@@ -206,10 +208,7 @@ def test_timebook_settings_change_at_the_version_they_read(seam: Seam) -> None:
 
 def test_priority_lists_are_one_lookup_per_person(seam: Seam) -> None:
     seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
-    book = Timebook(
-        TB, "Blodprøve", "lab", "", HealthContactRef("hc1", "Kommune Lab", "1234"), Resource("Lab"), None,
-        True, 10, 24, 1, 30, Form("Skjema", (Question("q1", "Fastende?"),)),
-    )  # fmt: skip
+    book = _lab_timebook()
     seam.create_timebook(book, "x")
     assert seam.waves_of_person(TB, "aa", NOW) == []
     people = [f"{n:032x}" for n in range(60)]  # more than one batch of 25
