@@ -207,8 +207,14 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
     once. The appointment takes the new slot's length; where the timebook needs confirmation, a
     confirmed appointment that moves is a request again until staff confirm it."""
     new_ref = parse_slot(slot_id)
+    tried: repository.Change | None = None  # the last attempt, whose answer was lost or refused
     for _ in range(ATTEMPTS):
         item = _citizen_appointment_before_deadline(principal, appointment_id)
+        if tried is not None and item.slot_id == new_ref.slot_id and item.version > tried.expected_version:
+            # An attempt whose answer was lost (a timeout, a retry refused by its own write) moved
+            # it: the move is done, not a conflict; its freed place is announced now.
+            after_commit(freed=[tried.free[0].slot_id])
+            return appointment_of(item)
         _check_state(item, Transition.RESCHEDULE)
         if new_ref.timebook_id != item.timebook.id:
             raise Conflict("A new time must be in the same timebook.", code="other_timebook")
@@ -236,6 +242,7 @@ def reschedule(principal: Principal, appointment_id: str, slot_id: str) -> Appoi
         try:
             repository.change_appointment(change, clock.epoch(now))
         except repository.ConditionFailed as lost:
+            tried = change
             if "conflict" in lost.failed:
                 jitter()
             continue  # the place or the appointment changed meanwhile: look again

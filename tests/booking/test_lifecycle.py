@@ -254,3 +254,28 @@ def test_one_active_appointment_per_person_and_timebook(client, demo, citizen, s
         ).status
         == 201
     )
+
+
+def test_a_reschedule_whose_answer_was_lost_is_done_not_a_conflict(client, demo, requested, citizen, monkeypatch):
+    """Under load a move can commit while its caller sees a failure (a timeout, and a retry that
+    its own write then refuses): the next look finds the appointment at the new time; that is the
+    move done (200), not 409 `same_slot`, and the freed place is still announced."""
+    from chalicelib.booking import lifecycle
+    from chalicelib.storage import repository
+
+    day = requested["start"][:10]
+    target = [s for s in free_slots(client, demo.koronatest_id, day) if s["id"] != requested["slot_id"]][-1]
+    real, freed = repository.change_appointment, []
+
+    def committed_but_lost(change, now_epoch):
+        real(change, now_epoch)
+        monkeypatch.setattr(repository, "change_appointment", real)
+        raise repository.ConditionFailed(["conflict"])
+
+    monkeypatch.setattr(repository, "change_appointment", committed_but_lost)
+    announce = lifecycle.after_commit
+    monkeypatch.setattr(lifecycle, "after_commit", lambda **kw: (freed.append(kw), announce(**kw)))
+    moved = client.post(f"/appointments/{requested['id']}/reschedule", {"slot_id": target["id"]}, token=citizen.token)
+    assert moved.status == 200, moved
+    assert moved.json["slot_id"] == target["id"]
+    assert freed == [{"freed": [requested["slot_id"]]}]
