@@ -39,13 +39,13 @@ class Live:
     portal: str
 
     def token(self, claims: dict[str, Any]) -> str:
-        response = requests.post(f"{self.api}/dev/token", json=claims, timeout=10)
+        response = requests.post(f"{self.api}/dev/token", json=claims, timeout=WAIT_SECONDS)
         response.raise_for_status()
         return str(response.json()["token"])
 
     def get(self, path: str, token: str | None = None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = requests.get(f"{self.api}{path}", headers=headers, timeout=10)
+        response = requests.get(f"{self.api}{path}", headers=headers, timeout=WAIT_SECONDS)
         response.raise_for_status()
         return response.json()
 
@@ -55,7 +55,7 @@ def live() -> Iterator[Live]:
     portal_port = free_port()
     with local_stack(demo=True, portal_port=portal_port) as api:
         portal = f"http://127.0.0.1:{portal_port}"
-        requests.get(f"{portal}/", timeout=10).raise_for_status()
+        requests.get(f"{portal}/", timeout=WAIT_SECONDS).raise_for_status()
         yield Live(api, portal)
 
 

@@ -295,7 +295,7 @@ def test_focus_after_errors_first_available_time_and_a_gone_hold(live: Live, bro
     hold = page.evaluate("JSON.parse(sessionStorage.getItem('timebok.flow')).hold")
     # The hold goes behind the page's back: sending says so, in focus, with a way on.
     headers = {"Authorization": f"Bearer {live.token(who)}"}
-    assert requests.delete(f"{live.api}/holds/{hold['id']}", headers=headers, timeout=10).status_code == 204
+    assert requests.delete(f"{live.api}/holds/{hold['id']}", headers=headers, timeout=WAIT_SECONDS).status_code == 204
     page.get_by_label("Oppgi telefonnummer for kontakt").fill("912 34 567")
     page.get_by_role("button", name="Send bestilling").click()
     page.locator("#hold-expiry.bad").wait_for()

@@ -11,6 +11,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Live, check_page, new_page
+from tests.live import WAIT_SECONDS
 
 DEEP_LINK = "http://fhir-registry.smarthealthit.org/StructureDefinition/booking-deep-link"
 
@@ -22,13 +23,13 @@ def _published_free_slot(live: Live) -> dict[str, Any]:
 
     deadline = time.monotonic() + 90
     while True:
-        answer = requests.get(f"{live.api}/fhir/$bulk-publish", timeout=10)
+        answer = requests.get(f"{live.api}/fhir/$bulk-publish", timeout=WAIT_SECONDS)
         if answer.status_code == 200:
             break
         assert time.monotonic() < deadline, f"no feed published: {answer.status_code}"
         time.sleep(0.5)  # polling for the publication, not waiting on the clock
     slots_url = next(o["url"] for o in answer.json()["output"] if o["type"] == "Slot")
-    lines = [json.loads(line) for line in requests.get(slots_url, timeout=10).text.splitlines()]
+    lines = [json.loads(line) for line in requests.get(slots_url, timeout=WAIT_SECONDS).text.splitlines()]
     return next(s for s in lines if s["status"] == "free")
 
 

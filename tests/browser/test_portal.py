@@ -226,7 +226,7 @@ def test_a_lost_race_shows_the_next_free_time_and_429_is_waited_out(live: Live, 
             f"{live.api}/holds",
             json={"slot_id": target["id"]},
             headers={"Authorization": f"Bearer {crowd}"},
-            timeout=10,
+            timeout=WAIT_SECONDS,
         )
         assert response.status_code in (200, 201), response.text
 
@@ -319,10 +319,10 @@ def _book_over_the_api(live: Live, token: str, timebook_id: str, answers: dict[s
     day = next(d["date"] for d in days if d["date"] > today.isoformat())
     slot = live.get(f"/timebooks/{timebook_id}/slots?date={day}")["items"][0]
     headers = {"Authorization": f"Bearer {token}"}
-    hold = requests.post(f"{live.api}/holds", json={"slot_id": slot["id"]}, headers=headers, timeout=10)
+    hold = requests.post(f"{live.api}/holds", json={"slot_id": slot["id"]}, headers=headers, timeout=WAIT_SECONDS)
     assert hold.status_code == 201, hold.text
     body = {"hold_id": hold.json()["id"], "phone": "912 34 567", "answers": answers}
-    booked = requests.post(f"{live.api}/appointments", json=body, headers=headers, timeout=10)
+    booked = requests.post(f"{live.api}/appointments", json=body, headers=headers, timeout=WAIT_SECONDS)
     assert booked.status_code == 201, booked.text
     return dict(booked.json())
 

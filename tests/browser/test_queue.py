@@ -14,6 +14,7 @@ import requests
 from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HER_ID
 from tests.browser.conftest import Live
 from tests.browser.test_citizen_portal import _wait_until, check, citizen, csp_page, sign_in_as
+from tests.live import WAIT_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +29,7 @@ def _timebook(live: Live, **settings: Any) -> str:
     staff = live.token(
         {"sub": DEMO_STAFF_PID, "role": "staff", "name": "Sara", "orgs": [SMITTEVERN_HER_ID, LEGEVAKT_HER_ID]}
     )
-    contacts = requests.get(f"{live.api}/health-contacts", timeout=10).json()["items"]
+    contacts = requests.get(f"{live.api}/health-contacts", timeout=WAIT_SECONDS).json()["items"]
     contact = next(c for c in contacts if c["her_id"] == SMITTEVERN_HER_ID)
     body = {
         "health_contact_id": contact["id"],

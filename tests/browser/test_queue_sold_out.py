@@ -14,6 +14,7 @@ from chalicelib.local.demo import DEMO_STAFF_PID, LEGEVAKT_HER_ID, SMITTEVERN_HE
 from tests.browser.conftest import Live
 from tests.browser.test_citizen_portal import check, citizen, csp_page, sign_in_as
 from tests.browser.test_queue import _timebook
+from tests.live import WAIT_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +38,7 @@ def test_the_line_is_told_it_is_sold_out_and_offered_the_waitlist(live: Live, br
     orgs = [SMITTEVERN_HER_ID, LEGEVAKT_HER_ID]
     staff = live.token({"sub": DEMO_STAFF_PID, "role": "staff", "name": "Sara", "orgs": orgs})
     day = (datetime.date.today() + datetime.timedelta(days=3)).isoformat()  # test_queue._timebook's one day
-    slots = requests.get(f"{live.api}/timebooks/{tb}/slots?date={day}", timeout=10).json()["items"]
+    slots = requests.get(f"{live.api}/timebooks/{tb}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     assert slots
     for slot in slots:
         path = f"{live.api}/admin/slots/{slot['id']}"

@@ -22,6 +22,7 @@ import requests
 
 from chalicelib.local.demo import DEMO_CITIZEN_PID
 from tests.browser.conftest import Live, check_page, new_page
+from tests.live import WAIT_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +31,7 @@ MALLORY = "Per, forelder med to barn"  # the attacker signs in as himself at the
 
 
 def _issuer(live: Live) -> str:
-    return str(requests.get(f"{live.portal}/config.json", timeout=10).json()["sign_in"]["issuer"])
+    return str(requests.get(f"{live.portal}/config.json", timeout=WAIT_SECONDS).json()["sign_in"]["issuer"])
 
 
 def _stored_token(page: Any) -> Any:
@@ -64,7 +65,7 @@ def _attackers_code(live: Live) -> dict[str, str]:
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    page = requests.get(f"{issuer}/authorize", params=params, timeout=10)
+    page = requests.get(f"{issuer}/authorize", params=params, timeout=WAIT_SECONDS)
     page.raise_for_status()
     request_id = re.search(r'name="request" value="([^"]+)"', page.text)
     assert request_id
@@ -72,7 +73,7 @@ def _attackers_code(live: Live) -> dict[str, str]:
         f"{issuer}/authorize",
         data={"request": request_id.group(1), "person": "1", "decision": "allow"},
         allow_redirects=False,
-        timeout=10,
+        timeout=WAIT_SECONDS,
     )
     assert back.status_code == 303
     return {name: values[0] for name, values in parse_qs(urlsplit(back.headers["Location"]).query).items()}

@@ -18,7 +18,7 @@ import requests
 from tests.browser.conftest import Live, check_page, new_page
 from tests.browser.test_portal import _book_over_the_api, _koronatest, _sign_in
 from tests.factories import make_pid
-from tests.live import free_port, local_stack
+from tests.live import WAIT_SECONDS, free_port, local_stack
 
 pytestmark = pytest.mark.browser
 
@@ -137,7 +137,9 @@ def _vaksine(live: Live) -> dict[str, Any]:
 
 
 def _post(live: Live, path: str, body: dict[str, Any], token: str, status: int = 200) -> Any:
-    answer = requests.post(f"{live.api}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    answer = requests.post(
+        f"{live.api}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=WAIT_SECONDS
+    )
     assert answer.status_code == status, answer.text
     return answer.json()
 

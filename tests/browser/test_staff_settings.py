@@ -13,6 +13,7 @@ from tests.browser.conftest import WAIT_MS, Live, check_page, new_page
 from tests.browser.test_portal import _koronatest, _sign_in
 from tests.browser.test_staff import _staff_token
 from tests.factories import make_pid
+from tests.live import WAIT_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +23,7 @@ def _own_timebook(live: Live, token: str) -> str:
     contact = _koronatest(live)["health_contact"]["id"]
     body = {"health_contact_id": contact, "name": "Innstillingsprøve", "type": "lab", "resource": {"name": "Lab"}}
     auth = {"Authorization": f"Bearer {token}"}
-    made = requests.post(f"{live.api}/admin/timebooks", json=body, headers=auth, timeout=10)
+    made = requests.post(f"{live.api}/admin/timebooks", json=body, headers=auth, timeout=WAIT_SECONDS)
     assert made.status_code == 201, made.text
     return str(made.json()["id"])
 
@@ -75,7 +76,7 @@ def test_staff_turn_the_room_on_edit_waves_and_are_told_of_a_change_meanwhile(li
         f"{live.api}/admin/timebooks/{tb}",
         json={"version": 1, "waiting_room": {"enabled": True, "admit_per_minute": 9}},
         headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
+        timeout=WAIT_SECONDS,
     )
     assert other.status_code == 200, other.text
     form = staff.locator("form.settings")

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.factories import make_pid
-from tests.live import local_stack
+from tests.live import WAIT_SECONDS, local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 # The demo's HER-ids (chalicelib/local/demo.py): the fuzzing staff member administers both.
@@ -27,7 +27,7 @@ def fuzz_url() -> Iterator[str]:
 
 
 def _token(url: str, claims: dict[str, Any]) -> str:
-    response = requests.post(f"{url}/dev/token", json=claims, timeout=10)
+    response = requests.post(f"{url}/dev/token", json=claims, timeout=WAIT_SECONDS)
     assert response.status_code == 200, response.text
     return str(response.json()["token"])
 

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from app import api
 from chalicelib.http import openapi
 from tests.factories import make_phone
+from tests.live import WAIT_SECONDS
 
 pytestmark = pytest.mark.fuzz
 
@@ -78,7 +79,7 @@ def world(fuzz_world: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def test_the_live_service_serves_the_fuzzed_document(fuzz_url: str) -> None:
-    response = requests.get(f"{fuzz_url}/openapi.json", timeout=10)
+    response = requests.get(f"{fuzz_url}/openapi.json", timeout=WAIT_SECONDS)
     assert response.status_code == 200
     assert response.json() == openapi.document(api)
 

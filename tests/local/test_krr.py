@@ -63,10 +63,10 @@ def test_the_demo_citizens_as_the_register_answers(standin: KrrStandin) -> None:
 )
 def test_the_standin_is_strict(standin: KrrStandin, authorization: str, body: Any, status: int) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    answer = requests.post(standin.url, json=body, headers=headers, timeout=10)
+    answer = requests.post(standin.url, json=body, headers=headers, timeout=WAIT_SECONDS)
     assert answer.status_code == status
     assert "error" in answer.json()
-    assert requests.get(standin.url, timeout=10).status_code == 405
+    assert requests.get(standin.url, timeout=WAIT_SECONDS).status_code == 405
 
 
 def test_the_client_refuses_what_the_register_would_and_reports_it_down(standin: KrrStandin) -> None:
@@ -156,7 +156,9 @@ def _confirmed_for(url: str, pid: str, her_id: str) -> str:
     assert _post(url, f"/admin/appointments/{appointment_id}/confirm", {}, _staff(url, her_id)).status_code == 200
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
-        inbox = requests.get(f"{url}/inbox", headers={"Authorization": f"Bearer {citizen}"}, timeout=10).json()
+        inbox = requests.get(
+            f"{url}/inbox", headers={"Authorization": f"Bearer {citizen}"}, timeout=WAIT_SECONDS
+        ).json()
         if any(m["appointment_id"] == appointment_id and m["kind"] == "confirmed" for m in inbox["items"]):
             return appointment_id
         time.sleep(0.3)
@@ -169,7 +171,7 @@ def test_dev_sms_lists_the_sms_krr_allows(live: str) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     items: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        items = requests.get(f"{live}/dev/sms", timeout=10).json()["items"]
+        items = requests.get(f"{live}/dev/sms", timeout=WAIT_SECONDS).json()["items"]
         if any(item["appointment_id"] == elise for item in items):
             break
         time.sleep(0.3)

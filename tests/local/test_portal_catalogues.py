@@ -11,7 +11,7 @@ import requests
 
 from chalicelib.i18n import LANGUAGES, path_of
 from chalicelib.local.portal import PortalServer
-from tests.live import free_port
+from tests.live import WAIT_SECONDS, free_port
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def portal() -> Iterator[str]:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_catalogue_is_served_beside_the_pages(portal: str, lang: str) -> None:
-    response = requests.get(f"{portal}/i18n/{lang}.json?v=1", timeout=10)
+    response = requests.get(f"{portal}/i18n/{lang}.json?v=1", timeout=WAIT_SECONDS)
     assert response.status_code == 200
     assert response.content == path_of(lang).read_bytes()
     assert response.headers["Content-Type"].startswith("application/json")
@@ -37,10 +37,10 @@ def test_the_catalogue_is_served_beside_the_pages(portal: str, lang: str) -> Non
     "path", ["/i18n/de.json", "/i18n/__init__.py", "/i18n/..%2F..%2Fapp.py", "/i18n/../i18n/nb.json/x", "/i18n/"]
 )
 def test_nothing_else_is_served_from_there(portal: str, path: str) -> None:
-    response = requests.get(f"{portal}{path}", timeout=10)
+    response = requests.get(f"{portal}{path}", timeout=WAIT_SECONDS)
     assert response.status_code == 404, (path, response.status_code)
 
 
 def test_the_pages_are_still_served(portal: str) -> None:
-    assert requests.get(f"{portal}/index.html", timeout=10).status_code == 200
-    assert requests.get(f"{portal}/js/i18n.js", timeout=10).status_code == 200
+    assert requests.get(f"{portal}/index.html", timeout=WAIT_SECONDS).status_code == 200
+    assert requests.get(f"{portal}/js/i18n.js", timeout=WAIT_SECONDS).status_code == 200

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.live import free_port
+from tests.live import WAIT_SECONDS, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,19 +38,32 @@ def test_a_busy_port_fails_at_once_with_one_line() -> None:
     assert time.monotonic() - started < 10
 
 
-def test_sigterm_stops_the_runner_and_frees_its_port() -> None:
-    port = free_port()
-    process = _runner(port, "--no-demo")
-    try:
-        deadline = time.monotonic() + 90
-        while True:
+def _started_runner() -> tuple[int, subprocess.Popen[str]]:
+    """A runner up on free ports. Another test's stack (pytest-xdist runs files side by side) may
+    take a port between free_port() and the runner's bind: then it says "in use" and is started
+    again on other ports."""
+    for _ in range(3):
+        port = free_port()
+        process = _runner(port, "--no-demo", "--portal-port", str(free_port()), "--oidc-port", str(free_port()))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while process.poll() is None:
             try:
                 if requests.get(f"http://127.0.0.1:{port}/health-contacts", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
+                    return port, process
+            except (requests.ConnectionError, requests.Timeout):
                 pass
-            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"the runner did not answer within {WAIT_SECONDS} s: {process.communicate()}")
             time.sleep(0.2)
+        _, stderr = process.communicate()
+        assert "in use" in stderr, stderr
+    raise AssertionError("no free ports in three tries")
+
+
+def test_sigterm_stops_the_runner_and_frees_its_port() -> None:
+    port, process = _started_runner()
+    try:
         process.send_signal(signal.SIGTERM)
         stdout, _ = process.communicate(timeout=30)
     finally:

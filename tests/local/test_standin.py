@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from chalicelib.local.cloudformation import DEFAULT_TEMPLATE_PATH
 from chalicelib.local.moto_server import AtomicMotoServer
 from chalicelib.local.resources import create_resources
+from tests.live import WAIT_SECONDS
 
 REGION = "eu-north-1"
 THREADS = 32
@@ -383,8 +384,8 @@ def test_the_feed_host_answers_get_feed_slash_instead_of_dropping_the_connection
     server = StandardsServer("feed", HelsenorgeReceiver(), 0, s3=NoS3())
     server.start()
     try:
-        answer = http.get(f"{server.url}/feed/", timeout=10)
+        answer = http.get(f"{server.url}/feed/", timeout=WAIT_SECONDS)
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
-        assert http.head(f"{server.url}/feed/", timeout=10).status_code == 404
+        assert http.head(f"{server.url}/feed/", timeout=WAIT_SECONDS).status_code == 404
     finally:
         server.stop()

@@ -20,7 +20,7 @@ def test_confirmation_reaches_the_inbox_and_cancel_frees_the_place(live_url):
     deadline = time.monotonic() + WAIT_SECONDS
     kinds: list[str] = []
     while time.monotonic() < deadline:
-        inbox = requests.get(f"{live_url}/inbox", headers=auth, timeout=10).json()["items"]
+        inbox = requests.get(f"{live_url}/inbox", headers=auth, timeout=WAIT_SECONDS).json()["items"]
         kinds = [m["kind"] for m in inbox if m["appointment_id"] == appointment_id]
         if "confirmed" in kinds:
             break
@@ -29,18 +29,18 @@ def test_confirmation_reaches_the_inbox_and_cancel_frees_the_place(live_url):
     confirmed_message = next(m for m in inbox if m["kind"] == "confirmed")
     assert "Din timereservasjon er bekreftet." in confirmed_message["body"]
 
-    ics = requests.get(f"{live_url}/appointments/{appointment_id}/ics", headers=auth, timeout=10)
+    ics = requests.get(f"{live_url}/appointments/{appointment_id}/ics", headers=auth, timeout=WAIT_SECONDS)
     assert ics.status_code == 200 and ics.headers["Content-Type"].startswith("text/calendar")
     event = Calendar.from_ical(ics.text).walk("VEVENT")[0]
     assert event["STATUS"] == "CONFIRMED"
 
     day = confirmed.json()["start"][:10]
     slots_url = f"{live_url}/timebooks/{timebook_id}/slots?date={day}"
-    assert requests.get(slots_url, timeout=10).json()["items"] == []  # capacity 1, taken
+    assert requests.get(slots_url, timeout=WAIT_SECONDS).json()["items"] == []  # capacity 1, taken
     cancelled = _post(live_url, f"/appointments/{appointment_id}/cancel", {}, citizen)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert [s["free"] for s in requests.get(slots_url, timeout=10).json()["items"]] == [1]
+    assert [s["free"] for s in requests.get(slots_url, timeout=WAIT_SECONDS).json()["items"]] == [1]
     other = _token(live_url, {"sub": make_pid(8700), "role": "citizen", "name": "Neste"})
-    slot_id = requests.get(slots_url, timeout=10).json()["items"][0]["id"]
+    slot_id = requests.get(slots_url, timeout=WAIT_SECONDS).json()["items"][0]["id"]
     again = _post(live_url, "/appointments", {"slot_id": slot_id, "phone": make_phone(8), "answers": {}}, other)
     assert again.status_code == 201

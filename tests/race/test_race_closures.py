@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.factories import make_phone, make_pid
+from tests.live import WAIT_SECONDS
 from tests.race.test_race_http import _post, _staff, _timebook, _token
 
 pytestmark = pytest.mark.race
@@ -26,7 +27,7 @@ HER_ID = "7801"
 def test_a_closure_never_cancels_an_appointment_moved_out_of_its_range(live_url):
     timebook_id, day, slot_ids = _timebook(live_url, HER_ID, places=(11, MOVERS))
     closed, targets = slot_ids[0], slot_ids[8:11]  # 08:00; 10:00, 10:15, 10:30
-    listed = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    listed = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     start = next(s["start"] for s in listed if s["id"] == closed)
     end = next(s["end"] for s in listed if s["id"] == closed)
     people = []
@@ -71,7 +72,9 @@ def test_a_closure_never_cancels_an_appointment_moved_out_of_its_range(live_url)
             assert got["slot_id"] == closed and got["status"] == "cancelled", got
     after = {
         s["id"]: s
-        for s in requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+        for s in requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()[
+            "items"
+        ]
     }
     taken = sum(MOVERS - after[t]["free"] for t in targets)
     assert taken == moved, (taken, moved)

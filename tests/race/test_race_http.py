@@ -15,13 +15,14 @@ import requests
 
 from chalicelib import clock
 from tests.factories import make_phone, make_pid
+from tests.live import WAIT_SECONDS
 
 pytestmark = pytest.mark.race
 THREADS = 32
 
 
 def _token(url: str, claims: dict[str, Any]) -> str:
-    response = requests.post(f"{url}/dev/token", json=claims, timeout=10)
+    response = requests.post(f"{url}/dev/token", json=claims, timeout=WAIT_SECONDS)
     assert response.status_code == 200, response.text
     return response.json()["token"]
 
@@ -83,7 +84,7 @@ def _timebook(
         staff,
     )
     assert schedule.json()["created"] == slots
-    listed = requests.get(f"{url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    listed = requests.get(f"{url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     return timebook_id, day.isoformat(), [s["id"] for s in listed]
 
 
@@ -126,7 +127,7 @@ def test_crowd_using_first_available_books_exactly_the_places(live_url):
     assert len(booked) == 8, (statuses, refused)
     per_slot = Counter(a["slot_id"] for a in booked)
     assert set(per_slot) == set(slot_ids) and all(n == 2 for n in per_slot.values())
-    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     assert left == []
 
 
@@ -176,7 +177,9 @@ def test_many_staff_confirming_at_once_confirm_once(live_url):
     results = _at_once([lambda: _post(live_url, f"/admin/appointments/{appointment_id}/confirm", {}, staff)] * 12)
     assert Counter(results) == Counter({200: 1, 409: 11}), results
     final = requests.get(
-        f"{live_url}/appointments/{appointment_id}", headers={"Authorization": f"Bearer {citizen}"}, timeout=10
+        f"{live_url}/appointments/{appointment_id}",
+        headers={"Authorization": f"Bearer {citizen}"},
+        timeout=WAIT_SECONDS,
     )
     assert final.json()["status"] == "booked"
 
@@ -188,12 +191,14 @@ def test_reject_racing_cancel_ends_in_one_state(live_url):
     results = _at_once([reject, cancel] * 6)
     assert Counter(results) == Counter({200: 1, 409: 11}), results
     final = requests.get(
-        f"{live_url}/appointments/{appointment_id}", headers={"Authorization": f"Bearer {citizen}"}, timeout=10
+        f"{live_url}/appointments/{appointment_id}",
+        headers={"Authorization": f"Bearer {citizen}"},
+        timeout=WAIT_SECONDS,
     ).json()
     winner = "rejected" if results[::2].count(200) else "cancelled"
     assert final["status"] == winner
     day = final["start"][:10]
-    free = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    free = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     assert [s["free"] for s in free] == [1]  # the place was freed exactly once
 
 
@@ -213,7 +218,7 @@ def test_one_person_booking_many_slots_at_once_gets_one(live_url):
     ] * 2
     results = _at_once(calls)
     assert Counter(results) == Counter({201: 1, 409: len(calls) - 1}), results
-    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     assert sum(s["free"] for s in left) == 7
 
 
@@ -234,16 +239,16 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_appointment(live_u
     statuses = Counter(r.status_code for r in responses)
     assert statuses[201] == 1 and statuses[201] + statuses[200] == len(calls), statuses
     assert len({r.json()["id"] for r in responses}) == 1
-    mine = requests.get(f"{live_url}/appointments", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    mine = requests.get(f"{live_url}/appointments", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT_SECONDS)
     assert len(mine.json()["items"]) == 1
-    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    left = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     assert sum(s["free"] for s in left) == 3
 
 
 def _places_taken(url: str, timebook_id: str, day: str, slot_ids: list[str], capacity: int) -> int:
     listed = {
         s["id"]: s["free"]
-        for s in requests.get(f"{url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+        for s in requests.get(f"{url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     }
     return sum(capacity - listed.get(slot_id, 0) for slot_id in slot_ids)
 

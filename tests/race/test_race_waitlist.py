@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.factories import make_phone, make_pid
+from tests.live import WAIT_SECONDS
 from tests.race.test_race_http import _post, _timebook, _token
 
 pytestmark = pytest.mark.race
@@ -93,6 +94,6 @@ def test_offers_cancels_holds_and_bookings_racing_never_give_a_place_twice(live_
     public_holds = holds.count(201)
     assert offered_or_booked + public_holds <= PLACES, (statuses, holds)
     assert statuses.count("booked") == offers_booked.count(201)
-    slots = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    slots = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     free = slots[0]["free"] if slots else 0
     assert offered_or_booked + public_holds + free == PLACES, (statuses, holds, free)

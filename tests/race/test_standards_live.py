@@ -27,29 +27,33 @@ def test_helsenorge_stand_in_and_the_feed_on_the_make_run_stack(live_url: str) -
     assert _post(live_url, f"/admin/appointments/{appointment_id}/confirm", {}, staff).status_code == 200
 
     def kept() -> dict[str, Any] | None:
-        items = requests.get(f"{live_url}/dev/helsenorge/appointments", timeout=10).json()["items"]
+        items = requests.get(f"{live_url}/dev/helsenorge/appointments", timeout=WAIT_SECONDS).json()["items"]
         found = [i for i in items if i["id"] == appointment_id and i["meta"]["versionId"] == "1"]
         return found[0] if found else None
 
     sent = _until(kept, WAIT_SECONDS)  # a ceiling, not a speed: found at once on a quiet machine
     assert sent is not None and sent["status"] == "booked"
-    fhir = requests.get(f"{live_url}/appointments/{appointment_id}/fhir", headers=auth, timeout=10)
+    fhir = requests.get(f"{live_url}/appointments/{appointment_id}/fhir", headers=auth, timeout=WAIT_SECONDS)
     assert fhir.headers["Content-Type"] == "application/fhir+json" and fhir.json() == sent
 
-    redirect = requests.get(f"{live_url}/fhir/$bulk-publish", allow_redirects=False, timeout=10)
+    redirect = requests.get(f"{live_url}/fhir/$bulk-publish", allow_redirects=False, timeout=WAIT_SECONDS)
     assert redirect.status_code == 302
     manifest_url = redirect.headers["Location"]
-    manifest = requests.get(manifest_url, timeout=10)
+    manifest = requests.get(manifest_url, timeout=WAIT_SECONDS)
     assert manifest.status_code == 200 and "max-age" in manifest.headers["Cache-Control"]
     assert manifest.json()["request"] == manifest_url
-    again = requests.get(manifest_url, headers={"If-None-Match": manifest.headers["ETag"]}, timeout=10)
+    again = requests.get(manifest_url, headers={"If-None-Match": manifest.headers["ETag"]}, timeout=WAIT_SECONDS)
     assert again.status_code in (200, 304)  # 200 only if a publication came in between
-    slot_id = requests.get(f"{live_url}/appointments/{appointment_id}", headers=auth, timeout=10).json()["slot_id"]
+    slot_id = requests.get(f"{live_url}/appointments/{appointment_id}", headers=auth, timeout=WAIT_SECONDS).json()[
+        "slot_id"
+    ]
 
     def busy_slot() -> dict[str, Any] | None:
-        urls = [o["url"] for o in requests.get(manifest_url, timeout=10).json()["output"] if o["type"] == "Slot"]
+        urls = [
+            o["url"] for o in requests.get(manifest_url, timeout=WAIT_SECONDS).json()["output"] if o["type"] == "Slot"
+        ]
         for url in urls:
-            answer = requests.get(url, timeout=10)
+            answer = requests.get(url, timeout=WAIT_SECONDS)
             assert answer.headers["Content-Type"] == "application/fhir+ndjson"
             for line in answer.text.splitlines():
                 slot = json.loads(line)

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.factories import make_phone, make_pid
+from tests.live import WAIT_SECONDS
 from tests.race.test_race_http import _post, _staff, _timebook, _token
 
 pytestmark = pytest.mark.race
@@ -42,7 +43,7 @@ def _entry(url: str, token: str) -> dict[str, Any]:
 def test_polling_scripts_never_beat_the_waitlist(live_url):
     timebook_id, day, (slot_a, slot_b) = _timebook(live_url, HER_ID, places=(2, CAPACITY))
     staff = _staff(live_url, HER_ID)
-    listed = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    listed = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     a_start, a_end = next((s["start"], s["end"]) for s in listed if s["id"] == slot_a)
     booked: dict[str, list[tuple[str, str]]] = {slot_a: [], slot_b: []}
     for n, slot_id in enumerate([slot_a] * CAPACITY + [slot_b] * CAPACITY):
@@ -107,7 +108,7 @@ def test_polling_scripts_never_beat_the_waitlist(live_url):
     won = [slot_id for status, slot_id in polls if status == 201]
     assert slot_a not in won, polls  # nobody polling beat a waiting person whose window matches
     assert len(won) <= CANCELLED, polls
-    listed = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=10).json()["items"]
+    listed = requests.get(f"{live_url}/timebooks/{timebook_id}/slots?date={day}", timeout=WAIT_SECONDS).json()["items"]
     free = {s["id"]: s["free"] for s in listed}
     assert free.get(slot_a, 0) == 0
     assert free.get(slot_b, 0) + len(won) == CANCELLED, (free, polls)  # no place given twice, none lost

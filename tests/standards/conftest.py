@@ -22,6 +22,7 @@ from chalicelib.local.standards import (
 )
 from chalicelib.messaging.publisher import reset_default_publisher
 from tests.conftest import REGION
+from tests.live import WAIT_SECONDS
 
 
 @dataclass
@@ -79,7 +80,7 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as answer:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
