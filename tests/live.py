@@ -32,43 +32,42 @@ def local_stack(*, demo: bool, start_seconds: float = 90, portal_port: int | Non
     """Yields the base URL; stops the whole process tree afterwards. The portal's pages are served
     on `portal_port` (pick one with free_port()), else on another free port nobody looks at.
 
-    The stack's output goes to a file, not a pipe nobody reads (a full pipe would block it)."""
-    port = free_port()
+    The stack's output goes to a file, not a pipe nobody reads (a full pipe would block it). A
+    port taken by another test's stack between free_port() and the bind (pytest-xdist runs files
+    side by side) makes the runner say "in use": it is started again on other ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    portal = portal_port or free_port()  # never PORT+1: another worktree's stack may have it
-    oidc = free_port()  # the OpenID provider: never PORT+3 either
-    command = [
-        sys.executable,
-        "-m",
-        "chalicelib.local.runner",
-        "--port",
-        str(port),
-        "--portal-port",
-        str(portal),
-        "--oidc-port",
-        str(oidc),
-    ]
-    if not demo:
-        command.append("--no-demo")
-    with tempfile.TemporaryFile(mode="w+") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + start_seconds
-        try:
-            while True:
-                try:
-                    if requests.get(f"{url}/health-contacts", timeout=10).status_code == 200:
-                        break
-                except (requests.ConnectionError, requests.Timeout):
-                    pass  # not up yet, or slow on a busy machine (the first answer seeds the demo)
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output.seek(0)
-                    raise RuntimeError(f"local stack did not start:\n{output.read()[-5000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
+    for attempt in range(3):
+        port = free_port()
+        portal = portal_port or free_port()  # never PORT+1: another worktree's stack may have it
+        oidc = free_port()  # the OpenID provider: never PORT+3 either
+        command = [sys.executable, "-m", "chalicelib.local.runner", "--port", str(port)]
+        command += ["--portal-port", str(portal), "--oidc-port", str(oidc)]
+        if not demo:
+            command.append("--no-demo")
+        with tempfile.TemporaryFile(mode="w+") as output:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + start_seconds
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+                while True:
+                    try:
+                        if requests.get(f"{url}/health-contacts", timeout=10).status_code == 200:
+                            break
+                    except (requests.ConnectionError, requests.Timeout):
+                        pass  # not up yet, or slow on a busy machine (the first answer seeds the demo)
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        output.seek(0)
+                        said = output.read()[-5000:]
+                        if process.poll() is not None and "in use" in said and attempt < 2:
+                            break
+                        raise RuntimeError(f"local stack did not start:\n{said}")
+                    time.sleep(0.2)
+                if process.poll() is None:  # up (else: a port was taken, and it goes round again)
+                    yield url
+                    return
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()

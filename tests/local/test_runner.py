@@ -102,3 +102,19 @@ def test_stopping_never_waits_for_long_background_work() -> None:
     assert STOP_SECONDS < 5
     quick = Stack("", "", {}, _stoppers=[lambda: None])
     assert stop_within(quick, STOP_SECONDS) is True
+
+
+def test_a_live_stack_whose_port_was_taken_starts_again_on_another(monkeypatch) -> None:
+    """tests/live.local_stack: another worker's stack may take a free port before the runner binds
+    it; the runner says "in use" and the stack starts again on other ports."""
+    from tests import live
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(live, "free_port", lambda: next(ports, None) or free_port())
+        with live.local_stack(demo=False) as url:
+            assert url != f"http://127.0.0.1:{taken}"
+            assert requests.get(f"{url}/health-contacts", timeout=WAIT_SECONDS).status_code == 200
