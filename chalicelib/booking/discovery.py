@@ -90,8 +90,9 @@ settings.on_reset(_empty_months.clear)
 
 def forget_empty_months(timebook_id: str) -> None:
     """Slots were added to this timebook: its months are read again."""
-    for key in [k for k in _empty_months if k[0] == timebook_id]:
-        _empty_months.pop(key, None)
+    for key in list(_empty_months):  # a copy made at once: other threads add meanwhile
+        if key[0] == timebook_id:
+            _empty_months.pop(key, None)
 
 
 def _spread_for(timebook_id: str) -> int:
