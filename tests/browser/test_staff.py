@@ -303,3 +303,41 @@ def test_a_closure_that_goes_on_in_the_background_shows_its_progress_until_compl
     assert {row["appointment_id"]: row["status"] for row in listed} == {b["id"]: "cancelled" for b in booked}
     assert not staff.errors, staff.errors
     staff.context.close()
+
+
+def test_a_late_redraw_does_not_paint_over_the_view_asked_after_it(live: Live, browser: Any) -> None:
+    """Staff who move on while a view is still fetching see the view they asked for last: the
+    older fetch answers late (held here until the newer view is asked) and is not drawn over it."""
+    koronatest = _koronatest(live)
+    contact = koronatest["health_contact"]["id"]
+    vaksine = next(
+        b for b in live.get(f"/health-contacts/{contact}/timebooks")["items"] if b["type"] == "koronavaksine"
+    )
+    day = datetime.datetime.now(ZoneInfo("Europe/Oslo")).date().isoformat()
+    staff = new_page(browser)
+    staff.goto(f"{live.portal}/#/logg-inn?neste=staff")
+    _sign_in(staff, "Sara, saksbehandler i kommunen")
+    staff.get_by_role("heading", name="Ressursoversikt").wait_for()
+    staff.evaluate(
+        """() => { window.drawn = []; new MutationObserver(() => {
+             const p = document.querySelector("main .resource p");
+             if (p) window.drawn.push(p.textContent);
+           }).observe(document.querySelector("main"), { childList: true }); }"""
+    )
+    held: list[Any] = []
+    overview = f"**/admin/timebooks/{koronatest['id']}/overview*"
+    staff.route(overview, lambda route: held.append(route))
+    with staff.expect_request(lambda r: "/overview" in r.url and koronatest["id"] in r.url):
+        staff.evaluate(f"location.hash = '?vis=dag&timebok={koronatest['id']}&dato={day}'")
+    assert staff.locator("main").get_attribute("aria-busy") == "true"
+    staff.evaluate(f"location.hash = '?vis=dag&timebok={vaksine['id']}&dato={day}'")
+    with staff.expect_response(lambda r: "/overview" in r.url and koronatest["id"] in r.url):
+        for route in held:
+            route.continue_()
+    staff.unroute(overview)
+    staff.locator("main .resource p").filter(has_text="Koronavaksine").wait_for()
+    staff.wait_for_function("() => !document.querySelector('main').hasAttribute('aria-busy')")
+    drawn = staff.evaluate("window.drawn")
+    assert drawn and "Koronavaksine" in drawn[-1], drawn
+    assert not any("Koronatest" in text for text in drawn), drawn
+    assert staff.get_by_label("Timebok").evaluate("s => s.selectedOptions[0].textContent") == "Koronavaksine"

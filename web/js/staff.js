@@ -7,7 +7,7 @@ import { capacityView, slotDialog } from "./staff-capacity.js";
 import { dayList } from "./staff-day.js";
 import { settingsView } from "./staff-settings.js";
 import { birthDate, phone } from "./staff-format.js";
-import { announce, focusedNotice, h, notice, present, render, showAlert, uid } from "./ui.js";
+import { announce, busy, focusedNotice, h, notice, present, render, showAlert, uid } from "./ui.js";
 
 const params = () => new URLSearchParams(location.hash.startsWith("#?") ? location.hash.slice(2) : "");
 
@@ -438,7 +438,25 @@ async function auditView(timebookId, cursor) {
   ];
 }
 
-export async function show() {
+// Views are drawn one at a time and only the last asked is drawn: an action's redraw that
+// answers late must not paint over the view the reader has moved on to.
+let asked = 0;
+let drawing = Promise.resolve();
+
+export function show() {
+  const mine = ++asked;
+  busy(true); // progress at once; the last render ends it
+  drawing = drawing
+    .catch(() => null)
+    .then(() => (mine === asked ? draw(mine) : null))
+    .catch((error) => {
+      if (mine === asked) busy(false); // the caller says what failed
+      throw error;
+    });
+  return drawing;
+}
+
+async function draw(mine) {
   const c = auth.claims();
   header();
   if (!c || c.role !== "staff") {
@@ -467,6 +485,7 @@ export async function show() {
   else if (view === "venteliste") body = await waitlistView(timebookId, tb);
   else if (view === "innstillinger") body = await settingsView(timebookId);
   else body = await requestsView();
+  if (mine !== asked) return; // asked again while fetching: the newer view draws, with the result
   const shown = result;
   result = null;
   const resultNode = shown ? focusedNotice(shown.text, shown.kind, ...(shown.more || [])) : null;
