@@ -49,7 +49,9 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number of seconds") from None
 
 
-@dataclass(frozen=True)
+# Compared by nothing; a repr would print the token secret and pseudonym key (and each generated
+# method is compiled at a cold start).
+@dataclass(frozen=True, eq=False, repr=False)
 class Settings:
     """What a stage configures. Token variables are kept raw here and checked by TokenSettings."""
 

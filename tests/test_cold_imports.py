@@ -40,3 +40,11 @@ def test_a_booking_loads_no_other_use_case_and_no_message_formats() -> None:
     assert booking.isdisjoint(f"chalicelib.booking.{name}" for name in others)
     assert [m for m in loaded if m.startswith(("chalicelib.fhir", "chalicelib.messaging", "chalicelib.local"))] == []
     assert "chalicelib.domain.paging" not in loaded  # a list's paging: the request that pages loads it
+    # Waves and the waiting room: only a timebook that has them (Timebook.gated) loads their rules.
+    gates = (
+        "chalicelib.booking.queue",
+        "chalicelib.domain.queue",
+        "chalicelib.storage.queue",
+        "chalicelib.storage.secrets",
+    )
+    assert [m for m in loaded if m in gates] == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
-from chalicelib.booking import closed_ranges, idempotency, queue
+from chalicelib.booking import closed_ranges, idempotency
 from chalicelib.booking.common import (
     appointment_of,
     form_of,
@@ -90,7 +90,7 @@ def _hold_failure(ref: SlotRef, place: int, hold_id: str, owner: str) -> Excepti
     return Conflict("The hold could not be used.", code="hold_gone")  # its slot was closed, or it changed since
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by nothing: no generated __eq__ to compile at a cold start
 class SlotTimes:
     """What an appointment needs of its slot; from a hold id it is known without reading the slot."""
 
@@ -154,7 +154,7 @@ def _new_appointment(
     )
 
 
-@dataclass
+@dataclass(eq=False)  # compared by nothing: no generated __eq__ to compile at a cold start
 class _Plan:
     """One try at a booking: where, which lane, and what was read of the person."""
 
@@ -214,7 +214,9 @@ def _book(
     tb = get_timebook(ref.timebook_id)
     require_bookable(tb)
     for_pid, phone, answers = _validated(principal, body, tb, hold)
-    if hold is None:  # straight from a slot skips no wave and no waiting room (a hold passed them)
+    if hold is None and tb.gated:  # straight from a slot skips no wave and no waiting room (a hold passed them)
+        from chalicelib.booking import queue  # only a gated timebook loads their rules
+
         queue.require_entry(principal, tb.id, for_pid, None)
     key = Key.of(SCOPE, idempotency_key, body)
     lane = hold.lane if hold else None

@@ -33,7 +33,7 @@ def jitter() -> None:
     clock.sleep(random.uniform(0.005, 0.05))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by nothing: no generated __eq__ to compile at a cold start
 class Bookable:
     """A slot as just read, when it could still be taken: the moment of reading, its free places."""
 

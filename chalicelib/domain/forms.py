@@ -41,7 +41,7 @@ class Answer:
     answer: str
 
 
-@dataclass
+@dataclass(eq=False)  # compared by nothing: no generated __eq__ to compile at a cold start
 class AnswerErrors:
     """What is wrong with the answers, field by field (a 400's `fields`)."""
 

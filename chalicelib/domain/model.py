@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import epoch
 from chalicelib.domain import capacity, limits, slots
@@ -18,9 +18,11 @@ from chalicelib.domain.capacity import Claim
 from chalicelib.domain.forms import Answer, Form
 from chalicelib.domain.holds import HoldRef, live_hold
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.queue import WaitingRoom, Wave
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS, ERASED
 from chalicelib.domain.waitlist import EntryStatus, Offer
+
+if TYPE_CHECKING:  # a timebook without waves or a waiting room never loads their rules
+    from chalicelib.domain.queue import WaitingRoom, Wave
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,11 @@ class Timebook:
 
     def location(self, location_id: str) -> Location | None:
         return next((place for place in self.locations if place.id == location_id), None)
+
+    @property
+    def gated(self) -> bool:
+        """Waves, or a waiting room that is on: a hold or booking must pass booking/queue.py first."""
+        return bool(self.waves) or (self.waiting_room is not None and self.waiting_room.enabled)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def _gate(found: dict[tuple[str, str], dict[str, Any]], timebook_id: str) -> str
     return WaitlistsItem.from_raw_data(found[gate_key]).stamp or "" if gate_key in found else None
 
 
-@dataclass
+@dataclass(eq=False)  # compared by nothing: no generated __eq__ to compile at a cold start
 class HoldWrite:
     """Everything the hold transaction writes (see `take_hold`)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.availability import DaySummary, SlotSummary
 from chalicelib.domain.capacity import Claim
@@ -28,7 +28,6 @@ from chalicelib.domain.model import (
     TimebookRef,
     WaitlistEntry,
 )
-from chalicelib.domain.queue import WaitingRoom, Wave
 from chalicelib.domain.retention import DEFAULT_RETENTION_DAYS
 from chalicelib.domain.waitlist import Entry, EntryStatus, Offer
 from chalicelib.storage import keys
@@ -46,6 +45,9 @@ from chalicelib.storage.models import (
     WaitlistEntryItem,
     plain,
 )
+
+if TYPE_CHECKING:  # built only for a timebook that has them: others never load their rules
+    from chalicelib.domain.queue import WaitingRoom, Wave
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -134,11 +136,17 @@ def waiting_room(raw: Any) -> WaitingRoom | None:
     found = plain(raw) if raw is not None else None
     if not found:
         return None
+    from chalicelib.domain.queue import WaitingRoom
+
     return WaitingRoom(bool(found.get("enabled")), int(found.get("admit_per_minute") or 60))
 
 
 def waves(raw: Any) -> tuple[Wave, ...]:
     found = [plain(w) for w in raw or []]
+    if not found:
+        return ()
+    from chalicelib.domain.queue import Wave
+
     return tuple(
         Wave(
             datetime.fromisoformat(w["opens_at"]),

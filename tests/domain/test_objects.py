@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chalicelib.domain.capacity import NEVER_EXPIRES, Claim
 from chalicelib.domain.closures import Closure
+from chalicelib.domain.forms import Form
 from chalicelib.domain.limits import Lane
-from chalicelib.domain.model import Person, Slot
+from chalicelib.domain.model import HealthContactRef, Person, Resource, Slot, Timebook
 from chalicelib.domain.people import Principal, whom_for
+from chalicelib.domain.queue import WaitingRoom, Wave
 from chalicelib.domain.waitlist import Window
 from chalicelib.errors import Conflict, Forbidden, InvalidInput
 from tests.factories import make_pid
@@ -71,3 +74,15 @@ def test_a_closure_covers_slots_starting_in_its_range_at_its_location() -> None:
     assert closure.meets(None, Window(None, None, None))
     assert not closure.meets("loc", Window(None, end, None)) and not closure.meets("loc", Window(None, None, NOW))
     assert not closure.meets("other", Window(None, None, None))
+
+
+def test_a_timebook_is_gated_by_waves_or_a_room_that_is_on() -> None:
+    """Holds and bookings load the waves' and the room's rules (booking/queue.py) only when gated."""
+    plain = Timebook(
+        *("tb", "Lab", "lab", ""),
+        *(HealthContactRef("hc", "Legekontor"), Resource("Blodprøve"), 15, False, 10, 24, None, 30, Form()),
+    )
+    assert not plain.gated
+    assert not replace(plain, waiting_room=WaitingRoom(enabled=False)).gated
+    assert replace(plain, waiting_room=WaitingRoom(enabled=True)).gated
+    assert replace(plain, waves=(Wave(datetime(2030, 1, 1, tzinfo=UTC), None, None),)).gated

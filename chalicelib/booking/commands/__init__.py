@@ -20,7 +20,8 @@ AREAS: dict[str, tuple[str, ...]] = {
         *("CreateHealthContact", "ResourceText", "CreateTimebook", "AddLocation", "AddSchedule"),
         *("ChangeSlot", "CloseSlots", "ChangeTimebook"),
     ),
-    "citizen": ("TakeHold", "BookAppointment", "JoinWaitlist"),
+    "citizen": ("TakeHold", "BookAppointment"),
+    "waitlist": ("JoinWaitlist",),
 }
 __all__ = sorted(name for names in AREAS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, AREAS)
@@ -29,3 +30,4 @@ __getattr__, __dir__ = lazy_exports(__name__, AREAS)
 if TYPE_CHECKING:  # what the lazy look-up finds, spelled out for type checkers
     from chalicelib.booking.commands.citizen import *  # noqa: F403
     from chalicelib.booking.commands.staff import *  # noqa: F403
+    from chalicelib.booking.commands.waitlist import *  # noqa: F403

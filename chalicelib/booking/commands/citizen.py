@@ -1,4 +1,4 @@
-"""What a citizen asks: a hold, an appointment, a place on the waitlist."""
+"""What a citizen asks: a hold, an appointment (a place on the waitlist: commands/waitlist.py)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,3 @@ class BookAppointment:
     # Part of the Idempotency-Key's request hash only when true (idempotency.request_hash_of):
     # a body without it hashes as before it existed.
     sms_to_phone: bool = field(default=False, metadata={"hashed_when_set": True})
-
-
-@dataclass(frozen=True)
-class JoinWaitlist:
-    """Join a timebook's waitlist."""
-
-    timebook_id: str
-    location_id: str | None = None
-    window_from: dt.datetime | None = None
-    window_to: dt.datetime | None = None
-    for_pid: str | None = None
