@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import requests
@@ -19,6 +21,24 @@ ROOT = Path(__file__).resolve().parents[1]
 # room) before it fails: an upper bound, never a pause. A loaded 2-core machine (make
 # test-stress) takes tens of seconds where a quiet one takes one, so it is generous.
 WAIT_SECONDS = float(os.environ.get("LIVE_WAIT_SECONDS", "90"))
+
+
+def _pdeathsig() -> Callable[[], None] | None:
+    """Linux: a child started with this gets SIGTERM when the test process that started it dies,
+    even by SIGKILL (an interrupted xdist run kills its workers without their `finally`, and their
+    stacks were left running). Looked up here: the function run between fork and exec only calls."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def stop_with_parent() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return stop_with_parent
+
+
+stop_with_parent = _pdeathsig()
 
 
 def free_port() -> int:
@@ -45,7 +65,15 @@ def local_stack(*, demo: bool, start_seconds: float = 90, portal_port: int | Non
         if not demo:
             command.append("--no-demo")
         with tempfile.TemporaryFile(mode="w+") as output:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+                preexec_fn=stop_with_parent,  # between fork and exec: one foreign call
+            )
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + start_seconds
             try:
