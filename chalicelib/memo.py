@@ -58,8 +58,9 @@ class Memo(Generic[K, V]):
     def get(self, key: K, read: Callable[[], V], *, max_age: float | None = None) -> V:
         """The remembered value if fresh (younger than `max_age`, by default `seconds`); else one
         thread calls `read` and remembers its answer, while the others answer from the lapsed
-        value, or, with none, wait for that read. A read that raises remembers nothing; a waiting
-        thread then tries in its turn."""
+        value, or, with none, wait for that read. A caller naming `max_age` never answers from a
+        value older than that: it waits for the read under way. A read that raises remembers
+        nothing; a waiting thread then tries in its turn."""
         age = self.seconds() if max_age is None else max_age
         if self.seconds() <= 0:
             return read()
@@ -74,7 +75,7 @@ class Memo(Generic[K, V]):
                     flight = self._flights[key] = _Flight()
             if mine:
                 return self._read(key, flight, read)
-            if found is not None:
+            if found is not None and max_age is None:
                 return found[1]  # lapsed, and another thread is reading it now
             flight.done.wait()  # nothing to answer from: the first read, then look again
 

@@ -73,6 +73,24 @@ def test_a_shorter_max_age_reads_again_sooner() -> None:
     assert memo.fresh("a", max_age=1.0) == 2
 
 
+def test_a_caller_naming_max_age_waits_for_the_read_under_way_rather_than_answer_older() -> None:
+    """The waiting room's refused hold looks again: never from the state it was refused by."""
+    memo: Memo[str, int] = Memo(2.0)
+    read = Reads()
+    memo.get("a", read)
+    clock.sleep(2.5)
+    release = read.hold()
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(memo.get, "a", read)
+        assert read.started.wait(30)
+        assert memo.get("a", read) == 1  # the usual caller: the lapsed value
+        strict = pool.submit(memo.get, "a", read, max_age=1.0)
+        assert not strict.done()
+        release.set()
+        assert first.result(timeout=30) == 2 and strict.result(timeout=30) == 2
+    assert read.calls == 2
+
+
 def test_forget_forget_where_and_clear() -> None:
     memo: Memo[tuple[str, int], int] = Memo(60.0)
     for key in [("x", 1), ("x", 2), ("y", 1)]:

@@ -200,7 +200,7 @@ def test_when_the_sold_out_memo_lapses_one_request_looks_and_the_others_are_stil
     from chalicelib.errors import Conflict
 
     key = ("tbsoldout", None, clock.local(clock.now()).date())
-    holds._sold_out[key] = clock.monotonic() + holds.SOLD_OUT_MEMO_SECONDS
+    holds._sold_out.put(key, True)
     try:
         with pytest.raises(Conflict):
             holds._look_again(key)  # remembered: nobody looks
@@ -210,7 +210,7 @@ def test_when_the_sold_out_memo_lapses_one_request_looks_and_the_others_are_stil
             holds._look_again(key)  # meanwhile the others are told, without reading
         assert holds._look_again(("tbother", None, key[2])) is False  # never sold out: look, no memo
     finally:
-        holds._sold_out.pop(key, None)
+        holds._sold_out.forget(key)
 
 
 def test_first_available_remembers_briefly_the_months_without_slots(
