@@ -111,7 +111,9 @@ class Place:
     sold_out: bool = False  # as the room's last step saw it (no table read per poll)
 
 
-def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomState:
+def _room(timebook_id: str, *, fresh_after: float | None = None) -> RoomState:
+    """The room as read at most ROOM_CACHE_SECONDS ago (one thread reads it again, the others
+    answer from the old state meanwhile); `fresh_after`: at most that ago, waiting for the read."""
     return _rooms.get(timebook_id, lambda: _read_room(timebook_id), max_age=fresh_after)
 
 
