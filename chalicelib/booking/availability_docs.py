@@ -29,6 +29,7 @@ from chalicelib.booking.common import iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain.availability import DaySummary, PublishedSlot, held_until
 from chalicelib.domain.slots import parse_slot_id
+from chalicelib.memo import Memo
 from chalicelib.storage import repository
 
 PREFIX = "availability/"
@@ -132,7 +133,6 @@ def _reset() -> None:
     global _store
     _store = None
     _memory.clear()
-    _view_memo.clear()
 
 
 settings.on_reset(_reset)
@@ -203,9 +203,10 @@ def load(timebook_id: str, month: str) -> MonthDocument | None:
     return None if body is None else MonthDocument.from_json(body)
 
 
-# Per process, a view keeps a document this long (S3 in the stack: a GET per second at most).
+# Per process, a view keeps a document this long (S3 in the stack: a GET per second at most),
+# and never longer than the stated staleness.
 VIEW_MEMO_SECONDS = 1.0
-_view_memo: dict[tuple[str, str], tuple[float, MonthDocument]] = {}
+_view_memo: Memo[tuple[str, str], MonthDocument] = Memo(lambda: min(VIEW_MEMO_SECONDS, staleness_seconds()))
 _first_publication = threading.Lock()
 
 
@@ -226,21 +227,19 @@ def for_view(timebook_id: str, month: str, location_id: str | None = None) -> Mo
     if staleness_seconds() <= 0:  # tests: every view sees each change at once
         _checked(timebook_id, location_id)
         return publish(timebook_id, month)
-    key = (timebook_id, month)
-    found = _view_memo.get(key)
-    document = found[1] if found is not None and found[0] > clock.monotonic() else load(timebook_id, month)
+    document = _view_memo.get((timebook_id, month), lambda: _loaded(timebook_id, month, location_id))
+    if location_id and location_id not in document.locations:
+        _checked(timebook_id, location_id)
+    return document
+
+
+def _loaded(timebook_id: str, month: str, location_id: str | None) -> MonthDocument:
+    """The month's document from the store; never published: its first viewer publishes it."""
+    document = load(timebook_id, month)
     if document is None:
         _checked(timebook_id, location_id)  # 404 for a timebook or location that does not exist
         with _first_publication:
             document = load(timebook_id, month) or publish(timebook_id, month)
-    elif location_id and location_id not in document.locations:
-        _checked(timebook_id, location_id)
-    if found is not None and found[1] is document:
-        return document
-    if VIEW_MEMO_SECONDS > 0:
-        if len(_view_memo) > 1000:  # bounded: a crawler of every month must not grow it
-            _view_memo.clear()
-        _view_memo[key] = (clock.monotonic() + min(VIEW_MEMO_SECONDS, staleness_seconds()), document)
     return document
 
 

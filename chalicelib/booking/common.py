@@ -6,18 +6,18 @@ import secrets
 from dataclasses import replace
 from datetime import datetime
 
-from chalicelib import clock, settings
+from chalicelib import clock
 from chalicelib.domain.forms import Form
 from chalicelib.domain.model import Appointment, HealthContact, Location, Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.errors import Conflict, Forbidden, NotFound
+from chalicelib.memo import Memo
 from chalicelib.storage import repository
 
 # Timebooks change rarely and are read by every hold and booking: a short in-process cache
 # spares DynamoDB a read per request in a surge. Writes in this process invalidate it.
 _TIMEBOOK_TTL_SECONDS = 30.0
-_timebooks: dict[str, tuple[float, Timebook]] = {}
-settings.on_reset(_timebooks.clear)
+_timebooks: Memo[str, Timebook] = Memo(lambda: _TIMEBOOK_TTL_SECONDS)
 
 
 def new_id(prefix: str) -> str:
@@ -30,14 +30,19 @@ def iso(moment: datetime) -> str:
 
 
 def timebook(timebook_id: str, *, fresh: bool = False) -> Timebook:
-    cached = _timebooks.get(timebook_id)
-    if cached and not fresh and clock.monotonic() - cached[0] < _TIMEBOOK_TTL_SECONDS:
-        return cached[1]
-    item = repository.get_timebook(timebook_id)
-    if item is None:
+    """Through the cache; `fresh` (staff about to change it) reads it now, whoever reads too."""
+    if not fresh:
+        return _timebooks.get(timebook_id, lambda: _read_timebook(timebook_id))
+    found = _read_timebook(timebook_id)
+    _timebooks.put(timebook_id, found)
+    return found
+
+
+def _read_timebook(timebook_id: str) -> Timebook:
+    found = repository.get_timebook(timebook_id)
+    if found is None:
         raise timebook_missing()
-    _timebooks[timebook_id] = (clock.monotonic(), item)
-    return item
+    return found
 
 
 def timebook_missing() -> NotFound:
@@ -45,23 +50,24 @@ def timebook_missing() -> NotFound:
 
 
 def forget_timebook(timebook_id: str) -> None:
-    _timebooks.pop(timebook_id, None)
+    _timebooks.forget(timebook_id)
 
 
-_contacts: dict[str, tuple[float, HealthContact]] = {}
+_contacts: Memo[str, HealthContact] = Memo(lambda: _TIMEBOOK_TTL_SECONDS)
+
+
+def _read_contact(hc_id: str) -> HealthContact:
+    found = repository.get_health_contact(hc_id)
+    if found is None:
+        raise timebook_missing()
+    return found
 
 
 def require_bookable(tb: Timebook) -> None:
     """Only a health contact with «Timebestilling» switched on takes holds and bookings (its
     processes are read through a short in-process cache, like the timebook)."""
-    cached = _contacts.get(tb.health_contact.id)
-    if cached is None or clock.monotonic() - cached[0] >= _TIMEBOOK_TTL_SECONDS:
-        contact = repository.get_health_contact(tb.health_contact.id)
-        if contact is None:
-            raise timebook_missing()
-        cached = (clock.monotonic(), contact)
-        _contacts[tb.health_contact.id] = cached
-    if "timebestilling" not in (cached[1].processes or []):
+    contact = _contacts.get(tb.health_contact.id, lambda: _read_contact(tb.health_contact.id))
+    if "timebestilling" not in (contact.processes or []):
         raise Conflict("This health contact does not take bookings online.", code="booking_not_offered")
 
 

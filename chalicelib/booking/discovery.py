@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
 
-from chalicelib import budget, clock, settings
+from chalicelib import budget, clock
 from chalicelib.booking.availability_docs import for_view, staleness_seconds
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
@@ -26,6 +26,7 @@ from chalicelib.domain.model import HealthContact, Slot, Timebook
 from chalicelib.domain.ordering import by_instant
 from chalicelib.domain.slots import begun, parse_slot_id
 from chalicelib.errors import InvalidInput
+from chalicelib.memo import Memo
 from chalicelib.storage import repository
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
@@ -84,15 +85,12 @@ _recent: dict[str, list[float]] = {}
 # the empty months on every request (issue 17); adding a schedule here forgets it at once,
 # another Lambda learns within the memo.
 EMPTY_MONTH_MEMO_SECONDS = 5.0
-_empty_months: dict[tuple[str, str | None, str], float] = {}
-settings.on_reset(_empty_months.clear)
+_empty_months: Memo[tuple[str, str | None, str], bool] = Memo(lambda: EMPTY_MONTH_MEMO_SECONDS)
 
 
 def forget_empty_months(timebook_id: str) -> None:
     """Slots were added to this timebook: its months are read again."""
-    for key in list(_empty_months):  # a copy made at once: other threads add meanwhile
-        if key[0] == timebook_id:
-            _empty_months.pop(key, None)
+    _empty_months.forget_where(lambda key: key[0] == timebook_id)
 
 
 def _spread_for(timebook_id: str) -> int:
@@ -222,7 +220,7 @@ def first_free(
     for index in range(months):
         month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
         empty = (tb.id, location_id, month)
-        if index and _empty_months.get(empty, 0.0) > clock.monotonic():
+        if index and _empty_months.fresh(empty):
             continue
         seen = False
         summaries = (  # lazily, a page of FIRST_FREE_PAGE summaries a request, so it stops early
@@ -240,9 +238,7 @@ def first_free(
                     yield from _truly_free(group, shuffle=spread > 0)
                     group = []
         if index and not seen:  # a whole month without slots
-            if len(_empty_months) > 1000:
-                _empty_months.clear()
-            _empty_months[empty] = clock.monotonic() + EMPTY_MONTH_MEMO_SECONDS
+            _empty_months.put(empty, True)
     yield from _truly_free(group, shuffle=spread > 0)
 
 

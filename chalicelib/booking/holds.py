@@ -9,7 +9,6 @@ timebook (domain/limits.py) gets no hold. Both are conditions of the one hold tr
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ from chalicelib.domain.people import Principal, whom_for
 from chalicelib.domain.slots import SlotRef, parse_slot_id
 from chalicelib.domain.waitlist import blocks_hold
 from chalicelib.errors import Conflict, HoldExpired, NotFound
+from chalicelib.memo import Memo
 from chalicelib.storage import repository
 
 if TYPE_CHECKING:
@@ -45,8 +45,7 @@ SCOPE = "holds"
 # read months of full slots to say so. A sold-out answer is remembered briefly in this process;
 # a place freed meanwhile is found by the next request after the memo lapses.
 SOLD_OUT_MEMO_SECONDS = 2.0
-_sold_out: dict[tuple[str, str | None, date], float] = {}
-_sold_out_lock = threading.Lock()
+_sold_out: Memo[tuple[str, str | None, date], bool] = Memo(lambda: SOLD_OUT_MEMO_SECONDS)
 
 
 def _hold(hold_id: str, slot: Slot, expires_at: datetime, principal: Principal, for_pid: str) -> Hold:
@@ -250,12 +249,12 @@ def hold_first_available(
     try:
         return _hold_first(principal, tb, for_pid, location_id, start_day, key)
     except _SoldOut:
-        _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
+        _sold_out.put(sold_out_key, True)
         looking = False
         raise _no_free_time() from None
     finally:
         if looking:  # found a time (or failed otherwise): the others look again too
-            _sold_out.pop(sold_out_key, None)
+            _sold_out.forget(sold_out_key)
 
 
 class _SoldOut(Exception):
@@ -266,15 +265,10 @@ def _look_again(sold_out_key: tuple[str, str | None, date]) -> bool:
     """Raises "no free time" while the timebook was just found sold out. When that lapses, one
     request of this process looks again (True: the one) while the others are still told so, instead
     of a crowd all reading the summaries and slots at once (issue 17)."""
-    now = clock.monotonic()
-    with _sold_out_lock:
-        until = _sold_out.get(sold_out_key)
-        if until is None:
-            return False
-        if until > now:
-            raise _no_free_time()
-        _sold_out[sold_out_key] = now + SOLD_OUT_MEMO_SECONDS  # until this look has an answer
-        return True
+    sold_out, mine = _sold_out.claim(sold_out_key)
+    if sold_out and not mine:
+        raise _no_free_time()
+    return mine
 
 
 def _hold_first(

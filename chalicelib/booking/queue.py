@@ -26,6 +26,7 @@ from chalicelib.domain.model import Timebook
 from chalicelib.domain.people import Principal
 from chalicelib.domain.queue import RoomState, Standing, Ticket
 from chalicelib.errors import Conflict, Forbidden, NotFound, Unavailable
+from chalicelib.memo import Memo
 from chalicelib.storage import queue as storage
 from chalicelib.storage.repository import ConditionFailed
 from chalicelib.storage.secrets import read_secret
@@ -37,13 +38,12 @@ REFRESH_SECONDS = 1.0  # a refused hold re-reads the room at most this often per
 SHED_FLUSH_SECONDS = 5.0  # this process adds its 429s to the shared count at most this often
 TICKET_DAYS = 2  # a ticket's item is removed (TTL) after this
 
-_rooms: dict[str, tuple[float, RoomState]] = {}
+_rooms: Memo[str, RoomState] = Memo(lambda: ROOM_CACHE_SECONDS)
 _arrival_lock = threading.Lock()
 _last_arrival = -1
 _shed_lock = threading.Lock()
 _shed_pending = 0
 _shed_flushed_at = float("-inf")
-settings.on_reset(_rooms.clear)
 
 
 @functools.cache
@@ -111,15 +111,17 @@ class Place:
     sold_out: bool = False  # as the room's last step saw it (no table read per poll)
 
 
-def _room(timebook_id: str, *, fresh_after: float = ROOM_CACHE_SECONDS) -> RoomState:
-    cached = _rooms.get(timebook_id)
-    if cached and clock.monotonic() - cached[0] < fresh_after:
-        return cached[1]
+def _room(timebook_id: str, *, fresh_after: float | None = None) -> RoomState:
+    """The room as read at most ROOM_CACHE_SECONDS ago (one thread reads it again, the others
+    answer from the old state meanwhile); `fresh_after`: at most that ago, waiting for the read."""
+    return _rooms.get(timebook_id, lambda: _read_room(timebook_id), max_age=fresh_after)
+
+
+def _read_room(timebook_id: str) -> RoomState:
     state = storage.get_room(timebook_id)
     if state is None:
         state = RoomState(stepped_at=clock.epoch())
         storage.open_room(timebook_id, state.stepped_at)  # the admission schedule steps it from now on
-    _rooms[timebook_id] = (clock.monotonic(), state)
     return state
 
 
@@ -265,7 +267,7 @@ def admit() -> int:
             storage.save_room(timebook_id, new)
         except ConditionFailed:
             continue  # another run stepped this room meanwhile
-        _rooms[timebook_id] = (clock.monotonic(), new)
+        _rooms.put(timebook_id, new)
         stepped += 1
     return stepped
 
@@ -274,7 +276,7 @@ def room_changed(before: Timebook, after: Timebook) -> None:
     """Staff changed a timebook's settings: this process forgets its view of the room at once
     (other processes within ROOM_CACHE_SECONDS, their timebook within the timebook cache's). A room
     turned on counts its admissions from now: the time it was off lets no crowd in at once."""
-    _rooms.pop(after.id, None)
+    _rooms.forget(after.id)
     was_on = before.waiting_room is not None and before.waiting_room.enabled
     if was_on or after.waiting_room is None or not after.waiting_room.enabled:
         return

@@ -194,13 +194,45 @@ def test_a_crowd_reads_the_running_closures_once_when_their_memo_lapses(monkeypa
     assert closed_ranges.running() == [] and len(calls) == 3
 
 
+def test_a_crowd_with_no_cached_timebook_reads_it_once_and_staff_read_it_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every hold reads its timebook through the cache: a crowd arriving before the first read has
+    answered waits for it rather than each reading (chalicelib/memo.py); staff about to change it
+    read it now."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.booking import common
+    from chalicelib.storage import repository
+
+    reading, release, calls = threading.Event(), threading.Event(), []
+
+    def get_timebook(timebook_id: str) -> Any:
+        calls.append(timebook_id)
+        if len(calls) == 1:
+            reading.set()
+            assert release.wait(30)
+        return f"timebook {len(calls)}"
+
+    monkeypatch.setattr(repository, "get_timebook", get_timebook)
+    common.forget_timebook("tbcrowd")
+    with ThreadPoolExecutor(9) as pool:
+        first = pool.submit(common.timebook, "tbcrowd")
+        assert reading.wait(30)
+        crowd = [pool.submit(common.timebook, "tbcrowd") for _ in range(8)]
+        release.set()
+        assert [f.result(timeout=30) for f in [first, *crowd]] == ["timebook 1"] * 9
+    assert len(calls) == 1
+    assert common.timebook("tbcrowd", fresh=True) == "timebook 2" and common.timebook("tbcrowd") == "timebook 2"
+    common.forget_timebook("tbcrowd")
+
+
 def test_when_the_sold_out_memo_lapses_one_request_looks_and_the_others_are_still_told() -> None:
     from chalicelib import clock
     from chalicelib.booking import holds
     from chalicelib.errors import Conflict
 
     key = ("tbsoldout", None, clock.local(clock.now()).date())
-    holds._sold_out[key] = clock.monotonic() + holds.SOLD_OUT_MEMO_SECONDS
+    holds._sold_out.put(key, True)
     try:
         with pytest.raises(Conflict):
             holds._look_again(key)  # remembered: nobody looks
@@ -210,7 +242,7 @@ def test_when_the_sold_out_memo_lapses_one_request_looks_and_the_others_are_stil
             holds._look_again(key)  # meanwhile the others are told, without reading
         assert holds._look_again(("tbother", None, key[2])) is False  # never sold out: look, no memo
     finally:
-        holds._sold_out.pop(key, None)
+        holds._sold_out.forget(key)
 
 
 def test_first_available_remembers_briefly_the_months_without_slots(
