@@ -110,10 +110,19 @@ _refreshing_lock = threading.Lock()
 
 
 def _fresh(summaries: Iterable[DaySummary]) -> list[DaySummary]:
-    """The summaries, with those older than the stated staleness recounted first. One thread
-    per process recounts a summary; the others meanwhile use it as it is (at most one recount
-    older), so a crowd in one Lambda does not recount the same day together."""
+    """The summaries as the table's stream keeps them: the availability publisher recounts the
+    days whose slots changed, one recount per batch (about a second behind in a surge), and its
+    schedule's backstop every upcoming day once a minute; a reader never recounts (issue 20:
+    recounts by holds were most of the month partition's writes). A summary can only send
+    "first available" to read a slot that is taken (it reads the slots before writing) or miss
+    a place freed in the last second or so.
+
+    With staleness 0 (tests, where no stream publisher runs unless a test drives it) the reader
+    recounts what it reads, as every view publishes first there. One thread per process
+    recounts a summary; the others meanwhile use it as it is."""
     items = list(summaries)
+    if staleness_seconds() > 0:
+        return items
     now = clock.now()
     now_ms = int(now.timestamp() * 1000)
     stale = [s for s in items if now_ms - s.refreshed_at > staleness_seconds() * 1000]
@@ -246,14 +255,21 @@ def first_free(
     yield from _truly_free(group, shuffle=spread > 0)
 
 
-def looks_sold_out(timebook_id: str, now: datetime, months: int = 3) -> bool:
-    """No place of the timebook looks free from now on, in the months "first available" looks at,
-    as the public views see them (the published documents: no table read; a hold that lapsed
-    counts free). The waiting room's step tells the line so."""
-    today = clock.local(now).date()
+def looks_sold_out(
+    timebook_id: str, now: datetime, months: int = 3, *, location_id: str | None = None, from_day: date | None = None
+) -> bool:
+    """No place of the timebook (at the location, if named) looks free from the day on (today by
+    default), in the months "first available" looks at, as the public views see them (the
+    published documents: no table read; a hold that lapsed counts free). The waiting room's step
+    tells the line so, and a "first available" hold answers the crowd after the last place so
+    (booking/holds.py)."""
+    start = max(from_day or clock.local(now).date(), clock.local(now).date())
     for index in range(months):
-        month = f"{today.year + (today.month - 1 + index) // 12:04d}-{(today.month - 1 + index) % 12 + 1:02d}"
-        if any(slot.free for slot in _published(timebook_id, month, None, now)):
+        month = f"{start.year + (start.month - 1 + index) // 12:04d}-{(start.month - 1 + index) % 12 + 1:02d}"
+        if any(
+            slot.free and slot.start[:10] >= start.isoformat()
+            for slot in _published(timebook_id, month, location_id, now)
+        ):
             return False
     return True
 

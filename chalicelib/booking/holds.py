@@ -248,6 +248,8 @@ def hold_first_available(
     sold_out_key = (tb.id, location_id, start_day)
     looking = _look_again(sold_out_key)
     try:
+        if _published_sold_out(tb.id, location_id, start_day):
+            raise _SoldOut()
         return _hold_first(principal, tb, for_pid, location_id, start_day, key)
     except _SoldOut:
         _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
@@ -256,6 +258,19 @@ def hold_first_available(
     finally:
         if looking:  # found a time (or failed otherwise): the others look again too
             _sold_out.pop(sold_out_key, None)
+
+
+def _published_sold_out(timebook_id: str, location_id: str | None, start_day: date) -> bool:
+    """The crowd after the last place is answered from the published availability documents (the
+    public views' and the feed's staleness, no table read), not from the month's summaries: most
+    of a surge's "first available" requests come then (issue 20). A place freed meanwhile is found
+    once the stream has published it. With staleness 0 (tests) a document is published per read,
+    so the table decides there, as before."""
+    from chalicelib.booking import availability_docs, discovery
+
+    if availability_docs.staleness_seconds() <= 0:
+        return False
+    return discovery.looks_sold_out(timebook_id, clock.now(), location_id=location_id, from_day=start_day)
 
 
 class _SoldOut(Exception):
