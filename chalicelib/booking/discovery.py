@@ -12,7 +12,7 @@ import calendar as _calendar
 import random
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
@@ -211,8 +211,37 @@ def _published(timebook_id: str, month: str, location_id: str | None, now: datet
         yield OpenSlot(slot.slot_id, slot.start, slot.end, slot.location_id, slot.free(now_epoch))
 
 
+class SummaryPages:
+    """The summaries one request has read, month by month, handed again to its next attempt (after
+    a lost race) from memory, as lazily as the Query read them: only the stream's publisher
+    changes them, about once a second, so a second Query within the request would read the same
+    (issue 20: the attempts' Queries were a third of the month partition's reads)."""
+
+    def __init__(self) -> None:
+        self._months: dict[str, tuple[list[DaySummary], Iterator[DaySummary]]] = {}
+
+    def of(self, month: str, query: Callable[[], Iterator[DaySummary]]) -> Iterator[DaySummary]:
+        if month not in self._months:
+            self._months[month] = ([], query())
+        read, rest = self._months[month]
+        index = 0
+        while True:
+            if index == len(read):
+                following = next(rest, None)
+                if following is None:
+                    return
+                read.append(following)
+            yield read[index]
+            index += 1
+
+
 def first_free(
-    timebook_id: str, location_id: str | None, from_day: date, months: int = 3, spread_places: int | None = None
+    timebook_id: str,
+    location_id: str | None,
+    from_day: date,
+    months: int = 3,
+    spread_places: int | None = None,
+    pages: SummaryPages | None = None,
 ) -> Iterator[Availability]:
     """Free slots from a day on, earliest first by groups of about `spread_places` places (for
     "first available"; 0 = strictly earliest first; by default 24 places, up to 96 in a crowd).
@@ -221,8 +250,10 @@ def first_free(
     slots that together look to have `spread_places` free places form a group; a group's slots
     are read from the slots themselves, consistently, CANDIDATE_BATCH at a time and in random
     order, so a caller chooses among places that are free now, and a crowd choosing "the first
-    few" of them spreads over the whole group instead of colliding on its first slots."""
+    few" of them spreads over the whole group instead of colliding on its first slots. `pages`:
+    the summaries this request read in an earlier attempt, not read again."""
     tb = get_timebook(timebook_id)
+    pages = pages or SummaryPages()
     if location_id:
         location_of(tb, location_id)
     spread = _spread_for(tb.id) if spread_places is None else spread_places
@@ -236,8 +267,11 @@ def first_free(
         seen = False
         summaries = (  # lazily, a page of FIRST_FREE_PAGE summaries a request, so it stops early
             s
-            for s in repository.query_summaries(
-                tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_FREE_PAGE
+            for s in pages.of(
+                month,
+                lambda month=month, index=index: repository.query_summaries(
+                    tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_FREE_PAGE
+                ),
             )
             if not location_id or s.location_id == location_id
         )

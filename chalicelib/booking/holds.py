@@ -304,10 +304,11 @@ def _hold_first(
     _may_hold(tb, person)  # the limit and an open offer are answered before "no free time"
     lost_places: set[Candidate] = set()
     skip_old = False
+    pages = discovery.SummaryPages()  # the month's summaries once per request, not per attempt
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
         slots: dict[str, Slot] = {}
-        for availability in discovery.first_free(tb.id, location_id, start_day):
+        for availability in discovery.first_free(tb.id, location_id, start_day, pages=pages):
             found = availability.slot
             if closed_ranges.closed(tb.id, found.location_id, found.starts_at):
                 continue  # a running closure's range, not yet closed slot by slot

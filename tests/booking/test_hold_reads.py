@@ -256,3 +256,22 @@ def test_first_available_remembers_briefly_the_months_without_slots(
     reads.clear()
     assert waited.client.post("/holds", body, token=Citizen(4344).token).status == 201
     assert later.isoformat()[:7] in months_queried()  # forgotten when the schedule was added
+
+
+def test_a_first_available_hold_queries_the_months_summaries_once_across_lost_races(client, demo, monkeypatch) -> None:
+    """Issue 20: an attempt after a lost race takes the summaries the request already read (only
+    the stream's publisher changes them) and Queries only pages it has not read; it reads the
+    slots themselves again."""
+    body = {"timebook_id": demo.koronatest_id}
+    assert client.post("/holds", body, token=Citizen(4331).token).status == 201  # warm: the empty months known
+    real, asked = repository.query_summaries, []
+
+    def query_summaries(timebook_id: str, month: str, **kwargs: Any) -> Any:
+        asked.append(month)
+        return real(timebook_id, month, **kwargs)
+
+    monkeypatch.setattr(repository, "query_summaries", query_summaries)
+    lost = _lose_first_write(monkeypatch, "place")
+    held = client.post("/holds", body, token=Citizen(4332).token)
+    assert held.status == 201 and lost == ["place"], held
+    assert len(asked) == len(set(asked)) >= 1, asked  # before: each attempt Queried the month again
