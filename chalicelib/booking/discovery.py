@@ -53,6 +53,7 @@ class Availability:
 
     slot: Slot
     free: list[int]  # free place numbers
+    ends_batch: bool = False  # the last free slot of one consistent read of candidates
 
 
 @dataclass(frozen=True)
@@ -324,9 +325,10 @@ def _truly_free(candidates: list[OpenSlot], shuffle: bool) -> Iterator[Availabil
         budget.check()
         refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
         read_at = clock.now()
-        for slot in repository.get_slots(refs, consistent=True):
-            if slot.begun(read_at):
-                continue
-            free = slot.free_places(read_at)
-            if free:
-                yield Availability(slot, free)
+        found = [
+            (slot, free)
+            for slot in repository.get_slots(refs, consistent=True)
+            if not slot.begun(read_at) and (free := slot.free_places(read_at))
+        ]
+        for index, (slot, free) in enumerate(found):
+            yield Availability(slot, free, ends_batch=index == len(found) - 1)

@@ -310,13 +310,16 @@ def _hold_first(
         slots: dict[str, Slot] = {}
         for availability in discovery.first_free(tb.id, location_id, start_day, pages=pages):
             found = availability.slot
-            if closed_ranges.closed(tb.id, found.location_id, found.starts_at):
-                continue  # a running closure's range, not yet closed slot by slot
-            slots[found.slot_id] = found
-            candidates.extend(
-                c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
-            )
-            if len(candidates) >= FIRST_AVAILABLE_WINDOW:
+            # a running closure's range, not yet closed slot by slot, offers nothing
+            if not closed_ranges.closed(tb.id, found.location_id, found.starts_at):
+                slots[found.slot_id] = found
+                candidates.extend(
+                    c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
+                )
+            # One consistent read of a few slots drawn at random from the group spreads a crowd as
+            # well as a second would: stop after the first read that offers a place (issue 20: a
+            # second batch was half of the hottest slot's reads).
+            if len(candidates) >= FIRST_AVAILABLE_WINDOW or (candidates and availability.ends_batch):
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:

@@ -275,3 +275,15 @@ def test_a_first_available_hold_queries_the_months_summaries_once_across_lost_ra
     held = client.post("/holds", body, token=Citizen(4332).token)
     assert held.status == 201 and lost == ["place"], held
     assert len(asked) == len(set(asked)) >= 1, asked  # before: each attempt Queried the month again
+
+
+def test_a_first_available_hold_reads_one_batch_of_candidates_when_it_offers_a_place(client, demo, reads) -> None:
+    """Issue 20: one consistent read of CANDIDATE_BATCH slots drawn from the group, not two (the
+    second batch only widened the choice from 16 to 24 places, and was half the hottest slot's reads)."""
+    from chalicelib.booking import discovery
+
+    body = {"timebook_id": demo.koronatest_id}
+    assert client.post("/holds", body, token=Citizen(4341).token).status == 201  # warm
+    reads.clear()
+    assert client.post("/holds", body, token=Citizen(4342).token).status == 201
+    assert _count(reads, "SLOT#", consistent=True) == discovery.CANDIDATE_BATCH, reads
