@@ -229,6 +229,7 @@ def test_a_hold_never_recounts_a_summary_however_old(client, demo, published, dy
     assert "UpdateItem" not in dynamodb_calls, dynamodb_calls
 
 
+@pytest.mark.slow  # 3,360 slots made in moto: ~20 s on a loaded machine
 def test_a_first_available_hold_in_a_large_month_reads_at_most_1_rcu_a_query(client, demo, staff_token, monkeypatch):
     """Issue 20: a month of 3,360 slots (4 locations, 30 days, 28 slots a day; ~95 KB of summaries,
     11.5 RCU a Query of it from the day on). Each Query "first available" makes of the summaries
