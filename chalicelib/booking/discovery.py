@@ -290,23 +290,32 @@ def first_free(
     yield from _truly_free(group, shuffle=spread > 0)
 
 
-def looks_sold_out(
+def looks_sold_out(timebook_id: str, now: datetime, months: int = 3) -> bool:
+    """No place of the timebook looks free from now on, in the months "first available" looks at,
+    as the public views see them (the published documents: no table read; a hold that lapsed
+    counts free). The waiting room's step tells the line so."""
+    return first_day_looking_free(timebook_id, now, months) is None
+
+
+def first_day_looking_free(
     timebook_id: str, now: datetime, months: int = 3, *, location_id: str | None = None, from_day: date | None = None
-) -> bool:
-    """No place of the timebook (at the location, if named) looks free from the day on (today by
-    default), in the months "first available" looks at, as the public views see them (the
-    published documents: no table read; a hold that lapsed counts free). The waiting room's step
-    tells the line so, and a "first available" hold answers the crowd after the last place so
-    (booking/holds.py)."""
+) -> date | None:
+    """The first day from `from_day` on (today by default) on which a place of the timebook (at
+    the location, if named) looks free in the published documents, in the months "first
+    available" looks at (no table read; a hold that lapsed counts free); None: none looks free.
+    A "first available" hold starts its Query of the summaries there, so the days sold out before
+    it cost nothing, and answers the crowd after the last place from it (booking/holds.py)."""
     start = max(from_day or clock.local(now).date(), clock.local(now).date())
     for index in range(months):
         month = f"{start.year + (start.month - 1 + index) // 12:04d}-{(start.month - 1 + index) % 12 + 1:02d}"
-        if any(
-            slot.free and slot.start[:10] >= start.isoformat()
+        days = [
+            slot.start[:10]  # the local date
             for slot in _published(timebook_id, month, location_id, now)
-        ):
-            return False
-    return True
+            if slot.free and slot.start[:10] >= start.isoformat()
+        ]
+        if days:
+            return date.fromisoformat(min(days))
+    return None
 
 
 def _looking_free(summaries: list[DaySummary]) -> list[OpenSlot]:

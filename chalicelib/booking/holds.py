@@ -248,9 +248,12 @@ def hold_first_available(
     sold_out_key = (tb.id, location_id, start_day)
     looking = _look_again(sold_out_key)
     try:
-        if _published_sold_out(tb.id, location_id, start_day):
+        first_day = _published_first_day(tb.id, location_id, start_day)
+        if first_day is None:
             raise _SoldOut()
-        return _hold_first(principal, tb, for_pid, location_id, start_day, key)
+        return _hold_first(
+            principal, tb, for_pid, location_id, first_day, key, months=_months_left(start_day, first_day)
+        )
     except _SoldOut:
         _sold_out[sold_out_key] = clock.monotonic() + SOLD_OUT_MEMO_SECONDS
         looking = False
@@ -260,17 +263,24 @@ def hold_first_available(
             _sold_out.pop(sold_out_key, None)
 
 
-def _published_sold_out(timebook_id: str, location_id: str | None, start_day: date) -> bool:
-    """The crowd after the last place is answered from the published availability documents (the
-    public views' and the feed's staleness, no table read), not from the month's summaries: most
-    of a surge's "first available" requests come then (issue 20). A place freed meanwhile is found
-    once the stream has published it. With staleness 0 (tests) a document is published per read,
-    so the table decides there, as before."""
+def _published_first_day(timebook_id: str, location_id: str | None, start_day: date) -> date | None:
+    """Where "first available" starts looking, from the published availability documents (the
+    public views' and the feed's staleness, no table read): the first day that looks to have a
+    place, so the summaries of the days sold out before it are not read; None, and the crowd after
+    the last place is answered "no free time" without a table read (issue 20: most of a surge's
+    requests come then). A place freed on an earlier day is found once the stream has published
+    it. With staleness 0 (tests) a document is published per read, so the table decides there,
+    from the day asked, as before."""
     from chalicelib.booking import availability_docs, discovery
 
     if availability_docs.staleness_seconds() <= 0:
-        return False
-    return discovery.looks_sold_out(timebook_id, clock.now(), location_id=location_id, from_day=start_day)
+        return start_day
+    return discovery.first_day_looking_free(timebook_id, clock.now(), location_id=location_id, from_day=start_day)
+
+
+def _months_left(start_day: date, first_day: date, months: int = 3) -> int:
+    """The months first-available looks at from the day asked, counted from the first day found."""
+    return months - ((first_day.year - start_day.year) * 12 + first_day.month - start_day.month)
 
 
 class _SoldOut(Exception):
@@ -293,7 +303,13 @@ def _look_again(sold_out_key: tuple[str, str | None, date]) -> bool:
 
 
 def _hold_first(
-    principal: Principal, tb: Timebook, for_pid: str, location_id: str | None, start_day: date, key: Key | None
+    principal: Principal,
+    tb: Timebook,
+    for_pid: str,
+    location_id: str | None,
+    start_day: date,
+    key: Key | None,
+    months: int = 3,
 ) -> tuple[Hold, bool]:
     from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
 
@@ -308,7 +324,7 @@ def _hold_first(
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
         slots: dict[str, Slot] = {}
-        for availability in discovery.first_free(tb.id, location_id, start_day, pages=pages):
+        for availability in discovery.first_free(tb.id, location_id, start_day, months, pages=pages):
             found = availability.slot
             # a running closure's range, not yet closed slot by slot, offers nothing
             if not closed_ranges.closed(tb.id, found.location_id, found.starts_at):

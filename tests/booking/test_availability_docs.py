@@ -7,7 +7,7 @@ many look; an expired hold is free in a document published before it lapsed.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -285,3 +285,43 @@ def test_a_first_available_hold_in_a_large_month_reads_at_most_1_rcu_a_query(cli
     assert held.status == 201, held
     assert queries and all(units <= 1.0 and reported <= 1.0 for units, reported in queries), queries
     assert len(queries) <= 3, queries
+
+
+def test_first_available_starts_at_the_first_day_the_document_shows_free(
+    client, demo, staff_token, published, publisher, monkeypatch
+):
+    """Issue 20: the days sold out before the first free one cost no Query of the summaries (before:
+    a page of two summaries per Query through every full day, in a surge over many days)."""
+    from chalicelib.storage import repository
+    from tests.helpers import timebook_body
+
+    made = client.post("/admin/timebooks", timebook_body(demo.smittevern_id), token=staff_token)
+    tb = made.json["id"]
+    location = client.post(f"/admin/timebooks/{tb}/locations", {"name": "Hall", "address": "Gata 1"}, token=staff_token)
+    first = clock.local(clock.now()).date() + timedelta(days=3)
+    days = [(first + timedelta(days=n)).isoformat() for n in range(3)]
+    schedule = {
+        "location_id": location.json["id"],
+        "from": days[0],
+        "to": days[2],
+        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+        "start_time": "08:00",
+        "end_time": "08:15",
+        "slot_minutes": 15,
+        "capacity": 1,
+    }
+    assert client.post(f"/admin/timebooks/{tb}/schedules", schedule, token=staff_token).json["created"] == 3
+    slots = {day: client.get(f"/timebooks/{tb}/slots?date={day}").json["items"][0]["id"] for day in days}
+    for n, day in enumerate(days[:2]):
+        assert client.post("/holds", {"slot_id": slots[day]}, token=Citizen(395 + n).token).status == 201
+    assert publisher() >= 1
+    real, asked = repository.query_summaries, []
+
+    def query_summaries(timebook_id: str, month: str, **kwargs: Any) -> Any:
+        asked.append((month, kwargs.get("from_day")))
+        return real(timebook_id, month, **kwargs)
+
+    monkeypatch.setattr(repository, "query_summaries", query_summaries)
+    held = client.post("/holds", {"timebook_id": tb, "date": days[0]}, token=Citizen(397).token)
+    assert held.status == 201 and held.json["slot_id"] == slots[days[2]], held
+    assert asked and asked[0] == (days[2][:7], date.fromisoformat(days[2])), asked
