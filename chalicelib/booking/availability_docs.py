@@ -148,12 +148,18 @@ def _month_days(month: str) -> tuple[date, date]:
 
 
 def publish(
-    timebook_id: str, month: str, days: Iterable[str] | None = None, now: datetime | None = None
+    timebook_id: str,
+    month: str,
+    days: Iterable[str] | None = None,
+    now: datetime | None = None,
+    *,
+    recount: bool = False,
 ) -> MonthDocument:
     """Write the month's document: the days named (all when None, or when there is no document
     yet) read again from the slots, consistently; the other days kept as last published. Reads
     one Query of the month's summaries (which name the slots) and the slots of the days read;
-    the summaries of those days are recounted too, so "first available" finds them fresh."""
+    the summaries of those days are recounted too (a stream batch, or `recount`: the schedule's
+    backstop), so "first available" finds them fresh: nobody else recounts them (issue 20)."""
     budget.check()  # a view past its time budget starts no DynamoDB work (429); no budget elsewhere
     now = now or clock.now()
     today = clock.local(now).date()
@@ -193,7 +199,7 @@ def publish(
     locations = tuple(location.id for location in get_timebook(timebook_id).locations)  # cached 30 s
     document = MonthDocument(timebook_id, month, int(now.timestamp() * 1000), tuple(ordered), locations)
     store().put(name_of(timebook_id, month), document.as_json(), CONTENT_TYPE, MAX_AGE_SECONDS)
-    if old is not None and reread:
+    if (old is not None or recount) and reread:
         repository.refresh_summaries(reread, now_epoch, int(now.timestamp() * 1000))
     return document
 
@@ -245,9 +251,10 @@ def _loaded(timebook_id: str, month: str, location_id: str | None) -> MonthDocum
 
 def republish(now: datetime | None = None, months: int = 2) -> int:
     """The publisher schedule's backstop (with the SMART feed, every 30 s): every timebook's
-    documents of this month and the next, whole. Two stream batches that publish one month at
-    once can each keep the other's day as it was; this bounds how long such a day stays stale.
-    Returns how many documents it wrote."""
+    documents of this month and the next, whole, and their summaries recounted. Two stream
+    batches that publish one month at once can each keep the other's day as it was (and store an
+    older recount over a newer one); this bounds how long such a day stays stale. Returns how
+    many documents it wrote."""
     now = now or clock.now()
     first = clock.local(now).date().replace(day=1)
     names = [
@@ -257,7 +264,7 @@ def republish(now: datetime | None = None, months: int = 2) -> int:
     for contact in repository.list_health_contacts():  # those not taking bookings too: harmless
         for tb in repository.list_timebooks(contact.id):
             for month in names:
-                publish(tb.id, month, now=now)
+                publish(tb.id, month, now=now, recount=True)
                 written += 1
     return written
 

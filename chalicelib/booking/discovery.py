@@ -12,7 +12,7 @@ import calendar as _calendar
 import random
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
@@ -54,6 +54,7 @@ class Availability:
 
     slot: Slot
     free: list[int]  # free place numbers
+    ends_batch: bool = False  # the last free slot of one consistent read of candidates
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,19 @@ _refreshing_lock = threading.Lock()
 
 
 def _fresh(summaries: Iterable[DaySummary]) -> list[DaySummary]:
-    """The summaries, with those older than the stated staleness recounted first. One thread
-    per process recounts a summary; the others meanwhile use it as it is (at most one recount
-    older), so a crowd in one Lambda does not recount the same day together."""
+    """The summaries as the table's stream keeps them: the availability publisher recounts the
+    days whose slots changed, one recount per batch (about a second behind in a surge), and its
+    schedule's backstop every upcoming day once a minute; a reader never recounts (issue 20:
+    recounts by holds were most of the month partition's writes). A summary can only send
+    "first available" to read a slot that is taken (it reads the slots before writing) or miss
+    a place freed in the last second or so.
+
+    With staleness 0 (tests, where no stream publisher runs unless a test drives it) the reader
+    recounts what it reads, as every view publishes first there. One thread per process
+    recounts a summary; the others meanwhile use it as it is."""
     items = list(summaries)
+    if staleness_seconds() > 0:
+        return items
     now = clock.now()
     now_ms = int(now.timestamp() * 1000)
     stale = [s for s in items if now_ms - s.refreshed_at > staleness_seconds() * 1000]
@@ -200,8 +210,37 @@ def _published(timebook_id: str, month: str, location_id: str | None, now: datet
         yield OpenSlot(slot.slot_id, slot.start, slot.end, slot.location_id, slot.free(now_epoch))
 
 
+class SummaryPages:
+    """The summaries one request has read, month by month, handed again to its next attempt (after
+    a lost race) from memory, as lazily as the Query read them: only the stream's publisher
+    changes them, about once a second, so a second Query within the request would read the same
+    (issue 20: the attempts' Queries were a third of the month partition's reads)."""
+
+    def __init__(self) -> None:
+        self._months: dict[str, tuple[list[DaySummary], Iterator[DaySummary]]] = {}
+
+    def of(self, month: str, query: Callable[[], Iterator[DaySummary]]) -> Iterator[DaySummary]:
+        if month not in self._months:
+            self._months[month] = ([], query())
+        read, rest = self._months[month]
+        index = 0
+        while True:
+            if index == len(read):
+                following = next(rest, None)
+                if following is None:
+                    return
+                read.append(following)
+            yield read[index]
+            index += 1
+
+
 def first_free(
-    timebook_id: str, location_id: str | None, from_day: date, months: int = 3, spread_places: int | None = None
+    timebook_id: str,
+    location_id: str | None,
+    from_day: date,
+    months: int = 3,
+    spread_places: int | None = None,
+    pages: SummaryPages | None = None,
 ) -> Iterator[Availability]:
     """Free slots from a day on, earliest first by groups of about `spread_places` places (for
     "first available"; 0 = strictly earliest first; by default 24 places, up to 96 in a crowd).
@@ -210,8 +249,10 @@ def first_free(
     slots that together look to have `spread_places` free places form a group; a group's slots
     are read from the slots themselves, consistently, CANDIDATE_BATCH at a time and in random
     order, so a caller chooses among places that are free now, and a crowd choosing "the first
-    few" of them spreads over the whole group instead of colliding on its first slots."""
+    few" of them spreads over the whole group instead of colliding on its first slots. `pages`:
+    the summaries this request read in an earlier attempt, not read again."""
     tb = get_timebook(timebook_id)
+    pages = pages or SummaryPages()
     if location_id:
         location_of(tb, location_id)
     spread = _spread_for(tb.id) if spread_places is None else spread_places
@@ -225,8 +266,11 @@ def first_free(
         seen = False
         summaries = (  # lazily, a page of FIRST_FREE_PAGE summaries a request, so it stops early
             s
-            for s in repository.query_summaries(
-                tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_FREE_PAGE
+            for s in pages.of(
+                month,
+                lambda month=month, index=index: repository.query_summaries(
+                    tb.id, month, from_day=from_day if index == 0 else None, page_size=FIRST_FREE_PAGE
+                ),
             )
             if not location_id or s.location_id == location_id
         )
@@ -246,12 +290,28 @@ def looks_sold_out(timebook_id: str, now: datetime, months: int = 3) -> bool:
     """No place of the timebook looks free from now on, in the months "first available" looks at,
     as the public views see them (the published documents: no table read; a hold that lapsed
     counts free). The waiting room's step tells the line so."""
-    today = clock.local(now).date()
+    return first_day_looking_free(timebook_id, now, months) is None
+
+
+def first_day_looking_free(
+    timebook_id: str, now: datetime, months: int = 3, *, location_id: str | None = None, from_day: date | None = None
+) -> date | None:
+    """The first day from `from_day` on (today by default) on which a place of the timebook (at
+    the location, if named) looks free in the published documents, in the months "first
+    available" looks at (no table read; a hold that lapsed counts free); None: none looks free.
+    A "first available" hold starts its Query of the summaries there, so the days sold out before
+    it cost nothing, and answers the crowd after the last place from it (booking/holds.py)."""
+    start = max(from_day or clock.local(now).date(), clock.local(now).date())
     for index in range(months):
-        month = f"{today.year + (today.month - 1 + index) // 12:04d}-{(today.month - 1 + index) % 12 + 1:02d}"
-        if any(slot.free for slot in _published(timebook_id, month, None, now)):
-            return False
-    return True
+        month = f"{start.year + (start.month - 1 + index) // 12:04d}-{(start.month - 1 + index) % 12 + 1:02d}"
+        days = [
+            slot.start[:10]  # the local date
+            for slot in _published(timebook_id, month, location_id, now)
+            if slot.free and slot.start[:10] >= start.isoformat()
+        ]
+        if days:
+            return date.fromisoformat(min(days))
+    return None
 
 
 def _looking_free(summaries: list[DaySummary]) -> list[OpenSlot]:
@@ -270,9 +330,10 @@ def _truly_free(candidates: list[OpenSlot], shuffle: bool) -> Iterator[Availabil
         budget.check()
         refs = [ref for c in candidates[first : first + CANDIDATE_BATCH] if (ref := parse_slot_id(c.slot_id))]
         read_at = clock.now()
-        for slot in repository.get_slots(refs, consistent=True):
-            if slot.begun(read_at):
-                continue
-            free = slot.free_places(read_at)
-            if free:
-                yield Availability(slot, free)
+        found = [
+            (slot, free)
+            for slot in repository.get_slots(refs, consistent=True)
+            if not slot.begun(read_at) and (free := slot.free_places(read_at))
+        ]
+        for index, (slot, free) in enumerate(found):
+            yield Availability(slot, free, ends_batch=index == len(found) - 1)

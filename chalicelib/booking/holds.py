@@ -247,7 +247,12 @@ def hold_first_available(
     sold_out_key = (tb.id, location_id, start_day)
     looking = _look_again(sold_out_key)
     try:
-        return _hold_first(principal, tb, for_pid, location_id, start_day, key)
+        first_day = _published_first_day(tb.id, location_id, start_day)
+        if first_day is None:
+            raise _SoldOut()
+        return _hold_first(
+            principal, tb, for_pid, location_id, first_day, key, months=_months_left(start_day, first_day)
+        )
     except _SoldOut:
         _sold_out.put(sold_out_key, True)
         looking = False
@@ -255,6 +260,26 @@ def hold_first_available(
     finally:
         if looking:  # found a time (or failed otherwise): the others look again too
             _sold_out.forget(sold_out_key)
+
+
+def _published_first_day(timebook_id: str, location_id: str | None, start_day: date) -> date | None:
+    """Where "first available" starts looking, from the published availability documents (the
+    public views' and the feed's staleness, no table read): the first day that looks to have a
+    place, so the summaries of the days sold out before it are not read; None, and the crowd after
+    the last place is answered "no free time" without a table read (issue 20: most of a surge's
+    requests come then). A place freed on an earlier day is found once the stream has published
+    it. With staleness 0 (tests) a document is published per read, so the table decides there,
+    from the day asked, as before."""
+    from chalicelib.booking import availability_docs, discovery
+
+    if availability_docs.staleness_seconds() <= 0:
+        return start_day
+    return discovery.first_day_looking_free(timebook_id, clock.now(), location_id=location_id, from_day=start_day)
+
+
+def _months_left(start_day: date, first_day: date, months: int = 3) -> int:
+    """The months first-available looks at from the day asked, counted from the first day found."""
+    return months - ((first_day.year - start_day.year) * 12 + first_day.month - start_day.month)
 
 
 class _SoldOut(Exception):
@@ -272,7 +297,13 @@ def _look_again(sold_out_key: tuple[str, str | None, date]) -> bool:
 
 
 def _hold_first(
-    principal: Principal, tb: Timebook, for_pid: str, location_id: str | None, start_day: date, key: Key | None
+    principal: Principal,
+    tb: Timebook,
+    for_pid: str,
+    location_id: str | None,
+    start_day: date,
+    key: Key | None,
+    months: int = 3,
 ) -> tuple[Hold, bool]:
     from chalicelib.booking import discovery  # only this way to hold reads availability: loaded on first use
 
@@ -283,18 +314,22 @@ def _hold_first(
     _may_hold(tb, person)  # the limit and an open offer are answered before "no free time"
     lost_places: set[Candidate] = set()
     skip_old = False
+    pages = discovery.SummaryPages()  # the month's summaries once per request, not per attempt
     for _ in range(ATTEMPTS):
         candidates: list[Candidate] = []
         slots: dict[str, Slot] = {}
-        for availability in discovery.first_free(tb.id, location_id, start_day):
+        for availability in discovery.first_free(tb.id, location_id, start_day, months, pages=pages):
             found = availability.slot
-            if closed_ranges.closed(tb.id, found.location_id, found.starts_at):
-                continue  # a running closure's range, not yet closed slot by slot
-            slots[found.slot_id] = found
-            candidates.extend(
-                c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
-            )
-            if len(candidates) >= FIRST_AVAILABLE_WINDOW:
+            # a running closure's range, not yet closed slot by slot, offers nothing
+            if not closed_ranges.closed(tb.id, found.location_id, found.starts_at):
+                slots[found.slot_id] = found
+                candidates.extend(
+                    c for p in availability.free if (c := Candidate(availability.slot.slot_id, p)) not in lost_places
+                )
+            # One consistent read of a few slots drawn at random from the group spreads a crowd as
+            # well as a second would: stop after the first read that offers a place (issue 20: a
+            # second batch was half of the hottest slot's reads).
+            if len(candidates) >= FIRST_AVAILABLE_WINDOW or (candidates and availability.ends_batch):
                 break
         choice = spread_choice(candidates, FIRST_AVAILABLE_WINDOW)
         if choice is None:

@@ -288,3 +288,34 @@ def test_first_available_remembers_briefly_the_months_without_slots(
     reads.clear()
     assert waited.client.post("/holds", body, token=Citizen(4344).token).status == 201
     assert later.isoformat()[:7] in months_queried()  # forgotten when the schedule was added
+
+
+def test_a_first_available_hold_queries_the_months_summaries_once_across_lost_races(client, demo, monkeypatch) -> None:
+    """Issue 20: an attempt after a lost race takes the summaries the request already read (only
+    the stream's publisher changes them) and Queries only pages it has not read; it reads the
+    slots themselves again."""
+    body = {"timebook_id": demo.koronatest_id}
+    assert client.post("/holds", body, token=Citizen(4331).token).status == 201  # warm: the empty months known
+    real, asked = repository.query_summaries, []
+
+    def query_summaries(timebook_id: str, month: str, **kwargs: Any) -> Any:
+        asked.append(month)
+        return real(timebook_id, month, **kwargs)
+
+    monkeypatch.setattr(repository, "query_summaries", query_summaries)
+    lost = _lose_first_write(monkeypatch, "place")
+    held = client.post("/holds", body, token=Citizen(4332).token)
+    assert held.status == 201 and lost == ["place"], held
+    assert len(asked) == len(set(asked)) >= 1, asked  # before: each attempt Queried the month again
+
+
+def test_a_first_available_hold_reads_one_batch_of_candidates_when_it_offers_a_place(client, demo, reads) -> None:
+    """Issue 20: one consistent read of CANDIDATE_BATCH slots drawn from the group, not two (the
+    second batch only widened the choice from 16 to 24 places, and was half the hottest slot's reads)."""
+    from chalicelib.booking import discovery
+
+    body = {"timebook_id": demo.koronatest_id}
+    assert client.post("/holds", body, token=Citizen(4341).token).status == 201  # warm
+    reads.clear()
+    assert client.post("/holds", body, token=Citizen(4342).token).status == 201
+    assert _count(reads, "SLOT#", consistent=True) == discovery.CANDIDATE_BATCH, reads
