@@ -348,19 +348,22 @@ def change_timebook(timebook_id: str, body: schemas.TimebookPatchIn) -> Response
     "/admin/timebooks/{timebook_id}/waves/{wave}/people",
     "staff",
     ok="WavePeopleOut",
-    errors=(400, 404),
+    errors=(400, 404, 409),
     content_types=("application/json", "text/csv"),
 )
 def add_wave_people(timebook_id: str, wave: str) -> Response:
     """Put people on a wave's priority list: they may hold from that wave's `opens_at`
 
-    `wave` is the wave's index in the timebook's `waves` (from 0). JSON `{"pids": [...]}`, or
-    `text/csv` with one fødselsnummer or D-nummer a line (first column); at most 4,000 a request.
-    A bad number is a 400 naming its entry (`pids.3`) or line (`line 4`).
+    `wave` is the wave's `id`, or its index in the timebook's `waves` (from 0). The list stays with
+    its wave when a PATCH reorders or moves the waves; a PATCH leaving it out is 409 `wave_has_list`.
+    JSON `{"pids": [...]}`, or `text/csv` with one fødselsnummer or D-nummer a line (first column);
+    at most 4,000 a request. A bad number is a 400 naming its entry (`pids.3`) or line (`line 4`).
     """
-    number = uploads.wave_index(wave)
-    added = queue.add_wave_people(principal(request()), timebook_id, number, uploads.wave_people(request()))
-    return respond(schemas.WavePeopleOut(wave=number, added=added).model_dump(mode="json"))
+    ref = uploads.wave_ref(wave)
+    number, wave_id, added = queue.add_wave_people(
+        principal(request()), timebook_id, ref, uploads.wave_people(request())
+    )
+    return respond(schemas.WavePeopleOut(wave=number, wave_id=wave_id, added=added).model_dump(mode="json"))
 
 
 @route("POST", "/admin/timebooks/{timebook_id}/locations", "staff", ok="LocationOut", status=201, errors=(404,))

@@ -179,28 +179,41 @@ def require_wave_open(tb: Timebook, for_pid: str) -> None:
     now = clock.now()
     if now >= rules.all_open_at(tb.waves):
         return
-    listed: Sequence[int] = ()
+    listed: Sequence[str] = ()
     if tb.priority_lists:
         listed = storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key()), clock.epoch(now))
     rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), now, listed)
 
 
-def add_wave_people(principal: Principal, timebook_id: str, wave: int, pids: Sequence[str]) -> int:
-    """POST /admin/timebooks/{id}/waves/{n}/people: put people (validated identity numbers) on the
-    priority list of wave `wave` (its index in `waves`). Stored as keyed hashes, one item each,
-    until the last wave has opened plus the timebook's retention days (docs/security.md)."""
+def add_wave_people(principal: Principal, timebook_id: str, wave: str, pids: Sequence[str]) -> tuple[int, str, int]:
+    """POST /admin/timebooks/{id}/waves/{wave}/people: put people (validated identity numbers) on
+    the priority list of the wave `wave` names (its index in `waves`, or its id). Stored as keyed
+    hashes, one item each, until the last wave has opened plus the timebook's retention days
+    (docs/security.md). The list keys on the wave's id, so it stays with its wave whatever a
+    PATCH does to the order; a PATCH meanwhile that changed the waves is read again, and one that
+    removed this wave is a 404. (index now, wave id, people added)."""
     from chalicelib.booking import audit  # staff only: a hold's cold start does not load it
 
-    tb = get_timebook(timebook_id, fresh=True)
-    require_staff_of(principal, tb.her_id, timebook_missing())
-    if not 0 <= wave < len(tb.waves):
-        raise NotFound("No such wave in this timebook.", code="wave_not_found")
     key = _key()
-    until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
-    added = storage.add_wave_people(tb.id, wave, [rules.listed_hash(pid, key) for pid in pids], clock.epoch(until))
+    hashes = [rules.listed_hash(pid, key) for pid in pids]
+    for _ in range(3):  # a PATCH between the read and the write: read again
+        tb = get_timebook(timebook_id, fresh=True)
+        require_staff_of(principal, tb.her_id, timebook_missing())
+        index = rules.find_wave(tb.waves, wave)
+        if index is None:
+            raise NotFound("No such wave in this timebook.", code="wave_not_found")
+        wave_id = tb.waves[index].id
+        until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
+        try:
+            added = storage.add_wave_people(tb.id, wave_id, hashes, clock.epoch(until), tb.version)
+            break
+        except ConditionFailed:
+            continue
+    else:
+        raise Conflict("The timebook is being changed, try again.", code="timebook_changed")
     forget_timebook(tb.id)  # it has a list now: this process's holds look people up at once
-    audit.write(principal, tb.id, "wave_people_added", f"wave {wave}", people=added)
-    return added
+    audit.write(principal, tb.id, "wave_people_added", f"wave {index} ({wave_id})", people=added)
+    return index, wave_id, added
 
 
 @dataclass(frozen=True)
@@ -224,9 +237,10 @@ def listings_of(pids: Sequence[str]) -> list[Listing]:
     key = _key() if any(tb.priority_lists for tb in books) else b""
     for tb in (tb for tb in books if tb.priority_lists and tb.waves):
         for pid in pids:
-            for wave in sorted(storage.waves_of_person(tb.id, rules.listed_hash(pid, key), clock.epoch())):
-                if wave < len(tb.waves):
-                    found.append(Listing(pid, tb.id, tb.name, wave, tb.waves[wave].opens_at))
+            listed = set(storage.waves_of_person(tb.id, rules.listed_hash(pid, key), clock.epoch()))
+            for n, wave in enumerate(tb.waves):  # a list of a wave no longer there is none
+                if wave.id in listed:
+                    found.append(Listing(pid, tb.id, tb.name, n, wave.opens_at))
     return found
 
 
