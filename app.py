@@ -350,6 +350,7 @@ def change_timebook(timebook_id: str, body: schemas.TimebookPatchIn) -> Response
     ok="WavePeopleOut",
     errors=(400, 404, 409),
     content_types=("application/json", "text/csv"),
+    body_model="WavePeopleIn",
 )
 def add_wave_people(timebook_id: str, wave: str) -> Response:
     """Put people on a wave's priority list: they may hold from that wave's `opens_at`

@@ -62,6 +62,14 @@ ALWAYS = (429, 503)
 SIGNED_IN = (401, 403)
 WITH_BODY = (400, 415)
 
+# The schema of a request body in a type other than JSON (a route's `content_types`).
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "text/csv": {
+        "type": "string",
+        "description": "CSV in UTF-8 (a BOM allowed): the first column of each line is read, a header line skipped",
+    }
+}
+
 # ---- building --------------------------------------------------------------------------------
 
 Refs = dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
@@ -158,7 +166,12 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     if not parameters:
         del result["parameters"]
     if body is not None:
-        result["requestBody"] = {"required": True, "content": _json(refs[(body, "validation")])}
+        json_body = refs[(body, "validation")]
+        content = {
+            kind: {"schema": json_body if kind == "application/json" else BODY_SCHEMAS[kind]}
+            for kind in route.content_types
+        }
+        result["requestBody"] = {"required": True, "content": content}
     result["security"] = [{"bearerAuth": []}] if route.signed_in else []
     return result
 
