@@ -176,21 +176,27 @@ def create_hold(body: schemas.HoldIn) -> Response:
     ok="QueueOut",
     status=201,
     also={200: "The caller's ticket of an earlier request: one per person and timebook."},
+    params=(LOCATION,),
     errors=(404, 409),
 )
 def join_queue(timebook_id: str) -> Response:
     """A place in the timebook's waiting room: a signed ticket with its arrival number
 
     Admitted in arrival order; poll GET /queue/{ticket}. 409 `no_waiting_room` when the room is off.
+    With `location`, `sold_out` is that location's (the ticket is for the timebook all the same).
     """
-    place, created = queue.join(principal(request()), timebook_id)
+    place, created = queue.join(principal(request()), timebook_id, query_param(request(), LOCATION))
     return respond(presenters.queue_place(place), status=201 if created else 200)
 
 
-@route("GET", "/queue/{ticket}", "public", ok="QueueOut", errors=(404,))
+@route("GET", "/queue/{ticket}", "public", ok="QueueOut", params=(LOCATION,), errors=(404,))
 def queue_position(ticket: str) -> Response:
-    """Where a ticket stands: cacheable for `poll_after_seconds`; reads no table"""
-    answer = presenters.queue_place(queue.poll(ticket))
+    """Where a ticket stands: cacheable for `poll_after_seconds`; reads no table
+
+    With `location`, `sold_out` says whether that location has nothing free (for a citizen who can
+    go there only); without, whether the whole timebook has nothing free.
+    """
+    answer = presenters.queue_place(queue.poll(ticket, query_param(request(), LOCATION)))
     return respond(answer, cache_seconds=answer.poll_after_seconds)
 
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from chalicelib import clock, settings
-from chalicelib.booking.common import forget_timebook, require_citizen, require_staff_of, timebook_missing
+from chalicelib.booking.common import (
+    forget_timebook,
+    location_of,
+    require_citizen,
+    require_staff_of,
+    timebook_missing,
+)
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain import queue as rules
 from chalicelib.domain.identity import birth_date
@@ -141,10 +147,12 @@ def _next_arrival(now_ms: int) -> int:
         return _last_arrival
 
 
-def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
+def join(principal: Principal, timebook_id: str, location_id: str | None = None) -> tuple[Place, bool]:
     """POST /timebooks/{id}/queue: a place in line, the same one for the same person (False)."""
     require_citizen(principal)
     tb = get_timebook(timebook_id)
+    if location_id is not None:
+        location_of(tb, location_id)
     setting = _room_setting(tb)
     key = _key()
     person = rules.person_hash(principal.sub, key)
@@ -154,20 +162,24 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     ticket = Ticket(tb.id, person, arrival)
     room = _room(tb.id)
     signed = rules.sign_ticket(ticket, key)
-    return Place(signed, arrival, room.standing(arrival, setting, _now()), room.sold_out), created
+    return Place(signed, arrival, room.standing(arrival, setting, _now()), room.looks_sold_out(location_id)), created
 
 
-def poll(ticket_text: str) -> Place:
-    """GET /queue/{ticket}: from the signature and the cached room state; no table read."""
+def poll(ticket_text: str, location_id: str | None = None) -> Place:
+    """GET /queue/{ticket}: from the signature and the cached room state; no table read. With
+    `location_id` (a citizen who can go to one location only), `sold_out` is that location's."""
     ticket = rules.read_ticket(ticket_text, _key())
     if ticket is None:
         raise NotFound("No such ticket.", code="ticket_not_found")
     tb = get_timebook(ticket.timebook_id)
+    if location_id is not None:
+        location_of(tb, location_id)
     setting = tb.waiting_room or rules.WaitingRoom()
     if not setting.enabled:  # the room closed: everyone may go on
         return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
     room = _room(tb.id)
-    return Place(ticket_text, ticket.arrival, room.standing(ticket.arrival, setting, _now()), room.sold_out)
+    standing = room.standing(ticket.arrival, setting, _now())
+    return Place(ticket_text, ticket.arrival, standing, room.looks_sold_out(location_id))
 
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
@@ -274,7 +286,12 @@ def admit() -> int:
         state = storage.get_room(timebook_id, consistent=True) or RoomState()
         shed = storage.shed_total() if shed is None else shed
         waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
-        new = replace(rules.step(state, waiting, tb.waiting_room, _now(), shed), sold_out=_sold_out(tb.id))
+        gone = _sold_out(tb)
+        new = replace(
+            rules.step(state, waiting, tb.waiting_room, _now(), shed),
+            sold_out=gone == _ids(tb),
+            sold_out_locations=gone,
+        )
         try:
             storage.save_room(timebook_id, new)
         except ConditionFailed:
@@ -313,12 +330,17 @@ def room_changed(before: Timebook, after: Timebook) -> None:
         storage.save_room(after.id, restarted)
 
 
-def _sold_out(timebook_id: str) -> bool:
-    """Once a step, not once a poll: whether any place of the timebook looks free (the published
-    availability documents, as the public views read them: no table read)."""
+def _ids(tb: Timebook) -> tuple[str, ...]:
+    return tuple(sorted(place.id for place in tb.locations))
+
+
+def _sold_out(tb: Timebook) -> tuple[str, ...]:
+    """Once a step, not once a poll: the timebook's locations where no place looks free (the
+    published availability documents, as the public views read them: no table read)."""
     from chalicelib.booking import discovery  # the admission schedule only: no hold loads it here
 
-    return discovery.looks_sold_out(timebook_id, clock.now())
+    free = discovery.locations_looking_free(tb.id, clock.now(), _ids(tb))
+    return tuple(place for place in _ids(tb) if place not in free)
 
 
 def note_shed() -> None:

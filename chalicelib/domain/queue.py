@@ -245,8 +245,14 @@ class RoomState:
     mileposts: tuple[int, ...] = field(default=(), compare=False)
     version: int = 0
     sold_out: bool = False  # no place looked free at the last step: a poll tells the line so
+    # The timebook's locations where no place looked free then (a poll naming one tells it so).
+    sold_out_locations: tuple[str, ...] = ()
     plan: tuple[int, ...] = ()
     plan_from: float = 0.0  # epoch seconds
+
+    def looks_sold_out(self, location_id: str | None = None) -> bool:
+        """As the last step saw it: nothing free in the timebook, or at the one location asked of."""
+        return self.sold_out or (location_id is not None and location_id in self.sold_out_locations)
 
     def due(self, now: float) -> int:
         """How many of the plan's turns have come by `now` (epoch seconds)."""

@@ -80,6 +80,7 @@ def _state_item(state: RoomState) -> dict[str, Any]:
         "spacing": state.spacing,
         "mileposts": list(state.mileposts),
         "sold_out": state.sold_out,
+        "sold_out_locations": list(state.sold_out_locations),
         "plan": list(state.plan),
         "plan_from": repr(state.plan_from),
     }
@@ -98,6 +99,7 @@ def _state(item: QueueItem) -> RoomState:
         mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
         version=int(item.count or 0),
         sold_out=bool(raw.get("sold_out", False)),
+        sold_out_locations=tuple(str(x) for x in raw.get("sold_out_locations") or ()),
         plan=tuple(int(n) for n in raw.get("plan") or ()),
         plan_from=float(raw.get("plan_from", 0) or 0),
     )

@@ -839,7 +839,10 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert seam.get_room(TB, consistent=True) == RoomState(stepped_at=NOW)
     assert TB in seam.rooms()
     plan = (1_014, 1_021, 1_021, 1_028)  # the turns ahead (issue 20's order at a high rate)
-    stepped = RoomState(1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1, plan=plan, plan_from=NOW + 0.5)
+    stepped = RoomState(
+        1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1, plan=plan, plan_from=NOW + 0.5,
+        sold_out_locations=("locB",),
+    )  # fmt: skip
     seam.save_room(TB, stepped)
     with pytest.raises(repository.ConditionFailed) as lost:
         seam.save_room(TB, stepped)  # a second run of the same step
@@ -848,7 +851,12 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert (found.admitted_up_to, found.rate_per_minute, found.waiting, found.mileposts, found.version) == (
         1_014, 30.0, 9, (1_021,), 1
     )  # fmt: skip
-    assert (found.plan, found.plan_from) == (plan, NOW + 0.5)
+    assert (found.plan, found.plan_from, found.sold_out, found.sold_out_locations) == (
+        plan,
+        NOW + 0.5,
+        False,
+        ("locB",),
+    )
     before = seam.shed_total()
     seam.add_shed(3)
     seam.add_shed(2)
