@@ -87,10 +87,15 @@ def _answer_model(route: Route) -> type[BaseModel] | None:
     return None if route.ok in KINDS else _model(route.ok)
 
 
+def _body(route: Route) -> type[BaseModel] | None:
+    """The request body's JSON model: the view's `body` annotation, or the route's `body_model`."""
+    return _model(route.body_name) if route.body_name else route.body_model()
+
+
 def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(schemas.ErrorOut, "serialization")]
     for route in routes:
-        if (body := route.body_model()) is not None:
+        if (body := _body(route)) is not None:
             wanted.append((body, "validation"))
         if (answer := _answer_model(route)) is not None:
             wanted.append((answer, "serialization"))
@@ -148,7 +153,7 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {str(route.status): success}
     for status, text in route.also.items():
         responses[str(status)] = {**success, "description": text}
-    body = route.body_model()
+    body = _body(route)
     errors = {*route.errors, *ALWAYS, *(SIGNED_IN if route.signed_in else ()), *(WITH_BODY if body else ())}
     if route.path_params:
         errors.add(404)

@@ -132,12 +132,8 @@ class Route:
         return "body" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
     def body_model(self) -> Any:
-        """The request model the view's `body` annotation names, or `body_model` for a view that
-        reads its body itself (imported now); None without a body."""
-        if self.body_name is not None:
-            from chalicelib.http import schemas
-
-            return getattr(schemas, self.body_name)
+        """The request model the view's `body` annotation names (imported now), or None (a view
+        that reads its body itself names its model in `body_name`: openapi.py resolves it)."""
         return _body_model(self.view) if self.takes_body else None
 
 
