@@ -375,3 +375,39 @@ def test_a_patch_that_drops_the_wave_while_an_upload_reads_it_answers_the_upload
     # By index, the upload lands on whatever wave the index names when it writes, and says which.
     again = upload(client, tb, 0, {"pids": [person.pid]}, staff_token)
     assert (again.status, again.json["wave_id"]) == (200, born_wave["id"])
+
+
+def _at_once(*calls: Any) -> list[Any]:
+    """The calls' answers, each call in its own thread, all let go at the same moment."""
+    start, answers = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(n: int) -> None:
+        start.wait()
+        answers[n] = calls[n]()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def _save_and_upload_at_once(client: Any, demo: Any, staff_token: str, person: Citizen) -> None:
+    tb, slots, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    body = {"waves": [born_wave], "version": _version(client, tb)}
+    saved, sent = _at_once(
+        lambda: client.request("PATCH", f"/admin/timebooks/{tb}", json_body=body, token=staff_token),
+        lambda: upload(client, tb, listed_wave["id"], {"pids": [person.pid]}, staff_token),
+    )
+    outcome = (saved.status, sent.status)
+    assert outcome in ((409, 200), (200, 404)), (saved.json, sent.json)
+    kept = listed_wave if outcome == (409, 200) else born_wave
+    # The list is where the answers said, or nowhere and the upload was told so.
+    assert _opens_at(hold(client, slots[0], person)) == datetime.fromisoformat(kept["opens_at"])
+
+
+@pytest.mark.moto
+def test_staff_saving_waves_and_staff_uploading_at_the_same_moment_lose_nobody(client, demo, staff_token):
+    for n in range(3):
+        _save_and_upload_at_once(client, demo, staff_token, Citizen(9390 + n))
