@@ -103,7 +103,7 @@ def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook
     except repository.ConditionFailed as error:
         forget_timebook(timebook_id)
         now = get_timebook(timebook_id, fresh=True)
-        if now.version == body.version:  # not the version: a list came to a wave this change leaves out
+        if now.version == body.version and not body.drop_lists:  # a list came to a wave this leaves out
             _require_lists_kept(now, after)
         raise Conflict(
             "Someone changed this timebook since you read it: read it again and redo your change.",

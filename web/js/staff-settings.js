@@ -38,6 +38,25 @@ function waveRow(wave, index, onRemove) {
   );
 }
 
+// A removed wave had a priority list: asked in a modal dialog, the wave kept unless staff say so.
+function dropListsAsked() {
+  return new Promise((resolve) => {
+    const titleId = uid("dlg");
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": titleId },
+      h("h2", { id: titleId, text: t("settings.drop_lists_confirm") }),
+      h("form", { method: "dialog" }, h("div", { class: "actions" }, h("button", { value: "yes", class: "danger", text: t("settings.drop_lists_yes") }), h("button", { value: "no", class: "secondary", text: t("settings.drop_lists_no") }))),
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(dialog.returnValue === "yes");
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
 function settingsForm(tb) {
   const form = h("form", { class: "settings", novalidate: true });
   const room = tb.waiting_room || { enabled: false, admit_per_minute: 60 };
@@ -97,7 +116,7 @@ function settingsForm(tb) {
         answer = await api(path, { method: "PATCH", body });
       } catch (error) {
         // A removed wave had a priority list: its people lose their early time only if staff say so.
-        if (!(error instanceof ApiError && error.code === "wave_has_list") || !window.confirm(t("settings.drop_lists_confirm"))) throw error;
+        if (!(error instanceof ApiError && error.code === "wave_has_list") || !(await dropListsAsked())) throw error;
         answer = await api(path, { method: "PATCH", body: { ...body, drop_lists: true } });
       }
       latest.set(tb.id, answer);
@@ -106,6 +125,7 @@ function settingsForm(tb) {
     } catch (error) {
       if (error instanceof ApiError && error.code === "wave_has_list") {
         showResult(t("settings.lists_kept"), "bad");
+        await show(); // the form again as saved: the wave is still there
       } else if (error instanceof ApiError && error.code === "timebook_changed") {
         latest.delete(tb.id);
         showResult(t("settings.changed"), "bad");
