@@ -126,10 +126,12 @@ def listed_waves_removed(before: Sequence[Wave], after: Sequence[Wave], listed: 
 
 
 def find_wave(waves: Sequence[Wave], ref: str) -> int | None:
-    """The index of the wave a path names, by its index (from 0) or by its id; None: no such wave."""
-    if ref.isdigit() and len(ref) <= 3:
-        return int(ref) if int(ref) < len(waves) else None
-    return next((n for n, w in enumerate(waves) if w.id == ref), None)
+    """The index of the wave a path names, by its id or else by its index (from 0); None: no such
+    wave. The id first: a wave stored before ids has its old index as id ("002"), wherever it is now."""
+    found = next((n for n, w in enumerate(waves) if w.id == ref), None)
+    if found is None and ref.isdigit() and len(ref) <= 3 and int(ref) < len(waves):
+        return int(ref)
+    return found
 
 
 def all_open_at(waves: Sequence[Wave]) -> datetime:

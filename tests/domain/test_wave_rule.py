@@ -69,6 +69,17 @@ def test_a_list_follows_its_wave_through_a_reorder_and_a_new_time() -> None:
     )
 
 
+def test_a_path_names_a_wave_by_its_id_before_its_index() -> None:
+    # Waves stored before ids have their old index as id: "000" is that wave wherever it now stands.
+    legacy = (Wave(LATE, None, None, "001"), Wave(EARLY, None, None, "000"))
+    assert (find_wave(legacy, "000"), find_wave(legacy, "0"), find_wave(legacy, "1"), find_wave(legacy, "002")) == (
+        1,
+        0,
+        1,
+        None,
+    )
+
+
 def test_an_id_the_timebook_does_not_have_is_named() -> None:
     with pytest.raises(InvalidInput) as refused:
         keep_wave_ids((Wave(EARLY, None, None, "w1"), Wave(LATE, None, None, "nope"), WAVES[1]), WAVES)
