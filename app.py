@@ -176,21 +176,27 @@ def create_hold(body: schemas.HoldIn) -> Response:
     ok="QueueOut",
     status=201,
     also={200: "The caller's ticket of an earlier request: one per person and timebook."},
+    params=(LOCATION,),
     errors=(404, 409),
 )
 def join_queue(timebook_id: str) -> Response:
     """A place in the timebook's waiting room: a signed ticket with its arrival number
 
     Admitted in arrival order; poll GET /queue/{ticket}. 409 `no_waiting_room` when the room is off.
+    With `location`, `sold_out` is that location's (the ticket is for the timebook all the same).
     """
-    place, created = queue.join(principal(request()), timebook_id)
+    place, created = queue.join(principal(request()), timebook_id, query_param(request(), LOCATION))
     return respond(presenters.queue_place(place), status=201 if created else 200)
 
 
-@route("GET", "/queue/{ticket}", "public", ok="QueueOut", errors=(404,))
+@route("GET", "/queue/{ticket}", "public", ok="QueueOut", params=(LOCATION,), errors=(404,))
 def queue_position(ticket: str) -> Response:
-    """Where a ticket stands: cacheable for `poll_after_seconds`; reads no table"""
-    answer = presenters.queue_place(queue.poll(ticket))
+    """Where a ticket stands: cacheable for `poll_after_seconds`; reads no table
+
+    With `location`, `sold_out` says whether that location has nothing free (for a citizen who can
+    go there only); without, whether the whole timebook has nothing free.
+    """
+    answer = presenters.queue_place(queue.poll(ticket, query_param(request(), LOCATION)))
     return respond(answer, cache_seconds=answer.poll_after_seconds)
 
 
@@ -348,19 +354,23 @@ def change_timebook(timebook_id: str, body: schemas.TimebookPatchIn) -> Response
     "/admin/timebooks/{timebook_id}/waves/{wave}/people",
     "staff",
     ok="WavePeopleOut",
-    errors=(400, 404),
+    errors=(400, 404, 409),
     content_types=("application/json", "text/csv"),
+    body_model="WavePeopleIn",
 )
 def add_wave_people(timebook_id: str, wave: str) -> Response:
     """Put people on a wave's priority list: they may hold from that wave's `opens_at`
 
-    `wave` is the wave's index in the timebook's `waves` (from 0). JSON `{"pids": [...]}`, or
-    `text/csv` with one fødselsnummer or D-nummer a line (first column); at most 4,000 a request.
-    A bad number is a 400 naming its entry (`pids.3`) or line (`line 4`).
+    `wave` is the wave's `id`, or its index in the timebook's `waves` (from 0). The list stays with
+    its wave when a PATCH reorders or moves the waves; a PATCH leaving it out is 409 `wave_has_list`.
+    JSON `{"pids": [...]}`, or `text/csv` with one fødselsnummer or D-nummer a line (first column);
+    at most 4,000 a request. A bad number is a 400 naming its entry (`pids.3`) or line (`line 4`).
     """
-    number = uploads.wave_index(wave)
-    added = queue.add_wave_people(principal(request()), timebook_id, number, uploads.wave_people(request()))
-    return respond(schemas.WavePeopleOut(wave=number, added=added).model_dump(mode="json"))
+    ref = uploads.wave_ref(wave)
+    number, wave_id, added = queue.add_wave_people(
+        principal(request()), timebook_id, ref, uploads.wave_people(request())
+    )
+    return respond(schemas.WavePeopleOut(wave=number, wave_id=wave_id, added=added).model_dump(mode="json"))
 
 
 @route("POST", "/admin/timebooks/{timebook_id}/locations", "staff", ok="LocationOut", status=201, errors=(404,))

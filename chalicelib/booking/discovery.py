@@ -12,7 +12,7 @@ import calendar as _calendar
 import random
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
@@ -286,13 +286,6 @@ def first_free(
     yield from _truly_free(group, shuffle=spread > 0)
 
 
-def looks_sold_out(timebook_id: str, now: datetime, months: int = 3) -> bool:
-    """No place of the timebook looks free from now on, in the months "first available" looks at,
-    as the public views see them (the published documents: no table read; a hold that lapsed
-    counts free). The waiting room's step tells the line so."""
-    return first_day_looking_free(timebook_id, now, months) is None
-
-
 def first_day_looking_free(
     timebook_id: str, now: datetime, months: int = 3, *, location_id: str | None = None, from_day: date | None = None
 ) -> date | None:
@@ -312,6 +305,23 @@ def first_day_looking_free(
         if days:
             return date.fromisoformat(min(days))
     return None
+
+
+def locations_looking_free(
+    timebook_id: str, now: datetime, locations: Sequence[str], months: int = 3
+) -> frozenset[str]:
+    """Which of the timebook's locations have a place that looks free from now on, in the months
+    "first available" looks at, as the public views see them (the published documents: no table
+    read; a hold that lapsed counts free); the reading stops once every one of `locations` is
+    found free. The waiting room's step tells the line what is sold out."""
+    today = clock.local(now).date()
+    found: set[str] = set()
+    for index in range(months):
+        month = f"{today.year + (today.month - 1 + index) // 12:04d}-{(today.month - 1 + index) % 12 + 1:02d}"
+        found.update(slot.location_id for slot in _published(timebook_id, month, None, now) if slot.free)
+        if found and found >= set(locations):
+            break
+    return frozenset(found)
 
 
 def _looking_free(summaries: list[DaySummary]) -> list[OpenSlot]:

@@ -18,7 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from chalicelib import clock, settings
-from chalicelib.booking.common import forget_timebook, require_citizen, require_staff_of, timebook_missing
+from chalicelib.booking.common import (
+    forget_timebook,
+    location_of,
+    require_citizen,
+    require_staff_of,
+    timebook_missing,
+)
 from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.domain import queue as rules
 from chalicelib.domain.identity import birth_date
@@ -143,10 +149,12 @@ def _next_arrival(now_ms: int) -> int:
         return _last_arrival
 
 
-def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
+def join(principal: Principal, timebook_id: str, location_id: str | None = None) -> tuple[Place, bool]:
     """POST /timebooks/{id}/queue: a place in line, the same one for the same person (False)."""
     require_citizen(principal)
     tb = get_timebook(timebook_id)
+    if location_id is not None:
+        location_of(tb, location_id)
     setting = _room_setting(tb)
     key = _key()
     person = rules.person_hash(principal.sub, key)
@@ -156,20 +164,24 @@ def join(principal: Principal, timebook_id: str) -> tuple[Place, bool]:
     ticket = Ticket(tb.id, person, arrival)
     room = _room(tb.id)
     signed = rules.sign_ticket(ticket, key)
-    return Place(signed, arrival, room.standing(arrival, setting, _now()), room.sold_out), created
+    return Place(signed, arrival, room.standing(arrival, setting, _now()), room.looks_sold_out(location_id)), created
 
 
-def poll(ticket_text: str) -> Place:
-    """GET /queue/{ticket}: from the signature and the cached room state; no table read."""
+def poll(ticket_text: str, location_id: str | None = None) -> Place:
+    """GET /queue/{ticket}: from the signature and the cached room state; no table read. With
+    `location_id` (a citizen who can go to one location only), `sold_out` is that location's."""
     ticket = rules.read_ticket(ticket_text, _key())
     if ticket is None:
         raise NotFound("No such ticket.", code="ticket_not_found")
     tb = get_timebook(ticket.timebook_id)
+    if location_id is not None:
+        location_of(tb, location_id)
     setting = tb.waiting_room or rules.WaitingRoom()
     if not setting.enabled:  # the room closed: everyone may go on
         return Place(ticket_text, ticket.arrival, Standing("admitted", 0, 0, rules.MAX_POLL_SECONDS))
     room = _room(tb.id)
-    return Place(ticket_text, ticket.arrival, room.standing(ticket.arrival, setting, _now()), room.sold_out)
+    standing = room.standing(ticket.arrival, setting, _now())
+    return Place(ticket_text, ticket.arrival, standing, room.looks_sold_out(location_id))
 
 
 def require_wave_open(tb: Timebook, for_pid: str) -> None:
@@ -181,28 +193,41 @@ def require_wave_open(tb: Timebook, for_pid: str) -> None:
     now = clock.now()
     if now >= rules.all_open_at(tb.waves):
         return
-    listed: Sequence[int] = ()
+    listed: Sequence[str] = ()
     if tb.priority_lists:
         listed = storage.waves_of_person(tb.id, rules.listed_hash(for_pid, _key()), clock.epoch(now))
     rules.require_wave_open(tb.waves, date.fromisoformat(birth_date(for_pid)), now, listed)
 
 
-def add_wave_people(principal: Principal, timebook_id: str, wave: int, pids: Sequence[str]) -> int:
-    """POST /admin/timebooks/{id}/waves/{n}/people: put people (validated identity numbers) on the
-    priority list of wave `wave` (its index in `waves`). Stored as keyed hashes, one item each,
-    until the last wave has opened plus the timebook's retention days (docs/security.md)."""
+def add_wave_people(principal: Principal, timebook_id: str, wave: str, pids: Sequence[str]) -> tuple[int, str, int]:
+    """POST /admin/timebooks/{id}/waves/{wave}/people: put people (validated identity numbers) on
+    the priority list of the wave `wave` names (its index in `waves`, or its id). Stored as keyed
+    hashes, one item each, until the last wave has opened plus the timebook's retention days
+    (docs/security.md). The list keys on the wave's id, so it stays with its wave whatever a
+    PATCH does to the order; a PATCH meanwhile that changed the waves is read again, and one that
+    removed this wave is a 404. (index now, wave id, people added)."""
     from chalicelib.booking import audit  # staff only: a hold's cold start does not load it
 
-    tb = get_timebook(timebook_id, fresh=True)
-    require_staff_of(principal, tb.her_id, timebook_missing())
-    if not 0 <= wave < len(tb.waves):
-        raise NotFound("No such wave in this timebook.", code="wave_not_found")
     key = _key()
-    until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
-    added = storage.add_wave_people(tb.id, wave, [rules.listed_hash(pid, key) for pid in pids], clock.epoch(until))
+    hashes = [rules.listed_hash(pid, key) for pid in pids]
+    for _ in range(3):  # a PATCH between the read and the write: read again
+        tb = get_timebook(timebook_id, fresh=True)
+        require_staff_of(principal, tb.her_id, timebook_missing())
+        index = rules.find_wave(tb.waves, wave)
+        if index is None:
+            raise NotFound("No such wave in this timebook.", code="wave_not_found")
+        wave_id = tb.waves[index].id
+        until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
+        try:
+            added = storage.add_wave_people(tb.id, wave_id, hashes, clock.epoch(until), tb.version)
+            break
+        except ConditionFailed:
+            continue
+    else:
+        raise Conflict("The timebook is being changed, try again.", code="timebook_changed")
     forget_timebook(tb.id)  # it has a list now: this process's holds look people up at once
-    audit.write(principal, tb.id, "wave_people_added", f"wave {wave}", people=added)
-    return added
+    audit.write(principal, tb.id, "wave_people_added", f"wave {index} ({wave_id})", people=added)
+    return index, wave_id, added
 
 
 @dataclass(frozen=True)
@@ -226,9 +251,10 @@ def listings_of(pids: Sequence[str]) -> list[Listing]:
     key = _key() if any(tb.priority_lists for tb in books) else b""
     for tb in (tb for tb in books if tb.priority_lists and tb.waves):
         for pid in pids:
-            for wave in sorted(storage.waves_of_person(tb.id, rules.listed_hash(pid, key), clock.epoch())):
-                if wave < len(tb.waves):
-                    found.append(Listing(pid, tb.id, tb.name, wave, tb.waves[wave].opens_at))
+            listed = set(storage.waves_of_person(tb.id, rules.listed_hash(pid, key), clock.epoch()))
+            for n, wave in enumerate(tb.waves):  # a list of a wave no longer there is none
+                if wave.id in listed:
+                    found.append(Listing(pid, tb.id, tb.name, n, wave.opens_at))
     return found
 
 
@@ -262,7 +288,12 @@ def admit() -> int:
         state = storage.get_room(timebook_id, consistent=True) or RoomState()
         shed = storage.shed_total() if shed is None else shed
         waiting = storage.waiting_after(timebook_id, state.admitted_up_to)
-        new = replace(rules.step(state, waiting, tb.waiting_room, _now(), shed), sold_out=_sold_out(tb.id))
+        gone = _sold_out(tb)
+        new = replace(
+            rules.step(state, waiting, tb.waiting_room, _now(), shed),
+            sold_out=gone == _ids(tb),
+            sold_out_locations=gone,
+        )
         try:
             storage.save_room(timebook_id, new)
         except ConditionFailed:
@@ -301,12 +332,17 @@ def room_changed(before: Timebook, after: Timebook) -> None:
         storage.save_room(after.id, restarted)
 
 
-def _sold_out(timebook_id: str) -> bool:
-    """Once a step, not once a poll: whether any place of the timebook looks free (the published
-    availability documents, as the public views read them: no table read)."""
+def _ids(tb: Timebook) -> tuple[str, ...]:
+    return tuple(sorted(place.id for place in tb.locations))
+
+
+def _sold_out(tb: Timebook) -> tuple[str, ...]:
+    """Once a step, not once a poll: the timebook's locations where no place looks free (the
+    published availability documents, as the public views read them: no table read)."""
     from chalicelib.booking import discovery  # the admission schedule only: no hold loads it here
 
-    return discovery.looks_sold_out(timebook_id, clock.now())
+    free = discovery.locations_looking_free(tb.id, clock.now(), _ids(tb))
+    return tuple(place for place in _ids(tb) if place not in free)
 
 
 def note_shed() -> None:

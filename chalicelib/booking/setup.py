@@ -21,6 +21,7 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
 from chalicelib.domain.model import HealthContact, HealthContactRef, Location, Resource, Slot, Timebook
 from chalicelib.domain.people import Principal
+from chalicelib.domain.queue import keep_wave_ids, listed_waves_removed
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
 from chalicelib.storage import repository
@@ -75,7 +76,7 @@ def create_timebook(principal: Principal, body: CreateTimebook) -> Timebook:
         form=body.form,
         retention_days=body.retention_days,
         waiting_room=body.waiting_room,
-        waves=body.waves,
+        waves=keep_wave_ids(body.waves, ()),
     )
     repository.create_timebook(timebook, iso(clock.now()))
     audit.write(principal, timebook.id, "timebook_created", timebook.id)
@@ -91,11 +92,19 @@ def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook
     changes = body.changes()
     if "max_active_per_person" in changes:
         changes["max_active_per_person"] = changes["max_active_per_person"] or None
+    if "waves" in changes:
+        changes["waves"] = keep_wave_ids(body.waves, before.waves)
     after = replace(before, **changes, version=body.version + 1)
+    removed = [w.id for w in before.waves if w.id not in {x.id for x in after.waves}]
+    if body.version == before.version and not body.drop_lists:
+        _require_lists_kept(before, after)
     try:
-        repository.change_timebook_settings(after, body.version)
+        repository.change_timebook_settings(after, body.version, removed, body.drop_lists)
     except repository.ConditionFailed as error:
         forget_timebook(timebook_id)
+        now = get_timebook(timebook_id, fresh=True)
+        if now.version == body.version and not body.drop_lists:  # a list came to a wave this leaves out
+            _require_lists_kept(now, after)
         raise Conflict(
             "Someone changed this timebook since you read it: read it again and redo your change.",
             code="timebook_changed",
@@ -104,6 +113,18 @@ def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook
     queue.room_changed(before, after)
     audit.write(principal, after.id, "timebook_changed", after.id, fields=",".join(sorted(body.given)))
     return after
+
+
+def _require_lists_kept(before: Timebook, after: Timebook) -> None:
+    """A change that leaves out a wave with a priority list is refused unless it says the lists go
+    too (`drop_lists`): dropped silently, the people on it would lose their early place."""
+    gone = listed_waves_removed(before.waves, after.waves, before.listed_waves)
+    if gone:
+        named = ", ".join(f"{n + 1} ({before.waves[n].id})" for n in gone)
+        raise Conflict(
+            f"Wave {named} has a priority list: keep the wave (give its id), or send drop_lists to drop the list.",
+            code="wave_has_list",
+        )
 
 
 def add_location(principal: Principal, timebook_id: str, body: AddLocation) -> Location:

@@ -91,6 +91,7 @@ class Timebook:
     waves: tuple[Wave, ...] = ()  # opening by birth cohort (domain/queue.py)
     version: int = 0  # counts settings changes: an edit names the version it read (optimistic)
     priority_lists: bool = False  # a wave names people too: a hold before the last wave looks them up
+    listed_waves: frozenset[str] = frozenset()  # the ids of the waves with a priority list
 
     @property
     def her_id(self) -> str:

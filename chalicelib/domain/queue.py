@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from chalicelib.errors import Forbidden
+from chalicelib.errors import Forbidden, InvalidInput
 
 # The schedule steps at most this long a gap at once (a stopped schedule does not let a crowd in).
 MAX_STEP_SECONDS = 300
@@ -72,20 +72,66 @@ class Wave:
     opens_at: datetime
     born_from: date | None
     born_to: date | None
+    # Stable across edits: a priority list keys on it, so a PATCH that reorders, inserts or moves
+    # waves keeps each list with its wave (docs/decisions.md). Given when the wave is made.
+    id: str = ""
 
     def covers(self, born: date) -> bool:
         return self.born_from is not None and self.born_to is not None and self.born_from <= born <= self.born_to
 
 
-def wave_opens_at(waves: Sequence[Wave], born: date, listed: Iterable[int] = ()) -> datetime | None:
-    """When a person born on `born`, on the priority lists of the waves numbered `listed`, may hold
+def wave_opens_at(waves: Sequence[Wave], born: date, listed: Iterable[str] = ()) -> datetime | None:
+    """When a person born on `born`, on the priority lists of the waves with ids `listed`, may hold
     (None: no waves, always): the earliest of their waves. Someone in no wave may hold once the
-    last wave has opened: the waves stage the opening, they exclude nobody for good."""
+    last wave has opened: the waves stage the opening, they exclude nobody for good. A list of a
+    wave no longer there counts for nothing."""
     if not waves:
         return None
-    mine = [w.opens_at for w in waves if w.covers(born)]
-    mine += [waves[n].opens_at for n in listed if 0 <= n < len(waves)]
+    ids = set(listed)
+    mine = [w.opens_at for w in waves if w.covers(born) or (w.id and w.id in ids)]
     return min(mine) if mine else all_open_at(waves)
+
+
+def new_wave_id() -> str:
+    """Never one a stored wave had: a list of a removed wave cannot come back with a new wave."""
+    return "wv" + secrets.token_hex(6)
+
+
+def legacy_wave_id(index: int) -> str:
+    """The id of a wave stored before waves had ids: its list was keyed on its index then."""
+    return f"{index:03d}"
+
+
+def keep_wave_ids(given: Sequence[Wave], before: Sequence[Wave]) -> tuple[Wave, ...]:
+    """Staff's waves as they will be stored: a wave given with the id of one of `before` is that
+    wave (its list stays with it, wherever it now stands and whenever it now opens); one without
+    an id is new. An id the timebook does not have, or given twice, is a 400 naming the wave."""
+    known = {w.id for w in before}
+    seen: set[str] = set()
+    bad: list[tuple[str, str]] = []
+    for n, wave in enumerate(given):
+        if wave.id and (wave.id not in known or wave.id in seen):
+            bad.append((f"waves.{n}.id", "not a wave of this timebook" if wave.id not in known else "given twice"))
+        seen.add(wave.id)
+    if bad:
+        raise InvalidInput("Some waves are not this timebook's.", fields=bad)
+    return tuple(w if w.id else replace(w, id=new_wave_id()) for w in given)
+
+
+def listed_waves_removed(before: Sequence[Wave], after: Sequence[Wave], listed: Iterable[str]) -> list[int]:
+    """The indexes in `before` of the waves with a priority list that `after` leaves out."""
+    kept = {w.id for w in after}
+    ids = set(listed)
+    return [n for n, w in enumerate(before) if w.id in ids and w.id not in kept]
+
+
+def find_wave(waves: Sequence[Wave], ref: str) -> int | None:
+    """The index of the wave a path names, by its id or else by its index (from 0); None: no such
+    wave. The id first: a wave stored before ids has its old index as id ("002"), wherever it is now."""
+    found = next((n for n, w in enumerate(waves) if w.id == ref), None)
+    if found is None and ref.isdigit() and len(ref) <= 3 and int(ref) < len(waves):
+        return int(ref)
+    return found
 
 
 def all_open_at(waves: Sequence[Wave]) -> datetime:
@@ -102,7 +148,7 @@ class NotOpenYet(Forbidden):
         self.extra = {"opens_at": opens_at.isoformat()}
 
 
-def require_wave_open(waves: Sequence[Wave], born: date, now: datetime, listed: Iterable[int] = ()) -> None:
+def require_wave_open(waves: Sequence[Wave], born: date, now: datetime, listed: Iterable[str] = ()) -> None:
     opens_at = wave_opens_at(waves, born, listed)
     if opens_at is not None and now < opens_at:
         raise NotOpenYet(opens_at)
@@ -201,8 +247,14 @@ class RoomState:
     mileposts: tuple[int, ...] = field(default=(), compare=False)
     version: int = 0
     sold_out: bool = False  # no place looked free at the last step: a poll tells the line so
+    # The timebook's locations where no place looked free then (a poll naming one tells it so).
+    sold_out_locations: tuple[str, ...] = ()
     plan: tuple[int, ...] = ()
     plan_from: float = 0.0  # epoch seconds
+
+    def looks_sold_out(self, location_id: str | None = None) -> bool:
+        """As the last step saw it: nothing free in the timebook, or at the one location asked of."""
+        return self.sold_out or (location_id is not None and location_id in self.sold_out_locations)
 
     def due(self, now: float) -> int:
         """How many of the plan's turns have come by `now` (epoch seconds)."""

@@ -42,7 +42,7 @@ def _waiting_room(body: schemas.WaitingRoomIn | None) -> Any:
 def _waves(body: list[schemas.WaveIn]) -> tuple[Any, ...]:
     from chalicelib.domain.queue import Wave
 
-    return tuple(Wave(w.opens_at, w.born_from, w.born_to) for w in body)
+    return tuple(Wave(w.opens_at, w.born_from, w.born_to, w.id or "") for w in body)
 
 
 # The command each request model asks for. A command's fields are the model's own names, so

@@ -62,6 +62,14 @@ ALWAYS = (429, 503)
 SIGNED_IN = (401, 403)
 WITH_BODY = (400, 415)
 
+# The schema of a request body in a type other than JSON (a route's `content_types`).
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "text/csv": {
+        "type": "string",
+        "description": "CSV in UTF-8 (a BOM allowed): the first column of each line is read, a header line skipped",
+    }
+}
+
 # ---- building --------------------------------------------------------------------------------
 
 Refs = dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
@@ -79,10 +87,15 @@ def _answer_model(route: Route) -> type[BaseModel] | None:
     return None if route.ok in KINDS else _model(route.ok)
 
 
+def _body(route: Route) -> type[BaseModel] | None:
+    """The request body's JSON model: the view's `body` annotation, or the route's `body_model`."""
+    return _model(route.body_name) if route.body_name else route.body_model()
+
+
 def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(schemas.ErrorOut, "serialization")]
     for route in routes:
-        if (body := route.body_model()) is not None:
+        if (body := _body(route)) is not None:
             wanted.append((body, "validation"))
         if (answer := _answer_model(route)) is not None:
             wanted.append((answer, "serialization"))
@@ -140,7 +153,7 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {str(route.status): success}
     for status, text in route.also.items():
         responses[str(status)] = {**success, "description": text}
-    body = route.body_model()
+    body = _body(route)
     errors = {*route.errors, *ALWAYS, *(SIGNED_IN if route.signed_in else ()), *(WITH_BODY if body else ())}
     if route.path_params:
         errors.add(404)
@@ -158,7 +171,12 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     if not parameters:
         del result["parameters"]
     if body is not None:
-        result["requestBody"] = {"required": True, "content": _json(refs[(body, "validation")])}
+        json_body = refs[(body, "validation")]
+        content = {
+            kind: {"schema": json_body if kind == "application/json" else BODY_SCHEMAS[kind]}
+            for kind in route.content_types
+        }
+        result["requestBody"] = {"required": True, "content": content}
     result["security"] = [{"bearerAuth": []}] if route.signed_in else []
     return result
 

@@ -87,6 +87,7 @@ def timebook(tb: Timebook) -> schemas.TimebookOut:
                 opens_at=clock.local(w.opens_at).isoformat(),
                 born_from=w.born_from.isoformat() if w.born_from else None,
                 born_to=w.born_to.isoformat() if w.born_to else None,
+                id=w.id,
             )
             for w in tb.waves
         ],

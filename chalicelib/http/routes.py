@@ -7,7 +7,8 @@ and `staff` need a token), `ok` what a success answers, `params` the query and h
 it reads (parameters.py), `errors` the statuses of API.md it can give beyond those every route
 can. The view's docstring is the summary (first paragraph) and the description (the rest). A
 `body` argument of the view is the request body, parsed and validated against the model its
-annotation names before the view runs.
+annotation names before the view runs. A view that reads its body itself, in more than one type
+(`content_types`), names its JSON model with `body_model`, so the document shows every type.
 
 Nothing here imports a pydantic model: model names are resolved when the document is built or a
 body first arrives, so a cold start pays for neither (scripts/import_ratio.py).
@@ -55,7 +56,19 @@ class Route:
     """Everything said about one route; Chalice and the document both read it."""
 
     # A plain class, not a dataclass: a dataclass costs a millisecond of every cold start to create.
-    __slots__ = ("also", "errors", "method", "ok", "params", "path", "status", "tag", "view")
+    __slots__ = (
+        "also",
+        "body_name",
+        "content_types",
+        "errors",
+        "method",
+        "ok",
+        "params",
+        "path",
+        "status",
+        "tag",
+        "view",
+    )
 
     def __init__(
         self,
@@ -68,6 +81,8 @@ class Route:
         params: tuple[Param, ...] = (),
         errors: tuple[int, ...] = (),
         also: dict[int, str] | None = None,
+        content_types: tuple[str, ...] = (),
+        body_model: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -78,6 +93,8 @@ class Route:
         self.params = params
         self.errors = errors
         self.also = also or {}  # further successes: status -> description
+        self.content_types = content_types or ("application/json",)  # the request bodies it takes
+        self.body_name = body_model  # the JSON model of a body the view reads itself
 
     def __repr__(self) -> str:
         return f"<route {self.method} {self.path}>"
@@ -115,7 +132,8 @@ class Route:
         return "body" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
     def body_model(self) -> Any:
-        """The request model the view's `body` annotation names (imported now), or None."""
+        """The request model the view's `body` annotation names (imported now), or None (a view
+        that reads its body itself names its model in `body_name`: openapi.py resolves it)."""
         return _body_model(self.view) if self.takes_body else None
 
 
@@ -149,9 +167,10 @@ class Routes:
         errors: tuple[int, ...] = (),
         also: dict[int, str] | None = None,
         content_types: tuple[str, ...] = (),
+        body_model: str | None = None,
     ) -> Callable[[View], View]:
         def register(view: View) -> View:
-            declared = Route(method, path, tag, view, ok, status, params, errors, also)
+            declared = Route(method, path, tag, view, ok, status, params, errors, also, content_types, body_model)
             self.declared.append(declared)
             endpoint = handled(self._with_body(view) if declared.takes_body else view)
             authorizer = self.authorizer if declared.signed_in else None

@@ -44,8 +44,8 @@ def wave_people(request: Any) -> list[str]:
         raise from_validation(error, lines) from None
 
 
-def wave_index(text: str) -> int:
-    """The wave's index in the path: a wave that cannot exist is as unknown as one that does not."""
-    if not text.isdigit() or len(text) > 3:
+def wave_ref(text: str) -> str:
+    """The wave in the path, its index or its id: one that cannot exist is as unknown as one that does not."""
+    if not text.isalnum() or not text.isascii() or len(text) > 40:
         raise NotFound("No such wave in this timebook.", code="wave_not_found")
-    return int(text)
+    return text

@@ -3,6 +3,8 @@ hold and booking (through the use cases' short cache)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.model import (
@@ -80,13 +82,20 @@ def set_slot_minutes(timebook_id: str, slot_minutes: int) -> None:
     )
 
 
-def change_timebook_settings(timebook: Timebook, read_version: int) -> None:
+def change_timebook_settings(
+    timebook: Timebook, read_version: int, removed_waves: Collection[str] = (), drop_lists: bool = False
+) -> None:
     """Write the timebook's settings if its version is still `read_version` (else ConditionFailed
     naming "timebook"); the version goes up by one. Only the settings are set, so a location added
-    meanwhile stays."""
+    meanwhile stays. `removed_waves`: the ids of the waves this change leaves out; their priority
+    lists are dropped with them if `drop_lists`, else none of them may have one (a list marked
+    since the caller read is ConditionFailed too: queue.add_wave_people marks before it writes)."""
     unchanged = TimebookItem.version == read_version
     if read_version == 0:
         unchanged = unchanged | TimebookItem.version.does_not_exist()
+    if not drop_lists:
+        for wave_id in removed_waves:
+            unchanged = unchanged & ~TimebookItem.listed_waves.contains(wave_id)
     actions = [
         TimebookItem.requires_confirmation.set(timebook.requires_confirmation),
         TimebookItem.hold_minutes.set(timebook.hold_minutes),
@@ -100,6 +109,8 @@ def change_timebook_settings(timebook: Timebook, read_version: int) -> None:
     no_limit, no_room = TimebookItem.max_active_per_person.remove(), TimebookItem.waiting_room.remove()
     actions.append(TimebookItem.max_active_per_person.set(limit) if limit else no_limit)
     actions.append(TimebookItem.waiting_room.set(room) if room is not None else no_room)
+    if drop_lists and removed_waves:
+        actions.append(TimebookItem.listed_waves.delete(set(removed_waves)))
     try:
         retrying(
             lambda: TimebookItem(*keys.timebook(timebook.id)).update(

@@ -262,8 +262,13 @@ def wave_person(timebook_id: str, person: str) -> str:
     return f"WP#{timebook_id}#{person}"
 
 
-def wave_entry(wave: int) -> str:
-    return f"W#{wave:03d}"
+WAVE_ENTRY = "W#"
+
+
+def wave_entry(wave_id: str) -> str:
+    """One wave's entry, by the wave's stable id (lists stored before ids were keyed `W#000` on the
+    wave's index, which is that wave's legacy id)."""
+    return f"{WAVE_ENTRY}{wave_id}"
 
 
 # Load shed (429s) counted in this many items, each added to at most every few seconds per process.

@@ -123,6 +123,7 @@ def waves_item(found: tuple[Wave, ...]) -> list[dict[str, Any]]:
             "opens_at": w.opens_at.isoformat(),
             "born_from": w.born_from.isoformat() if w.born_from else None,
             "born_to": w.born_to.isoformat() if w.born_to else None,
+            "id": w.id,
         }
         for w in found
     ]
@@ -145,15 +146,16 @@ def waves(raw: Any) -> tuple[Wave, ...]:
     found = [plain(w) for w in raw or []]
     if not found:
         return ()
-    from chalicelib.domain.queue import Wave
+    from chalicelib.domain.queue import Wave, legacy_wave_id
 
     return tuple(
         Wave(
             datetime.fromisoformat(w["opens_at"]),
             date.fromisoformat(w["born_from"]) if w.get("born_from") else None,
             date.fromisoformat(w["born_to"]) if w.get("born_to") else None,
+            str(w.get("id") or legacy_wave_id(n)),
         )
-        for w in found
+        for n, w in enumerate(found)
     )
 
 
@@ -207,7 +209,16 @@ def timebook(item: TimebookItem) -> Timebook:
         waves=waves(item.waves),
         version=int(item.version or 0),
         priority_lists=bool(item.priority_lists),
+        listed_waves=listed_waves(item),
     )
+
+
+def listed_waves(item: TimebookItem) -> frozenset[str]:
+    """The waves with a list; a timebook listed before lists were marked per wave: every wave (a
+    PATCH leaving one out then asks, rather than lose a list it cannot see)."""
+    if item.listed_waves:
+        return frozenset(item.listed_waves)
+    return frozenset(w.id for w in waves(item.waves)) if item.priority_lists else frozenset()
 
 
 def slot(item: SlotItem) -> Slot:

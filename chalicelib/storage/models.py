@@ -12,6 +12,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -113,6 +114,7 @@ class TimebookItem(Model):
     waves = ListAttribute(null=True)  # [{opens_at, born_from, born_to}]
     version = NumberAttribute(null=True)  # settings changes (PATCH): absent on an unchanged timebook
     priority_lists = BooleanAttribute(null=True)  # a wave has a priority list: holds look the person up
+    listed_waves = UnicodeSetAttribute(null=True)  # the ids of the waves with a list (a PATCH keeps them)
 
 
 class SlotItem(Model):

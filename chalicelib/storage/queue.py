@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.queue import RoomState
 from chalicelib.storage import keys
@@ -80,6 +80,7 @@ def _state_item(state: RoomState) -> dict[str, Any]:
         "spacing": state.spacing,
         "mileposts": list(state.mileposts),
         "sold_out": state.sold_out,
+        "sold_out_locations": list(state.sold_out_locations),
         "plan": list(state.plan),
         "plan_from": repr(state.plan_from),
     }
@@ -98,6 +99,7 @@ def _state(item: QueueItem) -> RoomState:
         mileposts=tuple(int(n) for n in raw.get("mileposts") or ()),
         version=int(item.count or 0),
         sold_out=bool(raw.get("sold_out", False)),
+        sold_out_locations=tuple(str(x) for x in raw.get("sold_out_locations") or ()),
         plan=tuple(int(n) for n in raw.get("plan") or ()),
         plan_from=float(raw.get("plan_from", 0) or 0),
     )
@@ -151,23 +153,36 @@ def shed_total() -> int:
     return sum(int(item.count or 0) for item in found)
 
 
-def add_wave_people(timebook_id: str, wave: int, people: Sequence[str], ttl: int) -> int:
-    """Put the people (keyed hashes) on wave `wave`'s priority list, one item each (the same
-    person again is the same item), removed by TTL at `ttl`; and mark the timebook as having a
-    list, so holds in timebooks without one never look. The number of people written."""
+def add_wave_people(timebook_id: str, wave_id: str, people: Sequence[str], ttl: int, read_version: int) -> int:
+    """Put the people (keyed hashes) on the priority list of the wave `wave_id`, one item each (the
+    same person again is the same item), removed by TTL at `ttl`. First the timebook is marked as
+    listing that wave, if its settings are still those of `read_version` (else ConditionFailed:
+    the wave may have gone meanwhile); a settings change that would drop a marked wave is refused
+    (catalog.change_timebook_settings), so no list is lost to a PATCH racing it. The number of
+    people written."""
+    unchanged = TimebookItem.version == read_version
+    if read_version == 0:
+        unchanged = unchanged | TimebookItem.version.does_not_exist()
+    try:
+        retrying(
+            lambda: TimebookItem(*keys.timebook(timebook_id)).update(
+                actions=[TimebookItem.priority_lists.set(True), TimebookItem.listed_waves.add({wave_id})],
+                condition=TimebookItem.pk.exists() & unchanged,
+            )
+        )
+    except UpdateError as error:
+        if is_condition_failure(error):
+            raise ConditionFailed(["timebook"]) from error
+        raise
     with QueueItem.batch_write() as batch:
         for person in dict.fromkeys(people):
-            batch.save(QueueItem(keys.wave_person(timebook_id, person), keys.wave_entry(wave), count=wave, ttl=ttl))
-    retrying(
-        lambda: TimebookItem(*keys.timebook(timebook_id)).update(
-            actions=[TimebookItem.priority_lists.set(True)], condition=TimebookItem.pk.exists()
-        )
-    )
+            batch.save(QueueItem(keys.wave_person(timebook_id, person), keys.wave_entry(wave_id), ttl=ttl))
     return len(dict.fromkeys(people))
 
 
-def waves_of_person(timebook_id: str, person: str, now_epoch: int) -> list[int]:
-    """The waves whose priority lists name the person: one Query of their own small partition.
-    A list past its lifetime counts for nothing though DynamoDB removes it days late (moto never)."""
+def waves_of_person(timebook_id: str, person: str, now_epoch: int) -> list[str]:
+    """The ids of the waves whose priority lists name the person: one Query of their own small
+    partition. A list past its lifetime counts for nothing though DynamoDB removes it days late
+    (moto never)."""
     found = QueueItem.query(keys.wave_person(timebook_id, person))
-    return [int(item.count) for item in found if item.count is not None and (item.ttl is None or item.ttl > now_epoch)]
+    return [item.sk.removeprefix(keys.WAVE_ENTRY) for item in found if item.ttl is None or item.ttl > now_epoch]

@@ -17,11 +17,18 @@ Session 6 (priority lists, settings edits and the sold-out line of issue 20 merg
   line it is sold out;
 - priority lists (20) x data lifetime (23): a list past its lifetime is not shown in /me/data
   although moto (and DynamoDB, for days) still has it.
+
+Session 7:
+- settings edits (20) x priority lists (20) x holds: a PATCH that inserts, reorders and moves waves
+  keeps each list with its wave (the hold's `not_open_yet` names the listed wave's new time, never
+  the time of the wave now at its old index); leaving a listed wave out is 409 `wave_has_list`
+  until staff say the list goes; a PATCH racing an upload loses nobody either way round.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +39,8 @@ from chalicelib import clock, settings
 from chalicelib.booking import closures, queue, retention
 from chalicelib.domain.identity import birth_date
 from chalicelib.local.moto_server import Conflicts
+from chalicelib.storage import queue as queue_storage
+from chalicelib.storage import repository
 from chalicelib.storage import sms as sms_marks
 from tests.booking.test_queue import hold, join, make_timebook
 from tests.booking.test_wave_lists import upload
@@ -241,3 +250,164 @@ def test_a_priority_list_past_its_lifetime_is_not_shown_though_still_stored(clie
     assert len(client.get("/me/data", token=person.token).json["priority_lists"]) == 1
     clock.advance(timedelta(hours=1, days=1, minutes=1))  # the last wave opened a retention ago
     assert client.get("/me/data", token=person.token).json["priority_lists"] == []
+
+
+# ---- settings edits (20) x priority lists (20) x holds -------------------------------------------
+
+
+def _patch(client: Any, tb: str, body: dict[str, Any], token: str) -> Any:
+    body = {"version": _version(client, tb), **body}
+    return client.request("PATCH", f"/admin/timebooks/{tb}", json_body=body, token=token)
+
+
+def _version(client: Any, tb: str) -> int:
+    return int(client.get(f"/timebooks/{tb}", headers={"cache-control": "no-cache"}).json["version"])
+
+
+def _listed_timebook(client: Any, demo: Any, staff_token: str) -> tuple[str, list[str], list[dict[str, Any]]]:
+    now = clock.now()
+    waves = [
+        {"opens_at": (now + timedelta(hours=1)).isoformat()},  # a list only
+        {"opens_at": (now + timedelta(hours=10)).isoformat(), "born_from": "1900-01-01", "born_to": "1900-12-31"},
+    ]
+    tb, slots = make_timebook(client, demo, staff_token, waves=waves)
+    return tb, slots, client.get(f"/timebooks/{tb}").json["waves"]
+
+
+def _opens_at(answer: Any) -> datetime:
+    assert (answer.status, answer.json["error"]["code"]) == (403, "not_open_yet"), answer
+    return datetime.fromisoformat(answer.json["error"]["opens_at"])
+
+
+def test_a_list_keeps_to_its_wave_when_staff_insert_reorder_and_move_waves(client, demo, staff_token):
+    tb, slots, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    person = Citizen(9351)
+    assert upload(client, tb, 0, {"pids": [person.pid]}, staff_token).json["wave_id"] == listed_wave["id"]
+    assert _opens_at(hold(client, slots[0], person)) == datetime.fromisoformat(listed_wave["opens_at"])
+    # A new wave first, opening sooner than any; the listed wave moved later and to the end.
+    soon, moved = clock.now() + timedelta(minutes=30), clock.now() + timedelta(hours=3)
+    waves = [
+        {"opens_at": soon.isoformat()},
+        born_wave,
+        {"id": listed_wave["id"], "opens_at": moved.isoformat()},
+    ]
+    changed = _patch(client, tb, {"waves": waves}, staff_token)
+    assert changed.status == 200, changed
+    assert [w["id"] for w in changed.json["waves"]][1:] == [born_wave["id"], listed_wave["id"]]
+    # The list's old index now names the new wave: keyed on the index, the person would hold at `soon`.
+    assert _opens_at(hold(client, slots[0], person)) == moved
+    assert _opens_at(hold(client, slots[0], Citizen(9352))) == datetime.fromisoformat(born_wave["opens_at"])
+    mine = client.get("/me/data", token=person.token).json["priority_lists"]
+    assert [(x["wave"], datetime.fromisoformat(x["opens_at"])) for x in mine] == [(2, moved)]
+    clock.advance(timedelta(minutes=31))
+    assert _opens_at(hold(client, slots[0], person)) == moved  # the new first wave is not theirs
+    clock.advance(timedelta(hours=3))
+    assert hold(client, slots[0], person).status == 201
+
+
+def test_leaving_out_a_listed_wave_is_refused_until_staff_say_the_list_goes(client, demo, staff_token):
+    tb, slots, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    person = Citizen(9361)
+    assert upload(client, tb, listed_wave["id"], {"pids": [person.pid]}, staff_token).status == 200
+    # Left out, or given back without ids as a client that never read them would: both refused.
+    without_ids = [{k: w[k] for k in ("opens_at", "born_from", "born_to")} for w in (listed_wave, born_wave)]
+    for waves in ([born_wave], without_ids, []):
+        refused = _patch(client, tb, {"waves": waves}, staff_token)
+        assert (refused.status, refused.json["error"]["code"]) == (409, "wave_has_list"), refused
+    assert _opens_at(hold(client, slots[0], person)) == datetime.fromisoformat(listed_wave["opens_at"])
+    unknown = _patch(client, tb, {"waves": [{**born_wave, "id": "wvnope"}]}, staff_token)
+    assert unknown.status == 400 and unknown.json["error"]["fields"][0]["field"] == "waves.0.id", unknown
+    dropped = _patch(client, tb, {"waves": [born_wave], "drop_lists": True}, staff_token)
+    assert dropped.status == 200, dropped
+    assert _opens_at(hold(client, slots[0], person)) == datetime.fromisoformat(born_wave["opens_at"])
+    assert client.get("/me/data", token=person.token).json["priority_lists"] == []
+    gone = upload(client, tb, listed_wave["id"], {"pids": [person.pid]}, staff_token)
+    assert (gone.status, gone.json["error"]["code"]) == (404, "wave_not_found")
+
+
+def _between(monkeypatch: Any, module: Any, name: str, meanwhile: Any) -> list[Any]:
+    """Run `meanwhile` (another staff member's request, in its own thread) once, just before this
+    request's write: after its read, the worst moment."""
+    original, done = getattr(module, name), []
+
+    def write(*args: Any, **kwargs: Any) -> Any:
+        if not done:
+            worker = threading.Thread(target=lambda: done.append(meanwhile()))
+            worker.start()
+            worker.join()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, write)
+    return done
+
+
+@pytest.mark.moto  # DynamoDB's condition, not the fake's, is what keeps the list
+def test_an_upload_that_lands_while_a_patch_drops_its_wave_loses_nobody(client, demo, staff_token, monkeypatch):
+    tb, slots, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    person = Citizen(9371)
+    # The upload comes between the PATCH's read (no list then) and its write.
+    body = {"waves": [born_wave], "version": _version(client, tb)}
+    meanwhile = _between(
+        monkeypatch,
+        repository,
+        "change_timebook_settings",
+        lambda: upload(client, tb, listed_wave["id"], {"pids": [person.pid]}, staff_token),
+    )
+    refused = client.request("PATCH", f"/admin/timebooks/{tb}", json_body=body, token=staff_token)
+    assert meanwhile[0].status == 200, meanwhile
+    assert (refused.status, refused.json["error"]["code"]) == (409, "wave_has_list"), refused
+    assert _opens_at(hold(client, slots[0], person)) == datetime.fromisoformat(listed_wave["opens_at"])
+
+
+@pytest.mark.moto
+def test_a_patch_that_drops_the_wave_while_an_upload_reads_it_answers_the_upload_404(
+    client, demo, staff_token, monkeypatch
+):
+    tb, _, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    person = Citizen(9381)
+    # The PATCH comes between the upload's read (the wave there) and its write.
+    meanwhile = _between(
+        monkeypatch, queue_storage, "add_wave_people", lambda: _patch(client, tb, {"waves": [born_wave]}, staff_token)
+    )
+    late = upload(client, tb, listed_wave["id"], {"pids": [person.pid]}, staff_token)
+    assert meanwhile[0].status == 200, meanwhile
+    assert (late.status, late.json["error"]["code"]) == (404, "wave_not_found"), late  # told, not lost quietly
+    # By index, the upload lands on whatever wave the index names when it writes, and says which.
+    again = upload(client, tb, 0, {"pids": [person.pid]}, staff_token)
+    assert (again.status, again.json["wave_id"]) == (200, born_wave["id"])
+
+
+def _at_once(*calls: Any) -> list[Any]:
+    """The calls' answers, each call in its own thread, all let go at the same moment."""
+    start, answers = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(n: int) -> None:
+        start.wait()
+        answers[n] = calls[n]()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def _save_and_upload_at_once(client: Any, demo: Any, staff_token: str, person: Citizen) -> None:
+    tb, slots, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    body = {"waves": [born_wave], "version": _version(client, tb)}
+    saved, sent = _at_once(
+        lambda: client.request("PATCH", f"/admin/timebooks/{tb}", json_body=body, token=staff_token),
+        lambda: upload(client, tb, listed_wave["id"], {"pids": [person.pid]}, staff_token),
+    )
+    outcome = (saved.status, sent.status)
+    assert outcome in ((409, 200), (200, 404)), (saved.json, sent.json)
+    kept = listed_wave if outcome == (409, 200) else born_wave
+    # The list is where the answers said, or nowhere and the upload was told so.
+    assert _opens_at(hold(client, slots[0], person)) == datetime.fromisoformat(kept["opens_at"])
+
+
+@pytest.mark.moto
+def test_staff_saving_waves_and_staff_uploading_at_the_same_moment_lose_nobody(client, demo, staff_token):
+    for n in range(3):
+        _save_and_upload_at_once(client, demo, staff_token, Citizen(9390 + n))

@@ -36,3 +36,28 @@ def test_the_line_is_told_when_every_place_is_taken_and_when_one_comes_free(clie
     clock.advance(timedelta(minutes=11))  # the hold lapsed unbooked: its place is free again
     queue.admit()
     assert client.get(f"/queue/{waiting['ticket']}").json["sold_out"] is False
+
+
+def test_a_citizen_who_can_go_to_one_location_is_told_of_that_location(client, demo, staff_token, dynamodb_calls):
+    tb, _ = make_timebook(client, demo, staff_token, waiting_room={"enabled": True, "admit_per_minute": 1})
+    hall = client.get(f"/timebooks/{tb}").json["locations"][0]["id"]
+    empty = client.post(f"/admin/timebooks/{tb}/locations", {"name": "Annex", "address": "Gata 9"}, token=staff_token)
+    annex = empty.json["id"]  # no times at all: nothing free there
+    waiting = client.post(f"/timebooks/{tb}/queue?location={annex}", token=Citizen(411).token)
+    assert waiting.status == 201, waiting
+    ticket = waiting.json["ticket"]
+    clock.advance(timedelta(seconds=60))
+    queue.admit()
+    client.get(f"/queue/{ticket}")  # the timebook and the room in this process's caches
+    dynamodb_calls.clear()
+    answers = {where: client.get(f"/queue/{ticket}{where}").json["sold_out"] for where in ("", f"?location={hall}")}
+    assert answers == {"": False, f"?location={hall}": False}
+    assert client.get(f"/queue/{ticket}?location={annex}").json["sold_out"] is True
+    assert sum(dynamodb_calls.values()) == 0  # a poll reads no table, with a location or without
+    again = client.post(f"/timebooks/{tb}/queue?location={annex}", token=Citizen(411).token)
+    assert (again.status, again.json["ticket"], again.json["sold_out"]) == (200, ticket, True)
+    for wrong in (
+        client.get(f"/queue/{ticket}?location=locnope"),
+        client.post(f"/timebooks/{tb}/queue?location=x", token=Citizen(412).token),
+    ):
+        assert (wrong.status, wrong.json["error"]["code"]) == (404, "location_not_found"), wrong

@@ -36,7 +36,7 @@ def test_a_listed_person_holds_from_their_lists_wave(client, demo, staff_token):
     assert shown[0]["born_from"] is None and shown[0]["born_to"] is None
     listed, other = Citizen(301), Citizen(302)
     added = upload(client, tb, 0, {"pids": [listed.pid, listed.pid]}, staff_token)
-    assert (added.status, added.json) == (200, {"wave": 0, "added": 1})
+    assert (added.status, added.json) == (200, {"wave": 0, "wave_id": shown[0]["id"], "added": 1})
     opens = [datetime.fromisoformat(w["opens_at"]) for w in shown]
     for who, when in ((listed, opens[0]), (other, opens[1])):
         refused = hold(client, slots[0], who)

@@ -58,7 +58,7 @@ def test_staff_turn_the_room_on_edit_waves_and_are_told_of_a_change_meanwhile(li
     saved = live.get(f"/timebooks/{tb}")
     assert saved["waiting_room"] == {"enabled": True, "admit_per_minute": 5} and saved["version"] == 1
     wave = {"opens_at": "2030-03-01T08:00:00+01:00", "born_from": "1960-01-01", "born_to": "1969-12-31"}
-    assert saved["waves"] == [wave]
+    assert [{k: v for k, v in w.items() if k != "id"} for w in saved["waves"]] == [wave]
     check_page(staff, "staff-settings")
 
     # A priority list for the saved wave: a bad number is named by its line, never echoed.
@@ -85,4 +85,18 @@ def test_staff_turn_the_room_on_edit_waves_and_are_told_of_a_change_meanwhile(li
     staff.locator("#result").get_by_text("Noen andre endret innstillingene").wait_for()
     assert staff.locator("form.settings").get_by_label("Slipp inn per minutt").input_value() == "9"
     assert live.get(f"/timebooks/{tb}")["waiting_room"]["enabled"] is True
+
+    # The wave with the list removed: staff are asked first; «no» keeps the wave and its list.
+    form = staff.locator("form.settings")
+    form.get_by_role("button", name="Fjern bølge 1").click()
+    form.get_by_role("button", name="Lagre innstillingene").click()
+    staff.get_by_role("dialog").get_by_role("button", name="Behold bølgen").click()
+    staff.locator("#result").get_by_text("Ikke lagret: en bølge du fjernet, har en prioriteringsliste.").wait_for()
+    assert len(live.get(f"/timebooks/{tb}")["waves"]) == 1
+    form = staff.locator("form.settings")
+    form.get_by_role("button", name="Fjern bølge 1").click()
+    form.get_by_role("button", name="Lagre innstillingene").click()
+    staff.get_by_role("dialog").get_by_role("button", name="Fjern bølgen og listen").click()
+    staff.locator("#result").get_by_text("Innstillingene er lagret.").wait_for()
+    assert live.get(f"/timebooks/{tb}")["waves"] == []
     assert staff.errors == []  # type: ignore[attr-defined]

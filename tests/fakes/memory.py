@@ -21,7 +21,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -126,7 +126,7 @@ class State:
     retention_position: str | None = None  # storage/retention.py's scan position
     tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (timebook, person hash) -> arrival
     rooms: dict[str, RoomState] = field(default_factory=dict)
-    listed: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)  # (tb, person hash) -> wave -> ttl
+    listed: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (tb, person hash) -> wave id -> ttl
     shed: int = 0
 
 
@@ -327,10 +327,15 @@ class Catalog(_Capability):
         self.state.timebooks[timebook_id] = replace(timebook, locations=(*timebook.locations, location))
 
     @_locked
-    def change_timebook_settings(self, timebook: Timebook, read_version: int) -> None:
+    def change_timebook_settings(
+        self, timebook: Timebook, read_version: int, removed_waves: Collection[str] = (), drop_lists: bool = False
+    ) -> None:
         stored = self.state.timebooks.get(timebook.id)
         if stored is None or stored.version != read_version:
             raise ConditionFailed(["timebook"])
+        if not drop_lists and stored.listed_waves & set(removed_waves):
+            raise ConditionFailed(["timebook"])
+        listed = stored.listed_waves - set(removed_waves) if drop_lists else stored.listed_waves
         settings = {
             name: getattr(timebook, name)
             for name in (
@@ -338,7 +343,7 @@ class Catalog(_Capability):
                 "waitlist_offer_minutes", "retention_days", "waiting_room", "waves",
             )
         }  # fmt: skip
-        self.state.timebooks[timebook.id] = replace(stored, **settings, version=read_version + 1)
+        self.state.timebooks[timebook.id] = replace(stored, **settings, version=read_version + 1, listed_waves=listed)
 
     @_locked
     def set_slot_minutes(self, timebook_id: str, slot_minutes: int) -> None:
@@ -1237,17 +1242,21 @@ class Queue(_Capability):
         return sorted(self.state.rooms)
 
     @_locked
-    def add_wave_people(self, timebook_id: str, wave: int, people: Sequence[str], ttl: int) -> int:
-        for person in people:
-            self.state.listed.setdefault((timebook_id, person), {})[wave] = ttl
+    def add_wave_people(
+        self, timebook_id: str, wave_id: str, people: Sequence[str], ttl: int, read_version: int
+    ) -> int:
         timebook = self.state.timebooks.get(timebook_id)
-        if timebook is None:
+        if timebook is None or timebook.version != read_version:
             raise ConditionFailed(["timebook"])
-        self.state.timebooks[timebook_id] = replace(timebook, priority_lists=True)
+        self.state.timebooks[timebook_id] = replace(
+            timebook, priority_lists=True, listed_waves=timebook.listed_waves | {wave_id}
+        )
+        for person in people:
+            self.state.listed.setdefault((timebook_id, person), {})[wave_id] = ttl
         return len(set(people))
 
     @_locked
-    def waves_of_person(self, timebook_id: str, person: str, now_epoch: int) -> list[int]:
+    def waves_of_person(self, timebook_id: str, person: str, now_epoch: int) -> list[str]:
         waves = self.state.listed.get((timebook_id, person), {})
         return sorted(wave for wave, ttl in waves.items() if ttl > now_epoch)
 

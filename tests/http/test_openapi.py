@@ -135,6 +135,11 @@ def test_the_contract_details(served: dict[str, Any]) -> None:
     assert re.match(month["schema"]["pattern"], "2024-03") and not re.match(month["schema"]["pattern"], "2024-13")
     status = next(p for p in paths["/admin/appointments"]["get"]["parameters"] if p["name"] == "status")
     assert set(status["schema"]["enum"]) == {"requested", "booked", "rejected", "cancelled", "arrived", "noshow"}
+    # A priority list comes as JSON or as a spreadsheet's CSV (issue 20): both bodies are documented.
+    upload = paths["/admin/timebooks/{timebook_id}/waves/{wave}/people"]["post"]
+    bodies = upload["requestBody"]["content"]
+    assert bodies["application/json"]["schema"] == {"$ref": "#/components/schemas/WavePeopleIn"}
+    assert bodies["text/csv"]["schema"]["type"] == "string" and {"400", "415"} <= set(upload["responses"])
 
 
 def test_document_is_built_once() -> None:

@@ -191,7 +191,7 @@ def test_timebook_settings_change_at_the_version_they_read(seam: Seam) -> None:
     seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
     book = _lab_timebook()
     seam.create_timebook(book, "x")
-    wave = Wave(datetime(2030, 3, 1, 8, tzinfo=UTC), date(1950, 1, 1), date(1960, 12, 31))
+    wave = Wave(datetime(2030, 3, 1, 8, tzinfo=UTC), date(1950, 1, 1), date(1960, 12, 31), "wv1")
     room = WaitingRoom(True, 30)
     changed = replace(book, hold_minutes=5, max_active_per_person=None, waiting_room=room, waves=(wave,))
     meanwhile = Location(LOC, "Lab", "Gata 1")
@@ -212,14 +212,36 @@ def test_priority_lists_are_one_lookup_per_person(seam: Seam) -> None:
     seam.create_timebook(book, "x")
     assert seam.waves_of_person(TB, "aa", NOW) == []
     people = [f"{n:032x}" for n in range(60)]  # more than one batch of 25
-    assert seam.add_wave_people(TB, 1, [*people, people[0]], NOW + 3600) == 60
-    assert seam.add_wave_people(TB, 0, people[:1], NOW + 60) == 1
-    assert sorted(seam.waves_of_person(TB, people[0], NOW)) == [0, 1]
-    assert seam.waves_of_person(TB, people[59], NOW) == [1]
+    assert seam.add_wave_people(TB, "wv1", [*people, people[0]], NOW + 3600, 0) == 60
+    assert seam.add_wave_people(TB, "wv0", people[:1], NOW + 60, 0) == 1
+    assert sorted(seam.waves_of_person(TB, people[0], NOW)) == ["wv0", "wv1"]
+    assert seam.waves_of_person(TB, people[59], NOW) == ["wv1"]
     assert seam.waves_of_person(TB, "bb", NOW) == [] and seam.waves_of_person("other", people[0], NOW) == []
-    assert seam.waves_of_person(TB, people[0], NOW + 60) == [1]  # a list past its lifetime: not there
+    assert seam.waves_of_person(TB, people[0], NOW + 60) == ["wv1"]  # a list past its lifetime: not there
     stored = seam.get_timebook(TB)
-    assert stored is not None and stored.priority_lists
+    assert stored is not None and stored.priority_lists and stored.listed_waves == {"wv0", "wv1"}
+    # The settings changed since the uploader read them: nothing is written, the wave may be gone.
+    seam.change_timebook_settings(replace(book, hold_minutes=3), 0)
+    assert lost(seam.add_wave_people, TB, "wv2", ["cc"], NOW + 60, 0) == ["timebook"]
+    assert seam.waves_of_person(TB, "cc", NOW) == []
+    assert lost(seam.add_wave_people, "other", "wv2", ["cc"], NOW + 60, 0) == ["timebook"]
+
+
+def test_a_settings_change_never_drops_a_list_it_did_not_mean_to(seam: Seam) -> None:
+    from chalicelib.domain.queue import Wave
+
+    seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
+    waves = tuple(Wave(datetime(2030, 3, d, 8, tzinfo=UTC), None, None, f"wv{d}") for d in (1, 2))
+    seam.create_timebook(replace(_lab_timebook(), waves=waves), "x")
+    assert seam.add_wave_people(TB, "wv2", ["aa"], NOW + 60, 0) == 1  # marked after the change below read
+    without = replace(_lab_timebook(), waves=waves[:1])
+    assert lost(seam.change_timebook_settings, without, 0, ["wv2"]) == ["timebook"]
+    seam.change_timebook_settings(replace(without, waves=waves[1:]), 0, ["wv1"])  # a wave without a list may go
+    stored = seam.get_timebook(TB)
+    assert stored is not None and (stored.version, stored.listed_waves) == (1, {"wv2"})
+    seam.change_timebook_settings(replace(without, waves=()), 1, ["wv2"], drop_lists=True)
+    stored = seam.get_timebook(TB)
+    assert stored is not None and (stored.version, stored.waves, stored.listed_waves) == (2, (), frozenset())
 
 
 # ---- slots and their summaries ---------------------------------------------------------------------
@@ -817,7 +839,10 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert seam.get_room(TB, consistent=True) == RoomState(stepped_at=NOW)
     assert TB in seam.rooms()
     plan = (1_014, 1_021, 1_021, 1_028)  # the turns ahead (issue 20's order at a high rate)
-    stepped = RoomState(1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1, plan=plan, plan_from=NOW + 0.5)
+    stepped = RoomState(
+        1_014, 30.0, NOW, waiting=9, mileposts=(1_021,), version=1, plan=plan, plan_from=NOW + 0.5,
+        sold_out_locations=("locB",),
+    )  # fmt: skip
     seam.save_room(TB, stepped)
     with pytest.raises(repository.ConditionFailed) as lost:
         seam.save_room(TB, stepped)  # a second run of the same step
@@ -826,7 +851,12 @@ def test_the_waiting_room_keeps_one_ticket_per_person_and_steps_once(seam: Seam)
     assert (found.admitted_up_to, found.rate_per_minute, found.waiting, found.mileposts, found.version) == (
         1_014, 30.0, 9, (1_021,), 1
     )  # fmt: skip
-    assert (found.plan, found.plan_from) == (plan, NOW + 0.5)
+    assert (found.plan, found.plan_from, found.sold_out, found.sold_out_locations) == (
+        plan,
+        NOW + 0.5,
+        False,
+        ("locB",),
+    )
     before = seam.shed_total()
     seam.add_shed(3)
     seam.add_shed(2)

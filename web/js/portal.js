@@ -232,9 +232,10 @@ function afterForm(tb) {
 }
 
 // A timebook whose waiting room is on: the line first (queue.js), then this step by itself.
-function waitInLine(tb) {
+function waitInLine(tb, locationId = null) {
   if (!auth.token()) return needSignIn(t("queue.title"));
-  queue.showLine(tb, stepLine(2, t("queue.step")), () => go(location.hash), () => joinWaitlist(tb, null)).catch((error) => guarded(() => Promise.reject(error)));
+  const place = tb.locations.find((l) => l.id === locationId) || null; // a known one only
+  queue.showLine(tb, stepLine(2, t("queue.step")), () => go(location.hash), () => joinWaitlist(tb, place), place?.id).catch((error) => guarded(() => Promise.reject(error)));
   return null;
 }
 
@@ -405,7 +406,7 @@ async function firstMonthWithFreeDays(tb, locationId, start) {
 
 async function stepCalendar(timebookId, query) {
   const tb = await timebook(timebookId);
-  if (queue.mustWait(tb)) return waitInLine(tb);
+  if (queue.mustWait(tb)) return waitInLine(tb, query.get("sted"));
   const state = flow.get();
   const locationId = query.get("sted") || tb.locations[0]?.id;
   const place = tb.locations.find((l) => l.id === locationId) || tb.locations[0];

@@ -40,18 +40,20 @@ const pause = (seconds) => new Promise((resolve) => setTimeout(resolve, Math.max
 
 // The poll: public and cacheable, so no token; always asked again of the network (no-cache),
 // a CDN in between may still answer it.
-async function poll(ticket) {
+async function poll(ticket, where) {
   const { api: base } = await loadConfig();
-  const response = await fetch(`${base}/queue/${encodeURIComponent(ticket)}`, { cache: "no-cache" });
+  const response = await fetch(`${base}/queue/${encodeURIComponent(ticket)}${where}`, { cache: "no-cache" });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response.json();
 }
 
 // The line's view; `onAdmitted` goes on to the step the citizen came for, `onWaitlist` joins the
 // timebook's waitlist (offered while every place is taken). Polling stops when the citizen leaves.
-export async function showLine(tb, line, onAdmitted, onWaitlist = null) {
+// With the location the citizen chose, «sold out» is that location's.
+export async function showLine(tb, line, onAdmitted, onWaitlist = null, locationId = null) {
   const here = location.hash;
-  const first = await api(`/timebooks/${encodeURIComponent(tb.id)}/queue`, { method: "POST" });
+  const where = locationId ? `?location=${encodeURIComponent(locationId)}` : "";
+  const first = await api(`/timebooks/${encodeURIComponent(tb.id)}/queue${where}`, { method: "POST" });
   const position = h("p", { class: "queue-position" });
   const wait = h("p", { class: "queue-wait" });
   // Every place taken (at the room's last step): said once, with the waitlist; the line goes on.
@@ -86,7 +88,7 @@ export async function showLine(tb, line, onAdmitted, onWaitlist = null) {
     said = answer.position;
     await pause(answer.poll_after_seconds);
     try {
-      answer = await poll(answer.ticket);
+      answer = await poll(answer.ticket, where);
     } catch (error) {
       console.warn("queue poll", error); // the next poll tries again
     }

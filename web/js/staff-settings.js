@@ -27,14 +27,34 @@ function waveRow(wave, index, onRemove) {
   const opens = h("input", { type: "datetime-local", name: `waves.${index}.opens_at`, value: localValue(wave.opens_at), required: true });
   const from = h("input", { type: "date", name: `waves.${index}.born_from`, value: wave.born_from || "" });
   const to = h("input", { type: "date", name: `waves.${index}.born_to`, value: wave.born_to || "" });
+  // The wave's id goes back with it: its priority list stays with it wherever it now stands.
   return h(
     "fieldset",
-    { class: "wave", "data-wave": String(index) },
+    { class: "wave", "data-wave": String(index), "data-id": wave.id || "" },
     h("legend", { text: t("settings.wave", { n }) }),
     field(t("settings.opens_at"), opens),
     h("div", { class: "row" }, field(t("settings.born_from"), from), field(t("settings.born_to"), to)),
     h("div", { class: "actions" }, h("button", { type: "button", class: "secondary small", onclick: onRemove, text: t("settings.remove_wave", { n }) })),
   );
+}
+
+// A removed wave had a priority list: asked in a modal dialog, the wave kept unless staff say so.
+function dropListsAsked() {
+  return new Promise((resolve) => {
+    const titleId = uid("dlg");
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": titleId },
+      h("h2", { id: titleId, text: t("settings.drop_lists_confirm") }),
+      h("form", { method: "dialog" }, h("div", { class: "actions" }, h("button", { value: "yes", class: "danger", text: t("settings.drop_lists_yes") }), h("button", { value: "no", class: "secondary", text: t("settings.drop_lists_no") }))),
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(dialog.returnValue === "yes");
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
 }
 
 function settingsForm(tb) {
@@ -46,6 +66,7 @@ function settingsForm(tb) {
   const list = h("div", { class: "waves" });
   const read = () =>
     [...list.querySelectorAll("fieldset.wave")].map((row) => ({
+      ...(row.dataset.id ? { id: row.dataset.id } : {}), // none: a new wave
       opens_at: row.querySelector("input[type=datetime-local]").value,
       born_from: row.querySelectorAll("input[type=date]")[0].value || null, // none: a priority list only
       born_to: row.querySelectorAll("input[type=date]")[1].value || null,
@@ -88,13 +109,24 @@ function settingsForm(tb) {
       waiting_room: { enabled: enabled.checked, admit_per_minute: Number(rate.value) },
       waves: read().map((w) => ({ ...w, opens_at: withOffset(w.opens_at) })),
     };
+    const path = `/admin/timebooks/${encodeURIComponent(tb.id)}`;
     try {
-      const answer = await api(`/admin/timebooks/${encodeURIComponent(tb.id)}`, { method: "PATCH", body });
+      let answer;
+      try {
+        answer = await api(path, { method: "PATCH", body });
+      } catch (error) {
+        // A removed wave had a priority list: its people lose their early time only if staff say so.
+        if (!(error instanceof ApiError && error.code === "wave_has_list") || !(await dropListsAsked())) throw error;
+        answer = await api(path, { method: "PATCH", body: { ...body, drop_lists: true } });
+      }
       latest.set(tb.id, answer);
       showResult(t("settings.saved"));
       await show();
     } catch (error) {
-      if (error instanceof ApiError && error.code === "timebook_changed") {
+      if (error instanceof ApiError && error.code === "wave_has_list") {
+        showResult(t("settings.lists_kept"), "bad");
+        await show(); // the form again as saved: the wave is still there
+      } else if (error instanceof ApiError && error.code === "timebook_changed") {
         latest.delete(tb.id);
         showResult(t("settings.changed"), "bad");
         await show();
@@ -141,7 +173,7 @@ function listForm(tb) {
   const form = h("form", { class: "wave-list", novalidate: true });
   const waves = tb.waves || [];
   if (!waves.length) return h("section", {}, h("h2", { text: t("settings.lists") }), h("p", { class: "hint", text: t("settings.no_saved_waves") }));
-  const wave = h("select", { name: "wave" }, waves.map((w, i) => h("option", { value: String(i), text: `${t("settings.wave", { n: i + 1 })} (${w.opens_at.slice(0, 16).replace("T", " ")})` })));
+  const wave = h("select", { name: "wave" }, waves.map((w, i) => h("option", { value: w.id || String(i), text: `${t("settings.wave", { n: i + 1 })} (${w.opens_at.slice(0, 16).replace("T", " ")})` })));
   const numbers = h("textarea", { name: "pids", rows: "5", autocomplete: "off", spellcheck: "false" });
   const file = h("input", { type: "file", accept: ".csv,.txt,text/csv,text/plain" });
   file.addEventListener("change", async () => {
@@ -158,22 +190,24 @@ function listForm(tb) {
       return;
     }
     let added = 0;
+    let n = wave.selectedIndex + 1;
     for (let start = 0; start < found.length; start += BATCH) {
       const part = found.slice(start, start + BATCH);
       try {
-        const answer = await api(`/admin/timebooks/${encodeURIComponent(tb.id)}/waves/${wave.value}/people`, { method: "POST", body: { pids: part.map((x) => x.pid) } });
+        const answer = await api(`/admin/timebooks/${encodeURIComponent(tb.id)}/waves/${encodeURIComponent(wave.value)}/people`, { method: "POST", body: { pids: part.map((x) => x.pid) } });
         added += answer.added;
+        n = answer.wave + 1; // where the wave stands now (by id, whatever was saved meanwhile)
       } catch (error) {
         if (error instanceof ApiError && error.fields?.length) {
           const lines = error.fields.map((x) => part[Number(String(x.field).split(".")[1])]?.line).filter(Boolean);
           showFieldErrors(form, lines.map((line) => ({ target: numbers, message: t("settings.list_bad_line", { line }) })), t("settings.fix"));
         } else showAlert(errorText(error));
-        if (added) status.textContent = t("settings.list_added", { count: added, n: Number(wave.value) + 1 });
+        if (added) status.textContent = t("settings.list_added", { count: added, n });
         return;
       }
     }
     numbers.value = "";
-    status.textContent = t("settings.list_added", { count: added, n: Number(wave.value) + 1 });
+    status.textContent = t("settings.list_added", { count: added, n });
   });
   form.append(
     h("h2", { text: t("settings.lists") }),

@@ -101,6 +101,7 @@ class ChangeTimebook:
     retention_days: int = DEFAULT_RETENTION_DAYS
     waiting_room: WaitingRoom | None = None
     waves: tuple[Wave, ...] = ()
+    drop_lists: bool = False  # a wave left out may take its priority list with it
 
     def changes(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.given}

@@ -89,6 +89,9 @@ class WaveIn(In):
     opens_at: dt.datetime
     born_from: IsoDate | None = None  # both or neither: a wave of a priority list only has neither
     born_to: IsoDate | None = None
+    # The wave's id as read (GET /timebooks/{id}): a PATCH keeps that wave, and its priority list,
+    # wherever it now stands; none: a new wave.
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,40}$")] | None = None
 
     @field_validator("opens_at")
     @classmethod
@@ -152,6 +155,8 @@ class TimebookPatchIn(TimebookSettingsIn):
     timebook's as last read: someone else's change since is 409 `timebook_changed`, not overwritten."""
 
     version: int = Field(ge=0)
+    # Leaving out a wave with a priority list is 409 `wave_has_list` unless this says the lists go too.
+    drop_lists: bool = False
 
     @model_validator(mode="after")
     def _something(self) -> TimebookPatchIn:
@@ -162,7 +167,7 @@ class TimebookPatchIn(TimebookSettingsIn):
     @property
     def given(self) -> frozenset[str]:
         """The settings in the request (a setting left out keeps its value; null is a value)."""
-        return frozenset(self.model_fields_set - {"version"})
+        return frozenset(self.model_fields_set - {"version", "drop_lists"})
 
 
 # One request carries at most this many (64 KiB of JSON or CSV); a longer list is several requests.
@@ -176,7 +181,8 @@ class WavePeopleIn(In):
 
 
 class WavePeopleOut(Out):
-    wave: int
+    wave: int  # the wave's index now
+    wave_id: str  # the wave's id: its list stays with it whatever a PATCH does to the order
     added: int  # people in this request (the same person twice counts once)
 
 

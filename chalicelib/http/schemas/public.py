@@ -53,6 +53,7 @@ class WaveOut(Out):
     opens_at: str
     born_from: str | None  # None: a wave of its priority list only
     born_to: str | None
+    id: str  # stable: a settings change that gives it back keeps the wave (and its priority list)
 
 
 class TimebookOut(Out):
