@@ -67,3 +67,30 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counted)
     yield calls
+
+
+@pytest.fixture
+def publisher(demo: Any) -> Any:
+    """What the deployed stream source does: the slot records since the last call, to the
+    publisher's handler (app.publish_availability)."""
+    import app
+    from chalicelib.booking.availability_docs import is_slot_change
+    from chalicelib.local.stream import StreamReader
+    from chalicelib.settings import get
+
+    reader = StreamReader(get().table_name, wanted=is_slot_change)
+    reader.drain(lambda event: app.publish_availability(event, None))  # what the demo's set-up made
+
+    def publish() -> int:
+        return reader.drain(lambda event: app.publish_availability(event, None)).handed
+
+    return publish
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch, publisher: Any) -> None:
+    """Views read the documents as published (tests elsewhere publish on every view)."""
+    from chalicelib.booking import availability_docs
+
+    monkeypatch.setenv("AVAILABILITY_STALENESS_SECONDS", "2")
+    monkeypatch.setattr(availability_docs, "VIEW_MEMO_SECONDS", 0.0)

@@ -20,31 +20,6 @@ from tests.helpers import book_body, first_free_slot, slot_free
 pytestmark = pytest.mark.moto  # the table's stream and request counts are moto's
 
 
-@pytest.fixture
-def publisher(demo: Any) -> Any:
-    """What the deployed stream source does: the slot records since the last call, to the
-    publisher's handler (app.publish_availability)."""
-    import app
-    from chalicelib.booking.availability_docs import is_slot_change
-    from chalicelib.local.stream import StreamReader
-    from chalicelib.settings import get
-
-    reader = StreamReader(get().table_name, wanted=is_slot_change)
-    reader.drain(lambda event: app.publish_availability(event, None))  # what the demo's set-up made
-
-    def publish() -> int:
-        return reader.drain(lambda event: app.publish_availability(event, None)).handed
-
-    return publish
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch, publisher: Any) -> None:
-    """Views read the documents as published (tests elsewhere publish on every view)."""
-    monkeypatch.setenv("AVAILABILITY_STALENESS_SECONDS", "2")
-    monkeypatch.setattr(availability_docs, "VIEW_MEMO_SECONDS", 0.0)
-
-
 def _day(slot: dict[str, Any]) -> str:
     return str(slot["start"][:10])
 
