@@ -78,6 +78,10 @@ class TimebokGateway(LocalGateway):
 
 
 class TimebokRequestHandler(ChaliceRequestHandler):
+    # The headers and the body go out in two writes: with Nagle's algorithm the body waits for the
+    # client's delayed ACK of the headers, some 40 ms per answer on a reused (keep-alive) connection.
+    disable_nagle_algorithm = True
+
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
         self.local_gateway = TimebokGateway(app_object, config)
         # Skip ChaliceRequestHandler.__init__ (it would build a plain LocalGateway).

@@ -6,6 +6,9 @@ Table name, region and timeouts come from chalicelib.settings (the environment, 
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -14,6 +17,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -41,6 +45,39 @@ class _Meta:
     max_pool_connections = 32  # the local server's threads share one client
 
 
+_client_lock = threading.Lock()
+_client: Any = None  # the botocore client every model's connection uses
+
+
+def forget_client() -> None:
+    """The next request makes a new client (the endpoint, region or credentials changed)."""
+    global _client
+    with _client_lock:
+        _client = None
+
+
+class TimebokModel(Model):
+    """A model whose connection uses the one botocore client of this process.
+
+    PynamoDB makes a client per model class, lazily and without a lock, each in a botocore session
+    of its own (some 60 ms of CPU: the endpoint and service data parsed again). A burst reaching a
+    model no request has used yet (200 joins of a waiting room, each its own thread in `make run`)
+    made one client per thread, seconds of CPU in all; and a Lambda's cold start paid for one per
+    model it touched. Here the first request makes the one client while the others wait for it."""
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        global _client
+        table = super()._get_connection()
+        connection = table.connection
+        if connection._client is None:  # PynamoDB 6.1's slot for the client; `client` makes one
+            with _client_lock:
+                if _client is None:
+                    _client = connection.client  # with the models' timeouts, retries and pool (_Meta)
+                connection._client = _client
+        return table
+
+
 def _gsi(name: str) -> type[GlobalSecondaryIndex]:
     """A fresh index class per model (PynamoDB binds an index class to one model)."""
     meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
@@ -52,7 +89,7 @@ def _gsi(name: str) -> type[GlobalSecondaryIndex]:
     return type(f"{name.capitalize()}Index", (GlobalSecondaryIndex,), namespace)
 
 
-class HealthContactItem(Model):
+class HealthContactItem(TimebokModel):
     class Meta(_Meta):
         pass
 
@@ -74,7 +111,7 @@ class HealthContactItem(Model):
         return f"{self.organisation} {self.service}"
 
 
-class HerIdItem(Model):
+class HerIdItem(TimebokModel):
     class Meta(_Meta):
         pass
 
@@ -83,7 +120,7 @@ class HerIdItem(Model):
     health_contact_id = UnicodeAttribute()
 
 
-class TimebookItem(Model):
+class TimebookItem(TimebokModel):
     class Meta(_Meta):
         pass
 
@@ -117,7 +154,7 @@ class TimebookItem(Model):
     listed_waves = UnicodeSetAttribute(null=True)  # the ids of the waves with a list (a PATCH keeps them)
 
 
-class SlotItem(Model):
+class SlotItem(TimebokModel):
     """One item per slot; its places map holds every claim (see domain/capacity.py)."""
 
     class Meta(_Meta):
@@ -138,7 +175,7 @@ class SlotItem(Model):
     closed = BooleanAttribute(null=True)  # staff closed it: no new claims (domain/capacity.py)
 
 
-class DaySummaryItem(Model):
+class DaySummaryItem(TimebokModel):
     """Availability of one timebook, day and location (domain/availability.py): per slot
     `{"HHMM": {"c": capacity, "m": minutes, "b": booked, "h": [hold expiries]}}`. Refreshed from
     the slots by readers once older than the stated staleness; no booking writes it."""
@@ -156,7 +193,7 @@ class DaySummaryItem(Model):
     version = NumberAttribute(default=0)  # bumped when slots are added: a refresh must not drop them
 
 
-class AppointmentItem(Model):
+class AppointmentItem(TimebokModel):
     class Meta(_Meta):
         pass
 
@@ -200,7 +237,7 @@ class AppointmentItem(Model):
     event = MapAttribute(null=True, attr_name="ev")
 
 
-class IdempotencyItem(Model):
+class IdempotencyItem(TimebokModel):
     class Meta(_Meta):
         pass
 
@@ -211,7 +248,7 @@ class IdempotencyItem(Model):
     ttl = NumberAttribute()
 
 
-class PersonItem(Model):
+class PersonItem(TimebokModel):
     """One person in one timebook (see domain/limits.py): their current hold, and one lane per
     active appointment allowed (`lanes.{n}` = {ref, ends_at}); a lane frees itself when its
     appointment ends, as a place frees itself when its hold expires. No index: kept small."""
@@ -226,7 +263,7 @@ class PersonItem(Model):
     lanes = MapAttribute(default=dict)
 
 
-class EventItem(Model):
+class EventItem(TimebokModel):
     """A note that is not an appointment change (a waitlist offer, a closure told to a waiting
     person), written in the same transaction as what it tells of. Only its INSERT matters: the
     stream carries it to the relay, and TTL removes it later (nobody deletes it)."""
@@ -245,7 +282,7 @@ class EventItem(Model):
     ttl = NumberAttribute(null=True)
 
 
-class InboxMessageItem(Model):
+class InboxMessageItem(TimebokModel):
     class Meta(_Meta):
         pass
 
@@ -262,7 +299,7 @@ class InboxMessageItem(Model):
 # ---- waitlist, closures, audit (issue 13) -------------------------------------------------------
 
 
-class WaitlistEntryItem(Model):
+class WaitlistEntryItem(TimebokModel):
     """One person waiting for a place in a timebook (domain/waitlist.py has the states)."""
 
     class Meta(_Meta):
@@ -292,7 +329,7 @@ class WaitlistEntryItem(Model):
     language = UnicodeAttribute(default="nb")  # nb, nn or en; items from before it read as nb
 
 
-class WaitlistGuardItem(Model):
+class WaitlistGuardItem(TimebokModel):
     """At most one live waitlist entry per person and timebook: this item names it."""
 
     class Meta(_Meta):
@@ -305,7 +342,7 @@ class WaitlistGuardItem(Model):
     ttl = NumberAttribute(null=True)  # the entry's end: no longer live from then on, whatever `live` says
 
 
-class WaitlistsItem(Model):
+class WaitlistsItem(TimebokModel):
     """A timebook that has (had) waiting people: the sweep looks at these every minute."""
 
     class Meta(_Meta):
@@ -322,7 +359,7 @@ class WaitlistsItem(Model):
     stamp = UnicodeAttribute(null=True)
 
 
-class MarkerItem(Model):
+class MarkerItem(TimebokModel):
     """A "done once" mark: a closure told this waitlist entry, a closure's record."""
 
     class Meta(_Meta):
@@ -339,7 +376,7 @@ class MarkerItem(Model):
     count = NumberAttribute(null=True)  # a person's SMS of a day (storage/sms.py: take_sms_quota)
 
 
-class AuditItem(Model):
+class AuditItem(TimebokModel):
     """Who changed what, when: the staff member's id and ids of things, never a citizen's data."""
 
     class Meta(_Meta):
@@ -356,7 +393,7 @@ class AuditItem(Model):
     detail = MapAttribute(default=dict)
 
 
-class QueueItem(Model):
+class QueueItem(TimebokModel):
     """The waiting room's items (keys.py): a person's ticket, a room's state, a shed counter."""
 
     class Meta(_Meta):

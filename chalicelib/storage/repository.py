@@ -67,7 +67,7 @@ from chalicelib.storage.inbox import (
     inbox_of,
     inbox_page,
 )
-from chalicelib.storage.models import ALL_MODELS, region, table_name
+from chalicelib.storage.models import ALL_MODELS, forget_client, region, table_name
 from chalicelib.storage.slots import (
     create_slots,
     get_slot,
@@ -139,6 +139,7 @@ def reset_connections() -> None:
         model.Meta.table_name = table_name()
         model.Meta.region = region()
         model._connection = None
+    forget_client()
 
 
 settings.on_reset(reset_connections)

@@ -11,6 +11,7 @@ moment a citizen saw itself admitted, and the seconds from that moment to a book
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from scripts.bench.surge import Answer, Http, SurgeSize
 
 # A citizen polls at most this long before giving up (a bench that never ends measures nothing).
 MAX_WAIT_SECONDS = 600.0
+CLIENT_THREADS = 256  # at most this many citizens at a time, each on its own thread
 ADMIT_EVERY_SECONDS = 5.0  # chalicelib/local/events.py: `make run` steps the rooms this often
 
 
@@ -201,11 +203,22 @@ def run_queue_surge(
     outcome = QueueOutcome()
     stop = threading.Event()
     admitter = threading.Thread(target=_admit_periodically, args=(stop, admit_every), daemon=True)
+    threads = min(size.citizens, CLIENT_THREADS)
+    # Threads start one by one, slowly on a loaded machine, which spread the "burst" of joins over
+    # seconds: the first `threads` citizens wait until all have started, then press at once.
+    at_once = threading.Barrier(threads)
+
+    def one(n: int) -> None:
+        if n < threads:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                at_once.wait(timeout=MAX_WAIT_SECONDS)
+        _citizen(http, timebook_id, n, people[n], outcome)
+
     started = time.monotonic()
     admitter.start()
     try:
-        with ThreadPoolExecutor(min(size.citizens, 256)) as pool:
-            list(pool.map(lambda n: _citizen(http, timebook_id, n, people[n], outcome), range(size.citizens)))
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, range(size.citizens)))
     finally:
         stop.set()
         admitter.join()
