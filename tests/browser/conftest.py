@@ -63,7 +63,10 @@ def live() -> Iterator[Live]:
 def browser() -> Iterator[Any]:
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
         pytest.skip(f"no Chromium at {CHROMIUM}: run scripts/install_browser.sh (make test does)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # expect()'s own default is 5 s, which a loaded machine passed (make test-stress): one budget.
+    expect.set_options(timeout=WAIT_MS)
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=nb-NO"])
