@@ -27,7 +27,7 @@ from chalicelib import budget, clock, settings
 from chalicelib.booking import closed_ranges
 from chalicelib.booking.common import iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.availability import DaySummary, PublishedSlot, held_until
+from chalicelib.domain.availability import DaySummary, PublishedSlot, held_until, months_from
 from chalicelib.domain.slots import parse_slot_id
 from chalicelib.memo import Memo
 from chalicelib.storage import repository
@@ -257,9 +257,7 @@ def republish(now: datetime | None = None, months: int = 2) -> int:
     many documents it wrote."""
     now = now or clock.now()
     first = clock.local(now).date().replace(day=1)
-    names = [
-        f"{first.year + (first.month - 1 + n) // 12:04d}-{(first.month - 1 + n) % 12 + 1:02d}" for n in range(months)
-    ]
+    names = months_from(first, months)
     written = 0
     for contact in repository.list_health_contacts():  # those not taking bookings too: harmless
         for tb in repository.list_timebooks(contact.id):

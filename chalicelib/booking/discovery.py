@@ -21,7 +21,7 @@ from chalicelib import budget, clock
 from chalicelib.booking.availability_docs import for_view, staleness_seconds
 from chalicelib.booking.common import health_contact, iso, location_of
 from chalicelib.booking.common import timebook as get_timebook
-from chalicelib.domain.availability import DaySummary
+from chalicelib.domain.availability import DaySummary, months_from
 from chalicelib.domain.model import HealthContact, Slot, Timebook
 from chalicelib.domain.ordering import by_instant
 from chalicelib.domain.slots import begun, parse_slot_id
@@ -256,10 +256,8 @@ def first_free(
     if location_id:
         location_of(tb, location_id)
     spread = _spread_for(tb.id) if spread_places is None else spread_places
-    year, number = from_day.year, from_day.month
     group: list[OpenSlot] = []
-    for index in range(months):
-        month = f"{year + (number - 1 + index) // 12:04d}-{(number - 1 + index) % 12 + 1:02d}"
+    for index, month in enumerate(months_from(from_day, months)):
         empty = (tb.id, location_id, month)
         if index and _empty_months.fresh(empty):
             continue
@@ -295,8 +293,7 @@ def first_day_looking_free(
     A "first available" hold starts its Query of the summaries there, so the days sold out before
     it cost nothing, and answers the crowd after the last place from it (booking/holds.py)."""
     start = max(from_day or clock.local(now).date(), clock.local(now).date())
-    for index in range(months):
-        month = f"{start.year + (start.month - 1 + index) // 12:04d}-{(start.month - 1 + index) % 12 + 1:02d}"
+    for month in months_from(start, months):
         days = [
             slot.start[:10]  # the local date
             for slot in _published(timebook_id, month, location_id, now)
@@ -316,8 +313,7 @@ def locations_looking_free(
     found free. The waiting room's step tells the line what is sold out."""
     today = clock.local(now).date()
     found: set[str] = set()
-    for index in range(months):
-        month = f"{today.year + (today.month - 1 + index) // 12:04d}-{(today.month - 1 + index) % 12 + 1:02d}"
+    for month in months_from(today, months):
         found.update(slot.location_id for slot in _published(timebook_id, month, None, now) if slot.free)
         if found and found >= set(locations):
             break

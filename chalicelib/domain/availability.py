@@ -130,3 +130,9 @@ def held_until(offered_places: int, claims: Mapping[int, Claim], now_epoch: int)
     return tuple(
         sorted(c.expires_at for p, c in claims.items() if p < offered_places and c.kind == "hold" and c.live(now_epoch))
     )
+
+
+def months_from(day: date, count: int) -> list[str]:
+    """The names ("YYYY-MM") of `count` months from the month of `day` on: the months "first
+    available", the waiting room's step and the publisher's backstop look at."""
+    return [f"{day.year + (day.month - 1 + n) // 12:04d}-{(day.month - 1 + n) % 12 + 1:02d}" for n in range(count)]
