@@ -12,6 +12,12 @@ Bytecode is compiled once before measuring, as a deployed Lambda has it. A booki
 the same way against the library modules it loads, with the same target.
 
     .venv/bin/python scripts/import_ratio.py [--runs 15] [--json]
+    .venv/bin/python scripts/import_ratio.py --against ../old-checkout [--runs 40]
+
+`--against` compares trees (other checkouts of this repository, say a worktree of an older commit)
+on one shared denominator: each round runs every tree's booking path and this tree's bare library
+modules once, interleaved. Two separate runs of `measure()` each divide by their own bare median,
+which moves by ±10 % between runs on a shared machine; that swamped a 2 % difference between trees.
 
 `measure()` returns the same numbers as a dict (`make bench`, scripts/bench/imports.py, reports them).
 """
@@ -64,13 +70,13 @@ def stage_environment(stage: str = STAGE) -> dict[str, str]:
     return env
 
 
-def _run(code: str, env: Mapping[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of `code` in a fresh interpreter."""
+def _run(code: str, env: Mapping[str, str], tree: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of `code` in a fresh interpreter, in `tree`."""
     result = subprocess.run(
-        [sys.executable, "-c", _TIMER, code], cwd=ROOT, env=dict(env), capture_output=True, text=True, check=False
+        [sys.executable, "-c", _TIMER, code], cwd=tree, env=dict(env), capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise RuntimeError(f"{code!r} failed:\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"{code!r} failed in {tree}:\n{result.stderr[-2000:]}")
     wall, cpu = result.stdout.split()
     return float(wall), float(cpu)
 
@@ -79,17 +85,17 @@ def _ms(values: list[float]) -> float:
     return round(statistics.median(values) * 1000, 1)
 
 
-def bare_dependencies(env: Mapping[str, str], code: str = APP) -> str:
+def bare_dependencies(env: Mapping[str, str], code: str = APP, tree: Path = ROOT) -> str:
     """An import statement for the modules of LIBRARIES that `code` loads."""
     listing = (
         f"import json, sys\n{code}\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {list(LIBRARIES)!r})))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", listing], cwd=ROOT, env=dict(env), capture_output=True, text=True, check=True
+        [sys.executable, "-c", listing], cwd=tree, env=dict(env), capture_output=True, text=True, check=True
     )
     modules = json.loads(result.stdout.strip().splitlines()[-1])
-    return "import " + ", ".join(modules)
+    return "import " + ", ".join(modules) if modules else "pass"
 
 
 def measure(runs: int = 15, stage: str = STAGE) -> dict[str, Any]:
@@ -135,6 +141,31 @@ def measure(runs: int = 15, stage: str = STAGE) -> dict[str, Any]:
     }
 
 
+def compare(trees: list[Path], runs: int = 40, stage: str = STAGE, code: str = BOOKING_PATH) -> dict[str, Any]:
+    """Each tree's `code` (the booking path) against this tree's bare library modules, interleaved."""
+    env = stage_environment(stage)
+    bare_code = bare_dependencies(env, code)
+    for tree in trees:
+        theirs = bare_dependencies(env, code, tree)
+        if sorted(theirs.split(", ")) != sorted(bare_code.split(", ")):
+            raise RuntimeError(f"{tree} loads other library modules: one denominator would not fit both")
+    for tree in trees:
+        _run(code, env, tree)  # compile each tree's bytecode before measuring
+    cpu: dict[str, list[float]] = {str(tree): [] for tree in trees}
+    bare: list[float] = []
+    for _ in range(runs):
+        for tree in trees:
+            cpu[str(tree)].append(_run(code, env, tree)[1])
+        bare.append(_run(bare_code, env)[1])
+    bare_ms = _ms(bare)
+    return {
+        "runs": runs,
+        "bare_cpu_median_ms": bare_ms,
+        "trees": {t: {"cpu_median_ms": _ms(v), "ratio": round(_ms(v) / bare_ms, 3)} for t, v in cpu.items()},
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def _verdict(ratio: float, target: float) -> str:
     return "ok" if ratio <= target else f"over the {target}x target"
 
@@ -159,7 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--stage", default=STAGE, choices=("local", "dev", "prod"))
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument(
+        "--against", nargs="+", type=Path, metavar="TREE", help="compare this tree's booking path with these trees'"
+    )
     args = parser.parse_args(argv)
+    if args.against:
+        print(json.dumps(compare([ROOT, *(t.resolve() for t in args.against)], args.runs, args.stage), indent=2))
+        return 0
     result = measure(args.runs, args.stage)
     print(json.dumps(result, indent=2) if args.json else report(result))
     return 0
