@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="threads reloading the calendar and day views during a surge (each run then also without them)",
     )
     parser.add_argument(
+        "--reader-pause",
+        type=float,
+        default=0.0,
+        help="seconds a reader waits after loading both views (default 0: as fast as served)",
+    )
+    parser.add_argument(
         "--modes",
         default="first-available",
         help="comma-separated: first-available (POST /holds {timebook_id}), earliest-slot (list, hold the first)",
@@ -103,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         results["steps"] = measure_steps(counter)
         print_steps(results["steps"])
     if "surge" in parts:
-        size = SurgeSize(args.citizens, args.places, args.capacity, args.threads, max(0, args.readers))
+        size = SurgeSize(
+            args.citizens, args.places, args.capacity, args.threads, max(0, args.readers), max(0.0, args.reader_pause)
+        )
         results["surge"] = measure_surges(counter, size, args.modes.split(","), args.repeat)
         print_surges(results["surge"])
         failed += [f"surge {s['mode']} run {s['run']}: {f}" for s in results["surge"] for f in s["failed_checks"]]

@@ -42,6 +42,11 @@ class SurgeSize:
     capacity: int
     threads: int
     readers: int = 0  # threads reloading the calendar and the day view while the surge runs
+    # Seconds a reader waits after loading both views (0: it reloads as fast as it is served).
+    # The bench's readers share this process and its two cores with the stack they read from, where
+    # in AWS the CDN answers them: an unpaced reader measures this machine's CPU, a paced one what
+    # people reloading take from the bookings (issue 20's drill saw 6.6 views/s from 4 readers).
+    reader_pause: float = 0.0
 
     @property
     def slots(self) -> int:
@@ -336,12 +341,26 @@ VIEW_ROUTES = ("GET /timebooks/{id}/calendar", "GET /timebooks/{id}/slots")
 PUBLISHER_LABEL = "publish availability"
 
 
-def _read_views(http: Http, timebook_id: str, day: str, outcome: SurgeOutcome, done: threading.Event) -> None:
+def slowdown(without: Mapping[str, Any], with_readers: Mapping[str, Any]) -> float | None:
+    """How many times longer the surge took to sell out with readers than the run before without
+    them (issue 20's goal: at most 1.1); None when either did not sell out."""
+    before, after = without.get("last_booking_seconds"), with_readers.get("last_booking_seconds")
+    if not before or after is None or without.get("booked") != without.get("places"):
+        return None
+    if with_readers.get("booked") != with_readers.get("places"):
+        return None
+    return round(after / before, 2)
+
+
+def _read_views(
+    http: Http, timebook_id: str, day: str, outcome: SurgeOutcome, done: threading.Event, pause: float
+) -> None:
     """A reader: the month's calendar and the day's times, again and again, until the surge is over."""
     paths = (f"/timebooks/{timebook_id}/calendar?month={day[:7]}", f"/timebooks/{timebook_id}/slots?date={day}")
     while not done.is_set():
         for path, call in zip(paths, ("GET /calendar (reader)", "GET /slots (reader)"), strict=True):
             outcome.saw(call, http.get(path))
+        done.wait(pause)
 
 
 def _publish_availability(done: threading.Event) -> None:
@@ -372,7 +391,9 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: 
     with counter.window() as tally:
         background = [threading.Thread(target=_publish_availability, args=(done,), daemon=True)]
         background += [
-            threading.Thread(target=_read_views, args=(http, timebook_id, day, outcome, done), daemon=True)
+            threading.Thread(
+                target=_read_views, args=(http, timebook_id, day, outcome, done, size.reader_pause), daemon=True
+            )
             for _ in range(size.readers)
         ]
         for thread in background:
@@ -410,6 +431,8 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: 
         "run": run,
         "readers": size.readers,
         "views_served": views,
+        "reader_pause_seconds": size.reader_pause,
+        "views_per_second": round(views / wall, 1) if wall else None,
         "dynamodb_requests_per_view": round(view_requests / views, 3) if views else None,
         "publisher_dynamodb_requests": publisher_requests,
         "citizens": size.citizens,
@@ -504,12 +527,21 @@ def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], re
                     number = 1 + (run * len(modes) + index) * len(sizes) + extra
                     surge = run_surge(http, counter, mode, f"7{run:02d}{index}{extra}", sized, number)
                     surge["load_average_1min_at_start"] = load
+                    if sized.readers:
+                        surge["slowdown_with_readers"] = slowdown(surges[-1], surge)
                     surges.append(surge)
                     print(
                         f"  surge {mode} #{run + 1} ({sized.readers} readers): {surge['booked']}/{surge['places']} "
                         f"booked, {surge['lost_races_per_booking']} lost races/booking, {surge['http_5xx']} 5xx, "
                         f"{surge['http_429']} 429, {surge['wall_seconds']} s, {surge['views_served']} views at "
-                        f"{surge['dynamodb_requests_per_view']} DynamoDB requests each, load {load}",
+                        f"{surge['dynamodb_requests_per_view']} DynamoDB requests each "
+                        f"({surge['views_per_second']}/s), "
+                        f"load {load}"
+                        + (
+                            f"; sold out {surge['slowdown_with_readers']}x later than without readers"
+                            if sized.readers
+                            else ""
+                        ),
                         flush=True,
                     )
         return surges

@@ -12,7 +12,7 @@ import pytest
 
 from scripts.bench import package_size
 from scripts.bench.__main__ import parse_args
-from scripts.bench.surge import MAX_SLOTS_PER_DAY, Answer, SurgeSize, make_surge_timebook
+from scripts.bench.surge import MAX_SLOTS_PER_DAY, Answer, SurgeSize, make_surge_timebook, slowdown
 from scripts.package import BUILD, deployment_zip
 
 pytestmark = pytest.mark.fast
@@ -77,3 +77,15 @@ def test_the_package_is_looked_for_where_make_package_writes_it(
         archive.writestr("__pycache__/app.cpython-311.pyc", "y" * 40)  # scripts/package.add_bytecode's
     found = package_size.measure_package()
     assert (found["bytecode_files"], found["bytecode_unzipped_bytes"], found["unzipped_bytes"]) == (1, 40, 140)
+
+
+def test_readers_slowdown_is_the_sold_out_time_against_the_run_without_them() -> None:
+    without = {"booked": 200, "places": 200, "last_booking_seconds": 40.0}
+    assert slowdown(without, {"booked": 200, "places": 200, "last_booking_seconds": 42.0}) == 1.05
+    assert slowdown(without, {"booked": 199, "places": 200, "last_booking_seconds": 42.0}) is None  # not sold out
+    assert slowdown({**without, "booked": 150}, {"booked": 200, "places": 200, "last_booking_seconds": 1.0}) is None
+
+
+def test_readers_pause_from_the_command_line() -> None:
+    args = parse_args(["--readers", "4", "--reader-pause", "0.5"])
+    assert (args.readers, args.reader_pause) == (4, 0.5)
