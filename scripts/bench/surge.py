@@ -363,17 +363,77 @@ def _read_views(
         done.wait(pause)
 
 
+def _readers_process(
+    api_url: str, timebook_id: str, day: str, readers: int, pause: float, stop: Any, results: Any
+) -> None:
+    """The readers, in a process of their own (as people's browsers are elsewhere): their client
+    work does not share the stack's interpreter lock, where each runnable thread stretches the
+    serialised stand-in's critical section (a convoy, not CPU: a view costs ~1.3 ms). Their counts
+    go back through `results` when `stop` is set."""
+    outcome, done = SurgeOutcome(), threading.Event()
+    http = Http(api_url)
+    threads = [
+        threading.Thread(target=_read_views, args=(http, timebook_id, day, outcome, done, pause), daemon=True)
+        for _ in range(readers)
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    done.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    results.put((dict(outcome.statuses), outcome.latencies, outcome.errors))
+
+
+def _start_readers(http: Http, timebook_id: str, day: str, size: SurgeSize) -> Callable[[SurgeOutcome], None]:
+    """Start `size.readers` readers in their own process; the returned call stops them and adds
+    their counts to the surge's outcome."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # not fork: this process runs the stack's threads
+    stop, results = context.Event(), context.Queue()
+    process = context.Process(
+        target=_readers_process,
+        args=(http.base_url, timebook_id, day, size.readers, size.reader_pause, stop, results),
+        daemon=True,
+    )
+    process.start()
+
+    def finish(outcome: SurgeOutcome) -> None:
+        stop.set()
+        statuses, latencies, errors = results.get(timeout=120)
+        process.join(timeout=30)
+        with outcome.lock:
+            outcome.statuses.update(statuses)
+            for call, values in latencies.items():
+                outcome.latencies.setdefault(call, []).extend(values)
+            outcome.errors.extend(errors[: max(0, 5 - len(outcome.errors))])
+
+    return finish
+
+
+_publisher_reader: Any = None  # one for the whole bench: its place in the stream carries over
+
+
 def _publish_availability(done: threading.Event) -> None:
     """What `make run` and the stack do: slot changes on the table's stream to the published
-    documents, every 0.5 s; its DynamoDB requests are counted under their own label."""
+    documents, every 0.5 s; its DynamoDB requests are counted under their own label. One reader
+    serves every surge of a bench, as one stream mapping does: a reader made per surge started at
+    the stream's beginning and first re-published every earlier surge's changes, which made each
+    later surge's documents staler and its holds read twice the slots (bench runs compared order,
+    not readers)."""
     import app as app_module
     from chalicelib import settings
     from chalicelib.booking.availability_docs import is_slot_change
     from chalicelib.local.stream import StreamReader
     from scripts.bench.counter import _route
 
+    global _publisher_reader
     _route.label = PUBLISHER_LABEL
-    reader = StreamReader(settings.get().table_name, wanted=is_slot_change)
+    table = settings.get().table_name
+    if _publisher_reader is None or _publisher_reader.table_name != table:
+        _publisher_reader = StreamReader(table, wanted=is_slot_change)
+    reader = _publisher_reader
     while True:
         reader.drain(lambda event: app_module.publish_availability(event, None))
         if done.wait(0.5):
@@ -390,18 +450,15 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: 
     done = threading.Event()
     with counter.window() as tally:
         background = [threading.Thread(target=_publish_availability, args=(done,), daemon=True)]
-        background += [
-            threading.Thread(
-                target=_read_views, args=(http, timebook_id, day, outcome, done, size.reader_pause), daemon=True
-            )
-            for _ in range(size.readers)
-        ]
         for thread in background:
             thread.start()
+        stop_readers = _start_readers(http, timebook_id, day, size) if size.readers else None
         started = time.monotonic()
         with ThreadPoolExecutor(size.threads) as pool:
             list(pool.map(lambda p: _Citizen(http, mode, timebook_id, day, p).run(outcome), people))
         wall = time.monotonic() - started
+        if stop_readers is not None:
+            stop_readers(outcome)
         done.set()
         for thread in background:
             thread.join(timeout=60)
@@ -510,7 +567,9 @@ def measure_surges(counter: DynamoCounter, size: SurgeSize, modes: list[str], re
     quiet_logs()
     os.environ.pop("AWS_ENDPOINT_URL", None)
     forget_aws_clients()
+    global _publisher_reader
     stack = runner.start(free_port(), seed=False, workers=False)
+    _publisher_reader = None  # a new stand-in: its stream from the start
     counter.local_endpoint = stack.endpoint_url
     counter.standin = stack.standin
     counter.calculator = CapacityCalculator(MotoTables(REGION, lock=MOTO_LOCK))
