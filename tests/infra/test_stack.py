@@ -460,6 +460,20 @@ def run_flows(scenario: Scenario) -> None:
             scenario.results["closure"] = _ok(closing)
         _ok(client.request("PATCH", f"/admin/slots/{later[3]['id']}", json_body={"capacity": 3}, token=staff))
         _ok(client.get(f"/admin/timebooks/{tb['id']}/audit", token=staff))
+        # Waves long open, a priority list, a PATCH that moves the last wave: the request stamps
+        # one entry of the list, the sweep the other (booking/queue.py restamp_lists).
+        waves = [{"opens_at": (clock.now() - timedelta(days=d)).isoformat()} for d in (2, 1)]
+        shown = _ok(client.get(f"/timebooks/{tb['id']}", headers={"cache-control": "no-cache"}))
+        body = {"waves": waves, "version": shown["version"]}
+        waves = _ok(client.request("PATCH", f"/admin/timebooks/{tb['id']}", json_body=body, token=staff))["waves"]
+        listed = {"pids": [liv.pid, per.pid]}
+        _ok(client.post(f"/admin/timebooks/{tb['id']}/waves/{waves[0]['id']}/people", listed, token=staff))
+        moved = [waves[0], {**waves[1], "opens_at": (clock.now() - timedelta(hours=1)).isoformat()}]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("chalicelib.booking.queue.RESTAMP_PAGE", 1)
+            mp.setattr("chalicelib.booking.queue.RESTAMP_BUDGET_SECONDS", -1.0)
+            body = {"waves": moved, "version": shown["version"] + 1}
+            _ok(client.request("PATCH", f"/admin/timebooks/{tb['id']}", json_body=body, token=staff))
     with rec.running("ReleaseExpiredHolds"):
         lambdas.release_expired_holds(schedule_event(scenario.account, "sweep"), None)
     with rec.running("APIHandler"):
