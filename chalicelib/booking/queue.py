@@ -247,14 +247,6 @@ RESTAMP_BUDGET_SECONDS = 2.0
 RESTAMP_PAGE = 200  # entries per page of the walk (one Query, a save of how far it got)
 
 
-def lists_outlived(before: Timebook, after: Timebook) -> bool:
-    """A settings change moves how long the timebook's priority lists are kept."""
-    if not before.waves:  # no wave, no list: an upload meanwhile changed nothing the PATCH read
-        return False
-    old = rules.list_lifetime(before.waves, before.retention_days)
-    return old != rules.list_lifetime(after.waves, after.retention_days)
-
-
 def ask_restamp(timebook_id: str) -> None:
     """Before a settings change that moves the lists' lifetime is written: a change that dies
     after its write still leaves the walk asked for, which the schedule then does."""

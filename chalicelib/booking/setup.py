@@ -22,7 +22,7 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
 from chalicelib.domain.model import HealthContact, HealthContactRef, Location, Resource, Slot, Timebook
 from chalicelib.domain.people import Principal
-from chalicelib.domain.queue import keep_wave_ids, listed_waves_removed
+from chalicelib.domain.queue import keep_wave_ids, lifetime_moved, listed_waves_removed
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
 from chalicelib.storage import repository
@@ -101,7 +101,7 @@ def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook
     removed = [w.id for w in before.waves if w.id not in {x.id for x in after.waves}]
     if body.version == before.version and not body.drop_lists:
         _require_lists_kept(before, after)
-    restamp = queue.lists_outlived(before, after)
+    restamp = lifetime_moved(before, after)
     if restamp:
         queue.ask_restamp(after.id)
     try:

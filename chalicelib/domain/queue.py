@@ -34,8 +34,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import Forbidden, InvalidInput
+
+if TYPE_CHECKING:
+    from chalicelib.domain.model import Timebook
 
 # The schedule steps at most this long a gap at once (a stopped schedule does not let a crowd in).
 MAX_STEP_SECONDS = 300
@@ -144,6 +148,16 @@ def list_lifetime(waves: Sequence[Wave], retention_days: int) -> datetime | None
     now, plus its retention days (from then on everyone may hold: a list decides nothing). None
     without waves (nothing to keep them for: they keep the lifetime they had)."""
     return all_open_at(waves) + timedelta(days=retention_days) if waves else None
+
+
+def lifetime_moved(before: Timebook, after: Timebook) -> bool:
+    """A settings change moves how long the timebook's priority lists are kept (its last wave's
+    opening, its retention days). Without waves before, no list: an upload meanwhile needs a wave,
+    so it changed the settings the change read, and the change is refused."""
+    if not before.waves:
+        return False
+    old = list_lifetime(before.waves, before.retention_days)
+    return old != list_lifetime(after.waves, after.retention_days)
 
 
 @dataclass(frozen=True)
