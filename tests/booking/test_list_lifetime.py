@@ -220,3 +220,25 @@ def test_a_patch_landing_between_an_uploads_mark_and_write_leaves_the_final_life
     client, demo, staff_token, monkeypatch
 ):
     _race(client, demo, staff_token, monkeypatch, "patch between the upload's mark and write")
+
+
+def test_a_walk_that_fails_in_the_request_leaves_the_change_made_and_the_schedule_finishes_it(
+    client, demo, staff_token, monkeypatch
+):
+    from chalicelib.errors import Throttled
+
+    tb, _, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    assert upload(client, tb, listed_wave["id"], {"pids": [Citizen(9571).pid]}, staff_token).status == 200
+    original = queue_storage.stamp_entries
+
+    def throttled(*args: Any, **kwargs: Any) -> int:
+        raise Throttled("busy")
+
+    monkeypatch.setattr(queue_storage, "stamp_entries", throttled)
+    postponed = clock.now() + timedelta(days=3)
+    _last_wave_at(client, tb, staff_token, born_wave, listed_wave, postponed)  # 200: the change is made
+    assert queue_storage.unfinished_restamps() == [tb]
+    assert queue.restamp_unfinished() == 0  # still throttled: the next minute tries again
+    monkeypatch.setattr(queue_storage, "stamp_entries", original)
+    assert queue.restamp_unfinished() == 1
+    assert _ttls(tb) == [_lifetime(postponed)] and queue_storage.unfinished_restamps() == []
