@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib import clock
-from chalicelib.booking import closures, waitlist
+from chalicelib.booking import closures, queue, waitlist
 from chalicelib.booking.common import iso
 from chalicelib.booking.events import change_event
 from chalicelib.storage import repository
@@ -14,11 +14,13 @@ from chalicelib.storage import repository
 def release_expired_holds() -> int:
     """Every minute. Only tidies: availability already treats an expired hold as free. Then the
     waitlist is offered the places that lapsed holds and offers freed, and closures a request left
-    unfinished are finished (booking/waitlist.py, booking/closures.py)."""
+    unfinished are finished (booking/waitlist.py, booking/closures.py), and so are the walks that
+    stamp priority lists again after a change of their lifetime."""
     now = clock.epoch()
     tidied = repository.tidy_expired_holds(now)
     waitlist.sweep()
     closures.finish_unfinished()
+    queue.restamp_unfinished()  # priority lists a settings change left to stamp (booking/queue.py)
     return tidied
 
 

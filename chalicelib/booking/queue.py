@@ -217,7 +217,8 @@ def add_wave_people(principal: Principal, timebook_id: str, wave: str, pids: Seq
         if index is None:
             raise NotFound("No such wave in this timebook.", code="wave_not_found")
         wave_id = tb.waves[index].id
-        until = rules.all_open_at(tb.waves) + timedelta(days=tb.retention_days)
+        until = rules.list_lifetime(tb.waves, tb.retention_days)
+        assert until is not None  # the wave was found
         try:
             added = storage.add_wave_people(tb.id, wave_id, hashes, clock.epoch(until), tb.version)
             break
@@ -225,9 +226,77 @@ def add_wave_people(principal: Principal, timebook_id: str, wave: str, pids: Seq
             continue
     else:
         raise Conflict("The timebook is being changed, try again.", code="timebook_changed")
+    _stamp_if_changed(tb, [rules.ListEntry(person, wave_id) for person in dict.fromkeys(hashes)])
     forget_timebook(tb.id)  # it has a list now: this process's holds look people up at once
     audit.write(principal, tb.id, "wave_people_added", f"wave {index} ({wave_id})", people=added)
     return index, wave_id, added
+
+
+def _stamp_if_changed(read: Timebook, entries: Sequence[rules.ListEntry]) -> None:
+    """After an upload's write: settings changed since it read them (a PATCH between its mark and
+    its write walked the lists before these entries were there, or had nothing to walk), so
+    they get the lifetime the waves give now. A later change walks them itself."""
+    now = get_timebook(read.id, fresh=True)
+    lifetime = rules.list_lifetime(now.waves, now.retention_days)
+    if now.version != read.version and lifetime is not None:
+        storage.stamp_entries(now.id, entries, clock.epoch(lifetime), now.version)
+
+
+# A PATCH stamps the lists again for at most this long, then the every-minute schedule goes on.
+RESTAMP_BUDGET_SECONDS = 2.0
+RESTAMP_PAGE = 200  # entries per page of the walk (one Query, a save of how far it got)
+
+
+def ask_restamp(timebook_id: str) -> None:
+    """Before a settings change that moves the lists' lifetime is written: a change that dies
+    after its write still leaves the walk asked for, which the schedule then does."""
+    storage.ask_restamp(timebook_id, clock.epoch())
+
+
+def restamp_lists(timebook_id: str, deadline: float) -> bool:
+    """Stamp every entry of the timebook's priority lists with the lifetime its waves give now
+    (rules.list_lifetime), page by page, saving how far it got; until done (True), past
+    `deadline` (monotonic seconds; after one page at least: every run gets on), or a newer walk
+    was asked for (False: the rest is another run's). Each page reads the settings again, so
+    no page is stamped from settings older than its own read, and each stamp is conditioned on
+    the entry carrying older settings (storage.stamp_entries): idempotent, and the newest waves
+    win whatever runs at once."""
+    job = storage.get_restamp(timebook_id)
+    pages = 0
+    while job is not None:
+        if pages and clock.monotonic() > deadline:
+            return False
+        try:
+            tb = get_timebook(timebook_id, fresh=True)
+        except NotFound:
+            return storage.save_restamp(job, done=True)  # no timebook, nothing to keep the lists for
+        lifetime = rules.list_lifetime(tb.waves, tb.retention_days)
+        entries, after = storage.list_entries(tb.id, job.after, RESTAMP_PAGE)
+        if lifetime is not None:
+            ttl = clock.epoch(lifetime)
+            due = [entry for entry in entries if entry.needs_stamp(ttl, tb.version, job.asked_at)]
+            storage.stamp_entries(tb.id, due, ttl, tb.version)
+        pages += 1
+        job = replace(job, after=after)
+        if not storage.save_restamp(job, done=after is None):
+            return False
+        if after is None:
+            return True
+    return True
+
+
+def restamp_unfinished(budget_seconds: float = 20.0) -> int:
+    """The schedule's part: go on with the walks a request left (or died in); how many finished."""
+    deadline = clock.monotonic() + budget_seconds
+    finished = 0
+    for index, timebook_id in enumerate(storage.unfinished_restamps()):
+        if index and clock.monotonic() > deadline:
+            break  # the next minute goes on
+        try:
+            finished += restamp_lists(timebook_id, deadline)
+        except Exception as error:  # another timebook's walk still gets its turn; this one's next minute
+            logger.warning("lists of %s: stamping failed (%s)", timebook_id, type(error).__name__)
+    return finished
 
 
 @dataclass(frozen=True)

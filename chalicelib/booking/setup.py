@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,12 @@ from chalicelib.booking.common import timebook as get_timebook
 from chalicelib.booking.slot_admin import check_no_overlap
 from chalicelib.domain.model import HealthContact, HealthContactRef, Location, Resource, Slot, Timebook
 from chalicelib.domain.people import Principal
-from chalicelib.domain.queue import keep_wave_ids, listed_waves_removed
+from chalicelib.domain.queue import keep_wave_ids, lifetime_moved, listed_waves_removed
 from chalicelib.domain.slots import OpeningHours, slot_ref, slot_times
 from chalicelib.errors import Conflict, Forbidden
 from chalicelib.storage import repository
+
+logger = logging.getLogger("timebok.setup")
 
 if TYPE_CHECKING:
     from chalicelib.booking.commands import (
@@ -98,6 +101,9 @@ def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook
     removed = [w.id for w in before.waves if w.id not in {x.id for x in after.waves}]
     if body.version == before.version and not body.drop_lists:
         _require_lists_kept(before, after)
+    restamp = lifetime_moved(before, after)
+    if restamp:
+        queue.ask_restamp(after.id)
     try:
         repository.change_timebook_settings(after, body.version, removed, body.drop_lists)
     except repository.ConditionFailed as error:
@@ -111,8 +117,20 @@ def change_timebook(principal: Principal, timebook_id: str, body: ChangeTimebook
         ) from error
     forget_timebook(timebook_id)  # this process at once; others within the timebook cache's 30 s
     queue.room_changed(before, after)
+    if restamp:
+        queue.ask_restamp(after.id)  # again: a walk that ran meanwhile read the settings before this write
+        _restamp_lists(after.id)
     audit.write(principal, after.id, "timebook_changed", after.id, fields=",".join(sorted(body.given)))
     return after
+
+
+def _restamp_lists(timebook_id: str) -> None:
+    """The lists kept as long as the waves now say, within the request's budget; the every-minute
+    schedule does the rest (a failure here too: the change itself is written)."""
+    try:
+        queue.restamp_lists(timebook_id, clock.monotonic() + queue.RESTAMP_BUDGET_SECONDS)
+    except Exception as error:
+        logger.warning("lists of %s: stamping goes on in the background (%s)", timebook_id, type(error).__name__)
 
 
 def _require_lists_kept(before: Timebook, after: Timebook) -> None:

@@ -33,9 +33,13 @@ import math
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import Forbidden, InvalidInput
+
+if TYPE_CHECKING:
+    from chalicelib.domain.model import Timebook
 
 # The schedule steps at most this long a gap at once (a stopped schedule does not let a crowd in).
 MAX_STEP_SECONDS = 300
@@ -137,6 +141,56 @@ def find_wave(waves: Sequence[Wave], ref: str) -> int | None:
 def all_open_at(waves: Sequence[Wave]) -> datetime:
     """From then on everyone may hold: no list needs reading."""
     return max(w.opens_at for w in waves)
+
+
+def list_lifetime(waves: Sequence[Wave], retention_days: int) -> datetime | None:
+    """Until when a timebook's priority lists are kept: its last wave's opening as the waves are
+    now, plus its retention days (from then on everyone may hold: a list decides nothing). None
+    without waves (nothing to keep them for: they keep the lifetime they had)."""
+    return all_open_at(waves) + timedelta(days=retention_days) if waves else None
+
+
+def lifetime_moved(before: Timebook, after: Timebook) -> bool:
+    """A settings change moves how long the timebook's priority lists are kept (its last wave's
+    opening, its retention days). Without waves before, no list: an upload meanwhile needs a wave,
+    so it changed the settings the change read, and the change is refused."""
+    if not before.waves:
+        return False
+    old = list_lifetime(before.waves, before.retention_days)
+    return old != list_lifetime(after.waves, after.retention_days)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One person (keyed hash) on one wave's priority list, as stored: removed (TTL) at `ttl`
+    (epoch seconds), a lifetime stamped from the timebook's settings of version `stamped` (-1:
+    stored before entries carried it)."""
+
+    person: str
+    wave_id: str
+    ttl: int | None = None
+    stamped: int = -1
+
+    def needs_stamp(self, ttl: int, version: int, asked_at: int) -> bool:
+        """A stamp from the settings of `version` changes this entry: only newer settings than
+        those it carries (the newest waves win), only if the lifetime differs, and only if it
+        was live when the change asked for the stamps (one past its lifetime before is gone,
+        though DynamoDB removes it days late: not brought back; one that passed it while the walk
+        was on its way is the walk's delay, not the list's end)."""
+        live = self.ttl is None or self.ttl > asked_at
+        return live and self.stamped < version and self.ttl != ttl
+
+
+@dataclass(frozen=True)
+class Restamp:
+    """A timebook's lists being stamped again after a change of their lifetime: the
+    `generation`-th walk asked for, done up to `after` (the storage's order; None: from the start),
+    asked for first at `asked_at` (epoch seconds) since the last walk finished."""
+
+    timebook_id: str
+    generation: int
+    after: str | None = None
+    asked_at: int = 0
 
 
 class NotOpenYet(Forbidden):

@@ -271,6 +271,30 @@ def wave_entry(wave_id: str) -> str:
     return f"{WAVE_ENTRY}{wave_id}"
 
 
+def wave_lists(timebook_id: str) -> str:
+    """gsi1: every entry of a timebook's priority lists, walked page by page when a settings change
+    moves their lifetime (booking/queue.py restamp_lists)."""
+    return f"WPL#{timebook_id}"
+
+
+def wave_list_sort(person: str, wave_id: str) -> str:
+    return f"{person}#{wave_id}"
+
+
+def wave_list_entry_of(sort: str) -> tuple[str, str]:
+    """The person and wave a `wave_list_sort` names."""
+    person, wave_id = sort.split("#", 1)
+    return person, wave_id
+
+
+def lists_restamp(timebook_id: str) -> tuple[str, str]:
+    """A timebook's lists to stamp again with the lifetime its waves give now, and how far it got."""
+    return f"WPR#{timebook_id}", "WPR"
+
+
+UNFINISHED_RESTAMPS = "WPR#UNFINISHED"  # gsi1: the walks the every-minute schedule finishes
+
+
 # Load shed (429s) counted in this many items, each added to at most every few seconds per process.
 SHED_SHARDS = 8
 

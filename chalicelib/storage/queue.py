@@ -15,21 +15,27 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.domain.queue import RoomState
+from chalicelib.domain.queue import ListEntry, Restamp, RoomState
 from chalicelib.storage import keys
-from chalicelib.storage.models import QueueItem, TimebookItem
+from chalicelib.storage.models import QueueItem, TimebookItem, plain
 from chalicelib.storage.transactions import ConditionFailed, get_item, is_condition_failure, retrying
 
 # The names a fake replaces (storage/repository.py says how).
 __all__ = [
     "add_shed",
     "add_wave_people",
+    "ask_restamp",
+    "get_restamp",
     "get_room",
     "join_queue",
+    "list_entries",
     "open_room",
     "rooms",
+    "save_restamp",
     "save_room",
     "shed_total",
+    "stamp_entries",
+    "unfinished_restamps",
     "waiting_after",
     "waves_of_person",
 ]
@@ -159,7 +165,8 @@ def add_wave_people(timebook_id: str, wave_id: str, people: Sequence[str], ttl: 
     listing that wave, if its settings are still those of `read_version` (else ConditionFailed:
     the wave may have gone meanwhile); a settings change that would drop a marked wave is refused
     (catalog.change_timebook_settings), so no list is lost to a PATCH racing it. The number of
-    people written."""
+    people written. Each entry is indexed for the walk that stamps the lists again when a settings
+    change moves their lifetime, and carries `read_version`: the settings its `ttl` came from."""
     unchanged = TimebookItem.version == read_version
     if read_version == 0:
         unchanged = unchanged | TimebookItem.version.does_not_exist()
@@ -176,7 +183,16 @@ def add_wave_people(timebook_id: str, wave_id: str, people: Sequence[str], ttl: 
         raise
     with QueueItem.batch_write() as batch:
         for person in dict.fromkeys(people):
-            batch.save(QueueItem(keys.wave_person(timebook_id, person), keys.wave_entry(wave_id), ttl=ttl))
+            batch.save(
+                QueueItem(
+                    keys.wave_person(timebook_id, person),
+                    keys.wave_entry(wave_id),
+                    gsi1pk=keys.wave_lists(timebook_id),
+                    gsi1sk=keys.wave_list_sort(person, wave_id),
+                    count=read_version,
+                    ttl=ttl,
+                )
+            )
     return len(dict.fromkeys(people))
 
 
@@ -186,3 +202,103 @@ def waves_of_person(timebook_id: str, person: str, now_epoch: int) -> list[str]:
     (moto never)."""
     found = QueueItem.query(keys.wave_person(timebook_id, person))
     return [item.sk.removeprefix(keys.WAVE_ENTRY) for item in found if item.ttl is None or item.ttl > now_epoch]
+
+
+# ---- stamping the lists again when their lifetime moves (booking/queue.py restamp_lists) ----------
+
+
+def list_entries(timebook_id: str, after: str | None, limit: int) -> tuple[list[ListEntry], str | None]:
+    """One page of the timebook's list entries (every wave's), in the index's order after `after`;
+    and the `after` of the next page (None: this was the last)."""
+    above = QueueItem.gsi1sk > after if after else None
+    found = list(QueueItem.by_arrival.query(keys.wave_lists(timebook_id), above, limit=limit))
+    entries = []
+    for item in found:
+        person, wave_id = keys.wave_list_entry_of(str(item.gsi1sk))
+        ttl = int(item.ttl) if item.ttl is not None else None
+        entries.append(ListEntry(person, wave_id, ttl, int(item.count) if item.count is not None else -1))
+    return entries, (str(found[-1].gsi1sk) if found and len(found) >= limit else None)
+
+
+def stamp_entries(timebook_id: str, entries: Sequence[ListEntry], ttl: int, version: int) -> int:
+    """Give the entries the lifetime `ttl` of the settings of `version`: each only while it is
+    there (one TTL removed is not brought back) and carries older settings (the newest waves
+    win, whatever the order the stamps land in). The number stamped."""
+    return sum(
+        _stamp(QueueItem(keys.wave_person(timebook_id, e.person), keys.wave_entry(e.wave_id)), ttl, version)
+        for e in entries
+    )
+
+
+def _stamp(item: QueueItem, ttl: int, version: int) -> bool:
+    older = QueueItem.count.does_not_exist() | (QueueItem.count < version)
+    try:
+        retrying(
+            lambda: item.update(
+                actions=[QueueItem.ttl.set(ttl), QueueItem.count.set(version)],
+                condition=QueueItem.pk.exists() & older,
+            )
+        )
+    except UpdateError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def ask_restamp(timebook_id: str, asked_at: int) -> int:
+    """Ask for a walk of the timebook's lists from the start (the schedule finishes it if the
+    asker does not); its generation: a walk of an older one stops at its next save. `asked_at`
+    (epoch seconds) is kept from the first ask since the last walk finished."""
+    item = QueueItem(*keys.lists_restamp(timebook_id))
+    retrying(
+        lambda: item.update(
+            actions=[
+                QueueItem.count.add(1),
+                QueueItem.arrival.set(QueueItem.arrival | asked_at),
+                QueueItem.gsi1pk.set(keys.UNFINISHED_RESTAMPS),
+                QueueItem.gsi1sk.set(timebook_id),
+                QueueItem.state.remove(),
+            ]
+        )
+    )
+    return int(item.count or 0)
+
+
+def get_restamp(timebook_id: str) -> Restamp | None:
+    """The walk asked for and not finished, with how far it got; None: none."""
+    item = get_item(QueueItem, *keys.lists_restamp(timebook_id), consistent=True)
+    if item is None or item.gsi1pk is None:
+        return None
+    after = plain(item.state).get("after") or None
+    return Restamp(timebook_id, int(item.count or 0), after, int(item.arrival or 0))
+
+
+def save_restamp(job: Restamp, done: bool) -> bool:
+    """Save how far the walk got, or that it is done, if no newer walk was asked for meanwhile
+    (False: that one stamps from the start)."""
+    if done:
+        actions = [
+            QueueItem.gsi1pk.remove(),
+            QueueItem.gsi1sk.remove(),
+            QueueItem.state.remove(),
+            QueueItem.arrival.remove(),
+        ]
+    else:
+        actions = [QueueItem.state.set({"after": job.after})]
+    try:
+        retrying(
+            lambda: QueueItem(*keys.lists_restamp(job.timebook_id)).update(
+                actions=actions, condition=QueueItem.count == job.generation
+            )
+        )
+    except UpdateError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def unfinished_restamps() -> list[str]:
+    """The timebooks whose lists a walk has yet to stamp."""
+    return [str(item.gsi1sk) for item in QueueItem.by_arrival.query(keys.UNFINISHED_RESTAMPS)]

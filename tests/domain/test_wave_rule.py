@@ -5,15 +5,19 @@ a settings change that reorders, inserts or moves waves keeps each list with its
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from chalicelib.domain.queue import (
+    ListEntry,
     NotOpenYet,
     Wave,
     find_wave,
     keep_wave_ids,
+    lifetime_moved,
+    list_lifetime,
     listed_waves_removed,
     require_wave_open,
     wave_opens_at,
@@ -84,3 +88,33 @@ def test_an_id_the_timebook_does_not_have_is_named() -> None:
     with pytest.raises(InvalidInput) as refused:
         keep_wave_ids((Wave(EARLY, None, None, "w1"), Wave(LATE, None, None, "nope"), WAVES[1]), WAVES)
     assert refused.value.fields == [("waves.1.id", "not a wave of this timebook"), ("waves.2.id", "given twice")]
+
+
+def test_a_lists_lifetime_is_the_last_wave_as_it_is_now_plus_the_retention_days() -> None:
+    from chalicelib.domain.forms import Form
+    from chalicelib.domain.model import HealthContactRef, Resource, Timebook
+
+    assert list_lifetime(WAVES, 90) == LATE + timedelta(days=90)
+    assert list_lifetime((), 90) is None
+    book = Timebook(
+        *("tb", "Lab", "lab", ""),
+        *(HealthContactRef("hc", "Legekontor"), Resource("Blodprøve"), 15, False, 10, 24, None, 30, Form()),
+        retention_days=90,
+        waves=WAVES,
+    )
+    later = replace(book, waves=(*WAVES[:2], replace(WAVES[2], opens_at=LATE + timedelta(days=1))))
+    assert lifetime_moved(book, later) and lifetime_moved(later, book)  # later or earlier
+    assert lifetime_moved(book, replace(book, retention_days=30))
+    reordered = replace(book, waves=(WAVES[2], WAVES[0], replace(WAVES[1], opens_at=MIDDLE)))
+    assert not lifetime_moved(book, reordered)  # the last wave opens when it did
+    assert not lifetime_moved(replace(book, waves=()), book)  # no wave before, no list
+
+
+def test_an_entry_takes_a_stamp_only_from_newer_settings_and_while_it_lived() -> None:
+    entry = ListEntry("aa", "w1", ttl=1000, stamped=3)
+    assert entry.needs_stamp(2000, 4, asked_at=900)
+    assert not entry.needs_stamp(2000, 3, asked_at=900)  # the same settings: stamped already
+    assert not entry.needs_stamp(2000, 2, asked_at=900)  # older settings never win
+    assert not entry.needs_stamp(1000, 4, asked_at=900)  # the same lifetime: nothing to write
+    assert not entry.needs_stamp(2000, 4, asked_at=1000)  # gone before the change asked: not brought back
+    assert ListEntry("aa", "w1").needs_stamp(2000, 0, asked_at=900)  # stored before stamps

@@ -48,7 +48,7 @@ from chalicelib.domain.model import (
     Timebook,
 )
 from chalicelib.domain.paging import PageRequest, Position
-from chalicelib.domain.queue import RoomState
+from chalicelib.domain.queue import ListEntry, Restamp, RoomState
 from chalicelib.domain.retention import ERASED, PersonalRecord, erased_audit
 from chalicelib.domain.slots import SlotRef
 from chalicelib.domain.waitlist import Entry, Guard
@@ -127,6 +127,9 @@ class State:
     tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (timebook, person hash) -> arrival
     rooms: dict[str, RoomState] = field(default_factory=dict)
     listed: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (tb, person hash) -> wave id -> ttl
+    stamps: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (tb, person, wave) -> settings version
+    restamps: dict[str, Restamp] = field(default_factory=dict)  # the walks asked for and not finished
+    restamp_generations: dict[str, int] = field(default_factory=dict)  # the last ask's, finished or not
     shed: int = 0
 
 
@@ -249,7 +252,7 @@ class _Capability:
 _WRITES = frozenset(
     {
         "create_health_contact", "create_timebook", "add_location", "set_slot_minutes", "create_slots",
-        "change_timebook_settings", "add_wave_people",
+        "change_timebook_settings", "add_wave_people", "stamp_entries", "ask_restamp", "save_restamp",
         "refresh_summaries", "invalidate_summary", "tidy_expired_holds", "take_hold", "release_place",
         "forget_hold", "book", "change_appointment", "mark_reminded", "add_inbox_message", "join", "offer",
         "end", "take_back_offer", "tell_once", "change_slot", "close_slot", "start_closure",
@@ -1253,7 +1256,61 @@ class Queue(_Capability):
         )
         for person in people:
             self.state.listed.setdefault((timebook_id, person), {})[wave_id] = ttl
+            self.state.stamps[(timebook_id, person, wave_id)] = read_version
         return len(set(people))
+
+    @_locked
+    def list_entries(self, timebook_id: str, after: str | None, limit: int) -> tuple[list[ListEntry], str | None]:
+        found = sorted(
+            (keys.wave_list_sort(person, wave_id), ListEntry(person, wave_id, ttl, self._stamp(tb, person, wave_id)))
+            for (tb, person), waves in self.state.listed.items()
+            if tb == timebook_id
+            for wave_id, ttl in waves.items()
+        )
+        page = [(sort, entry) for sort, entry in found if after is None or sort > after][:limit]
+        return [entry for _, entry in page], (page[-1][0] if page and len(page) >= limit else None)
+
+    def _stamp(self, timebook_id: str, person: str, wave_id: str) -> int:
+        return self.state.stamps.get((timebook_id, person, wave_id), -1)
+
+    @_locked
+    def stamp_entries(self, timebook_id: str, entries: Sequence[ListEntry], ttl: int, version: int) -> int:
+        stamped = 0
+        for entry in entries:
+            waves = self.state.listed.get((timebook_id, entry.person), {})
+            if entry.wave_id not in waves or self._stamp(timebook_id, entry.person, entry.wave_id) >= version:
+                continue
+            waves[entry.wave_id] = ttl
+            self.state.stamps[(timebook_id, entry.person, entry.wave_id)] = version
+            stamped += 1
+        return stamped
+
+    @_locked
+    def ask_restamp(self, timebook_id: str, asked_at: int) -> int:
+        found = self.state.restamps.get(timebook_id)
+        generation = (found.generation if found else self.state.restamp_generations.get(timebook_id, 0)) + 1
+        first = found.asked_at if found else asked_at
+        self.state.restamps[timebook_id] = Restamp(timebook_id, generation, None, first)
+        self.state.restamp_generations[timebook_id] = generation
+        return generation
+
+    @_locked
+    def get_restamp(self, timebook_id: str) -> Restamp | None:
+        return self.state.restamps.get(timebook_id)
+
+    @_locked
+    def save_restamp(self, job: Restamp, done: bool) -> bool:
+        if self.state.restamp_generations.get(job.timebook_id) != job.generation:
+            return False
+        if done:
+            self.state.restamps.pop(job.timebook_id, None)
+        elif job.timebook_id in self.state.restamps:
+            self.state.restamps[job.timebook_id] = replace(self.state.restamps[job.timebook_id], after=job.after)
+        return True
+
+    @_locked
+    def unfinished_restamps(self) -> list[str]:
+        return sorted(self.state.restamps)
 
     @_locked
     def waves_of_person(self, timebook_id: str, person: str, now_epoch: int) -> list[str]:

@@ -536,11 +536,24 @@ def run_flows(scenario: Scenario) -> None:
         patch = {"version": listed["version"], "max_active_per_person": 2}
         _ok(client.request("PATCH", f"/admin/timebooks/{listed['id']}", json_body=patch, token=staff))
         scenario.results["listed_hold"] = client.post("/holds", {"timebook_id": listed["id"]}, token=elise.token)
+        # The wave moved later: the list's lifetime with it, the request stamping one entry of
+        # two, the sweep the other (booking/queue.py restamp_lists).
+        _ok(client.post(f"/admin/timebooks/{listed['id']}/waves/0/people", {"pids": [liv.pid]}, token=staff))
+        later = [{**listed["waves"][0], "opens_at": (clock.now() + timedelta(hours=2)).isoformat()}]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("chalicelib.booking.queue.RESTAMP_PAGE", 1)
+            mp.setattr("chalicelib.booking.queue.RESTAMP_BUDGET_SECONDS", -1.0)
+            patch = {"version": listed["version"] + 1, "waves": later}
+            _ok(client.request("PATCH", f"/admin/timebooks/{listed['id']}", json_body=patch, token=staff))
     settings.reset()  # another Lambda process, with the same stack's key: the same ticket holds
     with rec.running("APIHandler"):
         scenario.results["ticket_elsewhere"] = client.get(f"/queue/{ticket}")
     with rec.running("AdmitFromQueues"):
         lambdas.admit_from_queues(schedule_event(scenario.account, "queue"), None)
+    with rec.running("ReleaseExpiredHolds"):  # its part that stamps lists (the rest ran above)
+        from chalicelib.booking import queue as waves
+
+        scenario.results["lists_stamped"] = waves.restamp_unfinished()
 
     # The SMART feed, as its schedule publishes it.
     with rec.running("PublishFeed"):
@@ -715,6 +728,11 @@ def test_the_sweep_offers_the_waitlist_and_finishes_closures(scenario: Scenario)
     closed = [row for row in scenario.results["closed_day"] if row["start"][11:13] == "08"]
     assert closed and all(row["closed"] and row["booked"] == 0 for row in closed)
     assert ("dynamodb", "TransactWriteItems") in scenario.recorder.operations("ReleaseExpiredHolds")
+
+
+def test_the_sweep_stamps_what_a_settings_change_left_of_a_list(scenario: Scenario) -> None:
+    assert scenario.results["lists_stamped"] == 1
+    assert ("dynamodb", "UpdateItem") in scenario.recorder.operations("ReleaseExpiredHolds")
 
 
 def test_the_waiting_room_key_is_the_stacks_read_once_per_process(scenario: Scenario) -> None:

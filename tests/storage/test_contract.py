@@ -227,6 +227,55 @@ def test_priority_lists_are_one_lookup_per_person(seam: Seam) -> None:
     assert lost(seam.add_wave_people, "other", "wv2", ["cc"], NOW + 60, 0) == ["timebook"]
 
 
+def test_lists_are_walked_a_page_at_a_time_and_the_newest_settings_stamp_them(seam: Seam) -> None:
+    from chalicelib.domain.queue import ListEntry, Restamp
+
+    seam.create_health_contact(HealthContact("hc1", "Kommune", "Lab", "1234"), "x")
+    seam.create_timebook(_lab_timebook(), "x")
+    people = [f"{n:032x}" for n in range(5)]
+    seam.add_wave_people(TB, "wv1", people, NOW + 60, 0)
+    seam.add_wave_people(TB, "wv0", people[:2], NOW + 60, 0)
+
+    def walk() -> list[ListEntry]:
+        walked, after = [], None
+        while True:
+            page, after = seam.list_entries(TB, after, 3)
+            assert len(page) <= 3
+            walked.extend(page)
+            if after is None:
+                return walked
+
+    walked = walk()
+    expected = [(p, "wv0") for p in people[:2]] + [(p, "wv1") for p in people]
+    assert sorted((e.person, e.wave_id) for e in walked) == sorted(expected) and len(walked) == 7
+    assert {(e.ttl, e.stamped) for e in walked} == {(NOW + 60, 0)}
+    assert seam.list_entries("other", None, 3) == ([], None)
+    # Newer settings win whatever order the stamps land in; an entry not there is not brought back.
+    assert seam.stamp_entries(TB, walked[:4], NOW + 7200, 2) == 4
+    assert seam.stamp_entries(TB, walked, NOW + 3600, 1) == 3
+    assert seam.stamp_entries(TB, [ListEntry("dd", "wv1"), ListEntry(people[4], "wv0")], NOW + 7200, 3) == 0
+    assert seam.waves_of_person(TB, "dd", NOW) == [] and seam.waves_of_person(TB, people[4], NOW) == ["wv1"]
+    stamped = {(e.person, e.wave_id): (e.ttl, e.stamped) for e in walk()}
+    assert sorted(stamped.values()) == [(NOW + 3600, 1)] * 3 + [(NOW + 7200, 2)] * 4
+    assert all(stamped[(e.person, e.wave_id)] == (NOW + 7200, 2) for e in walked[:4])
+    assert sorted(seam.waves_of_person(TB, walked[0].person, NOW + 3600)) == ["wv0", "wv1"]  # the newer lifetime
+    # The walk asked for: a newer ask starts it again (keeping the first ask's time), and an older
+    # walk's save is refused.
+    assert seam.get_restamp(TB) is None and seam.unfinished_restamps() == []
+    first = seam.ask_restamp(TB, NOW)
+    assert seam.get_restamp(TB) == Restamp(TB, first, None, NOW)
+    assert seam.save_restamp(Restamp(TB, first, "x", NOW), done=False) is True
+    assert seam.get_restamp(TB) == Restamp(TB, first, "x", NOW) and seam.unfinished_restamps() == [TB]
+    second = seam.ask_restamp(TB, NOW + 5)
+    assert second > first and seam.get_restamp(TB) == Restamp(TB, second, None, NOW)
+    assert seam.save_restamp(Restamp(TB, first, "y", NOW), done=True) is False
+    assert seam.save_restamp(Restamp(TB, second, None, NOW), done=True) is True
+    assert seam.get_restamp(TB) is None and seam.unfinished_restamps() == []
+    third = seam.ask_restamp(TB, NOW + 9)
+    assert third > second and seam.get_restamp(TB) == Restamp(TB, third, None, NOW + 9)
+    assert seam.save_restamp(Restamp("other", 1), done=True) is False
+
+
 def test_a_settings_change_never_drops_a_list_it_did_not_mean_to(seam: Seam) -> None:
     from chalicelib.domain.queue import Wave
 
