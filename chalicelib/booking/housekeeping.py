@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from chalicelib import clock
@@ -9,6 +10,8 @@ from chalicelib.booking import closures, queue, waitlist
 from chalicelib.booking.common import iso
 from chalicelib.booking.events import change_event
 from chalicelib.storage import repository
+
+logger = logging.getLogger("timebok.housekeeping")
 
 
 def release_expired_holds() -> int:
@@ -18,9 +21,21 @@ def release_expired_holds() -> int:
     stamp priority lists again after a change of their lifetime."""
     now = clock.epoch()
     tidied = repository.tidy_expired_holds(now)
-    waitlist.sweep()
-    closures.finish_unfinished()
-    queue.restamp_unfinished()  # priority lists a settings change left to stamp (booking/queue.py)
+    # Independent parts: one that fails (a throttled table, a bad record) must not keep the others
+    # from their turn; the first failure is raised after all ran, so the run still fails (alarm).
+    failures: list[Exception] = []
+    for part in (
+        waitlist.sweep,
+        closures.finish_unfinished,
+        queue.restamp_unfinished,  # priority lists a settings change left to stamp (booking/queue.py)
+    ):
+        try:
+            part()
+        except Exception as error:
+            logger.exception("every-minute schedule: %s failed; the other parts still ran", part.__qualname__)
+            failures.append(error)
+    if failures:
+        raise failures[0]
     return tidied
 
 
