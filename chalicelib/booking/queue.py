@@ -274,7 +274,8 @@ def restamp_lists(timebook_id: str, deadline: float) -> bool:
         entries, after = storage.list_entries(tb.id, job.after, RESTAMP_PAGE)
         if lifetime is not None:
             ttl = clock.epoch(lifetime)
-            due = [entry for entry in entries if entry.needs_stamp(ttl, tb.version, job.asked_at)]
+            waves = {w.id for w in tb.waves}
+            due = [entry for entry in entries if entry.needs_stamp(ttl, tb.version, job.asked_at, waves)]
             storage.stamp_entries(tb.id, due, ttl, tb.version)
         pages += 1
         job = replace(job, after=after)

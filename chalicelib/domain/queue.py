@@ -171,13 +171,17 @@ class ListEntry:
     ttl: int | None = None
     stamped: int = -1
 
-    def needs_stamp(self, ttl: int, version: int, asked_at: int) -> bool:
+    def needs_stamp(self, ttl: int, version: int, asked_at: int, waves: Iterable[str] | None = None) -> bool:
         """A stamp from the settings of `version` changes this entry: only newer settings than
         those it carries (the newest waves win), only if the lifetime differs, and only if it
         was live when the change asked for the stamps (one past its lifetime before is gone,
         though DynamoDB removes it days late: not brought back; one that passed it while the walk
-        was on its way is the walk's delay, not the list's end)."""
+        was on its way is the walk's delay, not the list's end). The list of a wave no longer
+        among `waves` (dropped with `drop_lists`) decides nothing: it may be shortened, never
+        kept longer."""
         live = self.ttl is None or self.ttl > asked_at
+        if waves is not None and self.wave_id not in set(waves) and (self.ttl is None or ttl >= self.ttl):
+            return False
         return live and self.stamped < version and self.ttl != ttl
 
 

@@ -242,3 +242,18 @@ def test_a_walk_that_fails_in_the_request_leaves_the_change_made_and_the_schedul
     monkeypatch.setattr(queue_storage, "stamp_entries", original)
     assert queue.restamp_unfinished() == 1
     assert _ttls(tb) == [_lifetime(postponed)] and queue_storage.unfinished_restamps() == []
+
+
+def test_a_dropped_waves_list_is_not_kept_longer_by_a_postponement(client, demo, staff_token):
+    """Crossing (merger): `drop_lists` × the re-stamp. A PATCH that drops a listed wave and
+    postpones the last one must not extend the dropped list: it decides nothing any more, and a
+    longer life is only data kept (docs/security.md). A shorter one it may take."""
+    tb, _, (listed_wave, born_wave) = _listed_timebook(client, demo, staff_token)
+    assert upload(client, tb, listed_wave["id"], {"pids": [Citizen(9541).pid]}, staff_token).status == 200
+    uploaded_until = _lifetime(datetime.fromisoformat(born_wave["opens_at"]))
+    postponed = clock.now() + timedelta(days=3)
+    _patch(client, tb, {"waves": [{**born_wave, "opens_at": postponed.isoformat()}], "drop_lists": True}, staff_token)
+    assert _ttls(tb) == [uploaded_until]
+    sooner = clock.now() + timedelta(hours=2)
+    _patch(client, tb, {"waves": [{**born_wave, "opens_at": sooner.isoformat()}]}, staff_token)
+    assert _ttls(tb) == [_lifetime(sooner)]

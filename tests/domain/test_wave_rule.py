@@ -118,3 +118,7 @@ def test_an_entry_takes_a_stamp_only_from_newer_settings_and_while_it_lived() ->
     assert not entry.needs_stamp(1000, 4, asked_at=900)  # the same lifetime: nothing to write
     assert not entry.needs_stamp(2000, 4, asked_at=1000)  # gone before the change asked: not brought back
     assert ListEntry("aa", "w1").needs_stamp(2000, 0, asked_at=900)  # stored before stamps
+    # A dropped wave's list (w1 no longer among the waves): shortened, never kept longer.
+    assert not entry.needs_stamp(2000, 4, asked_at=900, waves={"w2"})
+    assert entry.needs_stamp(950, 4, asked_at=900, waves={"w2"})
+    assert entry.needs_stamp(2000, 4, asked_at=900, waves={"w1", "w2"})
