@@ -35,13 +35,23 @@ export function figuresList(figures) {
   );
 }
 
+let refreshing = false;
+
 async function refresh(region) {
+  // One refresh at a time: under a surge one can outlast the interval (429s are waited out), and
+  // an older answer must not paint over a newer one.
+  if (refreshing) return;
+  refreshing = true;
   let figures;
   try {
     figures = await api("/admin/figures");
-  } catch {
-    region.hidden = true; // not staff, or the API is away: the page goes on without figures
+  } catch (error) {
+    // Not staff: no figures. Anything else (the API busy or away in a surge, when staff most want
+    // them) keeps the last figures shown, whose "updated" time says how old they are.
+    if (error.status === 401 || error.status === 403) region.hidden = true;
     return;
+  } finally {
+    refreshing = false;
   }
   const at = new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: "Europe/Oslo" }).format(new Date());
   region.replaceChildren(
