@@ -283,6 +283,53 @@ def table_load(rcu_per_booking: float, wcu_per_booking: float, bookings_per_seco
     }
 
 
+# The stack's settings a surge meets (infra/stack.yaml's defaults) and DynamoDB's per-table
+# on-demand maximum (an account quota, 40,000 units/s each unless raised).
+STACK_DEFAULTS = {
+    "TableWarmReadUnitsPerSecond": 12_000,
+    "TableWarmWriteUnitsPerSecond": 6_000,
+    "ApiThrottlingRateLimit": 2_000,
+}
+TABLE_MAX_UNITS = 40_000
+HEADROOM = 0.5  # issue 20: every partition, the stage and the table settings under half
+
+
+def stack_load(
+    rcu_per_booking: float,
+    wcu_per_booking: float,
+    http_per_booking: float,
+    bookings_per_second: float,
+    settings: Mapping[str, int] | None = None,
+) -> dict[str, dict[str, float]]:
+    """What a booking rate puts on the table's warm throughput and the stage's rate limit (from a
+    run's counts per booking, its losers included), each as units (or requests) per second, the
+    share of the setting, and the setting that would keep it at HEADROOM (rounded up to 1,000)."""
+    given = {**STACK_DEFAULTS, **(settings or {})}
+    loads = {
+        "TableWarmReadUnitsPerSecond": rcu_per_booking * bookings_per_second,
+        "TableWarmWriteUnitsPerSecond": wcu_per_booking * bookings_per_second,
+        "ApiThrottlingRateLimit": http_per_booking * bookings_per_second,
+    }
+    return {
+        name: {
+            "per_second": round(load),
+            "share": round(load / given[name], 3),
+            "setting": given[name],
+            "setting_for_headroom": max(STACK_DEFAULTS[name], math.ceil(load / HEADROOM / 1000) * 1000),
+        }
+        for name, load in loads.items()
+    }
+
+
+def over_table_maximum(load: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The table settings that would have to pass DynamoDB's per-table maximum (a quota to raise)."""
+    return [
+        name
+        for name in ("TableWarmReadUnitsPerSecond", "TableWarmWriteUnitsPerSecond")
+        if load[name]["setting_for_headroom"] > TABLE_MAX_UNITS
+    ]
+
+
 def partition_share(units_per_second: float, limit: float) -> float:
     """The share of one partition's throughput (PARTITION_RCU or PARTITION_WCU) that a load takes."""
     return units_per_second / limit

@@ -19,11 +19,14 @@ from datetime import date, timedelta
 from typing import Any
 
 from scripts.bench.capacity import (
+    HEADROOM,
     TARGET_BOOKINGS_PER_SECOND,
     CapacityCalculator,
     MotoTables,
+    over_table_maximum,
     partition_model,
     per_booking,
+    stack_load,
     table_load,
 )
 from scripts.bench.common import REGION, citizen, forget_aws_clients, free_port, quiet_logs, token_for
@@ -502,6 +505,9 @@ def run_surge(http: Http, counter: DynamoCounter, mode: str, her_id: str, size: 
         "double_gives": table["double_gives"],
         "http_5xx": count(lambda s: s >= 500),
         "http_429": count(lambda s: s == 429),
+        # What the stage's rate limit counts: every call of the citizens (losers and retries
+        # included), not the readers' (in AWS the CDN answers those).
+        "http_requests_per_booking": per_booking(sum(n for k, n in statuses.items() if "(reader)" not in k), booked),
         "client_timeouts": count(lambda s: s == 0),
         "retry_after_waits": outcome.retry_after_waits,
         "standin_shed": shed,
@@ -667,6 +673,22 @@ def print_surges(surges: list[Mapping[str, Any]]) -> None:
             f"  at {TARGET_BOOKINGS_PER_SECOND} bookings/s (docs/capacity.md): {load['rcu_per_second']:g} RCU/s, "
             f"{load['wcu_per_second']:g} WCU/s on the table (medians per booking)"
         )
+        http = statistics.median(s["http_requests_per_booking"] or 0.0 for s in runs)
+        for rate in (TARGET_BOOKINGS_PER_SECOND, 1000):
+            stack = stack_load(rcu, wcu, http, rate)
+            print(
+                f"  the stack at {rate} bookings/s ({http:g} HTTP requests per booking): "
+                + "; ".join(
+                    f"{name} {v['per_second']:g}/s = {v['share']:.0%} of {v['setting']:g}"
+                    f" (for {HEADROOM:.0%}: {v['setting_for_headroom']:g})"
+                    for name, v in stack.items()
+                )
+                + (
+                    f"; over DynamoDB's per-table maximum: {', '.join(over)}"
+                    if (over := over_table_maximum(stack))
+                    else ""
+                )
+            )
         for rate in (str(TARGET_BOOKINGS_PER_SECOND), "1000"):
             hottest = runs[-1]["partition_model"][rate]
             print(

@@ -18,10 +18,12 @@ from scripts.bench.capacity import (
     attribute_size,
     gsi_write_units,
     item_size,
+    over_table_maximum,
     partition_loads,
     partition_share,
     per_booking,
     read_units,
+    stack_load,
     table_load,
     write_units,
 )
@@ -243,3 +245,23 @@ def test_a_large_month_of_summaries_is_12_rcu_a_query_and_one_unsharded_index_is
 def test_shares_are_of_one_partitions_limits() -> None:
     assert (PARTITION_RCU, PARTITION_WCU) == (3000, 1000)
     assert partition_share(10_000 * 0.5, PARTITION_RCU) > 1  # uncached views would exceed one item
+
+
+def test_the_stack_load_is_each_setting_share_and_the_setting_for_half() -> None:
+    load = stack_load(rcu_per_booking=22.0, wcu_per_booking=13.2, http_per_booking=11.0, bookings_per_second=1000)
+    read, write, stage = (
+        load["TableWarmReadUnitsPerSecond"],
+        load["TableWarmWriteUnitsPerSecond"],
+        load["ApiThrottlingRateLimit"],
+    )
+    assert (read["per_second"], read["share"], read["setting_for_headroom"]) == (22_000, 1.833, 44_000)
+    assert (write["per_second"], write["share"], write["setting_for_headroom"]) == (13_200, 2.2, 27_000)
+    assert (stage["per_second"], stage["share"], stage["setting_for_headroom"]) == (11_000, 5.5, 22_000)
+    assert over_table_maximum(load) == ["TableWarmReadUnitsPerSecond"]  # 44,000 > 40,000: a quota to raise
+
+
+def test_a_small_load_keeps_the_defaults_and_a_given_setting_is_used() -> None:
+    load = stack_load(1.0, 1.0, 1.0, 100, settings={"ApiThrottlingRateLimit": 400})
+    assert load["TableWarmReadUnitsPerSecond"]["setting_for_headroom"] == 12_000  # never below the default
+    assert load["ApiThrottlingRateLimit"]["share"] == 0.25
+    assert over_table_maximum(load) == []
