@@ -68,3 +68,13 @@ def test_a_request_past_its_budget_answers_429(client: Any, demo: Any, monkeypat
     assert resp.status == 429, resp
     assert resp.headers.get("retry-after") == "2" and resp.json["error"]["code"] == "throttled"
     assert client.post("/holds", hold, token=Citizen(801).token).status == 201, "only the budget refused it"
+
+
+def test_a_background_run_takes_the_first_item_always_and_the_rest_while_time_remains() -> None:
+    taken: list[int] = []
+    for n in budget.within(range(5), clock.monotonic() + 1.0):
+        taken.append(n)
+        if n == 2:
+            clock.advance(timedelta(seconds=2))  # past the deadline: 3 and 4 are the next run's
+    assert taken == [0, 1, 2]
+    assert list(budget.within(range(3), clock.monotonic() - 1.0)) == [0]  # late already: one, so every run gets on

@@ -299,9 +299,7 @@ def finish_unfinished(budget_seconds: float = 40.0) -> int:
     many were finished."""
     deadline = clock.monotonic() + budget_seconds
     finished = 0
-    for index, closure in enumerate(staffwork.unfinished_closures()):
-        if index and clock.monotonic() > deadline:
-            break  # the next minute goes on
+    for closure in budget.within(staffwork.unfinished_closures(), deadline):
         try:
             if run(closure, deadline).complete:
                 finished += 1

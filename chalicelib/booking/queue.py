@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from chalicelib import clock, settings
+from chalicelib import budget, clock, settings
 from chalicelib.booking.common import (
     forget_timebook,
     location_of,
@@ -290,9 +290,7 @@ def restamp_unfinished(budget_seconds: float = 20.0) -> int:
     """The schedule's part: go on with the walks a request left (or died in); how many finished."""
     deadline = clock.monotonic() + budget_seconds
     finished = 0
-    for index, timebook_id in enumerate(storage.unfinished_restamps()):
-        if index and clock.monotonic() > deadline:
-            break  # the next minute goes on
+    for timebook_id in budget.within(storage.unfinished_restamps(), deadline):
         try:
             finished += restamp_lists(timebook_id, deadline)
         except Exception as error:  # another timebook's walk still gets its turn; this one's next minute

@@ -15,10 +15,9 @@ from chalicelib import clock
 from chalicelib.booking import housekeeping, queue
 from chalicelib.storage import queue as queue_storage
 from chalicelib.storage import repository
-from tests.booking.test_queue import hold
+from tests.booking.test_queue import hold, make_timebook
 from tests.booking.test_wave_lists import upload
 from tests.conftest import Citizen
-from tests.helpers import timebook_body
 
 RETENTION_DAYS = 1
 
@@ -29,27 +28,8 @@ def _listed_timebook(client: Any, demo: Any, staff_token: str) -> tuple[str, lis
         {"opens_at": (now + timedelta(hours=1)).isoformat()},  # a list only
         {"opens_at": (now + timedelta(hours=10)).isoformat(), "born_from": "1900-01-01", "born_to": "1900-12-31"},
     ]
-    made = client.post(
-        "/admin/timebooks",
-        timebook_body(demo.smittevern_id, waves=waves, retention_days=RETENTION_DAYS),
-        token=staff_token,
-    )
-    assert made.status == 201, made
-    tb = made.json["id"]
-    place = client.post(f"/admin/timebooks/{tb}/locations", {"name": "Hall", "address": "Gata 1"}, token=staff_token)
-    day = (clock.local(clock.now()) + timedelta(days=5)).date().isoformat()  # after every clock move here
-    schedule = {
-        "location_id": place.json["id"],
-        "from": day,
-        "to": day,
-        "weekdays": [1, 2, 3, 4, 5, 6, 7],
-        "start_time": "08:00",
-        "end_time": "10:00",
-        "slot_minutes": 15,
-        "capacity": 4,
-    }
-    assert client.post(f"/admin/timebooks/{tb}/schedules", schedule, token=staff_token).status == 201
-    slots = [s["id"] for s in client.get(f"/timebooks/{tb}/slots?date={day}").json["items"]]
+    # The day after every clock move here.
+    tb, slots = make_timebook(client, demo, staff_token, days_ahead=5, waves=waves, retention_days=RETENTION_DAYS)
     return tb, slots, client.get(f"/timebooks/{tb}").json["waves"]
 
 

@@ -16,12 +16,14 @@ from tests.conftest import Citizen
 from tests.helpers import timebook_body
 
 
-def make_timebook(client: Any, demo: Any, staff_token: str, **settings: Any) -> tuple[str, list[str]]:
+def make_timebook(
+    client: Any, demo: Any, staff_token: str, days_ahead: int = 2, **settings: Any
+) -> tuple[str, list[str]]:
     made = client.post("/admin/timebooks", timebook_body(demo.smittevern_id, **settings), token=staff_token)
     assert made.status == 201, made
     tb = made.json["id"]
     place = client.post(f"/admin/timebooks/{tb}/locations", {"name": "Hall", "address": "Gata 1"}, token=staff_token)
-    day = (clock.local(clock.now()) + timedelta(days=2)).date().isoformat()
+    day = (clock.local(clock.now()) + timedelta(days=days_ahead)).date().isoformat()
     schedule = {
         "location_id": place.json["id"],
         "from": day,
