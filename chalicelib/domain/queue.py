@@ -31,7 +31,7 @@ import hmac
 import json
 import math
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -171,7 +171,7 @@ class ListEntry:
     ttl: int | None = None
     stamped: int = -1
 
-    def needs_stamp(self, ttl: int, version: int, asked_at: int, waves: Iterable[str] | None = None) -> bool:
+    def needs_stamp(self, ttl: int, version: int, asked_at: int, waves: Collection[str] | None = None) -> bool:
         """A stamp from the settings of `version` changes this entry: only newer settings than
         those it carries (the newest waves win), only if the lifetime differs, and only if it
         was live when the change asked for the stamps (one past its lifetime before is gone,
@@ -180,7 +180,7 @@ class ListEntry:
         among `waves` (dropped with `drop_lists`) decides nothing: it may be shortened, never
         kept longer."""
         live = self.ttl is None or self.ttl > asked_at
-        if waves is not None and self.wave_id not in set(waves) and (self.ttl is None or ttl >= self.ttl):
+        if waves is not None and self.wave_id not in waves and (self.ttl is None or ttl >= self.ttl):
             return False
         return live and self.stamped < version and self.ttl != ttl
 
